@@ -1,0 +1,9 @@
+; The settings whose inheritance upkeep has to respect, and `include`, which
+; may hide more of them.
+;
+; @directive  the whole directive
+; @name       proxy_set_header, proxy_http_version, proxy_redirect,
+;             proxy_ssl_name or include
+((directive
+   name: (word) @name) @directive
+ (#match? @name "^(proxy_set_header|proxy_http_version|proxy_redirect|proxy_ssl_name|include)$"))

@@ -1,0 +1,276 @@
+//! The command line: clap's derive [`Args`] (what the user typed), then a
+//! validated [`Config`] (what the run does). Values are checked by clap's
+//! value parsers, so a bad flag gets clap's message and exit code 2.
+
+use std::collections::BTreeMap;
+
+use clap::{ArgGroup, Parser, ValueEnum};
+
+use crate::plan::{HostHeaderMode, Options};
+
+/// The nginx release from which keepalive, HTTP/1.1 and no `Connection`
+/// header are upstream defaults.
+pub const NEW_DEFAULTS_VERSION: (u32, u32, u32) = (1, 29, 7);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "upkeep",
+    version,
+    about = "Give nginx reverse proxies pooled, keep-alive upstream connections",
+    long_about = "upkeep rewrites nginx configs so that proxied locations reuse backend connections: \
+it adds `upstream` blocks with `keepalive`, points `proxy_pass` at them, sets `proxy_http_version 1.1`, \
+and makes the `Connection` header empty for ordinary traffic and `upgrade` only where WebSockets need it.\n\n\
+By default it prints a unified diff and changes nothing.",
+    group(ArgGroup::new("mode").multiple(false).args(["diff", "check", "write"]))
+)]
+pub struct Args {
+    /// nginx config files; a directory means every *.conf below it; `-` reads standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+
+    /// Print a unified diff of the changes (the default).
+    #[arg(long)]
+    pub diff: bool,
+
+    /// Print the diff and exit 1 if any file would change (for CI).
+    #[arg(long)]
+    pub check: bool,
+
+    /// Apply the changes in place, atomically; print one summary line per changed file.
+    #[arg(short = 'w', long)]
+    pub write: bool,
+
+    /// Pool size for new upstreams (`N`, default 32), or for one upstream (`NAME=N`). Repeatable.
+    #[arg(long, value_name = "N|NAME=N", value_parser = parse_keepalive)]
+    pub keepalive: Vec<KeepaliveArg>,
+
+    /// The upstream name for one backend. Repeatable.
+    #[arg(long = "name", value_name = "HOST:PORT=NAME", value_parser = parse_name)]
+    pub names: Vec<(String, String)>,
+
+    /// A URI path that carries WebSocket traffic. Repeatable.
+    #[arg(long, value_name = "PATH", value_parser = parse_websocket)]
+    pub websocket: Vec<String>,
+
+    /// The nginx version the config runs on (default: any, so emit what older versions need).
+    #[arg(long, value_name = "X.Y.Z", value_parser = parse_version)]
+    pub nginx_version: Option<(u32, u32, u32)>,
+
+    /// `keep` pins the Host, proxy_redirect and TLS name the backend saw; `upstream` accepts the upstream name.
+    #[arg(long, value_enum, default_value_t = HostHeaderArg::Keep, value_name = "keep|upstream")]
+    pub host_header: HostHeaderArg,
+
+    /// `text` prints the diff; `json` prints one machine-readable report instead.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Color the diff (`auto` colors a terminal unless NO_COLOR is set).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Print no notes or per-change reasons on stderr (errors still show).
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Also print notes about what was left alone and why.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum KeepaliveArg {
+    Default(u32),
+    Named(String, u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HostHeaderArg {
+    Keep,
+    Upstream,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Diff,
+    Check,
+    Write,
+}
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub paths: Vec<String>,
+    pub mode: Mode,
+    pub format: Format,
+    pub color: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub options: Options,
+}
+
+impl Args {
+    /// `is_terminal` and `no_color` describe stdout and the environment.
+    pub fn into_config(self, is_terminal: bool, no_color: bool) -> Config {
+        let mode = if self.check {
+            Mode::Check
+        } else if self.write {
+            Mode::Write
+        } else {
+            Mode::Diff
+        };
+        let mut keepalive = 32;
+        let mut keepalive_for = BTreeMap::new();
+        for k in self.keepalive {
+            match k {
+                KeepaliveArg::Default(n) => keepalive = n,
+                KeepaliveArg::Named(name, n) => {
+                    keepalive_for.insert(name.to_ascii_lowercase(), n);
+                }
+            }
+        }
+        let color = match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && !no_color,
+        };
+        Config {
+            paths: self.paths,
+            mode,
+            format: self.format,
+            color,
+            quiet: self.quiet,
+            verbose: self.verbose,
+            options: Options {
+                keepalive,
+                keepalive_for,
+                names: self.names.into_iter().collect(),
+                websocket_paths: self.websocket,
+                new_defaults: self
+                    .nginx_version
+                    .is_some_and(|v| v >= NEW_DEFAULTS_VERSION),
+                host_header: match self.host_header {
+                    HostHeaderArg::Keep => HostHeaderMode::Keep,
+                    HostHeaderArg::Upstream => HostHeaderMode::Upstream,
+                },
+            },
+        }
+    }
+}
+
+fn parse_pool_size(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a pool size: use a whole number of at least 1"
+        )),
+    }
+}
+
+fn parse_keepalive(text: &str) -> Result<KeepaliveArg, String> {
+    match text.split_once('=') {
+        Some((name, n)) => {
+            check_upstream_name(name)?;
+            Ok(KeepaliveArg::Named(name.to_string(), parse_pool_size(n)?))
+        }
+        None => Ok(KeepaliveArg::Default(parse_pool_size(text)?)),
+    }
+}
+
+fn check_upstream_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not an upstream name upkeep writes: use letters, digits, `_`, `-` and `.`"
+        ))
+    }
+}
+
+/// `HOST:PORT=NAME` → (lowercased `host:port` backend key, NAME).
+fn parse_name(text: &str) -> Result<(String, String), String> {
+    let (backend, name) = text.rsplit_once('=').ok_or_else(|| {
+        format!("`{text}`: expected HOST:PORT=NAME, e.g. stack-auth:8102=stack_auth_api")
+    })?;
+    check_upstream_name(name)?;
+    if backend.to_ascii_lowercase().starts_with("unix:") {
+        return Ok((backend.to_string(), name.to_string()));
+    }
+    let (host, port) = backend
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{backend}`: expected HOST:PORT (the port is required)"))?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("`{port}` is not a port number"))?;
+    if host.is_empty() || host.contains(['/', '$', ' ']) {
+        return Err(format!("`{host}` is not a host name or address"));
+    }
+    Ok((
+        format!("{}:{port}", host.to_ascii_lowercase()),
+        name.to_string(),
+    ))
+}
+
+fn parse_websocket(text: &str) -> Result<String, String> {
+    if text.starts_with('/') && !text.contains(char::is_whitespace) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "`{text}` is not a URI path: it must start with `/`"
+        ))
+    }
+}
+
+fn parse_version(text: &str) -> Result<(u32, u32, u32), String> {
+    let parts: Vec<Option<u32>> = text.split('.').map(|p| p.parse().ok()).collect();
+    match parts.as_slice() {
+        [Some(a), Some(b), Some(c)] => Ok((*a, *b, *c)),
+        [Some(a), Some(b)] => Ok((*a, *b, 0)),
+        _ => Err(format!("`{text}` is not a version: use X.Y.Z, e.g. 1.29.7")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_valid() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn value_parsers() {
+        assert!(
+            matches!(parse_keepalive("gateway=64"), Ok(KeepaliveArg::Named(n, 64)) if n == "gateway")
+        );
+        assert!(parse_keepalive("0").is_err());
+        assert_eq!(
+            parse_name("Stack-Auth:8102=stack_auth_api").unwrap().0,
+            "stack-auth:8102"
+        );
+        assert!(parse_name("stack-auth=x").is_err());
+        assert!(parse_websocket("ws").is_err());
+        assert_eq!(parse_version("1.29.7").unwrap(), (1, 29, 7));
+        assert!(parse_version("latest").is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! Edits: a byte range of the original file and the text that replaces it.
+//!
+//! Edits are built only through the named constructors, planned in full,
+//! then applied once in source order. Overlap policy: identical edits land
+//! once; insertions at the same offset land in `order`, then in the order
+//! they were planned; any other overlap is a bug in a rule and is reported as
+//! an internal error, never resolved by dropping an edit silently.
+
+use std::ops::Range;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub range: Range<usize>,
+    pub text: String,
+    /// Tie-breaker for insertions at one offset (lower lands first).
+    pub order: u8,
+}
+
+impl Edit {
+    pub fn insert(at: usize, text: impl Into<String>, order: u8) -> Edit {
+        Edit {
+            range: at..at,
+            text: text.into(),
+            order,
+        }
+    }
+
+    pub fn replace(range: Range<usize>, text: impl Into<String>) -> Edit {
+        Edit {
+            range,
+            text: text.into(),
+            order: 0,
+        }
+    }
+
+    pub fn delete(range: Range<usize>) -> Edit {
+        Edit {
+            range,
+            text: String::new(),
+            order: 0,
+        }
+    }
+
+    pub fn is_insertion(&self) -> bool {
+        self.range.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("internal error: overlapping edits at bytes {first:?} and {second:?}")]
+pub struct OverlapError {
+    pub first: Range<usize>,
+    pub second: Range<usize>,
+}
+
+/// Sorts `edits` into the order they apply in and drops exact duplicates.
+pub fn normalize(edits: &mut Vec<Edit>) -> Result<(), OverlapError> {
+    // A stable sort keeps the planning order among equal keys.
+    edits.sort_by_key(|e| (e.range.start, !e.is_insertion(), e.order));
+    let mut seen: Vec<Edit> = Vec::with_capacity(edits.len());
+    for edit in edits.drain(..) {
+        if seen.contains(&edit) {
+            continue;
+        }
+        if let Some(last) = seen.iter().rev().find(|e| !e.is_insertion()) {
+            let overlaps = if edit.is_insertion() {
+                edit.range.start > last.range.start && edit.range.start < last.range.end
+            } else {
+                edit.range.start < last.range.end
+            };
+            if overlaps {
+                return Err(OverlapError {
+                    first: last.range.clone(),
+                    second: edit.range.clone(),
+                });
+            }
+        }
+        seen.push(edit);
+    }
+    *edits = seen;
+    Ok(())
+}
+
+/// Applies edits (already normalized) to `text`.
+pub fn apply(text: &[u8], edits: &[Edit]) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(text.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
+    let mut cursor = 0;
+    for edit in edits {
+        out.extend_from_slice(&text[cursor..edit.range.start]);
+        out.extend_from_slice(edit.text.as_bytes());
+        cursor = edit.range.end.max(cursor);
+    }
+    out.extend_from_slice(&text[cursor..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applies_in_order_and_dedupes() {
+        let mut edits = vec![
+            Edit::insert(1, "b", 2),
+            Edit::insert(1, "a", 1),
+            Edit::replace(2..3, "X"),
+            Edit::replace(2..3, "X"),
+        ];
+        normalize(&mut edits).unwrap();
+        assert_eq!(apply(b"0123", &edits), b"0abX3");
+    }
+
+    #[test]
+    fn overlap_is_an_error() {
+        let mut edits = vec![Edit::replace(0..3, "x"), Edit::replace(2..4, "y")];
+        assert!(normalize(&mut edits).is_err());
+        let mut edits = vec![Edit::replace(0..3, "x"), Edit::insert(1, "y", 0)];
+        assert!(normalize(&mut edits).is_err());
+    }
+}

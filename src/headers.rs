@@ -1,0 +1,288 @@
+//! `proxy_set_header` changes that keep nginx's inheritance intact.
+//!
+//! nginx merges `proxy_set_header` per level: a location that defines one
+//! inherits *none* from its server or http level. So "add `Connection ""` to
+//! this location" is never a plain insertion when the location inherits its
+//! headers: it would drop every inherited header. Rules therefore do not
+//! edit headers themselves; they describe [`HeaderOp`]s per location, and
+//! [`apply`] decides where the edit goes:
+//!
+//! - the location defines its own headers: edit them there;
+//! - no level defines any: add the header to the location;
+//! - an outer level defines them: if every location that inherits them and
+//!   proxies wants exactly the same operations, edit the outer level once
+//!   (that is equivalent for all of them); otherwise copy the inherited
+//!   headers into each location that needs a change, with the change made.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::layout::{self, settings_anchor};
+use crate::model::{DirId, LevelId};
+use crate::plan::{Change, Ctx, LocationWork, RuleId};
+
+/// One operation on the effective `proxy_set_header` list of a location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderOp {
+    /// Canonical header name (`Connection`, `Upgrade`, `Host`).
+    pub name: String,
+    pub action: HeaderAction,
+    pub rule: RuleId,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderAction {
+    /// Make the header's value `value` (added in front when absent).
+    Set(HeaderValue),
+    /// Remove the header; when it is the level's only header, set `fallback`
+    /// instead so that the level keeps defining its own list.
+    Remove { fallback: Option<HeaderValue> },
+}
+
+/// A header value and how to write it in a new directive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderValue {
+    /// What nginx sees (quotes removed).
+    pub value: String,
+    /// How a new directive writes it (`""`, `"upgrade"`, `$http_upgrade`).
+    pub written: String,
+}
+
+impl HeaderValue {
+    pub fn quoted(value: &str) -> HeaderValue {
+        HeaderValue {
+            value: value.to_string(),
+            written: format!("\"{value}\""),
+        }
+    }
+
+    pub fn bare(value: &str) -> HeaderValue {
+        HeaderValue {
+            value: value.to_string(),
+            written: value.to_string(),
+        }
+    }
+
+    /// The text replacing an existing value token, in that token's quoting.
+    fn replacing(&self, old_quote: Option<char>) -> String {
+        let plain = !self.value.is_empty()
+            && !self
+                .value
+                .contains(|c: char| c.is_whitespace() || "\"';{}$#\\".contains(c));
+        match old_quote {
+            Some(q) if !self.value.contains('$') => format!("{q}{}{q}", self.value),
+            None if plain => self.value.clone(),
+            _ => self.written.clone(),
+        }
+    }
+}
+
+/// Turns the header operations of every location into edits.
+pub fn apply(
+    ctx: &Ctx,
+    works: &BTreeMap<LevelId, LocationWork>,
+    proxying: &BTreeSet<LevelId>,
+) -> Vec<Change> {
+    let model = ctx.model;
+    let mut changes = Vec::new();
+    let mut done_outer: BTreeSet<LevelId> = BTreeSet::new();
+    for (location, work) in works {
+        if work.header_ops.is_empty() {
+            continue;
+        }
+        let (source, _) = model.effective_headers(*location);
+        match source {
+            Some(level) if level == *location => {
+                changes.extend(edit_level(ctx, level, &work.header_ops));
+            }
+            Some(outer) if !work.keep_local && shared_by_all(ctx, outer, works, proxying) => {
+                if done_outer.insert(outer) {
+                    changes.extend(edit_level(ctx, outer, &work.header_ops));
+                }
+            }
+            _ => changes.extend(materialize(ctx, *location, &work.header_ops)),
+        }
+    }
+    changes
+}
+
+/// True when every proxying level that inherits `outer`'s headers wants the
+/// same, non-empty operations.
+fn shared_by_all(
+    ctx: &Ctx,
+    outer: LevelId,
+    works: &BTreeMap<LevelId, LocationWork>,
+    proxying: &BTreeSet<LevelId>,
+) -> bool {
+    let mut wanted: Option<&Vec<HeaderOp>> = None;
+    for level in proxying {
+        if ctx.model.effective_headers(*level).0 != Some(outer) {
+            continue;
+        }
+        let Some(work) = works.get(level) else {
+            return false;
+        };
+        if work.keep_local || work.header_ops.is_empty() {
+            return false;
+        }
+        let same = |a: &Vec<HeaderOp>, b: &Vec<HeaderOp>| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| x.name == y.name && x.action == y.action)
+        };
+        match wanted {
+            None => wanted = Some(&work.header_ops),
+            Some(w) if same(w, &work.header_ops) => {}
+            Some(_) => return false,
+        }
+    }
+    wanted.is_some()
+}
+
+/// Edits the headers a level defines itself.
+pub fn edit_level(ctx: &Ctx, level: LevelId, ops: &[HeaderOp]) -> Vec<Change> {
+    let model = ctx.model;
+    let defined: Vec<DirId> = model.named(level, "proxy_set_header");
+    let find = |name: &str| -> Vec<DirId> {
+        defined
+            .iter()
+            .copied()
+            .filter(|d| {
+                model.dirs[*d]
+                    .arg(0)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+            .collect()
+    };
+    let removed: usize = ops
+        .iter()
+        .filter(|op| matches!(op.action, HeaderAction::Remove { .. }))
+        .map(|op| find(&op.name).len())
+        .sum();
+    let mut changes = Vec::new();
+    for op in ops {
+        let present = find(&op.name);
+        let set = match &op.action {
+            HeaderAction::Set(value) => Some(value),
+            HeaderAction::Remove { fallback } => {
+                if present.is_empty() {
+                    continue;
+                }
+                // Removing every header would make the level inherit again.
+                if removed >= defined.len() && fallback.is_some() {
+                    fallback.as_ref()
+                } else {
+                    for d in present.iter() {
+                        changes.push(Change {
+                            rule: op.rule,
+                            edit: layout::delete_directive(model, *d),
+                            reason: op.reason.clone(),
+                        });
+                    }
+                    continue;
+                }
+            }
+        };
+        let Some(value) = set else { continue };
+        match present.last() {
+            Some(d) => {
+                let dir = &model.dirs[*d];
+                match dir.args.get(1) {
+                    Some(old) if old.value == value.value => {}
+                    Some(old) => changes.push(Change {
+                        rule: op.rule,
+                        edit: crate::edit::Edit::replace(
+                            old.range.clone(),
+                            value.replacing(old.quote),
+                        ),
+                        reason: op.reason.clone(),
+                    }),
+                    None => {}
+                }
+            }
+            None => {
+                let text = format!("proxy_set_header {} {};", op.name, value.written);
+                let edit = match defined.first() {
+                    Some(first) => layout::before_directive(model, *first, &text, 20),
+                    None => match settings_anchor(model, level) {
+                        Some(anchor) => layout::at_anchor(model, anchor, &text, 20),
+                        None => continue,
+                    },
+                };
+                changes.push(Change {
+                    rule: op.rule,
+                    edit,
+                    reason: op.reason.clone(),
+                });
+            }
+        }
+    }
+    changes
+}
+
+/// Writes the location's whole effective header list into it, with the
+/// operations applied: the inherited headers stay in effect.
+pub fn materialize(ctx: &Ctx, location: LevelId, ops: &[HeaderOp]) -> Vec<Change> {
+    let model = ctx.model;
+    let (_, inherited) = model.effective_headers(location);
+    let Some(anchor) = settings_anchor(model, location) else {
+        return Vec::new();
+    };
+    let mut lines: Vec<(String, RuleId, String)> = Vec::new();
+    // New headers go first, as a new `Connection` would before a level's
+    // first proxy_set_header.
+    for op in ops {
+        if let HeaderAction::Set(value) = &op.action {
+            if !inherited
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(&op.name))
+            {
+                lines.push((
+                    format!("proxy_set_header {} {};", op.name, value.written),
+                    op.rule,
+                    op.reason.clone(),
+                ));
+            }
+        }
+    }
+    let copied_reason = "copied from the enclosing level, so that adding a header here does not drop the inherited ones".to_string();
+    for (name, d) in &inherited {
+        let dir = &model.dirs[*d];
+        let op = ops.iter().find(|op| op.name.eq_ignore_ascii_case(name));
+        match op.map(|op| &op.action) {
+            Some(HeaderAction::Remove { .. }) => continue,
+            Some(HeaderAction::Set(value))
+                if dir.args.get(1).map(|a| &a.value) != Some(&value.value) =>
+            {
+                let op = op.expect("matched above");
+                let written = dir
+                    .args
+                    .get(1)
+                    .map(|old| value.replacing(old.quote))
+                    .unwrap_or_else(|| value.written.clone());
+                lines.push((
+                    format!(
+                        "proxy_set_header {} {written};",
+                        model.text(dir.args[0].range.clone())
+                    ),
+                    op.rule,
+                    op.reason.clone(),
+                ));
+            }
+            _ => lines.push((
+                model.text(dir.range.clone()),
+                ops.first().map_or(RuleId::ConnectionHeader, |op| op.rule),
+                copied_reason.clone(),
+            )),
+        }
+    }
+    lines
+        .into_iter()
+        .map(|(text, rule, reason)| Change {
+            rule,
+            edit: layout::at_anchor(model, anchor, &text, 20),
+            reason,
+        })
+        .collect()
+}

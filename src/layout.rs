@@ -1,0 +1,109 @@
+//! Where new text goes and how it is laid out so that it looks as if the
+//! file's author had written it: same indentation as its neighbours, the
+//! file's line ending, and one-line blocks kept on one line.
+//!
+//! Every function returns an [`Edit`]; none decides *what* to write.
+
+use crate::edit::Edit;
+use crate::model::{DirId, LevelId, Model};
+
+/// Inserts `text` (one directive, no indentation, no line ending) right
+/// after directive `after`: on a new line with the same indentation when
+/// `after` ends its line (a trailing comment stays where it is), otherwise
+/// on the same line after a space.
+pub fn after_directive(model: &Model, after: DirId, text: &str, order: u8) -> Edit {
+    let source = model.source;
+    let dir = &model.dirs[after];
+    if source.ends_line(dir.range.end) && source.starts_line(dir.range.start) {
+        let at = source.line_end(dir.range.end);
+        let indent = source.indent_of(dir.range.start);
+        Edit::insert(at, format!("{}{indent}{text}", source.eol), order)
+    } else {
+        Edit::insert(dir.range.end, format!(" {text}"), order)
+    }
+}
+
+/// Inserts `text` right before directive `before`: on its own line above it
+/// when `before` starts its line, otherwise on the same line.
+pub fn before_directive(model: &Model, before: DirId, text: &str, order: u8) -> Edit {
+    let source = model.source;
+    let dir = &model.dirs[before];
+    if source.starts_line(dir.range.start) {
+        let at = source.line_start(dir.range.start);
+        let indent = source.indent_of(dir.range.start);
+        Edit::insert(at, format!("{indent}{text}{}", source.eol), order)
+    } else {
+        Edit::insert(dir.range.start, format!("{text} "), order)
+    }
+}
+
+/// Inserts `text` as the last directive of a block level.
+pub fn at_block_end(model: &Model, level: LevelId, text: &str, order: u8) -> Edit {
+    let source = model.source;
+    let close = model.levels[level].close;
+    let last = model.levels[level].statements.last().copied();
+    if source.starts_line(close) {
+        let indent = match last {
+            Some(d) if source.starts_line(model.dirs[d].range.start) => {
+                source.indent_of(model.dirs[d].range.start)
+            }
+            _ => format!("{}{}", source.indent_of(close), source.indent_unit),
+        };
+        let at = source.line_start(close);
+        Edit::insert(at, format!("{indent}{text}{}", source.eol), order)
+    } else {
+        // `{ a; }` → `{ a; text; }`; `{}` → `{ text; }`.
+        let before_close = source.text[..close].last().copied();
+        let lead = if matches!(before_close, Some(b' ') | Some(b'\t')) {
+            ""
+        } else {
+            " "
+        };
+        Edit::insert(close, format!("{lead}{text} "), order)
+    }
+}
+
+/// Removes a directive; when it is alone on its line, the whole line goes.
+pub fn delete_directive(model: &Model, dir: DirId) -> Edit {
+    let source = model.source;
+    let range = model.dirs[dir].range.clone();
+    let line_end = source.line_end(range.end);
+    let rest_blank = source.text[range.end..line_end]
+        .iter()
+        .all(|b| *b == b' ' || *b == b'\t');
+    if source.starts_line(range.start) && rest_blank {
+        Edit::delete(source.line_start(range.start)..source.next_line_start(range.end))
+    } else {
+        let mut end = range.end;
+        while matches!(source.text.get(end), Some(b' ') | Some(b'\t')) {
+            end += 1;
+        }
+        Edit::delete(range.start..end)
+    }
+}
+
+/// Inserts several directives at the settings anchor of a level: after
+/// `after` when given, otherwise before the level's first statement.
+pub fn at_anchor(model: &Model, anchor: Anchor, text: &str, order: u8) -> Edit {
+    match anchor {
+        Anchor::After(dir) => after_directive(model, dir, text, order),
+        Anchor::Before(dir) => before_directive(model, dir, text, order),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    After(DirId),
+    Before(DirId),
+}
+
+/// Where new settings go in a location: right after its `proxy_pass`, or,
+/// when the `proxy_pass` sits in an `if`/`limit_except` inside it, before
+/// the location's first statement.
+pub fn settings_anchor(model: &Model, level: LevelId) -> Option<Anchor> {
+    let statements = &model.levels[level].statements;
+    if let Some(pass) = statements.iter().find(|d| model.dirs[**d].is("proxy_pass")) {
+        return Some(Anchor::After(*pass));
+    }
+    statements.first().map(|d| Anchor::Before(*d))
+}

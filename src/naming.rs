@@ -1,0 +1,278 @@
+//! Upstream names for the backends upkeep pools.
+//!
+//! The rules, in order:
+//! 1. `--name HOST:PORT=NAME` wins.
+//! 2. An existing `upstream` whose only server is this backend is reused.
+//! 3. Otherwise the name is the host with every character outside
+//!    `[A-Za-z0-9_]` turned into `_`; when one host is used with several
+//!    ports, each name gets `_PORT`.
+//! 4. A name must not collide (nginx compares upstream names
+//!    case-insensitively) with an existing upstream, with a name given
+//!    earlier, or with the host of any literal `*_pass` target that stays as
+//!    it is: `upstream app { }` makes nginx refuse `fastcgi_pass app:9000`
+//!    (`upstream "app" may not have port 9000`). A colliding name gets
+//!    `_PORT`, then `_PORT_2`, `_PORT_3`, ...
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::model::{DirId, Model};
+use crate::plan::{Options, PlanError};
+use crate::query::queries;
+use crate::target::ProxyTarget;
+
+/// An `upstream` block already in the file.
+#[derive(Debug, Clone)]
+pub struct ExistingUpstream {
+    pub dir: DirId,
+    pub name: String,
+    /// Backend keys (`host:port`, lowercased; unix paths as written).
+    pub servers: Vec<String>,
+    pub has_keepalive: bool,
+}
+
+/// A backend as a literal target names it.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub key: String,
+    pub host: String,
+    pub port: Option<u16>,
+    pub server: String,
+}
+
+impl Backend {
+    pub fn of(target: &ProxyTarget) -> Backend {
+        Backend {
+            key: target.backend_key(),
+            host: target.host.clone(),
+            port: target.effective_port(),
+            server: target.server_entry(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUpstream {
+    pub name: String,
+    pub server: String,
+    pub keepalive: u32,
+}
+
+#[derive(Debug, Clone)]
+pub enum UpstreamChoice {
+    New(NewUpstream),
+    Reuse(ExistingUpstream),
+}
+
+impl UpstreamChoice {
+    pub fn name(&self) -> &str {
+        match self {
+            UpstreamChoice::New(n) => &n.name,
+            UpstreamChoice::Reuse(u) => &u.name,
+        }
+    }
+}
+
+/// Every `upstream` block of the file, via `queries/upstream.scm`.
+pub fn existing_upstreams(model: &Model) -> Vec<ExistingUpstream> {
+    queries()
+        .upstream
+        .run(model.tree_root(), &model.source.text)
+        .into_iter()
+        .filter_map(|(start, _)| {
+            let dir = model.dir_at(start)?;
+            let block = model.dirs[dir].block?;
+            let name = model.dirs[dir].arg(0)?.to_string();
+            let statements = &model.levels[block].statements;
+            let servers = statements
+                .iter()
+                .filter(|d| model.dirs[**d].is("server"))
+                .filter_map(|d| model.dirs[*d].arg(0).map(server_key))
+                .collect();
+            let has_keepalive = statements.iter().any(|d| model.dirs[*d].is("keepalive"));
+            Some(ExistingUpstream {
+                dir,
+                name,
+                servers,
+                has_keepalive,
+            })
+        })
+        .collect()
+}
+
+/// The backend key of an upstream `server` entry (`host[:port]`, port 80
+/// when none is written, as nginx assumes there).
+fn server_key(entry: &str) -> String {
+    if entry.len() >= 5 && entry[..5].eq_ignore_ascii_case("unix:") {
+        return entry.to_string();
+    }
+    let url = format!("http://{entry}");
+    match ProxyTarget::parse(&url) {
+        Ok(t) => t.backend_key(),
+        Err(_) => entry.to_ascii_lowercase(),
+    }
+}
+
+/// Chooses an upstream for every backend (keyed by backend key).
+pub fn assign(
+    backends: &[Backend],
+    existing: &[ExistingUpstream],
+    remaining_hosts: &BTreeSet<String>,
+    opts: &Options,
+) -> Result<BTreeMap<String, UpstreamChoice>, PlanError> {
+    let mut taken: BTreeSet<String> = existing
+        .iter()
+        .map(|u| u.name.to_ascii_lowercase())
+        .chain(remaining_hosts.iter().cloned())
+        .collect();
+    let mut choices = BTreeMap::new();
+    let mut needs_default: Vec<&Backend> = Vec::new();
+    for backend in backends {
+        if choices.contains_key(&backend.key) || needs_default.iter().any(|b| b.key == backend.key)
+        {
+            continue;
+        }
+        if let Some(name) = opts.names.get(&backend.key) {
+            let lower = name.to_ascii_lowercase();
+            if let Some(up) = existing.iter().find(|u| u.name.eq_ignore_ascii_case(name)) {
+                if up.servers == [backend.key.clone()] {
+                    choices.insert(backend.key.clone(), UpstreamChoice::Reuse(up.clone()));
+                    continue;
+                }
+                return Err(PlanError {
+                    offset: None,
+                    message: format!(
+                        "--name {}={name}: an upstream \"{}\" already exists with other servers; choose another name",
+                        backend.key, up.name
+                    ),
+                });
+            }
+            if remaining_hosts.contains(&lower) {
+                return Err(PlanError {
+                    offset: None,
+                    message: format!(
+                        "--name {}={name}: \"{name}\" is also the host of a *_pass target that stays as it is, and nginx would refuse it next to an upstream of that name; choose another name",
+                        backend.key
+                    ),
+                });
+            }
+            taken.insert(lower);
+            choices.insert(
+                backend.key.clone(),
+                UpstreamChoice::New(NewUpstream {
+                    name: name.clone(),
+                    server: backend.server.clone(),
+                    keepalive: opts.pool_size(name),
+                }),
+            );
+            continue;
+        }
+        if let Some(up) = existing.iter().find(|u| u.servers == [backend.key.clone()]) {
+            choices.insert(backend.key.clone(), UpstreamChoice::Reuse(up.clone()));
+            continue;
+        }
+        needs_default.push(backend);
+    }
+
+    // Hosts used with several ports get `_PORT` on every name.
+    let mut ports_per_host: BTreeMap<String, BTreeSet<Option<u16>>> = BTreeMap::new();
+    for b in &needs_default {
+        ports_per_host
+            .entry(b.host.to_ascii_lowercase())
+            .or_default()
+            .insert(b.port);
+    }
+    for backend in needs_default {
+        let base = sanitize(&backend.host);
+        let port_suffix = backend.port.map(|p| format!("_{p}")).unwrap_or_default();
+        let mut name = if ports_per_host[&backend.host.to_ascii_lowercase()].len() > 1 {
+            format!("{base}{port_suffix}")
+        } else {
+            base.clone()
+        };
+        if taken.contains(&name.to_ascii_lowercase()) {
+            let with_port = format!("{base}{port_suffix}");
+            name = with_port.clone();
+            let mut n = 2;
+            while taken.contains(&name.to_ascii_lowercase()) {
+                name = format!("{with_port}_{n}");
+                n += 1;
+            }
+        }
+        taken.insert(name.to_ascii_lowercase());
+        choices.insert(
+            backend.key.clone(),
+            UpstreamChoice::New(NewUpstream {
+                keepalive: opts.pool_size(&name),
+                name,
+                server: backend.server.clone(),
+            }),
+        );
+    }
+    Ok(choices)
+}
+
+/// The host with every character outside `[A-Za-z0-9_]` turned into `_`
+/// (IPv6 brackets and the `unix:` prefix dropped first).
+pub fn sanitize(host: &str) -> String {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = if host.len() >= 5 && host[..5].eq_ignore_ascii_case("unix:") {
+        &host[5..]
+    } else {
+        host
+    };
+    let name: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "upstream".into()
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(url: &str) -> Backend {
+        Backend::of(&ProxyTarget::parse(url).unwrap())
+    }
+
+    #[test]
+    fn default_names_and_collisions() {
+        let opts = Options {
+            keepalive: 32,
+            ..Options::default()
+        };
+        let backends = vec![
+            backend("http://stack-auth:8102/"),
+            backend("http://stack-auth:8101/"),
+            backend("http://app:3000"),
+            backend("http://Billing:8080"),
+            backend("http://billing:8080"),
+        ];
+        let remaining: BTreeSet<String> = ["app".to_string()].into();
+        let got = assign(&backends, &[], &remaining, &opts).unwrap();
+        let name = |k: &str| got[k].name().to_string();
+        assert_eq!(name("stack-auth:8102"), "stack_auth_8102");
+        assert_eq!(name("stack-auth:8101"), "stack_auth_8101");
+        assert_eq!(name("app:3000"), "app_3000");
+        assert_eq!(name("billing:8080"), "Billing");
+        assert_eq!(got.len(), 4);
+    }
+
+    #[test]
+    fn sanitizes_hosts() {
+        assert_eq!(sanitize("stack-auth"), "stack_auth");
+        assert_eq!(sanitize("10.0.0.1"), "10_0_0_1");
+        assert_eq!(sanitize("unix:/run/app.sock"), "_run_app_sock");
+        assert_eq!(sanitize("[::1]"), "__1");
+    }
+}

@@ -1,0 +1,475 @@
+//! Planning: from a parsed file to the full list of changes, before anything
+//! is applied.
+//!
+//! 1. *Discover* every `proxy_pass` (and, for naming, every other `*_pass`)
+//!    with `queries/pass.scm`, and classify it: a literal `http(s)://`
+//!    target to pool, a reference to an existing `upstream`, or something to
+//!    leave alone with a note (variable host, `stream`/`mail`, no `http`
+//!    context in the file, settings hidden behind `include`).
+//! 2. *Name* the upstream of every literal backend, per `http` context.
+//! 3. Run the *rules* (`src/rules/`), each adding [`Change`]s and [`Note`]s.
+//! 4. Apply the header operations the rules asked for, respecting nginx's
+//!    `proxy_set_header` inheritance (`src/headers.rs`).
+//!
+//! Nothing here touches the file system; the result is checked by
+//! `verify` in `lib.rs` before anything is printed or written.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::edit::Edit;
+use crate::headers::{self, HeaderOp};
+use crate::model::{DirId, LevelId, LevelKind, Model};
+use crate::naming::{self, Backend, ExistingUpstream, UpstreamChoice};
+use crate::query::queries;
+use crate::rules;
+use crate::target::{literal_pass_host, NotLiteral, ProxyTarget};
+
+/// How `Host` is handled when `$proxy_host` changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HostHeaderMode {
+    /// Pin the old value explicitly (default).
+    #[default]
+    Keep,
+    /// Accept the upstream name as the new `$proxy_host`.
+    Upstream,
+}
+
+/// What the user asked for, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub keepalive: u32,
+    /// Pool sizes for named upstreams, keyed by lowercased name.
+    pub keepalive_for: BTreeMap<String, u32>,
+    /// Upstream names for backends, keyed by lowercased `host:port`.
+    pub names: BTreeMap<String, String>,
+    pub websocket_paths: Vec<String>,
+    /// The target nginx is 1.29.7 or later: keepalive, HTTP/1.1 and no
+    /// `Connection: close` are its defaults.
+    pub new_defaults: bool,
+    pub host_header: HostHeaderMode,
+}
+
+impl Options {
+    pub fn pool_size(&self, upstream: &str) -> u32 {
+        self.keepalive_for
+            .get(&upstream.to_ascii_lowercase())
+            .copied()
+            .unwrap_or(self.keepalive)
+    }
+}
+
+/// Stable identifiers of the rewrite rules, used in reports and JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleId {
+    UpstreamBlock,
+    UpstreamKeepalive,
+    ProxyPassTarget,
+    HttpVersion,
+    ConnectionHeader,
+    UpgradeHeader,
+    WebsocketSplit,
+    WebsocketMap,
+    HostHeader,
+    ProxyRedirect,
+    ProxySslName,
+}
+
+impl RuleId {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleId::UpstreamBlock => "upstream-block",
+            RuleId::UpstreamKeepalive => "upstream-keepalive",
+            RuleId::ProxyPassTarget => "proxy-pass-target",
+            RuleId::HttpVersion => "http-version",
+            RuleId::ConnectionHeader => "connection-header",
+            RuleId::UpgradeHeader => "upgrade-header",
+            RuleId::WebsocketSplit => "websocket-split",
+            RuleId::WebsocketMap => "websocket-map",
+            RuleId::HostHeader => "host-header",
+            RuleId::ProxyRedirect => "proxy-redirect",
+            RuleId::ProxySslName => "proxy-ssl-name",
+        }
+    }
+}
+
+/// One planned edit and why.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub rule: RuleId,
+    pub edit: Edit,
+    pub reason: String,
+}
+
+/// Something upkeep left alone or assumed, with where it is.
+#[derive(Debug, Clone)]
+pub struct Note {
+    pub offset: Option<usize>,
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    pub notes: Vec<Note>,
+}
+
+/// A file upkeep cannot plan for as asked (e.g. a `--name` that clashes).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct PlanError {
+    pub offset: Option<usize>,
+    pub message: String,
+}
+
+/// A `proxy_pass` upkeep pools.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub pass: DirId,
+    /// The location (settings level) whose `proxy_*` settings apply.
+    pub location: LevelId,
+    pub http: LevelId,
+    /// The upstream it ends up using.
+    pub upstream: String,
+    /// The literal target it had, when the rewrite changes it.
+    pub literal: Option<ProxyTarget>,
+}
+
+/// Shared, read-only state every rule sees.
+pub struct Ctx<'m, 's> {
+    pub model: &'m Model<'s>,
+    pub opts: &'m Options,
+}
+
+/// Work gathered per location before header operations are applied.
+#[derive(Debug, Default, Clone)]
+pub struct LocationWork {
+    pub sites: Vec<usize>,
+    pub header_ops: Vec<HeaderOp>,
+    /// Header edits must stay in this location (never at an outer level).
+    pub keep_local: bool,
+}
+
+pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
+    let ctx = Ctx { model, opts };
+    let mut out = Plan::default();
+    let discovered = discover(&ctx, &mut out.notes);
+
+    // Name every literal backend per http context.
+    let mut sites: Vec<Site> = Vec::new();
+    let mut new_upstreams: BTreeMap<LevelId, Vec<naming::NewUpstream>> = BTreeMap::new();
+    let mut keepalive_needed: BTreeSet<DirId> = BTreeSet::new();
+    for (http, found) in &discovered.by_http {
+        let existing = &discovered.upstreams.get(http).cloned().unwrap_or_default();
+        let backends: Vec<Backend> = found
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FoundKind::Literal(t) => Some(Backend::of(t)),
+                _ => None,
+            })
+            .collect();
+        let taken_hosts = discovered
+            .remaining_hosts
+            .get(http)
+            .cloned()
+            .unwrap_or_default();
+        let choices = naming::assign(&backends, existing, &taken_hosts, opts)?;
+        let mut created = Vec::new();
+        for f in found {
+            let (upstream, literal) = match &f.kind {
+                FoundKind::Literal(t) => {
+                    let choice = &choices[&t.backend_key()];
+                    match choice {
+                        UpstreamChoice::New(new) => {
+                            if !created
+                                .iter()
+                                .any(|c: &naming::NewUpstream| c.name == new.name)
+                            {
+                                created.push(new.clone());
+                            }
+                        }
+                        UpstreamChoice::Reuse(up) => {
+                            if !up.has_keepalive {
+                                keepalive_needed.insert(up.dir);
+                            }
+                        }
+                    }
+                    (choice.name().to_string(), Some(t.clone()))
+                }
+                FoundKind::Existing(up) => {
+                    if !up.has_keepalive {
+                        keepalive_needed.insert(up.dir);
+                    } else {
+                        out.notes.push(Note {
+                            offset: Some(model.dirs[up.dir].range.start),
+                            message: format!("upstream \"{}\" already has keepalive", up.name),
+                        });
+                    }
+                    (up.name.clone(), None)
+                }
+            };
+            sites.push(Site {
+                pass: f.pass,
+                location: model.settings_level(model.dirs[f.pass].level),
+                http: *http,
+                upstream,
+                literal,
+            });
+        }
+        if !created.is_empty() {
+            new_upstreams.insert(*http, created);
+        }
+    }
+
+    // Per-location work, in source order of the locations.
+    let mut works: BTreeMap<LevelId, LocationWork> = BTreeMap::new();
+    for (i, site) in sites.iter().enumerate() {
+        works.entry(site.location).or_default().sites.push(i);
+    }
+
+    let mut maps = rules::websocket_map::MapNeeds::default();
+    for (i, site) in sites.iter().enumerate() {
+        if site.literal.is_some() {
+            out.changes.extend(rules::proxy_pass::plan(&ctx, site, i));
+        }
+    }
+    for dir in &keepalive_needed {
+        out.changes
+            .push(rules::upstream_keepalive::plan(&ctx, *dir));
+    }
+    let mut splits = Vec::new();
+    for (location, work) in works.iter_mut() {
+        out.changes
+            .extend(rules::http_version::plan(&ctx, *location));
+        let site_refs: Vec<&Site> = work.sites.iter().map(|i| &sites[*i]).collect();
+        let ws = rules::websocket::classify(&ctx, *location, &site_refs, &mut out.notes);
+        work.header_ops.extend(rules::connection::ops(
+            &ctx,
+            *location,
+            &ws,
+            &mut maps,
+            &mut out.notes,
+        ));
+        let pins = rules::host_header::plan(&ctx, *location, &site_refs, &mut out.notes);
+        work.header_ops.extend(pins.header_ops);
+        out.changes.extend(pins.changes);
+        if let rules::websocket::WsMode::Split { path } = ws {
+            work.keep_local = true;
+            let mut copy_ops = rules::connection::ops(
+                &ctx,
+                *location,
+                &rules::websocket::WsMode::Dedicated,
+                &mut maps,
+                &mut out.notes,
+            );
+            copy_ops.extend(
+                work.header_ops
+                    .iter()
+                    .filter(|op| op.rule == RuleId::HostHeader)
+                    .cloned(),
+            );
+            splits.push((*location, path, copy_ops));
+        }
+    }
+
+    let proxying = proxying_levels(&ctx, &discovered);
+    out.changes.extend(headers::apply(&ctx, &works, &proxying));
+
+    for (location, path, copy_ops) in splits {
+        let site = &sites[works[&location].sites[0]];
+        let split = rules::websocket::split(&ctx, location, &path, site, &copy_ops, &out.changes);
+        out.changes.extend(split);
+    }
+
+    let map_changes = rules::websocket_map::plan(&ctx, &maps);
+    let new_map_blocks = map_changes.new_blocks;
+    out.changes.extend(map_changes.changes);
+    let contexts: BTreeSet<LevelId> = new_upstreams
+        .keys()
+        .chain(new_map_blocks.keys())
+        .copied()
+        .collect();
+    for http in contexts {
+        out.changes.extend(rules::upstream_block::plan(
+            &ctx,
+            http,
+            new_upstreams.get(&http).map(Vec::as_slice).unwrap_or(&[]),
+            new_map_blocks.get(&http).map(Vec::as_slice),
+        ));
+    }
+    Ok(out)
+}
+
+/// What discovery found for one `proxy_pass`.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub pass: DirId,
+    pub kind: FoundKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum FoundKind {
+    Literal(ProxyTarget),
+    Existing(ExistingUpstream),
+}
+
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// Poolable `proxy_pass` directives per http context, in source order.
+    pub by_http: BTreeMap<LevelId, Vec<Found>>,
+    pub upstreams: BTreeMap<LevelId, Vec<ExistingUpstream>>,
+    /// Lowercased literal hosts of targets that stay as they are.
+    pub remaining_hosts: BTreeMap<LevelId, BTreeSet<String>>,
+    /// Settings levels of every `proxy_pass` in an http context, pooled or not.
+    pub all_proxy_levels: BTreeSet<LevelId>,
+}
+
+fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
+    let model = ctx.model;
+    let text = &model.source.text;
+    let mut found = Discovered::default();
+
+    for up in naming::existing_upstreams(model) {
+        if let Some(http) = model.http_context(model.dirs[up.dir].level) {
+            found.upstreams.entry(http).or_default().push(up);
+        }
+    }
+
+    for (start, _) in queries().pass.run(model.tree_root(), text) {
+        let Some(pass) = model.dir_at(start) else {
+            continue;
+        };
+        let dir = &model.dirs[pass];
+        let Some(arg) = dir.args.first() else {
+            continue;
+        };
+        let level = dir.level;
+        let http = model.http_context(level);
+        if !dir.is("proxy_pass") {
+            if let (Some(http), Some(host)) = (http, literal_pass_host(&arg.value)) {
+                found.remaining_hosts.entry(http).or_default().insert(host);
+            }
+            continue;
+        }
+        let note = |message: String| Note {
+            offset: Some(dir.range.start),
+            message,
+        };
+        let Some(http) = http else {
+            if model
+                .ancestors(level)
+                .any(|l| matches!(model.levels[l].kind, LevelKind::Stream | LevelKind::Mail))
+            {
+                notes.push(note(
+                    "proxy_pass in a stream/mail context is left alone: it is not HTTP proxying"
+                        .into(),
+                ));
+            } else if ProxyTarget::parse(&arg.value).is_ok() {
+                notes.push(note(
+                    "this file has no http context of its own (a fragment included from `server`?): upstream blocks cannot be added here; run upkeep on the file that holds the server block".into(),
+                ));
+            }
+            continue;
+        };
+        if !matches!(
+            model.levels[level].kind,
+            LevelKind::Location | LevelKind::If | LevelKind::LimitExcept
+        ) {
+            continue;
+        }
+        found.all_proxy_levels.insert(model.settings_level(level));
+        let target = match ProxyTarget::parse(&arg.value) {
+            Ok(target) => target,
+            Err(NotLiteral::VariableHost) => {
+                notes.push(note(format!(
+                    "proxy_pass {} has a variable in its host: nginx resolves it per request, so it is left alone",
+                    arg.value
+                )));
+                continue;
+            }
+            Err(NotLiteral::NoScheme) => {
+                if arg.value.contains('$') {
+                    notes.push(note(format!(
+                        "proxy_pass {} is a variable: left alone",
+                        arg.value
+                    )));
+                }
+                continue;
+            }
+            Err(NotLiteral::Malformed) => {
+                notes.push(note(format!(
+                    "proxy_pass {} is not an address upkeep understands: left alone",
+                    arg.value
+                )));
+                continue;
+            }
+        };
+        if let Some(reason) = hidden_settings(ctx, level) {
+            notes.push(note(reason));
+            if !target.is_unix() {
+                found
+                    .remaining_hosts
+                    .entry(http)
+                    .or_default()
+                    .insert(target.host.to_ascii_lowercase());
+            }
+            continue;
+        }
+        // `http://NAME` without a port names an upstream block when one exists.
+        let existing = found.upstreams.get(&http).and_then(|ups| {
+            ups.iter()
+                .find(|u| {
+                    target.port.is_none()
+                        && !target.is_unix()
+                        && u.name.eq_ignore_ascii_case(&target.host)
+                })
+                .cloned()
+        });
+        let kind = match existing {
+            Some(up) => FoundKind::Existing(up),
+            None => FoundKind::Literal(target),
+        };
+        found
+            .by_http
+            .entry(http)
+            .or_default()
+            .push(Found { pass, kind });
+    }
+    found
+}
+
+/// An `include` in the location (or a proxy-looking one further out) may set
+/// `proxy_set_header` or `proxy_http_version` that upkeep cannot see yet.
+fn hidden_settings(ctx: &Ctx, level: LevelId) -> Option<String> {
+    let model = ctx.model;
+    for l in model.inheritance_chain(level) {
+        let location_level = model.levels[l].kind == LevelKind::Location;
+        for inc in model.named(l, "include") {
+            let what = model.dirs[inc].arg(0).unwrap_or("");
+            if location_level || what.to_ascii_lowercase().contains("proxy") {
+                return Some(format!(
+                    "left alone: `include {what}` may set proxy headers that upkeep does not read yet (line {})",
+                    model.source.line_col(model.dirs[inc].range.start).0
+                ));
+            }
+        }
+    }
+    // Directives inside an `if`/`limit_except` around the proxy_pass too.
+    for l in model.ancestors(level) {
+        if !matches!(model.levels[l].kind, LevelKind::If | LevelKind::LimitExcept) {
+            break;
+        }
+        if !model.named(l, "include").is_empty() {
+            return Some("left alone: an `include` next to this proxy_pass may set proxy headers that upkeep does not read yet".into());
+        }
+    }
+    None
+}
+
+/// Levels with a `proxy_pass` of their own (pooled or not): the locations an
+/// outer `proxy_set_header` change would reach.
+fn proxying_levels(_ctx: &Ctx, discovered: &Discovered) -> BTreeSet<LevelId> {
+    discovered.all_proxy_levels.clone()
+}

@@ -1,0 +1,73 @@
+//! `http-version`
+//!
+//! **What**: makes the effective `proxy_http_version` of a pooled location 1.1.
+//!
+//! **Why**: before nginx 1.29.7 the default is HTTP/1.0, and nginx can only
+//! keep an upstream connection alive when it speaks HTTP/1.1 to it.
+//!
+//! **Example**: a location with `proxy_pass http://gateway/;` and no
+//! `proxy_http_version` anywhere above it gets `proxy_http_version 1.1;`
+//! right after its `proxy_pass`.
+//!
+//! **Safety**: an explicit `1.0` in the location is changed in place (or,
+//! for nginx ≥ 1.29.7, removed when what it would inherit is already 1.1);
+//! an inherited `1.0` is overridden in the location only, so other
+//! locations keep what they had. For nginx ≥ 1.29.7 nothing that restates
+//! the default is added.
+
+use crate::edit::Edit;
+use crate::layout::{self, settings_anchor};
+use crate::model::LevelId;
+use crate::plan::{Change, Ctx, RuleId};
+
+const ADD_REASON: &str =
+    "nginx speaks HTTP/1.0 to backends by default (before 1.29.7) and cannot keep those connections alive";
+
+pub fn plan(ctx: &Ctx, location: LevelId) -> Vec<Change> {
+    let model = ctx.model;
+    let value_at = |level: LevelId| {
+        model
+            .named(level, "proxy_http_version")
+            .last()
+            .map(|d| (*d, model.dirs[*d].arg(0).unwrap_or("").to_string()))
+    };
+    let chain = model.inheritance_chain(location);
+    let effective = chain.iter().find_map(|l| value_at(*l).map(|v| (*l, v)));
+    let add = || -> Vec<Change> {
+        settings_anchor(model, location)
+            .map(|anchor| Change {
+                rule: RuleId::HttpVersion,
+                edit: layout::at_anchor(model, anchor, "proxy_http_version 1.1;", 10),
+                reason: ADD_REASON.into(),
+            })
+            .into_iter()
+            .collect()
+    };
+    match effective {
+        None if ctx.opts.new_defaults => Vec::new(),
+        None => add(),
+        Some((_, (_, value))) if value != "1.0" => Vec::new(),
+        Some((level, (dir, _))) if level == location => {
+            let inherited_ok = chain[1..]
+                .iter()
+                .find_map(|l| value_at(*l))
+                .map_or(true, |(_, v)| v == "1.1");
+            if ctx.opts.new_defaults && inherited_ok {
+                vec![Change {
+                    rule: RuleId::HttpVersion,
+                    edit: layout::delete_directive(model, dir),
+                    reason: "`proxy_http_version 1.0` prevents keepalive; nginx ≥ 1.29.7 defaults to 1.1".into(),
+                }]
+            } else {
+                let arg = &model.dirs[dir].args[0];
+                let quote = arg.quote.map(String::from).unwrap_or_default();
+                vec![Change {
+                    rule: RuleId::HttpVersion,
+                    edit: Edit::replace(arg.range.clone(), format!("{quote}1.1{quote}")),
+                    reason: "HTTP/1.0 connections to the backend cannot be kept alive".into(),
+                }]
+            }
+        }
+        Some(_) => add(),
+    }
+}

@@ -1,0 +1,13 @@
+//! The rewrite rules, one file each. Every file starts with What / Why /
+//! Example / Safety. Rules only *plan*: they return [`crate::plan::Change`]s
+//! (or header operations for `crate::headers`) and notes, and never apply
+//! anything themselves.
+
+pub mod connection;
+pub mod host_header;
+pub mod http_version;
+pub mod proxy_pass;
+pub mod upstream_block;
+pub mod upstream_keepalive;
+pub mod websocket;
+pub mod websocket_map;

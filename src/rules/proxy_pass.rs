@@ -1,0 +1,47 @@
+//! `proxy-pass-target`
+//!
+//! **What**: rewrites a literal `proxy_pass http://HOST:PORT/URI` to
+//! `proxy_pass http://NAME/URI`, where `NAME` is the upstream block that
+//! pools connections to `HOST:PORT`.
+//!
+//! **Why**: nginx keeps idle connections only for `upstream` blocks with
+//! `keepalive`; a literal address is an implicit upstream that never pools.
+//!
+//! **Example**: `proxy_pass http://gateway:8000/;` → `proxy_pass http://gateway/;`
+//!
+//! **Safety**: only the authority changes; the scheme and the URI part stay
+//! byte for byte, so nginx maps request paths exactly as before. What
+//! `$proxy_host` change this brings is handled by `host_header`.
+
+use crate::edit::Edit;
+use crate::plan::{Change, Ctx, RuleId, Site};
+
+pub fn plan(ctx: &Ctx, site: &Site, _index: usize) -> Option<Change> {
+    let model = ctx.model;
+    let target = site.literal.as_ref()?;
+    let arg = model.dirs[site.pass].args.first()?;
+    let raw = &model.source.text[arg.range.clone()];
+    let skip = usize::from(arg.quote.is_some());
+    let authority_end = target.authority.end;
+    // The raw text must spell the scheme and authority exactly as the value
+    // does (no escapes there); otherwise offsets would not line up.
+    if raw.get(skip..skip + authority_end) != Some(&arg.value.as_bytes()[..authority_end]) {
+        return None;
+    }
+    let start = arg.range.start + skip + target.authority.start;
+    let end = arg.range.start + skip + authority_end;
+    let tail = if target.is_unix() && !target.uri.is_empty() && !target.uri.starts_with('/') {
+        "/"
+    } else {
+        ""
+    };
+    Some(Change {
+        rule: RuleId::ProxyPassTarget,
+        edit: Edit::replace(start..end, format!("{}{tail}", site.upstream)),
+        reason: format!(
+            "{} is an implicit upstream that opens a new connection per request; upstream \"{}\" pools them",
+            target.server_entry(),
+            site.upstream
+        ),
+    })
+}

@@ -1,0 +1,34 @@
+//! `upstream-keepalive`
+//!
+//! **What**: adds `keepalive N;` to an existing `upstream` block that
+//! `proxy_pass` uses and that has none.
+//!
+//! **Why**: without `keepalive` an upstream block does not cache idle
+//! connections (before nginx 1.29.7), so every request still pays a TCP
+//! (and TLS) handshake.
+//!
+//! **Example**: `upstream backend { server app:8080; }` →
+//! `upstream backend { server app:8080; keepalive 32; }`
+//!
+//! **Safety**: it goes last in the block: nginx requires a balancing method
+//! (`least_conn`, `hash`, ...) to come before `keepalive`. N is the pool
+//! size per worker (`--keepalive`, `--keepalive NAME=N`).
+
+use crate::layout;
+use crate::model::DirId;
+use crate::plan::{Change, Ctx, RuleId};
+
+pub fn plan(ctx: &Ctx, upstream: DirId) -> Change {
+    let model = ctx.model;
+    let dir = &model.dirs[upstream];
+    let name = dir.arg(0).unwrap_or_default();
+    let size = ctx.opts.pool_size(name);
+    let block = dir
+        .block
+        .expect("upstream directives found by the query have a block");
+    Change {
+        rule: RuleId::UpstreamKeepalive,
+        edit: layout::at_block_end(model, block, &format!("keepalive {size};"), 0),
+        reason: format!("upstream \"{name}\" is used by proxy_pass but keeps no idle connections"),
+    }
+}

@@ -1,0 +1,208 @@
+//! `websocket-split`
+//!
+//! **What**: decides how each pooled location treats WebSocket traffic, and
+//! splits a location that serves both ordinary requests and a WebSocket path
+//! named with `--websocket`:
+//!
+//! - `--websocket PATH` equal to the location's path: a dedicated WebSocket
+//!   location, which keeps (or gets) `Upgrade` and `Connection "upgrade"`;
+//! - `--websocket PATH` below a prefix location's path: a new
+//!   `location PATH` is added right after it with the same directives, its
+//!   `proxy_pass` URI mapped the way nginx maps the request, `Upgrade
+//!   $http_upgrade` and `Connection "upgrade"`; the original loses `Upgrade`
+//!   and gets `Connection ""` (`rules::connection`);
+//! - a location that forwards `Upgrade $http_upgrade` with no `--websocket`
+//!   for it: the `$connection_upgrade` map (`rules::websocket_map`).
+//!
+//! **Why**: a pooled connection cannot carry `Connection: upgrade` on every
+//! request; only the handshake needs it.
+//!
+//! **Example**: `/api/` → `http://gateway/` with `--websocket /api/ws` gives
+//! a new `location /api/ws { proxy_pass http://gateway/ws; ... }`.
+//!
+//! **Safety**: the copy keeps every directive of the original, in order, so
+//! requests under PATH are handled as before apart from the headers. A split
+//! is only made when the `proxy_pass` sits directly in the location (not in
+//! an `if`) and no location for PATH exists yet; otherwise a note says why.
+
+use crate::edit::{self, Edit};
+use crate::headers::{self, HeaderOp};
+use crate::model::{LevelId, LocationKind};
+use crate::plan::{Change, Ctx, Note, RuleId, Site};
+use crate::target::ProxyTarget;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsMode {
+    /// Ordinary traffic only.
+    Plain,
+    /// Ordinary traffic whose WebSocket path already has its own location.
+    PlainDropUpgrade,
+    /// The location is the WebSocket location.
+    Dedicated,
+    /// Split `path` off into a new dedicated location.
+    Split { path: String },
+    /// Both kinds of traffic: use the `$connection_upgrade` map.
+    Map,
+}
+
+pub fn classify(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) -> WsMode {
+    let model = ctx.model;
+    let (_, headers) = model.effective_headers(location);
+    let forwards_upgrade = headers.iter().any(|(name, d)| {
+        name == "upgrade"
+            && model.dirs[*d]
+                .arg(1)
+                .is_some_and(|v| v.contains("$http_upgrade"))
+    });
+    if let Some(lp) = model.location_path(location) {
+        if matches!(lp.kind, LocationKind::Prefix | LocationKind::Exact)
+            && ctx.opts.websocket_paths.iter().any(|p| *p == lp.path)
+        {
+            return WsMode::Dedicated;
+        }
+        if lp.kind == LocationKind::Prefix {
+            for ws in &ctx.opts.websocket_paths {
+                if !(ws.starts_with(&lp.path) && ws.len() > lp.path.len()) {
+                    continue;
+                }
+                if sibling_location_exists(ctx, location, ws) {
+                    return WsMode::PlainDropUpgrade;
+                }
+                let direct = sites.len() == 1 && model.dirs[sites[0].pass].level == location;
+                if direct {
+                    return WsMode::Split { path: ws.clone() };
+                }
+                notes.push(Note {
+                    offset: model.levels[location].owner.map(|d| model.dirs[d].range.start),
+                    message: format!(
+                        "--websocket {ws}: not split off from location {}: its proxy_pass is inside an if/limit_except or there are several",
+                        lp.path
+                    ),
+                });
+            }
+        }
+    }
+    if forwards_upgrade {
+        WsMode::Map
+    } else {
+        WsMode::Plain
+    }
+}
+
+/// A location for `path` next to `location` (same parent block).
+fn sibling_location_exists(ctx: &Ctx, location: LevelId, path: &str) -> bool {
+    let model = ctx.model;
+    let Some(parent) = model.levels[location].parent else {
+        return false;
+    };
+    model.levels[parent].statements.iter().any(|d| {
+        model.dirs[*d]
+            .block
+            .and_then(|l| model.location_path(l))
+            .is_some_and(|lp| lp.path == path && lp.kind != LocationKind::Regex)
+    })
+}
+
+/// How nginx maps a request for `ws_path` through a prefix location
+/// `location_path` whose `proxy_pass` has URI part `uri`: the matched prefix
+/// is replaced by the URI; with no URI the request URI passes unchanged; a
+/// URI with variables is used as it is.
+pub fn map_uri(location_path: &str, uri: &str, ws_path: &str) -> String {
+    if uri.is_empty() || uri.contains('$') {
+        return uri.to_string();
+    }
+    format!("{uri}{}", &ws_path[location_path.len()..])
+}
+
+/// Builds the new dedicated location for `path`, inserted right after the
+/// original. `planned` holds the changes already planned for the original;
+/// the copy takes those that are not about headers or the target.
+pub fn split(
+    ctx: &Ctx,
+    location: LevelId,
+    path: &str,
+    site: &Site,
+    copy_ops: &[HeaderOp],
+    planned: &[Change],
+) -> Option<Change> {
+    let model = ctx.model;
+    let owner = model.levels[location].owner?;
+    let range = model.dirs[owner].range.clone();
+    let lp = model.location_path(location)?;
+    let inside = |e: &Edit| e.range.start >= range.start && e.range.end <= range.end;
+    let mut edits: Vec<Edit> = planned
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.rule,
+                RuleId::HttpVersion | RuleId::ProxyRedirect | RuleId::ProxySslName
+            ) && inside(&c.edit)
+        })
+        .map(|c| c.edit.clone())
+        .collect();
+
+    let path_word = &model.dirs[owner].args.last()?;
+    let q = path_word.quote.map(String::from).unwrap_or_default();
+    edits.push(Edit::replace(
+        path_word.range.clone(),
+        format!("{q}{path}{q}"),
+    ));
+
+    let arg = model.dirs[site.pass].args.first()?;
+    let target = ProxyTarget::parse(&arg.value).ok()?;
+    let scheme = &arg.value[..target.authority.start];
+    let url = format!(
+        "{scheme}{}{}",
+        site.upstream,
+        map_uri(&lp.path, &target.uri, path)
+    );
+    let q = arg.quote.map(String::from).unwrap_or_default();
+    edits.push(Edit::replace(arg.range.clone(), format!("{q}{url}{q}")));
+
+    let header_changes = if model.effective_headers(location).0 == Some(location) {
+        headers::edit_level(ctx, location, copy_ops)
+    } else {
+        headers::materialize(ctx, location, copy_ops)
+    };
+    edits.extend(
+        header_changes
+            .into_iter()
+            .map(|c| c.edit)
+            .filter(|e| inside(e)),
+    );
+
+    for e in edits.iter_mut() {
+        e.range = e.range.start - range.start..e.range.end - range.start;
+    }
+    edit::normalize(&mut edits).ok()?;
+    let copy = edit::apply(&model.source.text[range.clone()], &edits);
+    let copy = String::from_utf8_lossy(&copy);
+    let source = model.source;
+    let text = if source.ends_line(range.end) && source.starts_line(range.start) {
+        let indent = source.indent_of(range.start);
+        format!("{eol}{eol}{indent}{copy}", eol = source.eol)
+    } else {
+        format!(" {copy}")
+    };
+    Some(Change {
+        rule: RuleId::WebsocketSplit,
+        edit: Edit::insert(range.end, text, 0),
+        reason: format!(
+            "WebSocket traffic under {path} gets its own location with `Connection: upgrade`, so that {} can pool ordinary requests",
+            lp.path
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::map_uri;
+
+    #[test]
+    fn maps_uris_like_nginx() {
+        assert_eq!(map_uri("/api/", "/", "/api/ws"), "/ws");
+        assert_eq!(map_uri("/api/", "", "/api/ws"), "");
+        assert_eq!(map_uri("/api", "/v1", "/api/ws"), "/v1/ws");
+        assert_eq!(map_uri("/api/", "$request_uri", "/api/ws"), "$request_uri");
+    }
+}

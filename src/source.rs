@@ -1,0 +1,197 @@
+//! A configuration file as bytes, with the facts every later stage asks for:
+//! where lines start, which line ending and indentation the file uses, and
+//! how a byte offset maps to a line and column.
+//!
+//! Lines and columns are 1-based. Columns count **bytes**, not characters:
+//! nginx configs are mostly ASCII, tree-sitter reports bytes, and a byte
+//! column stays exact for files that are not valid UTF-8.
+
+use std::ops::Range;
+
+/// One input file (or standard input) held in memory.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path as the user named it (`-` for standard input).
+    pub path: String,
+    pub text: Vec<u8>,
+    line_starts: Vec<usize>,
+    /// `"\r\n"` when the file's first line ends that way, else `"\n"`.
+    pub eol: &'static str,
+    /// One level of indentation: a tab, or the most common indentation step.
+    pub indent_unit: String,
+}
+
+impl Source {
+    pub fn new(path: impl Into<String>, text: Vec<u8>) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(
+            text.iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        let eol = match text.iter().position(|b| *b == b'\n') {
+            Some(i) if i > 0 && text[i - 1] == b'\r' => "\r\n",
+            _ => "\n",
+        };
+        let indent_unit = detect_indent_unit(&text);
+        Source {
+            path: path.into(),
+            text,
+            line_starts,
+            eol,
+            indent_unit,
+        }
+    }
+
+    /// 1-based line and byte column of `offset`.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let line = self.line_index(offset);
+        (line + 1, offset - self.line_starts[line] + 1)
+    }
+
+    fn line_index(&self, offset: usize) -> usize {
+        match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        }
+    }
+
+    /// The bytes of the 1-based `line`, without its line ending.
+    pub fn line_text(&self, line: usize) -> &[u8] {
+        let start = self.line_starts[line - 1];
+        let end = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len());
+        let mut line_bytes = &self.text[start..end];
+        while let [rest @ .., b'\n' | b'\r'] = line_bytes {
+            line_bytes = rest;
+        }
+        line_bytes
+    }
+
+    /// Offset of the first byte of the line holding `offset`.
+    pub fn line_start(&self, offset: usize) -> usize {
+        self.line_starts[self.line_index(offset)]
+    }
+
+    /// Offset of the line ending (or end of file) of the line holding `offset`.
+    pub fn line_end(&self, offset: usize) -> usize {
+        let mut end = offset;
+        while end < self.text.len() && self.text[end] != b'\n' && self.text[end] != b'\r' {
+            end += 1;
+        }
+        end
+    }
+
+    /// Offset just past the line ending of the line holding `offset`.
+    pub fn next_line_start(&self, offset: usize) -> usize {
+        let index = self.line_index(offset);
+        self.line_starts
+            .get(index + 1)
+            .copied()
+            .unwrap_or(self.text.len())
+    }
+
+    /// The whitespace that starts the line holding `offset`.
+    pub fn indent_of(&self, offset: usize) -> String {
+        let start = self.line_start(offset);
+        let len = self.text[start..]
+            .iter()
+            .take_while(|b| **b == b' ' || **b == b'\t')
+            .count();
+        String::from_utf8_lossy(&self.text[start..start + len]).into_owned()
+    }
+
+    /// True when only spaces and tabs precede `offset` on its line.
+    pub fn starts_line(&self, offset: usize) -> bool {
+        self.text[self.line_start(offset)..offset]
+            .iter()
+            .all(|b| *b == b' ' || *b == b'\t')
+    }
+
+    /// True when only whitespace, or whitespace and a `#` comment, follows
+    /// `offset` on its line.
+    pub fn ends_line(&self, offset: usize) -> bool {
+        let rest = &self.text[offset..self.line_end(offset)];
+        let rest = trim_start_blanks(rest);
+        rest.is_empty() || rest[0] == b'#'
+    }
+
+    /// The text in `range`, lossily decoded (for messages and copied directives).
+    pub fn slice(&self, range: Range<usize>) -> String {
+        String::from_utf8_lossy(&self.text[range]).into_owned()
+    }
+}
+
+fn trim_start_blanks(bytes: &[u8]) -> &[u8] {
+    let skip = bytes
+        .iter()
+        .take_while(|b| **b == b' ' || **b == b'\t')
+        .count();
+    &bytes[skip..]
+}
+
+/// A tab when most indented lines start with one; otherwise the most common
+/// step by which indentation grows from one line to the next (4 spaces when
+/// the file gives no evidence).
+fn detect_indent_unit(text: &[u8]) -> String {
+    let mut tab_lines = 0usize;
+    let mut space_lines = 0usize;
+    let mut steps = [0usize; 17];
+    let mut previous = 0usize;
+    for line in text.split(|b| *b == b'\n') {
+        let body = trim_start_blanks(line);
+        if body.is_empty() || body == b"\r" {
+            continue;
+        }
+        match line.first() {
+            Some(b'\t') => tab_lines += 1,
+            Some(b' ') => space_lines += 1,
+            _ => {}
+        }
+        let width = line.iter().take_while(|b| **b == b' ').count();
+        if width > previous && width - previous <= 16 {
+            steps[width - previous] += 1;
+        }
+        previous = width;
+    }
+    if tab_lines > space_lines {
+        return "\t".to_string();
+    }
+    let best = (1..steps.len())
+        .max_by_key(|step| (steps[*step], usize::MAX - step))
+        .filter(|step| steps[*step] > 0)
+        .unwrap_or(4);
+    " ".repeat(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_columns_and_eol() {
+        let source = Source::new("t", b"a;\r\nbc { d; }\r\n".to_vec());
+        assert_eq!(source.eol, "\r\n");
+        assert_eq!(source.line_col(0), (1, 1));
+        assert_eq!(source.line_col(5), (2, 2));
+        assert_eq!(source.line_text(2), b"bc { d; }");
+        assert_eq!(source.line_end(4), 13);
+    }
+
+    #[test]
+    fn indent_detection() {
+        assert_eq!(
+            Source::new("t", b"a {\n\tb;\n}\n".to_vec()).indent_unit,
+            "\t"
+        );
+        assert_eq!(
+            Source::new("t", b"a {\n  b {\n    c;\n  }\n}\n".to_vec()).indent_unit,
+            "  "
+        );
+        assert_eq!(Source::new("t", b"a;\n".to_vec()).indent_unit, "    ");
+    }
+}

@@ -1,0 +1,243 @@
+//! `proxy_pass` targets: what nginx makes of `http://HOST:PORT/URI`.
+//!
+//! nginx accepts `http://` and `https://` (any case), then a host name,
+//! IPv4 address, `[IPv6]` address or `unix:/path:` socket, an optional port,
+//! and an optional URI. The URI is kept byte for byte by every rewrite: it
+//! decides how nginx maps the request path (`proxy_pass http://h/;` strips
+//! the location prefix, `proxy_pass http://h;` does not).
+
+use std::ops::Range;
+
+/// A literal `http(s)://` target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyTarget {
+    /// `http` or `https`, lowercased.
+    pub scheme: String,
+    /// The host as written (`gateway`, `10.0.0.1`, `[::1]`, `unix:/run/app.sock`).
+    pub host: String,
+    /// The port as written, if any.
+    pub port: Option<u16>,
+    /// Everything after the authority, as written (may be empty).
+    pub uri: String,
+    /// Byte range of the authority inside the argument's *value*.
+    pub authority: Range<usize>,
+}
+
+/// Why a `proxy_pass` argument is not a literal target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotLiteral {
+    /// No `http://`/`https://` scheme (a variable, or a stream-style `host:port`).
+    NoScheme,
+    /// The host or port is (or holds) a variable, resolved per request.
+    VariableHost,
+    /// Something nginx would not accept as an address (bad port, empty host).
+    Malformed,
+}
+
+impl ProxyTarget {
+    pub fn parse(url: &str) -> Result<ProxyTarget, NotLiteral> {
+        let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+        let scheme_len = if lower.starts_with("http://") {
+            7
+        } else if lower.starts_with("https://") {
+            8
+        } else {
+            return Err(NotLiteral::NoScheme);
+        };
+        let scheme = url[..scheme_len - 3].to_ascii_lowercase();
+        let rest = &url[scheme_len..];
+        if rest.len() >= 5 && rest[..5].eq_ignore_ascii_case("unix:") {
+            // unix:/path/to.sock[:URI] — the path ends at the next ':'.
+            let path_end = rest[5..].find(':').map(|i| i + 5).unwrap_or(rest.len());
+            let host = &rest[..path_end];
+            if host.contains('$') {
+                return Err(NotLiteral::VariableHost);
+            }
+            if path_end == 5 {
+                return Err(NotLiteral::Malformed);
+            }
+            let uri = rest.get(path_end + 1..).unwrap_or("");
+            return Ok(ProxyTarget {
+                scheme,
+                host: host.to_string(),
+                port: None,
+                uri: uri.to_string(),
+                authority: scheme_len..scheme_len + (path_end + 1).min(rest.len()),
+            });
+        }
+        let authority_len = if rest.starts_with('[') {
+            match rest.find(']') {
+                Some(close) => {
+                    close
+                        + 1
+                        + rest[close + 1..]
+                            .find(['/', '?'])
+                            .unwrap_or(rest.len() - close - 1)
+                }
+                None => return Err(NotLiteral::Malformed),
+            }
+        } else {
+            rest.find(['/', '?']).unwrap_or(rest.len())
+        };
+        let authority = &rest[..authority_len];
+        if authority.contains('$') {
+            return Err(NotLiteral::VariableHost);
+        }
+        let (host, port) = split_host_port(authority).ok_or(NotLiteral::Malformed)?;
+        Ok(ProxyTarget {
+            scheme,
+            host: host.to_string(),
+            port,
+            uri: rest[authority_len..].to_string(),
+            authority: scheme_len..scheme_len + authority_len,
+        })
+    }
+
+    pub fn is_unix(&self) -> bool {
+        self.host.len() >= 5 && self.host[..5].eq_ignore_ascii_case("unix:")
+    }
+
+    /// The port nginx connects to (80/443 when none is written).
+    pub fn effective_port(&self) -> Option<u16> {
+        if self.is_unix() {
+            return None;
+        }
+        Some(
+            self.port
+                .unwrap_or(if self.scheme == "https" { 443 } else { 80 }),
+        )
+    }
+
+    /// Identifies the backend: host names compare case-insensitively.
+    pub fn backend_key(&self) -> String {
+        match self.effective_port() {
+            Some(port) => format!("{}:{port}", self.host.to_ascii_lowercase()),
+            None => self.host.clone(),
+        }
+    }
+
+    /// The `server` entry of an upstream block for this backend.
+    pub fn server_entry(&self) -> String {
+        match self.effective_port() {
+            Some(port) => format!("{}:{port}", self.host),
+            None => self.host.clone(),
+        }
+    }
+
+    /// nginx's `$proxy_host` for this target: the host, with the port only
+    /// when it is not the scheme's default; "localhost" for a unix socket.
+    pub fn proxy_host(&self) -> String {
+        if self.is_unix() {
+            return "localhost".into();
+        }
+        let default = if self.scheme == "https" { 443 } else { 80 };
+        match self.port {
+            Some(port) if port != default => format!("{}:{port}", self.host),
+            _ => self.host.clone(),
+        }
+    }
+
+    /// The host without brackets or port, for `proxy_ssl_name`.
+    pub fn bare_host(&self) -> &str {
+        self.host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    pub fn uri_has_variable(&self) -> bool {
+        self.uri.contains('$')
+    }
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port`. `None` for an empty host or a
+/// port that is not a number nginx accepts.
+fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = if authority.starts_with('[') {
+        let close = authority.find(']')?;
+        let after = &authority[close + 1..];
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        (&authority[..=close], port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() || host.contains(':') && !host.starts_with('[') {
+        return None;
+    }
+    let port = match port {
+        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0)?),
+        None => None,
+    };
+    Some((host, port))
+}
+
+/// The literal host of any `*_pass` target (`fastcgi_pass app:9000`,
+/// `grpc_pass grpc://api:50051`, `uwsgi_pass app`), lowercased; `None` for
+/// variables and unix sockets.
+pub fn literal_pass_host(target: &str) -> Option<String> {
+    let rest = match target.find("://") {
+        Some(i) => &target[i + 3..],
+        None => target,
+    };
+    if rest.contains('$') || rest.to_ascii_lowercase().starts_with("unix:") {
+        return None;
+    }
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let (host, _) = split_host_port(authority)?;
+    Some(host.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_target_forms_nginx_accepts() {
+        let t = ProxyTarget::parse("http://gateway:8000/").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.uri.as_str()),
+            ("gateway", Some(8000), "/")
+        );
+        assert_eq!(t.proxy_host(), "gateway:8000");
+        let t = ProxyTarget::parse("HTTPS://[::1]:8443$request_uri").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.uri.as_str()),
+            ("[::1]", Some(8443), "$request_uri")
+        );
+        let t = ProxyTarget::parse("http://unix:/run/app.sock:/api/").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.uri.as_str()),
+            ("unix:/run/app.sock", "/api/")
+        );
+        assert_eq!(t.proxy_host(), "localhost");
+        let t = ProxyTarget::parse("https://billing.svc").unwrap();
+        assert_eq!(
+            (t.effective_port(), t.proxy_host().as_str()),
+            (Some(443), "billing.svc")
+        );
+        assert_eq!(
+            ProxyTarget::parse("http://$backend/"),
+            Err(NotLiteral::VariableHost)
+        );
+        assert_eq!(ProxyTarget::parse("backend:80"), Err(NotLiteral::NoScheme));
+        assert_eq!(
+            ProxyTarget::parse("http://a:x/"),
+            Err(NotLiteral::Malformed)
+        );
+    }
+
+    #[test]
+    fn literal_hosts_of_other_pass_directives() {
+        assert_eq!(literal_pass_host("app:9000").as_deref(), Some("app"));
+        assert_eq!(
+            literal_pass_host("grpc://API:50051").as_deref(),
+            Some("api")
+        );
+        assert_eq!(literal_pass_host("unix:/run/php.sock"), None);
+        assert_eq!(literal_pass_host("$backend"), None);
+    }
+}
