@@ -77,7 +77,13 @@ impl ProxyTarget {
                 None => return Err(NotLiteral::Malformed),
             }
         } else {
-            rest.find(['/', '?']).unwrap_or(rest.len())
+            let end = rest.find(['/', '?']).unwrap_or(rest.len());
+            // `http://host:port$request_uri`: these variables always start
+            // with "/", so the authority ends where they begin.
+            match rest[..end].find('$') {
+                Some(dollar) if dollar > 0 && starts_with_path_variable(&rest[dollar..]) => dollar,
+                _ => end,
+            }
         };
         let authority = &rest[..authority_len];
         if authority.contains('$') {
@@ -145,6 +151,23 @@ impl ProxyTarget {
     pub fn uri_has_variable(&self) -> bool {
         self.uri.contains('$')
     }
+}
+
+/// Variables whose value always starts with `/`.
+fn starts_with_path_variable(text: &str) -> bool {
+    [
+        "$request_uri",
+        "$uri",
+        "$document_uri",
+        "${request_uri}",
+        "${uri}",
+        "${document_uri}",
+    ]
+    .iter()
+    .any(|v| {
+        text.starts_with(v)
+            && !text[v.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+    })
 }
 
 /// `host`, `host:port`, `[v6]`, `[v6]:port`. `None` for an empty host or a

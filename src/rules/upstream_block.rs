@@ -28,6 +28,23 @@ struct NewBlock {
     reason: String,
 }
 
+/// Inside `http { }`, comment lines directly above the first `server` (no
+/// blank line between) describe it: the new blocks go above them.
+fn start_of_attached_comments(source: &crate::source::Source, line_start: usize) -> usize {
+    let mut at = line_start;
+    while at > 0 {
+        let previous = source.line_start(at - 1);
+        let text = source.line_text(source.line_col(previous).0);
+        let trimmed = String::from_utf8_lossy(text);
+        if trimmed.trim_start().starts_with('#') {
+            at = previous;
+        } else {
+            break;
+        }
+    }
+    at
+}
+
 pub fn plan(
     ctx: &Ctx,
     http: LevelId,
@@ -71,7 +88,12 @@ pub fn plan(
         Some(d) => {
             let start = model.dirs[*d].range.start;
             if source.starts_line(start) {
-                (source.line_start(start), true, source.indent_of(start))
+                let at = if model.levels[http].kind == LevelKind::Root {
+                    source.line_start(start)
+                } else {
+                    start_of_attached_comments(source, source.line_start(start))
+                };
+                (at, true, source.indent_of(start))
             } else {
                 (start, false, String::new())
             }

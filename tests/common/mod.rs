@@ -1,0 +1,212 @@
+//! Helpers shared by the integration tests: fixtures as data, and real
+//! nginx (`nginx -t`, and nginx masters on loopback) with the fixtures' host
+//! names mapped to 127.0.0.1 in a private mount namespace.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::Parser;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `fixtures/<case>/{input.conf,args,expected.conf}`.
+pub struct Fixture {
+    pub name: String,
+    pub dir: PathBuf,
+    pub input: Vec<u8>,
+    pub expected: Vec<u8>,
+    pub args: Vec<String>,
+}
+
+pub fn fixtures() -> Vec<Fixture> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(repo().join("fixtures"))
+        .expect("fixtures/ exists")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("input.conf").exists())
+        .collect();
+    dirs.sort();
+    dirs.into_iter()
+        .map(|dir| {
+            let args = std::fs::read_to_string(dir.join("args"))
+                .unwrap_or_default()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect();
+            Fixture {
+                name: dir.file_name().unwrap().to_string_lossy().into_owned(),
+                input: std::fs::read(dir.join("input.conf")).unwrap(),
+                expected: std::fs::read(dir.join("expected.conf")).unwrap(),
+                args,
+                dir,
+            }
+        })
+        .collect()
+}
+
+/// The library configuration the fixture's args describe.
+pub fn config_for(args: &[String]) -> upkeep::cli::Config {
+    let mut argv = vec!["upkeep".to_string()];
+    argv.extend(args.iter().cloned());
+    argv.push("-".into());
+    upkeep::cli::Args::try_parse_from(argv)
+        .expect("fixture args parse")
+        .into_config(false, true)
+}
+
+/// Host names a config connects to (upstream servers and `*_pass`
+/// targets), for mapping to 127.0.0.1. IP addresses and sockets are skipped.
+pub fn host_names(text: &str) -> Vec<String> {
+    let mut hosts = Vec::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line
+            .split(|c: char| c.is_whitespace() || c == ';' || c == '{' || c == '}')
+            .filter(|w| !w.is_empty())
+            .collect();
+        for pair in words.windows(2) {
+            let (key, value) = (pair[0], pair[1].trim_matches(|c| c == '"' || c == '\''));
+            if !(key == "server" || key.ends_with("_pass")) {
+                continue;
+            }
+            let rest = value.split("://").last().unwrap_or(value);
+            if rest.starts_with('[')
+                || rest.to_ascii_lowercase().starts_with("unix:")
+                || rest.contains('$')
+            {
+                continue;
+            }
+            let authority = rest.split(['/', '?']).next().unwrap_or("");
+            let host = authority.split(':').next().unwrap_or("");
+            let is_ip = host.chars().all(|c| c.is_ascii_digit() || c == '.');
+            let looks_like_name = host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
+            if !host.is_empty()
+                && !is_ip
+                && looks_like_name
+                && !hosts.iter().any(|h: &String| h.eq_ignore_ascii_case(host))
+            {
+                hosts.push(host.to_string());
+            }
+        }
+    }
+    hosts
+}
+
+pub fn nginx_binary() -> Option<PathBuf> {
+    for candidate in [
+        "/usr/sbin/nginx",
+        "/usr/local/sbin/nginx",
+        "/usr/local/nginx/sbin/nginx",
+    ] {
+        if Path::new(candidate).exists() {
+            return Some(PathBuf::from(candidate));
+        }
+    }
+    None
+}
+
+/// nginx, or a failure that says how to get it (the README's test command
+/// installs it). `UPKEEP_SKIP_NGINX=1` skips the nginx tests instead.
+pub fn require_nginx() -> Option<PathBuf> {
+    if let Some(nginx) = nginx_binary() {
+        return Some(nginx);
+    }
+    if std::env::var_os("UPKEEP_SKIP_NGINX").is_some() {
+        eprintln!("skipped: nginx is not installed and UPKEEP_SKIP_NGINX is set");
+        return None;
+    }
+    panic!("nginx is not installed: run `scripts/test.sh` (it installs Debian's nginx-light), or `apt-get install nginx-light libnginx-mod-stream`");
+}
+
+const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
+
+/// Wraps a config for `nginx -t`: a snippet of `server` blocks goes inside
+/// `http { }`; a main config gets `events { }` when it lacks one; the stream
+/// module is loaded when the config uses `stream`.
+pub fn wrap_for_nginx(text: &str, include_path: &Path) -> String {
+    let is_main = text.lines().any(|l| {
+        let t = l.trim_start();
+        t.starts_with("http ")
+            || t.starts_with("http{")
+            || t.starts_with("events")
+            || t.starts_with("stream")
+    });
+    let mut out = String::new();
+    if text.contains("stream {") && Path::new(STREAM_MODULE).exists() {
+        out.push_str(&format!("load_module {STREAM_MODULE};\n"));
+    }
+    if is_main {
+        if !text.contains("events") {
+            out.push_str("events { }\n");
+        }
+        out.push_str(&format!("include {};\n", include_path.display()));
+    } else {
+        out.push_str(&format!(
+            "events {{ }}\nhttp {{\n    include {};\n}}\n",
+            include_path.display()
+        ));
+    }
+    out
+}
+
+/// Runs `nginx -t` on `config_text` with `hosts` resolving to 127.0.0.1.
+/// Returns nginx's output on failure.
+pub fn nginx_check(nginx: &Path, config_text: &[u8], hosts: &[String]) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("under-test.conf");
+    std::fs::write(&conf, config_text).unwrap();
+    let main = dir.path().join("nginx.conf");
+    std::fs::write(
+        &main,
+        wrap_for_nginx(&String::from_utf8_lossy(config_text), &conf),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    let args = vec![
+        "-t".to_string(),
+        "-q".to_string(),
+        "-p".to_string(),
+        format!("{}/", dir.path().display()),
+        "-c".to_string(),
+        main.display().to_string(),
+        "-e".to_string(),
+        "stderr".to_string(),
+    ];
+    let output = with_hosts(nginx, &args, hosts, dir.path())
+        .output()
+        .expect("run nginx -t");
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// A command that runs `program args` with `hosts` resolving to 127.0.0.1:
+/// in a private mount namespace whose /etc/hosts is a bind-mounted copy.
+pub fn with_hosts(program: &Path, args: &[String], hosts: &[String], scratch: &Path) -> Command {
+    let hosts_file = scratch.join("hosts");
+    let mut content = String::from("127.0.0.1 localhost\n::1 localhost\n");
+    for h in hosts {
+        content.push_str(&format!("127.0.0.1 {h}\n"));
+    }
+    std::fs::write(&hosts_file, content).unwrap();
+    let quoted: Vec<String> = std::iter::once(program.display().to_string())
+        .chain(args.iter().cloned())
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let script = format!(
+        "mount --bind '{}' /etc/hosts && exec {}",
+        hosts_file.display(),
+        quoted.join(" ")
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "sh", "-c", &script]);
+    cmd
+}
