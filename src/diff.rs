@@ -8,7 +8,7 @@ use similar::TextDiff;
 /// The path as it appears after `a/` and `b/`: relative, without `./`.
 pub fn display_path(path: &str) -> String {
     let trimmed = path.trim_start_matches("./").trim_start_matches('/');
-    if trimmed.is_empty() {
+    if trimmed.is_empty() || trimmed == "-" {
         "stdin".into()
     } else {
         trimmed.to_string()

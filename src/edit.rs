@@ -108,7 +108,7 @@ mod tests {
             Edit::replace(2..3, "X"),
         ];
         normalize(&mut edits).unwrap();
-        assert_eq!(apply(b"0123", &edits), b"0abX3");
+        assert_eq!(apply(b"0123", &edits), b"0ab1X3");
     }
 
     #[test]

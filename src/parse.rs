@@ -62,6 +62,19 @@ pub fn parse(source: &Source) -> Result<Tree, SyntaxError> {
             "save the file without a BOM (nginx fails with `unknown directive \"\\ufeff...\"`)".into(),
         ));
     }
+    if let Some(nul) = source.text.iter().position(|b| *b == 0) {
+        return Err(error_at(
+            source,
+            nul,
+            "the file contains a NUL byte: this is binary data, not nginx configuration".into(),
+            "check that the path names a configuration file".into(),
+        ));
+    }
+    // nginx's own tokenizer rules decide what is an error and where; the
+    // tree-sitter error nodes are the fallback for anything they miss.
+    if let Some(e) = tokenizer_error(&source.text) {
+        return Err(error_at(source, e.offset, e.message, e.help));
+    }
     let tree = parse_tree(&source.text);
     let root = tree.root_node();
     if root.has_error() {
@@ -69,7 +82,6 @@ pub fn parse(source: &Source) -> Result<Tree, SyntaxError> {
             return Err(describe(source, bad));
         }
     }
-    check_space_after_quotes(source, root)?;
     Ok(tree)
 }
 
@@ -209,36 +221,237 @@ fn looks_binary(bytes: &[u8]) -> bool {
         || std::str::from_utf8(bytes).is_err()
 }
 
-/// nginx's tokenizer requires a separator right after a closing quote.
-fn check_space_after_quotes(source: &Source, root: Node) -> Result<(), SyntaxError> {
-    let mut cursor = root.walk();
-    let mut stack = vec![root];
-    while let Some(node) = stack.pop() {
-        if node.kind() == "string" {
-            let end = node.end_byte();
-            if let Some(&next) = source.text.get(end) {
-                if !matches!(next, b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' | b')') {
-                    return Err(error_at(
-                        source,
-                        end,
-                        format!(
-                            "unexpected \"{}\" right after a quoted string",
-                            char::from(next).escape_default()
-                        ),
-                        "put a space after the closing quote, or quote the whole word".into(),
-                    ));
+struct TokenError {
+    offset: usize,
+    message: String,
+    help: String,
+}
+
+fn token_error(offset: usize, message: &str, help: &str) -> Option<TokenError> {
+    Some(TokenError {
+        offset,
+        message: message.to_string(),
+        help: help.to_string(),
+    })
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Reads `text` the way nginx's `ngx_conf_read_token` does and returns the
+/// first error nginx would report, at the byte where it is best fixed.
+fn tokenizer_error(text: &[u8]) -> Option<TokenError> {
+    let mut open_blocks: Vec<usize> = Vec::new();
+    let mut words = 0usize;
+    let mut first_word: &[u8] = b"";
+    let mut last_word_end = 0usize;
+    let mut i = 0;
+    while i < text.len() {
+        let c = text[i];
+        if is_space(c) {
+            i += 1;
+            continue;
+        }
+        match c {
+            b'#' => {
+                while i < text.len() && text[i] != b'\n' {
+                    i += 1;
                 }
             }
-            continue;
+            b';' => {
+                if words == 0 {
+                    return token_error(
+                        i,
+                        "unexpected \";\": a directive needs a name before its \";\"",
+                        "remove the stray \";\"",
+                    );
+                }
+                words = 0;
+                i += 1;
+            }
+            b'{' => {
+                if words == 0 {
+                    return token_error(
+                        i,
+                        "unexpected \"{\": a block needs a directive name before it",
+                        "name the block (for example `location / {`) or remove the brace",
+                    );
+                }
+                let name = String::from_utf8_lossy(first_word);
+                let name = name.trim_matches(|c| c == '"' || c == '\'');
+                words = 0;
+                if name.ends_with("_by_lua_block") {
+                    match skip_lua_body(text, i + 1) {
+                        Some(close) => i = close + 1,
+                        None => {
+                            return token_error(
+                                i,
+                                "unexpected end of file: this Lua block is not closed",
+                                "add the \"}\" that ends the Lua code",
+                            )
+                        }
+                    }
+                } else {
+                    open_blocks.push(i);
+                    i += 1;
+                }
+            }
+            b'}' => {
+                if words > 0 {
+                    return token_error(
+                        last_word_end,
+                        "missing \";\" at the end of this directive",
+                        "end the directive with \";\" (nginx: `unexpected \"}\"`)",
+                    );
+                }
+                if open_blocks.pop().is_none() {
+                    return token_error(
+                        i,
+                        "unexpected \"}\": there is no block to close here",
+                        "remove this \"}\" or add the \"{\" it closes",
+                    );
+                }
+                i += 1;
+            }
+            b'"' | b'\'' => {
+                let start = i;
+                i += 1;
+                loop {
+                    match text.get(i) {
+                        None => return token_error(
+                            start,
+                            "unterminated quoted string",
+                            "close the quote; nginx reads to the end of the file looking for it",
+                        ),
+                        Some(b'\\') => i += 2,
+                        Some(q) if *q == c => break,
+                        Some(_) => i += 1,
+                    }
+                }
+                i += 1;
+                if let Some(&next) = text.get(i) {
+                    if !(is_space(next) || matches!(next, b';' | b'{' | b')')) {
+                        return token_error(
+                            i,
+                            &format!(
+                                "unexpected \"{}\" right after a quoted string",
+                                char::from(next).escape_default()
+                            ),
+                            "put a space after the closing quote, or quote the whole word",
+                        );
+                    }
+                }
+                if words == 0 {
+                    first_word = &text[start..i];
+                }
+                words += 1;
+                last_word_end = i;
+            }
+            _ => {
+                let start = i;
+                while i < text.len() {
+                    match text[i] {
+                        b'\\' => i += 2,
+                        b'$' if text.get(i + 1) == Some(&b'{') => i += 2,
+                        b if is_space(b) || b == b';' || b == b'{' => break,
+                        _ => i += 1,
+                    }
+                }
+                i = i.min(text.len());
+                if words == 0 {
+                    first_word = &text[start..i];
+                }
+                words += 1;
+                last_word_end = i;
+            }
         }
-        if node.kind() == "lua_block" {
-            continue;
-        }
-        // Push in reverse so the leftmost problem is reported first.
-        let children: Vec<Node> = node.children(&mut cursor).collect();
-        stack.extend(children.into_iter().rev());
     }
-    Ok(())
+    if words > 0 {
+        return token_error(
+            last_word_end,
+            "unexpected end of file: missing \";\" at the end of this directive",
+            "end the directive with \";\"",
+        );
+    }
+    if let Some(open) = open_blocks.pop() {
+        return token_error(
+            open,
+            "unexpected end of file: the block opened here is not closed",
+            "add the missing \"}\" (nginx: `unexpected end of file, expecting \"}\"`)",
+        );
+    }
+    None
+}
+
+/// From just after a Lua block's `{`: the offset of its closing `}`, with
+/// braces inside Lua strings, long brackets and comments not counted.
+fn skip_lua_body(text: &[u8], mut i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let long_bracket = |at: usize| -> Option<usize> {
+        // `[`, `=`*, `[`: returns the level.
+        let mut j = at + 1;
+        while text.get(j) == Some(&b'=') {
+            j += 1;
+        }
+        (text.get(j) == Some(&b'[')).then(|| j - at - 1)
+    };
+    let skip_long = |from: usize, level: usize| -> Option<usize> {
+        let mut j = from;
+        while j < text.len() {
+            if text[j] == b']' {
+                let mut k = j + 1;
+                while text.get(k) == Some(&b'=') {
+                    k += 1;
+                }
+                if k - j - 1 == level && text.get(k) == Some(&b']') {
+                    return Some(k + 1);
+                }
+            }
+            j += 1;
+        }
+        None
+    };
+    while i < text.len() {
+        match text[i] {
+            b'}' if depth == 0 => return Some(i),
+            b'}' => {
+                depth -= 1;
+                i += 1;
+            }
+            b'{' => {
+                depth += 1;
+                i += 1;
+            }
+            q @ (b'"' | b'\'') => {
+                i += 1;
+                while i < text.len() && text[i] != q && text[i] != b'\n' {
+                    if text[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'[' => match long_bracket(i) {
+                Some(level) => i = skip_long(i + level + 2, level)?,
+                None => i += 1,
+            },
+            b'-' if text.get(i + 1) == Some(&b'-') => {
+                if text.get(i + 2) == Some(&b'[') {
+                    if let Some(level) = long_bracket(i + 2) {
+                        i = skip_long(i + 2 + level + 2, level)?;
+                        continue;
+                    }
+                }
+                while i < text.len() && text[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 fn error_at(source: &Source, offset: usize, message: String, help: String) -> SyntaxError {

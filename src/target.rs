@@ -65,25 +65,20 @@ impl ProxyTarget {
                 authority: scheme_len..scheme_len + (path_end + 1).min(rest.len()),
             });
         }
-        let authority_len = if rest.starts_with('[') {
-            match rest.find(']') {
-                Some(close) => {
-                    close
-                        + 1
-                        + rest[close + 1..]
-                            .find(['/', '?'])
-                            .unwrap_or(rest.len() - close - 1)
-                }
-                None => return Err(NotLiteral::Malformed),
-            }
+        // The host part cannot hold '/', '?' or (after an IPv6 bracket) ':'.
+        let host_start = if rest.starts_with('[') {
+            rest.find(']').ok_or(NotLiteral::Malformed)? + 1
         } else {
-            let end = rest.find(['/', '?']).unwrap_or(rest.len());
-            // `http://host:port$request_uri`: these variables always start
-            // with "/", so the authority ends where they begin.
-            match rest[..end].find('$') {
-                Some(dollar) if dollar > 0 && starts_with_path_variable(&rest[dollar..]) => dollar,
-                _ => end,
-            }
+            0
+        };
+        let end = rest[host_start..]
+            .find(['/', '?'])
+            .map_or(rest.len(), |i| i + host_start);
+        // `http://host:port$request_uri`: these variables always start
+        // with "/", so the authority ends where they begin.
+        let authority_len = match rest[host_start..end].find('$').map(|i| i + host_start) {
+            Some(dollar) if dollar > 0 && starts_with_path_variable(&rest[dollar..]) => dollar,
+            _ => end,
         };
         let authority = &rest[..authority_len];
         if authority.contains('$') {

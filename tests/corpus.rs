@@ -33,7 +33,8 @@ fn every_file_nginx_accepts_parses_and_every_rejected_file_is_refused() {
     let mut failures = Vec::new();
     let mut parsed = 0;
     for path in &ok {
-        let source = upkeep::source::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
+        let source =
+            upkeep::source::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
         match upkeep::parse::parse(&source) {
             Ok(_) => parsed += 1,
             Err(e) => failures.push(format!("nginx accepts it, upkeep does not:\n{e}")),
@@ -41,14 +42,25 @@ fn every_file_nginx_accepts_parses_and_every_rejected_file_is_refused() {
     }
     let mut refused = 0;
     for path in &bad {
-        let source = upkeep::source::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
+        let source =
+            upkeep::source::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
         match upkeep::parse::parse(&source) {
             Err(e) if e.line > 0 && e.column > 0 => refused += 1,
-            Err(e) => failures.push(format!("{}: refused without a position: {e}", path.display())),
-            Ok(_) => failures.push(format!("{}: nginx rejects it, upkeep parsed it", path.display())),
+            Err(e) => failures.push(format!(
+                "{}: refused without a position: {e}",
+                path.display()
+            )),
+            Ok(_) => failures.push(format!(
+                "{}: nginx rejects it, upkeep parsed it",
+                path.display()
+            )),
         }
     }
-    println!("corpus: {parsed} of {} accepted files parse; {refused} of {} rejected files refused", ok.len(), bad.len());
+    println!(
+        "corpus: {parsed} of {} accepted files parse; {refused} of {} rejected files refused",
+        ok.len(),
+        bad.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -62,7 +74,8 @@ fn every_accepted_file_goes_through_the_pipeline_safely() {
     let (mut rewritten, mut unchanged) = (0, 0);
     let mut failures = Vec::new();
     for path in list(&dir, "NGINX_OK.txt") {
-        let source = upkeep::source::Source::new(path.display().to_string(), std::fs::read(&path).unwrap());
+        let source =
+            upkeep::source::Source::new(path.display().to_string(), std::fs::read(&path).unwrap());
         // `process` verifies: the output re-parses and re-plans to nothing.
         match upkeep::process(&source, &options) {
             Ok(r) if r.new_text != source.text => rewritten += 1,
@@ -70,6 +83,9 @@ fn every_accepted_file_goes_through_the_pipeline_safely() {
             Err(e) => failures.push(e.to_string()),
         }
     }
-    println!("corpus pipeline: {rewritten} rewritten, {unchanged} unchanged, {} broken", failures.len());
+    println!(
+        "corpus pipeline: {rewritten} rewritten, {unchanged} unchanged, {} broken",
+        failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

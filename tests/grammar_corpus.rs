@@ -20,7 +20,11 @@ fn is_rule(line: &str, c: char) -> bool {
 
 fn cases() -> Vec<Case> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("grammar/test/corpus");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     files.sort();
     let mut cases = Vec::new();
     for path in files {
@@ -72,20 +76,34 @@ fn normalize(sexp: &str) -> String {
 #[test]
 fn grammar_corpus_matches() {
     let cases = cases();
-    assert!(cases.len() >= 20, "found only {} grammar cases", cases.len());
+    assert!(
+        cases.len() >= 20,
+        "found only {} grammar cases",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let tree = upkeep::parse::parse_tree(case.input.as_bytes());
         let root = tree.root_node();
         if case.expect_error {
             if !root.has_error() {
-                failures.push(format!("{}: {}: expected an error, got {}", case.file, case.name, root.to_sexp()));
+                failures.push(format!(
+                    "{}: {}: expected an error, got {}",
+                    case.file,
+                    case.name,
+                    root.to_sexp()
+                ));
             }
             continue;
         }
         let got = normalize(&root.to_sexp());
         if got != normalize(&case.expected) {
-            failures.push(format!("{}: {}:\n  expected {}\n  got      {got}", case.file, case.name, normalize(&case.expected)));
+            failures.push(format!(
+                "{}: {}:\n  expected {}\n  got      {got}",
+                case.file,
+                case.name,
+                normalize(&case.expected)
+            ));
         }
     }
     println!("{} grammar corpus cases", cases.len());
@@ -103,6 +121,11 @@ fn line_endings_final_newline_and_non_utf8() {
         b"\n\n# only a comment",
     ] {
         let tree = upkeep::parse::parse_tree(text);
-        assert!(!tree.root_node().has_error(), "{:?}: {}", String::from_utf8_lossy(text), tree.root_node().to_sexp());
+        assert!(
+            !tree.root_node().has_error(),
+            "{:?}: {}",
+            String::from_utf8_lossy(text),
+            tree.root_node().to_sexp()
+        );
     }
 }

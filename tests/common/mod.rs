@@ -207,6 +207,20 @@ pub fn with_hosts(program: &Path, args: &[String], hosts: &[String], scratch: &P
         quoted.join(" ")
     );
     let mut cmd = Command::new("unshare");
-    cmd.args(["-m", "sh", "-c", &script]);
+    // As root a mount namespace is enough; otherwise a user namespace
+    // (mapped to root inside) makes the bind mount possible.
+    if is_root() {
+        cmd.args(["-m", "sh", "-c", &script]);
+    } else {
+        cmd.args(["-r", "-m", "sh", "-c", &script]);
+    }
     cmd
+}
+
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }

@@ -1,0 +1,399 @@
+//! The command line as users and CI scripts see it: flags, modes, exit
+//! codes, error messages with path:line:column, several files at once,
+//! standard input, JSON, and safe in-place writes.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const MOTIVATING: &str = "fixtures/01-motivating-frontend";
+const POOLED_INPUT: &str = "server {\n    location / {\n        proxy_pass http://api:8080;\n        proxy_set_header Host $host;\n    }\n}\n";
+
+fn upkeep(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap()
+}
+
+fn upkeep_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn help_documents_every_flag() {
+    let out = upkeep(repo(), &["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = stdout(&out);
+    for flag in [
+        "--diff",
+        "--check",
+        "--write",
+        "--keepalive",
+        "--name",
+        "--websocket",
+        "--nginx-version",
+        "--host-header",
+        "--format",
+        "--color",
+        "--quiet",
+        "--verbose",
+        "--help",
+        "--version",
+        "<PATH>",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    assert!(stdout(&upkeep(repo(), &["--version"])).starts_with("upkeep "));
+}
+
+#[test]
+fn bad_flags_exit_2_with_claps_message() {
+    for args in [
+        &["--keepalive", "0", "x.conf"][..],
+        &["--keepalive", "gateway=many", "x.conf"],
+        &["--name", "gateway=gw", "x.conf"],
+        &["--websocket", "ws", "x.conf"],
+        &["--nginx-version", "latest", "x.conf"],
+        &["--host-header", "maybe", "x.conf"],
+        &["--format", "yaml", "x.conf"],
+        &["--diff", "--write", "x.conf"],
+        &["--check", "--write", "x.conf"],
+        &[],
+    ] {
+        let out = upkeep(repo(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("error"), "{args:?}");
+    }
+}
+
+#[test]
+fn motivating_example_diff_and_check() {
+    let args: Vec<String> = std::fs::read_to_string(repo().join(MOTIVATING).join("args"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let input = format!("{MOTIVATING}/input.conf");
+    argv.push(&input);
+    let out = upkeep(repo(), &argv);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let diff = stdout(&out);
+    assert!(
+        diff.starts_with(&format!("--- a/{input}\n+++ b/{input}\n")),
+        "{diff}"
+    );
+    assert!(diff.contains("+    location /api/ws {"));
+    // Reasons with rule ids go to stderr.
+    assert!(stderr(&out).contains("websocket-split"));
+    argv.insert(0, "--check");
+    assert_eq!(upkeep(repo(), &argv).status.code(), Some(1));
+    let expected = format!("{MOTIVATING}/expected.conf");
+    *argv.last_mut().unwrap() = &expected;
+    let clean = upkeep(repo(), &argv);
+    assert_eq!(clean.status.code(), Some(0));
+    assert!(clean.stdout.is_empty());
+}
+
+#[test]
+fn valid_file_without_anything_to_pool_gives_empty_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("static.conf"),
+        "server {\n    listen 80;\n    root /srv;\n}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("empty.conf"), "").unwrap();
+    let out = upkeep(dir.path(), &["--check", "static.conf", "empty.conf"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+}
+
+fn expect_error(name: &str, content: &[u8], line_col: &str, words: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(name), content).unwrap();
+    let out = upkeep(dir.path(), &["--write", name]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+    assert!(
+        err.contains(&format!("{name}:{line_col}:")),
+        "{name}: wanted {line_col} in {err}"
+    );
+    assert!(err.contains(words), "{name}: wanted `{words}` in {err}");
+    assert!(err.contains("help:"), "{name}: {err}");
+    assert_eq!(
+        std::fs::read(dir.path().join(name)).unwrap(),
+        content,
+        "{name} was modified"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn syntax_errors_name_path_line_and_column() {
+    expect_error(
+        "unbalanced.conf",
+        b"http {\n    server {\n        listen 80;\n    }\n",
+        "1:6",
+        "not closed",
+    );
+    expect_error(
+        "extra-brace.conf",
+        b"server { listen 80; }\n}\n",
+        "2:1",
+        "unexpected \"}\"",
+    );
+    expect_error(
+        "quote.conf",
+        b"server {\n    return 200 \"oops;\n}\n",
+        "2:16",
+        "unterminated quoted string",
+    );
+    expect_error(
+        "semicolon.conf",
+        b"server {\n    location / {\n        proxy_pass http://a:1\n    }\n}\n",
+        "3:30",
+        "missing \";\"",
+    );
+    expect_error(
+        "glued.conf",
+        b"add_header X \"a\"b;\n",
+        "1:17",
+        "after a quoted string",
+    );
+    expect_error(
+        "bom.conf",
+        b"\xEF\xBB\xBFserver { listen 80; }\n",
+        "1:1",
+        "byte-order mark",
+    );
+    let mut garbage = vec![0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0x00];
+    garbage.extend((0..512u32).map(|i| (i * 7 % 251) as u8));
+    expect_error("binary.conf", &garbage, "1:8", "binary data");
+}
+
+#[test]
+fn missing_paths_and_empty_directories_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = upkeep(dir.path(), &["nope.conf"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("nope.conf: no such file or directory"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    std::fs::write(dir.path().join("empty/readme.txt"), "not a conf").unwrap();
+    let out = upkeep(dir.path(), &["empty"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no *.conf files"), "{}", stderr(&out));
+}
+
+#[test]
+fn one_bad_file_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let sites = dir.path().join("sites");
+    std::fs::create_dir_all(sites.join("nested")).unwrap();
+    std::fs::write(sites.join("a.conf"), POOLED_INPUT).unwrap();
+    std::fs::write(sites.join("b.conf"), "server { listen 80 }\n").unwrap();
+    std::fs::write(sites.join("nested/c.conf"), POOLED_INPUT).unwrap();
+    std::fs::write(sites.join("ignored.txt"), POOLED_INPUT).unwrap();
+    let out = upkeep(dir.path(), &["--write", "sites"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("sites/b.conf:1:19"),
+        "{}",
+        stderr(&out)
+    );
+    let summary = stdout(&out);
+    assert!(
+        summary.contains("sites/a.conf:") && summary.contains("sites/nested/c.conf:"),
+        "{summary}"
+    );
+    assert!(std::fs::read_to_string(sites.join("a.conf"))
+        .unwrap()
+        .contains("keepalive 32;"));
+    assert!(std::fs::read_to_string(sites.join("nested/c.conf"))
+        .unwrap()
+        .contains("keepalive 32;"));
+    assert_eq!(
+        std::fs::read_to_string(sites.join("b.conf")).unwrap(),
+        "server { listen 80 }\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sites.join("ignored.txt")).unwrap(),
+        POOLED_INPUT
+    );
+}
+
+#[test]
+fn stdin_in_every_mode() {
+    let diff = upkeep_stdin(&["-"], POOLED_INPUT.as_bytes());
+    assert_eq!(diff.status.code(), Some(0));
+    assert!(
+        stdout(&diff).starts_with("--- a/stdin\n+++ b/stdin\n"),
+        "{}",
+        stdout(&diff)
+    );
+    let check = upkeep_stdin(&["--check", "-"], POOLED_INPUT.as_bytes());
+    assert_eq!(check.status.code(), Some(1));
+    let write = upkeep_stdin(&["--write", "-"], POOLED_INPUT.as_bytes());
+    assert_eq!(write.status.code(), Some(0));
+    assert!(stdout(&write)
+        .starts_with("upstream api {\n    server api:8080;\n    keepalive 32;\n}\n\nserver {"));
+    let bad = upkeep_stdin(&["-"], b"server {");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("-:1:"), "{}", stderr(&bad));
+}
+
+#[test]
+fn json_report() {
+    let out = upkeep_stdin(
+        &["--format", "json", "--keepalive", "8", "-"],
+        POOLED_INPUT.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = &report["files"][0];
+    assert_eq!(file["status"], "changed");
+    let changes = file["changes"].as_array().unwrap();
+    let rules: Vec<&str> = changes
+        .iter()
+        .map(|c| c["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "upstream-block",
+            "proxy-pass-target",
+            "http-version",
+            "connection-header"
+        ]
+    );
+    let target = &changes[1];
+    assert_eq!(
+        (target["line"].as_u64(), target["column"].as_u64()),
+        (Some(3), Some(27))
+    );
+    assert_eq!(
+        (target["before"].as_str(), target["after"].as_str()),
+        (Some("api:8080"), Some("api"))
+    );
+    assert!(target["reason"]
+        .as_str()
+        .unwrap()
+        .contains("implicit upstream"));
+    assert_eq!(report["summary"]["changed"], 1);
+    // Nothing on stderr in JSON mode but errors.
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn notes_say_what_was_left_alone() {
+    let input = b"http { server { location / { proxy_pass http://$backend; } } }\nstream { server { listen 1; proxy_pass db:5432; } }\n";
+    let out = upkeep_stdin(&["-"], input);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert!(
+        err.contains("-:1:30: note: proxy_pass http://$backend"),
+        "{err}"
+    );
+    assert!(
+        err.contains("-:2:29: note: proxy_pass in a stream/mail context"),
+        "{err}"
+    );
+    let quiet = upkeep_stdin(&["-q", "-"], input);
+    assert!(quiet.stderr.is_empty());
+}
+
+#[test]
+fn color_is_decided_once_and_honours_no_color() {
+    let colored = upkeep_stdin(&["--color", "always", "-"], POOLED_INPUT.as_bytes());
+    assert!(stdout(&colored).contains("\x1b[32m+"));
+    let plain = upkeep_stdin(&["--color", "never", "-"], POOLED_INPUT.as_bytes());
+    assert!(!stdout(&plain).contains('\x1b'));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"));
+    child
+        .env("NO_COLOR", "1")
+        .args([
+            "--color",
+            "auto",
+            "fixtures/01-motivating-frontend/input.conf",
+        ])
+        .current_dir(repo());
+    assert!(!String::from_utf8_lossy(&child.output().unwrap().stdout).contains('\x1b'));
+}
+
+#[cfg(unix)]
+#[test]
+fn write_keeps_permissions_follows_symlinks_and_refuses_read_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.conf");
+    std::fs::write(&real, POOLED_INPUT).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::symlink("real.conf", dir.path().join("link.conf")).unwrap();
+    let out = upkeep(dir.path(), &["-w", "link.conf"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::symlink_metadata(dir.path().join("link.conf"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::read_to_string(&real)
+        .unwrap()
+        .contains("keepalive 32;"));
+    assert_eq!(
+        std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    // No temporary files left behind.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+
+    let ro = dir.path().join("ro.conf");
+    std::fs::write(&ro, POOLED_INPUT).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let out = upkeep(dir.path(), &["-w", "ro.conf"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&ro).unwrap(), POOLED_INPUT);
+    let unchanged_before = std::fs::metadata(&real).unwrap().modified().unwrap();
+    let out = upkeep(dir.path(), &["-w", "real.conf"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stdout.is_empty(),
+        "an unchanged file is not reported as written"
+    );
+    assert_eq!(
+        std::fs::metadata(&real).unwrap().modified().unwrap(),
+        unchanged_before
+    );
+}
