@@ -224,3 +224,6 @@ pub fn is_root() -> bool {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
+
+pub mod backend;
+pub mod nginx;
