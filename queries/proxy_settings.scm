@@ -6,4 +6,4 @@
 ;             proxy_ssl_name or include
 ((directive
    name: (word) @name) @directive
- (#match? @name "^(proxy_set_header|proxy_http_version|proxy_redirect|proxy_ssl_name|include)$"))
+ (#any-of? @name "proxy_set_header" "proxy_http_version" "proxy_redirect" "proxy_ssl_name" "include"))

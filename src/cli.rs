@@ -75,6 +75,10 @@ pub struct Args {
     /// Also print notes about what was left alone and why.
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Benchmarks only: read and parse each file (syntax check included), plan nothing.
+    #[arg(long, hide = true)]
+    pub parse_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +122,8 @@ pub struct Config {
     pub color: bool,
     pub quiet: bool,
     pub verbose: bool,
+    /// Stop after parsing (the benchmarks' baseline).
+    pub parse_only: bool,
     pub options: Options,
 }
 
@@ -153,6 +159,7 @@ impl Args {
             color,
             quiet: self.quiet,
             verbose: self.verbose,
+            parse_only: self.parse_only,
             options: Options {
                 keepalive,
                 keepalive_for,

@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Edit {
     pub range: Range<usize>,
     pub text: String,
@@ -58,22 +58,27 @@ pub fn normalize(edits: &mut Vec<Edit>) -> Result<(), OverlapError> {
     // A stable sort keeps the planning order among equal keys.
     edits.sort_by_key(|e| (e.range.start, !e.is_insertion(), e.order));
     let mut seen: Vec<Edit> = Vec::with_capacity(edits.len());
+    let mut distinct: std::collections::HashSet<Edit> = std::collections::HashSet::new();
+    let mut last_replacement: Option<Range<usize>> = None;
     for edit in edits.drain(..) {
-        if seen.contains(&edit) {
+        if !distinct.insert(edit.clone()) {
             continue;
         }
-        if let Some(last) = seen.iter().rev().find(|e| !e.is_insertion()) {
+        if let Some(last) = &last_replacement {
             let overlaps = if edit.is_insertion() {
-                edit.range.start > last.range.start && edit.range.start < last.range.end
+                edit.range.start > last.start && edit.range.start < last.end
             } else {
-                edit.range.start < last.range.end
+                edit.range.start < last.end
             };
             if overlaps {
                 return Err(OverlapError {
-                    first: last.range.clone(),
+                    first: last.clone(),
                     second: edit.range.clone(),
                 });
             }
+        }
+        if !edit.is_insertion() {
+            last_replacement = Some(edit.range.clone());
         }
         seen.push(edit);
     }

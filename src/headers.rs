@@ -86,6 +86,13 @@ pub fn apply(
     let model = ctx.model;
     let mut changes = Vec::new();
     let mut done_outer: BTreeSet<LevelId> = BTreeSet::new();
+    // Which proxying levels inherit their headers from which outer level.
+    let mut inheritors: BTreeMap<LevelId, Vec<LevelId>> = BTreeMap::new();
+    for level in proxying {
+        if let Some(source) = model.effective_headers(*level).0 {
+            inheritors.entry(source).or_default().push(*level);
+        }
+    }
     for (location, work) in works {
         if work.header_ops.is_empty() {
             continue;
@@ -95,7 +102,7 @@ pub fn apply(
             Some(level) if level == *location => {
                 changes.extend(edit_level(ctx, level, &work.header_ops));
             }
-            Some(outer) if !work.keep_local && shared_by_all(ctx, outer, works, proxying) => {
+            Some(outer) if !work.keep_local && shared_by_all(&inheritors[&outer], works) => {
                 if done_outer.insert(outer) {
                     changes.extend(edit_level(ctx, outer, &work.header_ops));
                 }
@@ -106,19 +113,11 @@ pub fn apply(
     changes
 }
 
-/// True when every proxying level that inherits `outer`'s headers wants the
-/// same, non-empty operations.
-fn shared_by_all(
-    ctx: &Ctx,
-    outer: LevelId,
-    works: &BTreeMap<LevelId, LocationWork>,
-    proxying: &BTreeSet<LevelId>,
-) -> bool {
+/// True when every proxying level that inherits an outer level's headers
+/// (`inheritors`) wants the same, non-empty operations.
+fn shared_by_all(inheritors: &[LevelId], works: &BTreeMap<LevelId, LocationWork>) -> bool {
     let mut wanted: Option<&Vec<HeaderOp>> = None;
-    for level in proxying {
-        if ctx.model.effective_headers(*level).0 != Some(outer) {
-            continue;
-        }
+    for level in inheritors {
         let Some(work) = works.get(level) else {
             return false;
         };
@@ -253,7 +252,7 @@ pub fn materialize(ctx: &Ctx, location: LevelId, ops: &[HeaderOp]) -> Vec<Change
         match op.map(|op| &op.action) {
             Some(HeaderAction::Remove { .. }) => continue,
             Some(HeaderAction::Set(value))
-                if dir.args.get(1).map(|a| &a.value) != Some(&value.value) =>
+                if dir.args.get(1).map(|a| a.value.as_ref()) != Some(value.value.as_str()) =>
             {
                 let op = op.expect("matched above");
                 let written = dir

@@ -63,6 +63,8 @@ pub enum FileError {
 #[derive(Debug)]
 pub struct Rewrite {
     pub new_text: Vec<u8>,
+    /// The applied edits, normalized (sorted, distinct).
+    pub edits: Vec<edit::Edit>,
     pub changes: Vec<Change>,
     pub notes: Vec<Note>,
 }
@@ -73,23 +75,37 @@ pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
 /// Parses, plans, applies and verifies one file. Pure: no I/O.
 pub fn process(source: &Source, opts: &Options) -> Result<Rewrite, FileError> {
-    let (new_text, mut changes, notes) = plan_and_apply(source, opts)?;
+    let (new_text, edits, mut changes, notes, tree) = plan_and_apply(source, opts, None)?;
     if new_text != source.text {
-        verify(source, &new_text, opts)?;
+        verify(source, &tree, &edits, &new_text, opts)?;
     }
     changes.sort_by_key(|c| (c.edit.range.start, c.edit.order));
     Ok(Rewrite {
         new_text,
+        edits,
         changes,
         notes,
     })
 }
 
+/// New text, the edits that made it, the changes with reasons, the notes,
+/// and the syntax tree of the input.
+type Applied = (
+    Vec<u8>,
+    Vec<edit::Edit>,
+    Vec<Change>,
+    Vec<Note>,
+    tree_sitter::Tree,
+);
+
+/// `previous`: the tree of the text this one was made from, already told
+/// about the edits, so that tree-sitter re-parses only what changed.
 fn plan_and_apply(
     source: &Source,
     opts: &Options,
-) -> Result<(Vec<u8>, Vec<Change>, Vec<Note>), FileError> {
-    let tree = parse::parse(source)?;
+    previous: Option<&tree_sitter::Tree>,
+) -> Result<Applied, FileError> {
+    let tree = parse::parse_incremental(source, previous)?;
     let model = model::Model::build(source, &tree);
     let planned = plan::plan(&model, opts).map_err(|error| FileError::Plan {
         path: source.path.clone(),
@@ -102,25 +118,38 @@ fn plan_and_apply(
     })?;
     // One change per distinct edit (a shared outer-level edit is planned once
     // per location that needs it).
-    let mut changes: Vec<Change> = Vec::new();
-    for change in planned.changes {
-        if !changes.iter().any(|c| c.edit == change.edit) {
-            changes.push(change);
-        }
-    }
-    Ok((edit::apply(&source.text, &edits), changes, planned.notes))
+    let mut distinct = std::collections::HashSet::new();
+    let changes: Vec<Change> = planned
+        .changes
+        .into_iter()
+        .filter(|c| distinct.insert(c.edit.clone()))
+        .collect();
+    Ok((
+        edit::apply(&source.text, &edits),
+        edits,
+        changes,
+        planned.notes,
+        tree,
+    ))
 }
 
 /// The output must parse, and planning it again must change nothing.
-fn verify(source: &Source, new_text: &[u8], opts: &Options) -> Result<(), FileError> {
+fn verify(
+    source: &Source,
+    tree: &tree_sitter::Tree,
+    edits: &[edit::Edit],
+    new_text: &[u8],
+    opts: &Options,
+) -> Result<(), FileError> {
     let internal = |message: String| FileError::Internal {
         path: source.path.clone(),
         message,
     };
     let again = Source::new(source.path.clone(), new_text.to_vec());
-    match plan_and_apply(&again, opts) {
-        Ok((_, changes, _)) if changes.is_empty() => Ok(()),
-        Ok((_, changes_again, _)) => Err(internal(format!(
+    let edited = parse::edited_tree(source, tree, edits);
+    match plan_and_apply(&again, opts, Some(&edited)) {
+        Ok((_, _, changes, _, _)) if changes.is_empty() => Ok(()),
+        Ok((_, _, changes_again, _, _)) => Err(internal(format!(
             "the rewritten file is not stable: a second run would change it again ({})",
             changes_again
                 .iter()
@@ -272,6 +301,13 @@ pub fn run(
             }
         };
         let source = Source::new(path.clone(), text);
+        if config.parse_only {
+            if let Err(e) = parse::parse(&source) {
+                writeln!(err, "error: {e}")?;
+                errors += 1;
+            }
+            continue;
+        }
         let rewrite = match process(&source, &config.options) {
             Ok(r) => r,
             Err(e) => {
@@ -305,7 +341,7 @@ pub fn run(
             out.write_all(&rewrite.new_text)?;
         } else if changed {
             if text_mode {
-                let diff = diff::unified(&path, &source.text, &rewrite.new_text);
+                let diff = diff::unified(&path, &source, &rewrite.edits);
                 if config.mode == Mode::Write {
                     if let Input::File(p) = input {
                         match write::write_atomically(p, &source.text, &rewrite.new_text) {

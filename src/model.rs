@@ -8,12 +8,12 @@
 //! file a directive came from beyond byte offsets into one [`Source`], so a
 //! later multi-file model (following `include`) can keep the same questions.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::ops::Range;
 
-use tree_sitter::{Node, Tree};
+use tree_sitter::{Node, Tree, TreeCursor};
 
-use crate::query::queries;
+use crate::query::QueryResults;
 use crate::source::Source;
 
 pub type LevelId = usize;
@@ -58,48 +58,53 @@ pub struct Level {
     pub statements: Vec<DirId>,
     /// Offset of the closing `}` (end of file for the root).
     pub close: usize,
+    /// The `proxy_*` settings and `include`s directly inside (see
+    /// `queries/proxy_settings.scm`).
+    settings: Vec<DirId>,
 }
 
 /// One argument (or the name) of a directive.
 #[derive(Debug, Clone)]
-pub struct Word {
+pub struct Word<'s> {
     /// Byte range of the word as written, quotes included.
     pub range: Range<usize>,
-    /// The value nginx sees: quotes removed, escapes resolved.
-    pub value: String,
+    /// The value nginx sees: quotes removed, escapes resolved (borrowed
+    /// from the source when nothing needed resolving, as is usual).
+    pub value: Cow<'s, str>,
     /// `Some('"')` or `Some('\'')` when written quoted.
     pub quote: Option<char>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Directive {
-    pub name: Word,
-    pub args: Vec<Word>,
+pub struct Directive<'s> {
+    pub name: Word<'s>,
+    pub args: Vec<Word<'s>>,
     /// From the name to the `;` or the closing `}`.
     pub range: Range<usize>,
     pub level: LevelId,
     pub block: Option<LevelId>,
 }
 
-impl Directive {
+impl Directive<'_> {
     pub fn is(&self, name: &str) -> bool {
         self.name.value == name
     }
 
     pub fn arg(&self, index: usize) -> Option<&str> {
-        self.args.get(index).map(|a| a.value.as_str())
+        self.args.get(index).map(|a| a.value.as_ref())
     }
 }
 
 pub struct Model<'s> {
     pub source: &'s Source,
     pub levels: Vec<Level>,
-    pub dirs: Vec<Directive>,
+    /// Every directive, in source order (so sorted by start offset).
+    pub dirs: Vec<Directive<'s>>,
     pub root_role: RootRole,
     tree: Tree,
-    by_start: HashMap<usize, DirId>,
-    /// Per level, the proxy settings found by `queries/proxy_settings.scm`.
-    proxy_settings: HashMap<LevelId, Vec<DirId>>,
+    /// The directives `queries/*.scm` describe, indexed during the model's
+    /// single walk of the tree (a test checks that the queries agree).
+    pub found: QueryResults,
 }
 
 pub const ROOT: LevelId = 0;
@@ -114,78 +119,144 @@ impl<'s> Model<'s> {
                 parent: None,
                 statements: Vec::new(),
                 close: source.text.len(),
+                settings: Vec::new(),
             }],
             dirs: Vec::new(),
             root_role: RootRole::Fragment,
             tree: tree.clone(),
-            by_start: HashMap::new(),
-            proxy_settings: HashMap::new(),
+            found: QueryResults::default(),
         };
-        model.collect(tree.root_node(), ROOT);
+        let mut cursor = tree.walk();
+        model.collect(&mut cursor, ROOT);
         model.root_role = model.classify_root();
-        for (start, _) in queries().proxy_settings.run(tree.root_node(), &source.text) {
-            if let Some(id) = model.dir_at(start) {
-                let level = model.dirs[id].level;
-                model.proxy_settings.entry(level).or_default().push(id);
-            }
-        }
         model
     }
 
-    fn collect(&mut self, container: Node, level: LevelId) {
-        let mut cursor = container.walk();
-        let children: Vec<Node> = container.named_children(&mut cursor).collect();
-        for node in children {
-            if node.kind() != "directive" && node.kind() != "lua_block_directive" {
-                continue;
+    /// Walks the statements under the cursor's node (the root or a block)
+    /// with one tree cursor: no per-node allocation but the words' values.
+    fn collect(&mut self, cursor: &mut TreeCursor<'_>, level: LevelId) {
+        if !cursor.goto_first_child() {
+            return;
+        }
+        loop {
+            let node = cursor.node();
+            let is_lua = node.kind_id() == lua_directive_kind();
+            if is_lua || node.kind_id() == directive_kind() {
+                self.directive(cursor, level, is_lua);
             }
-            let name_node = node
-                .child_by_field_name("name")
-                .expect("grammar: every directive has a name");
-            let name = self.word(name_node);
-            let mut cursor = node.walk();
-            let args = node
-                .children_by_field_name("argument", &mut cursor)
-                .map(|n| self.word(n))
-                .collect();
-            let id = self.dirs.len();
-            self.dirs.push(Directive {
-                name,
-                args,
-                range: node.byte_range(),
-                level,
-                block: None,
-            });
-            self.by_start.insert(node.start_byte(), id);
-            self.levels[level].statements.push(id);
-            let Some(block) = node.child_by_field_name("block") else {
-                continue;
-            };
-            let kind = if node.kind() == "lua_block_directive" {
-                LevelKind::Other
-            } else {
-                kind_of(&self.dirs[id].name.value)
-            };
-            let child = self.levels.len();
-            self.levels.push(Level {
-                kind,
-                owner: Some(id),
-                parent: Some(level),
-                statements: Vec::new(),
-                close: block.end_byte().saturating_sub(1),
-            });
-            self.dirs[id].block = Some(child);
-            if node.kind() == "directive" {
-                self.collect(block, child);
+            if !cursor.goto_next_sibling() {
+                break;
+            }
+        }
+        cursor.goto_parent();
+    }
+
+    fn directive(&mut self, cursor: &mut TreeCursor<'_>, level: LevelId, is_lua: bool) {
+        let node = cursor.node();
+        let id = self.dirs.len();
+        let mut name = None;
+        let mut args = Vec::new();
+        let mut block = None;
+        if cursor.goto_first_child() {
+            loop {
+                match cursor.field_name() {
+                    Some("name") => name = Some(self.word(cursor.node())),
+                    Some("argument") => args.push(self.word(cursor.node())),
+                    Some("block") => block = Some(cursor.node()),
+                    _ => {}
+                }
+                if !cursor.goto_next_sibling() {
+                    break;
+                }
+            }
+            cursor.goto_parent();
+        }
+        let name = name.expect("grammar: every directive has a name");
+        if !is_lua {
+            self.index(&name, &args, block);
+        }
+        if is_setting(&name.value) {
+            self.levels[level].settings.push(id);
+        }
+        self.dirs.push(Directive {
+            name,
+            args,
+            range: node.byte_range(),
+            level,
+            block: None,
+        });
+        self.levels[level].statements.push(id);
+        let Some(block) = block else { return };
+        let kind = if is_lua {
+            LevelKind::Other
+        } else {
+            kind_of(&self.dirs[id].name.value)
+        };
+        let child = self.levels.len();
+        self.levels.push(Level {
+            kind,
+            owner: Some(id),
+            parent: Some(level),
+            statements: Vec::new(),
+            close: block.end_byte().saturating_sub(1),
+            settings: Vec::new(),
+        });
+        self.dirs[id].block = Some(child);
+        if !is_lua {
+            // The cursor is on the directive; descend into its block.
+            if cursor.goto_first_child() {
+                loop {
+                    if cursor.field_name() == Some("block") {
+                        self.collect(cursor, child);
+                        break;
+                    }
+                    if !cursor.goto_next_sibling() {
+                        break;
+                    }
+                }
+                cursor.goto_parent();
             }
         }
     }
 
-    fn word(&self, node: Node) -> Word {
-        let raw = &self.source.text[node.byte_range()];
-        let quote = match (node.kind(), raw.first()) {
-            ("string", Some(b'"')) => Some('"'),
-            ("string", Some(b'\'')) => Some('\''),
+    /// Records what each file in `queries/` would match.
+    fn index(&mut self, name: &Word, args: &[Word], block: Option<Node>) {
+        // The queries match `(directive name: (word) ...)`: a bare name.
+        if name.quote.is_some() {
+            return;
+        }
+        let start = name.range.start;
+        let n: &str = &name.value;
+        let found = &mut self.found;
+        if let Some(first) = args.first() {
+            if n.ends_with("_pass")
+                && n.len() > 5
+                && n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            {
+                found.pass.push((start, vec![first.range.start]));
+            }
+        }
+        match (n, block) {
+            ("upstream", Some(b)) if !args.is_empty() => found
+                .upstream
+                .push((start, vec![args[0].range.start, b.start_byte()])),
+            ("map", Some(_)) if args.len() >= 2 => found
+                .map
+                .push((start, vec![args[0].range.start, args[1].range.start])),
+            ("location", Some(b)) => found.location.push((start, vec![b.start_byte()])),
+            _ => {}
+        }
+        if is_setting(n) {
+            found.proxy_settings.push((start, vec![name.range.start]));
+        }
+    }
+
+    fn word(&self, node: Node) -> Word<'s> {
+        let source: &'s Source = self.source;
+        let raw = &source.text[node.byte_range()];
+        let quote = match raw.first() {
+            Some(b'"') if node.kind_id() == string_kind() => Some('"'),
+            Some(b'\'') if node.kind_id() == string_kind() => Some('\''),
             _ => None,
         };
         let inner = if quote.is_some() && raw.len() >= 2 {
@@ -193,9 +264,13 @@ impl<'s> Model<'s> {
         } else {
             raw
         };
+        let value = match std::str::from_utf8(inner) {
+            Ok(text) if !text.contains('\\') => Cow::Borrowed(text),
+            _ => Cow::Owned(unescape(inner)),
+        };
         Word {
             range: node.byte_range(),
-            value: unescape(inner),
+            value,
             quote,
         }
     }
@@ -204,7 +279,7 @@ impl<'s> Model<'s> {
         let names: Vec<&str> = self.levels[ROOT]
             .statements
             .iter()
-            .map(|d| self.dirs[*d].name.value.as_str())
+            .map(|d| self.dirs[*d].name.value.as_ref())
             .collect();
         if names
             .iter()
@@ -228,7 +303,9 @@ impl<'s> Model<'s> {
 
     /// The directive that starts at byte `start`.
     pub fn dir_at(&self, start: usize) -> Option<DirId> {
-        self.by_start.get(&start).copied()
+        self.dirs
+            .binary_search_by_key(&start, |d| d.range.start)
+            .ok()
     }
 
     pub fn level_of_owner(&self, dir: DirId) -> Option<LevelId> {
@@ -287,10 +364,10 @@ impl<'s> Model<'s> {
 
     /// The directives named `name` directly in `level`, in order.
     pub fn named(&self, level: LevelId, name: &str) -> Vec<DirId> {
-        let candidates = match self.proxy_settings.get(&level) {
-            Some(ids) if is_proxy_setting(name) => ids,
-            _ if is_proxy_setting(name) => return Vec::new(),
-            _ => &self.levels[level].statements,
+        let candidates = if is_setting(name) {
+            &self.levels[level].settings
+        } else {
+            &self.levels[level].statements
         };
         candidates
             .iter()
@@ -332,7 +409,7 @@ impl<'s> Model<'s> {
         }
         let (modifier, path) = match owner.args.as_slice() {
             [path] => (None, path),
-            [modifier, path] => (Some(modifier.value.as_str()), path),
+            [modifier, path] => (Some(modifier.value.as_ref()), path),
             _ => return None,
         };
         let kind = match modifier {
@@ -342,7 +419,7 @@ impl<'s> Model<'s> {
             _ => LocationKind::Regex,
         };
         Some(LocationPath {
-            path: path.value.clone(),
+            path: path.value.to_string(),
             path_range: path.range.clone(),
             kind,
         })
@@ -385,11 +462,31 @@ pub struct LocationPath {
     pub kind: LocationKind,
 }
 
-fn is_proxy_setting(name: &str) -> bool {
+/// The directives `queries/proxy_settings.scm` names.
+fn is_setting(name: &str) -> bool {
     matches!(
         name,
         "proxy_set_header" | "proxy_http_version" | "proxy_redirect" | "proxy_ssl_name" | "include"
     )
+}
+
+fn kind_id(name: &str, named: bool) -> u16 {
+    tree_sitter::Language::new(tree_sitter_nginx::LANGUAGE).id_for_node_kind(name, named)
+}
+
+fn directive_kind() -> u16 {
+    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| kind_id("directive", true))
+}
+
+fn lua_directive_kind() -> u16 {
+    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| kind_id("lua_block_directive", true))
+}
+
+fn string_kind() -> u16 {
+    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| kind_id("string", true))
 }
 
 fn kind_of(name: &str) -> LevelKind {

@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{DirId, Model};
 use crate::plan::{Options, PlanError};
-use crate::query::queries;
 use crate::target::ProxyTarget;
 
 /// An `upstream` block already in the file.
@@ -74,12 +73,12 @@ impl UpstreamChoice {
 
 /// Every `upstream` block of the file, via `queries/upstream.scm`.
 pub fn existing_upstreams(model: &Model) -> Vec<ExistingUpstream> {
-    queries()
+    model
+        .found
         .upstream
-        .run(model.tree_root(), &model.source.text)
-        .into_iter()
+        .iter()
         .filter_map(|(start, _)| {
-            let dir = model.dir_at(start)?;
+            let dir = model.dir_at(*start)?;
             let block = model.dirs[dir].block?;
             let name = model.dirs[dir].arg(0)?.to_string();
             let statements = &model.levels[block].statements;

@@ -10,7 +10,9 @@
 
 use std::fmt;
 
-use tree_sitter::{Node, Parser, Tree};
+use tree_sitter::{InputEdit, Node, Parser, Point, Tree};
+
+use crate::edit::Edit;
 
 use crate::source::Source;
 
@@ -54,6 +56,12 @@ impl fmt::Display for SyntaxError {
 
 /// Parses `source`; any syntax nginx would reject is an error.
 pub fn parse(source: &Source) -> Result<Tree, SyntaxError> {
+    parse_incremental(source, None)
+}
+
+/// `old` is the tree of the text `source` was made from, told about the
+/// edits ([`edited_tree`]): tree-sitter then reuses every unchanged subtree.
+pub fn parse_incremental(source: &Source, old: Option<&Tree>) -> Result<Tree, SyntaxError> {
     if source.text.starts_with(&[0xEF, 0xBB, 0xBF]) {
         return Err(error_at(
             source,
@@ -75,7 +83,10 @@ pub fn parse(source: &Source) -> Result<Tree, SyntaxError> {
     if let Some(e) = tokenizer_error(&source.text) {
         return Err(error_at(source, e.offset, e.message, e.help));
     }
-    let tree = parse_tree(&source.text);
+    let tree = match old {
+        Some(old) => parse_tree_with(&source.text, Some(old)),
+        None => parse_tree(&source.text),
+    };
     let root = tree.root_node();
     if root.has_error() {
         if let Some(bad) = first_error(root) {
@@ -87,13 +98,47 @@ pub fn parse(source: &Source) -> Result<Tree, SyntaxError> {
 
 /// The raw tree-sitter parse, errors and all.
 pub fn parse_tree(text: &[u8]) -> Tree {
+    parse_tree_with(text, None)
+}
+
+fn parse_tree_with(text: &[u8], old: Option<&Tree>) -> Tree {
     let mut parser = Parser::new();
     parser
         .set_language(&tree_sitter_nginx::LANGUAGE.into())
         .expect("the bundled grammar matches the tree-sitter runtime");
     parser
-        .parse(text, None)
+        .parse(text, old)
         .expect("parsing without a timeout or cancellation always returns a tree")
+}
+
+/// `tree` (of `source`) told about `edits` (normalized), for an
+/// incremental re-parse of the edited text. Edits are applied from the last
+/// to the first, so every position is still one of the original text.
+pub fn edited_tree(source: &Source, tree: &Tree, edits: &[Edit]) -> Tree {
+    let mut edited = tree.clone();
+    let point = |offset: usize| {
+        let (line, column) = source.line_col(offset);
+        Point::new(line - 1, column - 1)
+    };
+    for e in edits.iter().rev() {
+        let start_position = point(e.range.start);
+        let new_end_position = match e.text.rfind('\n') {
+            Some(last) => Point::new(
+                start_position.row + e.text.matches('\n').count(),
+                e.text.len() - last - 1,
+            ),
+            None => Point::new(start_position.row, start_position.column + e.text.len()),
+        };
+        edited.edit(&InputEdit {
+            start_byte: e.range.start,
+            old_end_byte: e.range.end,
+            new_end_byte: e.range.start + e.text.len(),
+            start_position,
+            old_end_position: point(e.range.end),
+            new_end_position,
+        });
+    }
+    edited
 }
 
 /// The leftmost ERROR or MISSING node, searching only subtrees that hold one.

@@ -22,7 +22,6 @@ use crate::edit::Edit;
 use crate::headers::{self, HeaderOp};
 use crate::model::{DirId, LevelId, LevelKind, Model};
 use crate::naming::{self, Backend, ExistingUpstream, UpstreamChoice};
-use crate::query::queries;
 use crate::rules;
 use crate::target::{literal_pass_host, NotLiteral, ProxyTarget};
 
@@ -229,7 +228,7 @@ pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
         works.entry(site.location).or_default().sites.push(i);
     }
 
-    let mut maps = rules::websocket_map::MapNeeds::default();
+    let mut maps = rules::websocket_map::MapNeeds::new(&ctx);
     for (i, site) in sites.iter().enumerate() {
         if site.literal.is_some() {
             out.changes.extend(rules::proxy_pass::plan(&ctx, site, i));
@@ -328,7 +327,6 @@ pub struct Discovered {
 
 fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
     let model = ctx.model;
-    let text = &model.source.text;
     let mut found = Discovered::default();
 
     for up in naming::existing_upstreams(model) {
@@ -337,8 +335,8 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
         }
     }
 
-    for (start, _) in queries().pass.run(model.tree_root(), text) {
-        let Some(pass) = model.dir_at(start) else {
+    for (start, _) in &model.found.pass {
+        let Some(pass) = model.dir_at(*start) else {
             continue;
         };
         let dir = &model.dirs[pass];

@@ -72,6 +72,14 @@ impl Source {
         line_bytes
     }
 
+    /// Offset of the first byte of the 0-based line `index` (end of file past the last line).
+    pub fn offset_of_line(&self, index: usize) -> usize {
+        self.line_starts
+            .get(index)
+            .copied()
+            .unwrap_or(self.text.len())
+    }
+
     /// Offset of the first byte of the line holding `offset`.
     pub fn line_start(&self, offset: usize) -> usize {
         self.line_starts[self.line_index(offset)]

@@ -89,3 +89,27 @@ fn every_accepted_file_goes_through_the_pipeline_safely() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The model indexes during its walk what `queries/*.scm` describe; the two
+/// must agree on every fixture and every corpus file.
+#[test]
+fn queries_and_the_model_index_agree() {
+    let mut files: Vec<PathBuf> = Vec::new();
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    for entry in std::fs::read_dir(&fixtures).unwrap().flatten() {
+        files.push(entry.path().join("input.conf"));
+        files.push(entry.path().join("expected.conf"));
+    }
+    if let Some(dir) = corpus() {
+        files.extend(list(&dir, "NGINX_OK.txt"));
+    }
+    for path in &files {
+        let source =
+            upkeep::source::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
+        let tree = upkeep::parse::parse_tree(&source.text);
+        let model = upkeep::model::Model::build(&source, &tree);
+        let queried = upkeep::query::queries().run_all(tree.root_node(), &source.text);
+        assert_eq!(model.found, queried, "{}", path.display());
+    }
+    println!("queries and model index agree on {} files", files.len());
+}

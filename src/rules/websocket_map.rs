@@ -20,44 +20,57 @@ use crate::edit::Edit;
 use crate::layout;
 use crate::model::{DirId, LevelId};
 use crate::plan::{Change, Ctx, RuleId};
-use crate::query::queries;
 
-/// What the locations asked of the WebSocket maps, per http context.
+/// The file's maps, and what the locations asked of them.
 #[derive(Debug, Default)]
 pub struct MapNeeds {
+    /// `(map directive, http context, source, variable)`, found once.
+    maps: Vec<(DirId, LevelId, String, String)>,
     fix: BTreeSet<DirId>,
     create: BTreeSet<LevelId>,
 }
 
-/// `(map directive, source, variable)` for every map in the http context.
-fn maps_in(ctx: &Ctx, http: LevelId) -> Vec<(DirId, String, String)> {
-    let model = ctx.model;
-    queries()
-        .map
-        .run(model.tree_root(), &model.source.text)
-        .into_iter()
-        .filter_map(|(start, _)| {
-            let dir = model.dir_at(start)?;
-            let d = &model.dirs[dir];
-            if model.http_context(d.level) != Some(http) {
-                return None;
-            }
-            Some((dir, d.arg(0)?.to_string(), d.arg(1)?.to_string()))
-        })
-        .collect()
-}
-
 impl MapNeeds {
+    /// Finds every map of the file with `queries/map.scm`.
+    pub fn new(ctx: &Ctx) -> MapNeeds {
+        let model = ctx.model;
+        let maps = model
+            .found
+            .map
+            .iter()
+            .filter_map(|(start, _)| {
+                let dir = model.dir_at(*start)?;
+                let d = &model.dirs[dir];
+                let http = model.http_context(d.level)?;
+                Some((dir, http, d.arg(0)?.to_string(), d.arg(1)?.to_string()))
+            })
+            .collect();
+        MapNeeds {
+            maps,
+            ..MapNeeds::default()
+        }
+    }
+
+    /// `(map directive, source, variable)` for every map in the http context.
+    fn maps_in(&self, http: LevelId) -> Vec<(DirId, String, String)> {
+        self.maps
+            .iter()
+            .filter(|m| m.1 == http)
+            .map(|(d, _, s, v)| (*d, s.clone(), v.clone()))
+            .collect()
+    }
+
     /// True when `var` is set by a map from `$http_upgrade` in this context.
-    pub fn defined_from_upgrade(&self, ctx: &Ctx, http: LevelId, var: &str) -> bool {
-        maps_in(ctx, http)
+    pub fn defined_from_upgrade(&self, _ctx: &Ctx, http: LevelId, var: &str) -> bool {
+        self.maps_in(http)
             .iter()
             .any(|(_, source, v)| source == "$http_upgrade" && v == var)
     }
 
     /// Asks for the map that defines `var` to be made keepalive-friendly.
-    pub fn fix(&mut self, ctx: &Ctx, http: LevelId, var: &str) {
-        if let Some((dir, _, _)) = maps_in(ctx, http)
+    pub fn fix(&mut self, _ctx: &Ctx, http: LevelId, var: &str) {
+        if let Some((dir, _, _)) = self
+            .maps_in(http)
             .into_iter()
             .find(|(_, s, v)| s == "$http_upgrade" && v == var)
         {
@@ -66,8 +79,8 @@ impl MapNeeds {
     }
 
     /// The variable to use for `Connection`, reusing an existing map.
-    pub fn variable_for(&mut self, ctx: &Ctx, http: LevelId) -> String {
-        let maps = maps_in(ctx, http);
+    pub fn variable_for(&mut self, _ctx: &Ctx, http: LevelId) -> String {
+        let maps = self.maps_in(http);
         let existing = maps
             .iter()
             .find(|(_, s, v)| s == "$http_upgrade" && v == "$connection_upgrade")
