@@ -172,6 +172,7 @@ impl Args {
                     HostHeaderArg::Keep => HostHeaderMode::Keep,
                     HostHeaderArg::Upstream => HostHeaderMode::Upstream,
                 },
+                external_upstreams: BTreeMap::new(),
             },
         }
     }

@@ -290,7 +290,31 @@ pub fn run(
     let mut summary = Summary::default();
     let mut files = Vec::new();
     let text_mode = config.format == Format::Text;
-    for input in &inputs {
+    // Files given together are one http context: each sees the upstreams of
+    // the others (as they stand after earlier files were rewritten).
+    let mut known: Vec<Vec<plan::ExternalUpstream>> = Vec::new();
+    if inputs.len() > 1 {
+        for input in &inputs {
+            known.push(match input {
+                Input::File(p) => std::fs::read(p)
+                    .map(|text| upstreams_of(&p.display().to_string(), text))
+                    .unwrap_or_default(),
+                Input::Stdin => Vec::new(),
+            });
+        }
+    }
+    for (index, input) in inputs.iter().enumerate() {
+        let mut options = config.options.clone();
+        for (other, ups) in known.iter().enumerate() {
+            if other != index {
+                for up in ups {
+                    options
+                        .external_upstreams
+                        .entry(up.name.to_ascii_lowercase())
+                        .or_insert_with(|| up.clone());
+                }
+            }
+        }
         let (path, text) = match read_input(input, stdin) {
             Ok(read) => read,
             Err(message) => {
@@ -308,7 +332,7 @@ pub fn run(
             }
             continue;
         }
-        let rewrite = match process(&source, &config.options) {
+        let rewrite = match process(&source, &options) {
             Ok(r) => r,
             Err(e) => {
                 writeln!(err, "error: {e}")?;
@@ -370,6 +394,9 @@ pub fn run(
         } else if config.verbose && text_mode {
             writeln!(err, "{path}: nothing to change")?;
         }
+        if status == "changed" && !known.is_empty() {
+            known[index] = upstreams_of(&path, rewrite.new_text.clone());
+        }
         match status {
             "changed" => summary.changed += 1,
             "unchanged" => summary.unchanged += 1,
@@ -400,6 +427,24 @@ pub fn run(
     })
 }
 
+/// The upstream blocks of a file, for the other files of the run.
+fn upstreams_of(path: &str, text: Vec<u8>) -> Vec<plan::ExternalUpstream> {
+    let source = Source::new(path, text);
+    let Ok(tree) = parse::parse(&source) else {
+        return Vec::new();
+    };
+    let model = model::Model::build(&source, &tree);
+    naming::existing_upstreams(&model)
+        .into_iter()
+        .map(|up| plan::ExternalUpstream {
+            backend: (up.servers.len() == 1).then(|| up.servers[0].clone()),
+            has_keepalive: up.has_keepalive,
+            name: up.name,
+            path: path.to_string(),
+        })
+        .collect()
+}
+
 fn path_of(input: &Input) -> String {
     match input {
         Input::Stdin => "-".into(),
@@ -414,5 +459,37 @@ fn error_report(path: &str, message: String) -> FileReport {
         changes: Vec::new(),
         notes: Vec::new(),
         error: Some(message),
+    }
+}
+
+/// The fuzz target's body (see `fuzz/`), here so that the seed corpus also
+/// runs as a regression test: any input must be handled without a panic;
+/// an input that parses must give output that re-parses and is stable.
+/// An internal error (failed verification, overlapping edits) is a bug and
+/// panics.
+#[doc(hidden)]
+pub fn fuzz_one(data: &[u8]) {
+    let variants = [
+        Options {
+            keepalive: 32,
+            ..Options::default()
+        },
+        Options {
+            keepalive: 8,
+            websocket_paths: vec!["/api/ws".into(), "/ws".into(), "/".into()],
+            new_defaults: true,
+            host_header: plan::HostHeaderMode::Upstream,
+            ..Options::default()
+        },
+    ];
+    let source = Source::new("fuzz.conf", data.to_vec());
+    for opts in &variants {
+        match process(&source, opts) {
+            Ok(rewrite) => {
+                let _ = diff::unified("fuzz.conf", &source, &rewrite.edits);
+            }
+            Err(FileError::Internal { message, .. }) => panic!("internal error: {message}"),
+            Err(_) => {}
+        }
     }
 }

@@ -60,6 +60,8 @@ pub struct NewUpstream {
 pub enum UpstreamChoice {
     New(NewUpstream),
     Reuse(ExistingUpstream),
+    /// An upstream for this backend in another file of the run.
+    Elsewhere(String),
 }
 
 impl UpstreamChoice {
@@ -67,6 +69,7 @@ impl UpstreamChoice {
         match self {
             UpstreamChoice::New(n) => &n.name,
             UpstreamChoice::Reuse(u) => &u.name,
+            UpstreamChoice::Elsewhere(name) => name,
         }
     }
 }
@@ -167,6 +170,17 @@ pub fn assign(
         }
         if let Some(up) = existing.iter().find(|u| u.servers == [backend.key.clone()]) {
             choices.insert(backend.key.clone(), UpstreamChoice::Reuse(up.clone()));
+            continue;
+        }
+        if let Some(up) = opts
+            .external_upstreams
+            .values()
+            .find(|u| u.backend.as_deref() == Some(backend.key.as_str()))
+        {
+            choices.insert(
+                backend.key.clone(),
+                UpstreamChoice::Elsewhere(up.name.clone()),
+            );
             continue;
         }
         needs_default.push(backend);

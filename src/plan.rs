@@ -48,6 +48,19 @@ pub struct Options {
     /// `Connection: close` are its defaults.
     pub new_defaults: bool,
     pub host_header: HostHeaderMode,
+    /// Upstreams defined in the other files of this run (keyed by lowercased
+    /// name): files given together are one `http` context.
+    pub external_upstreams: BTreeMap<String, ExternalUpstream>,
+}
+
+/// An upstream block in another file of the run, or one upkeep adds there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalUpstream {
+    pub name: String,
+    pub path: String,
+    /// The backend key when the block has exactly one server.
+    pub backend: Option<String>,
+    pub has_keepalive: bool,
 }
 
 impl Options {
@@ -174,6 +187,8 @@ pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
             .get(http)
             .cloned()
             .unwrap_or_default();
+        let mut taken_hosts = taken_hosts;
+        taken_hosts.extend(opts.external_upstreams.keys().cloned());
         let choices = naming::assign(&backends, existing, &taken_hosts, opts)?;
         let mut created = Vec::new();
         for f in found {
@@ -194,8 +209,20 @@ pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
                                 keepalive_needed.insert(up.dir);
                             }
                         }
+                        UpstreamChoice::Elsewhere(_) => {}
                     }
                     (choice.name().to_string(), Some(t.clone()))
+                }
+                FoundKind::External(up) if up.has_keepalive => (up.name.clone(), None),
+                FoundKind::External(up) => {
+                    out.notes.push(Note {
+                        offset: Some(model.dirs[f.pass].range.start),
+                        message: format!(
+                            "upstream \"{}\" is defined in {}: this location is made ready for pooling; that block needs `keepalive` (run upkeep on both files together)",
+                            up.name, up.path
+                        ),
+                    });
+                    (up.name.clone(), None)
                 }
                 FoundKind::Existing(up) => {
                     if !up.has_keepalive {
@@ -312,6 +339,8 @@ pub struct Found {
 pub enum FoundKind {
     Literal(ProxyTarget),
     Existing(ExistingUpstream),
+    /// `http://NAME` where NAME is an upstream of another file in the run.
+    External(ExternalUpstream),
 }
 
 #[derive(Debug, Default)]
@@ -425,9 +454,17 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
                 })
                 .cloned()
         });
-        let kind = match existing {
-            Some(up) => FoundKind::Existing(up),
-            None => FoundKind::Literal(target),
+        let external = (target.port.is_none() && !target.is_unix())
+            .then(|| {
+                ctx.opts
+                    .external_upstreams
+                    .get(&target.host.to_ascii_lowercase())
+            })
+            .flatten();
+        let kind = match (existing, external) {
+            (Some(up), _) => FoundKind::Existing(up),
+            (None, Some(up)) => FoundKind::External(up.clone()),
+            (None, None) => FoundKind::Literal(target),
         };
         found
             .by_http
