@@ -184,22 +184,26 @@ pub fn edit_level(ctx: &Ctx, level: LevelId, ops: &[HeaderOp]) -> Vec<Change> {
             }
         };
         let Some(value) = set else { continue };
-        match present.last() {
-            Some(d) => {
-                let dir = &model.dirs[*d];
-                match dir.args.get(1) {
-                    Some(old) if old.value == value.value => {}
-                    Some(old) => changes.push(Change {
-                        rule: op.rule,
-                        edit: crate::edit::Edit::replace(
-                            old.range.clone(),
-                            value.replacing(old.quote),
-                        ),
-                        reason: op.reason.clone(),
-                    }),
-                    None => {}
+        if !present.is_empty() {
+            // Every entry for the header gets the value (duplicates included).
+            for d in &present {
+                if let Some(old) = model.dirs[*d].args.get(1) {
+                    if old.value != value.value.as_str() {
+                        changes.push(Change {
+                            rule: op.rule,
+                            edit: crate::edit::Edit::replace(
+                                old.range.clone(),
+                                value.replacing(old.quote),
+                            ),
+                            reason: op.reason.clone(),
+                        });
+                    }
                 }
             }
+            continue;
+        }
+        match present.last() {
+            Some(_) => {}
             None => {
                 let text = format!("proxy_set_header {} {};", op.name, value.written);
                 let edit = match defined.first() {

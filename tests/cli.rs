@@ -238,7 +238,10 @@ fn one_bad_file_does_not_stop_the_others() {
         .contains("keepalive 32;"));
     // Files given together are one http context: c.conf uses the upstream a.conf got.
     let c = std::fs::read_to_string(sites.join("nested/c.conf")).unwrap();
-    assert!(c.contains("proxy_pass http://api;") && !c.contains("upstream api"), "{c}");
+    assert!(
+        c.contains("proxy_pass http://api;") && !c.contains("upstream api"),
+        "{c}"
+    );
     assert_eq!(
         std::fs::read_to_string(sites.join("b.conf")).unwrap(),
         "server { listen 80 }\n"

@@ -29,10 +29,9 @@ pub fn plan(ctx: &Ctx, location: LevelId) -> Vec<Change> {
         model
             .named(level, "proxy_http_version")
             .last()
-            .map(|d| (*d, model.dirs[*d].arg(0).unwrap_or("").to_string()))
+            .map(|d| model.dirs[*d].arg(0).unwrap_or("").to_string())
     };
     let chain = model.inheritance_chain(location);
-    let effective = chain.iter().find_map(|l| value_at(*l).map(|v| (*l, v)));
     let add = || -> Vec<Change> {
         settings_anchor(model, location)
             .map(|anchor| Change {
@@ -43,31 +42,49 @@ pub fn plan(ctx: &Ctx, location: LevelId) -> Vec<Change> {
             .into_iter()
             .collect()
     };
-    match effective {
-        None if ctx.opts.new_defaults => Vec::new(),
-        None => add(),
-        Some((_, (_, value))) if value != "1.0" => Vec::new(),
-        Some((level, (dir, _))) if level == location => {
-            let inherited_ok = chain[1..]
-                .iter()
-                .find_map(|l| value_at(*l))
-                .map_or(true, |(_, v)| v == "1.1");
-            if ctx.opts.new_defaults && inherited_ok {
-                vec![Change {
+    // Set in the location itself: fix every `1.0` there (nginx refuses a
+    // duplicate, but a file being migrated may still have one).
+    let here = model.named(location, "proxy_http_version");
+    if !here.is_empty() {
+        let wrong: Vec<_> = here
+            .iter()
+            .copied()
+            .filter(|d| model.dirs[*d].arg(0) == Some("1.0"))
+            .collect();
+        if wrong.is_empty() {
+            return Vec::new();
+        }
+        let inherited_ok = chain[1..]
+            .iter()
+            .find_map(|l| value_at(*l))
+            .map_or(true, |v| v == "1.1");
+        if ctx.opts.new_defaults && inherited_ok && wrong.len() == here.len() {
+            return wrong
+                .into_iter()
+                .map(|dir| Change {
                     rule: RuleId::HttpVersion,
                     edit: layout::delete_directive(model, dir),
                     reason: "`proxy_http_version 1.0` prevents keepalive; nginx ≥ 1.29.7 defaults to 1.1".into(),
-                }]
-            } else {
+                })
+                .collect();
+        }
+        return wrong
+            .into_iter()
+            .map(|dir| {
                 let arg = &model.dirs[dir].args[0];
                 let quote = arg.quote.map(String::from).unwrap_or_default();
-                vec![Change {
+                Change {
                     rule: RuleId::HttpVersion,
                     edit: Edit::replace(arg.range.clone(), format!("{quote}1.1{quote}")),
                     reason: "HTTP/1.0 connections to the backend cannot be kept alive".into(),
-                }]
-            }
-        }
+                }
+            })
+            .collect();
+    }
+    match chain[1..].iter().find_map(|l| value_at(*l)) {
+        None if ctx.opts.new_defaults => Vec::new(),
+        None => add(),
+        Some(value) if value != "1.0" => Vec::new(),
         Some(_) => add(),
     }
 }
