@@ -400,10 +400,13 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
             }
             continue;
         };
+        // nginx accepts proxy_pass only in a location, or in an `if` or
+        // `limit_except` inside one; anything else nginx refuses anyway.
         if !matches!(
             model.levels[level].kind,
             LevelKind::Location | LevelKind::If | LevelKind::LimitExcept
-        ) {
+        ) || model.levels[model.settings_level(level)].kind != LevelKind::Location
+        {
             continue;
         }
         found.all_proxy_levels.insert(model.settings_level(level));
