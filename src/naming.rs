@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{DirId, Model};
 use crate::plan::{Options, PlanError};
-use crate::target::ProxyTarget;
+use crate::target::{starts_with_unix, ProxyTarget};
 
 /// An `upstream` block already in the file.
 #[derive(Debug, Clone)]
@@ -104,7 +104,7 @@ pub fn existing_upstreams(model: &Model) -> Vec<ExistingUpstream> {
 /// The backend key of an upstream `server` entry (`host[:port]`, port 80
 /// when none is written, as nginx assumes there).
 fn server_key(entry: &str) -> String {
-    if entry.len() >= 5 && entry[..5].eq_ignore_ascii_case("unix:") {
+    if starts_with_unix(entry) {
         return entry.to_string();
     }
     let url = format!("http://{entry}");
@@ -228,7 +228,7 @@ pub fn assign(
 /// (IPv6 brackets and the `unix:` prefix dropped first).
 pub fn sanitize(host: &str) -> String {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let host = if host.len() >= 5 && host[..5].eq_ignore_ascii_case("unix:") {
+    let host = if crate::target::starts_with_unix(host) {
         &host[5..]
     } else {
         host

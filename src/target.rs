@@ -46,7 +46,7 @@ impl ProxyTarget {
         };
         let scheme = url[..scheme_len - 3].to_ascii_lowercase();
         let rest = &url[scheme_len..];
-        if rest.len() >= 5 && rest[..5].eq_ignore_ascii_case("unix:") {
+        if starts_with_unix(rest) {
             // unix:/path/to.sock[:URI] — the path ends at the next ':'.
             let path_end = rest[5..].find(':').map(|i| i + 5).unwrap_or(rest.len());
             let host = &rest[..path_end];
@@ -95,7 +95,7 @@ impl ProxyTarget {
     }
 
     pub fn is_unix(&self) -> bool {
-        self.host.len() >= 5 && self.host[..5].eq_ignore_ascii_case("unix:")
+        starts_with_unix(&self.host)
     }
 
     /// The port nginx connects to (80/443 when none is written).
@@ -146,6 +146,13 @@ impl ProxyTarget {
     pub fn uri_has_variable(&self) -> bool {
         self.uri.contains('$')
     }
+}
+
+/// `unix:` in any case, without slicing inside a multi-byte character.
+pub fn starts_with_unix(text: &str) -> bool {
+    text.as_bytes()
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"unix:"))
 }
 
 /// Variables whose value always starts with `/`.
