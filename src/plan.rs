@@ -305,7 +305,15 @@ pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
 
     for (location, path, copy_ops) in splits {
         let site = &sites[works[&location].sites[0]];
-        let split = rules::websocket::split(&ctx, location, &path, site, &copy_ops, &out.changes);
+        let work = &works[&location];
+        let own = if model.effective_headers(location).0 == Some(location) {
+            headers::edit_level(&ctx, location, &work.header_ops)
+        } else {
+            headers::materialize(&ctx, location, &work.header_ops)
+        };
+        let own: Vec<Edit> = own.into_iter().map(|c| c.edit).collect();
+        let split =
+            rules::websocket::split(&ctx, location, &path, site, &copy_ops, &own, &out.changes);
         out.changes.extend(split);
     }
 

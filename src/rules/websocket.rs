@@ -27,7 +27,7 @@
 
 use crate::edit::{self, Edit};
 use crate::headers::{self, HeaderOp};
-use crate::model::{LevelId, LocationKind};
+use crate::model::{LevelId, LevelKind, LocationKind};
 use crate::plan::{Change, Ctx, Note, RuleId, Site};
 use crate::target::ProxyTarget;
 
@@ -69,13 +69,19 @@ pub fn classify(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<N
                     return WsMode::PlainDropUpgrade;
                 }
                 let direct = sites.len() == 1 && model.dirs[sites[0].pass].level == location;
-                if direct {
+                // nginx requires a nested location to lie inside its parent's
+                // path, so a copy of nested locations under PATH is invalid.
+                let nested = model
+                    .descendants(location)
+                    .iter()
+                    .any(|l| model.levels[*l].kind == LevelKind::Location);
+                if direct && !nested {
                     return WsMode::Split { path: ws.clone() };
                 }
                 notes.push(Note {
                     offset: model.levels[location].owner.map(|d| model.dirs[d].range.start),
                     message: format!(
-                        "--websocket {ws}: not split off from location {}: its proxy_pass is inside an if/limit_except or there are several",
+                        "--websocket {ws}: not split off from location {}: its proxy_pass is inside an if/limit_except, there are several, or it has nested locations; add `location {ws}` yourself",
                         lp.path
                     ),
                 });
@@ -123,6 +129,7 @@ pub fn split(
     path: &str,
     site: &Site,
     copy_ops: &[HeaderOp],
+    original_header_edits: &[Edit],
     planned: &[Change],
 ) -> Option<Change> {
     let model = ctx.model;
@@ -130,13 +137,22 @@ pub fn split(
     let range = model.dirs[owner].range.clone();
     let lp = model.location_path(location)?;
     let inside = |e: &Edit| e.range.start >= range.start && e.range.end <= range.end;
+    let strictly_inside = |e: &Edit| inside(e) && e.range.start < range.end;
+    // The copy takes every change planned inside the original (nested
+    // locations included) except the original's own header operations and
+    // its own proxy_pass target, which the copy makes differently.
+    let own_headers: std::collections::HashSet<Edit> =
+        original_header_edits.iter().cloned().collect();
+    let own_pass = model.dirs[site.pass].args.first().map(|a| a.range.clone());
     let mut edits: Vec<Edit> = planned
         .iter()
+        .filter(|c| strictly_inside(&c.edit) && c.rule != RuleId::WebsocketSplit)
+        .filter(|c| !own_headers.contains(&c.edit))
         .filter(|c| {
-            matches!(
-                c.rule,
-                RuleId::HttpVersion | RuleId::ProxyRedirect | RuleId::ProxySslName
-            ) && inside(&c.edit)
+            !(c.rule == RuleId::ProxyPassTarget
+                && own_pass
+                    .as_ref()
+                    .is_some_and(|r| c.edit.range.start >= r.start && c.edit.range.end <= r.end))
         })
         .map(|c| c.edit.clone())
         .collect();
