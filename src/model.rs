@@ -175,7 +175,8 @@ impl<'s> Model<'s> {
         if !is_lua {
             self.index(&name, &args, block);
         }
-        if is_setting(&name.value) {
+        // A setting with a block is not one nginx accepts: leave it out.
+        if block.is_none() && is_setting(&name.value) {
             self.levels[level].settings.push(id);
         }
         self.dirs.push(Directive {

@@ -377,9 +377,13 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
             continue;
         };
         let dir = &model.dirs[pass];
+        // nginx takes exactly one target and no block; anything else it refuses.
         let Some(arg) = dir.args.first() else {
             continue;
         };
+        if dir.args.len() != 1 || dir.block.is_some() {
+            continue;
+        }
         let level = dir.level;
         let http = model.http_context(level);
         if !dir.is("proxy_pass") {
