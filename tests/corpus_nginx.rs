@@ -1,0 +1,148 @@
+//! Invariants over the real-world corpus (`../shared/corpus`, read in
+//! place): for every file nginx accepts, run upkeep with default flags and
+//! require that the output re-parses and a second run changes nothing (the
+//! pipeline checks both), that every line the diff touches is covered by a
+//! reported change, and — where real `nginx -t` accepts the original (host
+//! names mapped to 127.0.0.1) — that `nginx -t` accepts the output too.
+//! Files nginx cannot test here (missing includes, modules, certificates)
+//! are skipped with the reason nginx gave.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use common::*;
+
+fn corpus() -> Option<PathBuf> {
+    let dir = repo().join("../shared/corpus");
+    dir.join("NGINX_OK.txt").exists().then_some(dir)
+}
+
+/// Old-file line numbers (1-based) that the diff removes or inserts after.
+fn diff_lines(diff: &str) -> BTreeSet<usize> {
+    let mut touched = BTreeSet::new();
+    let mut old_line = 0usize;
+    for line in diff.lines() {
+        if let Some(rest) = line.strip_prefix("@@ -") {
+            let start: usize = rest.split([',', ' ']).next().unwrap().parse().unwrap();
+            old_line = start.saturating_sub(1);
+            if rest.split(' ').next().unwrap().ends_with(",0") {
+                old_line = start;
+            }
+            continue;
+        }
+        if line.starts_with("---") || line.starts_with("+++") || line.starts_with('\\') {
+            continue;
+        }
+        match line.as_bytes().first() {
+            Some(b' ') => old_line += 1,
+            Some(b'-') => {
+                old_line += 1;
+                touched.insert(old_line);
+            }
+            Some(b'+') => {
+                touched.insert(old_line.max(1));
+            }
+            _ => {}
+        }
+    }
+    touched
+}
+
+#[test]
+fn corpus_outputs_are_minimal_and_accepted_by_nginx() {
+    let Some(dir) = corpus() else {
+        println!("skipped: ../shared/corpus is not there");
+        return;
+    };
+    let nginx = require_nginx();
+    let options = upkeep::plan::Options {
+        keepalive: 32,
+        ..Default::default()
+    };
+    let (mut rewritten, mut unchanged, mut accepted) = (0, 0, 0);
+    let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
+    let mut broken = Vec::new();
+    let list = std::fs::read_to_string(dir.join("NGINX_OK.txt")).unwrap();
+    for name in list.lines().filter(|l| !l.trim().is_empty()) {
+        let path = dir.join(name);
+        let source = upkeep::source::Source::new(name, std::fs::read(&path).unwrap());
+        let rewrite = match upkeep::process(&source, &options) {
+            Ok(r) => r,
+            Err(e) => {
+                broken.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        if rewrite.new_text == source.text {
+            unchanged += 1;
+            continue;
+        }
+        rewritten += 1;
+
+        // Every line the diff touches is one a reported change touches
+        // (insertions may show on the line after the one they follow).
+        let diff = String::from_utf8_lossy(&upkeep::diff::unified(name, &source, &rewrite.edits))
+            .into_owned();
+        let mut covered = BTreeSet::new();
+        for c in &rewrite.changes {
+            let first = source.line_col(c.edit.range.start).0;
+            let last = source.line_col(c.edit.range.end).0;
+            for l in first.saturating_sub(1)..=last + 1 {
+                covered.insert(l);
+            }
+        }
+        let stray: Vec<usize> = diff_lines(&diff).difference(&covered).copied().collect();
+        if !stray.is_empty() {
+            broken.push(format!(
+                "{name}: the diff touches lines {stray:?} that no reported change covers"
+            ));
+        }
+
+        let Some(nginx) = &nginx else { continue };
+        let hosts = host_names(&format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&source.text),
+            String::from_utf8_lossy(&rewrite.new_text)
+        ));
+        match nginx_check(nginx, &source.text, &hosts) {
+            Err(message) => {
+                let reason = message
+                    .lines()
+                    .find(|l| l.contains("[emerg]"))
+                    .map(|l| {
+                        let l = l.split("[emerg]").nth(1).unwrap_or(l);
+                        // "1234#1234: unknown directive ..." → "unknown directive ..."
+                        let l = l.split_once(": ").map_or(l, |(_, rest)| rest);
+                        // Keep the kind of problem, not the file-specific detail.
+                        l.split(" in /")
+                            .next()
+                            .unwrap_or(l)
+                            .split('"')
+                            .next()
+                            .unwrap_or(l)
+                            .trim()
+                            .to_string()
+                    })
+                    .unwrap_or_else(|| "nginx -t failed".into());
+                *skipped.entry(reason).or_default() += 1;
+            }
+            Ok(()) => match nginx_check(nginx, &rewrite.new_text, &hosts) {
+                Ok(()) => accepted += 1,
+                Err(message) => broken.push(format!(
+                    "{name}: nginx -t accepts the original but not the output:\n{message}"
+                )),
+            },
+        }
+    }
+    println!(
+        "corpus: {rewritten} rewritten, {unchanged} unchanged, {} broken",
+        broken.len()
+    );
+    println!("nginx -t: {accepted} rewritten files accepted before and after");
+    for (reason, count) in &skipped {
+        println!("  skipped {count}: original fails nginx -t here: {reason}");
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}
