@@ -280,6 +280,27 @@ pub fn materialize(ctx: &Ctx, location: LevelId, ops: &[HeaderOp]) -> Vec<Change
             )),
         }
     }
+    // Removing every inherited header would leave the location defining
+    // none, so it would inherit them again: write the removed ones empty.
+    if lines.is_empty() {
+        for op in ops {
+            if let HeaderAction::Remove {
+                fallback: Some(value),
+            } = &op.action
+            {
+                if inherited
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case(&op.name))
+                {
+                    lines.push((
+                        format!("proxy_set_header {} {};", op.name, value.written),
+                        op.rule,
+                        op.reason.clone(),
+                    ));
+                }
+            }
+        }
+    }
     lines
         .into_iter()
         .map(|(text, rule, reason)| Change {

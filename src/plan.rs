@@ -281,7 +281,7 @@ pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
         let pins = rules::host_header::plan(&ctx, *location, &site_refs, &mut out.notes);
         work.header_ops.extend(pins.header_ops);
         out.changes.extend(pins.changes);
-        if let rules::websocket::WsMode::Split { path } = ws {
+        if let rules::websocket::WsMode::Split { paths } = ws {
             work.keep_local = true;
             let mut copy_ops = rules::connection::ops(
                 &ctx,
@@ -296,14 +296,14 @@ pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
                     .filter(|op| op.rule == RuleId::HostHeader)
                     .cloned(),
             );
-            splits.push((*location, path, copy_ops));
+            splits.push((*location, paths, copy_ops));
         }
     }
 
     let proxying = proxying_levels(&ctx, &discovered);
     out.changes.extend(headers::apply(&ctx, &works, &proxying));
 
-    for (location, path, copy_ops) in splits {
+    for (location, paths, copy_ops) in splits {
         let site = &sites[works[&location].sites[0]];
         let work = &works[&location];
         let own = if model.effective_headers(location).0 == Some(location) {
@@ -312,9 +312,20 @@ pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
             headers::materialize(&ctx, location, &work.header_ops)
         };
         let own: Vec<Edit> = own.into_iter().map(|c| c.edit).collect();
-        let split =
-            rules::websocket::split(&ctx, location, &path, site, &copy_ops, &own, &out.changes);
-        out.changes.extend(split);
+        for (order, path) in paths.iter().enumerate() {
+            let order = u8::try_from(order).unwrap_or(u8::MAX);
+            let split = rules::websocket::split(
+                &ctx,
+                location,
+                path,
+                site,
+                &copy_ops,
+                &own,
+                &out.changes,
+                order,
+            );
+            out.changes.extend(split);
+        }
     }
 
     let map_changes = rules::websocket_map::plan(&ctx, &maps);

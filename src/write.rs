@@ -85,3 +85,23 @@ fn keep_owner(tmp: &Path, meta: &fs::Metadata) {
 
 #[cfg(not(unix))]
 fn keep_owner(_tmp: &Path, _meta: &fs::Metadata) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_a_file_changed_since_it_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.conf");
+        std::fs::write(&path, "changed by someone else").unwrap();
+        let err = write_atomically(&path, b"what upkeep read", b"new").unwrap_err();
+        assert!(matches!(err, WriteError::ChangedMeanwhile { .. }), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"changed by someone else");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+    }
+}

@@ -400,3 +400,150 @@ fn write_keeps_permissions_follows_symlinks_and_refuses_read_only() {
         unchanged_before
     );
 }
+
+#[test]
+fn huge_file_is_refused_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = std::fs::File::create(dir.path().join("huge.conf")).unwrap();
+    big.set_len(100 * 1024 * 1024).unwrap();
+    std::fs::write(dir.path().join("ok.conf"), POOLED_INPUT).unwrap();
+    let out = upkeep(dir.path(), &["--check", "huge.conf", "ok.conf"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("huge.conf: file is 100 MiB, larger than the 64 MiB"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("+++ b/ok.conf"),
+        "the other file is still processed"
+    );
+}
+
+#[test]
+fn non_utf8_bytes_are_kept_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = b"# caf\xe9 cr\xe8me (Latin-1)\n".to_vec();
+    text.extend_from_slice(POOLED_INPUT.as_bytes());
+    text.extend_from_slice(b"# \xff\xfe trailing\n");
+    std::fs::write(dir.path().join("latin1.conf"), &text).unwrap();
+    let out = upkeep(dir.path(), &["-w", "latin1.conf"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let written = std::fs::read(dir.path().join("latin1.conf")).unwrap();
+    assert!(written.starts_with(b"# caf\xe9 cr\xe8me (Latin-1)\nupstream api {"));
+    assert!(written.ends_with(b"# \xff\xfe trailing\n"));
+}
+
+#[cfg(unix)]
+#[test]
+fn unreadable_file_is_an_error_and_others_go_on() {
+    // Root reads any file, so read as an unprivileged user when we are root.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.conf"), POOLED_INPUT).unwrap();
+    std::fs::write(dir.path().join("ok.conf"), POOLED_INPUT).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.path().join("secret.conf"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = env!("CARGO_BIN_EXE_upkeep");
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let mut cmd = if is_root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let out = cmd
+        .args(["--check", "secret.conf", "ok.conf"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("secret.conf: permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("+++ b/ok.conf"));
+}
+
+#[cfg(unix)]
+#[test]
+fn write_keeps_the_owner() {
+    use std::os::unix::fs::MetadataExt;
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if !is_root {
+        println!("skipped: only root can give a file to another owner");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("owned.conf");
+    std::fs::write(&path, POOLED_INPUT).unwrap();
+    std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+    let out = upkeep(dir.path(), &["-w", "owned.conf"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+}
+
+#[test]
+fn kill_during_write_leaves_old_or_new_never_a_mix() {
+    // A large config takes long enough to write that a kill -9 lands at
+    // different points; whatever happens, the file is one or the other.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.conf");
+    let mut original = String::new();
+    for i in 0..4000 {
+        original.push_str(&format!(
+            "server {{\n    listen {};\n    location /api/ {{\n        proxy_pass http://api{}:8080/;\n        proxy_set_header Host $host;\n    }}\n}}\n",
+            10000 + i,
+            i % 50
+        ));
+    }
+    let expected = {
+        std::fs::write(&path, &original).unwrap();
+        let out = upkeep(dir.path(), &["-w", "big.conf"]);
+        assert_eq!(out.status.code(), Some(0));
+        std::fs::read(&path).unwrap()
+    };
+    for delay_ms in [0u64, 5, 20, 60, 150] {
+        std::fs::write(&path, &original).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+            .args(["-w", "-q", "big.conf"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let now = std::fs::read(&path).unwrap();
+        assert!(
+            now == original.as_bytes() || now == expected,
+            "a kill after {delay_ms} ms left a mix"
+        );
+        // A killed run may leave its temporary file (nothing can remove it
+        // after SIGKILL); it never has the config's name.
+        for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert!(
+                name == "big.conf"
+                    || (name.starts_with(".big.conf.upkeep-") && name.ends_with(".tmp")),
+                "{name}"
+            );
+        }
+    }
+}

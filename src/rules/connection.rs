@@ -48,10 +48,15 @@ pub fn ops(
     let mut ops = Vec::new();
     match ws {
         WsMode::Plain | WsMode::PlainDropUpgrade | WsMode::Split { .. } => {
-            if !matches!(ws, WsMode::Plain) && upgrade.is_some() {
+            // An empty Upgrade value already sends nothing.
+            if !matches!(ws, WsMode::Plain) && upgrade.as_deref().is_some_and(|v| !v.is_empty()) {
                 ops.push(HeaderOp {
                     name: "Upgrade".into(),
-                    action: HeaderAction::Remove { fallback: None },
+                    // An empty value sends no header; it keeps the level
+                    // defining its own list when Upgrade was the only one.
+                    action: HeaderAction::Remove {
+                        fallback: Some(HeaderValue::quoted("")),
+                    },
                     rule: RuleId::UpgradeHeader,
                     reason: "WebSocket traffic has its own location (--websocket); ordinary requests here need no Upgrade header".into(),
                 });

@@ -39,8 +39,8 @@ pub enum WsMode {
     PlainDropUpgrade,
     /// The location is the WebSocket location.
     Dedicated,
-    /// Split `path` off into a new dedicated location.
-    Split { path: String },
+    /// Split these paths off into new dedicated locations.
+    Split { paths: Vec<String> },
     /// Both kinds of traffic: use the `$connection_upgrade` map.
     Map,
 }
@@ -61,12 +61,22 @@ pub fn classify(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<N
             return WsMode::Dedicated;
         }
         if lp.kind == LocationKind::Prefix {
+            let mut split = Vec::new();
+            let mut drop_upgrade = false;
             for ws in &ctx.opts.websocket_paths {
                 if !(ws.starts_with(&lp.path) && ws.len() > lp.path.len()) {
                     continue;
                 }
+                // nginx routes PATH to the longest matching prefix: a longer
+                // sibling (`/api/` for `/` and `/api/ws`, or `/api/ws`
+                // itself once it exists) owns it, and this location never
+                // sees that traffic.
+                if owned_by_longer_sibling(ctx, location, &lp.path, ws) {
+                    continue;
+                }
                 if sibling_location_exists(ctx, location, ws) {
-                    return WsMode::PlainDropUpgrade;
+                    drop_upgrade = true;
+                    continue;
                 }
                 let direct = sites.len() == 1 && model.dirs[sites[0].pass].level == location;
                 // nginx requires a nested location to lie inside its parent's
@@ -76,7 +86,10 @@ pub fn classify(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<N
                     .iter()
                     .any(|l| model.levels[*l].kind == LevelKind::Location);
                 if direct && !nested {
-                    return WsMode::Split { path: ws.clone() };
+                    if !split.contains(ws) {
+                        split.push(ws.clone());
+                    }
+                    continue;
                 }
                 notes.push(Note {
                     offset: model.levels[location].owner.map(|d| model.dirs[d].range.start),
@@ -86,6 +99,12 @@ pub fn classify(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<N
                     ),
                 });
             }
+            if !split.is_empty() {
+                return WsMode::Split { paths: split };
+            }
+            if drop_upgrade {
+                return WsMode::PlainDropUpgrade;
+            }
         }
     }
     if forwards_upgrade {
@@ -93,6 +112,28 @@ pub fn classify(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<N
     } else {
         WsMode::Plain
     }
+}
+
+/// A sibling prefix location longer than `path` that also matches `ws`.
+fn owned_by_longer_sibling(ctx: &Ctx, location: LevelId, path: &str, ws: &str) -> bool {
+    let model = ctx.model;
+    let Some(parent) = model.levels[location].parent else {
+        return false;
+    };
+    model.levels[parent].statements.iter().any(|d| {
+        model.dirs[*d]
+            .block
+            .filter(|l| *l != location)
+            .and_then(|l| model.location_path(l))
+            .is_some_and(|sib| {
+                let matches = match sib.kind {
+                    LocationKind::Prefix => ws.starts_with(&sib.path),
+                    LocationKind::Exact => ws == sib.path,
+                    _ => false,
+                };
+                matches && sib.path.len() > path.len()
+            })
+    })
 }
 
 /// A location for `path` next to `location` (same parent block).
@@ -131,6 +172,7 @@ pub fn split(
     copy_ops: &[HeaderOp],
     original_header_edits: &[Edit],
     planned: &[Change],
+    order: u8,
 ) -> Option<Change> {
     let model = ctx.model;
     let owner = model.levels[location].owner?;
@@ -202,7 +244,7 @@ pub fn split(
     };
     Some(Change {
         rule: RuleId::WebsocketSplit,
-        edit: Edit::insert(range.end, text, 0),
+        edit: Edit::insert(range.end, text, order),
         reason: format!(
             "WebSocket traffic under {path} gets its own location with `Connection: upgrade`, so that {} can pool ordinary requests",
             lp.path
