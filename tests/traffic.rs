@@ -342,3 +342,98 @@ fn split_with_inherited_headers() {
         host_may_change: false,
     });
 }
+
+/// What the migration buys a running nginx: the motivating fixture before
+/// and after, under wrk at several concurrency levels. A benchmark, not a
+/// test (it asserts nothing about speed): run it with
+/// `scripts/bench-traffic.sh`, which installs wrk and prints the table.
+#[test]
+#[ignore = "benchmark; run scripts/bench-traffic.sh"]
+fn wrk_before_and_after() {
+    let Some(nginx_bin) = require_nginx() else {
+        return;
+    };
+    let seconds: u32 = std::env::var("UPKEEP_WRK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let fixture = fixtures()
+        .into_iter()
+        .find(|f| f.name == "01-motivating-frontend")
+        .unwrap();
+    let config = config_for(&fixture.args);
+    let source = upkeep::source::Source::new("frontend.conf", fixture.input.clone());
+    let after_text =
+        String::from_utf8(upkeep::process(&source, &config.options).unwrap().new_text).unwrap();
+    let backend = Backend::start("gateway:8000");
+    let replace = |t: &str| t.replace("gateway:8000", &format!("gateway:{}", backend.port));
+    let (before, after) = (
+        replace(&String::from_utf8_lossy(&fixture.input)),
+        replace(&after_text),
+    );
+    let hosts = host_names(&format!("{before}\n{after}"));
+    println!("| config | connections | req/s | p50 | p99 | backend connections opened | errors |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut results = Vec::new();
+    for (label, text) in [("before", &before), ("after", &after)] {
+        for connections in [1u32, 16, 64] {
+            let nginx = Nginx::start(&nginx_bin, text, &hosts);
+            let opened = backend.connections();
+            let out = std::process::Command::new("wrk")
+                .args([
+                    "--latency",
+                    "-t",
+                    if connections == 1 { "1" } else { "2" },
+                    "-c",
+                    &connections.to_string(),
+                    "-d",
+                    &format!("{seconds}s"),
+                    &format!("http://127.0.0.1:{}/api/users", nginx.port),
+                ])
+                .output()
+                .expect("wrk is installed (scripts/bench-traffic.sh installs it)");
+            let report = String::from_utf8_lossy(&out.stdout).into_owned();
+            drop(nginx);
+            let opened = backend.connections() - opened;
+            let field = |prefix: &str| {
+                report
+                    .lines()
+                    .find(|l| l.trim_start().starts_with(prefix))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .unwrap_or("?")
+                    .to_string()
+            };
+            let errors: u64 = report
+                .lines()
+                .filter(|l| l.contains("Socket errors") || l.contains("Non-2xx"))
+                .flat_map(|l| {
+                    l.split(|c: char| !c.is_ascii_digit())
+                        .filter_map(|n| n.parse::<u64>().ok())
+                })
+                .sum();
+            let rps = field("Requests/sec:");
+            println!(
+                "| {label} | {connections} | {rps} | {} | {} | {opened} | {errors} |",
+                field("50%"),
+                field("99%")
+            );
+            results.push((
+                label,
+                connections,
+                rps.parse::<f64>().unwrap_or(0.0),
+                opened,
+            ));
+        }
+    }
+    println!();
+    println!("| connections | req/s after / before | backend connections before → after |");
+    println!("|---|---|---|");
+    for c in [1u32, 16, 64] {
+        let b = results
+            .iter()
+            .find(|r| r.0 == "before" && r.1 == c)
+            .unwrap();
+        let a = results.iter().find(|r| r.0 == "after" && r.1 == c).unwrap();
+        println!("| {c} | {:.2}x | {} → {} |", a.2 / b.2.max(1.0), b.3, a.3);
+    }
+}

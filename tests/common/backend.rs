@@ -41,20 +41,21 @@ impl Backend {
     pub fn start(name: &str) -> Backend {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let port = listener.local_addr().unwrap().port();
-        listener.set_nonblocking(true).unwrap();
         let stats = Arc::new(Stats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st, label) = (stats.clone(), stop.clone(), name.to_string());
+        // A blocking accept (no polling delay on new connections); `drop`
+        // wakes it with a connection of its own after setting `stop`.
         let thread = std::thread::spawn(move || {
-            while !st.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        s.connections.fetch_add(1, Ordering::SeqCst);
-                        let (s, label) = (s.clone(), label.clone());
-                        std::thread::spawn(move || serve(stream, &s, &label));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            for stream in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    break;
                 }
+                let Ok(stream) = stream else { continue };
+                stream.set_nodelay(true).ok();
+                s.connections.fetch_add(1, Ordering::SeqCst);
+                let (s, label) = (s.clone(), label.clone());
+                std::thread::spawn(move || serve(stream, &s, &label));
             }
         });
         Backend {
@@ -81,7 +82,8 @@ impl Backend {
 
 impl Drop for Backend {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

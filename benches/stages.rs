@@ -1,0 +1,79 @@
+//! Per-stage benchmarks on a generated mid-size config (about 2.5 MB, the
+//! same shape as `scripts/gen-bench-config.py`): parse, model + plan, apply,
+//! verify (incremental re-parse and re-plan), and diff, so a regression
+//! shows in the stage that caused it. Run with `cargo bench --bench stages`.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+use upkeep::plan::Options;
+use upkeep::source::Source;
+
+/// One tenant server block, as the Python generator writes it.
+fn server(i: usize) -> String {
+    format!(
+        "    # tenant {i}: storefront and API\n    server {{\n        listen {port};\n        server_name tenant{i}.example.com;\n\n        root /srv/tenant{i}/public;\n        client_max_body_size 10m;\n\n        location /api/ {{\n            proxy_pass http://api-{api}.internal:8000/;\n            proxy_set_header Host $host;\n            proxy_set_header X-Real-IP $remote_addr;\n            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n            proxy_set_header X-Forwarded-Proto $scheme;\n            proxy_read_timeout 60s;\n        }}\n\n        # live updates\n        location /ws/ {{\n            proxy_pass http://events-{ev}.internal:9000;\n            proxy_http_version 1.1;\n            proxy_set_header Upgrade $http_upgrade;\n            proxy_set_header Connection \"upgrade\";\n            proxy_set_header Host $host;\n        }}\n\n        location /auth/ {{\n            proxy_pass http://auth-{auth}.internal:8101/;\n            proxy_set_header Host $host;\n            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        }}\n\n        location /static/ {{\n            expires 7d;\n            add_header Cache-Control \"public\";\n        }}\n\n        location / {{\n            try_files $uri $uri/ /index.html;\n        }}\n    }}\n\n",
+        port = 10000 + i % 20000,
+        api = i % 40,
+        ev = i % 10,
+        auth = i % 7,
+    )
+}
+
+fn config(size: usize) -> Vec<u8> {
+    let mut text =
+        String::from("events {\n    worker_connections 1024;\n}\n\nhttp {\n    sendfile on;\n\n");
+    let mut i = 0;
+    while text.len() < size {
+        text.push_str(&server(i));
+        i += 1;
+    }
+    text.push_str("}\n");
+    text.into_bytes()
+}
+
+fn stages(c: &mut Criterion) {
+    let source = Source::new("bench.conf", config(2_500_000));
+    let opts = Options {
+        keepalive: 32,
+        ..Options::default()
+    };
+    let tree = upkeep::parse::parse(&source).unwrap();
+    let model = upkeep::model::Model::build(&source, &tree);
+    let plan = upkeep::plan::plan(&model, &opts).unwrap();
+    let mut edits: Vec<_> = plan.changes.iter().map(|c| c.edit.clone()).collect();
+    upkeep::edit::normalize(&mut edits).unwrap();
+    let output = upkeep::edit::apply(&source.text, &edits);
+
+    let mut group = c.benchmark_group("2.5MB");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(source.text.len() as u64));
+    group.bench_function("parse", |b| {
+        b.iter(|| upkeep::parse::parse(&source).unwrap())
+    });
+    group.bench_function("model+plan", |b| {
+        b.iter(|| {
+            let model = upkeep::model::Model::build(&source, &tree);
+            upkeep::plan::plan(&model, &opts).unwrap()
+        })
+    });
+    group.bench_function("apply", |b| {
+        b.iter(|| upkeep::edit::apply(&source.text, &edits))
+    });
+    group.bench_function("reparse-incremental", |b| {
+        let again = Source::new("bench.conf", output.clone());
+        b.iter(|| {
+            let edited = upkeep::parse::edited_tree(&source, &tree, &edits);
+            upkeep::parse::parse_incremental(&again, Some(&edited)).unwrap()
+        })
+    });
+    group.bench_function("diff", |b| {
+        b.iter(|| upkeep::diff::unified("bench.conf", &source, &edits))
+    });
+    group.bench_function("whole-pipeline", |b| {
+        b.iter(|| upkeep::process(&source, &opts).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);
