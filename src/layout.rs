@@ -107,3 +107,28 @@ pub fn settings_anchor(model: &Model, level: LevelId) -> Option<Anchor> {
     }
     statements.first().map(|d| Anchor::Before(*d))
 }
+
+/// A value written as one nginx word: bare when that reads back the same,
+/// otherwise double-quoted with `"` and `\` escaped.
+pub fn word(value: &str) -> String {
+    let bare = !value.is_empty()
+        && !value.contains(|c: char| {
+            c.is_whitespace() || matches!(c, ';' | '{' | '}' | '"' | '\'' | '\\' | '#')
+        });
+    if bare {
+        value.to_string()
+    } else {
+        format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn words_that_need_quotes_get_them() {
+        assert_eq!(super::word("/api/"), "/api/");
+        assert_eq!(super::word("/a b"), "\"/a b\"");
+        assert_eq!(super::word("/x{"), "\"/x{\"");
+        assert_eq!(super::word("a\"b"), "\"a\\\"b\"");
+    }
+}

@@ -73,7 +73,10 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
     if host_is_default {
         pins.header_ops.push(HeaderOp {
             name: "Host".into(),
-            action: HeaderAction::Set(HeaderValue::bare(old)),
+            action: HeaderAction::Set(HeaderValue {
+                value: old.clone(),
+                written: layout::word(old),
+            }),
             rule: RuleId::HostHeader,
             reason: format!(
                 "keeps the Host the backend saw: $proxy_host changes from {old} to {} (use --host-header upstream to accept that)",
@@ -123,7 +126,11 @@ fn pin_redirect(
     } else {
         (url, model.location_path(location)?.path)
     };
-    let text = format!("proxy_redirect {pattern} {replacement};");
+    let text = format!(
+        "proxy_redirect {} {};",
+        layout::word(&pattern),
+        layout::word(&replacement)
+    );
     let reason = format!(
         "`proxy_redirect default` followed the old URL; this keeps rewriting Location: {pattern}... answers"
     );
@@ -147,7 +154,10 @@ fn pin_redirect(
                 let arg = &model.dirs[dir].args[0];
                 Some(Change {
                     rule: RuleId::ProxyRedirect,
-                    edit: Edit::replace(arg.range.clone(), format!("{pattern} {replacement}")),
+                    edit: Edit::replace(
+                        arg.range.clone(),
+                        format!("{} {}", layout::word(&pattern), layout::word(&replacement)),
+                    ),
                     reason,
                 })
             } else {

@@ -200,11 +200,11 @@ pub fn split(
         .collect();
 
     let path_word = &model.dirs[owner].args.last()?;
-    let q = path_word.quote.map(String::from).unwrap_or_default();
-    edits.push(Edit::replace(
-        path_word.range.clone(),
-        format!("{q}{path}{q}"),
-    ));
+    let path_text = match path_word.quote {
+        Some(q) if !path.contains(q) && !path.contains('\\') => format!("{q}{path}{q}"),
+        _ => crate::layout::word(path),
+    };
+    edits.push(Edit::replace(path_word.range.clone(), path_text));
 
     let arg = model.dirs[site.pass].args.first()?;
     let target = ProxyTarget::parse(&arg.value).ok()?;
@@ -215,7 +215,11 @@ pub fn split(
         map_uri(&lp.path, &target.uri, path)
     );
     let q = arg.quote.map(String::from).unwrap_or_default();
-    edits.push(Edit::replace(arg.range.clone(), format!("{q}{url}{q}")));
+    let url_text = match arg.quote {
+        Some(quote) if !url.contains(quote) && !url.contains('\\') => format!("{q}{url}{q}"),
+        _ => crate::layout::word(&url),
+    };
+    edits.push(Edit::replace(arg.range.clone(), url_text));
 
     let header_changes = if model.effective_headers(location).0 == Some(location) {
         headers::edit_level(ctx, location, copy_ops)
