@@ -57,7 +57,7 @@ pub fn plan(ctx: &Ctx, location: LevelId) -> Vec<Change> {
         let inherited_ok = chain[1..]
             .iter()
             .find_map(|l| value_at(*l))
-            .map_or(true, |v| v == "1.1");
+            .is_none_or(|v| v == "1.1");
         if ctx.opts.new_defaults && inherited_ok && wrong.len() == here.len() {
             return wrong
                 .into_iter()
