@@ -233,19 +233,20 @@ pub fn materialize(ctx: &Ctx, location: LevelId, ops: &[HeaderOp]) -> Vec<Change
         return Vec::new();
     };
     let mut lines: Vec<(String, RuleId, String)> = Vec::new();
+    let is_inherited = |name: &str| inherited.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let new_line = |op: &HeaderOp, value: &HeaderValue| {
+        (
+            format!("proxy_set_header {} {};", op.name, value.written),
+            op.rule,
+            op.reason.clone(),
+        )
+    };
     // New headers go first, as a new `Connection` would before a level's
     // first proxy_set_header.
     for op in ops {
         if let HeaderAction::Set(value) = &op.action {
-            if !inherited
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case(&op.name))
-            {
-                lines.push((
-                    format!("proxy_set_header {} {};", op.name, value.written),
-                    op.rule,
-                    op.reason.clone(),
-                ));
+            if !is_inherited(&op.name) {
+                lines.push(new_line(op, value));
             }
         }
     }
@@ -288,15 +289,8 @@ pub fn materialize(ctx: &Ctx, location: LevelId, ops: &[HeaderOp]) -> Vec<Change
                 fallback: Some(value),
             } = &op.action
             {
-                if inherited
-                    .iter()
-                    .any(|(n, _)| n.eq_ignore_ascii_case(&op.name))
-                {
-                    lines.push((
-                        format!("proxy_set_header {} {};", op.name, value.written),
-                        op.rule,
-                        op.reason.clone(),
-                    ));
+                if is_inherited(&op.name) {
+                    lines.push(new_line(op, value));
                 }
             }
         }

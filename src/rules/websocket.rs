@@ -27,7 +27,7 @@
 
 use crate::edit::{self, Edit};
 use crate::headers::{self, HeaderOp};
-use crate::model::{LevelId, LevelKind, LocationKind};
+use crate::model::{LevelId, LevelKind, LocationKind, LocationPath};
 use crate::plan::{Change, Ctx, Note, RuleId, Site};
 use crate::target::ProxyTarget;
 
@@ -114,40 +114,38 @@ pub fn classify(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<N
     }
 }
 
-/// A sibling prefix location longer than `path` that also matches `ws`.
-fn owned_by_longer_sibling(ctx: &Ctx, location: LevelId, path: &str, ws: &str) -> bool {
+/// The other `location` blocks in the same block as `location`.
+fn sibling_locations(ctx: &Ctx, location: LevelId) -> Vec<LocationPath> {
     let model = ctx.model;
     let Some(parent) = model.levels[location].parent else {
-        return false;
+        return Vec::new();
     };
-    model.levels[parent].statements.iter().any(|d| {
-        model.dirs[*d]
-            .block
-            .filter(|l| *l != location)
-            .and_then(|l| model.location_path(l))
-            .is_some_and(|sib| {
-                let matches = match sib.kind {
-                    LocationKind::Prefix => ws.starts_with(&sib.path),
-                    LocationKind::Exact => ws == sib.path,
-                    _ => false,
-                };
-                matches && sib.path.len() > path.len()
-            })
+    model.levels[parent]
+        .statements
+        .iter()
+        .filter_map(|d| model.dirs[*d].block)
+        .filter(|l| *l != location)
+        .filter_map(|l| model.location_path(l))
+        .collect()
+}
+
+/// A sibling prefix location longer than `path` that also matches `ws`.
+fn owned_by_longer_sibling(ctx: &Ctx, location: LevelId, path: &str, ws: &str) -> bool {
+    sibling_locations(ctx, location).iter().any(|sib| {
+        let matches = match sib.kind {
+            LocationKind::Prefix => ws.starts_with(&sib.path),
+            LocationKind::Exact => ws == sib.path,
+            _ => false,
+        };
+        matches && sib.path.len() > path.len()
     })
 }
 
 /// A location for `path` next to `location` (same parent block).
 fn sibling_location_exists(ctx: &Ctx, location: LevelId, path: &str) -> bool {
-    let model = ctx.model;
-    let Some(parent) = model.levels[location].parent else {
-        return false;
-    };
-    model.levels[parent].statements.iter().any(|d| {
-        model.dirs[*d]
-            .block
-            .and_then(|l| model.location_path(l))
-            .is_some_and(|lp| lp.path == path && lp.kind != LocationKind::Regex)
-    })
+    sibling_locations(ctx, location)
+        .iter()
+        .any(|lp| lp.path == path && lp.kind != LocationKind::Regex)
 }
 
 /// How nginx maps a request for `ws_path` through a prefix location
