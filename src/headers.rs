@@ -78,6 +78,11 @@ impl HeaderValue {
 }
 
 /// Turns the header operations of every location into edits.
+///
+/// An edited list is seen by every location that inherits it, nested ones
+/// included: those that want the same operations are done by it; those
+/// that want none get their current list written out so that they keep it;
+/// those with operations of their own get their own edit in their turn.
 pub fn apply(
     ctx: &Ctx,
     works: &BTreeMap<LevelId, LocationWork>,
@@ -85,58 +90,102 @@ pub fn apply(
 ) -> Vec<Change> {
     let model = ctx.model;
     let mut changes = Vec::new();
-    let mut done_outer: BTreeSet<LevelId> = BTreeSet::new();
-    // Which proxying levels inherit their headers from which outer level.
-    let mut inheritors: BTreeMap<LevelId, Vec<LevelId>> = BTreeMap::new();
-    for level in proxying {
-        if let Some(source) = model.effective_headers(*level).0 {
-            inheritors.entry(source).or_default().push(*level);
-        }
-    }
+    // Where each proxying level's headers come from (None: nginx's defaults).
+    let source_of: BTreeMap<LevelId, Option<LevelId>> = proxying
+        .iter()
+        .map(|l| (*l, model.effective_headers(*l).0))
+        .collect();
+    let no_ops = Vec::new();
+    let ops_of = |level: LevelId| works.get(&level).map_or(&no_ops, |w| &w.header_ops);
+    let wants_same = |level: LevelId, ops: &[HeaderOp]| {
+        !works.get(&level).is_some_and(|w| w.keep_local) && same_ops(ops_of(level), ops)
+    };
+    let mut covered: BTreeSet<LevelId> = BTreeSet::new();
+    // Works are in level order: outer locations come before nested ones.
     for (location, work) in works {
-        if work.header_ops.is_empty() {
+        let ops = &work.header_ops;
+        if ops.is_empty() || covered.contains(location) {
             continue;
         }
-        let (source, _) = model.effective_headers(*location);
-        match source {
-            Some(level) if level == *location => {
-                changes.extend(edit_level(ctx, level, &work.header_ops));
+        let source = source_of
+            .get(location)
+            .copied()
+            .unwrap_or_else(|| model.effective_headers(*location).0);
+        let sharing = |src: Option<LevelId>| -> Vec<LevelId> {
+            source_of
+                .iter()
+                .filter(|(l, s)| **s == src && *l != location)
+                .map(|(l, _)| *l)
+                .collect()
+        };
+        let (edits, affected) = match source {
+            Some(level) if level == *location => (edit_level(ctx, level, ops), sharing(source)),
+            Some(outer)
+                if !work.keep_local && sharing(source).iter().all(|l| wants_same(*l, ops)) =>
+            {
+                (edit_level(ctx, outer, ops), sharing(source))
             }
-            Some(outer) if !work.keep_local && shared_by_all(&inheritors[&outer], works) => {
-                if done_outer.insert(outer) {
-                    changes.extend(edit_level(ctx, outer, &work.header_ops));
-                }
+            _ => {
+                // Once this location defines headers, the locations nested
+                // in it that inherited the same list inherit its new one.
+                let nested = sharing(source)
+                    .into_iter()
+                    .filter(|l| model.ancestors(*l).any(|a| a == *location))
+                    .collect();
+                (materialize(ctx, *location, ops), nested)
             }
-            _ => changes.extend(materialize(ctx, *location, &work.header_ops)),
+        };
+        changes.extend(edits);
+        for level in affected {
+            if wants_same(level, ops) {
+                covered.insert(level);
+            } else if ops_of(level).is_empty() {
+                // It needs nothing itself, so it must keep what it had.
+                changes.extend(keep_current(ctx, level));
+                covered.insert(level);
+            }
+            // Otherwise it has operations of its own, planned in its turn
+            // from the list it has now.
         }
     }
     changes
 }
 
-/// True when every proxying level that inherits an outer level's headers
-/// (`inheritors`) wants the same, non-empty operations.
-fn shared_by_all(inheritors: &[LevelId], works: &BTreeMap<LevelId, LocationWork>) -> bool {
-    let mut wanted: Option<&Vec<HeaderOp>> = None;
-    for level in inheritors {
-        let Some(work) = works.get(level) else {
-            return false;
-        };
-        if work.keep_local || work.header_ops.is_empty() {
-            return false;
-        }
-        let same = |a: &Vec<HeaderOp>, b: &Vec<HeaderOp>| {
-            a.len() == b.len()
-                && a.iter()
-                    .zip(b)
-                    .all(|(x, y)| x.name == y.name && x.action == y.action)
-        };
-        match wanted {
-            None => wanted = Some(&work.header_ops),
-            Some(w) if same(w, &work.header_ops) => {}
-            Some(_) => return false,
-        }
-    }
-    wanted.is_some()
+/// Pins the header list a location has now, because the level it inherits
+/// from is about to change: a copy of the inherited list, or, when it has
+/// nginx's defaults, the default Host written out (which changes nothing but
+/// stops the inheritance).
+fn keep_current(ctx: &Ctx, location: LevelId) -> Vec<Change> {
+    let model = ctx.model;
+    let Some(anchor) = settings_anchor(model, location) else {
+        return Vec::new();
+    };
+    let (_, inherited) = model.effective_headers(location);
+    let reason =
+        "keeps the headers this location had: the level it inherited them from changes".to_string();
+    let lines: Vec<String> = if inherited.is_empty() {
+        vec!["proxy_set_header Host $proxy_host;".to_string()]
+    } else {
+        inherited
+            .iter()
+            .map(|(_, d)| model.text(model.dirs[*d].range.clone()))
+            .collect()
+    };
+    lines
+        .into_iter()
+        .map(|text| Change {
+            rule: RuleId::ConnectionHeader,
+            edit: layout::at_anchor(model, anchor, &text, 20),
+            reason: reason.clone(),
+        })
+        .collect()
+}
+
+fn same_ops(a: &[HeaderOp], b: &[HeaderOp]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.name == y.name && x.action == y.action)
 }
 
 /// Edits the headers a level defines itself.

@@ -67,6 +67,19 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
         return pins;
     }
     let target = site.literal.as_ref().expect("filtered on literal targets");
+    if model.effective_source(location, "proxy_cache").is_some()
+        && model
+            .effective_source(location, "proxy_cache_key")
+            .is_none()
+    {
+        notes.push(Note {
+            offset: at,
+            message: format!(
+                "the default proxy_cache_key ($scheme$proxy_host$request_uri) changes with $proxy_host ({old} → {}): the cache starts cold; set proxy_cache_key to keep it",
+                site.upstream
+            ),
+        });
+    }
     let anchor = settings_anchor(model, location);
     let (_, headers) = model.effective_headers(location);
     let host_is_default = !headers.iter().any(|(n, _)| n == "host");
