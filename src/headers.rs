@@ -95,6 +95,12 @@ pub fn apply(
         .iter()
         .map(|l| (*l, model.effective_headers(*l).0))
         .collect();
+    // The same, grouped by source (computed once: a config can have tens
+    // of thousands of locations).
+    let mut groups: BTreeMap<Option<LevelId>, Vec<LevelId>> = BTreeMap::new();
+    for (level, source) in &source_of {
+        groups.entry(*source).or_default().push(*level);
+    }
     let no_ops = Vec::new();
     let ops_of = |level: LevelId| works.get(&level).map_or(&no_ops, |w| &w.header_ops);
     let wants_same = |level: LevelId, ops: &[HeaderOp]| {
@@ -112,11 +118,10 @@ pub fn apply(
             .copied()
             .unwrap_or_else(|| model.effective_headers(*location).0);
         let sharing = |src: Option<LevelId>| -> Vec<LevelId> {
-            source_of
-                .iter()
-                .filter(|(l, s)| **s == src && *l != location)
-                .map(|(l, _)| *l)
-                .collect()
+            groups
+                .get(&src)
+                .map(|g| g.iter().copied().filter(|l| l != location).collect())
+                .unwrap_or_default()
         };
         let (edits, affected) = match source {
             Some(level) if level == *location => (edit_level(ctx, level, ops), sharing(source)),
@@ -128,9 +133,10 @@ pub fn apply(
             _ => {
                 // Once this location defines headers, the locations nested
                 // in it that inherited the same list inherit its new one.
-                let nested = sharing(source)
+                let nested = model
+                    .descendants(*location)
                     .into_iter()
-                    .filter(|l| model.ancestors(*l).any(|a| a == *location))
+                    .filter(|l| source_of.get(l) == Some(&source))
                     .collect();
                 (materialize(ctx, *location, ops), nested)
             }

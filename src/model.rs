@@ -467,7 +467,13 @@ pub struct LocationPath {
 fn is_setting(name: &str) -> bool {
     matches!(
         name,
-        "proxy_set_header" | "proxy_http_version" | "proxy_redirect" | "proxy_ssl_name" | "include"
+        "proxy_set_header"
+            | "proxy_http_version"
+            | "proxy_redirect"
+            | "proxy_ssl_name"
+            | "proxy_cache"
+            | "proxy_cache_key"
+            | "include"
     )
 }
 
