@@ -36,6 +36,11 @@ pub enum NotLiteral {
 
 impl ProxyTarget {
     pub fn parse(url: &str) -> Result<ProxyTarget, NotLiteral> {
+        // Bytes that are not UTF-8 arrive here as U+FFFD; such a target
+        // cannot be written back faithfully, so it is left alone.
+        if url.contains('\u{FFFD}') {
+            return Err(NotLiteral::Malformed);
+        }
         let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
         let scheme_len = if lower.starts_with("http://") {
             7
