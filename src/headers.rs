@@ -137,6 +137,7 @@ pub fn apply(
                     .descendants(*location)
                     .into_iter()
                     .filter(|l| source_of.get(l) == Some(&source))
+                    .filter(|l| model.inheritance_chain(*l).contains(location))
                     .collect();
                 (materialize(ctx, *location, ops), nested)
             }
