@@ -198,6 +198,22 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
     if host.is_empty() || host.contains(':') && !host.starts_with('[') {
         return None;
     }
+    // Host names, IPv4 and bracketed IPv6 only: anything else (`#web`,
+    // `a{b`) is not an address upkeep can write back into a `server` entry.
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    let valid = if let Some(inner) = host.strip_prefix('[') {
+        inner.strip_suffix(']').is_some_and(|v6| {
+            !v6.is_empty()
+                && v6
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '.' | '%'))
+        })
+    } else {
+        host.chars().all(plain)
+    };
+    if !valid {
+        return None;
+    }
     let port = match port {
         Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0)?),
         None => None,

@@ -58,7 +58,7 @@ pub fn plan(
         .map(|u| NewBlock {
             header: format!("upstream {}", u.name),
             body: vec![
-                format!("server {};", u.server),
+                format!("server {};", crate::layout::word(&u.server)),
                 format!("keepalive {};", u.keepalive),
             ],
             rule: RuleId::UpstreamBlock,
