@@ -12,7 +12,7 @@ use upkeep::source::Source;
 fn server(i: usize) -> String {
     format!(
         "    # tenant {i}: storefront and API\n    server {{\n        listen {port};\n        server_name tenant{i}.example.com;\n\n        root /srv/tenant{i}/public;\n        client_max_body_size 10m;\n\n        location /api/ {{\n            proxy_pass http://api-{api}.internal:8000/;\n            proxy_set_header Host $host;\n            proxy_set_header X-Real-IP $remote_addr;\n            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n            proxy_set_header X-Forwarded-Proto $scheme;\n            proxy_read_timeout 60s;\n        }}\n\n        # live updates\n        location /ws/ {{\n            proxy_pass http://events-{ev}.internal:9000;\n            proxy_http_version 1.1;\n            proxy_set_header Upgrade $http_upgrade;\n            proxy_set_header Connection \"upgrade\";\n            proxy_set_header Host $host;\n        }}\n\n        location /auth/ {{\n            proxy_pass http://auth-{auth}.internal:8101/;\n            proxy_set_header Host $host;\n            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        }}\n\n        location /static/ {{\n            expires 7d;\n            add_header Cache-Control \"public\";\n        }}\n\n        location / {{\n            try_files $uri $uri/ /index.html;\n        }}\n    }}\n\n",
-        port = 10000 + i % 20000,
+        port = 8000 + i % 50,
         api = i % 40,
         ev = i % 10,
         auth = i % 7,

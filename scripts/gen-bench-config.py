@@ -67,7 +67,7 @@ def main():
     while total < size:
         def host(name, n):
             return "127.0.0.1" if literal_ip else f"{name}-{n}.internal"
-        text = SERVER.format(i=i, port=10000 + i % 20000,
+        text = SERVER.format(i=i, port=8000 + i % 50,
                              api=host("api", i % 40), events=host("events", i % 10),
                              auth=host("auth", i % 7))
         parts.append(text)
