@@ -256,10 +256,8 @@ pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
     }
 
     let mut maps = rules::websocket_map::MapNeeds::new(&ctx);
-    for (i, site) in sites.iter().enumerate() {
-        if site.literal.is_some() {
-            out.changes.extend(rules::proxy_pass::plan(&ctx, site, i));
-        }
+    for site in &sites {
+        out.changes.extend(rules::proxy_pass::plan(&ctx, site));
     }
     for dir in &keepalive_needed {
         out.changes
@@ -300,8 +298,8 @@ pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
         }
     }
 
-    let proxying = proxying_levels(&ctx, &discovered);
-    out.changes.extend(headers::apply(&ctx, &works, &proxying));
+    out.changes
+        .extend(headers::apply(&ctx, &works, &discovered.all_proxy_levels));
 
     for (location, paths, copy_ops) in splits {
         let site = &sites[works[&location].sites[0]];
@@ -527,10 +525,4 @@ fn hidden_settings(ctx: &Ctx, level: LevelId) -> Option<String> {
         }
     }
     None
-}
-
-/// Levels with a `proxy_pass` of their own (pooled or not): the locations an
-/// outer `proxy_set_header` change would reach.
-fn proxying_levels(_ctx: &Ctx, discovered: &Discovered) -> BTreeSet<LevelId> {
-    discovered.all_proxy_levels.clone()
 }

@@ -16,7 +16,7 @@
 use crate::edit::Edit;
 use crate::plan::{Change, Ctx, RuleId, Site};
 
-pub fn plan(ctx: &Ctx, site: &Site, _index: usize) -> Option<Change> {
+pub fn plan(ctx: &Ctx, site: &Site) -> Option<Change> {
     let model = ctx.model;
     let target = site.literal.as_ref()?;
     let arg = model.dirs[site.pass].args.first()?;
