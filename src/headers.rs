@@ -143,12 +143,29 @@ pub fn apply(
             }
         };
         changes.extend(edits);
+        // Outer levels first (level ids follow the source, parents first):
+        // a level that keeps its list shields the levels nested in it.
+        let mut affected = affected;
+        affected.sort_unstable();
+        let mut kept: Vec<LevelId> = Vec::new();
         for level in affected {
+            let shielded = model
+                .inheritance_chain(level)
+                .iter()
+                .skip(1)
+                .any(|l| kept.contains(l));
             if wants_same(level, ops) {
+                if shielded {
+                    // It inherits the kept (old) list, not the new one.
+                    changes.extend(materialize(ctx, level, ops));
+                }
                 covered.insert(level);
             } else if ops_of(level).is_empty() {
                 // It needs nothing itself, so it must keep what it had.
-                changes.extend(keep_current(ctx, level));
+                if !shielded {
+                    changes.extend(keep_current(ctx, level));
+                    kept.push(level);
+                }
                 covered.insert(level);
             }
             // Otherwise it has operations of its own, planned in its turn
