@@ -62,6 +62,14 @@ impl ProxyTarget {
                 return Err(NotLiteral::Malformed);
             }
             let uri = rest.get(path_end + 1..).unwrap_or("");
+            // A socket path upkeep can write back as it is, and a URI that
+            // is a path (`unix:/run/app.sock:/api/`).
+            let path_ok = host[5..].chars().all(|c| {
+                !c.is_whitespace() && !matches!(c, '#' | ';' | '{' | '}' | '"' | '\'' | '\\')
+            });
+            if !path_ok || !(uri.is_empty() || uri.starts_with('/')) {
+                return Err(NotLiteral::Malformed);
+            }
             return Ok(ProxyTarget {
                 scheme,
                 host: host.to_string(),
