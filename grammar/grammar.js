@@ -72,6 +72,8 @@ module.exports = grammar({
       token(seq('\'', repeat(choice(/[^'\\]/, /\\[\s\S]/)), '\'')),
     ),
 
-    comment: _ => token(seq('#', /[^\r\n]*/)),
+    // nginx ends a comment only at LF; a lone CR inside it is comment text
+    // (in a CRLF file the CR before the LF belongs to the comment).
+    comment: _ => token(seq('#', /[^\n]*/)),
   },
 });

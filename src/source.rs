@@ -85,13 +85,19 @@ impl Source {
         self.line_starts[self.line_index(offset)]
     }
 
-    /// Offset of the line ending (or end of file) of the line holding `offset`.
+    /// Offset of the line ending (or end of file) of the line holding
+    /// `offset`. Lines end at LF, as nginx reads them; the CR of a CRLF
+    /// belongs to the ending, a lone CR elsewhere is text.
     pub fn line_end(&self, offset: usize) -> usize {
-        let mut end = offset;
-        while end < self.text.len() && self.text[end] != b'\n' && self.text[end] != b'\r' {
-            end += 1;
+        let end = self.text[offset..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(self.text.len(), |i| offset + i);
+        if end > offset && self.text[end - 1] == b'\r' && end < self.text.len() {
+            end - 1
+        } else {
+            end
         }
-        end
     }
 
     /// Offset just past the line ending of the line holding `offset`.

@@ -346,8 +346,7 @@ static bool ts_lex(TSLexer *lexer, TSStateId state) {
     case 15:
       ACCEPT_TOKEN(sym_comment);
       if (lookahead != 0 &&
-          lookahead != '\n' &&
-          lookahead != '\r') ADVANCE(15);
+          lookahead != '\n') ADVANCE(15);
       END_STATE();
     default:
       return false;
