@@ -169,7 +169,6 @@ fn verify(
             "the rewritten file cannot be planned again: {e}"
         ))),
     }
-    .map(|_: ()| ())
 }
 
 /// One input named on the command line.

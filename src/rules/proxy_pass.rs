@@ -30,14 +30,9 @@ pub fn plan(ctx: &Ctx, site: &Site) -> Option<Change> {
     }
     let start = arg.range.start + skip + target.authority.start;
     let end = arg.range.start + skip + authority_end;
-    let tail = if target.is_unix() && !target.uri.is_empty() && !target.uri.starts_with('/') {
-        "/"
-    } else {
-        ""
-    };
     Some(Change {
         rule: RuleId::ProxyPassTarget,
-        edit: Edit::replace(start..end, format!("{}{tail}", site.upstream)),
+        edit: Edit::replace(start..end, site.upstream.clone()),
         reason: format!(
             "{} is an implicit upstream that opens a new connection per request; upstream \"{}\" pools them",
             target.server_entry(),
