@@ -56,8 +56,8 @@ pub struct Args {
     #[arg(long, value_name = "X.Y.Z", value_parser = parse_version)]
     pub nginx_version: Option<(u32, u32, u32)>,
 
-    /// `keep` pins the Host, proxy_redirect and TLS name the backend saw; `upstream` accepts the upstream name.
-    #[arg(long, value_enum, default_value_t = HostHeaderArg::Keep, value_name = "keep|upstream")]
+    /// What `$proxy_host`/`$proxy_port` decided (Host, proxy_redirect, TLS name, cache key, explicit uses): `keep` keeps every old value; `upstream` accepts the new ones (the upstream name).
+    #[arg(long = "proxy-host", alias = "host-header", value_enum, default_value_t = HostHeaderArg::Keep, value_name = "keep|upstream")]
     pub host_header: HostHeaderArg,
 
     /// `text` prints the diff; `json` prints one machine-readable report instead.

@@ -11,13 +11,15 @@ use std::ops::Range;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Edit {
     pub range: Range<usize>,
-    pub text: String,
+    /// The replacement as bytes: text copied from the file keeps bytes that
+    /// are not UTF-8 exactly as they were.
+    pub text: Vec<u8>,
     /// Tie-breaker for insertions at one offset (lower lands first).
     pub order: u8,
 }
 
 impl Edit {
-    pub fn insert(at: usize, text: impl Into<String>, order: u8) -> Edit {
+    pub fn insert(at: usize, text: impl Into<Vec<u8>>, order: u8) -> Edit {
         Edit {
             range: at..at,
             text: text.into(),
@@ -25,7 +27,7 @@ impl Edit {
         }
     }
 
-    pub fn replace(range: Range<usize>, text: impl Into<String>) -> Edit {
+    pub fn replace(range: Range<usize>, text: impl Into<Vec<u8>>) -> Edit {
         Edit {
             range,
             text: text.into(),
@@ -36,7 +38,7 @@ impl Edit {
     pub fn delete(range: Range<usize>) -> Edit {
         Edit {
             range,
-            text: String::new(),
+            text: Vec::new(),
             order: 0,
         }
     }
@@ -93,7 +95,7 @@ pub fn apply(text: &[u8], edits: &[Edit]) -> Vec<u8> {
     let mut cursor = 0;
     for edit in edits {
         out.extend_from_slice(&text[cursor..edit.range.start]);
-        out.extend_from_slice(edit.text.as_bytes());
+        out.extend_from_slice(&edit.text);
         cursor = edit.range.end.max(cursor);
     }
     out.extend_from_slice(&text[cursor..]);

@@ -187,12 +187,12 @@ fn keep_current(ctx: &Ctx, location: LevelId) -> Vec<Change> {
     let (_, inherited) = model.effective_headers(location);
     let reason =
         "keeps the headers this location had: the level it inherited them from changes".to_string();
-    let lines: Vec<String> = if inherited.is_empty() {
-        vec!["proxy_set_header Host $proxy_host;".to_string()]
+    let lines: Vec<Vec<u8>> = if inherited.is_empty() {
+        vec![b"proxy_set_header Host $proxy_host;".to_vec()]
     } else {
         inherited
             .iter()
-            .map(|(_, d)| model.text(model.dirs[*d].range.clone()))
+            .map(|(_, d)| model.bytes(model.dirs[*d].range.clone()).to_vec())
             .collect()
     };
     lines
@@ -305,11 +305,11 @@ pub fn materialize(ctx: &Ctx, location: LevelId, ops: &[HeaderOp]) -> Vec<Change
     let Some(anchor) = settings_anchor(model, location) else {
         return Vec::new();
     };
-    let mut lines: Vec<(String, RuleId, String)> = Vec::new();
+    let mut lines: Vec<(Vec<u8>, RuleId, String)> = Vec::new();
     let is_inherited = |name: &str| inherited.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     let new_line = |op: &HeaderOp, value: &HeaderValue| {
         (
-            format!("proxy_set_header {} {};", op.name, value.written),
+            format!("proxy_set_header {} {};", op.name, value.written).into_bytes(),
             op.rule,
             op.reason.clone(),
         )
@@ -339,16 +339,17 @@ pub fn materialize(ctx: &Ctx, location: LevelId, ops: &[HeaderOp]) -> Vec<Change
                     .map(|old| value.replacing(old.quote))
                     .unwrap_or_else(|| value.written.clone());
                 lines.push((
-                    format!(
-                        "proxy_set_header {} {written};",
-                        model.text(dir.args[0].range.clone())
-                    ),
+                    layout::concat(&[
+                        b"proxy_set_header ",
+                        model.bytes(dir.args[0].range.clone()),
+                        format!(" {written};").as_bytes(),
+                    ]),
                     op.rule,
                     op.reason.clone(),
                 ));
             }
             _ => lines.push((
-                model.text(dir.range.clone()),
+                model.bytes(dir.range.clone()).to_vec(),
                 ops.first().map_or(RuleId::ConnectionHeader, |op| op.rule),
                 copied_reason.clone(),
             )),

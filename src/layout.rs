@@ -11,34 +11,43 @@ use crate::model::{DirId, LevelId, Model};
 /// after directive `after`: on a new line with the same indentation when
 /// `after` ends its line (a trailing comment stays where it is), otherwise
 /// on the same line after a space.
-pub fn after_directive(model: &Model, after: DirId, text: &str, order: u8) -> Edit {
+pub fn after_directive(model: &Model, after: DirId, text: impl AsRef<[u8]>, order: u8) -> Edit {
+    let text = text.as_ref();
     let source = model.source;
     let dir = &model.dirs[after];
     if source.ends_line(dir.range.end) && source.starts_line(dir.range.start) {
         let at = source.line_end(dir.range.end);
         let indent = source.indent_of(dir.range.start);
-        Edit::insert(at, format!("{}{indent}{text}", source.eol), order)
+        Edit::insert(at, concat(&[source.eol.as_bytes(), indent.as_bytes(), text]), order)
     } else {
-        Edit::insert(dir.range.end, format!(" {text}"), order)
+        Edit::insert(dir.range.end, concat(&[b" ", text]), order)
     }
+}
+
+/// Joins byte strings: new text is built from copied bytes, which need not
+/// be UTF-8.
+pub fn concat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
 }
 
 /// Inserts `text` right before directive `before`: on its own line above it
 /// when `before` starts its line, otherwise on the same line.
-pub fn before_directive(model: &Model, before: DirId, text: &str, order: u8) -> Edit {
+pub fn before_directive(model: &Model, before: DirId, text: impl AsRef<[u8]>, order: u8) -> Edit {
+    let text = text.as_ref();
     let source = model.source;
     let dir = &model.dirs[before];
     if source.starts_line(dir.range.start) {
         let at = source.line_start(dir.range.start);
         let indent = source.indent_of(dir.range.start);
-        Edit::insert(at, format!("{indent}{text}{}", source.eol), order)
+        Edit::insert(at, concat(&[indent.as_bytes(), text, source.eol.as_bytes()]), order)
     } else {
-        Edit::insert(dir.range.start, format!("{text} "), order)
+        Edit::insert(dir.range.start, concat(&[text, b" "]), order)
     }
 }
 
 /// Inserts `text` as the last directive of a block level.
-pub fn at_block_end(model: &Model, level: LevelId, text: &str, order: u8) -> Edit {
+pub fn at_block_end(model: &Model, level: LevelId, text: impl AsRef<[u8]>, order: u8) -> Edit {
+    let text = text.as_ref();
     let source = model.source;
     let close = model.levels[level].close;
     let last = model.levels[level].statements.last().copied();
@@ -50,7 +59,7 @@ pub fn at_block_end(model: &Model, level: LevelId, text: &str, order: u8) -> Edi
             _ => format!("{}{}", source.indent_of(close), source.indent_unit),
         };
         let at = source.line_start(close);
-        Edit::insert(at, format!("{indent}{text}{}", source.eol), order)
+        Edit::insert(at, concat(&[indent.as_bytes(), text, source.eol.as_bytes()]), order)
     } else {
         // `{ a; }` → `{ a; text; }`; `{}` → `{ text; }`.
         let before_close = source.text[..close].last().copied();
@@ -59,7 +68,7 @@ pub fn at_block_end(model: &Model, level: LevelId, text: &str, order: u8) -> Edi
         } else {
             " "
         };
-        Edit::insert(close, format!("{lead}{text} "), order)
+        Edit::insert(close, concat(&[lead.as_bytes(), text, b" "]), order)
     }
 }
 
@@ -84,7 +93,7 @@ pub fn delete_directive(model: &Model, dir: DirId) -> Edit {
 
 /// Inserts several directives at the settings anchor of a level: after
 /// `after` when given, otherwise before the level's first statement.
-pub fn at_anchor(model: &Model, anchor: Anchor, text: &str, order: u8) -> Edit {
+pub fn at_anchor(model: &Model, anchor: Anchor, text: impl AsRef<[u8]>, order: u8) -> Edit {
     match anchor {
         Anchor::After(dir) => after_directive(model, dir, text, order),
         Anchor::Before(dir) => before_directive(model, dir, text, order),

@@ -10,6 +10,7 @@
 //! JSON report). Everything before emit is pure and testable without
 //! spawning the binary; [`process`] is that part for one file.
 
+pub mod behaviour;
 pub mod cli;
 pub mod diff;
 pub mod edit;
@@ -24,6 +25,7 @@ pub mod report;
 pub mod rules;
 pub mod source;
 pub mod target;
+pub mod variables;
 pub mod write;
 
 use std::io::{self, Read, Write};
@@ -57,6 +59,12 @@ pub enum FileError {
         "{path}: internal error, nothing was changed: {message} (please report this with the file)"
     )]
     Internal { path: String, message: String },
+    /// The behaviour check refused the rewrite: it would have changed what
+    /// a client or backend sees. A bug in a rule, caught before any output.
+    #[error(
+        "{path}: internal error, nothing was changed: the rewrite would change more than connection reuse: {message} (please report this with the file)"
+    )]
+    Unsafe { path: String, message: String },
 }
 
 /// The verified result of planning one file.
@@ -148,7 +156,17 @@ fn verify(
     let again = Source::new(source.path.clone(), new_text.to_vec());
     let edited = parse::edited_tree(source, tree, edits);
     match plan_and_apply(&again, opts, Some(&edited)) {
-        Ok((_, _, changes, _, _)) if changes.is_empty() => Ok(()),
+        Ok((_, _, changes, _, new_tree)) if changes.is_empty() => {
+            let problems = check_behaviour(source, tree, &again, &new_tree, opts);
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(FileError::Unsafe {
+                    path: source.path.clone(),
+                    message: problems.join("; "),
+                })
+            }
+        }
         Ok((_, _, changes_again, _, _)) => Err(internal(format!(
             "the rewritten file is not stable: a second run would change it again ({})",
             changes_again
@@ -169,6 +187,30 @@ fn verify(
             "the rewritten file cannot be planned again: {e}"
         ))),
     }
+}
+
+/// Observes what nginx does with requests before and after (see
+/// `behaviour`); each returned line is a change the rules may not make.
+pub fn check_behaviour(
+    before: &Source,
+    before_tree: &tree_sitter::Tree,
+    after: &Source,
+    after_tree: &tree_sitter::Tree,
+    opts: &Options,
+) -> Vec<String> {
+    let values = match opts.host_header {
+        plan::HostHeaderMode::Keep => behaviour::ProxyHostValues::Kept,
+        plan::HostHeaderMode::Upstream => behaviour::ProxyHostValues::Accepted,
+    };
+    let old = model::Model::build(before, before_tree);
+    let new = model::Model::build(after, after_tree);
+    behaviour::compare(
+        &behaviour::observe(&old, values, opts.new_defaults, &opts.external_upstreams),
+        &behaviour::observe(&new, values, opts.new_defaults, &opts.external_upstreams),
+        behaviour::Allowed {
+            move_upgrade: !opts.websocket_paths.is_empty(),
+        },
+    )
 }
 
 /// One input named on the command line.
@@ -488,6 +530,9 @@ pub fn fuzz_one(data: &[u8]) {
                 let _ = diff::unified("fuzz.conf", &source, &rewrite.edits);
             }
             Err(FileError::Internal { message, .. }) => panic!("internal error: {message}"),
+            // Refused by the behaviour check: nothing would be written. The
+            // inputs known to get here are listed in fuzz/open/README.md.
+            Err(FileError::Unsafe { .. }) => {}
             Err(_) => {}
         }
     }

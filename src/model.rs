@@ -363,6 +363,18 @@ impl<'s> Model<'s> {
         chain
     }
 
+    /// The levels whose settings apply to requests handled at `level`,
+    /// nearest first: an `if`/`limit_except` level itself (it has settings
+    /// of its own, such as `add_header`), then [`Self::inheritance_chain`].
+    pub fn place_chain(&self, level: LevelId) -> Vec<LevelId> {
+        let mut chain = Vec::new();
+        if matches!(self.levels[level].kind, LevelKind::If | LevelKind::LimitExcept) {
+            chain.push(level);
+        }
+        chain.extend(self.inheritance_chain(level));
+        chain
+    }
+
     /// The directives named `name` directly in `level`, in order.
     pub fn named(&self, level: LevelId, name: &str) -> Vec<DirId> {
         let candidates = if is_setting(name) {
@@ -445,6 +457,13 @@ impl<'s> Model<'s> {
 
     pub fn text(&self, range: Range<usize>) -> String {
         self.source.slice(range)
+    }
+
+    /// The bytes of `range` as written (copies must keep bytes that are
+    /// not UTF-8).
+    pub fn bytes(&self, range: Range<usize>) -> &'s [u8] {
+        let source: &'s Source = self.source;
+        &source.text[range]
     }
 }
 

@@ -27,25 +27,49 @@ pub struct ExistingUpstream {
     /// Backend keys (`host:port`, lowercased; unix paths as written).
     pub servers: Vec<String>,
     pub has_keepalive: bool,
+    /// The connection settings of the locations that use it
+    /// (`behaviour::connection_settings`), filled in by planning.
+    pub users: BTreeSet<String>,
 }
 
 /// A backend as a literal target names it.
 #[derive(Debug, Clone)]
 pub struct Backend {
+    /// `host:port`, host lowercased (the key `--name` uses).
     pub key: String,
     pub host: String,
     pub port: Option<u16>,
     pub server: String,
+    /// The connection settings of the locations in this pool.
+    pub connection: String,
+    /// 0 for the first pool of this backend (in source order), 1, 2, ...
+    /// for pools of locations with other connection settings.
+    pub variant: usize,
 }
 
 impl Backend {
-    pub fn of(target: &ProxyTarget) -> Backend {
+    pub fn of(target: &ProxyTarget, connection: String, variant: usize) -> Backend {
         Backend {
             key: target.backend_key(),
             host: target.host.clone(),
             port: target.effective_port(),
             server: target.server_entry(),
+            connection,
+            variant,
         }
+    }
+
+    /// Identifies the pool: the backend, and which of its pools.
+    pub fn pool_key(&self) -> String {
+        pool_key(&self.key, self.variant)
+    }
+}
+
+pub fn pool_key(backend_key: &str, variant: usize) -> String {
+    if variant == 0 {
+        backend_key.to_string()
+    } else {
+        format!("{backend_key}#{variant}")
     }
 }
 
@@ -96,6 +120,7 @@ pub fn existing_upstreams(model: &Model) -> Vec<ExistingUpstream> {
                 name,
                 servers,
                 has_keepalive,
+                users: BTreeSet::new(),
             })
         })
         .collect()
@@ -129,8 +154,12 @@ pub fn assign(
     let mut choices = BTreeMap::new();
     let mut needs_default: Vec<&Backend> = Vec::new();
     for backend in backends {
-        if choices.contains_key(&backend.key) || needs_default.iter().any(|b| b.key == backend.key)
-        {
+        let pool = backend.pool_key();
+        if choices.contains_key(&pool) || needs_default.iter().any(|b| b.pool_key() == pool) {
+            continue;
+        }
+        if backend.variant > 0 {
+            needs_default.push(backend);
             continue;
         }
         if let Some(name) = opts.names.get(&backend.key) {
@@ -168,7 +197,11 @@ pub fn assign(
             );
             continue;
         }
-        if let Some(up) = existing.iter().find(|u| u.servers == [backend.key.clone()]) {
+        // Reused only when its locations' connections are like this pool's.
+        if let Some(up) = existing.iter().find(|u| {
+            u.servers == [backend.key.clone()]
+                && u.users.iter().all(|c| *c == backend.connection)
+        }) {
             choices.insert(backend.key.clone(), UpstreamChoice::Reuse(up.clone()));
             continue;
         }
@@ -197,11 +230,19 @@ pub fn assign(
     for backend in needs_default {
         let base = sanitize(&backend.host);
         let port_suffix = backend.port.map(|p| format!("_{p}")).unwrap_or_default();
-        let mut name = if ports_per_host[&backend.host.to_ascii_lowercase()].len() > 1 {
+        let mut name = if let (0, Some(given)) = (backend.variant, opts.names.get(&backend.key)) {
+            given.clone()
+        } else if ports_per_host[&backend.host.to_ascii_lowercase()].len() > 1 {
             format!("{base}{port_suffix}")
         } else {
             base.clone()
         };
+        // Further pools of one backend: `_2`, `_3`, ... after its first name
+        // (or after the `--name` given for it).
+        if backend.variant > 0 {
+            let first = opts.names.get(&backend.key).cloned().unwrap_or(name);
+            name = format!("{first}_{}", backend.variant + 1);
+        }
         if taken.contains(&name.to_ascii_lowercase()) {
             let with_port = format!("{base}{port_suffix}");
             name = with_port.clone();
@@ -213,7 +254,7 @@ pub fn assign(
         }
         taken.insert(name.to_ascii_lowercase());
         choices.insert(
-            backend.key.clone(),
+            backend.pool_key(),
             UpstreamChoice::New(NewUpstream {
                 keepalive: opts.pool_size(&name),
                 name,
@@ -255,7 +296,7 @@ mod tests {
     use super::*;
 
     fn backend(url: &str) -> Backend {
-        Backend::of(&ProxyTarget::parse(url).unwrap())
+        Backend::of(&ProxyTarget::parse(url).unwrap(), String::new(), 0)
     }
 
     #[test]

@@ -122,9 +122,9 @@ pub fn edited_tree(source: &Source, tree: &Tree, edits: &[Edit]) -> Tree {
     };
     for e in edits.iter().rev() {
         let start_position = point(e.range.start);
-        let new_end_position = match e.text.rfind('\n') {
+        let new_end_position = match e.text.iter().rposition(|b| *b == b'\n') {
             Some(last) => Point::new(
-                start_position.row + e.text.matches('\n').count(),
+                start_position.row + e.text.iter().filter(|b| **b == b'\n').count(),
                 e.text.len() - last - 1,
             ),
             None => Point::new(start_position.row, start_position.column + e.text.len()),

@@ -18,12 +18,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::behaviour;
 use crate::edit::Edit;
 use crate::headers::{self, HeaderOp};
 use crate::model::{DirId, LevelId, LevelKind, Model};
 use crate::naming::{self, Backend, ExistingUpstream, UpstreamChoice};
 use crate::rules;
 use crate::target::{literal_pass_host, NotLiteral, ProxyTarget};
+use crate::variables;
 
 /// How `Host` is handled when `$proxy_host` changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,6 +89,7 @@ pub enum RuleId {
     HostHeader,
     ProxyRedirect,
     ProxySslName,
+    ProxyHostValue,
 }
 
 impl RuleId {
@@ -103,6 +106,7 @@ impl RuleId {
             RuleId::HostHeader => "host-header",
             RuleId::ProxyRedirect => "proxy-redirect",
             RuleId::ProxySslName => "proxy-ssl-name",
+            RuleId::ProxyHostValue => "proxy-host-value",
         }
     }
 }
@@ -167,18 +171,46 @@ pub struct LocationWork {
 pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
     let ctx = Ctx { model, opts };
     let mut out = Plan::default();
-    let discovered = discover(&ctx, &mut out.notes);
+    let mut discovered = discover(&ctx, &mut out.notes);
+    keep_variable_lookups(&ctx, &mut discovered, &mut out.notes);
+    leave_alone_blocked(&ctx, &mut discovered, &mut out.notes);
 
     // Name every literal backend per http context.
     let mut sites: Vec<Site> = Vec::new();
     let mut new_upstreams: BTreeMap<LevelId, Vec<naming::NewUpstream>> = BTreeMap::new();
     let mut keepalive_needed: BTreeSet<DirId> = BTreeSet::new();
+    let users = upstream_users(model);
     for (http, found) in &discovered.by_http {
-        let existing = &discovered.upstreams.get(http).cloned().unwrap_or_default();
+        let mut existing = discovered.upstreams.get(http).cloned().unwrap_or_default();
+        for up in existing.iter_mut() {
+            up.users = users
+                .get(&(*http, up.name.to_ascii_lowercase()))
+                .cloned()
+                .unwrap_or_default();
+        }
+        let existing = &existing;
+        // One pool per backend and set of connection settings: nginx
+        // reuses an idle connection by peer, whichever location opened it.
+        let mut variants: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut pool_of: BTreeMap<DirId, String> = BTreeMap::new();
         let backends: Vec<Backend> = found
             .iter()
             .filter_map(|f| match &f.kind {
-                FoundKind::Literal(t) => Some(Backend::of(t)),
+                FoundKind::Literal(t) => {
+                    let chain = model.place_chain(model.dirs[f.pass].level);
+                    let connection = behaviour::connection_settings(model, &chain, t);
+                    let list = variants.entry(t.backend_key()).or_default();
+                    let variant = match list.iter().position(|c| *c == connection) {
+                        Some(v) => v,
+                        None => {
+                            list.push(connection.clone());
+                            list.len() - 1
+                        }
+                    };
+                    let backend = Backend::of(t, connection, variant);
+                    pool_of.insert(f.pass, backend.pool_key());
+                    Some(backend)
+                }
                 _ => None,
             })
             .collect();
@@ -194,7 +226,18 @@ pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
         for f in found {
             let (upstream, literal) = match &f.kind {
                 FoundKind::Literal(t) => {
-                    let choice = &choices[&t.backend_key()];
+                    let choice = &choices[&pool_of[&f.pass]];
+                    if variants[&t.backend_key()].len() > 1 {
+                        out.notes.push(Note {
+                            offset: Some(model.dirs[f.pass].range.start),
+                            message: format!(
+                                "{} gets {} pools: its locations differ in settings that shape the connection (TLS, proxy_bind, proxy_socket_keepalive), and a pooled connection is reused by whichever location asks next; this one uses upstream \"{}\"",
+                                t.server_entry(),
+                                variants[&t.backend_key()].len(),
+                                choice.name()
+                            ),
+                        });
+                    }
                     match choice {
                         UpstreamChoice::New(new) => {
                             if !created
@@ -225,6 +268,19 @@ pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
                     (up.name.clone(), None)
                 }
                 FoundKind::Existing(up) => {
+                    let mixed = users
+                        .get(&(*http, up.name.to_ascii_lowercase()))
+                        .is_some_and(|u| u.len() > 1);
+                    if !up.has_keepalive && mixed {
+                        out.notes.push(Note {
+                            offset: Some(model.dirs[f.pass].range.start),
+                            message: format!(
+                                "left alone: upstream \"{}\" is used by locations with different TLS/connection settings; with keepalive they would reuse each other's connections",
+                                up.name
+                            ),
+                        });
+                        continue;
+                    }
                     if !up.has_keepalive {
                         keepalive_needed.insert(up.dir);
                     } else {
@@ -276,7 +332,7 @@ pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
             &mut maps,
             &mut out.notes,
         ));
-        let pins = rules::host_header::plan(&ctx, *location, &site_refs, &mut out.notes);
+        let pins = rules::proxy_host::plan(&ctx, *location, &site_refs, &mut out.notes);
         work.header_ops.extend(pins.header_ops);
         out.changes.extend(pins.changes);
         if let rules::websocket::WsMode::Split { paths } = ws {
@@ -369,6 +425,108 @@ pub struct Discovered {
     pub remaining_hosts: BTreeMap<LevelId, BTreeSet<String>>,
     /// Settings levels of every `proxy_pass` in an http context, pooled or not.
     pub all_proxy_levels: BTreeSet<LevelId>,
+}
+
+/// The connection settings of the locations proxying to each upstream
+/// block by name (`http://NAME`, no port), per http context.
+fn upstream_users(model: &Model) -> BTreeMap<(LevelId, String), BTreeSet<String>> {
+    let mut users: BTreeMap<(LevelId, String), BTreeSet<String>> = BTreeMap::new();
+    for (start, _) in &model.found.pass {
+        let Some(pass) = model.dir_at(*start) else { continue };
+        let dir = &model.dirs[pass];
+        if !dir.is("proxy_pass") {
+            continue;
+        }
+        let (Some(http), Some(Ok(t))) = (
+            model.http_context(dir.level),
+            dir.arg(0).map(ProxyTarget::parse),
+        ) else {
+            continue;
+        };
+        if t.port.is_some() || t.is_unix() {
+            continue;
+        }
+        let chain = model.place_chain(dir.level);
+        users
+            .entry((http, t.host.to_ascii_lowercase()))
+            .or_default()
+            .insert(behaviour::connection_settings(model, &chain, &t));
+    }
+    users
+}
+
+/// A literal target that a `proxy_pass` with variables may evaluate to
+/// keeps its implicit upstream (nginx finds it there before asking a
+/// resolver); port-less values stay free as upstream names.
+fn keep_variable_lookups(ctx: &Ctx, found: &mut Discovered, notes: &mut Vec<Note>) {
+    let model = ctx.model;
+    for (http, list) in found.by_http.iter_mut() {
+        let possible = variables::possible_targets(model, *http);
+        if possible.is_empty() {
+            continue;
+        }
+        let taken = found.remaining_hosts.entry(*http).or_default();
+        taken.extend(variables::portless_hosts(&possible));
+        let anything = possible.contains(&variables::Possible::Anything);
+        list.retain(|f| {
+            let FoundKind::Literal(t) = &f.kind else {
+                return true;
+            };
+            if !variables::may_name(&possible, t) {
+                return true;
+            }
+            notes.push(Note {
+                offset: Some(model.dirs[f.pass].range.start),
+                message: if anything {
+                    format!("left alone: a proxy_pass with variables in this http context may evaluate to {} (its values are not all literal `map`/`set` values), and nginx would find it among the implicit upstreams this line creates", t.server_entry())
+                } else {
+                    format!("left alone: a proxy_pass with variables in this http context evaluates to {}, which nginx finds among the implicit upstreams this line creates; pooling it would send those requests to a resolver", t.server_entry())
+                },
+            });
+            if !t.is_unix() {
+                taken.insert(t.host.to_ascii_lowercase());
+            }
+            false
+        });
+    }
+}
+
+/// Locations where the old `$proxy_host` values cannot be kept are left
+/// alone: their targets stay literal (and their hosts stay taken).
+fn leave_alone_blocked(ctx: &Ctx, found: &mut Discovered, notes: &mut Vec<Note>) {
+    let model = ctx.model;
+    for (http, list) in found.by_http.iter_mut() {
+        let mut by_location: BTreeMap<LevelId, Vec<(DirId, ProxyTarget)>> = BTreeMap::new();
+        for f in list.iter() {
+            if let FoundKind::Literal(t) = &f.kind {
+                by_location
+                    .entry(model.settings_level(model.dirs[f.pass].level))
+                    .or_default()
+                    .push((f.pass, t.clone()));
+            }
+        }
+        let mut blocked: BTreeSet<DirId> = BTreeSet::new();
+        for (location, pooled) in &by_location {
+            let refs: Vec<(DirId, &ProxyTarget)> = pooled.iter().map(|(d, t)| (*d, t)).collect();
+            if let Some(reason) = rules::proxy_host::blocker(ctx, *location, &refs) {
+                notes.push(Note {
+                    offset: Some(model.dirs[pooled[0].0].range.start),
+                    message: reason,
+                });
+                for (pass, t) in pooled {
+                    blocked.insert(*pass);
+                    if !t.is_unix() {
+                        found
+                            .remaining_hosts
+                            .entry(*http)
+                            .or_default()
+                            .insert(t.host.to_ascii_lowercase());
+                    }
+                }
+            }
+        }
+        list.retain(|f| !blocked.contains(&f.pass));
+    }
 }
 
 fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {

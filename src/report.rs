@@ -57,7 +57,7 @@ impl ChangeReport {
             line,
             column,
             before: source.slice(change.edit.range.clone()),
-            after: change.edit.text.clone(),
+            after: String::from_utf8_lossy(&change.edit.text).into_owned(),
             reason: change.reason.clone(),
         }
     }

@@ -55,7 +55,7 @@ fn help_documents_every_flag() {
         "--name",
         "--websocket",
         "--nginx-version",
-        "--host-header",
+        "--proxy-host",
         "--format",
         "--color",
         "--quiet",
@@ -293,6 +293,7 @@ fn json_report() {
             "upstream-block",
             "proxy-pass-target",
             "http-version",
+            "proxy-redirect",
             "connection-header"
         ]
     );

@@ -4,7 +4,7 @@
 //! anything themselves.
 
 pub mod connection;
-pub mod host_header;
+pub mod proxy_host;
 pub mod http_version;
 pub mod proxy_pass;
 pub mod upstream_block;

@@ -238,14 +238,15 @@ pub fn split(
         e.range = e.range.start - range.start..e.range.end - range.start;
     }
     edit::normalize(&mut edits).ok()?;
+    // Bytes, not text: the copy keeps what is not UTF-8 as it was.
     let copy = edit::apply(&model.source.text[range.clone()], &edits);
-    let copy = String::from_utf8_lossy(&copy);
     let source = model.source;
+    let eol = source.eol.as_bytes();
     let text = if source.ends_line(range.end) && source.starts_line(range.start) {
         let indent = source.indent_of(range.start);
-        format!("{eol}{eol}{indent}{copy}", eol = source.eol)
+        crate::layout::concat(&[eol, eol, indent.as_bytes(), &copy])
     } else {
-        format!(" {copy}")
+        crate::layout::concat(&[b" ", &copy])
     };
     Some(Change {
         rule: RuleId::WebsocketSplit,

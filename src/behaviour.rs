@@ -1,0 +1,827 @@
+//! What nginx will do with a request, per proxying location, computed from a
+//! model — so that upkeep can check that its rewrite changes connection
+//! reuse and nothing else before it prints or writes anything.
+//!
+//! For every place that proxies (a level with its own `proxy_pass`, and an
+//! `if`/`limit_except` block inside a proxying location) [`observe`] records
+//! what a client or a backend can tell apart:
+//!
+//! - the backend: scheme, the servers it resolves to (through an `upstream`
+//!   block or nginx's implicit upstream) and the block's other settings, and
+//!   the URI part that maps the request path;
+//! - every header sent (nginx's default `Host $proxy_host` and
+//!   `Connection close` included), the HTTP version;
+//! - the `Location`/`Refresh` rewriting in effect (`proxy_redirect`, with
+//!   nginx's default mapping built from the `proxy_pass` URL, inheritance
+//!   followed as `ngx_http_proxy_merge_loc_conf` does);
+//! - the TLS name (`proxy_ssl_name`, or nginx's default: the upstream's host,
+//!   cut at its port as `ngx_http_upstream_ssl_name` does) and every other
+//!   effective directive — certificates, verification, timeouts, cache —
+//!   with `$proxy_host` and `$proxy_port` evaluated;
+//! - the cache key when a cache is in effect;
+//! - the pool: the keepalive `upstream` it uses and the settings that shape
+//!   its connections (TLS, `proxy_bind`, `proxy_socket_keepalive`).
+//!
+//! [`compare`] then demands that the output's observations equal the
+//! input's except for what the rules may change: pooling, HTTP/1.0 → 1.1,
+//! the `Connection` header, an `Upgrade: $http_upgrade` moved to a WebSocket
+//! location, and — only when the user accepts nginx's new `$proxy_host`
+//! values — whatever `$proxy_host` determines. Locations the rewrite adds (a
+//! WebSocket split) are compared with the location that served their
+//! requests before. Two locations may share a pool after only if their
+//! connection settings are identical or they shared it before.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model, ROOT};
+use crate::target::ProxyTarget;
+
+/// How `$proxy_host`-derived values are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyHostValues {
+    /// They must stay what they were (upkeep pins them).
+    Kept,
+    /// The user accepts the new values: compare them symbolically.
+    Accepted,
+}
+
+/// A level's identity that survives a rewrite: the path of block headers
+/// (`server#0/location /api/#0/if ($x)#0`) from the file's top.
+pub type LevelKey = String;
+
+/// What one proxying place does with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub backend: Backend,
+    /// The URI part of `proxy_pass` (`/`, `/ws`, empty), as nginx uses it.
+    pub uri: Option<String>,
+    /// Headers sent, in order, lowercased names, values evaluated; headers
+    /// with an empty value (which nginx does not send) are left out.
+    pub headers: Vec<(String, String)>,
+    pub http_version: String,
+    /// `None`: `proxy_redirect off`.
+    pub redirects: Option<Vec<(String, String)>>,
+    /// Every other effective directive, by name, arguments evaluated.
+    pub settings: BTreeMap<String, Vec<Vec<String>>>,
+    /// The TLS name used for SNI and verification (https only).
+    pub ssl_name: Option<String>,
+    pub cache_key: Option<String>,
+    /// The keepalive upstream (lowercased name) whose pool this uses.
+    pub pool: Option<String>,
+    /// What shapes the connection (compared between pool members).
+    pub connection: String,
+    /// The location's path, for mapping a split location to its origin.
+    location: Option<(String, LocationKind)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Resolved {
+        scheme: String,
+        /// Server entries (`host:port` lowercased, parameters after).
+        servers: Vec<String>,
+        /// The upstream block's other directives (balancing etc.).
+        block: Vec<String>,
+    },
+    /// A target nginx resolves per request, as written.
+    Variable(String),
+}
+
+/// The observations of a whole file.
+#[derive(Debug, Default)]
+pub struct Observations {
+    pub places: BTreeMap<LevelKey, Observed>,
+}
+
+/// Settings the rules may change, or that are compared on their own.
+const COMPARED_APART: &[&str] = &[
+    "proxy_pass",
+    "proxy_http_version",
+    "proxy_set_header",
+    "proxy_redirect",
+    "proxy_ssl_name",
+    "proxy_cache_key",
+];
+
+/// Directives of the rewrite module run before `proxy_pass` picks a target
+/// (`$proxy_host` is empty there) and are not inherited like settings.
+const NOT_SETTINGS: &[&str] = &["set", "rewrite", "return", "break", "if"];
+
+/// Settings that shape the connection rather than the request: nginx keeps
+/// idle connections per peer, so locations that differ here must not share
+/// a pool. (`proxy_ssl_*` count only for https.)
+pub fn shapes_connection(name: &str, https: bool) -> bool {
+    matches!(name, "proxy_bind" | "proxy_socket_keepalive")
+        || (https && name.starts_with("proxy_ssl"))
+}
+
+/// Replaces `$proxy_host`/`${proxy_host}` and `$proxy_port`/`${proxy_port}`
+/// in `text`; `None` keeps them as written (compared symbolically).
+pub fn substitute(text: &str, host: Option<&str>, port: Option<&str>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (name, len) = if let Some(inner) = after.strip_prefix('{') {
+            match inner.find('}') {
+                Some(end) => (&inner[..end], end + 2),
+                None => ("", 0),
+            }
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..end], end)
+        };
+        let value = match name {
+            "proxy_host" => host,
+            "proxy_port" => port,
+            _ => None,
+        };
+        match value {
+            Some(v) if len > 0 => out.push_str(v),
+            _ => out.push_str(&rest[i..i + 1 + len]),
+        }
+        rest = &rest[i + 1 + len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Does `text` name `$proxy_host` or `$proxy_port`?
+pub fn uses_proxy_vars(text: &str) -> bool {
+    substitute(text, Some("\u{1}"), Some("\u{1}")) != text
+}
+
+/// Keys for every level of the model (the root's is empty).
+pub fn level_keys(model: &Model) -> Vec<LevelKey> {
+    let mut keys: Vec<LevelKey> = vec![String::new(); model.levels.len()];
+    let mut counts: BTreeMap<(LevelId, String), usize> = BTreeMap::new();
+    for (id, level) in model.levels.iter().enumerate().skip(1) {
+        let (Some(owner), Some(parent)) = (level.owner, level.parent) else {
+            continue;
+        };
+        let dir = &model.dirs[owner];
+        let mut label = dir.name.value.to_string();
+        for a in &dir.args {
+            label.push(' ');
+            label.push_str(&a.value);
+        }
+        let n = counts.entry((parent, label.clone())).or_default();
+        keys[id] = format!("{}/{label}#{n}", keys[parent]);
+        *n += 1;
+    }
+    keys
+}
+
+/// Observes every proxying place of an `http` context in `model`.
+/// `external`: upstream blocks of the other files of the run (one http
+/// context), by lowercased name.
+pub fn observe(
+    model: &Model,
+    values: ProxyHostValues,
+    new_defaults: bool,
+    external: &BTreeMap<String, crate::plan::ExternalUpstream>,
+) -> Observations {
+    let keys = level_keys(model);
+    let mut upstreams = upstream_blocks(model);
+    for (name, up) in external {
+        for http in model.levels.iter().enumerate().filter_map(|(id, _)| model.http_context(id)).collect::<BTreeSet<_>>() {
+            upstreams.entry((Some(http), name.clone())).or_insert_with(|| UpstreamBlock {
+                // A block of one server is that server; of several, it is
+                // only known by name.
+                servers: up.backend.iter().cloned().collect(),
+                block: match &up.backend {
+                    Some(_) => Vec::new(),
+                    None => vec![format!("upstream {name} in {}", up.path)],
+                },
+                keepalive: up.has_keepalive,
+            });
+        }
+    }
+    let mut out = Observations::default();
+    for (level, _) in model.levels.iter().enumerate() {
+        let Some(place) = proxying_place(model, level) else {
+            continue;
+        };
+        let observed = observe_place(model, place, &upstreams, values, new_defaults);
+        out.places.insert(keys[level].clone(), observed);
+    }
+    out
+}
+
+/// Where a level's requests are proxied by: its own `proxy_pass`, or (for an
+/// `if`/`limit_except`) the enclosing location's.
+struct Place {
+    level: LevelId,
+    pass: DirId,
+    /// The levels whose settings apply, nearest first.
+    chain: Vec<LevelId>,
+}
+
+fn proxying_place(model: &Model, level: LevelId) -> Option<Place> {
+    let kind = model.levels[level].kind;
+    if !matches!(
+        kind,
+        LevelKind::Location | LevelKind::If | LevelKind::LimitExcept
+    ) {
+        return None;
+    }
+    model.http_context(level)?;
+    let own = |l: LevelId| {
+        model.levels[l]
+            .statements
+            .iter()
+            .copied()
+            .find(|d| model.dirs[*d].is("proxy_pass") && model.dirs[*d].block.is_none())
+    };
+    let pass = match own(level) {
+        Some(p) => p,
+        None if kind != LevelKind::Location => {
+            let location = model.settings_level(level);
+            if model.levels[location].kind != LevelKind::Location {
+                return None;
+            }
+            own(location)?
+        }
+        None => return None,
+    };
+    Some(Place {
+        level,
+        pass,
+        chain: model.place_chain(level),
+    })
+}
+
+struct UpstreamBlock {
+    servers: Vec<String>,
+    block: Vec<String>,
+    keepalive: bool,
+}
+
+fn upstream_blocks(model: &Model) -> BTreeMap<(Option<LevelId>, String), UpstreamBlock> {
+    let mut out = BTreeMap::new();
+    for (id, level) in model.levels.iter().enumerate() {
+        if level.kind != LevelKind::Upstream {
+            continue;
+        }
+        let Some(owner) = level.owner else { continue };
+        let Some(name) = model.dirs[owner].arg(0) else {
+            continue;
+        };
+        let mut servers = Vec::new();
+        let mut block = Vec::new();
+        let mut keepalive = false;
+        for d in &level.statements {
+            let dir = &model.dirs[*d];
+            let args: Vec<&str> = dir.args.iter().map(|a| a.value.as_ref()).collect();
+            match dir.name.value.as_ref() {
+                "server" => {
+                    let mut entry = args.first().map_or(String::new(), |s| server_key(s));
+                    for a in &args[1.min(args.len())..] {
+                        entry.push(' ');
+                        entry.push_str(a);
+                    }
+                    servers.push(entry);
+                }
+                n if n.starts_with("keepalive") => keepalive = true,
+                n => block.push(format!("{n} {}", args.join(" "))),
+            }
+        }
+        servers.sort();
+        out.insert(
+            (model.http_context(id), name.to_ascii_lowercase()),
+            UpstreamBlock {
+                servers,
+                block,
+                keepalive,
+            },
+        );
+    }
+    out
+}
+
+fn server_key(entry: &str) -> String {
+    match ProxyTarget::parse(&format!("http://{entry}")) {
+        Ok(t) => t.backend_key(),
+        Err(_) => entry.to_ascii_lowercase(),
+    }
+}
+
+fn observe_place(
+    model: &Model,
+    place: Place,
+    upstreams: &BTreeMap<(Option<LevelId>, String), UpstreamBlock>,
+    values: ProxyHostValues,
+    new_defaults: bool,
+) -> Observed {
+    let url = model.dirs[place.pass].arg(0).unwrap_or("").to_string();
+    let http = model.http_context(place.level);
+    let target = ProxyTarget::parse(&url).ok();
+    // nginx looks `http://NAME` (no port) up among upstream blocks first.
+    let block = target.as_ref().and_then(|t| {
+        (t.port.is_none() && !t.is_unix())
+            .then(|| upstreams.get(&(http, t.host.to_ascii_lowercase())))
+            .flatten()
+    });
+    let backend = match (&target, block) {
+        (Some(t), Some(b)) => Backend::Resolved {
+            scheme: t.scheme.clone(),
+            servers: b.servers.clone(),
+            block: b.block.clone(),
+        },
+        (Some(t), None) => Backend::Resolved {
+            scheme: t.scheme.clone(),
+            servers: vec![t.backend_key()],
+            block: Vec::new(),
+        },
+        (None, _) => Backend::Variable(url.clone()),
+    };
+    let pool = match (&target, block) {
+        (Some(t), Some(b)) if b.keepalive => Some(t.host.to_ascii_lowercase()),
+        _ => None,
+    };
+    let https = target.as_ref().is_some_and(|t| t.scheme == "https");
+    // $proxy_host and $proxy_port, concrete within this model.
+    let (host, port) = match &target {
+        Some(t) if t.is_unix() => ("localhost".to_string(), String::new()),
+        Some(t) => (
+            t.proxy_host(),
+            t.effective_port().unwrap_or(80).to_string(),
+        ),
+        None => (String::new(), String::new()),
+    };
+    let symbolic = values == ProxyHostValues::Accepted;
+    let (eh, ep) = if symbolic || target.is_none() {
+        (None, None)
+    } else {
+        (Some(host.as_str()), Some(port.as_str()))
+    };
+    let eval = |s: &str| substitute(s, eh, ep);
+    let args_of = |d: DirId| -> Vec<String> {
+        model.dirs[d].args.iter().map(|a| eval(&faithful(model, a))).collect()
+    };
+    // The nearest level of the chain that sets `name` decides it.
+    let nearest = |name: &str| -> Option<(LevelId, Vec<DirId>)> {
+        place.chain.iter().find_map(|l| {
+            let dirs: Vec<DirId> = model.levels[*l]
+                .statements
+                .iter()
+                .copied()
+                .filter(|d| model.dirs[*d].is(name) && model.dirs[*d].block.is_none())
+                .collect();
+            (!dirs.is_empty()).then_some((*l, dirs))
+        })
+    };
+
+    // Headers: the effective list, then nginx's defaults for what it lacks.
+    let mut headers: Vec<(String, String)> = nearest("proxy_set_header")
+        .map(|(_, dirs)| {
+            dirs.iter()
+                .filter_map(|d| {
+                    let a = args_of(*d);
+                    Some((a.first()?.to_ascii_lowercase(), a.get(1)?.clone()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !headers.iter().any(|(n, _)| n == "host") {
+        headers.push(("host".into(), eval("$proxy_host")));
+    }
+    if !headers.iter().any(|(n, _)| n == "connection") && !new_defaults {
+        headers.push(("connection".into(), "close".into()));
+    }
+    headers.retain(|(_, v)| !v.is_empty());
+
+    let http_version = nearest("proxy_http_version")
+        .and_then(|(_, dirs)| args_of(*dirs.last()?).first().cloned())
+        .unwrap_or_else(|| if new_defaults { "1.1" } else { "1.0" }.into());
+
+    let redirects = redirects(model, &place, &eval, symbolic);
+
+    let mut settings: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
+    for l in &place.chain {
+        for d in &model.levels[*l].statements {
+            let dir = &model.dirs[*d];
+            let name = dir.name.value.as_ref();
+            if dir.block.is_some()
+                || COMPARED_APART.contains(&name)
+                || NOT_SETTINGS.contains(&name)
+                || settings.contains_key(name)
+            {
+                continue;
+            }
+            if let Some((_, dirs)) = nearest(name) {
+                settings.insert(name.to_string(), dirs.iter().map(|d| args_of(*d)).collect());
+            }
+        }
+    }
+
+    let ssl_name = https.then(|| {
+        let name = match nearest("proxy_ssl_name") {
+            Some((_, dirs)) => args_of(dirs[0]).first().cloned().unwrap_or_default(),
+            // nginx's default: the upstream's host (block name, or the
+            // implicit upstream's host as written, brackets included).
+            None if symbolic => "<upstream host>".into(),
+            None => target.as_ref().map(|t| t.host.clone()).unwrap_or_default(),
+        };
+        cut_ssl_name(&name)
+    });
+
+    let cache_key = nearest("proxy_cache")
+        .filter(|(_, dirs)| args_of(dirs[0]).first().is_some_and(|v| v != "off"))
+        .map(|_| match nearest("proxy_cache_key") {
+            Some((_, dirs)) => args_of(dirs[0]).join(" "),
+            None => {
+                let start = match &target {
+                    Some(t) => format!("{}://{}", t.scheme, eval("$proxy_host")),
+                    None => url.clone(),
+                };
+                format!("<default key> {start} {}", target.as_ref().map_or("", |t| &t.uri))
+            }
+        });
+
+    let connection = match &target {
+        Some(t) => connection_settings(model, &place.chain, t),
+        None => String::new(),
+    };
+
+    let location = model
+        .location_path(model.settings_level(place.level))
+        .map(|p| (p.path, p.kind));
+    Observed {
+        backend,
+        uri: target.as_ref().map(|t| t.uri.clone()),
+        headers,
+        http_version,
+        redirects,
+        settings,
+        ssl_name,
+        cache_key,
+        pool,
+        connection,
+        location,
+    }
+}
+
+/// The settings that shape the connections of a place with `target`,
+/// whose settings come from `chain` (nearest level first), as one
+/// comparable string: locations may share a pool only if theirs are equal.
+/// Values are concrete (`$proxy_host` evaluated for this target).
+pub fn connection_settings(model: &Model, chain: &[LevelId], target: &ProxyTarget) -> String {
+    let https = target.scheme == "https";
+    let host = target.proxy_host();
+    let port = target.effective_port().map(|p| p.to_string()).unwrap_or_default();
+    let mut names: BTreeMap<&str, Vec<Vec<String>>> = BTreeMap::new();
+    for l in chain {
+        for d in &model.levels[*l].statements {
+            let dir = &model.dirs[*d];
+            let name = dir.name.value.as_ref();
+            if dir.block.is_some() || !shapes_connection(name, https) || names.contains_key(name) {
+                continue;
+            }
+            // Only the nearest level that sets it counts.
+            let dirs = model.levels[*l]
+                .statements
+                .iter()
+                .filter(|x| model.dirs[**x].is(name) && model.dirs[**x].block.is_none());
+            names.insert(
+                name,
+                dirs.map(|x| {
+                    model.dirs[*x]
+                        .args
+                        .iter()
+                        .map(|a| substitute(&faithful(model, a), Some(&host), Some(&port)))
+                        .collect()
+                })
+                .collect(),
+            );
+        }
+    }
+    let mut out = format!("scheme={}", target.scheme);
+    for (name, args) in &names {
+        if *name != "proxy_ssl_name" {
+            out.push_str(&format!("; {name}={args:?}"));
+        }
+    }
+    if https {
+        let name = match names.get("proxy_ssl_name") {
+            Some(args) => args[0].first().cloned().unwrap_or_default(),
+            None => target.host.clone(),
+        };
+        out.push_str(&format!("; TLS name={}", cut_ssl_name(&name)));
+    }
+    out
+}
+
+/// A word's value, with bytes that are not UTF-8 kept distinguishable (a
+/// lossy value would hide a copy that mangled them).
+fn faithful(model: &Model, word: &crate::model::Word) -> String {
+    if word.value.contains('\u{FFFD}') {
+        format!("{:?}", model.bytes(word.range.clone()).escape_ascii().to_string())
+    } else {
+        word.value.to_string()
+    }
+}
+
+/// nginx cuts a TLS name at its port (after an IPv6 bracket).
+fn cut_ssl_name(name: &str) -> String {
+    let from = if name.starts_with('[') {
+        name.find(']').unwrap_or(0)
+    } else {
+        0
+    };
+    match name[from..].find(':') {
+        Some(i) => name[..from + i].to_string(),
+        None => name.to_string(),
+    }
+}
+
+/// The `proxy_redirect` list in effect, merged top-down along the chain the
+/// way `ngx_http_proxy_merge_loc_conf` does: a level with `proxy_redirect`
+/// directives replaces the list, `off` turns it off, a level without any
+/// inherits the list, and a level with a literal `proxy_pass` and no list
+/// gets the default built from its URL and its location's name.
+fn redirects(
+    model: &Model,
+    place: &Place,
+    eval: &dyn Fn(&str) -> String,
+    symbolic: bool,
+) -> Option<Vec<(String, String)>> {
+    let mut enabled = true;
+    let mut list: Option<Vec<(String, String)>> = None;
+    for level in place.chain.iter().rev() {
+        let dirs = model.named(*level, "proxy_redirect");
+        let pass = model.levels[*level]
+            .statements
+            .iter()
+            .copied()
+            .find(|d| model.dirs[*d].is("proxy_pass"));
+        let default_of = |pass: Option<DirId>| -> Option<(String, String)> {
+            let url = model.dirs[pass?].arg(0)?;
+            if url.contains('$') {
+                return None; // a proxy_pass with variables has no default
+            }
+            let target = ProxyTarget::parse(url).ok();
+            // Unnamed levels (if, limit_except) and regex or named
+            // locations give no location name.
+            let location_name = match model.levels[*level].kind {
+                LevelKind::Location => model
+                    .location_path(*level)
+                    .filter(|p| matches!(p.kind, LocationKind::Prefix | LocationKind::Exact))
+                    .map(|p| p.path)
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            if symbolic {
+                // The authority is what the user accepts to change; the
+                // mapping of the path stays.
+                let uri = target.as_ref().map_or(String::new(), |t| t.uri.clone());
+                return Some((format!("{SYMBOLIC_DEFAULT}{uri}"), location_name));
+            }
+            match target {
+                Some(t) if !t.uri.is_empty() => Some((url.to_string(), location_name)),
+                _ => Some((format!("{url}/"), "/".into())),
+            }
+        };
+        if !dirs.is_empty() {
+            if dirs.len() == 1 && model.dirs[dirs[0]].arg(0) == Some("off") {
+                enabled = false;
+                list = None;
+                continue;
+            }
+            enabled = true;
+            let mut entries = Vec::new();
+            for d in dirs {
+                let dir = &model.dirs[d];
+                if dir.args.len() == 1 && dir.arg(0) == Some("default") {
+                    entries.extend(default_of(pass));
+                } else {
+                    let a: Vec<String> = dir.args.iter().map(|a| eval(&a.value)).collect();
+                    entries.push((a.first().cloned().unwrap_or_default(), a.get(1).cloned().unwrap_or_default()));
+                }
+            }
+            list = Some(entries);
+        } else if enabled && list.is_none() {
+            if let Some(entry) = default_of(pass) {
+                list = Some(vec![entry]);
+            }
+        }
+    }
+    if !enabled {
+        return None;
+    }
+    Some(list.unwrap_or_default())
+}
+
+/// Marks a default `proxy_redirect` compared without its authority.
+const SYMBOLIC_DEFAULT: &str = "<default proxy_redirect, URI> ";
+
+/// What the rules are allowed to change, as the run asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Allowed {
+    /// `--websocket` paths were given: `Upgrade: $http_upgrade` may move
+    /// from an ordinary location to a dedicated one.
+    pub move_upgrade: bool,
+}
+
+/// Compares the observations of the input and of the output; each returned
+/// line is a difference the rules may not make.
+pub fn compare(before: &Observations, after: &Observations, allowed: Allowed) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (key, b) in &before.places {
+        match after.places.get(key) {
+            Some(a) => compare_place(key, b, a, None, allowed, &mut problems),
+            None => problems.push(format!("{key}: no longer proxies")),
+        }
+    }
+    for (key, a) in &after.places {
+        if before.places.contains_key(key) {
+            continue;
+        }
+        // A location the rewrite added: it serves requests that a sibling
+        // prefix location served before.
+        match origin_of(key, a, before) {
+            Some((_, origin, uri)) => {
+                compare_place(key, origin, a, Some(uri), allowed, &mut problems)
+            }
+            None => problems.push(format!("{key}: a new proxying location with no origin")),
+        }
+    }
+    // Pools: members with different connection settings must have shared
+    // that pool before.
+    let mut pools: BTreeMap<&str, Vec<(&LevelKey, &Observed)>> = BTreeMap::new();
+    for (key, a) in &after.places {
+        if let Some(pool) = &a.pool {
+            pools.entry(pool).or_default().push((key, a));
+        }
+    }
+    for (pool, members) in pools {
+        for (i, (k1, o1)) in members.iter().enumerate() {
+            for (k2, o2) in &members[i + 1..] {
+                if o1.connection == o2.connection {
+                    continue;
+                }
+                let origin = |k: &LevelKey| {
+                    before
+                        .places
+                        .get(k)
+                        .map(|o| (k.clone(), o))
+                        .or_else(|| origin_of(k, &after.places[k], before).map(|(ok, o, _)| (ok, o)))
+                };
+                let shared_before = match (origin(k1), origin(k2)) {
+                    (Some((_, b1)), Some((_, b2))) => b1.pool.is_some() && b1.pool == b2.pool,
+                    _ => false,
+                };
+                if !shared_before {
+                    problems.push(format!(
+                        "{k1} and {k2} would share the pool of upstream \"{pool}\" with different connection settings ({} / {})",
+                        o1.connection, o2.connection
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// The place that served a new location's requests before: the longest
+/// prefix sibling location (the parent key is the same), and the URI the
+/// new location's `proxy_pass` must have to map requests the same way.
+fn origin_of<'b>(
+    key: &str,
+    new: &Observed,
+    before: &'b Observations,
+) -> Option<(LevelKey, &'b Observed, Option<String>)> {
+    let (path, _) = new.location.as_ref()?;
+    let parent = &key[..key.rfind('/')?];
+    let mut best: Option<(&LevelKey, &Observed, usize)> = None;
+    for (k, o) in &before.places {
+        let Some(kp) = k.rfind('/').map(|i| &k[..i]) else {
+            continue;
+        };
+        if kp != parent {
+            continue;
+        }
+        let Some((p, LocationKind::Prefix)) = &o.location else {
+            continue;
+        };
+        if path.starts_with(p.as_str()) && best.is_none_or(|(_, _, len)| p.len() > len) {
+            best = Some((k, o, p.len()));
+        }
+    }
+    let (k, o, len) = best?;
+    let uri = o.uri.as_ref().map(|u| {
+        if u.is_empty() || u.contains('$') {
+            u.clone()
+        } else {
+            format!("{u}{}", &path[len..])
+        }
+    });
+    Some((k.clone(), o, uri))
+}
+
+fn compare_place(
+    key: &str,
+    b: &Observed,
+    a: &Observed,
+    mapped_uri: Option<Option<String>>,
+    allowed: Allowed,
+    problems: &mut Vec<String>,
+) {
+    let mut differ = |what: &str, before: String, after: String| {
+        problems.push(format!("{key}: {what} changes from {before} to {after}"));
+    };
+    if b.backend != a.backend {
+        differ("the backend", format!("{:?}", b.backend), format!("{:?}", a.backend));
+    }
+    let expected_uri = mapped_uri.unwrap_or_else(|| b.uri.clone());
+    if expected_uri != a.uri {
+        differ("the proxied URI", format!("{expected_uri:?}"), format!("{:?}", a.uri));
+    }
+    // Header order across names carries no meaning in HTTP; the rules add
+    // headers where they fit, so the lists are compared sorted.
+    let ordinary = |h: &[(String, String)], drop_upgrade: bool| -> Vec<(String, String)> {
+        let mut list: Vec<(String, String)> = h
+            .iter()
+            .filter(|(n, v)| {
+                n != "connection" && !(drop_upgrade && n == "upgrade" && v == "$http_upgrade")
+            })
+            .cloned()
+            .collect();
+        list.sort();
+        list
+    };
+    let drop_upgrade = allowed.move_upgrade;
+    if ordinary(&b.headers, drop_upgrade) != ordinary(&a.headers, drop_upgrade) {
+        differ(
+            "the headers sent",
+            format!("{:?}", ordinary(&b.headers, false)),
+            format!("{:?}", ordinary(&a.headers, false)),
+        );
+    }
+    if b.http_version != a.http_version && !(b.http_version == "1.0" && a.http_version == "1.1") {
+        differ("the HTTP version", b.http_version.clone(), a.http_version.clone());
+    }
+    // A split location's default redirect maps its own, longer path the
+    // same way the origin's default mapped it.
+    let mut b_redirects = b.redirects.clone();
+    if let (Some(list), Some((path, _))) = (&mut b_redirects, &a.location) {
+        for (pattern, replacement) in list.iter_mut() {
+            if let Some(uri) = pattern.strip_prefix(SYMBOLIC_DEFAULT) {
+                if let Some(rest) = path.strip_prefix(replacement.as_str()).filter(|_| !uri.is_empty()) {
+                    *pattern = format!("{SYMBOLIC_DEFAULT}{uri}{rest}");
+                    *replacement = path.clone();
+                }
+            }
+        }
+    }
+    if b_redirects != a.redirects {
+        differ("proxy_redirect", format!("{:?}", b.redirects), format!("{:?}", a.redirects));
+    }
+    if b.ssl_name != a.ssl_name {
+        differ("the TLS name", format!("{:?}", b.ssl_name), format!("{:?}", a.ssl_name));
+    }
+    if b.cache_key != a.cache_key {
+        differ("the cache key", format!("{:?}", b.cache_key), format!("{:?}", a.cache_key));
+    }
+    let names: BTreeSet<&String> = b.settings.keys().chain(a.settings.keys()).collect();
+    for name in names {
+        if b.settings.get(name) != a.settings.get(name) {
+            differ(
+                name,
+                format!("{:?}", b.settings.get(name)),
+                format!("{:?}", a.settings.get(name)),
+            );
+        }
+    }
+}
+
+/// Level ids by key, for tests and reports.
+pub fn level_by_key(model: &Model, key: &str) -> Option<LevelId> {
+    level_keys(model).iter().position(|k| k == key).or((key.is_empty()).then_some(ROOT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitutes_only_the_proxy_variables() {
+        assert_eq!(
+            substitute("$proxy_host:${proxy_port}/$proxy_hostname", Some("a:1"), Some("1")),
+            "a:1:1/$proxy_hostname"
+        );
+        assert!(uses_proxy_vars("x $proxy_port"));
+        assert!(!uses_proxy_vars("$host"));
+    }
+
+    #[test]
+    fn tls_names_are_cut_at_the_port() {
+        assert_eq!(cut_ssl_name("a.test:8443"), "a.test");
+        assert_eq!(cut_ssl_name("[::1]:8443"), "[::1]");
+        assert_eq!(cut_ssl_name("[::1]"), "[::1]");
+        assert_eq!(cut_ssl_name("::1"), "");
+    }
+}
