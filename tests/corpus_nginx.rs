@@ -2,49 +2,19 @@
 //! `../shared/corpus`, else `/work/shared/corpus`; read in place): for
 //! every file nginx accepts, run upkeep with default flags and require that
 //! the output re-parses and a second run changes nothing (the pipeline
-//! checks both), that every line the diff touches is covered by a reported
-//! change, and — where real `nginx -t` accepts the original (host names
-//! mapped to 127.0.0.1) — that `nginx -t` accepts the output too. Files
-//! nginx cannot test here (missing includes, modules, certificates) are
-//! skipped with the reason nginx gave. No corpus, or no file nginx can test
-//! here: `skipped:`, or a failure under CI.
+//! checks both), that every line an independent line diff of input and
+//! output shows changed is covered by a reported change, and — where real
+//! `nginx -t` accepts the original (host names mapped to 127.0.0.1) — that
+//! `nginx -t` accepts the output too. Files nginx cannot test here (missing
+//! includes, modules, certificates) are skipped with the reason nginx gave.
+//! No corpus, or no file nginx can test here: `skipped:`, or a failure
+//! under CI.
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use common::*;
-
-/// Old-file line numbers (1-based) that the diff removes or inserts after.
-fn diff_lines(diff: &str) -> BTreeSet<usize> {
-    let mut touched = BTreeSet::new();
-    let mut old_line = 0usize;
-    for line in diff.lines() {
-        if let Some(rest) = line.strip_prefix("@@ -") {
-            let start: usize = rest.split([',', ' ']).next().unwrap().parse().unwrap();
-            old_line = start.saturating_sub(1);
-            if rest.split(' ').next().unwrap().ends_with(",0") {
-                old_line = start;
-            }
-            continue;
-        }
-        if line.starts_with("---") || line.starts_with("+++") || line.starts_with('\\') {
-            continue;
-        }
-        match line.as_bytes().first() {
-            Some(b' ') => old_line += 1,
-            Some(b'-') => {
-                old_line += 1;
-                touched.insert(old_line);
-            }
-            Some(b'+') => {
-                touched.insert(old_line.max(1));
-            }
-            _ => {}
-        }
-    }
-    touched
-}
 
 #[test]
 fn corpus_outputs_are_minimal_and_accepted_by_nginx() {
@@ -76,23 +46,15 @@ fn corpus_outputs_are_minimal_and_accepted_by_nginx() {
         }
         rewritten += 1;
 
-        // Every line the diff touches is one a reported change touches
-        // (insertions may show on the line after the one they follow).
-        let diff = String::from_utf8_lossy(&upkeep::diff::unified(name, &source, &rewrite.edits))
-            .into_owned();
-        let mut covered = BTreeSet::new();
-        for c in &rewrite.changes {
-            let first = source.line_col(c.edit.range.start).0;
-            let last = source.line_col(c.edit.range.end).0;
-            for l in first.saturating_sub(1)..=last + 1 {
-                covered.insert(l);
-            }
-        }
-        let stray: Vec<usize> = diff_lines(&diff).difference(&covered).copied().collect();
-        if !stray.is_empty() {
-            broken.push(format!(
-                "{name}: the diff touches lines {stray:?} that no reported change covers"
-            ));
+        // Every line an independent line diff shows changed is one a
+        // reported change touches.
+        let ranges: Vec<_> = rewrite
+            .changes
+            .iter()
+            .map(|c| c.edit.range.clone())
+            .collect();
+        for stray in coverage::uncovered(&source.text, &rewrite.new_text, &ranges) {
+            broken.push(format!("{name}: no reported change covers {stray}"));
         }
 
         let Some(nginx) = &nginx else { continue };

@@ -299,4 +299,5 @@ pub fn is_root() -> bool {
 }
 
 pub mod backend;
+pub mod coverage;
 pub mod nginx;
