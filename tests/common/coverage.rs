@@ -148,15 +148,13 @@ pub struct Uncovered {
 
 impl std::fmt::Display for Uncovered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (first, last) = (self.lines.start, self.lines.end.saturating_sub(1));
         if self.lines.is_empty() {
-            write!(f, "lines inserted before input line {}", self.lines.start)?;
+            write!(f, "lines inserted before input line {first}")?;
+        } else if first == last {
+            write!(f, "input line {first} changed")?;
         } else {
-            write!(
-                f,
-                "input lines {}..={} changed",
-                self.lines.start,
-                self.lines.end - 1
-            )?;
+            write!(f, "input lines {first}-{last} changed")?;
         }
         for l in &self.removed {
             write!(f, "\n  -{}", l.trim_end_matches(['\n', '\r']))?;
