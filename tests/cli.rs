@@ -2,6 +2,8 @@
 //! codes, error messages with path:line:column, several files at once,
 //! standard input, JSON, and safe in-place writes.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -480,13 +482,11 @@ fn unreadable_file_is_an_error_and_others_go_on() {
 #[test]
 fn write_keeps_the_owner() {
     use std::os::unix::fs::MetadataExt;
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if !is_root {
-        println!("skipped: only root can give a file to another owner");
+    if !common::is_root() {
+        common::skip(
+            "write_keeps_the_owner",
+            "not root, and only root can give a file to another owner (run the tests as root)",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();

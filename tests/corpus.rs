@@ -1,33 +1,22 @@
-//! The real-world corpus in `../shared/corpus` (read in place, never
-//! copied): every file nginx accepts parses with no ERROR/MISSING node and
-//! runs through the whole pipeline (the output re-parses and a second run
-//! changes nothing); every file nginx rejects for syntax is refused with a
-//! line and column. Skipped, with a message, when the corpus is absent.
+//! The real-world corpus (`$UPKEEP_CORPUS`, else `../shared/corpus`, else
+//! `/work/shared/corpus`; read in place, never copied): every file nginx
+//! accepts parses with no ERROR/MISSING node and runs through the whole
+//! pipeline (the output re-parses and a second run changes nothing); every
+//! file nginx rejects for syntax is refused with a line and column. When
+//! there is no corpus the tests say `skipped:`; under CI they fail.
+
+mod common;
 
 use std::path::PathBuf;
 
-fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if dir.join("NGINX_OK.txt").exists() {
-        Some(dir)
-    } else {
-        println!("skipped: ../shared/corpus is not there");
-        None
-    }
-}
-
-fn list(dir: &std::path::Path, name: &str) -> Vec<PathBuf> {
-    std::fs::read_to_string(dir.join(name))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| dir.join(l.trim()))
-        .collect()
-}
+use common::{corpus, corpus_list as list};
 
 #[test]
 fn every_file_nginx_accepts_parses_and_every_rejected_file_is_refused() {
-    let Some(dir) = corpus() else { return };
+    let Some(dir) = corpus("every_file_nginx_accepts_parses_and_every_rejected_file_is_refused")
+    else {
+        return;
+    };
     let ok = list(&dir, "NGINX_OK.txt");
     let bad = list(&dir, "NGINX_BAD.txt");
     let mut failures = Vec::new();
@@ -66,7 +55,9 @@ fn every_file_nginx_accepts_parses_and_every_rejected_file_is_refused() {
 
 #[test]
 fn every_accepted_file_goes_through_the_pipeline_safely() {
-    let Some(dir) = corpus() else { return };
+    let Some(dir) = corpus("every_accepted_file_goes_through_the_pipeline_safely") else {
+        return;
+    };
     let options = upkeep::plan::Options {
         keepalive: 32,
         ..Default::default()
@@ -98,9 +89,14 @@ fn queries_and_the_model_index_agree() {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     for entry in std::fs::read_dir(&fixtures).unwrap().flatten() {
         files.push(entry.path().join("input.conf"));
-        files.push(entry.path().join("expected.conf"));
+        // A case whose expected output is not written yet is tests/fixtures.rs's
+        // to report; its input is still checked here.
+        let expected = entry.path().join("expected.conf");
+        if expected.exists() {
+            files.push(expected);
+        }
     }
-    if let Some(dir) = corpus() {
+    if let Some(dir) = corpus("queries_and_the_model_index_agree (corpus part)") {
         files.extend(list(&dir, "NGINX_OK.txt"));
     }
     for path in &files {

@@ -1,8 +1,10 @@
-//! Helpers shared by the integration tests: fixtures as data, and real
-//! nginx (`nginx -t`, and nginx masters on loopback) with the fixtures' host
-//! names mapped to 127.0.0.1 in a private mount namespace.
+//! Helpers shared by the integration tests: fixtures as data, the
+//! real-world corpus, honest skips, and real nginx (`nginx -t`, and nginx
+//! masters on loopback) with the fixtures' host names mapped to 127.0.0.1
+//! in a private mount namespace.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -10,6 +12,73 @@ use clap::Parser;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Whether the tests run under CI (`CI` set and not empty), where a test
+/// that cannot run is a failure, not a skip.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// A test (or part of one) that cannot run here. Says `skipped: ...` on
+/// the terminal, past the test harness's output capture, so a plain
+/// `cargo test` shows it; under CI it fails the test instead.
+pub fn skip(what: &str, reason: &str) {
+    if in_ci() {
+        panic!("{what}: cannot run: {reason}; CI is set, where a skipped test is a failure");
+    }
+    // Written to the process's stderr, not through `eprintln!`, which the
+    // harness captures and shows only for failing tests.
+    let _ = writeln!(std::io::stderr(), "skipped: {what}: {reason}");
+}
+
+/// Where the real-world corpus is looked for: `$UPKEEP_CORPUS` alone when
+/// set, else `../shared/corpus` beside the checkout, else
+/// `/work/shared/corpus`.
+pub fn corpus_candidates() -> Vec<PathBuf> {
+    match std::env::var_os("UPKEEP_CORPUS").filter(|v| !v.is_empty()) {
+        Some(dir) => vec![PathBuf::from(dir)],
+        None => vec![
+            repo().join("../shared/corpus"),
+            PathBuf::from("/work/shared/corpus"),
+        ],
+    }
+}
+
+/// The real-world corpus directory (it has `NGINX_OK.txt`, the files nginx
+/// accepts, and `NGINX_BAD.txt`, the ones it rejects). When there is none,
+/// `what` is skipped with a message (a failure under CI) and this is `None`.
+pub fn corpus(what: &str) -> Option<PathBuf> {
+    let candidates = corpus_candidates();
+    if let Some(dir) = candidates.iter().find(|d| d.is_dir()) {
+        assert!(
+            dir.join("NGINX_OK.txt").is_file(),
+            "{}: the corpus has no NGINX_OK.txt",
+            dir.display()
+        );
+        return Some(dir.clone());
+    }
+    let tried: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+    skip(
+        what,
+        &format!("no corpus at {} (set UPKEEP_CORPUS)", tried.join(" or ")),
+    );
+    None
+}
+
+/// The corpus files a list (`NGINX_OK.txt`, `NGINX_BAD.txt`) names, as
+/// paths; a list that names nothing is an error, not an empty pass.
+pub fn corpus_list(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let list = dir.join(name);
+    let text = std::fs::read_to_string(&list).unwrap_or_else(|e| panic!("{}: {e}", list.display()));
+    let files: Vec<PathBuf> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| dir.join(l))
+        .collect();
+    assert!(!files.is_empty(), "{} names no files", list.display());
+    files
 }
 
 /// `fixtures/<case>/{input.conf,args,expected.conf}`.
@@ -112,13 +181,17 @@ pub fn nginx_binary() -> Option<PathBuf> {
 }
 
 /// nginx, or a failure that says how to get it (the README's test command
-/// installs it). `UPKEEP_SKIP_NGINX=1` skips the nginx tests instead.
+/// installs it). `UPKEEP_SKIP_NGINX=1` skips the nginx tests instead, with
+/// a message, except under CI, where a missing nginx always fails.
 pub fn require_nginx() -> Option<PathBuf> {
     if let Some(nginx) = nginx_binary() {
         return Some(nginx);
     }
     if std::env::var_os("UPKEEP_SKIP_NGINX").is_some() {
-        eprintln!("skipped: nginx is not installed and UPKEEP_SKIP_NGINX is set");
+        skip(
+            "the nginx tests",
+            "nginx is not installed and UPKEEP_SKIP_NGINX is set",
+        );
         return None;
     }
     panic!("nginx is not installed: run `scripts/test.sh` (it installs Debian's nginx-light), or `apt-get install nginx-light libnginx-mod-stream`");
@@ -226,4 +299,5 @@ pub fn is_root() -> bool {
 }
 
 pub mod backend;
+pub mod coverage;
 pub mod nginx;
