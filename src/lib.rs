@@ -451,6 +451,14 @@ pub fn run(
             error: None,
         });
     }
+    if config.options.new_defaults && summary.changed > 0 && !config.quiet {
+        // The output drops what only older nginx needs; run on an older
+        // nginx it would open a connection per request again.
+        writeln!(
+            err,
+            "warning: --nginx-version is 1.29.7 or later: this output relies on that nginx's defaults (keepalive in upstream blocks, HTTP/1.1 to backends, no `Connection: close`); on an older nginx it pools no connections — omit --nginx-version for output that works on any version"
+        )?;
+    }
     summary.errors = errors;
     let any_changed = summary.changed > 0;
     if !text_mode {

@@ -548,3 +548,16 @@ fn kill_during_write_leaves_old_or_new_never_a_mix() {
         }
     }
 }
+
+/// Output for nginx ≥ 1.29.7 drops what older nginx needs to pool; upkeep
+/// says so on stderr, since run on nginx 1.22 it would not pool at all.
+#[test]
+fn new_defaults_output_warns_that_it_needs_the_new_nginx() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.conf"), POOLED_INPUT).unwrap();
+    let out = upkeep(dir.path(), &["--nginx-version", "1.30.0", "a.conf"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("relies on that nginx's defaults"), "{}", stderr(&out));
+    let out = upkeep(dir.path(), &["a.conf"]);
+    assert!(!stderr(&out).contains("relies on that nginx's defaults"));
+}

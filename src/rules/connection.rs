@@ -150,7 +150,7 @@ fn plain_connection(
             Vec::new()
         }
         Some(v) => {
-            let reason = format!("`Connection: {v}` on ordinary requests prevents connection reuse");
+            let reason = format!("`Connection: {v}` on ordinary requests prevents connection reuse wherever the backend honours it (most close the connection or refuse to keep it)");
             if ctx.opts.new_defaults {
                 vec![HeaderOp {
                     name: "Connection".into(),

@@ -28,7 +28,11 @@ pub fn plan(ctx: &Ctx, upstream: DirId) -> Change {
         .expect("upstream directives found by the query have a block");
     Change {
         rule: RuleId::UpstreamKeepalive,
-        edit: layout::at_block_end(model, block, &format!("keepalive {size};"), 0),
-        reason: format!("upstream \"{name}\" is used by proxy_pass but keeps no idle connections"),
+        edit: layout::at_block_end(model, block, format!("keepalive {size};"), 0),
+        reason: if ctx.opts.new_defaults {
+            format!("upstream \"{name}\" relies on nginx ≥ 1.29.7's default pool (32 idle connections per worker); this makes the size explicit")
+        } else {
+            format!("upstream \"{name}\" is used by proxy_pass but keeps no idle connections (before nginx 1.29.7, an upstream without keepalive keeps none)")
+        },
     }
 }
