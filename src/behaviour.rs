@@ -140,7 +140,23 @@ pub fn substitute(text: &str, host: Option<&str>, port: Option<&str>) -> String 
             _ => None,
         };
         match value {
-            Some(v) if len > 0 => out.push_str(v),
+            Some(v) if len > 0 => {
+                // `$scheme` + `pages:8080` must not read back as
+                // `$schemepages`: brace a bare variable name the value
+                // would extend.
+                if v.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                    if let Some(dollar) = out.rfind('$') {
+                        let name = &out[dollar + 1..];
+                        if !name.is_empty()
+                            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        {
+                            out.insert(dollar + 1, '{');
+                            out.push('}');
+                        }
+                    }
+                }
+                out.push_str(v)
+            }
             _ => out.push_str(&rest[i..i + 1 + len]),
         }
         rest = &rest[i + 1 + len..];
@@ -806,6 +822,14 @@ pub fn level_by_key(model: &Model, key: &str) -> Option<LevelId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_after_a_variable_name_does_not_extend_it() {
+        assert_eq!(
+            substitute("$scheme$proxy_host$request_uri", Some("pages:8080"), None),
+            "${scheme}pages:8080$request_uri"
+        );
+    }
 
     #[test]
     fn substitutes_only_the_proxy_variables() {

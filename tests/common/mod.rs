@@ -241,6 +241,7 @@ pub fn nginx_check(nginx: &Path, config_text: &[u8], hosts: &[String]) -> Result
     )
     .unwrap();
     std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    install_test_certificates(dir.path());
     let args = vec![
         "-t".to_string(),
         "-q".to_string(),
@@ -301,3 +302,30 @@ pub fn is_root() -> bool {
 pub mod backend;
 pub mod coverage;
 pub mod nginx;
+
+/// The certificate files fixtures name by relative path (`ca.pem`,
+/// `client.pem`, `client.key`), made once per test process with the
+/// `openssl` CLI and copied next to the config (nginx resolves them from
+/// the config's directory and loads them at `nginx -t`).
+pub fn install_test_certificates(dir: &Path) {
+    static MADE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let source = MADE.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("upkeep-test-certs-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&d)
+                .output()
+                .expect("openssl is installed (scripts/install-test-deps.sh installs it)");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=upkeep test CA", "-keyout", "ca.key", "-out", "ca.pem"]);
+        run(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=upkeep test client", "-keyout", "client.key", "-out", "client.csr"]);
+        run(&["x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", "client.pem"]);
+        d
+    });
+    for f in ["ca.pem", "client.pem", "client.key"] {
+        std::fs::copy(source.join(f), dir.join(f)).unwrap();
+    }
+}
