@@ -46,8 +46,11 @@ pub enum ProxyHostValues {
 }
 
 /// A level's identity that survives a rewrite: the path of block headers
-/// (`server#0/location /api/#0/if ($x)#0`) from the file's top.
+/// (`server#0 > location /api/#0 > if ($x)#0`) from the file's top.
 pub type LevelKey = String;
+
+/// Between the parts of a [`LevelKey`] (not `/`: location paths hold it).
+const KEY_SEPARATOR: &str = " > ";
 
 /// What one proxying place does with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,7 +188,7 @@ pub fn level_keys(model: &Model) -> Vec<LevelKey> {
             label.push_str(&a.value);
         }
         let n = counts.entry((parent, label.clone())).or_default();
-        keys[id] = format!("{}/{label}#{n}", keys[parent]);
+        keys[id] = format!("{}{KEY_SEPARATOR}{label}#{n}", keys[parent]);
         *n += 1;
     }
     keys
@@ -594,7 +597,8 @@ fn redirects(
                 // The authority is what the user accepts to change; the
                 // mapping of the path stays.
                 let uri = target.as_ref().map_or(String::new(), |t| t.uri.clone());
-                return Some((format!("{SYMBOLIC_DEFAULT}{uri}"), location_name));
+                let replacement = if uri.is_empty() { "/".to_string() } else { location_name };
+                return Some((format!("{SYMBOLIC_DEFAULT}{uri}"), replacement));
             }
             match target {
                 Some(t) if !t.uri.is_empty() => Some((url.to_string(), location_name)),
@@ -711,10 +715,10 @@ fn origin_of<'b>(
     before: &'b Observations,
 ) -> Option<(LevelKey, &'b Observed, Option<String>)> {
     let (path, _) = new.location.as_ref()?;
-    let parent = &key[..key.rfind('/')?];
+    let parent = &key[..key.rfind(KEY_SEPARATOR)?];
     let mut best: Option<(&LevelKey, &Observed, usize)> = None;
     for (k, o) in &before.places {
-        let Some(kp) = k.rfind('/').map(|i| &k[..i]) else {
+        let Some(kp) = k.rfind(KEY_SEPARATOR).map(|i| &k[..i]) else {
             continue;
         };
         if kp != parent {
