@@ -10,9 +10,10 @@
 //! `--host-header upstream`); and that WebSocket upgrades return 101 and
 //! echo frames.
 //!
-//! Host names resolve to 127.0.0.1 in a private mount namespace; backend
-//! ports are free loopback ports, substituted for the fixture's `host:port`
-//! consistently in the original and in upkeep's output.
+//! Each scenario runs in a private network namespace where the host names
+//! resolve to 127.0.0.1 (`common/netns.rs`); backend ports are free
+//! loopback ports, substituted for the fixture's `host:port` consistently in
+//! the original and in upkeep's output.
 
 mod common;
 
@@ -95,7 +96,11 @@ fn drive(
     run
 }
 
-fn run_scenario(s: &Scenario) {
+/// Runs `s` as the test named `test`, in a private network namespace.
+fn run_scenario(test: &str, s: &Scenario) {
+    if !netns::isolated(test) {
+        return;
+    }
     let Some(nginx_bin) = require_nginx() else {
         return;
     };
@@ -122,6 +127,8 @@ fn run_scenario(s: &Scenario) {
         after = after.replace(&from, &to);
     }
     let hosts = host_names(&format!("{before}\n{after}"));
+    let scratch = tempfile::tempdir().unwrap();
+    netns::map_hosts(&hosts, scratch.path());
 
     let old = drive(&nginx_bin, &before, &hosts, &backends, s);
     let new = drive(&nginx_bin, &after, &hosts, &backends, s);
@@ -245,102 +252,126 @@ fn run_scenario(s: &Scenario) {
 
 #[test]
 fn motivating_frontend() {
-    run_scenario(&Scenario {
-        fixture: "01-motivating-frontend",
-        extra_args: &[],
-        backends: &[
-            ("gateway", 8000),
-            ("stack-auth", 8102),
-            ("stack-auth", 8101),
-        ],
-        paths: &[("/api/", 0), ("/auth/api/", 1), ("/auth/", 2)],
-        websockets: &[("/api/ws", 0), ("/api/ws/chat", 0)],
-        host_may_change: false,
-    });
+    run_scenario(
+        "motivating_frontend",
+        &Scenario {
+            fixture: "01-motivating-frontend",
+            extra_args: &[],
+            backends: &[
+                ("gateway", 8000),
+                ("stack-auth", 8102),
+                ("stack-auth", 8101),
+            ],
+            paths: &[("/api/", 0), ("/auth/api/", 1), ("/auth/", 2)],
+            websockets: &[("/api/ws", 0), ("/api/ws/chat", 0)],
+            host_may_change: false,
+        },
+    );
 }
 
 #[test]
 fn inherited_server_headers() {
-    run_scenario(&Scenario {
-        fixture: "02-inheritance-server-headers",
-        extra_args: &[],
-        backends: &[("orders", 8080), ("users", 8080)],
-        paths: &[("/orders/", 0), ("/users/", 1)],
-        websockets: &[],
-        host_may_change: false,
-    });
+    run_scenario(
+        "inherited_server_headers",
+        &Scenario {
+            fixture: "02-inheritance-server-headers",
+            extra_args: &[],
+            backends: &[("orders", 8080), ("users", 8080)],
+            paths: &[("/orders/", 0), ("/users/", 1)],
+            websockets: &[],
+            host_may_change: false,
+        },
+    );
 }
 
 #[test]
 fn existing_upstream_with_websocket_map() {
-    run_scenario(&Scenario {
-        fixture: "31-existing-upstream-with-map",
-        extra_args: &[],
-        backends: &[("app", 8080)],
-        paths: &[("/", 0)],
-        websockets: &[("/socket", 0)],
-        host_may_change: false,
-    });
+    run_scenario(
+        "existing_upstream_with_websocket_map",
+        &Scenario {
+            fixture: "31-existing-upstream-with-map",
+            extra_args: &[],
+            backends: &[("app", 8080)],
+            paths: &[("/", 0)],
+            websockets: &[("/socket", 0)],
+            host_may_change: false,
+        },
+    );
 }
 
 #[test]
 fn name_collision_with_fastcgi_host() {
-    run_scenario(&Scenario {
-        fixture: "11-name-collides-with-fastcgi-host",
-        extra_args: &[],
-        backends: &[("app", 3000)],
-        paths: &[("/pages/", 0)],
-        websockets: &[],
-        host_may_change: false,
-    });
+    run_scenario(
+        "name_collision_with_fastcgi_host",
+        &Scenario {
+            fixture: "11-name-collides-with-fastcgi-host",
+            extra_args: &[],
+            backends: &[("app", 3000)],
+            paths: &[("/pages/", 0)],
+            websockets: &[],
+            host_may_change: false,
+        },
+    );
 }
 
 #[test]
 fn one_line_blocks_with_pinned_host() {
-    run_scenario(&Scenario {
-        fixture: "24-one-line-blocks",
-        extra_args: &[],
-        backends: &[("api", 8080)],
-        paths: &[("/a/", 0), ("/b/", 0)],
-        websockets: &[],
-        host_may_change: false,
-    });
+    run_scenario(
+        "one_line_blocks_with_pinned_host",
+        &Scenario {
+            fixture: "24-one-line-blocks",
+            extra_args: &[],
+            backends: &[("api", 8080)],
+            paths: &[("/a/", 0), ("/b/", 0)],
+            websockets: &[],
+            host_may_change: false,
+        },
+    );
 }
 
 #[test]
 fn one_line_blocks_with_upstream_host() {
-    run_scenario(&Scenario {
-        fixture: "24-one-line-blocks",
-        extra_args: &["--host-header", "upstream"],
-        backends: &[("api", 8080)],
-        paths: &[("/a/", 0), ("/b/", 0)],
-        websockets: &[],
-        host_may_change: true,
-    });
+    run_scenario(
+        "one_line_blocks_with_upstream_host",
+        &Scenario {
+            fixture: "24-one-line-blocks",
+            extra_args: &["--host-header", "upstream"],
+            backends: &[("api", 8080)],
+            paths: &[("/a/", 0), ("/b/", 0)],
+            websockets: &[],
+            host_may_change: true,
+        },
+    );
 }
 
 #[test]
 fn crlf_and_tabs() {
-    run_scenario(&Scenario {
-        fixture: "25-crlf-tabs-no-final-newline",
-        extra_args: &[],
-        backends: &[("api", 8080)],
-        paths: &[("/api/", 0)],
-        websockets: &[],
-        host_may_change: false,
-    });
+    run_scenario(
+        "crlf_and_tabs",
+        &Scenario {
+            fixture: "25-crlf-tabs-no-final-newline",
+            extra_args: &[],
+            backends: &[("api", 8080)],
+            paths: &[("/api/", 0)],
+            websockets: &[],
+            host_may_change: false,
+        },
+    );
 }
 
 #[test]
 fn split_with_inherited_headers() {
-    run_scenario(&Scenario {
-        fixture: "29-split-with-inherited-headers",
-        extra_args: &[],
-        backends: &[("app", 8000)],
-        paths: &[("/app/", 0)],
-        websockets: &[("/app/live", 0)],
-        host_may_change: false,
-    });
+    run_scenario(
+        "split_with_inherited_headers",
+        &Scenario {
+            fixture: "29-split-with-inherited-headers",
+            extra_args: &[],
+            backends: &[("app", 8000)],
+            paths: &[("/app/", 0)],
+            websockets: &[("/app/live", 0)],
+            host_may_change: false,
+        },
+    );
 }
 
 /// What the migration buys a running nginx: the motivating fixture before
