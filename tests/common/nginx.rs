@@ -112,16 +112,14 @@ impl Nginx {
             main
         } else {
             let user = if is_root() { "user root;\n" } else { "" };
-            let temp = |name: &str| format!("{name}_temp_path {}/tmp/{name};\n", p.display());
+            let temps: String = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+                .iter()
+                .map(|name| format!("{name}_temp_path {}/tmp/{name};\n", p.display()))
+                .collect();
             format!(
-                "{user}worker_processes 1;\npid {pid};\nerror_log {log} warn;\nevents {{ worker_connections 512; }}\nhttp {{\naccess_log off;\n{body}{proxy}{fastcgi}{uwsgi}{scgi}include {conf};\n}}\n",
+                "{user}worker_processes 1;\npid {pid};\nerror_log {log} warn;\nevents {{ worker_connections 512; }}\nhttp {{\naccess_log off;\n{temps}include {conf};\n}}\n",
                 pid = pid.display(),
                 log = log.display(),
-                body = format!("client_body_temp_path {}/tmp/body;\n", p.display()),
-                proxy = temp("proxy"),
-                fastcgi = temp("fastcgi"),
-                uwsgi = temp("uwsgi"),
-                scgi = temp("scgi"),
                 conf = conf_path.display(),
             )
         };
