@@ -738,8 +738,22 @@ struct Difference {
 /// Every difference between the runs; one per request, kind and values,
 /// with the rounds it occurred in.
 fn compare(requests: &[Request], old: &Run, new: &Run, host_may_change: bool) -> Vec<Difference> {
-    // (request, kind, before, after) → rounds
-    let mut found: BTreeMap<(usize, String, String, String), Vec<usize>> = BTreeMap::new();
+    // (request, rank of the kind, kind, before, after) → rounds; the rank
+    // puts the telling differences of a request first.
+    let mut found: BTreeMap<(usize, usize, String, String, String), Vec<usize>> = BTreeMap::new();
+    let rank = |kind: &str| {
+        [
+            "status",
+            "reached",
+            "body",
+            "echoed frames",
+            "response header",
+            "backend saw",
+        ]
+        .iter()
+        .position(|k| kind.starts_with(k))
+        .unwrap_or(usize::MAX)
+    };
     let ignored_response = |n: &str| host_may_change && (n == "location" || n == "refresh");
     let ignored_request =
         |n: &str| n == "connection" || n == "keep-alive" || (host_may_change && n == "host");
@@ -748,7 +762,10 @@ fn compare(requests: &[Request], old: &Run, new: &Run, host_may_change: bool) ->
         let (round, index) = (seq / PER_ROUND + 1, seq % PER_ROUND);
         let mut differ = |kind: String, b: String, a: String| {
             if b != a {
-                found.entry((index, kind, b, a)).or_default().push(round);
+                found
+                    .entry((index, rank(&kind), kind, b, a))
+                    .or_default()
+                    .push(round);
             }
         };
         differ(
@@ -803,7 +820,7 @@ fn compare(requests: &[Request], old: &Run, new: &Run, host_may_change: bool) ->
     }
     found
         .into_iter()
-        .map(|((index, kind, b, a), rounds)| Difference {
+        .map(|((index, _, kind, b, a), rounds)| Difference {
             text: format!(
                 "`{}` (round{} {}): {kind}: before {b}, after {a}",
                 requests[index].describe(),
