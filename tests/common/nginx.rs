@@ -44,15 +44,6 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 impl Nginx {
     /// Starts nginx on `config` in a prefix of its own; panics with the
     /// error log when nginx does not come up.
