@@ -15,7 +15,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use super::backend::{escape_bytes, frame, read_frame, websocket_accept};
-use super::{conf, is_root, pki, with_hosts, STREAM_MODULE};
+use super::{conf, is_root, pki, with_hosts, wrap_for_nginx};
 
 pub struct Nginx {
     /// One per http `server`, in source order.
@@ -88,19 +88,16 @@ impl Nginx {
         let _ = std::fs::remove_file(&log);
         let pid = p.join("nginx.pid");
         let main = if conf::is_main(&tree) {
-            let mut main = String::new();
-            if conf::has_stream(&tree) {
-                main.push_str(&format!("load_module {STREAM_MODULE};\n"));
-            }
-            if is_root() && !tree.iter().any(|d| d.name == "user") {
-                main.push_str("user root;\n");
-            }
-            main.push_str(&format!("pid {};\n", pid.display()));
-            if !tree.iter().any(|d| d.name == "events") {
-                main.push_str("events { worker_connections 512; }\n");
-            }
-            main.push_str(&format!("include {};\n", conf_path.display()));
-            main
+            let user = if is_root() && !tree.iter().any(|d| d.name == "user") {
+                "user root;\n"
+            } else {
+                ""
+            };
+            format!(
+                "{user}pid {};\n{}",
+                pid.display(),
+                wrap_for_nginx(&String::from_utf8_lossy(config), &conf_path)
+            )
         } else {
             let user = if is_root() { "user root;\n" } else { "" };
             let temps: String = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
