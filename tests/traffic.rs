@@ -26,6 +26,8 @@ use common::*;
 const N: usize = 200;
 
 struct Scenario {
+    /// The test's own name, to run it again in a private network namespace.
+    test: &'static str,
     fixture: &'static str,
     extra_args: &'static [&'static str],
     /// (host, port as written in the fixture)
@@ -96,9 +98,8 @@ fn drive(
     run
 }
 
-/// Runs `s` as the test named `test`, in a private network namespace.
-fn run_scenario(test: &str, s: &Scenario) {
-    if !netns::isolated(test) {
+fn run_scenario(s: &Scenario) {
+    if !netns::isolated(s.test) {
         return;
     }
     let Some(nginx_bin) = require_nginx() else {
@@ -252,126 +253,110 @@ fn run_scenario(test: &str, s: &Scenario) {
 
 #[test]
 fn motivating_frontend() {
-    run_scenario(
-        "motivating_frontend",
-        &Scenario {
-            fixture: "01-motivating-frontend",
-            extra_args: &[],
-            backends: &[
-                ("gateway", 8000),
-                ("stack-auth", 8102),
-                ("stack-auth", 8101),
-            ],
-            paths: &[("/api/", 0), ("/auth/api/", 1), ("/auth/", 2)],
-            websockets: &[("/api/ws", 0), ("/api/ws/chat", 0)],
-            host_may_change: false,
-        },
-    );
+    run_scenario(&Scenario {
+        test: "motivating_frontend",
+        fixture: "01-motivating-frontend",
+        extra_args: &[],
+        backends: &[
+            ("gateway", 8000),
+            ("stack-auth", 8102),
+            ("stack-auth", 8101),
+        ],
+        paths: &[("/api/", 0), ("/auth/api/", 1), ("/auth/", 2)],
+        websockets: &[("/api/ws", 0), ("/api/ws/chat", 0)],
+        host_may_change: false,
+    });
 }
 
 #[test]
 fn inherited_server_headers() {
-    run_scenario(
-        "inherited_server_headers",
-        &Scenario {
-            fixture: "02-inheritance-server-headers",
-            extra_args: &[],
-            backends: &[("orders", 8080), ("users", 8080)],
-            paths: &[("/orders/", 0), ("/users/", 1)],
-            websockets: &[],
-            host_may_change: false,
-        },
-    );
+    run_scenario(&Scenario {
+        test: "inherited_server_headers",
+        fixture: "02-inheritance-server-headers",
+        extra_args: &[],
+        backends: &[("orders", 8080), ("users", 8080)],
+        paths: &[("/orders/", 0), ("/users/", 1)],
+        websockets: &[],
+        host_may_change: false,
+    });
 }
 
 #[test]
 fn existing_upstream_with_websocket_map() {
-    run_scenario(
-        "existing_upstream_with_websocket_map",
-        &Scenario {
-            fixture: "31-existing-upstream-with-map",
-            extra_args: &[],
-            backends: &[("app", 8080)],
-            paths: &[("/", 0)],
-            websockets: &[("/socket", 0)],
-            host_may_change: false,
-        },
-    );
+    run_scenario(&Scenario {
+        test: "existing_upstream_with_websocket_map",
+        fixture: "31-existing-upstream-with-map",
+        extra_args: &[],
+        backends: &[("app", 8080)],
+        paths: &[("/", 0)],
+        websockets: &[("/socket", 0)],
+        host_may_change: false,
+    });
 }
 
 #[test]
 fn name_collision_with_fastcgi_host() {
-    run_scenario(
-        "name_collision_with_fastcgi_host",
-        &Scenario {
-            fixture: "11-name-collides-with-fastcgi-host",
-            extra_args: &[],
-            backends: &[("app", 3000)],
-            paths: &[("/pages/", 0)],
-            websockets: &[],
-            host_may_change: false,
-        },
-    );
+    run_scenario(&Scenario {
+        test: "name_collision_with_fastcgi_host",
+        fixture: "11-name-collides-with-fastcgi-host",
+        extra_args: &[],
+        backends: &[("app", 3000)],
+        paths: &[("/pages/", 0)],
+        websockets: &[],
+        host_may_change: false,
+    });
 }
 
 #[test]
 fn one_line_blocks_with_pinned_host() {
-    run_scenario(
-        "one_line_blocks_with_pinned_host",
-        &Scenario {
-            fixture: "24-one-line-blocks",
-            extra_args: &[],
-            backends: &[("api", 8080)],
-            paths: &[("/a/", 0), ("/b/", 0)],
-            websockets: &[],
-            host_may_change: false,
-        },
-    );
+    run_scenario(&Scenario {
+        test: "one_line_blocks_with_pinned_host",
+        fixture: "24-one-line-blocks",
+        extra_args: &[],
+        backends: &[("api", 8080)],
+        paths: &[("/a/", 0), ("/b/", 0)],
+        websockets: &[],
+        host_may_change: false,
+    });
 }
 
 #[test]
 fn one_line_blocks_with_upstream_host() {
-    run_scenario(
-        "one_line_blocks_with_upstream_host",
-        &Scenario {
-            fixture: "24-one-line-blocks",
-            extra_args: &["--host-header", "upstream"],
-            backends: &[("api", 8080)],
-            paths: &[("/a/", 0), ("/b/", 0)],
-            websockets: &[],
-            host_may_change: true,
-        },
-    );
+    run_scenario(&Scenario {
+        test: "one_line_blocks_with_upstream_host",
+        fixture: "24-one-line-blocks",
+        extra_args: &["--host-header", "upstream"],
+        backends: &[("api", 8080)],
+        paths: &[("/a/", 0), ("/b/", 0)],
+        websockets: &[],
+        host_may_change: true,
+    });
 }
 
 #[test]
 fn crlf_and_tabs() {
-    run_scenario(
-        "crlf_and_tabs",
-        &Scenario {
-            fixture: "25-crlf-tabs-no-final-newline",
-            extra_args: &[],
-            backends: &[("api", 8080)],
-            paths: &[("/api/", 0)],
-            websockets: &[],
-            host_may_change: false,
-        },
-    );
+    run_scenario(&Scenario {
+        test: "crlf_and_tabs",
+        fixture: "25-crlf-tabs-no-final-newline",
+        extra_args: &[],
+        backends: &[("api", 8080)],
+        paths: &[("/api/", 0)],
+        websockets: &[],
+        host_may_change: false,
+    });
 }
 
 #[test]
 fn split_with_inherited_headers() {
-    run_scenario(
-        "split_with_inherited_headers",
-        &Scenario {
-            fixture: "29-split-with-inherited-headers",
-            extra_args: &[],
-            backends: &[("app", 8000)],
-            paths: &[("/app/", 0)],
-            websockets: &[("/app/live", 0)],
-            host_may_change: false,
-        },
-    );
+    run_scenario(&Scenario {
+        test: "split_with_inherited_headers",
+        fixture: "29-split-with-inherited-headers",
+        extra_args: &[],
+        backends: &[("app", 8000)],
+        paths: &[("/app/", 0)],
+        websockets: &[("/app/live", 0)],
+        host_may_change: false,
+    });
 }
 
 /// What the migration buys a running nginx: the motivating fixture before
