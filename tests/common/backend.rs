@@ -73,6 +73,32 @@ impl Listener {
             Listener::Unix(..) => 0,
         }
     }
+
+    /// The next connection, over TLS when `tls` is given; with a read
+    /// timeout, so that a peer that stops talking cannot hang a test.
+    fn accept(&self, tls: Option<&Arc<ServerConfig>>) -> std::io::Result<Box<dyn Conn>> {
+        let timeout = Some(Duration::from_secs(10));
+        match self {
+            Listener::Tcp(l) => {
+                let (stream, _) = l.accept()?;
+                stream.set_nodelay(true)?;
+                stream.set_read_timeout(timeout)?;
+                Ok(match tls {
+                    Some(config) => {
+                        let conn =
+                            ServerConnection::new(config.clone()).map_err(std::io::Error::other)?;
+                        Box::new(StreamOwned::new(conn, stream))
+                    }
+                    None => Box::new(stream),
+                })
+            }
+            Listener::Unix(l, _) => {
+                let (stream, _) = l.accept()?;
+                stream.set_read_timeout(timeout)?;
+                Ok(Box::new(stream))
+            }
+        }
+    }
 }
 
 /// How a backend presents itself.
@@ -128,38 +154,14 @@ impl Backend {
         // A blocking accept (no polling delay on new connections); `drop`
         // wakes it with a connection of its own after setting `stop`.
         let thread = std::thread::spawn(move || loop {
-            let conn: Box<dyn Conn> = match &listener {
-                Listener::Tcp(l) => match l.accept() {
-                    Ok((stream, _)) => {
-                        stream.set_nodelay(true).ok();
-                        stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
-                        match &id.tls {
-                            Some(cfg) => match ServerConnection::new(cfg.clone()) {
-                                Ok(c) => Box::new(StreamOwned::new(c, stream)),
-                                Err(_) => continue,
-                            },
-                            None => Box::new(stream),
-                        }
-                    }
-                    Err(_) => {
-                        std::thread::sleep(Duration::from_millis(10));
-                        continue;
-                    }
-                },
-                Listener::Unix(l, _) => match l.accept() {
-                    Ok((stream, _)) => {
-                        stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
-                        Box::new(stream)
-                    }
-                    Err(_) => {
-                        std::thread::sleep(Duration::from_millis(10));
-                        continue;
-                    }
-                },
-            };
+            let conn = listener.accept(id.tls.as_ref());
             if st.load(Ordering::SeqCst) {
                 break;
             }
+            let Ok(conn) = conn else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
             s.connections.fetch_add(1, Ordering::SeqCst);
             let (s, id) = (s.clone(), id.clone());
             std::thread::spawn(move || {
