@@ -33,18 +33,12 @@ impl Directive {
 /// The directives of `text`, as a tree. Unbalanced input gives what could
 /// be read (the tests only read configs nginx accepts).
 pub fn parse(text: &[u8]) -> Vec<Directive> {
-    // Open blocks: the directive and its children so far.
-    let mut stack: Vec<(Directive, Vec<Directive>)> = Vec::new();
-    let mut top = Vec::new();
+    // The open blocks, outermost first, each with its children so far; the
+    // first is the file itself.
+    let mut open: Vec<(Option<Directive>, Vec<Directive>)> = vec![(None, Vec::new())];
     let mut words: Vec<String> = Vec::new();
     let mut start = None;
     let mut i = 0;
-    let finish = |stack: &mut Vec<(Directive, Vec<Directive>)>,
-                  top: &mut Vec<Directive>,
-                  d: Directive| match stack.last_mut() {
-        Some((_, children)) => children.push(d),
-        None => top.push(d),
-    };
     while i < text.len() {
         let c = text[i];
         match c {
@@ -65,19 +59,21 @@ pub fn parse(text: &[u8]) -> Vec<Directive> {
                     block: Vec::new(),
                 };
                 if c == b';' {
-                    finish(&mut stack, &mut top, d);
+                    open.last_mut().unwrap().1.push(d);
                 } else {
-                    stack.push((d, Vec::new()));
+                    open.push((Some(d), Vec::new()));
                 }
                 i += 1;
             }
             b'}' => {
                 words.clear();
                 start = None;
-                if let Some((mut d, children)) = stack.pop() {
+                if open.len() > 1 {
+                    let (d, children) = open.pop().unwrap();
+                    let mut d = d.unwrap();
                     d.block = children;
                     d.span.end = i + 1;
-                    finish(&mut stack, &mut top, d);
+                    open.last_mut().unwrap().1.push(d);
                 }
                 i += 1;
             }
@@ -89,7 +85,7 @@ pub fn parse(text: &[u8]) -> Vec<Directive> {
             }
         }
     }
-    top
+    open.swap_remove(0).1
 }
 
 /// One word from `at`: quoted or bare; returns it and where it ends.
