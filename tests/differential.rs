@@ -857,3 +857,32 @@ fn quote(s: &str) -> String {
 fn shown(v: Option<&String>) -> String {
     v.map_or_else(|| "(none)".into(), |v| quote(v))
 }
+
+#[test]
+fn ports_are_replaced_only_where_the_backend_is_named() {
+    let text = b"proxy_pass http://Api:8080/; server api:8080; x-api:8080 api:80801 api:8080$uri";
+    assert_eq!(
+        String::from_utf8(replace_authority(text, "api", 8080, None, 41000)).unwrap(),
+        "proxy_pass http://Api:41000/; server api:41000; x-api:8080 api:80801 api:41000$uri"
+    );
+    assert_eq!(
+        String::from_utf8(replace_authority(
+            b"server 10.0.0.5:8000;",
+            "10.0.0.5",
+            8000,
+            Some("127.0.0.1"),
+            9
+        ))
+        .unwrap(),
+        "server 127.0.0.1:9;"
+    );
+    assert_eq!(
+        String::from_utf8(replace_path(
+            b"unix:/run/a.sock:/ unix:/run/a.sock; unix:/run/a.sock2",
+            "unix:/run/a.sock",
+            "unix:/t/b.sock"
+        ))
+        .unwrap(),
+        "unix:/t/b.sock:/ unix:/t/b.sock; unix:/run/a.sock2"
+    );
+}

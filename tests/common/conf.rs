@@ -287,7 +287,10 @@ pub fn pass_target(value: &str) -> Option<(Endpoint, bool)> {
         Some(i) => (&value[i + 3..], matches!(&lower[..i], "https" | "grpcs")),
         None => (value, false),
     };
-    if rest.len() > 5 && rest[..5].eq_ignore_ascii_case("unix:") {
+    if rest
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("unix:"))
+    {
         let path = rest[5..].split(':').next().unwrap_or("");
         return (!path.is_empty() && !path.contains('$')).then(|| {
             (
