@@ -97,8 +97,13 @@ fn queries_and_the_model_index_agree() {
     let mut files: Vec<PathBuf> = Vec::new();
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     for entry in std::fs::read_dir(&fixtures).unwrap().flatten() {
-        files.push(entry.path().join("input.conf"));
-        files.push(entry.path().join("expected.conf"));
+        // A case may have no expected.conf yet (a bug reproduced before its fix).
+        for name in ["input.conf", "expected.conf"] {
+            let path = entry.path().join(name);
+            if path.exists() {
+                files.push(path);
+            }
+        }
     }
     if let Some(dir) = corpus() {
         files.extend(list(&dir, "NGINX_OK.txt"));
