@@ -124,6 +124,9 @@ fn make_ca_and_client(dir: &Path) -> Result<(), String> {
     let (cert, key) = signed_leaf(s, s, "upkeep test client", "clientAuth", "")?;
     std::fs::rename(cert, s.join("client.pem")).map_err(|e| e.to_string())?;
     std::fs::rename(key, s.join("client.key")).map_err(|e| e.to_string())?;
+    for leftover in ["req.cnf", "leaf.ext", "leaf.csr"] {
+        let _ = std::fs::remove_file(s.join(leftover));
+    }
     // Another process may have won the race; its files are as good.
     let made = scratch.keep();
     if std::fs::rename(&made, dir).is_err() {
