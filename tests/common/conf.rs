@@ -88,35 +88,47 @@ pub fn parse(text: &[u8]) -> Vec<Directive> {
     open.swap_remove(0).1
 }
 
-/// One word from `at`: quoted or bare; returns it and where it ends.
+/// One word from `at`: quoted or bare; returns it and where it ends. As in
+/// nginx, a backslash escapes the next character (which then ends nothing)
+/// and goes away only before a quote, a backslash, `t`, `r` or `n`.
 fn read_word(text: &[u8], at: usize) -> (String, usize) {
     let mut out = Vec::new();
     let mut i = at;
-    if text[i] == b'"' || text[i] == b'\'' {
-        let quote = text[i];
+    let quote = matches!(text[i], b'"' | b'\'').then(|| text[i]);
+    if quote.is_some() {
         i += 1;
-        while i < text.len() && text[i] != quote {
-            if text[i] == b'\\' && i + 1 < text.len() {
-                i += 1;
-            }
-            out.push(text[i]);
-            i += 1;
-        }
-        return (String::from_utf8_lossy(&out).into_owned(), i + 1);
     }
     while i < text.len() {
-        match text[i] {
-            b' ' | b'\t' | b'\r' | b'\n' | b';' => break,
-            // `${var}` keeps its braces in the word.
-            b'{' if out.last() != Some(&b'$') => break,
-            b'}' if !out.contains(&b'{') => break,
-            b'\\' if i + 1 < text.len() => {
-                out.push(text[i + 1]);
-                i += 2;
-                continue;
+        let c = text[i];
+        if c == b'\\' && i + 1 < text.len() {
+            match text[i + 1] {
+                e @ (b'"' | b'\'' | b'\\') => out.push(e),
+                b't' => out.push(b'\t'),
+                b'r' => out.push(b'\r'),
+                b'n' => out.push(b'\n'),
+                e => out.extend_from_slice(&[c, e]),
             }
-            c => out.push(c),
+            i += 2;
+            continue;
         }
+        let ends = match quote {
+            Some(q) => c == q,
+            None => match c {
+                b' ' | b'\t' | b'\r' | b'\n' | b';' => true,
+                // `${var}` keeps its braces in the word.
+                b'{' => out.last() != Some(&b'$'),
+                b'}' => !out.contains(&b'{'),
+                _ => false,
+            },
+        };
+        if ends {
+            // A closing quote belongs to the word.
+            return (
+                String::from_utf8_lossy(&out).into_owned(),
+                i + usize::from(quote.is_some()),
+            );
+        }
+        out.push(c);
         i += 1;
     }
     (String::from_utf8_lossy(&out).into_owned(), i)
@@ -388,13 +400,13 @@ pub fn listen_on(text: &[u8], ports: &[u16]) -> Vec<u8> {
 
 #[test]
 fn reads_words_quotes_comments_and_blocks() {
-    let text = b"# c\nserver { listen 80; # x\n location '/a b/' { proxy_pass http://h:1/$uri; } location ~ ^/x${y}$ { } }\n";
+    let text = b"# c\nserver { listen 80; # x\n location '/a b/' { proxy_pass http://h:1/$uri; } location ~ ^/x${y}\\.$ { } }\n";
     let tree = parse(text);
     let servers = http_servers(&tree);
     assert_eq!(servers.len(), 1);
     let locs = locations(servers[0]);
     assert_eq!(locs[0].1, Match::Prefix("/a b/".into()));
-    assert_eq!(locs[1].1, Match::Other("~ ^/x${y}$".into()));
+    assert_eq!(locs[1].1, Match::Other("~ ^/x${y}\\.$".into()));
     assert_eq!(
         pass_target(&locs[0].0.block[0].args[0]),
         Some((
