@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what upkeep's tests need beyond cargo: Debian's nginx-light (real
-# nginx for `nginx -t` and the traffic tests), its stream module, and patch.
+# nginx for `nginx -t` and the traffic tests), its stream module, patch,
+# unshare and ip (the traffic tests run in a private network namespace) and
+# openssl (test certificates for the TLS backends).
 # Idempotent; does nothing when everything is there already.
 set -euo pipefail
 
@@ -9,8 +11,8 @@ missing=()
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
 command -v patch >/dev/null || missing+=(patch)
 command -v unshare >/dev/null || missing+=(util-linux)
+command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
 command -v openssl >/dev/null || missing+=(openssl)
-command -v ip >/dev/null || missing+=(iproute2)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then

@@ -10,9 +10,10 @@
 //! `--host-header upstream`); and that WebSocket upgrades return 101 and
 //! echo frames.
 //!
-//! Host names resolve to 127.0.0.1 in a private mount namespace; backend
-//! ports are free loopback ports, substituted for the fixture's `host:port`
-//! consistently in the original and in upkeep's output.
+//! Each scenario runs in a private network namespace where the host names
+//! resolve to 127.0.0.1 (`common/netns.rs`); backend ports are free
+//! loopback ports, substituted for the fixture's `host:port` consistently in
+//! the original and in upkeep's output.
 
 mod common;
 
@@ -25,6 +26,8 @@ use common::*;
 const N: usize = 200;
 
 struct Scenario {
+    /// The test's own name, to run it again in a private network namespace.
+    test: &'static str,
     fixture: &'static str,
     extra_args: &'static [&'static str],
     /// (host, port as written in the fixture)
@@ -96,6 +99,9 @@ fn drive(
 }
 
 fn run_scenario(s: &Scenario) {
+    if !netns::isolated(s.test) {
+        return;
+    }
     let Some(nginx_bin) = require_nginx() else {
         return;
     };
@@ -122,6 +128,8 @@ fn run_scenario(s: &Scenario) {
         after = after.replace(&from, &to);
     }
     let hosts = host_names(&format!("{before}\n{after}"));
+    let scratch = tempfile::tempdir().unwrap();
+    netns::map_hosts(&hosts, scratch.path());
 
     let old = drive(&nginx_bin, &before, &hosts, &backends, s);
     let new = drive(&nginx_bin, &after, &hosts, &backends, s);
@@ -246,6 +254,7 @@ fn run_scenario(s: &Scenario) {
 #[test]
 fn motivating_frontend() {
     run_scenario(&Scenario {
+        test: "motivating_frontend",
         fixture: "01-motivating-frontend",
         extra_args: &[],
         backends: &[
@@ -262,6 +271,7 @@ fn motivating_frontend() {
 #[test]
 fn inherited_server_headers() {
     run_scenario(&Scenario {
+        test: "inherited_server_headers",
         fixture: "02-inheritance-server-headers",
         extra_args: &[],
         backends: &[("orders", 8080), ("users", 8080)],
@@ -274,6 +284,7 @@ fn inherited_server_headers() {
 #[test]
 fn existing_upstream_with_websocket_map() {
     run_scenario(&Scenario {
+        test: "existing_upstream_with_websocket_map",
         fixture: "31-existing-upstream-with-map",
         extra_args: &[],
         backends: &[("app", 8080)],
@@ -286,6 +297,7 @@ fn existing_upstream_with_websocket_map() {
 #[test]
 fn name_collision_with_fastcgi_host() {
     run_scenario(&Scenario {
+        test: "name_collision_with_fastcgi_host",
         fixture: "11-name-collides-with-fastcgi-host",
         extra_args: &[],
         backends: &[("app", 3000)],
@@ -298,6 +310,7 @@ fn name_collision_with_fastcgi_host() {
 #[test]
 fn one_line_blocks_with_pinned_host() {
     run_scenario(&Scenario {
+        test: "one_line_blocks_with_pinned_host",
         fixture: "24-one-line-blocks",
         extra_args: &[],
         backends: &[("api", 8080)],
@@ -310,6 +323,7 @@ fn one_line_blocks_with_pinned_host() {
 #[test]
 fn one_line_blocks_with_upstream_host() {
     run_scenario(&Scenario {
+        test: "one_line_blocks_with_upstream_host",
         fixture: "24-one-line-blocks",
         extra_args: &["--host-header", "upstream"],
         backends: &[("api", 8080)],
@@ -322,6 +336,7 @@ fn one_line_blocks_with_upstream_host() {
 #[test]
 fn crlf_and_tabs() {
     run_scenario(&Scenario {
+        test: "crlf_and_tabs",
         fixture: "25-crlf-tabs-no-final-newline",
         extra_args: &[],
         backends: &[("api", 8080)],
@@ -334,6 +349,7 @@ fn crlf_and_tabs() {
 #[test]
 fn split_with_inherited_headers() {
     run_scenario(&Scenario {
+        test: "split_with_inherited_headers",
         fixture: "29-split-with-inherited-headers",
         extra_args: &[],
         backends: &[("app", 8000)],

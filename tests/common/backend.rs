@@ -1,18 +1,39 @@
-//! A backend for the traffic tests: a real TCP server on 127.0.0.1 that
-//! counts accepted connections and requests, records the headers of every
-//! request, answers HTTP/1.1 with keep-alive, and completes WebSocket
-//! handshakes (101 with the right Sec-WebSocket-Accept) and echoes frames.
+//! Recording backends for the traffic tests: real servers in the test
+//! process, on a loopback TCP port (IPv4 or IPv6), optionally over TLS
+//! (rustls), or on a unix socket. Each counts accepted connections and
+//! requests, records every request as it arrived (request line and headers,
+//! bytes that are not UTF-8 kept as `\xNN`), and answers:
+//!
+//! - HTTP/1.1 with keep-alive (HTTP/1.0 and `Connection: close` close), a
+//!   body naming the backend (label and port) and the request, and
+//!   `Cache-Control: max-age=600` so that a `proxy_cache` stores it;
+//! - a URI containing `redirect-me`: `302` with `Location` and `Refresh`
+//!   pointing at the backend's own address as the config names it, which is
+//!   what nginx's default `proxy_redirect` rewrites;
+//! - WebSocket handshakes (101 with the right `Sec-WebSocket-Accept`), then
+//!   echoes frames.
+//!
+//! Over TLS the record also says whether nginx presented a client
+//! certificate (`x-tls-client-cert: yes|no`) and which server name it sent
+//! (`x-tls-sni`), as if they were request headers.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
 /// One request as the backend saw it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SeenRequest {
     pub method: String,
     pub uri: String,
@@ -29,40 +50,132 @@ pub struct Stats {
     pub seen: Mutex<Vec<SeenRequest>>,
 }
 
+/// A bound socket a backend will serve.
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    /// `addr` with port 0 takes a free port.
+    pub fn tcp(addr: SocketAddr) -> std::io::Result<Listener> {
+        TcpListener::bind(addr).map(Listener::Tcp)
+    }
+
+    pub fn unix(path: &Path) -> std::io::Result<Listener> {
+        UnixListener::bind(path).map(|l| Listener::Unix(l, path.to_path_buf()))
+    }
+
+    /// The TCP port (0 for a unix socket).
+    pub fn port(&self) -> u16 {
+        match self {
+            Listener::Tcp(l) => l.local_addr().unwrap().port(),
+            Listener::Unix(..) => 0,
+        }
+    }
+
+    /// The next connection, over TLS when `tls` is given; with a read
+    /// timeout, so that a peer that stops talking cannot hang a test.
+    fn accept(&self, tls: Option<&Arc<ServerConfig>>) -> std::io::Result<Box<dyn Conn>> {
+        let timeout = Some(Duration::from_secs(10));
+        match self {
+            Listener::Tcp(l) => {
+                let (stream, _) = l.accept()?;
+                stream.set_nodelay(true)?;
+                stream.set_read_timeout(timeout)?;
+                Ok(match tls {
+                    Some(config) => {
+                        let conn =
+                            ServerConnection::new(config.clone()).map_err(std::io::Error::other)?;
+                        Box::new(StreamOwned::new(conn, stream))
+                    }
+                    None => Box::new(stream),
+                })
+            }
+            Listener::Unix(l, _) => {
+                let (stream, _) = l.accept()?;
+                stream.set_read_timeout(timeout)?;
+                Ok(Box::new(stream))
+            }
+        }
+    }
+}
+
+/// How a backend presents itself.
+pub struct Identity {
+    /// Printed in the body and the tests' tables.
+    pub label: String,
+    /// `host[:port]` (or `unix:/path:`) as the config names the backend,
+    /// for redirects to itself.
+    pub authority: String,
+    /// Serve TLS with this configuration.
+    pub tls: Option<Arc<ServerConfig>>,
+}
+
 pub struct Backend {
     pub name: String,
     pub port: u16,
     pub stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
+    wake: Wake,
     thread: Option<JoinHandle<()>>,
 }
 
+enum Wake {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
 impl Backend {
+    /// A plain HTTP backend on a free 127.0.0.1 port.
     pub fn start(name: &str) -> Backend {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        let port = listener.local_addr().unwrap().port();
+        let listener = Listener::tcp(([127, 0, 0, 1], 0).into()).expect("bind a loopback port");
+        let authority = format!("127.0.0.1:{}", listener.port());
+        Backend::serve(
+            listener,
+            Identity {
+                label: name.to_string(),
+                authority,
+                tls: None,
+            },
+        )
+    }
+
+    pub fn serve(listener: Listener, identity: Identity) -> Backend {
+        let port = listener.port();
+        let wake = match &listener {
+            Listener::Tcp(l) => Wake::Tcp(l.local_addr().unwrap()),
+            Listener::Unix(_, path) => Wake::Unix(path.clone()),
+        };
         let stats = Arc::new(Stats::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let (s, st, label) = (stats.clone(), stop.clone(), name.to_string());
+        let name = identity.label.clone();
+        let (s, st, id) = (stats.clone(), stop.clone(), Arc::new(identity));
         // A blocking accept (no polling delay on new connections); `drop`
         // wakes it with a connection of its own after setting `stop`.
-        let thread = std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if st.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                stream.set_nodelay(true).ok();
-                s.connections.fetch_add(1, Ordering::SeqCst);
-                let (s, label) = (s.clone(), label.clone());
-                std::thread::spawn(move || serve(stream, &s, &label));
+        let thread = std::thread::spawn(move || loop {
+            let conn = listener.accept(id.tls.as_ref());
+            if st.load(Ordering::SeqCst) {
+                break;
             }
+            let Ok(conn) = conn else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            s.connections.fetch_add(1, Ordering::SeqCst);
+            let (s, id) = (s.clone(), id.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn);
+                serve(&mut reader, &s, &id, port);
+                reader.get_mut().close();
+            });
         });
         Backend {
-            name: name.to_string(),
+            name,
             port,
             stats,
             stop,
+            wake,
             thread: Some(thread),
         }
     }
@@ -83,21 +196,89 @@ impl Backend {
 impl Drop for Backend {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        match &self.wake {
+            Wake::Tcp(addr) => drop(TcpStream::connect(addr)),
+            Wake::Unix(path) => drop(UnixStream::connect(path)),
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if let Wake::Unix(path) = &self.wake {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
 
-fn serve(stream: TcpStream, stats: &Stats, label: &str) {
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
+/// A TLS server configuration (ring) with `cert`/`key`, asking for a client
+/// certificate signed by `ca` without requiring one.
+pub fn tls_config(cert: &Path, key: &Path, ca: &Path) -> Result<Arc<ServerConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect())
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).map_err(|e| e.to_string())? {
+        roots
+            .add(c.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(config))
+}
+
+/// A connection a backend serves: plain TCP, a unix socket or TLS.
+trait Conn: Read + Write + Send {
+    /// Facts about the connection recorded as pseudo-headers.
+    fn facts(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn close(&mut self) {}
+}
+
+impl Conn for TcpStream {}
+
+impl Conn for UnixStream {}
+
+impl Conn for StreamOwned<ServerConnection, TcpStream> {
+    fn facts(&self) -> Vec<(String, String)> {
+        let mut facts = vec![(
+            "x-tls-client-cert".to_string(),
+            if self.conn.peer_certificates().is_some() {
+                "yes"
+            } else {
+                "no"
+            }
+            .to_string(),
+        )];
+        if let Some(sni) = self.conn.server_name() {
+            facts.push(("x-tls-sni".to_string(), sni.to_string()));
+        }
+        facts
+    }
+
+    fn close(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+    }
+}
+
+fn serve(reader: &mut BufReader<Box<dyn Conn>>, stats: &Stats, id: &Identity, port: u16) {
     loop {
-        let Some(request) = read_request(&mut reader) else {
+        let Some(mut request) = read_request(reader) else {
             return;
         };
+        request.headers.extend(reader.get_ref().facts());
         stats.requests.fetch_add(1, Ordering::SeqCst);
         stats.seen.lock().unwrap().push(request.clone());
         let wants_upgrade = request
@@ -111,17 +292,13 @@ fn serve(stream: TcpStream, stats: &Stats, label: &str) {
                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
                     websocket_accept(key)
                 );
-                if writer.write_all(response.as_bytes()).is_err() {
+                if reader.get_mut().write_all(response.as_bytes()).is_err() {
                     return;
                 }
-                echo_frames(&mut reader, &mut writer);
+                echo_frames(reader);
                 return;
             }
         }
-        let body = format!(
-            "backend={label} method={} uri={}\n",
-            request.method, request.uri
-        );
         let close = request
             .headers
             .get("connection")
@@ -131,22 +308,33 @@ fn serve(stream: TcpStream, stats: &Stats, label: &str) {
                     .headers
                     .get("connection")
                     .is_some_and(|v| v.eq_ignore_ascii_case("keep-alive")));
+        let mut head = String::from("HTTP/1.1 200 OK\r\n");
+        if request.uri.contains("redirect-me") {
+            let scheme = if id.tls.is_some() { "https" } else { "http" };
+            let url = format!("{scheme}://{}{}", id.authority, request.uri);
+            head = format!("HTTP/1.1 302 Found\r\nLocation: {url}\r\nRefresh: 0; url={url}\r\n");
+        }
+        let body = format!(
+            "backend={} port={port} method={} uri={}\n",
+            id.label, request.method, request.uri
+        );
         let response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{body}",
+            "{head}Content-Type: text/plain\r\nCache-Control: max-age=600\r\nContent-Length: {}\r\n{}\r\n{body}",
             body.len(),
             if close { "Connection: close\r\n" } else { "" }
         );
-        if writer.write_all(response.as_bytes()).is_err() || close {
+        if reader.get_mut().write_all(response.as_bytes()).is_err() || close {
             return;
         }
     }
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<SeenRequest> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
+fn read_request(reader: &mut impl BufRead) -> Option<SeenRequest> {
+    let mut line = Vec::new();
+    if reader.read_until(b'\n', &mut line).ok()? == 0 {
         return None;
     }
+    let line = escape_bytes(line.trim_ascii_end());
     let mut parts = line.split_whitespace();
     let (method, uri, version) = (
         parts.next()?.to_string(),
@@ -155,17 +343,17 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<SeenRequest> {
     );
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).ok()? == 0 {
+        let mut h = Vec::new();
+        if reader.read_until(b'\n', &mut h).ok()? == 0 {
             return None;
         }
-        let h = h.trim_end();
+        let h = h.trim_ascii_end();
         if h.is_empty() {
             break;
         }
-        if let Some((name, value)) = h.split_once(':') {
-            let name = name.trim().to_ascii_lowercase();
-            let value = value.trim().to_string();
+        if let Some(colon) = h.iter().position(|&b| b == b':') {
+            let name = escape_bytes(h[..colon].trim_ascii()).to_ascii_lowercase();
+            let value = escape_bytes(h[colon + 1..].trim_ascii());
             headers
                 .entry(name)
                 .and_modify(|v| {
@@ -189,11 +377,24 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<SeenRequest> {
     })
 }
 
+/// Text as is where it is UTF-8; other bytes as `\xNN`, so that `caf\xe9`
+/// and `caf\u{fffd}` stay different.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
 /// Echoes WebSocket frames (client frames are masked; ours are not) until a
 /// close frame or EOF.
-fn echo_frames(reader: &mut BufReader<TcpStream>, writer: &mut TcpStream) {
+fn echo_frames(reader: &mut BufReader<Box<dyn Conn>>) {
     while let Some((opcode, payload)) = read_frame(reader) {
-        let _ = writer.write_all(&frame(opcode, &payload, None));
+        let _ = reader.get_mut().write_all(&frame(opcode, &payload, None));
         if opcode == 0x8 {
             return;
         }
