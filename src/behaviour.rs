@@ -206,17 +206,25 @@ pub fn observe(
     let keys = level_keys(model);
     let mut upstreams = upstream_blocks(model);
     for (name, up) in external {
-        for http in model.levels.iter().enumerate().filter_map(|(id, _)| model.http_context(id)).collect::<BTreeSet<_>>() {
-            upstreams.entry((Some(http), name.clone())).or_insert_with(|| UpstreamBlock {
-                // A block of one server is that server; of several, it is
-                // only known by name.
-                servers: up.backend.iter().cloned().collect(),
-                block: match &up.backend {
-                    Some(_) => Vec::new(),
-                    None => vec![format!("upstream {name} in {}", up.path)],
-                },
-                keepalive: up.has_keepalive,
-            });
+        for http in model
+            .levels
+            .iter()
+            .enumerate()
+            .filter_map(|(id, _)| model.http_context(id))
+            .collect::<BTreeSet<_>>()
+        {
+            upstreams
+                .entry((Some(http), name.clone()))
+                .or_insert_with(|| UpstreamBlock {
+                    // A block of one server is that server; of several, it is
+                    // only known by name.
+                    servers: up.backend.iter().cloned().collect(),
+                    block: match &up.backend {
+                        Some(_) => Vec::new(),
+                        None => vec![format!("upstream {name} in {}", up.path)],
+                    },
+                    keepalive: up.has_keepalive,
+                });
         }
     }
     let mut out = Observations::default();
@@ -365,10 +373,7 @@ fn observe_place(
     // $proxy_host and $proxy_port, concrete within this model.
     let (host, port) = match &target {
         Some(t) if t.is_unix() => ("localhost".to_string(), String::new()),
-        Some(t) => (
-            t.proxy_host(),
-            t.effective_port().unwrap_or(80).to_string(),
-        ),
+        Some(t) => (t.proxy_host(), t.effective_port().unwrap_or(80).to_string()),
         None => (String::new(), String::new()),
     };
     let symbolic = values == ProxyHostValues::Accepted;
@@ -379,7 +384,11 @@ fn observe_place(
     };
     let eval = |s: &str| substitute(s, eh, ep);
     let args_of = |d: DirId| -> Vec<String> {
-        model.dirs[d].args.iter().map(|a| eval(&faithful(model, a))).collect()
+        model.dirs[d]
+            .args
+            .iter()
+            .map(|a| eval(&faithful(model, a)))
+            .collect()
     };
     // The nearest level of the chain that sets `name` decides it.
     let nearest = |name: &str| -> Option<(LevelId, Vec<DirId>)> {
@@ -457,7 +466,10 @@ fn observe_place(
                     Some(t) => format!("{}://{}", t.scheme, eval("$proxy_host")),
                     None => url.clone(),
                 };
-                format!("<default key> {start} {}", target.as_ref().map_or("", |t| &t.uri))
+                format!(
+                    "<default key> {start} {}",
+                    target.as_ref().map_or("", |t| &t.uri)
+                )
             }
         });
 
@@ -491,7 +503,10 @@ fn observe_place(
 pub fn connection_settings(model: &Model, chain: &[LevelId], target: &ProxyTarget) -> String {
     let https = target.scheme == "https";
     let host = target.proxy_host();
-    let port = target.effective_port().map(|p| p.to_string()).unwrap_or_default();
+    let port = target
+        .effective_port()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
     let mut names: BTreeMap<&str, Vec<Vec<String>>> = BTreeMap::new();
     for l in chain {
         for d in &model.levels[*l].statements {
@@ -538,7 +553,10 @@ pub fn connection_settings(model: &Model, chain: &[LevelId], target: &ProxyTarge
 /// lossy value would hide a copy that mangled them).
 fn faithful(model: &Model, word: &crate::model::Word) -> String {
     if word.value.contains('\u{FFFD}') {
-        format!("{:?}", model.bytes(word.range.clone()).escape_ascii().to_string())
+        format!(
+            "{:?}",
+            model.bytes(word.range.clone()).escape_ascii().to_string()
+        )
     } else {
         word.value.to_string()
     }
@@ -597,7 +615,11 @@ fn redirects(
                 // The authority is what the user accepts to change; the
                 // mapping of the path stays.
                 let uri = target.as_ref().map_or(String::new(), |t| t.uri.clone());
-                let replacement = if uri.is_empty() { "/".to_string() } else { location_name };
+                let replacement = if uri.is_empty() {
+                    "/".to_string()
+                } else {
+                    location_name
+                };
                 return Some((format!("{SYMBOLIC_DEFAULT}{uri}"), replacement));
             }
             match target {
@@ -619,7 +641,10 @@ fn redirects(
                     entries.extend(default_of(pass));
                 } else {
                     let a: Vec<String> = dir.args.iter().map(|a| eval(&a.value)).collect();
-                    entries.push((a.first().cloned().unwrap_or_default(), a.get(1).cloned().unwrap_or_default()));
+                    entries.push((
+                        a.first().cloned().unwrap_or_default(),
+                        a.get(1).cloned().unwrap_or_default(),
+                    ));
                 }
             }
             list = Some(entries);
@@ -684,11 +709,9 @@ pub fn compare(before: &Observations, after: &Observations, allowed: Allowed) ->
                     continue;
                 }
                 let origin = |k: &LevelKey| {
-                    before
-                        .places
-                        .get(k)
-                        .map(|o| (k.clone(), o))
-                        .or_else(|| origin_of(k, &after.places[k], before).map(|(ok, o, _)| (ok, o)))
+                    before.places.get(k).map(|o| (k.clone(), o)).or_else(|| {
+                        origin_of(k, &after.places[k], before).map(|(ok, o, _)| (ok, o))
+                    })
                 };
                 let shared_before = match (origin(k1), origin(k2)) {
                     (Some((_, b1)), Some((_, b2))) => b1.pool.is_some() && b1.pool == b2.pool,
@@ -754,11 +777,19 @@ fn compare_place(
         problems.push(format!("{key}: {what} changes from {before} to {after}"));
     };
     if b.backend != a.backend {
-        differ("the backend", format!("{:?}", b.backend), format!("{:?}", a.backend));
+        differ(
+            "the backend",
+            format!("{:?}", b.backend),
+            format!("{:?}", a.backend),
+        );
     }
     let expected_uri = mapped_uri.unwrap_or_else(|| b.uri.clone());
     if expected_uri != a.uri {
-        differ("the proxied URI", format!("{expected_uri:?}"), format!("{:?}", a.uri));
+        differ(
+            "the proxied URI",
+            format!("{expected_uri:?}"),
+            format!("{:?}", a.uri),
+        );
     }
     // Header order across names carries no meaning in HTTP; the rules add
     // headers where they fit, so the lists are compared sorted.
@@ -782,7 +813,11 @@ fn compare_place(
         );
     }
     if b.http_version != a.http_version && !(b.http_version == "1.0" && a.http_version == "1.1") {
-        differ("the HTTP version", b.http_version.clone(), a.http_version.clone());
+        differ(
+            "the HTTP version",
+            b.http_version.clone(),
+            a.http_version.clone(),
+        );
     }
     // A split location's default redirect maps its own, longer path the
     // same way the origin's default mapped it.
@@ -790,7 +825,10 @@ fn compare_place(
     if let (Some(list), Some((path, _))) = (&mut b_redirects, &a.location) {
         for (pattern, replacement) in list.iter_mut() {
             if let Some(uri) = pattern.strip_prefix(SYMBOLIC_DEFAULT) {
-                if let Some(rest) = path.strip_prefix(replacement.as_str()).filter(|_| !uri.is_empty()) {
+                if let Some(rest) = path
+                    .strip_prefix(replacement.as_str())
+                    .filter(|_| !uri.is_empty())
+                {
                     *pattern = format!("{SYMBOLIC_DEFAULT}{uri}{rest}");
                     *replacement = path.clone();
                 }
@@ -798,13 +836,25 @@ fn compare_place(
         }
     }
     if b_redirects != a.redirects {
-        differ("proxy_redirect", format!("{:?}", b.redirects), format!("{:?}", a.redirects));
+        differ(
+            "proxy_redirect",
+            format!("{:?}", b.redirects),
+            format!("{:?}", a.redirects),
+        );
     }
     if b.ssl_name != a.ssl_name {
-        differ("the TLS name", format!("{:?}", b.ssl_name), format!("{:?}", a.ssl_name));
+        differ(
+            "the TLS name",
+            format!("{:?}", b.ssl_name),
+            format!("{:?}", a.ssl_name),
+        );
     }
     if b.cache_key != a.cache_key {
-        differ("the cache key", format!("{:?}", b.cache_key), format!("{:?}", a.cache_key));
+        differ(
+            "the cache key",
+            format!("{:?}", b.cache_key),
+            format!("{:?}", a.cache_key),
+        );
     }
     let names: BTreeSet<&String> = b.settings.keys().chain(a.settings.keys()).collect();
     for name in names {
@@ -820,7 +870,10 @@ fn compare_place(
 
 /// Level ids by key, for tests and reports.
 pub fn level_by_key(model: &Model, key: &str) -> Option<LevelId> {
-    level_keys(model).iter().position(|k| k == key).or((key.is_empty()).then_some(ROOT))
+    level_keys(model)
+        .iter()
+        .position(|k| k == key)
+        .or((key.is_empty()).then_some(ROOT))
 }
 
 #[cfg(test)]
@@ -838,7 +891,11 @@ mod tests {
     #[test]
     fn substitutes_only_the_proxy_variables() {
         assert_eq!(
-            substitute("$proxy_host:${proxy_port}/$proxy_hostname", Some("a:1"), Some("1")),
+            substitute(
+                "$proxy_host:${proxy_port}/$proxy_hostname",
+                Some("a:1"),
+                Some("1")
+            ),
             "a:1:1/$proxy_hostname"
         );
         assert!(uses_proxy_vars("x $proxy_port"));

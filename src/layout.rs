@@ -18,7 +18,11 @@ pub fn after_directive(model: &Model, after: DirId, text: impl AsRef<[u8]>, orde
     if source.ends_line(dir.range.end) && source.starts_line(dir.range.start) {
         let at = source.line_end(dir.range.end);
         let indent = source.indent_of(dir.range.start);
-        Edit::insert(at, concat(&[source.eol.as_bytes(), indent.as_bytes(), text]), order)
+        Edit::insert(
+            at,
+            concat(&[source.eol.as_bytes(), indent.as_bytes(), text]),
+            order,
+        )
     } else {
         Edit::insert(dir.range.end, concat(&[b" ", text]), order)
     }
@@ -39,7 +43,11 @@ pub fn before_directive(model: &Model, before: DirId, text: impl AsRef<[u8]>, or
     if source.starts_line(dir.range.start) {
         let at = source.line_start(dir.range.start);
         let indent = source.indent_of(dir.range.start);
-        Edit::insert(at, concat(&[indent.as_bytes(), text, source.eol.as_bytes()]), order)
+        Edit::insert(
+            at,
+            concat(&[indent.as_bytes(), text, source.eol.as_bytes()]),
+            order,
+        )
     } else {
         Edit::insert(dir.range.start, concat(&[text, b" "]), order)
     }
@@ -59,7 +67,11 @@ pub fn at_block_end(model: &Model, level: LevelId, text: impl AsRef<[u8]>, order
             _ => format!("{}{}", source.indent_of(close), source.indent_unit),
         };
         let at = source.line_start(close);
-        Edit::insert(at, concat(&[indent.as_bytes(), text, source.eol.as_bytes()]), order)
+        Edit::insert(
+            at,
+            concat(&[indent.as_bytes(), text, source.eol.as_bytes()]),
+            order,
+        )
     } else {
         // `{ a; }` → `{ a; text; }`; `{}` → `{ text; }`.
         let before_close = source.text[..close].last().copied();

@@ -368,7 +368,10 @@ impl<'s> Model<'s> {
     /// of its own, such as `add_header`), then [`Self::inheritance_chain`].
     pub fn place_chain(&self, level: LevelId) -> Vec<LevelId> {
         let mut chain = Vec::new();
-        if matches!(self.levels[level].kind, LevelKind::If | LevelKind::LimitExcept) {
+        if matches!(
+            self.levels[level].kind,
+            LevelKind::If | LevelKind::LimitExcept
+        ) {
             chain.push(level);
         }
         chain.extend(self.inheritance_chain(level));

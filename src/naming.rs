@@ -199,8 +199,7 @@ pub fn assign(
         }
         // Reused only when its locations' connections are like this pool's.
         if let Some(up) = existing.iter().find(|u| {
-            u.servers == [backend.key.clone()]
-                && u.users.iter().all(|c| *c == backend.connection)
+            u.servers == [backend.key.clone()] && u.users.iter().all(|c| *c == backend.connection)
         }) {
             choices.insert(backend.key.clone(), UpstreamChoice::Reuse(up.clone()));
             continue;

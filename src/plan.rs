@@ -432,7 +432,9 @@ pub struct Discovered {
 fn upstream_users(model: &Model) -> BTreeMap<(LevelId, String), BTreeSet<String>> {
     let mut users: BTreeMap<(LevelId, String), BTreeSet<String>> = BTreeMap::new();
     for (start, _) in &model.found.pass {
-        let Some(pass) = model.dir_at(*start) else { continue };
+        let Some(pass) = model.dir_at(*start) else {
+            continue;
+        };
         let dir = &model.dirs[pass];
         if !dir.is("proxy_pass") {
             continue;

@@ -44,7 +44,9 @@ fn known_values(model: &Model, http: LevelId) -> BTreeMap<String, Option<BTreeSe
         let l = &model.levels[level];
         if l.kind == LevelKind::Map {
             let Some(owner) = l.owner else { continue };
-            let Some(var) = model.dirs[owner].arg(1) else { continue };
+            let Some(var) = model.dirs[owner].arg(1) else {
+                continue;
+            };
             let mut has_default = false;
             for d in &l.statements {
                 let dir = &model.dirs[*d];
@@ -119,7 +121,10 @@ pub fn possible_targets(model: &Model, http: LevelId) -> Vec<Possible> {
     for level in model.descendants(http) {
         for d in &model.levels[level].statements {
             let dir = &model.dirs[*d];
-            let Some(url) = dir.arg(0).filter(|u| dir.is("proxy_pass") && u.contains('$')) else {
+            let Some(url) = dir
+                .arg(0)
+                .filter(|u| dir.is("proxy_pass") && u.contains('$'))
+            else {
                 continue;
             };
             // A literal authority with a variable URI is a target upkeep
@@ -134,7 +139,11 @@ pub fn possible_targets(model: &Model, http: LevelId) -> Vec<Possible> {
                 Some(urls) => {
                     let mut set = BTreeSet::new();
                     for u in urls {
-                        let full = if u.contains("://") { u } else { format!("http://{u}") };
+                        let full = if u.contains("://") {
+                            u
+                        } else {
+                            format!("http://{u}")
+                        };
                         match ProxyTarget::parse(&full) {
                             Ok(t) if !t.is_unix() => {
                                 set.insert((

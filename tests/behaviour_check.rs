@@ -13,22 +13,35 @@ fn problems(before: &[u8], after: &[u8], args: &[&str]) -> Vec<String> {
     let config = <upkeep::cli::Args as clap::Parser>::try_parse_from(argv)
         .unwrap()
         .into_config(false, true);
-    let (b, a) = (Source::new("before", before.to_vec()), Source::new("after", after.to_vec()));
-    let (tb, ta) = (upkeep::parse::parse(&b).unwrap(), upkeep::parse::parse(&a).unwrap());
+    let (b, a) = (
+        Source::new("before", before.to_vec()),
+        Source::new("after", after.to_vec()),
+    );
+    let (tb, ta) = (
+        upkeep::parse::parse(&b).unwrap(),
+        upkeep::parse::parse(&a).unwrap(),
+    );
     upkeep::check_behaviour(&b, &tb, &a, &ta, &config.options)
 }
 
 fn fixture(name: &str, file: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/fixtures/{name}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/fixtures/{name}/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn args(name: &str) -> Vec<String> {
-    std::fs::read_to_string(format!("{}/fixtures/{name}/args", env!("CARGO_MANIFEST_DIR")))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(String::from)
-        .collect()
+    std::fs::read_to_string(format!(
+        "{}/fixtures/{name}/args",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap_or_default()
+    .lines()
+    .filter(|l| !l.trim().is_empty())
+    .map(String::from)
+    .collect()
 }
 
 fn replace(text: &[u8], from: &str, to: &str) -> Vec<u8> {
@@ -39,10 +52,18 @@ fn replace(text: &[u8], from: &str, to: &str) -> Vec<u8> {
 
 #[test]
 fn expected_outputs_pass() {
-    for name in ["01-motivating-frontend", "34-tls-pools-by-connection-settings", "35-proxy-host-used-by-name"] {
+    for name in [
+        "01-motivating-frontend",
+        "34-tls-pools-by-connection-settings",
+        "35-proxy-host-used-by-name",
+    ] {
         let a = args(name);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        let p = problems(&fixture(name, "input.conf"), &fixture(name, "expected.conf"), &a);
+        let p = problems(
+            &fixture(name, "input.conf"),
+            &fixture(name, "expected.conf"),
+            &a,
+        );
         assert!(p.is_empty(), "{name}: {p:?}");
     }
 }
@@ -50,28 +71,51 @@ fn expected_outputs_pass() {
 #[test]
 fn a_dropped_redirect_pin_is_refused() {
     let name = "01-motivating-frontend";
-    let wrong = replace(&fixture(name, "expected.conf"), "        proxy_redirect http://stack-auth:8101/ /auth/;\n", "");
+    let wrong = replace(
+        &fixture(name, "expected.conf"),
+        "        proxy_redirect http://stack-auth:8101/ /auth/;\n",
+        "",
+    );
     let a = args(name);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let p = problems(&fixture(name, "input.conf"), &wrong, &a);
-    assert!(p.iter().any(|l| l.contains("location /auth/#0: proxy_redirect changes")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|l| l.contains("location /auth/#0: proxy_redirect changes")),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn a_shared_tls_pool_is_refused() {
     let name = "34-tls-pools-by-connection-settings";
     // /strict/ pointed at the lax locations' pool.
-    let wrong = replace(&fixture(name, "expected.conf"), "proxy_pass https://tls_backend_2/;", "proxy_pass https://tls_backend/;");
+    let wrong = replace(
+        &fixture(name, "expected.conf"),
+        "proxy_pass https://tls_backend_2/;",
+        "proxy_pass https://tls_backend/;",
+    );
     let p = problems(&fixture(name, "input.conf"), &wrong, &[]);
-    assert!(p.iter().any(|l| l.contains("would share the pool of upstream \"tls_backend\"")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|l| l.contains("would share the pool of upstream \"tls_backend\"")),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn a_changed_proxy_port_value_is_refused() {
     let name = "35-proxy-host-used-by-name";
-    let wrong = replace(&fixture(name, "expected.conf"), "X-Forwarded-Port 18081", "X-Forwarded-Port $proxy_port");
+    let wrong = replace(
+        &fixture(name, "expected.conf"),
+        "X-Forwarded-Port 18081",
+        "X-Forwarded-Port $proxy_port",
+    );
     let p = problems(&fixture(name, "input.conf"), &wrong, &[]);
-    assert!(p.iter().any(|l| l.contains("the headers sent changes")), "{p:?}");
+    assert!(
+        p.iter().any(|l| l.contains("the headers sent changes")),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -79,19 +123,29 @@ fn mangled_bytes_are_refused() {
     let name = "40-non-utf8-bytes-copied";
     let expected = fixture(name, "expected.conf");
     // The copy in /api/ws with the byte 0xE9 turned into U+FFFD.
-    let at = expected.windows(8).rposition(|w| w == b"br\xfbl\xe9e\";").unwrap();
+    let at = expected
+        .windows(8)
+        .rposition(|w| w == b"br\xfbl\xe9e\";")
+        .unwrap();
     let mut wrong = expected[..at + 4].to_vec();
     wrong.extend_from_slice("\u{FFFD}".as_bytes());
     wrong.extend_from_slice(&expected[at + 5..]);
     let a = args(name);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let p = problems(&fixture(name, "input.conf"), &wrong, &a);
-    assert!(p.iter().any(|l| l.contains("api/ws") && l.contains("headers")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|l| l.contains("api/ws") && l.contains("headers")),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn a_literal_target_a_variable_may_name_stays() {
     let name = "37-variable-target-keeps-implicit-upstream";
     let expected = String::from_utf8(fixture(name, "expected.conf")).unwrap();
-    assert!(expected.contains("proxy_pass http://shop-a:18081/healthz;"), "{expected}");
+    assert!(
+        expected.contains("proxy_pass http://shop-a:18081/healthz;"),
+        "{expected}"
+    );
 }

@@ -557,7 +557,11 @@ fn new_defaults_output_warns_that_it_needs_the_new_nginx() {
     std::fs::write(dir.path().join("a.conf"), POOLED_INPUT).unwrap();
     let out = upkeep(dir.path(), &["--nginx-version", "1.30.0", "a.conf"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stderr(&out).contains("relies on that nginx's defaults"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("relies on that nginx's defaults"),
+        "{}",
+        stderr(&out)
+    );
     let out = upkeep(dir.path(), &["a.conf"]);
     assert!(!stderr(&out).contains("relies on that nginx's defaults"));
 }

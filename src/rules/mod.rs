@@ -4,8 +4,8 @@
 //! anything themselves.
 
 pub mod connection;
-pub mod proxy_host;
 pub mod http_version;
+pub mod proxy_host;
 pub mod proxy_pass;
 pub mod upstream_block;
 pub mod upstream_keepalive;

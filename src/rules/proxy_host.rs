@@ -53,7 +53,10 @@ fn local_levels(model: &Model, location: LevelId) -> Vec<LevelId> {
     let mut out = vec![location];
     for d in &model.levels[location].statements {
         if let Some(child) = model.dirs[*d].block {
-            if matches!(model.levels[child].kind, LevelKind::If | LevelKind::LimitExcept) {
+            if matches!(
+                model.levels[child].kind,
+                LevelKind::If | LevelKind::LimitExcept
+            ) {
                 out.push(child);
             }
         }
@@ -124,15 +127,21 @@ fn redirect_source(model: &Model, level: LevelId) -> RedirectSource {
     for l in chain.iter().rev() {
         let dirs = model.named(*l, "proxy_redirect");
         if !dirs.is_empty() {
-            source = match dirs.iter().find(|d| model.dirs[**d].args.len() == 1 && model.dirs[**d].arg(0) == Some("default")) {
-                Some(d) => own_pass(model, *l).map(|pass| RedirectSource::Written { dir: *d, pass }),
+            source = match dirs.iter().find(|d| {
+                model.dirs[**d].args.len() == 1 && model.dirs[**d].arg(0) == Some("default")
+            }) {
+                Some(d) => {
+                    own_pass(model, *l).map(|pass| RedirectSource::Written { dir: *d, pass })
+                }
                 None => Some(RedirectSource::Explicit),
             };
             continue;
         }
         if source.is_none() {
             // A proxy_pass with variables has no default (nginx keeps no URL).
-            if let Some(pass) = own_pass(model, *l).filter(|p| !model.dirs[*p].arg(0).unwrap_or("").contains('$')) {
+            if let Some(pass) =
+                own_pass(model, *l).filter(|p| !model.dirs[*p].arg(0).unwrap_or("").contains('$'))
+            {
                 source = Some(RedirectSource::Default { pass });
             }
         }
@@ -169,10 +178,11 @@ pub fn blocker(ctx: &Ctx, location: LevelId, pooled: &[(DirId, &ProxyTarget)]) -
     let levels = local_levels(model, location);
     let chains: Vec<Vec<LevelId>> = levels.iter().map(|l| model.place_chain(*l)).collect();
     let explicit_use = chains.iter().flatten().any(|l| {
-        model.levels[*l]
-            .statements
-            .iter()
-            .any(|d| model.dirs[*d].block.is_none() && substitutable_or_header(model, *d) && dir_uses_vars(model, *d))
+        model.levels[*l].statements.iter().any(|d| {
+            model.dirs[*d].block.is_none()
+                && substitutable_or_header(model, *d)
+                && dir_uses_vars(model, *d)
+        })
     });
     let default_host = !model
         .effective_headers(location)
@@ -186,7 +196,11 @@ pub fn blocker(ctx: &Ctx, location: LevelId, pooled: &[(DirId, &ProxyTarget)]) -
     // its `if`/`limit_except` blocks inherit) comes from that one URL.
     let branch_redirects = default_redirect && own_pass(model, location).is_none();
     let depends = explicit_use || default_host || branch_redirects || first.scheme == "https";
-    let same = |t: &ProxyTarget| t.proxy_host() == first.proxy_host() && t.effective_port() == first.effective_port() && t.scheme == first.scheme;
+    let same = |t: &ProxyTarget| {
+        t.proxy_host() == first.proxy_host()
+            && t.effective_port() == first.effective_port()
+            && t.scheme == first.scheme
+    };
     if depends && (passes.len() != pooled.len() || !pooled.iter().all(|(_, t)| same(t))) {
         return Some("left alone: its proxy_pass directives (in `if`/`limit_except` blocks) have different $proxy_host values, and Host, proxy_redirect or the TLS name depend on them; no single pinned value can keep them (proxy_set_header is not allowed in `if`)".into());
     }
@@ -200,8 +214,10 @@ pub fn blocker(ctx: &Ctx, location: LevelId, pooled: &[(DirId, &ProxyTarget)]) -
         return Some("left alone: the default proxy_redirect of its `if` block comes from the block's own URL, and proxy_redirect cannot be set in `if`; pinning it in the location would change the location's own redirects".into());
     }
     if own_pass(model, location).is_none() && default_redirect {
-        let urls: std::collections::BTreeSet<&str> =
-            passes.iter().filter_map(|d| model.dirs[*d].arg(0)).collect();
+        let urls: std::collections::BTreeSet<&str> = passes
+            .iter()
+            .filter_map(|d| model.dirs[*d].arg(0))
+            .collect();
         if urls.len() > 1 {
             return Some("left alone: its `if` branches have different default proxy_redirect mappings, and proxy_redirect is not allowed in `if`".into());
         }
@@ -219,8 +235,13 @@ pub fn blocker(ctx: &Ctx, location: LevelId, pooled: &[(DirId, &ProxyTarget)]) -
     let http = model.http_context(location)?;
     let map_uses = model.descendants(http).into_iter().any(|l| {
         model.levels[l].kind == LevelKind::Map
-            && (model.levels[l].statements.iter().any(|d| dir_uses_vars(model, *d))
-                || model.levels[l].owner.is_some_and(|o| dir_uses_vars(model, o)))
+            && (model.levels[l]
+                .statements
+                .iter()
+                .any(|d| dir_uses_vars(model, *d))
+                || model.levels[l]
+                    .owner
+                    .is_some_and(|o| dir_uses_vars(model, o)))
     });
     if map_uses {
         return Some("left alone: a `map` in this http context reads $proxy_host or $proxy_port, whose values the rewrite would change".into());
@@ -234,10 +255,11 @@ pub fn blocker(ctx: &Ctx, location: LevelId, pooled: &[(DirId, &ProxyTarget)]) -
     let needs_setting = (first.scheme == "https"
         && nearest(model, &chains[0], "proxy_ssl_name").is_none())
         || chains.iter().flatten().any(|l| {
-            model.levels[*l]
-                .statements
-                .iter()
-                .any(|d| model.dirs[*d].block.is_none() && substitutable(&model.dirs[*d].name.value) && dir_uses_vars(model, *d))
+            model.levels[*l].statements.iter().any(|d| {
+                model.dirs[*d].block.is_none()
+                    && substitutable(&model.dirs[*d].name.value)
+                    && dir_uses_vars(model, *d)
+            })
         });
     if nested && needs_setting {
         return Some("left alone: keeping the old TLS name or $proxy_host value here would change what its nested proxying locations inherit".into());
@@ -266,7 +288,10 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
         return pins;
     };
     let old_host = target.proxy_host();
-    let old_port = target.effective_port().map(|p| p.to_string()).unwrap_or_default();
+    let old_port = target
+        .effective_port()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
     if ctx.opts.host_header == HostHeaderMode::Upstream {
         if old_host != site.upstream {
             notes.push(Note {
@@ -300,7 +325,9 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
         });
     }
     for (name, d) in &headers {
-        let Some(value) = model.dirs[*d].args.get(1) else { continue };
+        let Some(value) = model.dirs[*d].args.get(1) else {
+            continue;
+        };
         if uses_proxy_vars(&value.value) && name != "connection" {
             let new = eval(&value.value);
             pins.header_ops.push(HeaderOp {
@@ -375,7 +402,9 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
     }
 
     // Explicit $proxy_host / $proxy_port in other settings.
-    let reason = format!("keeps the value $proxy_host/$proxy_port gave before ({old_host}, port {old_port})");
+    let reason = format!(
+        "keeps the value $proxy_host/$proxy_port gave before ({old_host}, port {old_port})"
+    );
     let levels = local_levels(model, location);
     for l in &levels {
         for d in &model.levels[*l].statements {
@@ -400,13 +429,19 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
     for l in chain.iter().skip(1) {
         for d in &model.levels[*l].statements {
             let name = model.dirs[*d].name.value.as_ref();
-            if model.dirs[*d].block.is_none() && substitutable(name) && dir_uses_vars(model, *d) && !names.contains(&name) {
+            if model.dirs[*d].block.is_none()
+                && substitutable(name)
+                && dir_uses_vars(model, *d)
+                && !names.contains(&name)
+            {
                 names.push(name);
             }
         }
     }
     for name in names {
-        let Some((from, dirs)) = nearest(model, &chain, name) else { continue };
+        let Some((from, dirs)) = nearest(model, &chain, name) else {
+            continue;
+        };
         if from == location {
             continue;
         }
