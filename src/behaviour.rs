@@ -256,21 +256,14 @@ fn proxying_place(model: &Model, level: LevelId) -> Option<Place> {
         return None;
     }
     model.http_context(level)?;
-    let own = |l: LevelId| {
-        model.levels[l]
-            .statements
-            .iter()
-            .copied()
-            .find(|d| model.dirs[*d].is("proxy_pass") && model.dirs[*d].block.is_none())
-    };
-    let pass = match own(level) {
+    let pass = match model.own_pass(level) {
         Some(p) => p,
         None if kind != LevelKind::Location => {
             let location = model.settings_level(level);
             if model.levels[location].kind != LevelKind::Location {
                 return None;
             }
-            own(location)?
+            model.own_pass(location)?
         }
         None => return None,
     };
@@ -390,18 +383,7 @@ fn observe_place(
             .map(|a| eval(&faithful(model, a)))
             .collect()
     };
-    // The nearest level of the chain that sets `name` decides it.
-    let nearest = |name: &str| -> Option<(LevelId, Vec<DirId>)> {
-        place.chain.iter().find_map(|l| {
-            let dirs: Vec<DirId> = model.levels[*l]
-                .statements
-                .iter()
-                .copied()
-                .filter(|d| model.dirs[*d].is(name) && model.dirs[*d].block.is_none())
-                .collect();
-            (!dirs.is_empty()).then_some((*l, dirs))
-        })
-    };
+    let nearest = |name: &str| model.nearest(&place.chain, name);
 
     // Headers: the effective list, then nginx's defaults for what it lacks.
     let mut headers: Vec<(String, String)> = nearest("proxy_set_header")
@@ -590,42 +572,20 @@ fn redirects(
     let mut list: Option<Vec<(String, String)>> = None;
     for level in place.chain.iter().rev() {
         let dirs = model.named(*level, "proxy_redirect");
-        let pass = model.levels[*level]
-            .statements
-            .iter()
-            .copied()
-            .find(|d| model.dirs[*d].is("proxy_pass"));
+        let pass = model.own_pass(*level);
         let default_of = |pass: Option<DirId>| -> Option<(String, String)> {
             let url = model.dirs[pass?].arg(0)?;
             if url.contains('$') {
                 return None; // a proxy_pass with variables has no default
             }
-            let target = ProxyTarget::parse(url).ok();
-            // Unnamed levels (if, limit_except) and regex or named
-            // locations give no location name.
-            let location_name = match model.levels[*level].kind {
-                LevelKind::Location => model
-                    .location_path(*level)
-                    .filter(|p| matches!(p.kind, LocationKind::Prefix | LocationKind::Exact))
-                    .map(|p| p.path)
-                    .unwrap_or_default(),
-                _ => String::new(),
-            };
+            let (pattern, replacement) = default_redirect(model, *level, url);
             if symbolic {
                 // The authority is what the user accepts to change; the
                 // mapping of the path stays.
-                let uri = target.as_ref().map_or(String::new(), |t| t.uri.clone());
-                let replacement = if uri.is_empty() {
-                    "/".to_string()
-                } else {
-                    location_name
-                };
+                let uri = ProxyTarget::parse(url).map_or(String::new(), |t| t.uri);
                 return Some((format!("{SYMBOLIC_DEFAULT}{uri}"), replacement));
             }
-            match target {
-                Some(t) if !t.uri.is_empty() => Some((url.to_string(), location_name)),
-                _ => Some((format!("{url}/"), "/".into())),
-            }
+            Some((pattern, replacement))
         };
         if !dirs.is_empty() {
             if dirs.len() == 1 && model.dirs[dirs[0]].arg(0) == Some("off") {
@@ -658,6 +618,25 @@ fn redirects(
         return None;
     }
     Some(list.unwrap_or_default())
+}
+
+/// The mapping nginx's default `proxy_redirect` makes of the `proxy_pass`
+/// URL `url` written at `level`: the URL to the location's name, or, for a
+/// URL without a URI, `URL/` to `/`. Unnamed levels (`if`, `limit_except`)
+/// and regex or named locations give no location name.
+pub fn default_redirect(model: &Model, level: LevelId, url: &str) -> (String, String) {
+    let location = match model.levels[level].kind {
+        LevelKind::Location => model
+            .location_path(level)
+            .filter(|p| matches!(p.kind, LocationKind::Prefix | LocationKind::Exact))
+            .map(|p| p.path)
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    match ProxyTarget::parse(url) {
+        Ok(t) if !t.uri.is_empty() => (url.to_string(), location),
+        _ => (format!("{url}/"), "/".into()),
+    }
 }
 
 /// Marks a default `proxy_redirect` compared without its authority.

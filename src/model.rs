@@ -378,6 +378,29 @@ impl<'s> Model<'s> {
         chain
     }
 
+    /// The directives named `name` at the nearest level of `chain` that has
+    /// any (nginx merges settings per level: that level decides).
+    pub fn nearest(&self, chain: &[LevelId], name: &str) -> Option<(LevelId, Vec<DirId>)> {
+        chain.iter().find_map(|l| {
+            let dirs: Vec<DirId> = self.levels[*l]
+                .statements
+                .iter()
+                .copied()
+                .filter(|d| self.dirs[*d].is(name) && self.dirs[*d].block.is_none())
+                .collect();
+            (!dirs.is_empty()).then_some((*l, dirs))
+        })
+    }
+
+    /// The `proxy_pass` written directly in `level`, if any.
+    pub fn own_pass(&self, level: LevelId) -> Option<DirId> {
+        self.levels[level]
+            .statements
+            .iter()
+            .copied()
+            .find(|d| self.dirs[*d].is("proxy_pass") && self.dirs[*d].block.is_none())
+    }
+
     /// The directives named `name` directly in `level`, in order.
     pub fn named(&self, level: LevelId, name: &str) -> Vec<DirId> {
         let candidates = if is_setting(name) {

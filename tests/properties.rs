@@ -300,25 +300,12 @@ proptest! {
 #[test]
 fn coverage_check_catches_a_change_missing_from_the_report() {
     let text = "server {\n    listen 80;\n    location / {\n        proxy_pass http://api:8080;\n        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n        proxy_set_header Host $host;\n        proxy_redirect off;\n    }\n}\n";
-    let source = upkeep::source::Source::new("t.conf", text.as_bytes().to_vec());
-    let options = upkeep::plan::Options {
-        keepalive: 32,
-        ..Default::default()
-    };
-    let rewrite = upkeep::process(&source, &options).unwrap();
-    let ranges: Vec<_> = rewrite
-        .changes
-        .iter()
-        .map(|c| c.edit.range.clone())
-        .collect();
-    // With the full report, nothing is uncovered.
-    assert_eq!(
-        coverage::uncovered(&source.text, &rewrite.new_text, &ranges),
-        []
-    );
-    assert_eq!(
-        coverage::kept_outside(&source.text, &rewrite.new_text, &ranges),
-        Ok(())
+    let (source, rewrite, ranges) = rewrite_fully_covered(
+        text,
+        upkeep::plan::Options {
+            keepalive: 32,
+            ..Default::default()
+        },
     );
     // Leave the proxy_pass target change (line 4) out of the report.
     let target = rewrite
@@ -360,12 +347,27 @@ fn coverage_check_catches_a_change_missing_from_the_report() {
 #[test]
 fn coverage_check_does_not_depend_on_the_diffs_alignment() {
     let text = "server {\n    listen 8000;\n    location / {\n        proxy_pass http://gateway;\n    }\n    location /auth/ {\n        proxy_pass \"http://stack-auth\";\n        proxy_set_header Connection \"upgrade\";\n    }\n}\n\n";
+    rewrite_fully_covered(
+        text,
+        upkeep::plan::Options {
+            keepalive: 1,
+            websocket_paths: vec!["/api/ws".into()],
+            ..Default::default()
+        },
+    );
+}
+
+/// Rewrites `text` and checks that the full report covers every change;
+/// returns the source, the rewrite and the reported ranges.
+fn rewrite_fully_covered(
+    text: &str,
+    options: upkeep::plan::Options,
+) -> (
+    upkeep::source::Source,
+    upkeep::Rewrite,
+    Vec<std::ops::Range<usize>>,
+) {
     let source = upkeep::source::Source::new("t.conf", text.as_bytes().to_vec());
-    let options = upkeep::plan::Options {
-        keepalive: 1,
-        websocket_paths: vec!["/api/ws".into()],
-        ..Default::default()
-    };
     let rewrite = upkeep::process(&source, &options).unwrap();
     let ranges: Vec<_> = rewrite
         .changes
@@ -380,6 +382,7 @@ fn coverage_check_does_not_depend_on_the_diffs_alignment() {
         coverage::kept_outside(&source.text, &rewrite.new_text, &ranges),
         Ok(())
     );
+    (source, rewrite, ranges)
 }
 
 /// The checker on hand-made texts, with no upkeep involved.

@@ -37,7 +37,7 @@ use crate::behaviour::{substitute, uses_proxy_vars};
 use crate::edit::Edit;
 use crate::headers::{HeaderAction, HeaderOp, HeaderValue};
 use crate::layout::{self, settings_anchor};
-use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model, Word};
+use crate::model::{DirId, LevelId, LevelKind, Model, Word};
 use crate::plan::{Change, Ctx, HostHeaderMode, Note, RuleId, Site};
 use crate::target::ProxyTarget;
 
@@ -71,27 +71,6 @@ pub fn passes_of(model: &Model, location: LevelId) -> Vec<DirId> {
         .flat_map(|l| model.levels[l].statements.clone())
         .filter(|d| model.dirs[*d].is("proxy_pass"))
         .collect()
-}
-
-fn own_pass(model: &Model, level: LevelId) -> Option<DirId> {
-    model.levels[level]
-        .statements
-        .iter()
-        .copied()
-        .find(|d| model.dirs[*d].is("proxy_pass"))
-}
-
-/// Directives named `name` at the nearest level of `chain` that has any.
-fn nearest(model: &Model, chain: &[LevelId], name: &str) -> Option<(LevelId, Vec<DirId>)> {
-    chain.iter().find_map(|l| {
-        let dirs: Vec<DirId> = model.levels[*l]
-            .statements
-            .iter()
-            .copied()
-            .filter(|d| model.dirs[*d].is(name) && model.dirs[*d].block.is_none())
-            .collect();
-        (!dirs.is_empty()).then_some((*l, dirs))
-    })
 }
 
 fn dir_uses_vars(model: &Model, d: DirId) -> bool {
@@ -130,39 +109,24 @@ fn redirect_source(model: &Model, level: LevelId) -> RedirectSource {
             source = match dirs.iter().find(|d| {
                 model.dirs[**d].args.len() == 1 && model.dirs[**d].arg(0) == Some("default")
             }) {
-                Some(d) => {
-                    own_pass(model, *l).map(|pass| RedirectSource::Written { dir: *d, pass })
-                }
+                Some(d) => model
+                    .own_pass(*l)
+                    .map(|pass| RedirectSource::Written { dir: *d, pass }),
                 None => Some(RedirectSource::Explicit),
             };
             continue;
         }
         if source.is_none() {
             // A proxy_pass with variables has no default (nginx keeps no URL).
-            if let Some(pass) =
-                own_pass(model, *l).filter(|p| !model.dirs[*p].arg(0).unwrap_or("").contains('$'))
+            if let Some(pass) = model
+                .own_pass(*l)
+                .filter(|p| !model.dirs[*p].arg(0).unwrap_or("").contains('$'))
             {
                 source = Some(RedirectSource::Default { pass });
             }
         }
     }
     source.unwrap_or(RedirectSource::Explicit)
-}
-
-/// The mapping nginx's default `proxy_redirect` makes of `url` at `level`.
-fn default_mapping(model: &Model, level: LevelId, url: &str) -> (String, String) {
-    let location = match model.levels[level].kind {
-        LevelKind::Location => model
-            .location_path(level)
-            .filter(|p| matches!(p.kind, LocationKind::Prefix | LocationKind::Exact))
-            .map(|p| p.path)
-            .unwrap_or_default(),
-        _ => String::new(),
-    };
-    match ProxyTarget::parse(url) {
-        Ok(t) if !t.uri.is_empty() => (url.to_string(), location),
-        _ => (format!("{url}/"), "/".into()),
-    }
 }
 
 /// Why the old `$proxy_host` values of `location` cannot be kept, if so.
@@ -194,7 +158,7 @@ pub fn blocker(ctx: &Ctx, location: LevelId, pooled: &[(DirId, &ProxyTarget)]) -
         .any(|l| !matches!(redirect_source(model, *l), RedirectSource::Explicit));
     // With a proxy_pass of its own, the location's default redirect (which
     // its `if`/`limit_except` blocks inherit) comes from that one URL.
-    let branch_redirects = default_redirect && own_pass(model, location).is_none();
+    let branch_redirects = default_redirect && model.own_pass(location).is_none();
     let depends = explicit_use || default_host || branch_redirects || first.scheme == "https";
     let same = |t: &ProxyTarget| {
         t.proxy_host() == first.proxy_host()
@@ -210,10 +174,10 @@ pub fn blocker(ctx: &Ctx, location: LevelId, pooled: &[(DirId, &ProxyTarget)]) -
     let if_default = levels.iter().skip(1).any(|l| {
         matches!(redirect_source(model, *l), RedirectSource::Default { pass } if model.dirs[pass].level == *l)
     });
-    if if_default && own_pass(model, location).is_some() {
+    if if_default && model.own_pass(location).is_some() {
         return Some("left alone: the default proxy_redirect of its `if` block comes from the block's own URL, and proxy_redirect cannot be set in `if`; pinning it in the location would change the location's own redirects".into());
     }
-    if own_pass(model, location).is_none() && default_redirect {
+    if model.own_pass(location).is_none() && default_redirect {
         let urls: std::collections::BTreeSet<&str> = passes
             .iter()
             .filter_map(|d| model.dirs[*d].arg(0))
@@ -223,9 +187,10 @@ pub fn blocker(ctx: &Ctx, location: LevelId, pooled: &[(DirId, &ProxyTarget)]) -
         }
     }
     for chain in &chains {
-        let cache = nearest(model, chain, "proxy_cache")
+        let cache = model
+            .nearest(chain, "proxy_cache")
             .is_some_and(|(_, dirs)| model.dirs[dirs[0]].arg(0).is_some_and(|v| v != "off"));
-        if cache && nearest(model, chain, "proxy_cache_key").is_none() {
+        if cache && model.nearest(chain, "proxy_cache_key").is_none() {
             return Some(format!(
                 "left alone: proxy_cache uses nginx's default key, which holds $proxy_host ({}) and the proxied URI; no proxy_cache_key can spell it, so pooling would empty the cache. Set proxy_cache_key explicitly, or run with --proxy-host upstream to accept a cold cache",
                 first.proxy_host()
@@ -251,9 +216,9 @@ pub fn blocker(ctx: &Ctx, location: LevelId, pooled: &[(DirId, &ProxyTarget)]) -
     let nested = model
         .descendants(location)
         .into_iter()
-        .any(|l| model.levels[l].kind == LevelKind::Location && own_pass(model, l).is_some());
+        .any(|l| model.levels[l].kind == LevelKind::Location && model.own_pass(l).is_some());
     let needs_setting = (first.scheme == "https"
-        && nearest(model, &chains[0], "proxy_ssl_name").is_none())
+        && model.nearest(&chains[0], "proxy_ssl_name").is_none())
         || chains.iter().flatten().any(|l| {
             model.levels[*l].statements.iter().any(|d| {
                 model.dirs[*d].block.is_none()
@@ -351,7 +316,8 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
                 if changed.iter().any(|(c, _)| c.pass == pass) =>
             {
                 let url = model.dirs[pass].arg(0).unwrap_or("").to_string();
-                let (pattern, replacement) = default_mapping(model, model.dirs[pass].level, &url);
+                let (pattern, replacement) =
+                    crate::behaviour::default_redirect(model, model.dirs[pass].level, &url);
                 if seen_redirect.contains(&(pattern.clone(), replacement.clone())) {
                     continue;
                 }
@@ -381,7 +347,9 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
 
     // The default TLS name is the upstream's host.
     if target.scheme == "https"
-        && nearest(model, &model.place_chain(location), "proxy_ssl_name").is_none()
+        && model
+            .nearest(&model.place_chain(location), "proxy_ssl_name")
+            .is_none()
         && target.host != site.upstream
     {
         if let Some(anchor) = anchor {
@@ -439,7 +407,7 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
         }
     }
     for name in names {
-        let Some((from, dirs)) = nearest(model, &chain, name) else {
+        let Some((from, dirs)) = model.nearest(&chain, name) else {
             continue;
         };
         if from == location {
