@@ -195,38 +195,9 @@ pub fn level_keys(model: &Model) -> Vec<LevelKey> {
 }
 
 /// Observes every proxying place of an `http` context in `model`.
-/// `external`: upstream blocks of the other files of the run (one http
-/// context), by lowercased name.
-pub fn observe(
-    model: &Model,
-    values: ProxyHostValues,
-    new_defaults: bool,
-    external: &BTreeMap<String, crate::plan::ExternalUpstream>,
-) -> Observations {
+pub fn observe(model: &Model, values: ProxyHostValues, new_defaults: bool) -> Observations {
     let keys = level_keys(model);
-    let mut upstreams = upstream_blocks(model);
-    for (name, up) in external {
-        for http in model
-            .levels
-            .iter()
-            .enumerate()
-            .filter_map(|(id, _)| model.http_context(id))
-            .collect::<BTreeSet<_>>()
-        {
-            upstreams
-                .entry((Some(http), name.clone()))
-                .or_insert_with(|| UpstreamBlock {
-                    // A block of one server is that server; of several, it is
-                    // only known by name.
-                    servers: up.backend.iter().cloned().collect(),
-                    block: match &up.backend {
-                        Some(_) => Vec::new(),
-                        None => vec![format!("upstream {name} in {}", up.path)],
-                    },
-                    keepalive: up.has_keepalive,
-                });
-        }
-    }
+    let upstreams = upstream_blocks(model);
     let mut out = Observations::default();
     for (level, _) in model.levels.iter().enumerate() {
         let Some(place) = proxying_place(model, level) else {

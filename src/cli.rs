@@ -24,9 +24,28 @@ By default it prints a unified diff and changes nothing.",
     group(ArgGroup::new("mode").multiple(false).args(["diff", "check", "write"]))
 )]
 pub struct Args {
-    /// nginx config files; a directory means every *.conf below it; `-` reads standard input.
+    /// nginx config files or directories; `-` reads standard input. A main
+    /// config is read with everything it includes; a directory means its
+    /// main configs and their trees, and its other *.conf files (and the
+    /// files of a sites-enabled/) as snippets.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<String>,
+
+    /// The main config: read the tree it includes even when it does not
+    /// look like one (no top-level `http`/`events`).
+    #[arg(long, value_name = "FILE")]
+    pub root: Option<std::path::PathBuf>,
+
+    /// Where relative `include` names are read from (nginx's conf prefix;
+    /// default: the main config's directory, or for snippets the directory
+    /// above theirs).
+    #[arg(long, value_name = "DIR")]
+    pub prefix: Option<std::path::PathBuf>,
+
+    /// Read includes below FROM from TO instead (repeatable), e.g.
+    /// `--path-map /etc/nginx=deploy/nginx` for a repository's copy.
+    #[arg(long = "path-map", value_name = "FROM=TO", value_parser = parse_path_map)]
+    pub path_maps: Vec<(std::path::PathBuf, std::path::PathBuf)>,
 
     /// Print a unified diff of the changes (the default).
     #[arg(long)]
@@ -116,7 +135,12 @@ pub enum Mode {
 /// Everything a run needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub paths: Vec<String>,
+    /// The PATH arguments.
+    pub inputs: Vec<String>,
+    pub root: Option<std::path::PathBuf>,
+    pub prefix: Option<std::path::PathBuf>,
+    /// How include names map to files.
+    pub paths: crate::workspace::Paths,
     pub mode: Mode,
     pub format: Format,
     pub color: bool,
@@ -152,8 +176,26 @@ impl Args {
             ColorChoice::Never => false,
             ColorChoice::Auto => is_terminal && !no_color,
         };
+        let absolute = |p: std::path::PathBuf| {
+            if p.is_absolute() {
+                p
+            } else {
+                std::env::current_dir().unwrap_or_default().join(p)
+            }
+        };
+        let prefix = self.prefix.map(absolute);
         Config {
-            paths: self.paths,
+            inputs: self.paths,
+            root: self.root,
+            prefix: prefix.clone(),
+            paths: crate::workspace::Paths {
+                prefix,
+                maps: self
+                    .path_maps
+                    .into_iter()
+                    .map(|(from, to)| (from, absolute(to)))
+                    .collect(),
+            },
             mode,
             format: self.format,
             color,
@@ -172,9 +214,17 @@ impl Args {
                     HostHeaderArg::Keep => HostHeaderMode::Keep,
                     HostHeaderArg::Upstream => HostHeaderMode::Upstream,
                 },
-                external_upstreams: BTreeMap::new(),
             },
         }
+    }
+}
+
+fn parse_path_map(text: &str) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+    match text.split_once('=') {
+        Some((from, to)) if from.starts_with('/') && !to.is_empty() => Ok((from.into(), to.into())),
+        _ => Err(format!(
+            "`{text}`: expected FROM=TO with an absolute FROM, e.g. /etc/nginx=deploy/nginx"
+        )),
     }
 }
 

@@ -14,13 +14,15 @@ use crate::model::{DirId, LevelId, Model};
 pub fn after_directive(model: &Model, after: DirId, text: impl AsRef<[u8]>, order: u8) -> Edit {
     let text = text.as_ref();
     let source = model.source;
-    let dir = &model.dirs[after];
+    // A directive read from an included file: the new text goes into this
+    // file, after the `include` (the same place in nginx's reading order).
+    let dir = &model.dirs[model.anchor(after)];
     if source.ends_line(dir.range.end) && source.starts_line(dir.range.start) {
         let at = source.line_end(dir.range.end);
         let indent = source.indent_of(dir.range.start);
         Edit::insert(
             at,
-            concat(&[source.eol.as_bytes(), indent.as_bytes(), text]),
+            concat(&[source.eol_at(at).as_bytes(), indent.as_bytes(), text]),
             order,
         )
     } else {
@@ -39,13 +41,13 @@ pub fn concat(parts: &[&[u8]]) -> Vec<u8> {
 pub fn before_directive(model: &Model, before: DirId, text: impl AsRef<[u8]>, order: u8) -> Edit {
     let text = text.as_ref();
     let source = model.source;
-    let dir = &model.dirs[before];
+    let dir = &model.dirs[model.anchor(before)];
     if source.starts_line(dir.range.start) {
         let at = source.line_start(dir.range.start);
         let indent = source.indent_of(dir.range.start);
         Edit::insert(
             at,
-            concat(&[indent.as_bytes(), text, source.eol.as_bytes()]),
+            concat(&[indent.as_bytes(), text, source.eol_at(at).as_bytes()]),
             order,
         )
     } else {
@@ -58,18 +60,25 @@ pub fn at_block_end(model: &Model, level: LevelId, text: impl AsRef<[u8]>, order
     let text = text.as_ref();
     let source = model.source;
     let close = model.levels[level].close;
-    let last = model.levels[level].statements.last().copied();
+    let last = model.levels[level]
+        .statements
+        .last()
+        .map(|d| model.anchor(*d));
     if source.starts_line(close) {
         let indent = match last {
             Some(d) if source.starts_line(model.dirs[d].range.start) => {
                 source.indent_of(model.dirs[d].range.start)
             }
-            _ => format!("{}{}", source.indent_of(close), source.indent_unit),
+            _ => format!(
+                "{}{}",
+                source.indent_of(close),
+                source.indent_unit_at(close)
+            ),
         };
         let at = source.line_start(close);
         Edit::insert(
             at,
-            concat(&[indent.as_bytes(), text, source.eol.as_bytes()]),
+            concat(&[indent.as_bytes(), text, source.eol_at(at).as_bytes()]),
             order,
         )
     } else {

@@ -23,17 +23,21 @@ pub mod plan;
 pub mod query;
 pub mod report;
 pub mod rules;
+pub mod run;
 pub mod source;
 pub mod target;
 pub mod variables;
+pub mod workspace;
 pub mod write;
 
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashMap};
 
-use cli::{Config, Format, Mode};
+use model::Model;
+use workspace::{FileId, SegmentId, Unit, UnitKind, Workspace};
+
+pub use run::run;
+
 use plan::{Change, Note, Options};
-use report::{ChangeReport, FileReport, NoteReport, RunReport, Summary};
 use source::Source;
 
 /// Exit codes, one place: 0 nothing to report, 1 `--check` found changes,
@@ -71,7 +75,7 @@ pub enum FileError {
 #[derive(Debug)]
 pub struct Rewrite {
     pub new_text: Vec<u8>,
-    /// The applied edits, normalized (sorted, distinct).
+    /// The applied edits, normalized (sorted, distinct), in file offsets.
     pub edits: Vec<edit::Edit>,
     pub changes: Vec<Change>,
     pub notes: Vec<Note>,
@@ -81,111 +85,288 @@ pub struct Rewrite {
 /// memory for a wrong path.
 pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
-/// Parses, plans, applies and verifies one file. Pure: no I/O.
+/// Parses, plans, applies and verifies one text read alone (its includes
+/// unseen). Pure: no I/O.
 pub fn process(source: &Source, opts: &Options) -> Result<Rewrite, FileError> {
-    let (new_text, edits, mut changes, notes, tree) = plan_and_apply(source, opts, None)?;
-    if new_text != source.text {
-        verify(source, &tree, &edits, &new_text, opts)?;
+    let mut ws = Workspace::new(workspace::Paths::default());
+    let id = ws.add_text(&source.path, source.text.clone());
+    let unit = Unit::layout(&mut ws, UnitKind::Snippets, &[id], None);
+    let mut files = process_unit(&ws, &unit, opts)?;
+    let (_, rewrite) = files.remove(0);
+    Ok(rewrite)
+}
+
+/// Plans a unit (one http context across its files), applies the edits,
+/// and verifies the whole tree: the output parses, needs no further
+/// change, and behaves the same (see `behaviour`). Returns every file of
+/// the unit with its rewrite (unchanged files included), in reading order.
+pub fn process_unit(
+    ws: &Workspace,
+    unit: &Unit,
+    opts: &Options,
+) -> Result<Vec<(FileId, Rewrite)>, FileError> {
+    if let Some(e) = unit.errors.first() {
+        return Err(FileError::Syntax(e.clone()));
     }
-    changes.sort_by_key(|c| (c.edit.range.start, c.edit.order));
-    Ok(Rewrite {
-        new_text,
-        edits,
-        changes,
-        notes,
-    })
-}
-
-/// New text, the edits that made it, the changes with reasons, the notes,
-/// and the syntax tree of the input.
-type Applied = (
-    Vec<u8>,
-    Vec<edit::Edit>,
-    Vec<Change>,
-    Vec<Note>,
-    tree_sitter::Tree,
-);
-
-/// `previous`: the tree of the text this one was made from, already told
-/// about the edits, so that tree-sitter re-parses only what changed.
-fn plan_and_apply(
-    source: &Source,
-    opts: &Options,
-    previous: Option<&tree_sitter::Tree>,
-) -> Result<Applied, FileError> {
-    let tree = parse::parse_incremental(source, previous)?;
-    let model = model::Model::build(source, &tree);
-    let planned = plan::plan(&model, opts).map_err(|error| FileError::Plan {
-        path: source.path.clone(),
-        error,
-    })?;
-    let mut edits: Vec<edit::Edit> = planned.changes.iter().map(|c| c.edit.clone()).collect();
-    edit::normalize(&mut edits).map_err(|e| FileError::Internal {
-        path: source.path.clone(),
-        message: e.to_string(),
-    })?;
-    // One change per distinct edit (a shared outer-level edit is planned once
-    // per location that needs it).
-    let mut distinct = std::collections::HashSet::new();
-    let changes: Vec<Change> = planned
-        .changes
+    let model = Model::build_unit(unit, ws);
+    let planned = plan_unit(ws, unit, &model, opts)?;
+    let mut texts = HashMap::new();
+    for (file, p) in &planned {
+        if !p.edits.is_empty() {
+            texts.insert(*file, edit::apply(&ws.file(*file).source.text, &p.edits));
+        }
+    }
+    if !texts.is_empty() {
+        verify(ws, unit, &model, &texts, opts)?;
+    }
+    Ok(planned
         .into_iter()
-        .filter(|c| distinct.insert(c.edit.clone()))
-        .collect();
-    Ok((
-        edit::apply(&source.text, &edits),
-        edits,
-        changes,
-        planned.notes,
-        tree,
-    ))
+        .map(|(file, p)| {
+            let new_text = texts
+                .remove(&file)
+                .unwrap_or_else(|| ws.file(file).source.text.clone());
+            let mut changes = p.changes;
+            changes.sort_by_key(|c| (c.edit.range.start, c.edit.order));
+            (
+                file,
+                Rewrite {
+                    new_text,
+                    edits: p.edits,
+                    changes,
+                    notes: p.notes,
+                },
+            )
+        })
+        .collect())
 }
 
-/// The output must parse, and planning it again must change nothing.
-fn verify(
-    source: &Source,
-    tree: &tree_sitter::Tree,
-    edits: &[edit::Edit],
-    new_text: &[u8],
+/// One file's part of a unit's plan, in file offsets.
+#[derive(Debug, Default)]
+struct FilePlan {
+    edits: Vec<edit::Edit>,
+    changes: Vec<Change>,
+    notes: Vec<Note>,
+}
+
+/// Plans the unit and maps the edits to files. A file read more than once
+/// (a snippet included from several places) is edited only when every
+/// inclusion asks for exactly the same edits; otherwise the locations that
+/// asked are left alone and the unit is planned again.
+fn plan_unit(
+    ws: &Workspace,
+    unit: &Unit,
+    model: &Model,
     opts: &Options,
-) -> Result<(), FileError> {
-    let internal = |message: String| FileError::Internal {
-        path: source.path.clone(),
-        message,
-    };
-    let again = Source::new(source.path.clone(), new_text.to_vec());
-    let edited = parse::edited_tree(source, tree, edits);
-    match plan_and_apply(&again, opts, Some(&edited)) {
-        Ok((_, _, changes, _, new_tree)) if changes.is_empty() => {
-            let problems = check_behaviour(source, tree, &again, &new_tree, opts);
-            if problems.is_empty() {
-                Ok(())
-            } else {
-                Err(FileError::Unsafe {
-                    path: source.path.clone(),
-                    message: problems.join("; "),
+) -> Result<Vec<(FileId, FilePlan)>, FileError> {
+    let path = ws.file(unit.entries[0]).shown.clone();
+    let mut blocked: BTreeMap<model::LevelId, String> = BTreeMap::new();
+    loop {
+        let planned = plan::plan_except(model, opts, &blocked).map_err(|error| {
+            let (path, error) = match error.offset.and_then(|o| unit.locate(o)) {
+                Some((file, local)) => (
+                    ws.file(file).shown.clone(),
+                    plan::PlanError {
+                        offset: Some(local),
+                        message: error.message,
+                    },
+                ),
+                None => (path.clone(), error),
+            };
+            FileError::Plan { path, error }
+        })?;
+        let internal = |message: String| FileError::Internal {
+            path: path.clone(),
+            message,
+        };
+        let mut edits: Vec<edit::Edit> = planned.changes.iter().map(|c| c.edit.clone()).collect();
+        edit::normalize(&mut edits).map_err(|e| internal(e.to_string()))?;
+        // Edits per segment, in segment offsets.
+        let mut by_segment: BTreeMap<SegmentId, Vec<edit::Edit>> = BTreeMap::new();
+        for e in &edits {
+            let (segment, local) = local_range(unit, &e.range)
+                .ok_or_else(|| internal(format!("an edit at {:?} spans files", e.range)))?;
+            by_segment.entry(segment).or_default().push(edit::Edit {
+                range: local,
+                ..e.clone()
+            });
+        }
+        let mut per_file: BTreeMap<FileId, Vec<SegmentId>> = BTreeMap::new();
+        for (i, s) in unit.segments.iter().enumerate() {
+            per_file.entry(s.file).or_default().push(unit_segment(i));
+        }
+        let mut newly_blocked = Vec::new();
+        let mut file_edits: HashMap<FileId, Vec<edit::Edit>> = HashMap::new();
+        for (file, segments) in &per_file {
+            let lists: Vec<&[edit::Edit]> = segments
+                .iter()
+                .map(|s| by_segment.get(s).map(Vec::as_slice).unwrap_or(&[]))
+                .collect();
+            if lists.iter().all(|l| *l == lists[0]) {
+                if !lists[0].is_empty() {
+                    file_edits.insert(*file, lists[0].to_vec());
+                }
+                continue;
+            }
+            let places: Vec<String> = segments
+                .iter()
+                .filter_map(|s| unit.segment(*s).included_by)
+                .filter_map(|at| unit.locate(at))
+                .map(|(f, local)| {
+                    format!(
+                        "{}:{}",
+                        ws.file(f).shown,
+                        ws.file(f).source.line_col(local).0
+                    )
                 })
+                .collect();
+            let reason = format!(
+                "left alone: the change here would edit {}, which is also read at {} where it must stay as it is (give this location its own copy, or edit by hand)",
+                ws.file(*file).shown,
+                places.join(", ")
+            );
+            for s in segments {
+                for e in by_segment.get(s).into_iter().flatten() {
+                    let at = unit.segment(*s).base + e.range.start;
+                    let level = model.level_holding(at, unit.segment(*s).range());
+                    if !blocked.contains_key(&level) {
+                        newly_blocked.push((level, reason.clone()));
+                    }
+                }
             }
         }
-        Ok((_, _, changes_again, _, _)) => Err(internal(format!(
-            "the rewritten file is not stable: a second run would change it again ({})",
-            changes_again
-                .iter()
-                .map(|c| format!(
-                    "{} at line {}",
-                    c.rule.as_str(),
-                    again.line_col(c.edit.range.start).0
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-        Err(FileError::Syntax(e)) => Err(internal(format!(
-            "the rewritten file does not parse: {}",
-            e.message
-        ))),
-        Err(e) => Err(internal(format!(
-            "the rewritten file cannot be planned again: {e}"
-        ))),
+        if !newly_blocked.is_empty() {
+            blocked.extend(newly_blocked);
+            continue;
+        }
+        // Changes and notes, in the file of their first segment.
+        let mut out: Vec<(FileId, FilePlan)> = unit
+            .files
+            .iter()
+            .map(|f| {
+                (
+                    *f,
+                    FilePlan {
+                        edits: file_edits.remove(f).unwrap_or_default(),
+                        ..FilePlan::default()
+                    },
+                )
+            })
+            .collect();
+        let index: HashMap<FileId, usize> =
+            out.iter().enumerate().map(|(i, (f, _))| (*f, i)).collect();
+        let mut distinct = std::collections::HashSet::new();
+        for c in planned.changes {
+            if !distinct.insert(c.edit.clone()) {
+                continue;
+            }
+            let Some((segment, local)) = local_range(unit, &c.edit.range) else {
+                continue;
+            };
+            let seg = unit.segment(segment);
+            // A shared file's edit is reported once, from its first reading.
+            if per_file[&seg.file][0] != segment {
+                continue;
+            }
+            out[index[&seg.file]].1.changes.push(Change {
+                edit: edit::Edit {
+                    range: local,
+                    ..c.edit
+                },
+                ..c
+            });
+        }
+        let mut seen_notes = std::collections::HashSet::new();
+        for n in planned.notes {
+            let (file, offset) = match n.offset.and_then(|o| unit.locate(o)) {
+                Some((file, local)) => (file, Some(local)),
+                None => (unit.entries[0], None),
+            };
+            if seen_notes.insert((file, offset, n.message.clone())) {
+                out[index[&file]].1.notes.push(Note {
+                    offset,
+                    message: n.message,
+                });
+            }
+        }
+        return Ok(out);
+    }
+}
+
+fn unit_segment(i: usize) -> SegmentId {
+    SegmentId::from_index(i)
+}
+
+/// The segment of an edit and its range there.
+fn local_range(
+    unit: &Unit,
+    range: &std::ops::Range<usize>,
+) -> Option<(SegmentId, std::ops::Range<usize>)> {
+    let segment = unit.segment_at(range.start)?;
+    let s = unit.segment(segment);
+    (range.end <= s.base + s.len).then(|| (segment, range.start - s.base..range.end - s.base))
+}
+
+/// The rewritten tree must parse, planning it again must change nothing,
+/// and nginx must do the same with every request but reuse connections.
+fn verify(
+    ws: &Workspace,
+    unit: &Unit,
+    before: &Model,
+    texts: &HashMap<FileId, Vec<u8>>,
+    opts: &Options,
+) -> Result<(), FileError> {
+    let path = ws.file(unit.entries[0]).shown.clone();
+    let internal = |message: String| FileError::Internal {
+        path: path.clone(),
+        message,
+    };
+    let mut again_ws = ws.with_texts(texts);
+    let again = Unit::layout(
+        &mut again_ws,
+        unit.kind.clone(),
+        &unit.entries,
+        unit.prefix.as_deref(),
+    );
+    if let Some(e) = again.errors.first() {
+        return Err(internal(format!("the rewritten file does not parse: {e}")));
+    }
+    let after = Model::build_unit(&again, &again_ws);
+    match plan::plan(&after, opts) {
+        Ok(p) if p.changes.is_empty() => {}
+        Ok(p) => {
+            return Err(internal(format!(
+                "the rewritten file is not stable: a second run would change it again ({})",
+                p.changes
+                    .iter()
+                    .map(|c| {
+                        let (file, local) = again
+                            .locate(c.edit.range.start)
+                            .unwrap_or((unit.entries[0], 0));
+                        format!(
+                            "{} at {}:{}",
+                            c.rule.as_str(),
+                            again_ws.file(file).shown,
+                            again_ws.file(file).source.line_col(local).0
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+        Err(e) => {
+            return Err(internal(format!(
+                "the rewritten file cannot be planned again: {e}"
+            )))
+        }
+    }
+    let problems = compare_models(before, &after, opts);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(FileError::Unsafe {
+            path,
+            message: problems.join("; "),
+        })
     }
 }
 
@@ -198,317 +379,23 @@ pub fn check_behaviour(
     after_tree: &tree_sitter::Tree,
     opts: &Options,
 ) -> Vec<String> {
+    let old = model::Model::build(before, before_tree);
+    let new = model::Model::build(after, after_tree);
+    compare_models(&old, &new, opts)
+}
+
+fn compare_models(old: &Model, new: &Model, opts: &Options) -> Vec<String> {
     let values = match opts.host_header {
         plan::HostHeaderMode::Keep => behaviour::ProxyHostValues::Kept,
         plan::HostHeaderMode::Upstream => behaviour::ProxyHostValues::Accepted,
     };
-    let old = model::Model::build(before, before_tree);
-    let new = model::Model::build(after, after_tree);
     behaviour::compare(
-        &behaviour::observe(&old, values, opts.new_defaults, &opts.external_upstreams),
-        &behaviour::observe(&new, values, opts.new_defaults, &opts.external_upstreams),
+        &behaviour::observe(old, values, opts.new_defaults),
+        &behaviour::observe(new, values, opts.new_defaults),
         behaviour::Allowed {
             move_upgrade: !opts.websocket_paths.is_empty(),
         },
     )
-}
-
-/// One input named on the command line.
-enum Input {
-    Stdin,
-    File(PathBuf),
-}
-
-/// Expands the PATH arguments: `-`, files, and directories (every `*.conf`
-/// below, sorted). Problems are reported to `err` and counted.
-fn expand(paths: &[String], err: &mut dyn Write, errors: &mut usize) -> Vec<Input> {
-    let mut inputs = Vec::new();
-    for p in paths {
-        if p == "-" {
-            inputs.push(Input::Stdin);
-            continue;
-        }
-        let path = Path::new(p);
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                let mut found = Vec::new();
-                collect_conf(path, &mut found, err, errors);
-                found.sort();
-                if found.is_empty() {
-                    let _ = writeln!(
-                        err,
-                        "error: {p}: no *.conf files in this directory; name the files to check"
-                    );
-                    *errors += 1;
-                }
-                inputs.extend(found.into_iter().map(Input::File));
-            }
-            Ok(_) => inputs.push(Input::File(path.to_path_buf())),
-            Err(e) => {
-                let _ = writeln!(err, "error: {p}: {}", describe_io(&e));
-                *errors += 1;
-            }
-        }
-    }
-    inputs
-}
-
-fn collect_conf(dir: &Path, found: &mut Vec<PathBuf>, err: &mut dyn Write, errors: &mut usize) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            let _ = writeln!(err, "error: {}: {}", dir.display(), describe_io(&e));
-            *errors += 1;
-            return;
-        }
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            collect_conf(&path, found, err, errors);
-        } else if path.extension().is_some_and(|e| e == "conf") {
-            found.push(path);
-        }
-    }
-}
-
-fn describe_io(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => "no such file or directory".into(),
-        io::ErrorKind::PermissionDenied => {
-            "permission denied (check the file's permissions)".into()
-        }
-        _ => e.to_string(),
-    }
-}
-
-fn read_input(input: &Input, stdin: &mut dyn Read) -> Result<(String, Vec<u8>), String> {
-    match input {
-        Input::Stdin => {
-            let mut text = Vec::new();
-            stdin
-                .take(MAX_FILE_SIZE + 1)
-                .read_to_end(&mut text)
-                .map_err(|e| format!("-: cannot read standard input: {e}"))?;
-            if text.len() as u64 > MAX_FILE_SIZE {
-                return Err(format!(
-                    "-: input is larger than {} MiB; upkeep reads nginx configs, not this",
-                    MAX_FILE_SIZE >> 20
-                ));
-            }
-            Ok(("-".into(), text))
-        }
-        Input::File(path) => {
-            let shown = path.display().to_string();
-            let meta =
-                std::fs::metadata(path).map_err(|e| format!("{shown}: {}", describe_io(&e)))?;
-            if meta.len() > MAX_FILE_SIZE {
-                return Err(format!(
-                    "{shown}: file is {} MiB, larger than the {} MiB upkeep reads; is this an nginx config?",
-                    meta.len() >> 20,
-                    MAX_FILE_SIZE >> 20
-                ));
-            }
-            let text = std::fs::read(path).map_err(|e| format!("{shown}: {}", describe_io(&e)))?;
-            Ok((shown, text))
-        }
-    }
-}
-
-/// Runs upkeep as configured; `out` gets the diff, JSON or rewritten stdin,
-/// `err` the notes and errors.
-pub fn run(
-    config: &Config,
-    stdin: &mut dyn Read,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> io::Result<ExitStatus> {
-    let mut errors = 0usize;
-    let inputs = expand(&config.paths, err, &mut errors);
-    let mut summary = Summary::default();
-    let mut files = Vec::new();
-    let text_mode = config.format == Format::Text;
-    // Files given together are one http context: each sees the upstreams of
-    // the others (as they stand after earlier files were rewritten).
-    let mut known: Vec<Vec<plan::ExternalUpstream>> = Vec::new();
-    if inputs.len() > 1 {
-        for input in &inputs {
-            known.push(match input {
-                Input::File(p) => std::fs::read(p)
-                    .map(|text| upstreams_of(&p.display().to_string(), text))
-                    .unwrap_or_default(),
-                Input::Stdin => Vec::new(),
-            });
-        }
-    }
-    for (index, input) in inputs.iter().enumerate() {
-        let mut options = config.options.clone();
-        for (other, ups) in known.iter().enumerate() {
-            if other != index {
-                for up in ups {
-                    options
-                        .external_upstreams
-                        .entry(up.name.to_ascii_lowercase())
-                        .or_insert_with(|| up.clone());
-                }
-            }
-        }
-        let (path, text) = match read_input(input, stdin) {
-            Ok(read) => read,
-            Err(message) => {
-                writeln!(err, "error: {message}")?;
-                errors += 1;
-                files.push(error_report(&path_of(input), message));
-                continue;
-            }
-        };
-        let source = Source::new(path.clone(), text);
-        if config.parse_only {
-            if let Err(e) = parse::parse(&source) {
-                writeln!(err, "error: {e}")?;
-                errors += 1;
-            }
-            continue;
-        }
-        let rewrite = match process(&source, &options) {
-            Ok(r) => r,
-            Err(e) => {
-                writeln!(err, "error: {e}")?;
-                errors += 1;
-                files.push(error_report(&path, e.to_string()));
-                continue;
-            }
-        };
-        let changed = rewrite.new_text != source.text;
-        let changes: Vec<ChangeReport> = rewrite
-            .changes
-            .iter()
-            .map(|c| ChangeReport::new(&source, c))
-            .collect();
-        let notes: Vec<NoteReport> = rewrite
-            .notes
-            .iter()
-            .map(|n| NoteReport::new(&source, n))
-            .collect();
-        if text_mode && !config.quiet {
-            for c in &changes {
-                writeln!(err, "{}", c.text(&path))?;
-            }
-            for n in &notes {
-                writeln!(err, "{}", n.text(&path))?;
-            }
-        }
-        let mut status = if changed { "changed" } else { "unchanged" };
-        if matches!(input, Input::Stdin) && config.mode == Mode::Write {
-            out.write_all(&rewrite.new_text)?;
-        } else if changed {
-            if text_mode {
-                let diff = diff::unified(&path, &source, &rewrite.edits);
-                if config.mode == Mode::Write {
-                    if let Input::File(p) = input {
-                        match write::write_atomically(p, &source.text, &rewrite.new_text) {
-                            Ok(()) => writeln!(out, "{path}: {} change(s) written", changes.len())?,
-                            Err(e) => {
-                                writeln!(err, "error: {e}")?;
-                                errors += 1;
-                                status = "error";
-                            }
-                        }
-                    }
-                } else if config.color {
-                    out.write_all(&diff::colorize(&diff))?;
-                } else {
-                    out.write_all(&diff)?;
-                }
-            } else if config.mode == Mode::Write {
-                if let Input::File(p) = input {
-                    if let Err(e) = write::write_atomically(p, &source.text, &rewrite.new_text) {
-                        writeln!(err, "error: {e}")?;
-                        errors += 1;
-                        status = "error";
-                    }
-                }
-            }
-        } else if config.verbose && text_mode {
-            writeln!(err, "{path}: nothing to change")?;
-        }
-        if status == "changed" && !known.is_empty() {
-            known[index] = upstreams_of(&path, rewrite.new_text.clone());
-        }
-        match status {
-            "changed" => summary.changed += 1,
-            "unchanged" => summary.unchanged += 1,
-            _ => {}
-        }
-        files.push(FileReport {
-            path,
-            status,
-            changes,
-            notes,
-            error: None,
-        });
-    }
-    if config.options.new_defaults && summary.changed > 0 && !config.quiet {
-        // The output drops what only older nginx needs; run on an older
-        // nginx it would open a connection per request again.
-        writeln!(
-            err,
-            "warning: --nginx-version is 1.29.7 or later: this output relies on that nginx's defaults (keepalive in upstream blocks, HTTP/1.1 to backends, no `Connection: close`); on an older nginx it pools no connections — omit --nginx-version for output that works on any version"
-        )?;
-    }
-    summary.errors = errors;
-    let any_changed = summary.changed > 0;
-    if !text_mode {
-        let report = RunReport { files, summary };
-        serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?;
-        writeln!(out)?;
-    }
-    out.flush()?;
-    Ok(if errors > 0 {
-        ExitStatus::Error
-    } else if any_changed && config.mode == Mode::Check {
-        ExitStatus::ChangesFound
-    } else {
-        ExitStatus::Success
-    })
-}
-
-/// The upstream blocks of a file, for the other files of the run.
-fn upstreams_of(path: &str, text: Vec<u8>) -> Vec<plan::ExternalUpstream> {
-    let source = Source::new(path, text);
-    let Ok(tree) = parse::parse(&source) else {
-        return Vec::new();
-    };
-    let model = model::Model::build(&source, &tree);
-    naming::existing_upstreams(&model)
-        .into_iter()
-        .map(|up| plan::ExternalUpstream {
-            backend: (up.servers.len() == 1).then(|| up.servers[0].clone()),
-            has_keepalive: up.has_keepalive,
-            name: up.name,
-            path: path.to_string(),
-        })
-        .collect()
-}
-
-fn path_of(input: &Input) -> String {
-    match input {
-        Input::Stdin => "-".into(),
-        Input::File(p) => p.display().to_string(),
-    }
-}
-
-fn error_report(path: &str, message: String) -> FileReport {
-    FileReport {
-        path: path.to_string(),
-        status: "error",
-        changes: Vec::new(),
-        notes: Vec::new(),
-        error: Some(message),
-    }
 }
 
 /// The fuzz target's body (see `fuzz/`), here so that the seed corpus also

@@ -9,12 +9,14 @@
 //! later multi-file model (following `include`) can keep the same questions.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::ops::Range;
 
 use tree_sitter::{Node, Tree, TreeCursor};
 
 use crate::query::QueryResults;
 use crate::source::Source;
+use crate::workspace::{Inclusion, Unit, Workspace};
 
 pub type LevelId = usize;
 pub type DirId = usize;
@@ -83,6 +85,10 @@ pub struct Directive<'s> {
     pub range: Range<usize>,
     pub level: LevelId,
     pub block: Option<LevelId>,
+    /// For a directive read from an included file directly into `level`:
+    /// the `include` in `level`'s own file that brought it (the outermost,
+    /// when includes nest). New text placed "after" it goes after that.
+    pub via: Option<DirId>,
 }
 
 impl Directive<'_> {
@@ -105,31 +111,140 @@ pub struct Model<'s> {
     /// The directives `queries/*.scm` describe, indexed during the model's
     /// single walk of the tree (a test checks that the queries agree).
     pub found: QueryResults,
+    /// Directive by start offset.
+    starts: HashMap<usize, DirId>,
+    /// `include`s whose files upkeep could not read (or that loop), with
+    /// why: what they hold is unknown.
+    pub unseen: HashMap<DirId, String>,
+    /// `include`s whose glob matched no file (nginx includes nothing).
+    pub empty_globs: Vec<DirId>,
+    /// While building: where the file being walked starts in the text, and
+    /// the include that brought its top level in.
+    base: usize,
+    via: Option<DirId>,
+    unit: Option<(&'s Unit, &'s Workspace)>,
 }
 
 pub const ROOT: LevelId = 0;
 
 impl<'s> Model<'s> {
+    /// The model of one file read alone (its includes unseen).
     pub fn build(source: &'s Source, tree: &Tree) -> Model<'s> {
-        let mut model = Model {
+        let mut model = Model::empty(source, tree, source.text.len(), None);
+        let mut cursor = tree.walk();
+        model.collect(&mut cursor, ROOT);
+        model.finish()
+    }
+
+    /// The model of a unit: its entry files one after another at the top
+    /// level, every include read in place, as nginx reads them.
+    pub fn build_unit(unit: &'s Unit, ws: &'s Workspace) -> Model<'s> {
+        let first = &unit.segments[0];
+        let tree = ws
+            .file(first.file)
+            .tree
+            .as_ref()
+            .expect("a unit with syntax errors is not modelled");
+        let mut model = Model::empty(&unit.source, tree, first.base + first.len, Some((unit, ws)));
+        for (i, segment) in unit.segments.iter().enumerate() {
+            if segment.included_by.is_none() {
+                if i > 0 {
+                    model.levels[ROOT].close = segment.base + segment.len;
+                }
+                model.walk_file(segment.file, segment.base, ROOT, None);
+            }
+        }
+        model.finish()
+    }
+
+    fn empty(
+        source: &'s Source,
+        tree: &Tree,
+        close: usize,
+        unit: Option<(&'s Unit, &'s Workspace)>,
+    ) -> Model<'s> {
+        Model {
             source,
             levels: vec![Level {
                 kind: LevelKind::Root,
                 owner: None,
                 parent: None,
                 statements: Vec::new(),
-                close: source.text.len(),
+                close,
                 settings: Vec::new(),
             }],
             dirs: Vec::new(),
             root_role: RootRole::Fragment,
             tree: tree.clone(),
             found: QueryResults::default(),
+            starts: HashMap::new(),
+            unseen: HashMap::new(),
+            empty_globs: Vec::new(),
+            base: 0,
+            via: None,
+            unit,
+        }
+    }
+
+    fn finish(mut self) -> Model<'s> {
+        self.root_role = self.classify_root();
+        self.starts = self
+            .dirs
+            .iter()
+            .enumerate()
+            .map(|(id, d)| (d.range.start, id))
+            .collect();
+        self.unit = None;
+        self
+    }
+
+    /// Walks one file's statements into `level`, its text at `base`.
+    fn walk_file(
+        &mut self,
+        file: crate::workspace::FileId,
+        base: usize,
+        level: LevelId,
+        via: Option<DirId>,
+    ) {
+        let Some((_, ws)) = self.unit else { return };
+        let Ok(tree) = &ws.file(file).tree else {
+            return;
         };
+        let (saved_base, saved_via) = (self.base, self.via);
+        self.base = base;
+        self.via = via;
         let mut cursor = tree.walk();
-        model.collect(&mut cursor, ROOT);
-        model.root_role = model.classify_root();
-        model
+        self.collect(&mut cursor, level);
+        self.base = saved_base;
+        self.via = saved_via;
+    }
+
+    /// Reads what an `include` directive at `level` brings in.
+    fn include(&mut self, id: DirId, level: LevelId) {
+        let Some((unit, _)) = self.unit else {
+            self.unseen
+                .insert(id, "upkeep was given this file alone".into());
+            return;
+        };
+        match unit.inclusions.get(&self.dirs[id].range.start) {
+            Some(Inclusion::Segments(segments)) => {
+                let via = self.via.or(Some(id));
+                for s in segments {
+                    let segment = unit.segment(*s);
+                    self.walk_file(segment.file, segment.base, level, via);
+                }
+            }
+            Some(Inclusion::Nothing { .. }) => self.empty_globs.push(id),
+            Some(Inclusion::Unseen { reason }) => {
+                self.unseen.insert(id, reason.clone());
+            }
+            Some(Inclusion::Cycle { chain }) => {
+                self.unseen.insert(id, format!("include cycle: {chain}"));
+            }
+            None => {
+                self.unseen.insert(id, "not a single file name".into());
+            }
+        }
     }
 
     /// Walks the statements under the cursor's node (the root or a block)
@@ -179,15 +294,22 @@ impl<'s> Model<'s> {
         if block.is_none() && is_setting(&name.value) {
             self.levels[level].settings.push(id);
         }
+        let base = self.base;
         self.dirs.push(Directive {
             name,
             args,
-            range: node.byte_range(),
+            range: node.start_byte() + base..node.end_byte() + base,
             level,
             block: None,
+            via: self.via,
         });
         self.levels[level].statements.push(id);
-        let Some(block) = block else { return };
+        let Some(block) = block else {
+            if !is_lua && self.dirs[id].is("include") {
+                self.include(id, level);
+            }
+            return;
+        };
         let kind = if is_lua {
             LevelKind::Other
         } else {
@@ -199,11 +321,14 @@ impl<'s> Model<'s> {
             owner: Some(id),
             parent: Some(level),
             statements: Vec::new(),
-            close: block.end_byte().saturating_sub(1),
+            close: block.end_byte().saturating_sub(1) + base,
             settings: Vec::new(),
         });
         self.dirs[id].block = Some(child);
         if !is_lua {
+            // Directives inside a block are written in this file, whatever
+            // brought the block's owner in.
+            let saved_via = self.via.take();
             // The cursor is on the directive; descend into its block.
             if cursor.goto_first_child() {
                 loop {
@@ -217,6 +342,7 @@ impl<'s> Model<'s> {
                 }
                 cursor.goto_parent();
             }
+            self.via = saved_via;
         }
     }
 
@@ -228,6 +354,7 @@ impl<'s> Model<'s> {
         }
         let start = name.range.start;
         let n: &str = &name.value;
+        let base = self.base;
         let found = &mut self.found;
         if let Some(first) = args.first() {
             if n.ends_with("_pass")
@@ -240,11 +367,11 @@ impl<'s> Model<'s> {
         match (n, block) {
             ("upstream", Some(b)) if !args.is_empty() => found
                 .upstream
-                .push((start, vec![args[0].range.start, b.start_byte()])),
+                .push((start, vec![args[0].range.start, b.start_byte() + base])),
             ("map", Some(_)) if args.len() >= 2 => found
                 .map
                 .push((start, vec![args[0].range.start, args[1].range.start])),
-            ("location", Some(b)) => found.location.push((start, vec![b.start_byte()])),
+            ("location", Some(b)) => found.location.push((start, vec![b.start_byte() + base])),
             _ => {}
         }
         if is_setting(n) {
@@ -254,7 +381,8 @@ impl<'s> Model<'s> {
 
     fn word(&self, node: Node) -> Word<'s> {
         let source: &'s Source = self.source;
-        let raw = &source.text[node.byte_range()];
+        let range = node.start_byte() + self.base..node.end_byte() + self.base;
+        let raw = &source.text[range.clone()];
         let quote = match raw.first() {
             Some(b'"') if node.kind_id() == string_kind() => Some('"'),
             Some(b'\'') if node.kind_id() == string_kind() => Some('\''),
@@ -270,24 +398,26 @@ impl<'s> Model<'s> {
             _ => Cow::Owned(unescape(inner)),
         };
         Word {
-            range: node.byte_range(),
+            range,
             value,
             quote,
         }
     }
 
     fn classify_root(&self) -> RootRole {
+        let names = self.levels[ROOT]
+            .statements
+            .iter()
+            .map(|d| self.dirs[*d].name.value.as_ref());
+        if is_main_config(names) {
+            return RootRole::Main;
+        }
         let names: Vec<&str> = self.levels[ROOT]
             .statements
             .iter()
             .map(|d| self.dirs[*d].name.value.as_ref())
             .collect();
         if names
-            .iter()
-            .any(|n| matches!(*n, "http" | "events" | "stream" | "mail"))
-        {
-            RootRole::Main
-        } else if names
             .iter()
             .any(|n| matches!(*n, "server" | "upstream" | "map"))
         {
@@ -304,9 +434,39 @@ impl<'s> Model<'s> {
 
     /// The directive that starts at byte `start`.
     pub fn dir_at(&self, start: usize) -> Option<DirId> {
-        self.dirs
-            .binary_search_by_key(&start, |d| d.range.start)
-            .ok()
+        self.starts.get(&start).copied()
+    }
+
+    /// The innermost level an edit at `at` (inside the file text `within`)
+    /// belongs to: the deepest block there that holds it, or the level the
+    /// file's top-level directives were read into.
+    pub fn level_holding(&self, at: usize, within: Range<usize>) -> LevelId {
+        let inside = |r: &Range<usize>| within.start <= r.start && r.end <= within.end;
+        let mut best: Option<(usize, LevelId)> = None;
+        let mut top = None;
+        for d in &self.dirs {
+            if !inside(&d.range) {
+                continue;
+            }
+            if top.is_none() || d.via.is_some() {
+                top.get_or_insert(d.level);
+            }
+            if let Some(block) = d.block {
+                if d.range.start <= at && at < d.range.end {
+                    let depth = self.ancestors(block).count();
+                    if best.is_none_or(|(b, _)| depth > b) {
+                        best = Some((depth, block));
+                    }
+                }
+            }
+        }
+        best.map(|(_, l)| l).or(top).unwrap_or(ROOT)
+    }
+
+    /// Where new text "after" `dir` goes: `dir` itself, or, for a
+    /// directive read from an included file, the `include` that read it.
+    pub fn anchor(&self, dir: DirId) -> DirId {
+        self.dirs[dir].via.unwrap_or(dir)
     }
 
     pub fn level_of_owner(&self, dir: DirId) -> Option<LevelId> {
@@ -506,6 +666,13 @@ pub struct LocationPath {
     pub path: String,
     pub path_range: Range<usize>,
     pub kind: LocationKind,
+}
+
+/// A main config holds one of these at its top level.
+pub fn is_main_config<S: AsRef<str>>(top_level: impl IntoIterator<Item = S>) -> bool {
+    top_level
+        .into_iter()
+        .any(|n| matches!(n.as_ref(), "http" | "events" | "stream" | "mail"))
 }
 
 /// The directives `queries/proxy_settings.scm` names.

@@ -84,8 +84,6 @@ pub struct NewUpstream {
 pub enum UpstreamChoice {
     New(NewUpstream),
     Reuse(ExistingUpstream),
-    /// An upstream for this backend in another file of the run.
-    Elsewhere(String),
 }
 
 impl UpstreamChoice {
@@ -93,7 +91,6 @@ impl UpstreamChoice {
         match self {
             UpstreamChoice::New(n) => &n.name,
             UpstreamChoice::Reuse(u) => &u.name,
-            UpstreamChoice::Elsewhere(name) => name,
         }
     }
 }
@@ -202,17 +199,6 @@ pub fn assign(
             u.servers == [backend.key.clone()] && u.users.iter().all(|c| *c == backend.connection)
         }) {
             choices.insert(backend.key.clone(), UpstreamChoice::Reuse(up.clone()));
-            continue;
-        }
-        if let Some(up) = opts
-            .external_upstreams
-            .values()
-            .find(|u| u.backend.as_deref() == Some(backend.key.as_str()))
-        {
-            choices.insert(
-                backend.key.clone(),
-                UpstreamChoice::Elsewhere(up.name.clone()),
-            );
             continue;
         }
         needs_default.push(backend);

@@ -50,19 +50,6 @@ pub struct Options {
     /// `Connection: close` are its defaults.
     pub new_defaults: bool,
     pub host_header: HostHeaderMode,
-    /// Upstreams defined in the other files of this run (keyed by lowercased
-    /// name): files given together are one `http` context.
-    pub external_upstreams: BTreeMap<String, ExternalUpstream>,
-}
-
-/// An upstream block in another file of the run, or one upkeep adds there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExternalUpstream {
-    pub name: String,
-    pub path: String,
-    /// The backend key when the block has exactly one server.
-    pub backend: Option<String>,
-    pub has_keepalive: bool,
 }
 
 impl Options {
@@ -157,6 +144,8 @@ pub struct Site {
 pub struct Ctx<'m, 's> {
     pub model: &'m Model<'s>,
     pub opts: &'m Options,
+    /// Locations (settings levels) to leave as they are, with the note why.
+    pub blocked: &'m BTreeMap<LevelId, String>,
 }
 
 /// Work gathered per location before header operations are applied.
@@ -169,8 +158,22 @@ pub struct LocationWork {
 }
 
 pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
-    let ctx = Ctx { model, opts };
+    plan_except(model, opts, &BTreeMap::new())
+}
+
+/// [`plan`], leaving the `blocked` locations as they are.
+pub fn plan_except(
+    model: &Model,
+    opts: &Options,
+    blocked: &BTreeMap<LevelId, String>,
+) -> Result<Plan, PlanError> {
+    let ctx = Ctx {
+        model,
+        opts,
+        blocked,
+    };
     let mut out = Plan::default();
+    include_notes(&ctx, &mut out.notes);
     let mut discovered = discover(&ctx, &mut out.notes);
     keep_variable_lookups(&ctx, &mut discovered, &mut out.notes);
     leave_alone_blocked(&ctx, &mut discovered, &mut out.notes);
@@ -219,8 +222,6 @@ pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
             .get(http)
             .cloned()
             .unwrap_or_default();
-        let mut taken_hosts = taken_hosts;
-        taken_hosts.extend(opts.external_upstreams.keys().cloned());
         let choices = naming::assign(&backends, existing, &taken_hosts, opts)?;
         let mut created = Vec::new();
         for f in found {
@@ -252,20 +253,8 @@ pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
                                 keepalive_needed.insert(up.dir);
                             }
                         }
-                        UpstreamChoice::Elsewhere(_) => {}
                     }
                     (choice.name().to_string(), Some(t.clone()))
-                }
-                FoundKind::External(up) if up.has_keepalive => (up.name.clone(), None),
-                FoundKind::External(up) => {
-                    out.notes.push(Note {
-                        offset: Some(model.dirs[f.pass].range.start),
-                        message: format!(
-                            "upstream \"{}\" is defined in {}: this location is made ready for pooling; that block needs `keepalive` (run upkeep on both files together)",
-                            up.name, up.path
-                        ),
-                    });
-                    (up.name.clone(), None)
                 }
                 FoundKind::Existing(up) => {
                     let mixed = users
@@ -391,10 +380,23 @@ pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
         .copied()
         .collect();
     for http in contexts {
+        let with_users: Vec<(naming::NewUpstream, Vec<DirId>)> = new_upstreams
+            .get(&http)
+            .into_iter()
+            .flatten()
+            .map(|u| {
+                let users = sites
+                    .iter()
+                    .filter(|s| s.http == http && s.upstream == u.name)
+                    .map(|s| s.pass)
+                    .collect();
+                (u.clone(), users)
+            })
+            .collect();
         out.changes.extend(rules::upstream_block::plan(
             &ctx,
             http,
-            new_upstreams.get(&http).map(Vec::as_slice).unwrap_or(&[]),
+            &with_users,
             new_map_blocks.get(&http).map(Vec::as_slice),
         ));
     }
@@ -412,8 +414,6 @@ pub struct Found {
 pub enum FoundKind {
     Literal(ProxyTarget),
     Existing(ExistingUpstream),
-    /// `http://NAME` where NAME is an upstream of another file in the run.
-    External(ExternalUpstream),
 }
 
 #[derive(Debug, Default)]
@@ -638,17 +638,9 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
                 })
                 .cloned()
         });
-        let external = (target.port.is_none() && !target.is_unix())
-            .then(|| {
-                ctx.opts
-                    .external_upstreams
-                    .get(&target.host.to_ascii_lowercase())
-            })
-            .flatten();
-        let kind = match (existing, external) {
-            (Some(up), _) => FoundKind::Existing(up),
-            (None, Some(up)) => FoundKind::External(up.clone()),
-            (None, None) => FoundKind::Literal(target),
+        let kind = match existing {
+            Some(up) => FoundKind::Existing(up),
+            None => FoundKind::Literal(target),
         };
         found
             .by_http
@@ -659,30 +651,58 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
     found
 }
 
-/// An `include` in the location (or a proxy-looking one further out) may set
-/// `proxy_set_header` or `proxy_http_version` that upkeep cannot see yet.
+/// Settings upkeep cannot see: an `include` on the way from the `http`
+/// context to this `proxy_pass` that could not be read, or a location the
+/// caller asked to leave as it is (see `lib.rs`: shared snippets).
 fn hidden_settings(ctx: &Ctx, level: LevelId) -> Option<String> {
     let model = ctx.model;
-    for l in model.inheritance_chain(level) {
-        let location_level = model.levels[l].kind == LevelKind::Location;
-        for inc in model.named(l, "include") {
-            let what = model.dirs[inc].arg(0).unwrap_or("");
-            if location_level || what.to_ascii_lowercase().contains("proxy") {
+    let mut levels: Vec<LevelId> = model
+        .ancestors(level)
+        .take_while(|l| {
+            matches!(
+                model.levels[*l].kind,
+                LevelKind::If | LevelKind::LimitExcept
+            )
+        })
+        .collect();
+    levels.extend(model.inheritance_chain(level));
+    for l in &levels {
+        if let Some(reason) = ctx.blocked.get(l) {
+            return Some(reason.clone());
+        }
+        for inc in model.named(*l, "include") {
+            if model.unseen.contains_key(&inc) {
+                let what = model.dirs[inc].arg(0).unwrap_or("");
                 return Some(format!(
-                    "left alone: `include {what}` may set proxy headers that upkeep does not read yet (line {})",
-                    model.source.line_col(model.dirs[inc].range.start).0
+                    "left alone: `include {what}` could not be read, and what it sets applies here; upkeep makes no change that depends on it"
                 ));
             }
         }
     }
-    // Directives inside an `if`/`limit_except` around the proxy_pass too.
-    for l in model.ancestors(level) {
-        if !matches!(model.levels[l].kind, LevelKind::If | LevelKind::LimitExcept) {
-            break;
-        }
-        if !model.named(l, "include").is_empty() {
-            return Some("left alone: an `include` next to this proxy_pass may set proxy headers that upkeep does not read yet".into());
-        }
-    }
     None
+}
+
+/// One note per `include` upkeep could not follow.
+fn include_notes(ctx: &Ctx, notes: &mut Vec<Note>) {
+    let model = ctx.model;
+    let mut unseen: Vec<(&DirId, &String)> = model.unseen.iter().collect();
+    unseen.sort();
+    for (inc, reason) in unseen {
+        let what = model.dirs[*inc].arg(0).unwrap_or("");
+        notes.push(Note {
+            offset: Some(model.dirs[*inc].range.start),
+            message: format!(
+                "`include {what}` could not be read ({reason}); the locations it may affect are left alone (give its directory with --path-map FROM=TO if it lives elsewhere)"
+            ),
+        });
+    }
+    for inc in &model.empty_globs {
+        let what = model.dirs[*inc].arg(0).unwrap_or("");
+        notes.push(Note {
+            offset: Some(model.dirs[*inc].range.start),
+            message: format!(
+                "`include {what}` matches no file: nginx includes nothing here, and so does upkeep (use --path-map FROM=TO if the files live elsewhere)"
+            ),
+        });
+    }
 }

@@ -19,6 +19,9 @@ pub struct Source {
     pub eol: &'static str,
     /// One level of indentation: a tab, or the most common indentation step.
     pub indent_unit: String,
+    /// For a unit's joined text (see `workspace`): where each file's bytes
+    /// start and that file's own line ending and indentation, by start.
+    parts: Vec<(usize, &'static str, String)>,
 }
 
 impl Source {
@@ -41,7 +44,55 @@ impl Source {
             line_starts,
             eol,
             indent_unit,
+            parts: Vec::new(),
         }
+    }
+
+    /// The joined text of several files: `parts` are the start offsets of
+    /// each file's bytes, whose line ending and indentation are detected
+    /// from that file alone.
+    pub fn joined(
+        path: impl Into<String>,
+        text: Vec<u8>,
+        parts: &[std::ops::Range<usize>],
+    ) -> Self {
+        let mut source = Source::new(path, text);
+        source.parts = parts
+            .iter()
+            .map(|r| {
+                let own = Source::new("", source.text[r.clone()].to_vec());
+                (r.start, own.eol, own.indent_unit)
+            })
+            .collect();
+        source
+    }
+
+    /// The line ending of the file that holds `offset`.
+    pub fn eol_at(&self, offset: usize) -> &'static str {
+        match self.part(offset) {
+            Some(p) => p.1,
+            None => self.eol,
+        }
+    }
+
+    /// One level of indentation in the file that holds `offset`.
+    pub fn indent_unit_at(&self, offset: usize) -> &str {
+        match self.part(offset) {
+            Some(p) => &p.2,
+            None => &self.indent_unit,
+        }
+    }
+
+    /// Which file of a joined text holds `offset` (0 for a plain file).
+    pub fn part_index(&self, offset: usize) -> usize {
+        self.parts
+            .partition_point(|p| p.0 <= offset)
+            .saturating_sub(1)
+    }
+
+    fn part(&self, offset: usize) -> Option<&(usize, &'static str, String)> {
+        let i = self.parts.partition_point(|p| p.0 <= offset);
+        i.checked_sub(1).map(|i| &self.parts[i])
     }
 
     /// 1-based line and byte column of `offset`.

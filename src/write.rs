@@ -29,17 +29,85 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 pub fn write_atomically(path: &Path, original: &[u8], new: &[u8]) -> Result<(), WriteError> {
     let shown = path.display().to_string();
-    let io_err = |source: io::Error| WriteError::Io {
+    let target = fs::canonicalize(path).map_err(|source| WriteError::Io {
         path: shown.clone(),
         source,
+    })?;
+    write_all(&[Pending {
+        path: target,
+        shown,
+        original: original.to_vec(),
+        new: new.to_vec(),
+    }])
+}
+
+/// One file of an all-or-nothing write.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// The file to replace (symlinks already resolved).
+    pub path: PathBuf,
+    pub shown: String,
+    pub original: Vec<u8>,
+    pub new: Vec<u8>,
+}
+
+/// Writes every file or none: each new text goes to a temporary file next
+/// to its target, which is checked (permissions, unchanged since read)
+/// before the first rename. If a rename fails after others succeeded, the
+/// renamed files get their original bytes back.
+pub fn write_all(files: &[Pending]) -> Result<(), WriteError> {
+    let mut staged: Vec<(PathBuf, &Pending)> = Vec::new();
+    let cleanup = |staged: &[(PathBuf, &Pending)]| {
+        for (tmp, _) in staged {
+            let _ = fs::remove_file(tmp);
+        }
     };
-    let target = fs::canonicalize(path).map_err(io_err)?;
-    let meta = fs::metadata(&target).map_err(io_err)?;
-    if meta.permissions().readonly() {
-        return Err(WriteError::ReadOnly { path: shown });
+    for f in files {
+        match stage(f) {
+            Ok(tmp) => staged.push((tmp, f)),
+            Err(e) => {
+                cleanup(&staged);
+                return Err(e);
+            }
+        }
     }
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let name = target
+    for (i, (tmp, f)) in staged.iter().enumerate() {
+        if let Err(source) = fs::rename(tmp, &f.path) {
+            cleanup(&staged[i..]);
+            for (_, done) in &staged[..i] {
+                let _ = write_atomically(&done.path, &done.new, &done.original);
+            }
+            return Err(WriteError::Io {
+                path: f.shown.clone(),
+                source,
+            });
+        }
+    }
+    for (_, f) in &staged {
+        if let Some(dir) = f.path.parent() {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes `f.new` to a temporary file beside `f.path`, ready to rename.
+fn stage(f: &Pending) -> Result<PathBuf, WriteError> {
+    let io_err = |source: io::Error| WriteError::Io {
+        path: f.shown.clone(),
+        source,
+    };
+    let meta = fs::metadata(&f.path).map_err(io_err)?;
+    if meta.permissions().readonly() {
+        return Err(WriteError::ReadOnly {
+            path: f.shown.clone(),
+        });
+    }
+    let dir = f.path.parent().unwrap_or(Path::new("."));
+    let name = f
+        .path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -54,25 +122,24 @@ pub fn write_atomically(path: &Path, original: &[u8], new: &[u8]) -> Result<(), 
             .create_new(true)
             .open(&tmp)
             .map_err(io_err)?;
-        file.write_all(new).map_err(io_err)?;
+        file.write_all(&f.new).map_err(io_err)?;
         file.sync_all().map_err(io_err)?;
         fs::set_permissions(&tmp, meta.permissions()).map_err(io_err)?;
         keep_owner(&tmp, &meta);
-        if fs::read(&target).map_err(io_err)? != original {
+        if fs::read(&f.path).map_err(io_err)? != f.original {
             return Err(WriteError::ChangedMeanwhile {
-                path: shown.clone(),
+                path: f.shown.clone(),
             });
-        }
-        fs::rename(&tmp, &target).map_err(io_err)?;
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
         }
         Ok(())
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result
 }
 
 #[cfg(unix)]

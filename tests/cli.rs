@@ -211,7 +211,11 @@ fn missing_paths_and_empty_directories_are_errors() {
     std::fs::write(dir.path().join("empty/readme.txt"), "not a conf").unwrap();
     let out = upkeep(dir.path(), &["empty"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no *.conf files"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no nginx configs here"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -238,10 +242,11 @@ fn one_bad_file_does_not_stop_the_others() {
     assert!(std::fs::read_to_string(sites.join("a.conf"))
         .unwrap()
         .contains("keepalive 32;"));
-    // Files given together are one http context: c.conf uses the upstream a.conf got.
+    // Snippets of different directories are different http contexts: c.conf
+    // gets an upstream of its own (one directory would share it).
     let c = std::fs::read_to_string(sites.join("nested/c.conf")).unwrap();
     assert!(
-        c.contains("proxy_pass http://api;") && !c.contains("upstream api"),
+        c.contains("proxy_pass http://api;") && c.contains("upstream api"),
         "{c}"
     );
     assert_eq!(

@@ -181,7 +181,7 @@ fn nginx_check_rejects_an_upstream_named_like_a_remaining_target_host() {
     assert!(err.contains("may not have port"), "{err}");
 }
 
-/// Files given together are one http context: a conf.d directory gets one
+/// The snippets of one directory are one http context: a conf.d directory gets one
 /// upstream per backend across its files, reuses upstreams defined in its
 /// other files, and real nginx accepts the result as a whole.
 #[test]
@@ -210,15 +210,17 @@ fn a_conf_d_directory_is_one_http_context() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let first = std::fs::read_to_string(confd.join("00-upstreams.conf")).unwrap();
     let a = std::fs::read_to_string(confd.join("a.conf")).unwrap();
     let b = std::fs::read_to_string(confd.join("b.conf")).unwrap();
+    // Shared by a.conf and b.conf: in the first file nginx reads.
     assert!(
-        a.starts_with("upstream api {\n    server api:9000;\n    keepalive 32;\n}\n"),
-        "{a}"
+        first.starts_with("upstream api {\n    server api:9000;\n    keepalive 32;\n}\n"),
+        "{first}"
     );
     assert!(
-        !b.contains("upstream "),
-        "b.conf reuses the upstreams of the other files:\n{b}"
+        !a.contains("upstream ") && !b.contains("upstream "),
+        "the sites reuse the upstreams of the first file:\n{a}\n{b}"
     );
     assert!(
         b.contains("proxy_pass http://api/;") && b.contains("proxy_pass http://backend/;"),

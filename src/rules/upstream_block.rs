@@ -16,7 +16,7 @@
 //! one-line blocks. Names were checked for collisions by `naming`.
 
 use crate::edit::Edit;
-use crate::model::{LevelId, LevelKind};
+use crate::model::{DirId, LevelId, LevelKind};
 use crate::naming::NewUpstream;
 use crate::plan::{Change, Ctx, RuleId};
 
@@ -45,50 +45,133 @@ fn start_of_attached_comments(source: &crate::source::Source, line_start: usize)
     at
 }
 
+/// Where a new block goes: before `first` (a statement of the http level),
+/// or, with no statement to go before, at the end of the level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Home {
+    /// The `http` block (or, for snippets, the first file read).
+    Context,
+    /// The top of one included file, before its first statement there.
+    File(DirId),
+}
+
+/// An upstream whose users are all in one included file goes to the top of
+/// that file, so a site keeps its backends with it (and takes them along
+/// when it is disabled); anything shared goes to the http context.
+fn home_of(ctx: &Ctx, http: LevelId, users: &[DirId]) -> Home {
+    let model = ctx.model;
+    let source = model.source;
+    let default_part =
+        default_anchor(ctx, http).map(|d| source.part_index(model.dirs[d].range.start));
+    let mut part = None;
+    for user in users {
+        // The statement of the http level that holds this proxy_pass.
+        let Some(top) = model
+            .ancestors(model.dirs[*user].level)
+            .find(|l| model.levels[*l].parent == Some(http))
+            .and_then(|l| model.levels[l].owner)
+        else {
+            return Home::Context;
+        };
+        if model.dirs[top].via.is_none() && model.levels[http].kind != LevelKind::Root {
+            return Home::Context;
+        }
+        let p = source.part_index(model.dirs[top].range.start);
+        if part.is_some_and(|q| q != p) {
+            return Home::Context;
+        }
+        part = Some(p);
+    }
+    match part {
+        Some(p) if Some(p) != default_part => model.levels[http]
+            .statements
+            .iter()
+            .copied()
+            .find(|d| source.part_index(model.dirs[*d].range.start) == p)
+            .map_or(Home::Context, Home::File),
+        _ => Home::Context,
+    }
+}
+
+/// The statement new context-wide blocks go before: in `http { }` its first
+/// `server` (or the `include` that reads it), in snippets the first one.
+fn default_anchor(ctx: &Ctx, http: LevelId) -> Option<DirId> {
+    let model = ctx.model;
+    let statements = &model.levels[http].statements;
+    if model.levels[http].kind == LevelKind::Root {
+        statements.first().copied()
+    } else {
+        statements
+            .iter()
+            .find(|d| model.dirs[**d].is("server"))
+            .map(|d| model.anchor(*d))
+    }
+}
+
 pub fn plan(
     ctx: &Ctx,
     http: LevelId,
-    upstreams: &[NewUpstream],
+    upstreams: &[(NewUpstream, Vec<DirId>)],
     map: Option<&[String]>,
 ) -> Vec<Change> {
-    let model = ctx.model;
-    let source = model.source;
-    let mut blocks: Vec<NewBlock> = upstreams
+    let mut blocks: Vec<(Home, NewBlock)> = upstreams
         .iter()
-        .map(|u| NewBlock {
-            header: format!("upstream {}", u.name),
-            body: vec![
-                format!("server {};", crate::layout::word(&u.server)),
-                format!("keepalive {};", u.keepalive),
-            ],
-            rule: RuleId::UpstreamBlock,
-            reason: format!(
-                "pools connections to {} (keepalive {}) instead of opening one per request",
-                u.server, u.keepalive
-            ),
+        .map(|(u, users)| {
+            (
+                home_of(ctx, http, users),
+                NewBlock {
+                    header: format!("upstream {}", u.name),
+                    body: vec![
+                        format!("server {};", crate::layout::word(&u.server)),
+                        format!("keepalive {};", u.keepalive),
+                    ],
+                    rule: RuleId::UpstreamBlock,
+                    reason: format!(
+                        "pools connections to {} (keepalive {}) instead of opening one per request",
+                        u.server, u.keepalive
+                    ),
+                },
+            )
         })
         .collect();
     if let Some(map) = map {
-        blocks.push(NewBlock {
-            header: "map $http_upgrade $connection_upgrade".into(),
-            body: map.to_vec(),
-            rule: RuleId::WebsocketMap,
-            reason: "sends `Connection: upgrade` only with a WebSocket upgrade and an empty Connection otherwise, so ordinary requests are pooled".into(),
-        });
+        blocks.push((
+            Home::Context,
+            NewBlock {
+                header: "map $http_upgrade $connection_upgrade".into(),
+                body: map.to_vec(),
+                rule: RuleId::WebsocketMap,
+                reason: "sends `Connection: upgrade` only with a WebSocket upgrade and an empty Connection otherwise, so ordinary requests are pooled".into(),
+            },
+        ));
     }
-    let statements = &model.levels[http].statements;
-    let first = if model.levels[http].kind == LevelKind::Root {
-        statements.first()
-    } else {
-        statements.iter().find(|d| model.dirs[**d].is("server"))
-    };
-    let eol = source.eol;
-    let unit = &source.indent_unit;
+    blocks
+        .into_iter()
+        .map(|(home, block)| {
+            let first = match home {
+                Home::Context => default_anchor(ctx, http),
+                Home::File(d) => Some(d),
+            };
+            place(ctx, http, first, home == Home::Context, block)
+        })
+        .collect()
+}
+
+/// The block as text before `first` (or at the end of the level).
+fn place(
+    ctx: &Ctx,
+    http: LevelId,
+    first: Option<DirId>,
+    in_context: bool,
+    block: NewBlock,
+) -> Change {
+    let model = ctx.model;
+    let source = model.source;
     let (at, line_style, indent) = match first {
         Some(d) => {
-            let start = model.dirs[*d].range.start;
+            let start = model.dirs[d].range.start;
             if source.starts_line(start) {
-                let at = if model.levels[http].kind == LevelKind::Root {
+                let at = if model.levels[http].kind == LevelKind::Root || !in_context {
                     source.line_start(start)
                 } else {
                     start_of_attached_comments(source, source.line_start(start))
@@ -104,35 +187,36 @@ pub fn plan(
                 (
                     source.line_start(close),
                     true,
-                    format!("{}{unit}", source.indent_of(close)),
+                    format!(
+                        "{}{}",
+                        source.indent_of(close),
+                        source.indent_unit_at(close)
+                    ),
                 )
             } else {
                 (close, false, String::new())
             }
         }
     };
-    blocks
-        .into_iter()
-        .map(|block| {
-            let text = if line_style {
-                let mut text = format!("{indent}{} {{{eol}", block.header);
-                for line in &block.body {
-                    text.push_str(&format!("{indent}{unit}{line}{eol}"));
-                }
-                text.push_str(&format!("{indent}}}{eol}{eol}"));
-                if first.is_none() {
-                    text = format!("{eol}{}", text.trim_end_matches(eol));
-                    text.push_str(eol);
-                }
-                text
-            } else {
-                format!("{} {{ {} }} ", block.header, block.body.join(" "))
-            };
-            Change {
-                rule: block.rule,
-                edit: Edit::insert(at, text, 0),
-                reason: block.reason,
-            }
-        })
-        .collect()
+    let eol = source.eol_at(at);
+    let unit = source.indent_unit_at(at);
+    let text = if line_style {
+        let mut text = format!("{indent}{} {{{eol}", block.header);
+        for line in &block.body {
+            text.push_str(&format!("{indent}{unit}{line}{eol}"));
+        }
+        text.push_str(&format!("{indent}}}{eol}{eol}"));
+        if first.is_none() {
+            text = format!("{eol}{}", text.trim_end_matches(eol));
+            text.push_str(eol);
+        }
+        text
+    } else {
+        format!("{} {{ {} }} ", block.header, block.body.join(" "))
+    };
+    Change {
+        rule: block.rule,
+        edit: Edit::insert(at, text, 0),
+        reason: block.reason,
+    }
 }

@@ -241,7 +241,7 @@ pub fn split(
     // Bytes, not text: the copy keeps what is not UTF-8 as it was.
     let copy = edit::apply(&model.source.text[range.clone()], &edits);
     let source = model.source;
-    let eol = source.eol.as_bytes();
+    let eol = source.eol_at(range.start).as_bytes();
     let text = if source.ends_line(range.end) && source.starts_line(range.start) {
         let indent = source.indent_of(range.start);
         crate::layout::concat(&[eol, eol, indent.as_bytes(), &copy])

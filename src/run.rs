@@ -1,0 +1,468 @@
+//! A run from the command line: find the units the arguments name, process
+//! each, and emit one diff, one report, or one all-or-nothing write.
+//!
+//! How arguments become units (see README, "How upkeep reads a tree"):
+//! - a main config (top-level `http`, `events`, `stream` or `mail`, or the
+//!   file named by `--root`) is one unit with every file it includes;
+//! - every other file is a snippet; snippets that no main config of the run
+//!   reaches are grouped by directory, and each directory is one unit (one
+//!   `http` context, as `include DIR/*.conf;` would read it);
+//! - a directory argument contributes its `*.conf` files (at any depth) and
+//!   every file in a directory named `sites-enabled`; other files are read
+//!   when an include names them;
+//! - standard input (`-`) is one unit on its own, its includes unseen.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::cli::{Config, Format, Mode};
+use crate::report::{ChangeReport, FileReport, NoteReport, RunReport, Summary};
+use crate::workspace::{describe_io, FileId, Unit, UnitKind, Workspace};
+use crate::{diff, model, write, ExitStatus, FileError, Rewrite, MAX_FILE_SIZE};
+
+/// One unit to process, with the note that says what upkeep assumed.
+struct Job {
+    unit: Unit,
+    assumed: Option<String>,
+}
+
+/// Runs upkeep as configured; `out` gets the diff, JSON or rewritten stdin,
+/// `err` the notes and errors.
+pub fn run(
+    config: &Config,
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<ExitStatus> {
+    let mut errors = 0usize;
+    let mut files: Vec<FileReport> = Vec::new();
+    let mut ws = Workspace::new(config.paths.clone());
+    let report_error = |errors: &mut usize, err: &mut dyn Write, path: &str, message: String| {
+        *errors += 1;
+        let _ = writeln!(err, "error: {message}");
+        error_report(path, message)
+    };
+
+    // Read the arguments.
+    let mut candidates: Vec<FileId> = Vec::new();
+    let mut stdin_file = None;
+    for p in &config.inputs {
+        if p == "-" {
+            let mut text = Vec::new();
+            stdin.take(MAX_FILE_SIZE + 1).read_to_end(&mut text)?;
+            if text.len() as u64 > MAX_FILE_SIZE {
+                files.push(report_error(
+                    &mut errors,
+                    err,
+                    "-",
+                    format!(
+                        "-: input is larger than {} MiB; upkeep reads nginx configs, not this",
+                        MAX_FILE_SIZE >> 20
+                    ),
+                ));
+                continue;
+            }
+            stdin_file = Some(ws.add_text("-", text));
+            continue;
+        }
+        let path = Path::new(p);
+        let found = match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                let mut found = Vec::new();
+                if let Err(message) = walk(path, false, &mut found) {
+                    files.push(report_error(&mut errors, err, p, message));
+                }
+                found.sort();
+                if found.is_empty() {
+                    files.push(report_error(
+                        &mut errors,
+                        err,
+                        p,
+                        format!("{p}: no nginx configs here (*.conf, or files in sites-enabled/); name the files to check"),
+                    ));
+                }
+                found
+            }
+            Ok(_) => vec![path.to_path_buf()],
+            Err(e) => {
+                files.push(report_error(
+                    &mut errors,
+                    err,
+                    p,
+                    format!("{p}: {}", describe_io(&e)),
+                ));
+                continue;
+            }
+        };
+        for f in found {
+            match ws.load(&f) {
+                Ok(id) if !candidates.contains(&id) => candidates.push(id),
+                Ok(_) => {}
+                Err(e) => files.push(report_error(
+                    &mut errors,
+                    err,
+                    &f.display().to_string(),
+                    e.0,
+                )),
+            }
+        }
+    }
+    let root = match &config.root {
+        Some(r) => match ws.load(r) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                files.push(report_error(
+                    &mut errors,
+                    err,
+                    &r.display().to_string(),
+                    e.0,
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+
+    let (jobs, broken) = units(config, &mut ws, &candidates, root, stdin_file);
+    for e in broken {
+        let path = e.path.clone();
+        if !config.parse_only {
+            files.push(report_error(&mut errors, err, &path, e.to_string()));
+        } else {
+            writeln!(err, "error: {e}")?;
+            errors += 1;
+        }
+    }
+    let mut summary = Summary::default();
+    let text_mode = config.format == Format::Text;
+    // Every changed file of the run, for one all-or-nothing write.
+    let mut pending: Vec<(FileId, Vec<u8>, usize)> = Vec::new();
+    let mut written_by: HashMap<FileId, Vec<u8>> = HashMap::new();
+    let mut diffs: Vec<u8> = Vec::new();
+    for job in &jobs {
+        let unit = &job.unit;
+        let entry = ws.file(unit.entries[0]).shown.clone();
+        if config.parse_only {
+            for e in &unit.errors {
+                writeln!(err, "error: {e}")?;
+                errors += 1;
+            }
+            continue;
+        }
+        let result = process_job(&ws, job, &config.options);
+        let rewrites = match result {
+            Ok(r) => r,
+            Err(e) => {
+                files.push(report_error(&mut errors, err, &entry, e.to_string()));
+                continue;
+            }
+        };
+        // A file two units share must come out of both the same.
+        let clash = rewrites
+            .iter()
+            .find(|(f, r)| written_by.get(f).is_some_and(|other| *other != r.new_text));
+        if let Some((f, _)) = clash {
+            let message = format!(
+                "{entry}: {} is also read by another tree of this run, which changes it differently; nothing was changed in this tree (run upkeep on one tree at a time)",
+                ws.file(*f).shown
+            );
+            files.push(report_error(&mut errors, err, &entry, message));
+            continue;
+        }
+        for (file, rewrite) in &rewrites {
+            if written_by.contains_key(file) {
+                continue;
+            }
+            written_by.insert(*file, rewrite.new_text.clone());
+            let f = ws.file(*file);
+            let shown = f.shown.clone();
+            let diff_path = f
+                .real
+                .as_deref()
+                .map(crate::workspace::shown_path)
+                .unwrap_or_else(|| shown.clone());
+            let changed = rewrite.new_text != f.source.text;
+            let changes: Vec<ChangeReport> = rewrite
+                .changes
+                .iter()
+                .map(|c| ChangeReport::new(&f.source, c))
+                .collect();
+            let notes: Vec<NoteReport> = rewrite
+                .notes
+                .iter()
+                .map(|n| NoteReport::new(&f.source, n))
+                .collect();
+            if text_mode && !config.quiet {
+                for c in &changes {
+                    writeln!(err, "{}", c.text(&shown))?;
+                }
+                for n in &notes {
+                    writeln!(err, "{}", n.text(&shown))?;
+                }
+            }
+            if f.real.is_none() && config.mode == Mode::Write {
+                // Standard input: the rewritten text is the output.
+                out.write_all(&rewrite.new_text)?;
+            } else if changed {
+                if config.mode == Mode::Write {
+                    pending.push((*file, rewrite.new_text.clone(), changes.len()));
+                } else if text_mode {
+                    diffs.extend(diff::unified(&diff_path, &f.source, &rewrite.edits));
+                }
+            } else if config.verbose && text_mode {
+                writeln!(err, "{shown}: nothing to change")?;
+            }
+            if changed {
+                summary.changed += 1;
+            } else {
+                summary.unchanged += 1;
+            }
+            files.push(FileReport {
+                path: shown,
+                status: if changed { "changed" } else { "unchanged" },
+                changes,
+                notes,
+                error: None,
+            });
+        }
+    }
+    if !diffs.is_empty() {
+        if config.color {
+            out.write_all(&diff::colorize(&diffs))?;
+        } else {
+            out.write_all(&diffs)?;
+        }
+    }
+    if !pending.is_empty() {
+        let writes: Vec<write::Pending> = pending
+            .iter()
+            .map(|(f, new, _)| write::Pending {
+                path: ws
+                    .file(*f)
+                    .real
+                    .clone()
+                    .expect("files to write were read from paths"),
+                shown: ws.file(*f).shown.clone(),
+                original: ws.file(*f).source.text.clone(),
+                new: new.clone(),
+            })
+            .collect();
+        match write::write_all(&writes) {
+            Ok(()) => {
+                if text_mode {
+                    for (f, _, n) in &pending {
+                        writeln!(out, "{}: {n} change(s) written", ws.file(*f).shown)?;
+                    }
+                }
+            }
+            Err(e) => {
+                writeln!(err, "error: {e}; no file was changed")?;
+                errors += 1;
+                for (f, _, _) in &pending {
+                    if let Some(r) = files.iter_mut().find(|r| r.path == ws.file(*f).shown) {
+                        r.status = "error";
+                        r.error = Some(format!("not written: {e}"));
+                    }
+                }
+                summary.changed = summary.changed.saturating_sub(pending.len());
+            }
+        }
+    }
+    if config.options.new_defaults && summary.changed > 0 && !config.quiet {
+        // The output drops what only older nginx needs; run on an older
+        // nginx it would open a connection per request again.
+        writeln!(
+            err,
+            "warning: --nginx-version is 1.29.7 or later: this output relies on that nginx's defaults (keepalive in upstream blocks, HTTP/1.1 to backends, no `Connection: close`); on an older nginx it pools no connections — omit --nginx-version for output that works on any version"
+        )?;
+    }
+    summary.errors = errors;
+    let any_changed = summary.changed > 0;
+    if !text_mode {
+        let report = RunReport { files, summary };
+        serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?;
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(if errors > 0 {
+        ExitStatus::Error
+    } else if any_changed && config.mode == Mode::Check {
+        ExitStatus::ChangesFound
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// Processes one unit; the note on what upkeep assumed goes to its first file.
+fn process_job(
+    ws: &Workspace,
+    job: &Job,
+    opts: &crate::plan::Options,
+) -> Result<Vec<(FileId, Rewrite)>, FileError> {
+    let mut rewrites = crate::process_unit(ws, &job.unit, opts)?;
+    if let (Some(assumed), Some((_, first))) = (&job.assumed, rewrites.first_mut()) {
+        first.notes.insert(
+            0,
+            crate::plan::Note {
+                offset: None,
+                message: assumed.clone(),
+            },
+        );
+    }
+    Ok(rewrites)
+}
+
+/// The units of a run: main configs with their trees first (in argument
+/// order), then the snippets no tree reached, one unit per directory.
+fn units(
+    config: &Config,
+    ws: &mut Workspace,
+    candidates: &[FileId],
+    root: Option<FileId>,
+    stdin_file: Option<FileId>,
+) -> (Vec<Job>, Vec<crate::parse::SyntaxError>) {
+    let mut jobs = Vec::new();
+    let mut reached: HashSet<FileId> = HashSet::new();
+    let mut mains: Vec<FileId> = root.into_iter().collect();
+    for id in candidates {
+        if !mains.contains(id) && is_main(ws, *id) {
+            mains.push(*id);
+        }
+    }
+    for main in mains {
+        if reached.contains(&main) {
+            continue;
+        }
+        let prefix = config
+            .prefix
+            .clone()
+            .unwrap_or_else(|| directory_of(ws, main));
+        let unit = Unit::layout(ws, UnitKind::Main, &[main], Some(&prefix));
+        reached.extend(unit.files.iter().copied());
+        jobs.push(Job {
+            unit,
+            assumed: None,
+        });
+    }
+    // Snippets by directory, in the order their first file was named.
+    let mut groups: BTreeMap<usize, (PathBuf, Vec<FileId>)> = BTreeMap::new();
+    let mut broken = Vec::new();
+    let mut group_of: HashMap<PathBuf, usize> = HashMap::new();
+    for id in candidates {
+        if reached.contains(id) {
+            continue;
+        }
+        if let Err(e) = &ws.file(*id).tree {
+            // A snippet that does not parse is reported on its own; the
+            // other snippets of its directory are still processed.
+            broken.push(e.clone());
+            continue;
+        }
+        let dir = directory_of(ws, *id);
+        let next = group_of.len();
+        let g = *group_of.entry(dir.clone()).or_insert(next);
+        groups
+            .entry(g)
+            .or_insert_with(|| (dir, Vec::new()))
+            .1
+            .push(*id);
+    }
+    for (_, (dir, mut ids)) in groups {
+        // nginx reads `DIR/*.conf` sorted by bytes.
+        ids.sort_by(|a, b| {
+            let key = |f: &FileId| ws.file(*f).real.clone().unwrap_or_default();
+            key(a)
+                .as_os_str()
+                .as_encoded_bytes()
+                .cmp(key(b).as_os_str().as_encoded_bytes())
+        });
+        let prefix = config
+            .prefix
+            .clone()
+            .unwrap_or_else(|| dir.parent().map(Path::to_path_buf).unwrap_or(dir.clone()));
+        let unit = Unit::layout(ws, UnitKind::Snippets, &ids, Some(&prefix));
+        let assumed = (ids.len() > 1 || unit.files.len() > 1).then(|| {
+            format!(
+                "no main config reads these files: upkeep read the {} file(s) given in {} as one http context, relative includes from {} (name the main config with --root, or the include directory with --prefix)",
+                ids.len(),
+                crate::workspace::shown_path(&dir),
+                crate::workspace::shown_path(&prefix)
+            )
+        });
+        jobs.push(Job { unit, assumed });
+    }
+    if let Some(id) = stdin_file {
+        let unit = Unit::layout(ws, UnitKind::Snippets, &[id], None);
+        jobs.push(Job {
+            unit,
+            assumed: None,
+        });
+    }
+    (jobs, broken)
+}
+
+/// A main config: `http`, `events`, `stream` or `mail` at its top level.
+fn is_main(ws: &Workspace, id: FileId) -> bool {
+    let f = ws.file(id);
+    let Ok(tree) = &f.tree else { return false };
+    let mut cursor = tree.walk();
+    let root = tree.root_node();
+    let names: Vec<&[u8]> = root
+        .named_children(&mut cursor)
+        .filter_map(|c| c.child_by_field_name("name"))
+        .map(|n| &f.source.text[n.byte_range()])
+        .collect();
+    model::is_main_config(names.iter().map(|n| String::from_utf8_lossy(n)))
+}
+
+/// The directory a file lives in (its real location: a symlinked site is
+/// read where its target is, but grouped where the link is).
+fn directory_of(ws: &Workspace, id: FileId) -> PathBuf {
+    let f = ws.file(id);
+    let shown = Path::new(&f.shown);
+    let absolute = if shown.is_absolute() {
+        shown.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(shown)
+    };
+    absolute.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Files below `dir` that look like nginx configs: `*.conf`, and every file
+/// of a `sites-enabled` directory (Debian's links have no extension).
+fn walk(dir: &Path, in_sites: bool, found: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("{}: {}", dir.display(), describe_io(&e)))?;
+    let sites = in_sites || dir.file_name().is_some_and(|n| n == "sites-enabled");
+    let mut result = Ok(());
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            // Symlinked directories are not followed (no loops).
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if let Err(e) = walk(&path, false, found) {
+                    result = Err(e);
+                }
+            }
+        } else if path.extension().is_some_and(|e| e == "conf")
+            || (sites && !entry.file_name().to_string_lossy().starts_with('.'))
+        {
+            found.push(path);
+        }
+    }
+    result
+}
+
+fn error_report(path: &str, message: String) -> FileReport {
+    FileReport {
+        path: path.to_string(),
+        status: "error",
+        changes: Vec::new(),
+        notes: Vec::new(),
+        error: Some(message),
+    }
+}

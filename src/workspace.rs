@@ -1,0 +1,595 @@
+//! The files of a run and how nginx ties them together: `include`s followed
+//! the way nginx follows them, and the *units* upkeep plans as one.
+//!
+//! A unit is one `http` context with every file nginx reads for it: a main
+//! config and its includes, or (without a main config) the snippets of one
+//! directory, read as `include DIR/*.conf;` would read them. The model is
+//! built over a unit's *joined text*: each inclusion of a file gets its own
+//! copy (a *segment*), one byte apart, so that every directive nginx reads
+//! has its own position even when a snippet is included from several
+//! places. An edit's position therefore names its segment and through it
+//! its [`FileId`]; `lib.rs` maps edits back to files and accepts an edit to
+//! a shared snippet only when every inclusion asks for the same one.
+//!
+//! Resolution follows `ngx_conf_include` (src/core/ngx_conf_file.c):
+//! relative names are taken from the prefix (the main config's directory
+//! unless `--prefix` says otherwise); a name with `*`, `?` or `[` is a glob,
+//! matched with `glob(3)` in the C locale (sorted by bytes, dot files only
+//! when the pattern names the dot), and matching nothing is not an error;
+//! any other name must be a readable file. `--path-map FROM=TO` rewrites
+//! names below FROM to TO before any of that.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+
+use tree_sitter::Tree;
+
+use crate::parse::{self, SyntaxError};
+use crate::source::Source;
+
+/// A file of the run, by the order it was first reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId(u32);
+
+impl FileId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A segment of a unit's joined text: one inclusion of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SegmentId(u32);
+
+impl SegmentId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    pub fn from_index(i: usize) -> SegmentId {
+        SegmentId(u32::try_from(i).expect("fewer than 2^32 segments"))
+    }
+}
+
+/// Where upkeep reads relative and mapped include names from.
+#[derive(Debug, Clone, Default)]
+pub struct Paths {
+    /// `--prefix`: relative includes are read from here.
+    pub prefix: Option<PathBuf>,
+    /// `--path-map FROM=TO`, in the order given; the first match applies.
+    pub maps: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Paths {
+    /// The path upkeep reads for an include name seen from `prefix`.
+    pub fn resolve(&self, name: &str, prefix: &Path) -> PathBuf {
+        let named = Path::new(name);
+        let full = if named.is_absolute() {
+            named.to_path_buf()
+        } else {
+            prefix.join(named)
+        };
+        for (from, to) in &self.maps {
+            if let Ok(rest) = full.strip_prefix(from) {
+                return to.join(rest);
+            }
+        }
+        full
+    }
+}
+
+/// An `include` directive of a file, found once per file.
+#[derive(Debug, Clone)]
+pub struct IncludeSite {
+    /// Start of the directive in its file.
+    pub start: usize,
+    /// The name as nginx reads it (quotes removed).
+    pub name: String,
+}
+
+/// One file as read.
+#[derive(Debug)]
+pub struct File {
+    pub id: FileId,
+    /// The path as reached (an argument or an include), for messages.
+    pub shown: String,
+    /// The file to write: symlinks resolved (`None` for standard input).
+    pub real: Option<PathBuf>,
+    pub source: Source,
+    pub tree: Result<Tree, SyntaxError>,
+    pub includes: Vec<IncludeSite>,
+}
+
+/// What an `include` reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reached {
+    Files(Vec<FileId>),
+    /// A glob that matches nothing: nginx includes nothing, and so does upkeep.
+    Nothing {
+        pattern: String,
+    },
+    /// A file upkeep could not read: what it holds is unknown.
+    Unseen {
+        reason: String,
+    },
+}
+
+/// Every file of a run, each read and parsed once.
+#[derive(Debug, Default)]
+pub struct Workspace {
+    pub files: Vec<File>,
+    pub paths: Paths,
+    by_real: HashMap<PathBuf, FileId>,
+    /// Include resolutions, by (full name, prefix).
+    reached: HashMap<(String, PathBuf), Reached>,
+}
+
+/// Why a file could not be read.
+#[derive(Debug, Clone)]
+pub struct ReadError(pub String);
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Workspace {
+    pub fn new(paths: Paths) -> Self {
+        Workspace {
+            paths,
+            ..Workspace::default()
+        }
+    }
+
+    pub fn file(&self, id: FileId) -> &File {
+        &self.files[id.index()]
+    }
+
+    /// Adds text that is not read from a path (standard input, tests).
+    pub fn add_text(&mut self, shown: &str, text: Vec<u8>) -> FileId {
+        self.push(shown.to_string(), None, text)
+    }
+
+    /// Reads a file once: a path reached twice (through a symlink, `..`, or
+    /// an include and an argument) is one file.
+    pub fn load(&mut self, path: &Path) -> Result<FileId, ReadError> {
+        let shown = shown_path(path);
+        let real = std::fs::canonicalize(path)
+            .map_err(|e| ReadError(format!("{shown}: {}", describe_io(&e))))?;
+        if let Some(id) = self.by_real.get(&real) {
+            return Ok(*id);
+        }
+        let meta = std::fs::metadata(&real)
+            .map_err(|e| ReadError(format!("{shown}: {}", describe_io(&e))))?;
+        if meta.is_dir() {
+            return Err(ReadError(format!("{shown}: is a directory, not a file")));
+        }
+        if meta.len() > crate::MAX_FILE_SIZE {
+            return Err(ReadError(format!(
+                "{shown}: file is {} MiB, larger than the {} MiB upkeep reads; is this an nginx config?",
+                meta.len() >> 20,
+                crate::MAX_FILE_SIZE >> 20
+            )));
+        }
+        let text =
+            std::fs::read(&real).map_err(|e| ReadError(format!("{shown}: {}", describe_io(&e))))?;
+        let id = self.push(shown, Some(real.clone()), text);
+        self.by_real.insert(real, id);
+        Ok(id)
+    }
+
+    fn push(&mut self, shown: String, real: Option<PathBuf>, text: Vec<u8>) -> FileId {
+        let id = FileId(u32::try_from(self.files.len()).expect("fewer than 2^32 files"));
+        let source = Source::new(shown.clone(), text);
+        let tree = parse::parse(&source);
+        let includes = match &tree {
+            Ok(tree) => include_sites(&source, tree),
+            Err(_) => Vec::new(),
+        };
+        self.files.push(File {
+            id,
+            shown,
+            real,
+            source,
+            tree,
+            includes,
+        });
+        id
+    }
+
+    /// A copy whose files hold `texts` instead (the rewritten tree, to be
+    /// planned and observed again). Includes resolve as they did here.
+    pub fn with_texts(&self, texts: &HashMap<FileId, Vec<u8>>) -> Workspace {
+        let mut copy = Workspace {
+            files: Vec::with_capacity(self.files.len()),
+            paths: self.paths.clone(),
+            by_real: self.by_real.clone(),
+            reached: self.reached.clone(),
+        };
+        for f in &self.files {
+            match texts.get(&f.id) {
+                Some(text) => {
+                    copy.push(f.shown.clone(), f.real.clone(), text.clone());
+                }
+                None => copy.files.push(File {
+                    id: f.id,
+                    shown: f.shown.clone(),
+                    real: f.real.clone(),
+                    source: f.source.clone(),
+                    tree: f.tree.clone(),
+                    includes: f.includes.clone(),
+                }),
+            }
+        }
+        copy
+    }
+
+    /// What `include NAME` reaches, seen from `prefix`.
+    pub fn reach(&mut self, name: &str, prefix: &Path) -> Reached {
+        let key = (name.to_string(), prefix.to_path_buf());
+        if let Some(r) = self.reached.get(&key) {
+            return r.clone();
+        }
+        let full = self.paths.resolve(name, prefix);
+        let reached = if name.contains(['*', '?', '[']) {
+            self.reach_glob(&full)
+        } else {
+            match self.load(&full) {
+                Ok(id) => Reached::Files(vec![id]),
+                Err(e) => Reached::Unseen { reason: e.0 },
+            }
+        };
+        self.reached.insert(key, reached.clone());
+        reached
+    }
+
+    fn reach_glob(&mut self, pattern: &Path) -> Reached {
+        let shown = shown_path(pattern);
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let Some(text) = pattern.to_str() else {
+            return Reached::Unseen {
+                reason: format!("{shown}: not a pattern upkeep can match (not UTF-8)"),
+            };
+        };
+        let paths = match glob::glob_with(text, options) {
+            Ok(paths) => paths,
+            Err(e) => {
+                return Reached::Unseen {
+                    reason: format!("{shown}: not a valid pattern: {e}"),
+                }
+            }
+        };
+        let mut found = Vec::new();
+        for p in paths {
+            match p {
+                Ok(p) => found.push(p),
+                Err(e) => {
+                    return Reached::Unseen {
+                        reason: format!("{shown}: {e}"),
+                    }
+                }
+            }
+        }
+        // glob(3) in the C locale sorts whole paths by bytes.
+        found.sort_by(|a, b| {
+            a.as_os_str()
+                .as_encoded_bytes()
+                .cmp(b.as_os_str().as_encoded_bytes())
+        });
+        if found.is_empty() {
+            return Reached::Nothing { pattern: shown };
+        }
+        let mut ids = Vec::new();
+        for p in found {
+            match self.load(&p) {
+                Ok(id) => ids.push(id),
+                Err(e) => return Reached::Unseen { reason: e.0 },
+            }
+        }
+        Reached::Files(ids)
+    }
+}
+
+/// How one inclusion of a file came out in a unit.
+#[derive(Debug, Clone)]
+pub enum Inclusion {
+    Segments(Vec<SegmentId>),
+    Nothing {
+        pattern: String,
+    },
+    Unseen {
+        reason: String,
+    },
+    /// The file includes itself, directly or through others: nginx would
+    /// never finish reading it.
+    Cycle {
+        chain: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub file: FileId,
+    /// Where the file's bytes start in the joined text.
+    pub base: usize,
+    pub len: usize,
+    /// The `include` that brought it in (joined-text start of that
+    /// directive), `None` for an entry file.
+    pub included_by: Option<usize>,
+}
+
+impl Segment {
+    pub fn range(&self) -> Range<usize> {
+        self.base..self.base + self.len
+    }
+}
+
+/// What kind of unit this is: it decides where includes are read from and
+/// what the notes say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitKind {
+    /// A main config (top-level `http`/`events`, or `--root`).
+    Main,
+    /// Snippets without their main config: the files of one directory, read
+    /// as one `http` context.
+    Snippets,
+}
+
+/// One http context and every file nginx reads for it.
+#[derive(Debug)]
+pub struct Unit {
+    pub kind: UnitKind,
+    pub entries: Vec<FileId>,
+    pub source: Source,
+    pub segments: Vec<Segment>,
+    /// By the joined-text start of each `include` directive.
+    pub inclusions: HashMap<usize, Inclusion>,
+    /// Syntax errors of the files nginx would read: the unit is not planned.
+    pub errors: Vec<SyntaxError>,
+    /// The files of the unit, in the order nginx first reads them.
+    pub files: Vec<FileId>,
+    /// Where relative includes are read from; `None` for text read alone
+    /// (standard input, tests): its includes are unseen.
+    pub prefix: Option<PathBuf>,
+}
+
+impl Unit {
+    /// Lays out the unit that starts at `entries` (read in order, as nginx
+    /// reads a main config or a directory's snippets).
+    pub fn layout(
+        ws: &mut Workspace,
+        kind: UnitKind,
+        entries: &[FileId],
+        prefix: Option<&Path>,
+    ) -> Unit {
+        let mut builder = Builder {
+            text: Vec::new(),
+            segments: Vec::new(),
+            inclusions: HashMap::new(),
+            errors: Vec::new(),
+            files: Vec::new(),
+            stack: Vec::new(),
+        };
+        for id in entries {
+            builder.add(ws, *id, None, prefix);
+        }
+        let parts: Vec<Range<usize>> = builder.segments.iter().map(Segment::range).collect();
+        let shown = entries
+            .first()
+            .map(|f| ws.file(*f).shown.clone())
+            .unwrap_or_default();
+        Unit {
+            kind,
+            entries: entries.to_vec(),
+            source: Source::joined(shown, builder.text, &parts),
+            segments: builder.segments,
+            inclusions: builder.inclusions,
+            errors: builder.errors,
+            files: builder.files,
+            prefix: prefix.map(Path::to_path_buf),
+        }
+    }
+
+    /// The segment holding joined-text `offset` (a segment's end included).
+    pub fn segment_at(&self, offset: usize) -> Option<SegmentId> {
+        let i = self.segments.partition_point(|s| s.base <= offset);
+        let i = i.checked_sub(1)?;
+        (offset <= self.segments[i].base + self.segments[i].len).then(|| SegmentId(i as u32))
+    }
+
+    pub fn segment(&self, id: SegmentId) -> &Segment {
+        &self.segments[id.index()]
+    }
+
+    /// The file and file offset of joined-text `offset`.
+    pub fn locate(&self, offset: usize) -> Option<(FileId, usize)> {
+        let s = self.segment(self.segment_at(offset)?);
+        Some((s.file, offset - s.base))
+    }
+}
+
+struct Builder {
+    text: Vec<u8>,
+    segments: Vec<Segment>,
+    inclusions: HashMap<usize, Inclusion>,
+    errors: Vec<SyntaxError>,
+    files: Vec<FileId>,
+    /// The files being read, outermost first (for cycles).
+    stack: Vec<FileId>,
+}
+
+impl Builder {
+    fn add(
+        &mut self,
+        ws: &mut Workspace,
+        id: FileId,
+        by: Option<usize>,
+        prefix: Option<&Path>,
+    ) -> SegmentId {
+        let base = self.text.len();
+        let segment =
+            SegmentId(u32::try_from(self.segments.len()).expect("fewer than 2^32 segments"));
+        let file = ws.file(id);
+        self.text.extend_from_slice(&file.source.text);
+        // One byte between files, so that the end of one and the start of
+        // the next are different positions, and lines never run across.
+        self.text.push(b'\n');
+        self.segments.push(Segment {
+            file: id,
+            base,
+            len: file.source.text.len(),
+            included_by: by,
+        });
+        if !self.files.contains(&id) {
+            self.files.push(id);
+            if let Err(e) = &file.tree {
+                self.errors.push(e.clone());
+            }
+        }
+        let sites = file.includes.clone();
+        self.stack.push(id);
+        for site in sites {
+            let at = base + site.start;
+            let reached = match prefix {
+                Some(prefix) => ws.reach(&site.name, prefix),
+                None => Reached::Unseen {
+                    reason: "upkeep read this text alone, without the files around it".into(),
+                },
+            };
+            let inclusion = match reached {
+                Reached::Files(ids) => {
+                    if let Some(looped) = ids.iter().find(|f| self.stack.contains(f)) {
+                        let mut chain: Vec<String> = self
+                            .stack
+                            .iter()
+                            .skip_while(|f| *f != looped)
+                            .map(|f| ws.file(*f).shown.clone())
+                            .collect();
+                        chain.push(ws.file(*looped).shown.clone());
+                        Inclusion::Cycle {
+                            chain: chain.join(" → "),
+                        }
+                    } else {
+                        let mut segments = Vec::new();
+                        for f in ids {
+                            segments.push(self.add(ws, f, Some(at), prefix));
+                        }
+                        Inclusion::Segments(segments)
+                    }
+                }
+                Reached::Nothing { pattern } => Inclusion::Nothing { pattern },
+                Reached::Unseen { reason } => Inclusion::Unseen { reason },
+            };
+            self.inclusions.insert(at, inclusion);
+        }
+        self.stack.pop();
+        segment
+    }
+}
+
+/// The `include NAME;` directives of a parsed file, at any depth.
+fn include_sites(source: &Source, tree: &Tree) -> Vec<IncludeSite> {
+    let mut out = Vec::new();
+    let mut cursor = tree.walk();
+    let mut stack = vec![tree.root_node()];
+    while let Some(node) = stack.pop() {
+        let mut children = Vec::new();
+        for child in node.named_children(&mut cursor) {
+            children.push(child);
+        }
+        for child in children.into_iter().rev() {
+            if child.kind() == "directive" {
+                let name = child.child_by_field_name("name");
+                let is_include = name.is_some_and(|n| &source.text[n.byte_range()] == b"include");
+                if is_include {
+                    let mut args = Vec::new();
+                    let mut c = child.walk();
+                    for a in child.children_by_field_name("argument", &mut c) {
+                        args.push(a);
+                    }
+                    if let [arg] = args.as_slice() {
+                        out.push(IncludeSite {
+                            start: child.start_byte(),
+                            name: word_value(
+                                &source.text[arg.byte_range()],
+                                arg.kind() == "string",
+                            ),
+                        });
+                    }
+                } else if let Some(block) = child.child_by_field_name("block") {
+                    stack.push(block);
+                }
+            }
+        }
+    }
+    out.sort_by_key(|s| s.start);
+    out
+}
+
+fn word_value(raw: &[u8], quoted: bool) -> String {
+    let inner = if quoted && raw.len() >= 2 {
+        &raw[1..raw.len() - 1]
+    } else {
+        raw
+    };
+    crate::model::unescape(inner)
+}
+
+/// A path for messages and diffs: relative to the current directory when
+/// it lies below it, as written otherwise.
+pub fn shown_path(path: &Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        match &cwd {
+            Some(c) => c.join(path),
+            None => path.to_path_buf(),
+        }
+    };
+    let normal = normalize(&absolute);
+    if let Some(cwd) = cwd {
+        if let Ok(rest) = normal.strip_prefix(&cwd) {
+            if !rest.as_os_str().is_empty() {
+                return rest.display().to_string();
+            }
+        }
+    }
+    if path.is_absolute() {
+        normal.display().to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// `a/./b/../c` → `a/c`, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+pub fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (check the file's permissions)".into()
+        }
+        _ => e.to_string(),
+    }
+}
