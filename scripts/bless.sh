@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Rewrites fixtures/<case>/expected.conf from upkeep's current output, for
-# every case or the ones named (`scripts/bless.sh 01-motivating-frontend`).
-# Review `git diff fixtures/` before committing: the differential test
-# (tests/differential.rs) then checks each expected output on real nginx.
+# Rewrites the expected outputs from upkeep's current output:
+# fixtures/<case>/expected.conf for every one-file case (or the ones named:
+# `scripts/bless.sh 01-motivating-frontend`), and fixtures/trees/<case>/expected/
+# for every tree case. Review `git diff fixtures/` before committing: the
+# differential test (tests/differential.rs) and the tree test
+# (tests/trees.rs, real `nginx -T`) then check them on real nginx.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet
@@ -15,3 +17,6 @@ for c in "${cases[@]}"; do
     [ -f "$dir/args" ] && mapfile -t args < <(grep -v '^[[:space:]]*$' "$dir/args")
     ./target/debug/upkeep "${args[@]}" --quiet --write - < "$dir/input.conf" > "$dir/expected.conf"
 done
+if [ $# -eq 0 ]; then
+    UPKEEP_BLESS=1 cargo test --quiet --test trees trees_rewrite_exactly_and_idempotently
+fi

@@ -108,6 +108,28 @@ pub fn process_unit(
     if let Some(e) = unit.errors.first() {
         return Err(FileError::Syntax(e.clone()));
     }
+    // nginx never finishes reading a config that includes itself.
+    let mut cycles: Vec<(&usize, &String)> = unit
+        .inclusions
+        .iter()
+        .filter_map(|(at, i)| match i {
+            workspace::Inclusion::Cycle { chain } => Some((at, chain)),
+            _ => None,
+        })
+        .collect();
+    cycles.sort();
+    if let Some((at, chain)) = cycles.first() {
+        return Err(plan_error(
+            ws,
+            unit,
+            plan::PlanError {
+                offset: Some(**at),
+                message: format!(
+                    "include cycle: {chain}; nginx cannot load this config (remove one of these includes)"
+                ),
+            },
+        ));
+    }
     let model = Model::build_unit(unit, ws);
     let planned = plan_unit(ws, unit, &model, opts)?;
     let mut texts = HashMap::new();
@@ -161,19 +183,8 @@ fn plan_unit(
     let path = ws.file(unit.entries[0]).shown.clone();
     let mut blocked: BTreeMap<model::LevelId, String> = BTreeMap::new();
     loop {
-        let planned = plan::plan_except(model, opts, &blocked).map_err(|error| {
-            let (path, error) = match error.offset.and_then(|o| unit.locate(o)) {
-                Some((file, local)) => (
-                    ws.file(file).shown.clone(),
-                    plan::PlanError {
-                        offset: Some(local),
-                        message: error.message,
-                    },
-                ),
-                None => (path.clone(), error),
-            };
-            FileError::Plan { path, error }
-        })?;
+        let planned = plan::plan_except(model, opts, &blocked)
+            .map_err(|error| plan_error(ws, unit, error))?;
         let internal = |message: String| FileError::Internal {
             path: path.clone(),
             message,
@@ -289,6 +300,25 @@ fn plan_unit(
             }
         }
         return Ok(out);
+    }
+}
+
+/// A plan error at a joined-text offset, as `file:line:column`.
+fn plan_error(ws: &Workspace, unit: &Unit, error: plan::PlanError) -> FileError {
+    let path = match error.offset.and_then(|o| unit.locate(o)) {
+        Some((file, local)) => {
+            let f = ws.file(file);
+            let (line, column) = f.source.line_col(local);
+            format!("{}:{line}:{column}", f.shown)
+        }
+        None => ws.file(unit.entries[0]).shown.clone(),
+    };
+    FileError::Plan {
+        path,
+        error: plan::PlanError {
+            offset: None,
+            message: error.message,
+        },
     }
 }
 

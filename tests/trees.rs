@@ -1,0 +1,375 @@
+//! Every case in `fixtures/trees/`: a tree of files (`input/`), the
+//! arguments upkeep gets there (`args`, one line), and either the tree it
+//! must leave after `--write` (`expected/`, every file and symlink) or the
+//! exit code and error it must give (`exit`, `stderr`: each line must
+//! appear) with every file unchanged.
+//!
+//! For each case: the diff applies with `git apply` and gives `expected/`;
+//! `--write` gives `expected/` byte for byte, symlinks kept; `--check`
+//! afterwards finds nothing (idempotent); and real `nginx -t` accepts the
+//! written tree (`nginx-t`: the main configs to test; `stubs`: files that
+//! live only on the servers, created empty for the test). Absolute
+//! includes are tested where they point: the tree is bind-mounted at every
+//! `--path-map` FROM in a private mount namespace.
+//!
+//! `UPKEEP_BLESS=1 cargo test --test trees` (or `scripts/bless.sh`)
+//! rewrites `expected/` from upkeep's output: review `git diff fixtures/`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+struct Case {
+    name: String,
+    dir: PathBuf,
+    args: Vec<String>,
+}
+
+fn cases() -> Vec<Case> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/trees");
+    let mut out: Vec<Case> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("input").is_dir())
+        .map(|e| {
+            let dir = e.path();
+            let args = std::fs::read_to_string(dir.join("args"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            Case {
+                name: e.file_name().to_string_lossy().into_owned(),
+                dir,
+                args,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Copies a tree, symlinks as symlinks.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let kind = entry.file_type().unwrap();
+        let target = to.join(entry.file_name());
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else if kind.is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Every file of a tree: relative path → contents, or `-> target` for a link.
+fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            let kind = entry.file_type().unwrap();
+            if kind.is_symlink() {
+                let link = std::fs::read_link(&path).unwrap();
+                out.insert(rel, format!("-> {}", link.display()).into_bytes());
+            } else if kind.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn differences(got: &BTreeMap<String, Vec<u8>>, want: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (path, bytes) in want {
+        match got.get(path) {
+            None => out.push(format!("{path}: missing")),
+            Some(g) if g != bytes => out.push(format!(
+                "{path}: differs; got:\n{}",
+                String::from_utf8_lossy(g)
+            )),
+            _ => {}
+        }
+    }
+    for path in got.keys() {
+        if !want.contains_key(path) {
+            out.push(format!("{path}: not expected"));
+        }
+    }
+    out
+}
+
+fn upkeep(dir: &Path, args: &[String], extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args(extra)
+        .args(args)
+        .arg("--color=never")
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn trees_rewrite_exactly_and_idempotently() {
+    let cases = cases();
+    assert!(cases.len() >= 6, "only {} tree fixtures", cases.len());
+    let bless = std::env::var_os("UPKEEP_BLESS").is_some();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let input = snapshot(&case.dir.join("input"));
+        let expected_exit: i32 = std::fs::read_to_string(case.dir.join("exit"))
+            .map(|s| s.trim().parse().unwrap())
+            .unwrap_or(0);
+        // --write
+        let work = tempfile::tempdir().unwrap();
+        let tree = work.path().join("tree");
+        copy_tree(&case.dir.join("input"), &tree);
+        let out = upkeep(&tree, &case.args, &["--write"]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if out.status.code() != Some(expected_exit) {
+            failures.push(format!(
+                "{}: --write exited {:?}, expected {expected_exit}:\n{stderr}",
+                case.name,
+                out.status.code()
+            ));
+            continue;
+        }
+        for line in std::fs::read_to_string(case.dir.join("stderr"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            if !stderr.contains(line) {
+                failures.push(format!("{}: stderr lacks {line:?}:\n{stderr}", case.name));
+            }
+        }
+        let written = snapshot(&tree);
+        let expected_dir = case.dir.join("expected");
+        if expected_exit != 0 {
+            let d = differences(&written, &input);
+            if !d.is_empty() {
+                failures.push(format!(
+                    "{}: a failed run changed files:\n{}",
+                    case.name,
+                    d.join("\n")
+                ));
+            }
+            continue;
+        }
+        if bless {
+            let _ = std::fs::remove_dir_all(&expected_dir);
+            copy_tree(&tree, &expected_dir);
+        }
+        let expected = snapshot(&expected_dir);
+        let d = differences(&written, &expected);
+        if !d.is_empty() {
+            failures.push(format!("{}: --write:\n{}", case.name, d.join("\n")));
+        }
+        // Idempotent: the written tree needs nothing more.
+        let again = upkeep(&tree, &case.args, &["--check"]);
+        if again.status.code() != Some(0) {
+            failures.push(format!(
+                "{}: --check after --write exited {:?}:\n{}{}",
+                case.name,
+                again.status.code(),
+                String::from_utf8_lossy(&again.stdout),
+                String::from_utf8_lossy(&again.stderr)
+            ));
+        }
+        // The diff, applied with git apply from the tree's root, gives the same.
+        let fresh = work.path().join("fresh");
+        copy_tree(&case.dir.join("input"), &fresh);
+        let diff = upkeep(&fresh, &case.args, &[]);
+        let patch = work.path().join("change.diff");
+        std::fs::write(&patch, &diff.stdout).unwrap();
+        if !diff.stdout.is_empty() {
+            let applied = Command::new("git")
+                .args(["apply", "--unsafe-paths"])
+                .arg(&patch)
+                .current_dir(&fresh)
+                .output()
+                .expect("run git apply");
+            if !applied.status.success() {
+                failures.push(format!(
+                    "{}: git apply failed: {}\n{}",
+                    case.name,
+                    String::from_utf8_lossy(&applied.stderr),
+                    String::from_utf8_lossy(&diff.stdout)
+                ));
+                continue;
+            }
+        }
+        let d = differences(&snapshot(&fresh), &expected);
+        if !d.is_empty() {
+            failures.push(format!(
+                "{}: the diff applied:\n{}",
+                case.name,
+                d.join("\n")
+            ));
+        }
+    }
+    println!("{} tree fixtures checked", cases.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Host names a tree proxies to (`scheme://NAME`, `server NAME:PORT`), to
+/// resolve to 127.0.0.1 for `nginx -t`.
+fn host_names(tree: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for text in tree.values() {
+        let text = String::from_utf8_lossy(text);
+        for (marker, stop) in [
+            ("://", &[':', '/', ';', ' '][..]),
+            ("server ", &[':', ';'][..]),
+        ] {
+            for piece in text.split(marker).skip(1) {
+                let name: String = piece.chars().take_while(|c| !stop.contains(c)).collect();
+                if !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                    && name.chars().any(|c| c.is_ascii_alphabetic())
+                {
+                    names.insert(name);
+                }
+            }
+        }
+    }
+    names.into_iter().collect()
+}
+
+#[test]
+fn real_nginx_accepts_every_written_tree() {
+    let Some(nginx) = require_nginx() else { return };
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for case in cases() {
+        let Ok(mains) = std::fs::read_to_string(case.dir.join("nginx-t")) else {
+            continue;
+        };
+        for (what, dir) in [("input", "input"), ("expected", "expected")] {
+            let work = tempfile::tempdir().unwrap();
+            let tree = work.path().join("tree");
+            copy_tree(&case.dir.join(dir), &tree);
+            for stub in std::fs::read_to_string(case.dir.join("stubs"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+            {
+                let path = tree.join(stub.trim());
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, "").unwrap();
+            }
+            let hosts = host_names(&snapshot(&tree));
+            let maps: Vec<(String, String)> = case
+                .args
+                .windows(2)
+                .filter(|w| w[0] == "--path-map")
+                .filter_map(|w| {
+                    w[1].split_once('=')
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                })
+                .collect();
+            let mut dumps = String::new();
+            for main in mains.lines().filter(|l| !l.trim().is_empty()) {
+                match nginx_t_tree(&nginx, &tree, main.trim(), &maps, &hosts, work.path()) {
+                    Ok(dump) => dumps.push_str(&dump),
+                    Err(e) => failures.push(format!(
+                        "{}/{what}/{main}: nginx -t failed:\n{e}",
+                        case.name
+                    )),
+                }
+                checked += 1;
+            }
+            // nginx really read every file upkeep changed (a path map that
+            // pointed nowhere would leave a glob matching nothing).
+            if what == "expected" {
+                let before = snapshot(&case.dir.join("input"));
+                for (path, text) in snapshot(&case.dir.join("expected")) {
+                    if before.get(&path) != Some(&text)
+                        && !dumps.contains(&*String::from_utf8_lossy(&text))
+                    {
+                        failures.push(format!(
+                            "{}: nginx never read the rewritten {path}",
+                            case.name
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "nginx -t accepted {} of {checked} trees",
+        checked - failures.len()
+    );
+    assert!(checked >= 8, "only {checked} trees checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `nginx -T` on `main` in `tree` (the dump on success), in a private mount namespace where each
+/// `--path-map` FROM shows the tree's TO, /run and the log directory are
+/// private, and `hosts` resolve to 127.0.0.1.
+fn nginx_t_tree(
+    nginx: &Path,
+    tree: &Path,
+    main: &str,
+    maps: &[(String, String)],
+    hosts: &[String],
+    scratch: &Path,
+) -> Result<String, String> {
+    let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+    let mut hosts_text = String::from("127.0.0.1 localhost\n::1 localhost\n");
+    for h in hosts {
+        hosts_text.push_str(&format!("127.0.0.1 {h}\n"));
+    }
+    let hosts_file = scratch.join("hosts");
+    std::fs::write(&hosts_file, hosts_text).unwrap();
+    let logs = scratch.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut script = vec![
+        format!("mount --bind {} /etc/hosts", q(&hosts_file)),
+        "mount -t tmpfs tmpfs /run".to_string(),
+        format!(
+            "mkdir -p /var/log/nginx && mount --bind {} /var/log/nginx",
+            q(&logs)
+        ),
+    ];
+    for (from, to) in maps {
+        let source = tree.join(to);
+        script.push(format!(
+            "mkdir -p '{from}' && mount --bind {} '{from}'",
+            q(&source)
+        ));
+    }
+    script.push(format!(
+        "exec {} -T -q -p {}/ -c {} -e stderr",
+        q(nginx),
+        q(tree),
+        q(&tree.join(main))
+    ));
+    let mut cmd = Command::new("unshare");
+    if !is_root() {
+        cmd.arg("-r");
+    }
+    let output = cmd
+        .args(["-m", "sh", "-c", &script.join(" && ")])
+        .output()
+        .expect("run unshare");
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
