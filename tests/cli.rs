@@ -570,3 +570,80 @@ fn new_defaults_output_warns_that_it_needs_the_new_nginx() {
     let out = upkeep(dir.path(), &["a.conf"]);
     assert!(!stderr(&out).contains("relies on that nginx's defaults"));
 }
+
+/// A tree is written all or nothing: with one file that cannot be written
+/// (read-only), no file of the run changes and no temporary file is left.
+#[test]
+fn a_tree_is_written_all_or_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("sites")).unwrap();
+    std::fs::write(
+        root.join("nginx.conf"),
+        "events {}\nhttp {\n    include sites/*.conf;\n}\n",
+    )
+    .unwrap();
+    let site = |port: u16, backend: &str| {
+        format!("server {{\n    listen {port};\n    location / {{\n        proxy_pass http://{backend};\n        proxy_set_header Host $host;\n    }}\n}}\n")
+    };
+    std::fs::write(root.join("sites/a.conf"), site(8081, "a:8080")).unwrap();
+    std::fs::write(root.join("sites/b.conf"), site(8082, "b:8080")).unwrap();
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> = ["nginx.conf", "sites/a.conf", "sites/b.conf"]
+        .iter()
+        .map(|p| (root.join(p), std::fs::read(root.join(p)).unwrap()))
+        .collect();
+    let b = root.join("sites/b.conf");
+    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let out = upkeep(root, &["--write", "nginx.conf"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sites/b.conf") && stderr(&out).contains("no file was changed"),
+        "{}",
+        stderr(&out)
+    );
+    for (path, bytes) in &before {
+        assert_eq!(&std::fs::read(path).unwrap(), bytes, "{} changed", path.display());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(root.join("sites"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    // Made writable, the same run writes both sites.
+    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = upkeep(root, &["--write", "nginx.conf"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for site in ["sites/a.conf", "sites/b.conf"] {
+        let text = std::fs::read_to_string(root.join(site)).unwrap();
+        assert!(text.contains("keepalive 32;"), "{site}:\n{text}");
+    }
+}
+
+/// A file named twice (directly and through `..`) is one file, processed once.
+#[test]
+fn a_path_given_twice_is_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("conf")).unwrap();
+    std::fs::write(dir.path().join("conf/site.conf"), POOLED_INPUT).unwrap();
+    let out = upkeep(dir.path(), &["conf/site.conf", "conf/../conf/site.conf"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).matches("+++ b/conf/site.conf").count(), 1, "{}", stdout(&out));
+}
+
+/// Diff paths are relative to the current directory whatever the argument
+/// looked like, so that `git apply` works from there.
+#[test]
+fn diff_paths_are_relative_to_the_current_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("frontend")).unwrap();
+    std::fs::write(dir.path().join("frontend/nginx.conf"), POOLED_INPUT).unwrap();
+    let absolute = dir.path().join("frontend/nginx.conf").canonicalize().unwrap();
+    let out = upkeep(dir.path(), &[absolute.to_str().unwrap()]);
+    assert!(
+        stdout(&out).starts_with("--- a/frontend/nginx.conf\n+++ b/frontend/nginx.conf\n"),
+        "{}",
+        stdout(&out)
+    );
+}
