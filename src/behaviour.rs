@@ -383,7 +383,7 @@ fn observe_place(
 
     let mut settings: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
     for l in &place.chain {
-        for d in &model.levels[*l].statements {
+        for d in model.plain(*l) {
             let dir = &model.dirs[*d];
             let name = dir.name.value.as_ref();
             if dir.block.is_some()
@@ -462,15 +462,15 @@ pub fn connection_settings(model: &Model, chain: &[LevelId], target: &ProxyTarge
         .unwrap_or_default();
     let mut names: BTreeMap<&str, Vec<Vec<String>>> = BTreeMap::new();
     for l in chain {
-        for d in &model.levels[*l].statements {
+        for d in model.plain(*l) {
             let dir = &model.dirs[*d];
             let name = dir.name.value.as_ref();
             if dir.block.is_some() || !shapes_connection(name, https) || names.contains_key(name) {
                 continue;
             }
             // Only the nearest level that sets it counts.
-            let dirs = model.levels[*l]
-                .statements
+            let dirs = model
+                .plain(*l)
                 .iter()
                 .filter(|x| model.dirs[**x].is(name) && model.dirs[**x].block.is_none());
             names.insert(

@@ -113,6 +113,12 @@ pub struct Model<'s> {
     pub found: QueryResults,
     /// Directive by start offset.
     starts: HashMap<usize, DirId>,
+    /// Directives without a block, by level and name, in order: a tree's
+    /// `http` level holds thousands of included servers, and every
+    /// location asks it for settings.
+    by_name: HashMap<(LevelId, String), Vec<DirId>>,
+    /// Per level, its directives without a block, in order.
+    plain: Vec<Vec<DirId>>,
     /// `include`s whose files upkeep could not read (or that loop), with
     /// why: what they hold is unknown.
     pub unseen: HashMap<DirId, String>,
@@ -178,6 +184,8 @@ impl<'s> Model<'s> {
             tree: tree.clone(),
             found: QueryResults::default(),
             starts: HashMap::new(),
+            by_name: HashMap::new(),
+            plain: Vec::new(),
             unseen: HashMap::new(),
             empty_globs: Vec::new(),
             base: 0,
@@ -194,6 +202,19 @@ impl<'s> Model<'s> {
             .enumerate()
             .map(|(id, d)| (d.range.start, id))
             .collect();
+        self.plain = vec![Vec::new(); self.levels.len()];
+        for (level, l) in self.levels.iter().enumerate() {
+            for d in &l.statements {
+                let dir = &self.dirs[*d];
+                if dir.block.is_none() {
+                    self.plain[level].push(*d);
+                    self.by_name
+                        .entry((level, dir.name.value.to_string()))
+                        .or_default()
+                        .push(*d);
+                }
+            }
+        }
         self.unit = None;
         self
     }
@@ -542,23 +563,22 @@ impl<'s> Model<'s> {
     /// any (nginx merges settings per level: that level decides).
     pub fn nearest(&self, chain: &[LevelId], name: &str) -> Option<(LevelId, Vec<DirId>)> {
         chain.iter().find_map(|l| {
-            let dirs: Vec<DirId> = self.levels[*l]
-                .statements
-                .iter()
-                .copied()
-                .filter(|d| self.dirs[*d].is(name) && self.dirs[*d].block.is_none())
-                .collect();
-            (!dirs.is_empty()).then_some((*l, dirs))
+            let dirs = self.by_name.get(&(*l, name.to_string()))?;
+            Some((*l, dirs.clone()))
         })
     }
 
     /// The `proxy_pass` written directly in `level`, if any.
     pub fn own_pass(&self, level: LevelId) -> Option<DirId> {
-        self.levels[level]
-            .statements
-            .iter()
-            .copied()
-            .find(|d| self.dirs[*d].is("proxy_pass") && self.dirs[*d].block.is_none())
+        self.by_name
+            .get(&(level, "proxy_pass".to_string()))
+            .and_then(|d| d.first().copied())
+    }
+
+    /// The directives of `level` that have no block (its settings, not the
+    /// `server`s or `location`s inside it), in order.
+    pub fn plain(&self, level: LevelId) -> &[DirId] {
+        &self.plain[level]
     }
 
     /// The directives named `name` directly in `level`, in order.

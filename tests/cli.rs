@@ -603,7 +603,12 @@ fn a_tree_is_written_all_or_nothing() {
         stderr(&out)
     );
     for (path, bytes) in &before {
-        assert_eq!(&std::fs::read(path).unwrap(), bytes, "{} changed", path.display());
+        assert_eq!(
+            &std::fs::read(path).unwrap(),
+            bytes,
+            "{} changed",
+            path.display()
+        );
     }
     let leftovers: Vec<_> = std::fs::read_dir(root.join("sites"))
         .unwrap()
@@ -629,7 +634,12 @@ fn a_path_given_twice_is_one_file() {
     std::fs::write(dir.path().join("conf/site.conf"), POOLED_INPUT).unwrap();
     let out = upkeep(dir.path(), &["conf/site.conf", "conf/../conf/site.conf"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out).matches("+++ b/conf/site.conf").count(), 1, "{}", stdout(&out));
+    assert_eq!(
+        stdout(&out).matches("+++ b/conf/site.conf").count(),
+        1,
+        "{}",
+        stdout(&out)
+    );
 }
 
 /// Diff paths are relative to the current directory whatever the argument
@@ -639,7 +649,11 @@ fn diff_paths_are_relative_to_the_current_directory() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("frontend")).unwrap();
     std::fs::write(dir.path().join("frontend/nginx.conf"), POOLED_INPUT).unwrap();
-    let absolute = dir.path().join("frontend/nginx.conf").canonicalize().unwrap();
+    let absolute = dir
+        .path()
+        .join("frontend/nginx.conf")
+        .canonicalize()
+        .unwrap();
     let out = upkeep(dir.path(), &[absolute.to_str().unwrap()]);
     assert!(
         stdout(&out).starts_with("--- a/frontend/nginx.conf\n+++ b/frontend/nginx.conf\n"),

@@ -142,7 +142,7 @@ pub fn blocker(ctx: &Ctx, location: LevelId, pooled: &[(DirId, &ProxyTarget)]) -
     let levels = local_levels(model, location);
     let chains: Vec<Vec<LevelId>> = levels.iter().map(|l| model.place_chain(*l)).collect();
     let explicit_use = chains.iter().flatten().any(|l| {
-        model.levels[*l].statements.iter().any(|d| {
+        model.plain(*l).iter().any(|d| {
             model.dirs[*d].block.is_none()
                 && substitutable_or_header(model, *d)
                 && dir_uses_vars(model, *d)
@@ -198,15 +198,21 @@ pub fn blocker(ctx: &Ctx, location: LevelId, pooled: &[(DirId, &ProxyTarget)]) -
         }
     }
     let http = model.http_context(location)?;
-    let map_uses = model.descendants(http).into_iter().any(|l| {
-        model.levels[l].kind == LevelKind::Map
-            && (model.levels[l]
-                .statements
-                .iter()
-                .any(|d| dir_uses_vars(model, *d))
+    // The context's maps, from the index (a walk of every level per
+    // location would be quadratic in a tree of thousands of sites).
+    let map_uses = model.found.map.iter().any(|(start, _)| {
+        let Some(owner) = model.dir_at(*start) else {
+            return false;
+        };
+        let Some(l) = model.dirs[owner].block else {
+            return false;
+        };
+        model.http_context(l) == Some(http)
+            && (dir_uses_vars(model, owner)
                 || model.levels[l]
-                    .owner
-                    .is_some_and(|o| dir_uses_vars(model, o)))
+                    .statements
+                    .iter()
+                    .any(|d| dir_uses_vars(model, *d)))
     });
     if map_uses {
         return Some("left alone: a `map` in this http context reads $proxy_host or $proxy_port, whose values the rewrite would change".into());
@@ -220,7 +226,7 @@ pub fn blocker(ctx: &Ctx, location: LevelId, pooled: &[(DirId, &ProxyTarget)]) -
     let needs_setting = (first.scheme == "https"
         && model.nearest(&chains[0], "proxy_ssl_name").is_none())
         || chains.iter().flatten().any(|l| {
-            model.levels[*l].statements.iter().any(|d| {
+            model.plain(*l).iter().any(|d| {
                 model.dirs[*d].block.is_none()
                     && substitutable(&model.dirs[*d].name.value)
                     && dir_uses_vars(model, *d)
@@ -375,7 +381,7 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
     );
     let levels = local_levels(model, location);
     for l in &levels {
-        for d in &model.levels[*l].statements {
+        for d in model.plain(*l) {
             let dir = &model.dirs[*d];
             if dir.block.is_some() || !substitutable(&dir.name.value) || !dir_uses_vars(model, *d) {
                 continue;
@@ -395,7 +401,7 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
     let chain = model.place_chain(location);
     let mut names: Vec<&str> = Vec::new();
     for l in chain.iter().skip(1) {
-        for d in &model.levels[*l].statements {
+        for d in model.plain(*l) {
             let name = model.dirs[*d].name.value.as_ref();
             if model.dirs[*d].block.is_none()
                 && substitutable(name)
