@@ -401,7 +401,7 @@ impl Unit {
     pub fn segment_at(&self, offset: usize) -> Option<SegmentId> {
         let i = self.segments.partition_point(|s| s.base <= offset);
         let i = i.checked_sub(1)?;
-        (offset <= self.segments[i].base + self.segments[i].len).then(|| SegmentId(i as u32))
+        (offset <= self.segments[i].base + self.segments[i].len).then_some(SegmentId(i as u32))
     }
 
     pub fn segment(&self, id: SegmentId) -> &Segment {
