@@ -203,7 +203,10 @@ fn plan_unit(
         }
         let mut per_file: BTreeMap<FileId, Vec<SegmentId>> = BTreeMap::new();
         for (i, s) in unit.segments.iter().enumerate() {
-            per_file.entry(s.file).or_default().push(unit_segment(i));
+            per_file
+                .entry(s.file)
+                .or_default()
+                .push(SegmentId::from_index(i));
         }
         let mut newly_blocked = Vec::new();
         let mut file_edits: HashMap<FileId, Vec<edit::Edit>> = HashMap::new();
@@ -320,10 +323,6 @@ fn plan_error(ws: &Workspace, unit: &Unit, error: plan::PlanError) -> FileError 
             message: error.message,
         },
     }
-}
-
-fn unit_segment(i: usize) -> SegmentId {
-    SegmentId::from_index(i)
 }
 
 /// The segment of an edit and its range there.

@@ -60,9 +60,6 @@ pub struct Level {
     pub statements: Vec<DirId>,
     /// Offset of the closing `}` (end of file for the root).
     pub close: usize,
-    /// The `proxy_*` settings and `include`s directly inside (see
-    /// `queries/proxy_settings.scm`).
-    settings: Vec<DirId>,
 }
 
 /// One argument (or the name) of a directive.
@@ -177,7 +174,6 @@ impl<'s> Model<'s> {
                 parent: None,
                 statements: Vec::new(),
                 close,
-                settings: Vec::new(),
             }],
             dirs: Vec::new(),
             root_role: RootRole::Fragment,
@@ -311,10 +307,6 @@ impl<'s> Model<'s> {
         if !is_lua {
             self.index(&name, &args, block);
         }
-        // A setting with a block is not one nginx accepts: leave it out.
-        if block.is_none() && is_setting(&name.value) {
-            self.levels[level].settings.push(id);
-        }
         let base = self.base;
         self.dirs.push(Directive {
             name,
@@ -343,7 +335,6 @@ impl<'s> Model<'s> {
             parent: Some(level),
             statements: Vec::new(),
             close: block.end_byte().saturating_sub(1) + base,
-            settings: Vec::new(),
         });
         self.dirs[id].block = Some(child);
         if !is_lua {
@@ -469,9 +460,8 @@ impl<'s> Model<'s> {
             if !inside(&d.range) {
                 continue;
             }
-            if top.is_none() || d.via.is_some() {
-                top.get_or_insert(d.level);
-            }
+            // The file's first directive is one of its top-level ones.
+            top.get_or_insert(d.level);
             if let Some(block) = d.block {
                 if d.range.start <= at && at < d.range.end {
                     let depth = self.ancestors(block).count();
@@ -581,18 +571,13 @@ impl<'s> Model<'s> {
         &self.plain[level]
     }
 
-    /// The directives named `name` directly in `level`, in order.
+    /// The directives named `name` directly in `level` (without a block),
+    /// in order.
     pub fn named(&self, level: LevelId, name: &str) -> Vec<DirId> {
-        let candidates = if is_setting(name) {
-            &self.levels[level].settings
-        } else {
-            &self.levels[level].statements
-        };
-        candidates
-            .iter()
-            .copied()
-            .filter(|d| self.dirs[*d].is(name))
-            .collect()
+        self.by_name
+            .get(&(level, name.to_string()))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The level whose `name` directives apply at `level` (nginx merges

@@ -48,21 +48,14 @@ impl Source {
         }
     }
 
-    /// The joined text of several files: `parts` are the start offsets of
-    /// each file's bytes, whose line ending and indentation are detected
-    /// from that file alone.
-    pub fn joined(
-        path: impl Into<String>,
-        text: Vec<u8>,
-        parts: &[std::ops::Range<usize>],
-    ) -> Self {
+    /// The joined text of several files: `parts` are, in order, where each
+    /// file's bytes start and that file's own `Source` (whose line ending
+    /// and indentation new text in it follows).
+    pub fn joined(path: impl Into<String>, text: Vec<u8>, parts: &[(usize, &Source)]) -> Self {
         let mut source = Source::new(path, text);
         source.parts = parts
             .iter()
-            .map(|r| {
-                let own = Source::new("", source.text[r.clone()].to_vec());
-                (r.start, own.eol, own.indent_unit)
-            })
+            .map(|(start, own)| (*start, own.eol, own.indent_unit.clone()))
             .collect();
         source
     }

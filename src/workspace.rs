@@ -380,7 +380,11 @@ impl Unit {
         for id in entries {
             builder.add(ws, *id, None, prefix);
         }
-        let parts: Vec<Range<usize>> = builder.segments.iter().map(Segment::range).collect();
+        let parts: Vec<(usize, &Source)> = builder
+            .segments
+            .iter()
+            .map(|s| (s.base, &ws.file(s.file).source))
+            .collect();
         let shown = entries
             .first()
             .map(|f| ws.file(*f).shown.clone())
