@@ -38,6 +38,11 @@
 //! share the cache directory, so that a changed cache key shows as requests
 //! reaching the backend.
 //!
+//! Trees (`fixtures/trees/`) get the same proof per main config, with
+//! the includes of `input/` and `expected/` spliced in as nginx reads them
+//! (`every_tree_behaves_the_same_on_real_nginx`); their `requests` file
+//! works the same way.
+//!
 //! Everything runs in a private network namespace (`common/netns.rs`).
 //! `UPKEEP_DIFF_AGAINST=upkeep` compares the input with what the current
 //! upkeep writes instead of `expected.conf` (cases without one included);
@@ -51,12 +56,13 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use common::backend::{escape_bytes, tls_config, Backend, Identity, Listener, SeenRequest};
 use common::conf::{self, Endpoint, Match};
 use common::nginx::{free_port, request, websocket, Nginx};
+use common::trees;
 use common::*;
 
 const ROUNDS: usize = 3;
@@ -71,20 +77,11 @@ fn every_fixture_behaves_the_same_on_real_nginx() {
         return;
     }
     let Some(nginx) = require_nginx() else { return };
-    let against_upkeep = match std::env::var("UPKEEP_DIFF_AGAINST").as_deref() {
-        Ok("upkeep") => true,
-        Ok("expected") | Err(_) => false,
-        Ok(other) => panic!("UPKEEP_DIFF_AGAINST={other}: use `expected` or `upkeep`"),
-    };
-    let only: Vec<String> = std::env::var("UPKEEP_DIFF_ONLY")
-        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
-        .unwrap_or_default();
-    let known = if against_upkeep {
-        BTreeMap::new()
-    } else {
-        known_differences()
-    };
-
+    let Settings {
+        against_upkeep,
+        only,
+        known,
+    } = settings();
     let mut skipped = Vec::new();
     let mut cases = Vec::new();
     for f in fixtures() {
@@ -97,27 +94,173 @@ fn every_fixture_behaves_the_same_on_real_nginx() {
         }
     }
     let scratch = tempfile::tempdir().unwrap();
-    let mut names: Vec<String> = Vec::new();
-    for (f, after) in &cases {
-        for name in host_names_of(&f.input, after) {
-            if !names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
-                names.push(name);
-            }
-        }
-    }
-    netns::map_hosts(&names, scratch.path());
-
     let against = if against_upkeep {
         "what today's upkeep writes"
     } else {
         "expected.conf"
     };
     println!("before: nginx on input.conf; after: nginx on {against}");
+    prove(&nginx, &cases, &known, skipped, scratch.path());
+}
+
+/// What the environment asks of a run (see the module's docs).
+struct Settings {
+    against_upkeep: bool,
+    only: Vec<String>,
+    known: BTreeMap<String, Vec<String>>,
+}
+
+fn settings() -> Settings {
+    let against_upkeep = match std::env::var("UPKEEP_DIFF_AGAINST").as_deref() {
+        Ok("upkeep") => true,
+        Ok("expected") | Err(_) => false,
+        Ok(other) => panic!("UPKEEP_DIFF_AGAINST={other}: use `expected` or `upkeep`"),
+    };
+    Settings {
+        against_upkeep,
+        only: std::env::var("UPKEEP_DIFF_ONLY")
+            .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+            .unwrap_or_default(),
+        known: if against_upkeep {
+            BTreeMap::new()
+        } else {
+            known_differences()
+        },
+    }
+}
+
+/// The same proof for every tree of `fixtures/trees/` that has an
+/// `expected/`: for each main config its `nginx-t` names, the config nginx
+/// reads from a copy of `input/` (before) and of `expected/` (after), each
+/// `include` spliced in where it stands (`conf::flatten`, the tests' own
+/// reader: `--path-map` and `--prefix` from the case's args, globs in
+/// nginx's order). Real nginx runs the spliced text; `nginx -T` on the
+/// trees themselves is `tests/trees.rs`. Directives that name the
+/// machine's own paths (`user`, `pid`, `error_log`, `access_log`) are left
+/// out of both runs: the harness owns the process and its logs, and none
+/// of them changes what a client or backend sees.
+#[test]
+fn every_tree_behaves_the_same_on_real_nginx() {
+    if !netns::isolated("every_tree_behaves_the_same_on_real_nginx") {
+        return;
+    }
+    let Some(nginx) = require_nginx() else { return };
+    let Settings {
+        against_upkeep,
+        only,
+        known,
+    } = settings();
+    let scratch = tempfile::tempdir().unwrap();
+    let (mut cases, mut skipped) = (Vec::new(), Vec::new());
+    for case in trees::tree_cases() {
+        let name = format!("trees/{}", case.name);
+        if !only.is_empty() && !only.iter().any(|p| name.starts_with(p.as_str())) {
+            continue;
+        }
+        if !case.dir.join("expected").is_dir() {
+            println!("{name}: upkeep refuses the tree (its `exit`): nothing is written, nothing to compare");
+            continue;
+        }
+        if case.mains().is_empty() {
+            skipped.push(format!("{name}: no main config to run (no `nginx-t`)"));
+            continue;
+        }
+        let work = scratch.path().join(&case.name);
+        let (before, after) = (work.join("before"), work.join("after"));
+        case.copy("input", &before);
+        if against_upkeep {
+            case.copy("input", &after);
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_upkeep"))
+                .args(&case.args)
+                .args(["--write", "--color=never"])
+                .current_dir(&after)
+                .output()
+                .unwrap();
+            if !matches!(out.status.code(), Some(0 | 1)) {
+                skipped.push(format!(
+                    "{name}: today's upkeep refuses the tree: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+                continue;
+            }
+        } else {
+            case.copy("expected", &after);
+        }
+        for main in case.mains() {
+            let read = |root: &Path| -> Result<Vec<u8>, String> {
+                let prefix = match case.args.iter().position(|a| a == "--prefix") {
+                    Some(i) => root.join(&case.args[i + 1]),
+                    None => root.join(&main).parent().unwrap().to_path_buf(),
+                };
+                let maps: Vec<(PathBuf, PathBuf)> = case
+                    .path_maps()
+                    .into_iter()
+                    .map(|(from, to)| (PathBuf::from(from), root.join(to)))
+                    .collect();
+                conf::flatten(&root.join(&main), &prefix, &maps).map(|t| host_paths_removed(&t))
+            };
+            match (read(&before), read(&after)) {
+                (Ok(input), Ok(after)) => cases.push((
+                    Fixture {
+                        name: format!("{name}/{main}"),
+                        dir: case.dir.clone(),
+                        input,
+                        expected: None,
+                        args: case.args.clone(),
+                    },
+                    after,
+                )),
+                (Err(e), _) | (_, Err(e)) => panic!("{name}/{main}: {e}"),
+            }
+        }
+    }
+    let against = if against_upkeep {
+        "what today's upkeep writes"
+    } else {
+        "expected/"
+    };
+    println!("before: nginx on input/; after: nginx on {against}");
+    prove(&nginx, &cases, &known, skipped, scratch.path());
+}
+
+/// `text` without the directives that name the machine's own paths.
+fn host_paths_removed(text: &[u8]) -> Vec<u8> {
+    let tree = conf::parse(text);
+    let edits = conf::walk(&tree)
+        .into_iter()
+        .filter(|(ctx, d)| {
+            matches!(d.name.as_str(), "access_log" | "error_log")
+                || (ctx.is_empty() && matches!(d.name.as_str(), "user" | "pid"))
+        })
+        .map(|(_, d)| (d.span.clone(), Vec::new()))
+        .collect();
+    conf::splice(text, edits)
+}
+
+/// Runs every case (a fixture, with the text nginx runs after) and fails
+/// on any unexpected difference; `skipped` lists cases that cannot run.
+fn prove(
+    nginx: &Path,
+    cases: &[(Fixture, Vec<u8>)],
+    known: &BTreeMap<String, Vec<String>>,
+    mut skipped: Vec<String>,
+    scratch: &Path,
+) {
+    let mut names: Vec<String> = Vec::new();
+    for (f, after) in cases {
+        for name in host_names_of(&f.input, after) {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+                names.push(name);
+            }
+        }
+    }
+    netns::map_hosts(&names, scratch);
+
     let started = Instant::now();
     let (mut compared, mut failed) = (0, Vec::new());
-    for (f, after) in &cases {
+    for (f, after) in cases {
         let listed = known.get(&f.name).cloned().unwrap_or_default();
-        match check(&nginx, f, after, &listed, scratch.path()) {
+        match check(nginx, f, after, &listed, scratch) {
             Ok(problems) => {
                 compared += 1;
                 if !problems.is_empty() {

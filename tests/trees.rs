@@ -18,78 +18,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use common::trees::{copy_tree, snapshot, tree_cases as cases};
 use common::*;
-
-struct Case {
-    name: String,
-    dir: PathBuf,
-    args: Vec<String>,
-}
-
-fn cases() -> Vec<Case> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/trees");
-    let mut out: Vec<Case> = std::fs::read_dir(&root)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().join("input").is_dir())
-        .map(|e| {
-            let dir = e.path();
-            let args = std::fs::read_to_string(dir.join("args"))
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(String::from)
-                .collect();
-            Case {
-                name: e.file_name().to_string_lossy().into_owned(),
-                dir,
-                args,
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
-}
-
-/// Copies a tree, symlinks as symlinks.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let kind = entry.file_type().unwrap();
-        let target = to.join(entry.file_name());
-        if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
-        } else if kind.is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-/// Every file of a tree: relative path → contents, or `-> target` for a link.
-fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let path = entry.path();
-            let rel = path.strip_prefix(root).unwrap().display().to_string();
-            let kind = entry.file_type().unwrap();
-            if kind.is_symlink() {
-                let link = std::fs::read_link(&path).unwrap();
-                out.insert(rel, format!("-> {}", link.display()).into_bytes());
-            } else if kind.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.insert(rel, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
 
 fn differences(got: &BTreeMap<String, Vec<u8>>, want: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
     let mut out = Vec::new();
@@ -256,35 +189,19 @@ fn real_nginx_accepts_every_written_tree() {
     let mut checked = 0;
     let mut failures = Vec::new();
     for case in cases() {
-        let Ok(mains) = std::fs::read_to_string(case.dir.join("nginx-t")) else {
+        let mains = case.mains();
+        if mains.is_empty() {
             continue;
-        };
+        }
         for (what, dir) in [("input", "input"), ("expected", "expected")] {
             let work = tempfile::tempdir().unwrap();
             let tree = work.path().join("tree");
-            copy_tree(&case.dir.join(dir), &tree);
-            for stub in std::fs::read_to_string(case.dir.join("stubs"))
-                .unwrap_or_default()
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-            {
-                let path = tree.join(stub.trim());
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(path, "").unwrap();
-            }
+            case.copy(dir, &tree);
             let hosts = host_names(&snapshot(&tree));
-            let maps: Vec<(String, String)> = case
-                .args
-                .windows(2)
-                .filter(|w| w[0] == "--path-map")
-                .filter_map(|w| {
-                    w[1].split_once('=')
-                        .map(|(a, b)| (a.to_string(), b.to_string()))
-                })
-                .collect();
+            let maps = case.path_maps();
             let mut dumps = String::new();
-            for main in mains.lines().filter(|l| !l.trim().is_empty()) {
-                match nginx_t_tree(&nginx, &tree, main.trim(), &maps, &hosts, work.path()) {
+            for main in &mains {
+                match nginx_t_tree(&nginx, &tree, main, &maps, &hosts, work.path()) {
                     Ok(dump) => dumps.push_str(&dump),
                     Err(e) => failures.push(format!(
                         "{}/{what}/{main}: nginx -t failed:\n{e}",

@@ -465,3 +465,126 @@ fn reads_targets() {
         ))
     );
 }
+
+/// The config nginx reads from the main config `main`: every `include`
+/// replaced by the files it names, in place, the way `ngx_conf_include`
+/// parses them in the including context. A relative name is taken from
+/// `prefix` (nginx's conf prefix, the main config's directory); an absolute
+/// one through the first of `maps` (`FROM`, `TO`) whose `FROM` it starts
+/// with; a name with `*`, `?` or `[` is a glob, expanded as `glob(3)` does
+/// in the C locale (whole paths sorted by bytes, no dot files), and may
+/// match nothing; any other name must exist.
+///
+/// nginx's `include` works on tokens, so text spliced in at the directive
+/// (with a line break either side, which ends any comment) is the same
+/// configuration. Written here, apart from upkeep's own include handling,
+/// so that the tests do not trust the code they check.
+pub fn flatten(
+    main: &std::path::Path,
+    prefix: &std::path::Path,
+    maps: &[(std::path::PathBuf, std::path::PathBuf)],
+) -> Result<Vec<u8>, String> {
+    use std::path::{Path, PathBuf};
+    fn files(
+        name: &str,
+        prefix: &Path,
+        maps: &[(PathBuf, PathBuf)],
+    ) -> Result<Vec<PathBuf>, String> {
+        let written = Path::new(name);
+        let full = if written.is_absolute() {
+            maps.iter()
+                .find_map(|(from, to)| written.strip_prefix(from).ok().map(|rest| to.join(rest)))
+                .unwrap_or_else(|| written.to_path_buf())
+        } else {
+            prefix.join(written)
+        };
+        if !name.contains(['*', '?', '[']) {
+            return Ok(vec![full]);
+        }
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let mut found: Vec<PathBuf> = glob::glob_with(&full.to_string_lossy(), options)
+            .map_err(|e| format!("include {name}: {e}"))?
+            .flatten()
+            .filter(|p| !p.is_dir())
+            .collect();
+        found.sort_by(|a, b| {
+            use std::os::unix::ffi::OsStrExt;
+            a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes())
+        });
+        Ok(found)
+    }
+    fn expand(
+        path: &Path,
+        prefix: &Path,
+        maps: &[(PathBuf, PathBuf)],
+        depth: usize,
+    ) -> Result<Vec<u8>, String> {
+        if depth > 32 {
+            return Err(format!(
+                "{}: includes nest too deep (a cycle?)",
+                path.display()
+            ));
+        }
+        let text = std::fs::read(path).map_err(|e| format!("include {}: {e}", path.display()))?;
+        let tree = parse(&text);
+        let mut edits = Vec::new();
+        for (_, d) in walk(&tree) {
+            if d.name != "include" || d.is_block() {
+                continue;
+            }
+            let mut with = Vec::new();
+            for file in files(d.arg(0), prefix, maps)? {
+                with.push(b'\n');
+                with.extend(expand(&file, prefix, maps, depth + 1)?);
+                with.push(b'\n');
+            }
+            edits.push((d.span.clone(), with));
+        }
+        Ok(splice(&text, edits))
+    }
+    expand(main, prefix, maps, 0)
+}
+
+#[test]
+fn flattens_includes_as_nginx_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write = |name: &str, text: &str| {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "nginx.conf",
+        "http { include s/*.conf; include /etc/nginx/p; } # end",
+    );
+    // Byte order: `B` sorts before `a`; a dot file is not matched by `*`.
+    write(
+        "s/a.conf",
+        "server { listen 1; } # no newline after this comment",
+    );
+    write("s/B.conf", "server { listen 2; include s/l; }");
+    write("s/.hidden.conf", "server { listen 3; }");
+    write("s/l", "location / { }");
+    write("mapped/p", "proxy_set_header A b;");
+    let maps = [("/etc/nginx".into(), root.join("mapped"))];
+    let flat = flatten(&root.join("nginx.conf"), root, &maps).unwrap();
+    let tree = parse(&flat);
+    let listens: Vec<&str> = walk(&tree)
+        .into_iter()
+        .filter(|(_, d)| d.name == "listen")
+        .map(|(_, d)| d.arg(0))
+        .collect();
+    assert_eq!(listens, ["2", "1"]);
+    let http = &tree[0];
+    assert_eq!(http.block.len(), 3, "{}", String::from_utf8_lossy(&flat));
+    assert_eq!(http.block[0].block[1].name, "location");
+    assert_eq!(http.block[2].name, "proxy_set_header");
+    // A file that does not exist is an error, as it is for nginx.
+    write("nginx.conf", "http { include missing; }");
+    assert!(flatten(&root.join("nginx.conf"), root, &[]).is_err());
+}

@@ -338,3 +338,4 @@ pub mod coverage;
 pub mod netns;
 pub mod nginx;
 pub mod pki;
+pub mod trees;

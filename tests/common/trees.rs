@@ -1,0 +1,115 @@
+//! Tree fixtures (`fixtures/trees/<case>/`): `input/` (a tree of files),
+//! `args` (upkeep's arguments there, one line), `expected/` or `exit` +
+//! `stderr`, `nginx-t` (the main configs real nginx tests), `stubs` (files
+//! that live only on the servers, created empty), `requests` (extra
+//! requests for the differential test).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub struct TreeCase {
+    pub name: String,
+    pub dir: PathBuf,
+    pub args: Vec<String>,
+}
+
+impl TreeCase {
+    /// The `--path-map FROM=TO` pairs of the args, as written.
+    pub fn path_maps(&self) -> Vec<(String, String)> {
+        self.args
+            .windows(2)
+            .filter(|w| w[0] == "--path-map")
+            .filter_map(|w| {
+                w[1].split_once('=')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            })
+            .collect()
+    }
+
+    /// The main configs `nginx-t` names (none when it is missing).
+    pub fn mains(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("nginx-t"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
+    /// Copies `input/` or `expected/` to `to` and creates the stubs.
+    pub fn copy(&self, which: &str, to: &Path) {
+        copy_tree(&self.dir.join(which), to);
+        for stub in std::fs::read_to_string(self.dir.join("stubs"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            let path = to.join(stub.trim());
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+    }
+}
+
+pub fn tree_cases() -> Vec<TreeCase> {
+    let root = super::repo().join("fixtures/trees");
+    let mut out: Vec<TreeCase> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("input").is_dir())
+        .map(|e| {
+            let dir = e.path();
+            let args = std::fs::read_to_string(dir.join("args"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            TreeCase {
+                name: e.file_name().to_string_lossy().into_owned(),
+                dir,
+                args,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Copies a tree, symlinks as symlinks.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let kind = entry.file_type().unwrap();
+        let target = to.join(entry.file_name());
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else if kind.is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Every file of a tree: relative path → contents, or `-> target` for a link.
+pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            let kind = entry.file_type().unwrap();
+            if kind.is_symlink() {
+                let link = std::fs::read_link(&path).unwrap();
+                out.insert(rel, format!("-> {}", link.display()).into_bytes());
+            } else if kind.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
