@@ -132,21 +132,23 @@ pub fn process_unit(
     }
     let model = Model::build_unit(unit, ws);
     let planned = plan_unit(ws, unit, &model, opts)?;
-    let mut texts = HashMap::new();
-    for (file, p) in &planned {
-        if !p.edits.is_empty() {
-            texts.insert(*file, edit::apply(&ws.file(*file).source.text, &p.edits));
-        }
-    }
-    if !texts.is_empty() {
-        verify(ws, unit, &model, &texts, opts)?;
-    }
+    let edits: HashMap<FileId, Vec<edit::Edit>> = planned
+        .iter()
+        .filter(|(_, p)| !p.edits.is_empty())
+        .map(|(file, p)| (*file, p.edits.clone()))
+        .collect();
+    let rewritten = if edits.is_empty() {
+        None
+    } else {
+        Some(verify(ws, unit, &model, &edits, opts)?)
+    };
     Ok(planned
         .into_iter()
         .map(|(file, p)| {
-            let new_text = texts
-                .remove(&file)
-                .unwrap_or_else(|| ws.file(file).source.text.clone());
+            let new_text = match (&rewritten, edits.contains_key(&file)) {
+                (Some(after), true) => after.file(file).source.text.clone(),
+                _ => ws.file(file).source.text.clone(),
+            };
             let mut changes = p.changes;
             changes.sort_by_key(|c| (c.edit.range.start, c.edit.order));
             (
@@ -341,15 +343,15 @@ fn verify(
     ws: &Workspace,
     unit: &Unit,
     before: &Model,
-    texts: &HashMap<FileId, Vec<u8>>,
+    edits: &HashMap<FileId, Vec<edit::Edit>>,
     opts: &Options,
-) -> Result<(), FileError> {
+) -> Result<Workspace, FileError> {
     let path = ws.file(unit.entries[0]).shown.clone();
     let internal = |message: String| FileError::Internal {
         path: path.clone(),
         message,
     };
-    let mut again_ws = ws.with_texts(texts);
+    let mut again_ws = ws.with_edits(edits);
     let again = Unit::layout(
         &mut again_ws,
         unit.kind.clone(),
@@ -389,8 +391,9 @@ fn verify(
         }
     }
     let problems = compare_models(before, &after, opts);
+    drop(after);
     if problems.is_empty() {
-        Ok(())
+        Ok(again_ws)
     } else {
         Err(FileError::Unsafe {
             path,

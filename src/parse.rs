@@ -102,13 +102,23 @@ pub fn parse_tree(text: &[u8]) -> Tree {
 }
 
 fn parse_tree_with(text: &[u8], old: Option<&Tree>) -> Tree {
-    let mut parser = Parser::new();
-    parser
-        .set_language(&tree_sitter_nginx::LANGUAGE.into())
-        .expect("the bundled grammar matches the tree-sitter runtime");
-    parser
-        .parse(text, old)
-        .expect("parsing without a timeout or cancellation always returns a tree")
+    thread_local! {
+        // One parser per thread: a tree needs its own parser only while it
+        // is being built, and a tree of thousands of files would otherwise
+        // set up thousands of parsers.
+        static PARSER: std::cell::RefCell<Parser> = std::cell::RefCell::new({
+            let mut parser = Parser::new();
+            parser
+                .set_language(&tree_sitter_nginx::LANGUAGE.into())
+                .expect("the bundled grammar matches the tree-sitter runtime");
+            parser
+        });
+    }
+    PARSER.with_borrow_mut(|parser| {
+        parser
+            .parse(text, old)
+            .expect("parsing without a timeout or cancellation always returns a tree")
+    })
 }
 
 /// `tree` (of `source`) told about `edits` (normalized), for an

@@ -23,9 +23,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use tree_sitter::Tree;
 
+use crate::edit::Edit;
 use crate::parse::{self, SyntaxError};
 use crate::source::Source;
 
@@ -97,9 +99,10 @@ pub struct File {
     pub shown: String,
     /// The file to write: symlinks resolved (`None` for standard input).
     pub real: Option<PathBuf>,
-    pub source: Source,
+    /// Shared with the rewritten copy while unchanged ([`Workspace::with_edits`]).
+    pub source: Arc<Source>,
     pub tree: Result<Tree, SyntaxError>,
-    pub includes: Vec<IncludeSite>,
+    pub includes: Arc<[IncludeSite]>,
 }
 
 /// What an `include` reaches.
@@ -182,9 +185,21 @@ impl Workspace {
     }
 
     fn push(&mut self, shown: String, real: Option<PathBuf>, text: Vec<u8>) -> FileId {
+        self.push_parsed(shown, real, text, None)
+    }
+
+    /// Adds a file; `old` is the tree of the text it was edited from, told
+    /// about the edits, for an incremental parse.
+    fn push_parsed(
+        &mut self,
+        shown: String,
+        real: Option<PathBuf>,
+        text: Vec<u8>,
+        old: Option<&tree_sitter::Tree>,
+    ) -> FileId {
         let id = FileId(u32::try_from(self.files.len()).expect("fewer than 2^32 files"));
         let source = Source::new(shown.clone(), text);
-        let tree = parse::parse(&source);
+        let tree = parse::parse_incremental(&source, old);
         let includes = match &tree {
             Ok(tree) => include_sites(&source, tree),
             Err(_) => Vec::new(),
@@ -193,16 +208,18 @@ impl Workspace {
             id,
             shown,
             real,
-            source,
+            source: Arc::new(source),
             tree,
-            includes,
+            includes: includes.into(),
         });
         id
     }
 
-    /// A copy whose files hold `texts` instead (the rewritten tree, to be
-    /// planned and observed again). Includes resolve as they did here.
-    pub fn with_texts(&self, texts: &HashMap<FileId, Vec<u8>>) -> Workspace {
+    /// A copy whose files are rewritten with `edits` (normalized, in file
+    /// offsets): the rewritten tree, to be planned and observed again.
+    /// Unchanged files are shared, changed ones re-parsed incrementally from
+    /// their old trees. Includes resolve as they did here.
+    pub fn with_edits(&self, edits: &HashMap<FileId, Vec<Edit>>) -> Workspace {
         let mut copy = Workspace {
             files: Vec::with_capacity(self.files.len()),
             paths: self.paths.clone(),
@@ -210,9 +227,15 @@ impl Workspace {
             reached: self.reached.clone(),
         };
         for f in &self.files {
-            match texts.get(&f.id) {
-                Some(text) => {
-                    copy.push(f.shown.clone(), f.real.clone(), text.clone());
+            match edits.get(&f.id).filter(|e| !e.is_empty()) {
+                Some(edits) => {
+                    let text = crate::edit::apply(&f.source.text, edits);
+                    let old = f
+                        .tree
+                        .as_ref()
+                        .ok()
+                        .map(|tree| parse::edited_tree(&f.source, tree, edits));
+                    copy.push_parsed(f.shown.clone(), f.real.clone(), text, old.as_ref());
                 }
                 None => copy.files.push(File {
                     id: f.id,
@@ -383,7 +406,7 @@ impl Unit {
         let parts: Vec<(usize, &Source)> = builder
             .segments
             .iter()
-            .map(|s| (s.base, &ws.file(s.file).source))
+            .map(|s| (s.base, &*ws.file(s.file).source))
             .collect();
         let shown = entries
             .first()
@@ -459,7 +482,7 @@ impl Builder {
         }
         let sites = file.includes.clone();
         self.stack.push(id);
-        for site in sites {
+        for site in sites.iter() {
             let at = base + site.start;
             let reached = match prefix {
                 Some(prefix) => ws.reach(&site.name, prefix),
