@@ -5,8 +5,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use upkeep::plan::Options;
 use upkeep::source::Source;
+use upkeep::vocab::Options;
 
 /// One tenant server block, as the Python generator writes it.
 fn server(i: usize) -> String {

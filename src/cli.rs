@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use clap::{ArgGroup, Parser, ValueEnum};
 
-use crate::plan::{HostHeaderMode, Options};
+use crate::vocab::{HostHeaderMode, Options};
 
 /// The nginx release from which keepalive, HTTP/1.1 and no `Connection`
 /// header are upstream defaults.

@@ -18,7 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::layout::{self, settings_anchor};
 use crate::model::{DirId, LevelId};
-use crate::plan::{Change, Ctx, LocationWork, RuleId};
+use crate::rules::{Ctx, LocationWork};
+use crate::vocab::{Change, RuleId};
 
 /// One operation on the effective `proxy_set_header` list of a location.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,6 +27,7 @@ pub mod run;
 pub mod source;
 pub mod target;
 pub mod variables;
+pub mod vocab;
 pub mod workspace;
 pub mod write;
 
@@ -37,8 +38,8 @@ use workspace::{FileId, SegmentId, Unit, UnitKind, Workspace};
 
 pub use run::run;
 
-use plan::{Change, Note, Options};
 use source::Source;
+use vocab::{Change, Note, Options};
 
 /// Exit codes, one place: 0 nothing to report, 1 `--check` found changes,
 /// 2 any error (unreadable file, syntax error, bad flag, internal error).
@@ -57,7 +58,7 @@ pub enum FileError {
     #[error("{path}: {error}")]
     Plan {
         path: String,
-        error: plan::PlanError,
+        error: vocab::PlanError,
     },
     #[error(
         "{path}: internal error, nothing was changed: {message} (please report this with the file)"
@@ -122,7 +123,7 @@ pub fn process_unit(
         return Err(plan_error(
             ws,
             unit,
-            plan::PlanError {
+            vocab::PlanError {
                 offset: Some(**at),
                 message: format!(
                     "include cycle: {chain}; nginx cannot load this config (remove one of these includes)"
@@ -309,7 +310,7 @@ fn plan_unit(
 }
 
 /// A plan error at a joined-text offset, as `file:line:column`.
-fn plan_error(ws: &Workspace, unit: &Unit, error: plan::PlanError) -> FileError {
+fn plan_error(ws: &Workspace, unit: &Unit, error: vocab::PlanError) -> FileError {
     let path = match error.offset.and_then(|o| unit.locate(o)) {
         Some((file, local)) => {
             let f = ws.file(file);
@@ -320,7 +321,7 @@ fn plan_error(ws: &Workspace, unit: &Unit, error: plan::PlanError) -> FileError 
     };
     FileError::Plan {
         path,
-        error: plan::PlanError {
+        error: vocab::PlanError {
             offset: None,
             message: error.message,
         },
@@ -418,8 +419,8 @@ pub fn check_behaviour(
 
 fn compare_models(old: &Model, new: &Model, opts: &Options) -> Vec<String> {
     let values = match opts.host_header {
-        plan::HostHeaderMode::Keep => behaviour::ProxyHostValues::Kept,
-        plan::HostHeaderMode::Upstream => behaviour::ProxyHostValues::Accepted,
+        vocab::HostHeaderMode::Keep => behaviour::ProxyHostValues::Kept,
+        vocab::HostHeaderMode::Upstream => behaviour::ProxyHostValues::Accepted,
     };
     behaviour::compare(
         &behaviour::observe(old, values, opts.new_defaults),
@@ -446,7 +447,7 @@ pub fn fuzz_one(data: &[u8]) {
             keepalive: 8,
             websocket_paths: vec!["/api/ws".into(), "/ws".into(), "/".into()],
             new_defaults: true,
-            host_header: plan::HostHeaderMode::Upstream,
+            host_header: vocab::HostHeaderMode::Upstream,
             ..Options::default()
         },
     ];

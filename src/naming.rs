@@ -16,8 +16,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{DirId, Model};
-use crate::plan::{Options, PlanError};
 use crate::target::{starts_with_unix, ProxyTarget};
+use crate::vocab::{Options, PlanError};
 
 /// An `upstream` block already in the file.
 #[derive(Debug, Clone)]

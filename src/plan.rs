@@ -16,145 +16,21 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
-
 use crate::behaviour;
 use crate::edit::Edit;
-use crate::headers::{self, HeaderOp};
+use crate::headers;
 use crate::model::{DirId, LevelId, LevelKind, Model};
 use crate::naming::{self, Backend, ExistingUpstream, UpstreamChoice};
-use crate::rules;
+use crate::rules::{self, Ctx, LocationWork, Site};
 use crate::target::{literal_pass_host, NotLiteral, ProxyTarget};
 use crate::variables;
+use crate::vocab::{Change, Note, Options, PlanError, RuleId};
 
-/// How `Host` is handled when `$proxy_host` changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HostHeaderMode {
-    /// Pin the old value explicitly (default).
-    #[default]
-    Keep,
-    /// Accept the upstream name as the new `$proxy_host`.
-    Upstream,
-}
-
-/// What the user asked for, already validated.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    pub keepalive: u32,
-    /// Pool sizes for named upstreams, keyed by lowercased name.
-    pub keepalive_for: BTreeMap<String, u32>,
-    /// Upstream names for backends, keyed by lowercased `host:port`.
-    pub names: BTreeMap<String, String>,
-    pub websocket_paths: Vec<String>,
-    /// The target nginx is 1.29.7 or later: keepalive, HTTP/1.1 and no
-    /// `Connection: close` are its defaults.
-    pub new_defaults: bool,
-    pub host_header: HostHeaderMode,
-}
-
-impl Options {
-    pub fn pool_size(&self, upstream: &str) -> u32 {
-        self.keepalive_for
-            .get(&upstream.to_ascii_lowercase())
-            .copied()
-            .unwrap_or(self.keepalive)
-    }
-}
-
-/// Stable identifiers of the rewrite rules, used in reports and JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RuleId {
-    UpstreamBlock,
-    UpstreamKeepalive,
-    ProxyPassTarget,
-    HttpVersion,
-    ConnectionHeader,
-    UpgradeHeader,
-    WebsocketSplit,
-    WebsocketMap,
-    HostHeader,
-    ProxyRedirect,
-    ProxySslName,
-    ProxyHostValue,
-}
-
-impl RuleId {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleId::UpstreamBlock => "upstream-block",
-            RuleId::UpstreamKeepalive => "upstream-keepalive",
-            RuleId::ProxyPassTarget => "proxy-pass-target",
-            RuleId::HttpVersion => "http-version",
-            RuleId::ConnectionHeader => "connection-header",
-            RuleId::UpgradeHeader => "upgrade-header",
-            RuleId::WebsocketSplit => "websocket-split",
-            RuleId::WebsocketMap => "websocket-map",
-            RuleId::HostHeader => "host-header",
-            RuleId::ProxyRedirect => "proxy-redirect",
-            RuleId::ProxySslName => "proxy-ssl-name",
-            RuleId::ProxyHostValue => "proxy-host-value",
-        }
-    }
-}
-
-/// One planned edit and why.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub rule: RuleId,
-    pub edit: Edit,
-    pub reason: String,
-}
-
-/// Something upkeep left alone or assumed, with where it is.
-#[derive(Debug, Clone)]
-pub struct Note {
-    pub offset: Option<usize>,
-    pub message: String,
-}
-
+/// Everything one unit needs: the edits with their reasons, and notes.
 #[derive(Debug, Default)]
 pub struct Plan {
     pub changes: Vec<Change>,
     pub notes: Vec<Note>,
-}
-
-/// A file upkeep cannot plan for as asked (e.g. a `--name` that clashes).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct PlanError {
-    pub offset: Option<usize>,
-    pub message: String,
-}
-
-/// A `proxy_pass` upkeep pools.
-#[derive(Debug, Clone)]
-pub struct Site {
-    pub pass: DirId,
-    /// The location (settings level) whose `proxy_*` settings apply.
-    pub location: LevelId,
-    pub http: LevelId,
-    /// The upstream it ends up using.
-    pub upstream: String,
-    /// The literal target it had, when the rewrite changes it.
-    pub literal: Option<ProxyTarget>,
-}
-
-/// Shared, read-only state every rule sees.
-pub struct Ctx<'m, 's> {
-    pub model: &'m Model<'s>,
-    pub opts: &'m Options,
-    /// Locations (settings levels) to leave as they are, with the note why.
-    pub blocked: &'m BTreeMap<LevelId, String>,
-}
-
-/// Work gathered per location before header operations are applied.
-#[derive(Debug, Default, Clone)]
-pub struct LocationWork {
-    pub sites: Vec<usize>,
-    pub header_ops: Vec<HeaderOp>,
-    /// Header edits must stay in this location (never at an outer level).
-    pub keep_local: bool,
 }
 
 pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {

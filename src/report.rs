@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
-use crate::plan::{Change, Note, RuleId};
 use crate::source::Source;
+use crate::vocab::{Change, Note, RuleId};
 
 #[derive(Debug, Serialize)]
 pub struct RunReport {

@@ -298,13 +298,13 @@ pub fn run(
 fn process_job(
     ws: &Workspace,
     job: &Job,
-    opts: &crate::plan::Options,
+    opts: &crate::vocab::Options,
 ) -> Result<Vec<(FileId, Rewrite)>, FileError> {
     let mut rewrites = crate::process_unit(ws, &job.unit, opts)?;
     if let (Some(assumed), Some((_, first))) = (&job.assumed, rewrites.first_mut()) {
         first.notes.insert(
             0,
-            crate::plan::Note {
+            crate::vocab::Note {
                 offset: None,
                 message: assumed.clone(),
             },

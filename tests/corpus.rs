@@ -58,7 +58,7 @@ fn every_accepted_file_goes_through_the_pipeline_safely() {
     let Some(dir) = corpus("every_accepted_file_goes_through_the_pipeline_safely") else {
         return;
     };
-    let options = upkeep::plan::Options {
+    let options = upkeep::vocab::Options {
         keepalive: 32,
         ..Default::default()
     };

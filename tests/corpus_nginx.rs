@@ -22,7 +22,7 @@ fn corpus_outputs_are_minimal_and_accepted_by_nginx() {
         return;
     };
     let nginx = require_nginx();
-    let options = upkeep::plan::Options {
+    let options = upkeep::vocab::Options {
         keepalive: 32,
         ..Default::default()
     };

@@ -217,7 +217,7 @@ fn render(servers: &[Server], main: bool, with_map: bool, style: &Style) -> Stri
     out
 }
 
-fn options() -> impl Strategy<Value = upkeep::plan::Options> {
+fn options() -> impl Strategy<Value = upkeep::vocab::Options> {
     (
         prop::collection::vec(
             prop::sample::select(vec!["/api/ws", "/socket", "/app/live", "/"]),
@@ -228,14 +228,14 @@ fn options() -> impl Strategy<Value = upkeep::plan::Options> {
         1u32..100,
     )
         .prop_map(
-            |(ws, new_defaults, upstream_host, keepalive)| upkeep::plan::Options {
+            |(ws, new_defaults, upstream_host, keepalive)| upkeep::vocab::Options {
                 keepalive,
                 websocket_paths: ws.into_iter().map(String::from).collect(),
                 new_defaults,
                 host_header: if upstream_host {
-                    upkeep::plan::HostHeaderMode::Upstream
+                    upkeep::vocab::HostHeaderMode::Upstream
                 } else {
-                    upkeep::plan::HostHeaderMode::Keep
+                    upkeep::vocab::HostHeaderMode::Keep
                 },
                 ..Default::default()
             },
@@ -302,7 +302,7 @@ fn coverage_check_catches_a_change_missing_from_the_report() {
     let text = "server {\n    listen 80;\n    location / {\n        proxy_pass http://api:8080;\n        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n        proxy_set_header Host $host;\n        proxy_redirect off;\n    }\n}\n";
     let (source, rewrite, ranges) = rewrite_fully_covered(
         text,
-        upkeep::plan::Options {
+        upkeep::vocab::Options {
             keepalive: 32,
             ..Default::default()
         },
@@ -349,7 +349,7 @@ fn coverage_check_does_not_depend_on_the_diffs_alignment() {
     let text = "server {\n    listen 8000;\n    location / {\n        proxy_pass http://gateway;\n    }\n    location /auth/ {\n        proxy_pass \"http://stack-auth\";\n        proxy_set_header Connection \"upgrade\";\n    }\n}\n\n";
     rewrite_fully_covered(
         text,
-        upkeep::plan::Options {
+        upkeep::vocab::Options {
             keepalive: 1,
             websocket_paths: vec!["/api/ws".into()],
             ..Default::default()
@@ -361,7 +361,7 @@ fn coverage_check_does_not_depend_on_the_diffs_alignment() {
 /// returns the source, the rewrite and the reported ranges.
 fn rewrite_fully_covered(
     text: &str,
-    options: upkeep::plan::Options,
+    options: upkeep::vocab::Options,
 ) -> (
     upkeep::source::Source,
     upkeep::Rewrite,

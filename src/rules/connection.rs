@@ -22,9 +22,10 @@
 
 use crate::headers::{HeaderAction, HeaderOp, HeaderValue};
 use crate::model::LevelId;
-use crate::plan::{Ctx, Note, RuleId};
 use crate::rules::websocket::WsMode;
 use crate::rules::websocket_map::MapNeeds;
+use crate::rules::Ctx;
+use crate::vocab::{Note, RuleId};
 
 pub fn ops(
     ctx: &Ctx,

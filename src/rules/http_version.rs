@@ -18,7 +18,8 @@
 use crate::edit::Edit;
 use crate::layout::{self, settings_anchor};
 use crate::model::LevelId;
-use crate::plan::{Change, Ctx, RuleId};
+use crate::rules::Ctx;
+use crate::vocab::{Change, RuleId};
 
 const ADD_REASON: &str =
     "nginx speaks HTTP/1.0 to backends by default (before 1.29.7) and cannot keep those connections alive";

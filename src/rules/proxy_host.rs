@@ -38,8 +38,9 @@ use crate::edit::Edit;
 use crate::headers::{HeaderAction, HeaderOp, HeaderValue};
 use crate::layout::{self, settings_anchor};
 use crate::model::{DirId, LevelId, LevelKind, Model, Word};
-use crate::plan::{Change, Ctx, HostHeaderMode, Note, RuleId, Site};
+use crate::rules::{Ctx, Site};
 use crate::target::ProxyTarget;
+use crate::vocab::{Change, HostHeaderMode, Note, RuleId};
 
 #[derive(Debug, Default)]
 pub struct Pins {

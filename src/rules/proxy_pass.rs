@@ -14,7 +14,8 @@
 //! `$proxy_host` change this brings is handled by `host_header`.
 
 use crate::edit::Edit;
-use crate::plan::{Change, Ctx, RuleId, Site};
+use crate::rules::{Ctx, Site};
+use crate::vocab::{Change, RuleId};
 
 pub fn plan(ctx: &Ctx, site: &Site) -> Option<Change> {
     let model = ctx.model;

@@ -18,7 +18,8 @@
 use crate::edit::Edit;
 use crate::model::{DirId, LevelId, LevelKind};
 use crate::naming::NewUpstream;
-use crate::plan::{Change, Ctx, RuleId};
+use crate::rules::Ctx;
+use crate::vocab::{Change, RuleId};
 
 /// A block to add: its header line and its directives.
 struct NewBlock {

@@ -16,7 +16,8 @@
 
 use crate::layout;
 use crate::model::DirId;
-use crate::plan::{Change, Ctx, RuleId};
+use crate::rules::Ctx;
+use crate::vocab::{Change, RuleId};
 
 pub fn plan(ctx: &Ctx, upstream: DirId) -> Change {
     let model = ctx.model;

@@ -28,8 +28,9 @@
 use crate::edit::{self, Edit};
 use crate::headers::{self, HeaderOp};
 use crate::model::{LevelId, LevelKind, LocationKind, LocationPath};
-use crate::plan::{Change, Ctx, Note, RuleId, Site};
+use crate::rules::{Ctx, Site};
 use crate::target::ProxyTarget;
+use crate::vocab::{Change, Note, RuleId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WsMode {

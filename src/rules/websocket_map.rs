@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::edit::Edit;
 use crate::layout;
 use crate::model::{DirId, LevelId};
-use crate::plan::{Change, Ctx, RuleId};
+use crate::rules::Ctx;
+use crate::vocab::{Change, RuleId};
 
 /// The file's maps, and what the locations asked of them.
 #[derive(Debug, Default)]
