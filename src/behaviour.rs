@@ -177,7 +177,7 @@ pub fn uses_proxy_vars(text: &str) -> bool {
 pub fn level_keys(model: &Model) -> Vec<LevelKey> {
     let mut keys: Vec<LevelKey> = vec![String::new(); model.levels.len()];
     let mut counts: BTreeMap<(LevelId, String), usize> = BTreeMap::new();
-    for (id, level) in model.levels.iter().enumerate().skip(1) {
+    for (id, level) in model.each_level().skip(1) {
         let (Some(owner), Some(parent)) = (level.owner, level.parent) else {
             continue;
         };
@@ -188,7 +188,7 @@ pub fn level_keys(model: &Model) -> Vec<LevelKey> {
             label.push_str(&a.value);
         }
         let n = counts.entry((parent, label.clone())).or_default();
-        keys[id] = format!("{}{KEY_SEPARATOR}{label}#{n}", keys[parent]);
+        keys[id.index()] = format!("{}{KEY_SEPARATOR}{label}#{n}", keys[parent.index()]);
         *n += 1;
     }
     keys
@@ -199,12 +199,12 @@ pub fn observe(model: &Model, values: ProxyHostValues, new_defaults: bool) -> Ob
     let keys = level_keys(model);
     let upstreams = upstream_blocks(model);
     let mut out = Observations::default();
-    for (level, _) in model.levels.iter().enumerate() {
+    for (level, _) in model.each_level() {
         let Some(place) = proxying_place(model, level) else {
             continue;
         };
         let observed = observe_place(model, place, &upstreams, values, new_defaults);
-        out.places.insert(keys[level].clone(), observed);
+        out.places.insert(keys[level.index()].clone(), observed);
     }
     out
 }
@@ -253,7 +253,7 @@ struct UpstreamBlock {
 
 fn upstream_blocks(model: &Model) -> BTreeMap<(Option<LevelId>, String), UpstreamBlock> {
     let mut out = BTreeMap::new();
-    for (id, level) in model.levels.iter().enumerate() {
+    for (id, level) in model.each_level() {
         if level.kind != LevelKind::Upstream {
             continue;
         }
@@ -823,6 +823,7 @@ pub fn level_by_key(model: &Model, key: &str) -> Option<LevelId> {
     level_keys(model)
         .iter()
         .position(|k| k == key)
+        .map(LevelId::new)
         .or((key.is_empty()).then_some(ROOT))
 }
 

@@ -18,8 +18,48 @@ use crate::query::QueryResults;
 use crate::source::Source;
 use crate::workspace::{Inclusion, Unit, Workspace};
 
-pub type LevelId = usize;
-pub type DirId = usize;
+/// Defines an id type: an index into one of the model's tables, kept
+/// apart from other numbers (offsets, counts, other tables' ids) by type;
+/// the table is indexed with it directly (`model.levels[id]`).
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident indexes $item:ty $(, $lt:lifetime)?) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(u32);
+
+        impl $name {
+            pub fn new(index: usize) -> $name {
+                $name(u32::try_from(index).expect("fewer than 2^32 entries"))
+            }
+
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+
+        impl<$($lt)?> std::ops::Index<$name> for Vec<$item> {
+            type Output = $item;
+            fn index(&self, id: $name) -> &$item {
+                &self[id.index()]
+            }
+        }
+
+        impl<$($lt)?> std::ops::IndexMut<$name> for Vec<$item> {
+            fn index_mut(&mut self, id: $name) -> &mut $item {
+                &mut self[id.index()]
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A level of the model: the root or a block's inside.
+    LevelId indexes Level
+);
+id_type!(
+    /// A directive of the model.
+    DirId indexes Directive<'s>, 's
+);
 
 /// What kind of block a level is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +168,7 @@ pub struct Model<'s> {
     unit: Option<(&'s Unit, &'s Workspace)>,
 }
 
-pub const ROOT: LevelId = 0;
+pub const ROOT: LevelId = LevelId(0);
 
 impl<'s> Model<'s> {
     /// The model of one file read alone (its includes unseen).
@@ -196,14 +236,15 @@ impl<'s> Model<'s> {
             .dirs
             .iter()
             .enumerate()
-            .map(|(id, d)| (d.range.start, id))
+            .map(|(id, d)| (d.range.start, DirId::new(id)))
             .collect();
         self.plain = vec![Vec::new(); self.levels.len()];
         for (level, l) in self.levels.iter().enumerate() {
+            let level = LevelId::new(level);
             for d in &l.statements {
                 let dir = &self.dirs[*d];
                 if dir.block.is_none() {
-                    self.plain[level].push(*d);
+                    self.plain[level.index()].push(*d);
                     self.by_name
                         .entry((level, dir.name.value.to_string()))
                         .or_default()
@@ -285,7 +326,7 @@ impl<'s> Model<'s> {
 
     fn directive(&mut self, cursor: &mut TreeCursor<'_>, level: LevelId, is_lua: bool) {
         let node = cursor.node();
-        let id = self.dirs.len();
+        let id = DirId::new(self.dirs.len());
         let mut name = None;
         let mut args = Vec::new();
         let mut block = None;
@@ -328,7 +369,7 @@ impl<'s> Model<'s> {
         } else {
             kind_of(&self.dirs[id].name.value)
         };
-        let child = self.levels.len();
+        let child = LevelId::new(self.levels.len());
         self.levels.push(Level {
             kind,
             owner: Some(id),
@@ -440,6 +481,14 @@ impl<'s> Model<'s> {
     }
 
     /// The syntax tree's root, for running queries.
+    /// Every level with its id, in order (the root first).
+    pub fn each_level(&self) -> impl Iterator<Item = (LevelId, &Level)> + '_ {
+        self.levels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (LevelId::new(i), l))
+    }
+
     pub fn tree_root(&self) -> Node<'_> {
         self.tree.root_node()
     }
@@ -568,7 +617,7 @@ impl<'s> Model<'s> {
     /// The directives of `level` that have no block (its settings, not the
     /// `server`s or `location`s inside it), in order.
     pub fn plain(&self, level: LevelId) -> &[DirId] {
-        &self.plain[level]
+        &self.plain[level.index()]
     }
 
     /// The directives named `name` directly in `level` (without a block),
@@ -778,10 +827,9 @@ mod tests {
         );
         let tree = parse(&source).unwrap();
         let model = Model::build(&source, &tree);
-        let if_level = model
-            .levels
-            .iter()
-            .position(|l| l.kind == LevelKind::If)
+        let (if_level, _) = model
+            .each_level()
+            .find(|(_, l)| l.kind == LevelKind::If)
             .unwrap();
         let location = model.settings_level(if_level);
         assert_eq!(model.levels[location].kind, LevelKind::Location);
