@@ -34,6 +34,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model, ROOT};
+use crate::names::UpstreamName;
 use crate::target::ProxyTarget;
 
 /// How `$proxy_host`-derived values are compared.
@@ -69,8 +70,8 @@ pub struct Observed {
     /// The TLS name used for SNI and verification (https only).
     pub ssl_name: Option<String>,
     pub cache_key: Option<String>,
-    /// The keepalive upstream (lowercased name) whose pool this uses.
-    pub pool: Option<String>,
+    /// The keepalive upstream whose pool this uses.
+    pub pool: Option<UpstreamName>,
     /// What shapes the connection (compared between pool members).
     pub connection: String,
     /// The location's path, for mapping a split location to its origin.
@@ -251,7 +252,7 @@ struct UpstreamBlock {
     keepalive: bool,
 }
 
-fn upstream_blocks(model: &Model) -> BTreeMap<(Option<LevelId>, String), UpstreamBlock> {
+fn upstream_blocks(model: &Model) -> BTreeMap<(Option<LevelId>, UpstreamName), UpstreamBlock> {
     let mut out = BTreeMap::new();
     for (id, level) in model.each_level() {
         if level.kind != LevelKind::Upstream {
@@ -269,7 +270,9 @@ fn upstream_blocks(model: &Model) -> BTreeMap<(Option<LevelId>, String), Upstrea
             let args: Vec<&str> = dir.args.iter().map(|a| a.value.as_ref()).collect();
             match dir.name.value.as_ref() {
                 "server" => {
-                    let mut entry = args.first().map_or(String::new(), |s| server_key(s));
+                    let mut entry = args
+                        .first()
+                        .map_or(String::new(), |s| ProxyTarget::server_key(s).to_string());
                     for a in &args[1.min(args.len())..] {
                         entry.push(' ');
                         entry.push_str(a);
@@ -282,7 +285,7 @@ fn upstream_blocks(model: &Model) -> BTreeMap<(Option<LevelId>, String), Upstrea
         }
         servers.sort();
         out.insert(
-            (model.http_context(id), name.to_ascii_lowercase()),
+            (model.http_context(id), UpstreamName::new(name)),
             UpstreamBlock {
                 servers,
                 block,
@@ -293,17 +296,10 @@ fn upstream_blocks(model: &Model) -> BTreeMap<(Option<LevelId>, String), Upstrea
     out
 }
 
-fn server_key(entry: &str) -> String {
-    match ProxyTarget::parse(&format!("http://{entry}")) {
-        Ok(t) => t.backend_key(),
-        Err(_) => entry.to_ascii_lowercase(),
-    }
-}
-
 fn observe_place(
     model: &Model,
     place: Place,
-    upstreams: &BTreeMap<(Option<LevelId>, String), UpstreamBlock>,
+    upstreams: &BTreeMap<(Option<LevelId>, UpstreamName), UpstreamBlock>,
     values: ProxyHostValues,
     new_defaults: bool,
 ) -> Observed {
@@ -313,7 +309,7 @@ fn observe_place(
     // nginx looks `http://NAME` (no port) up among upstream blocks first.
     let block = target.as_ref().and_then(|t| {
         (t.port.is_none() && !t.is_unix())
-            .then(|| upstreams.get(&(http, t.host.to_ascii_lowercase())))
+            .then(|| upstreams.get(&(http, t.host_name())))
             .flatten()
     });
     let backend = match (&target, block) {
@@ -324,13 +320,13 @@ fn observe_place(
         },
         (Some(t), None) => Backend::Resolved {
             scheme: t.scheme.clone(),
-            servers: vec![t.backend_key()],
+            servers: vec![t.backend_key().to_string()],
             block: Vec::new(),
         },
         (None, _) => Backend::Variable(url.clone()),
     };
     let pool = match (&target, block) {
-        (Some(t), Some(b)) if b.keepalive => Some(t.host.to_ascii_lowercase()),
+        (Some(t), Some(b)) if b.keepalive => Some(t.host_name()),
         _ => None,
     };
     let https = target.as_ref().is_some_and(|t| t.scheme == "https");
@@ -646,7 +642,7 @@ pub fn compare(before: &Observations, after: &Observations, allowed: Allowed) ->
     }
     // Pools: members with different connection settings must have shared
     // that pool before.
-    let mut pools: BTreeMap<&str, Vec<(&LevelKey, &Observed)>> = BTreeMap::new();
+    let mut pools: BTreeMap<&UpstreamName, Vec<(&LevelKey, &Observed)>> = BTreeMap::new();
     for (key, a) in &after.places {
         if let Some(pool) = &a.pool {
             pools.entry(pool).or_default().push((key, a));

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use clap::{ArgGroup, Parser, ValueEnum};
 
+use crate::names::{BackendKey, UpstreamName};
 use crate::vocab::{HostHeaderMode, Options};
 
 /// The nginx release from which keepalive, HTTP/1.1 and no `Connection`
@@ -65,7 +66,7 @@ pub struct Args {
 
     /// The upstream name for one backend. Repeatable.
     #[arg(long = "name", value_name = "HOST:PORT=NAME", value_parser = parse_name)]
-    pub names: Vec<(String, String)>,
+    pub names: Vec<(BackendKey, String)>,
 
     /// A URI path that carries WebSocket traffic. Repeatable.
     #[arg(long, value_name = "PATH", value_parser = parse_websocket)]
@@ -167,7 +168,7 @@ impl Args {
             match k {
                 KeepaliveArg::Default(n) => keepalive = n,
                 KeepaliveArg::Named(name, n) => {
-                    keepalive_for.insert(name.to_ascii_lowercase(), n);
+                    keepalive_for.insert(UpstreamName::new(name), n);
                 }
             }
         }
@@ -262,13 +263,13 @@ fn check_upstream_name(name: &str) -> Result<(), String> {
 }
 
 /// `HOST:PORT=NAME` → (lowercased `host:port` backend key, NAME).
-fn parse_name(text: &str) -> Result<(String, String), String> {
+fn parse_name(text: &str) -> Result<(BackendKey, String), String> {
     let (backend, name) = text.rsplit_once('=').ok_or_else(|| {
         format!("`{text}`: expected HOST:PORT=NAME, e.g. stack-auth:8102=stack_auth_api")
     })?;
     check_upstream_name(name)?;
     if backend.to_ascii_lowercase().starts_with("unix:") {
-        return Ok((backend.to_string(), name.to_string()));
+        return Ok((BackendKey::unix(backend), name.to_string()));
     }
     let (host, port) = backend
         .rsplit_once(':')
@@ -281,10 +282,7 @@ fn parse_name(text: &str) -> Result<(String, String), String> {
     if host.is_empty() || host.contains(['/', '$', ' ']) {
         return Err(format!("`{host}` is not a host name or address"));
     }
-    Ok((
-        format!("{}:{port}", host.to_ascii_lowercase()),
-        name.to_string(),
-    ))
+    Ok((BackendKey::tcp(host, port), name.to_string()))
 }
 
 fn parse_websocket(text: &str) -> Result<String, String> {
@@ -324,7 +322,7 @@ mod tests {
         assert!(parse_keepalive("0").is_err());
         assert_eq!(
             parse_name("Stack-Auth:8102=stack_auth_api").unwrap().0,
-            "stack-auth:8102"
+            BackendKey::tcp("stack-auth", 8102)
         );
         assert!(parse_name("stack-auth=x").is_err());
         assert!(parse_websocket("ws").is_err());

@@ -17,6 +17,7 @@ pub mod edit;
 pub mod headers;
 pub mod layout;
 pub mod model;
+pub mod names;
 pub mod naming;
 pub mod parse;
 pub mod plan;

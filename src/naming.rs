@@ -16,16 +16,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{DirId, Model};
-use crate::target::{starts_with_unix, ProxyTarget};
+use crate::names::{BackendKey, UpstreamName};
+use crate::target::ProxyTarget;
 use crate::vocab::{Options, PlanError};
 
 /// An `upstream` block already in the file.
 #[derive(Debug, Clone)]
 pub struct ExistingUpstream {
     pub dir: DirId,
-    pub name: String,
-    /// Backend keys (`host:port`, lowercased; unix paths as written).
-    pub servers: Vec<String>,
+    pub name: UpstreamName,
+    pub servers: Vec<BackendKey>,
     pub has_keepalive: bool,
     /// The connection settings of the locations that use it
     /// (`behaviour::connection_settings`), filled in by planning.
@@ -35,8 +35,8 @@ pub struct ExistingUpstream {
 /// A backend as a literal target names it.
 #[derive(Debug, Clone)]
 pub struct Backend {
-    /// `host:port`, host lowercased (the key `--name` uses).
-    pub key: String,
+    /// The key `--name` uses.
+    pub key: BackendKey,
     pub host: String,
     pub port: Option<u16>,
     pub server: String,
@@ -60,22 +60,24 @@ impl Backend {
     }
 
     /// Identifies the pool: the backend, and which of its pools.
-    pub fn pool_key(&self) -> String {
-        pool_key(&self.key, self.variant)
+    pub fn pool_key(&self) -> PoolKey {
+        PoolKey {
+            backend: self.key.clone(),
+            variant: self.variant,
+        }
     }
 }
 
-pub fn pool_key(backend_key: &str, variant: usize) -> String {
-    if variant == 0 {
-        backend_key.to_string()
-    } else {
-        format!("{backend_key}#{variant}")
-    }
+/// One pool: a backend, and which of its pools (0 for the first).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PoolKey {
+    pub backend: BackendKey,
+    pub variant: usize,
 }
 
 #[derive(Debug, Clone)]
 pub struct NewUpstream {
-    pub name: String,
+    pub name: UpstreamName,
     pub server: String,
     pub keepalive: u32,
 }
@@ -89,8 +91,8 @@ pub enum UpstreamChoice {
 impl UpstreamChoice {
     pub fn name(&self) -> &str {
         match self {
-            UpstreamChoice::New(n) => &n.name,
-            UpstreamChoice::Reuse(u) => &u.name,
+            UpstreamChoice::New(n) => n.name.as_str(),
+            UpstreamChoice::Reuse(u) => u.name.as_str(),
         }
     }
 }
@@ -104,12 +106,12 @@ pub fn existing_upstreams(model: &Model) -> Vec<ExistingUpstream> {
         .filter_map(|(start, _)| {
             let dir = model.dir_at(*start)?;
             let block = model.dirs[dir].block?;
-            let name = model.dirs[dir].arg(0)?.to_string();
+            let name = UpstreamName::new(model.dirs[dir].arg(0)?);
             let statements = &model.levels[block].statements;
             let servers = statements
                 .iter()
                 .filter(|d| model.dirs[**d].is("server"))
-                .filter_map(|d| model.dirs[*d].arg(0).map(server_key))
+                .filter_map(|d| model.dirs[*d].arg(0).map(ProxyTarget::server_key))
                 .collect();
             let has_keepalive = statements.iter().any(|d| model.dirs[*d].is("keepalive"));
             Some(ExistingUpstream {
@@ -123,29 +125,16 @@ pub fn existing_upstreams(model: &Model) -> Vec<ExistingUpstream> {
         .collect()
 }
 
-/// The backend key of an upstream `server` entry (`host[:port]`, port 80
-/// when none is written, as nginx assumes there).
-fn server_key(entry: &str) -> String {
-    if starts_with_unix(entry) {
-        return entry.to_string();
-    }
-    let url = format!("http://{entry}");
-    match ProxyTarget::parse(&url) {
-        Ok(t) => t.backend_key(),
-        Err(_) => entry.to_ascii_lowercase(),
-    }
-}
-
 /// Chooses an upstream for every backend (keyed by backend key).
 pub fn assign(
     backends: &[Backend],
     existing: &[ExistingUpstream],
-    remaining_hosts: &BTreeSet<String>,
+    remaining_hosts: &BTreeSet<UpstreamName>,
     opts: &Options,
-) -> Result<BTreeMap<String, UpstreamChoice>, PlanError> {
-    let mut taken: BTreeSet<String> = existing
+) -> Result<BTreeMap<PoolKey, UpstreamChoice>, PlanError> {
+    let mut taken: BTreeSet<UpstreamName> = existing
         .iter()
-        .map(|u| u.name.to_ascii_lowercase())
+        .map(|u| u.name.clone())
         .chain(remaining_hosts.iter().cloned())
         .collect();
     let mut choices = BTreeMap::new();
@@ -160,10 +149,10 @@ pub fn assign(
             continue;
         }
         if let Some(name) = opts.names.get(&backend.key) {
-            let lower = name.to_ascii_lowercase();
-            if let Some(up) = existing.iter().find(|u| u.name.eq_ignore_ascii_case(name)) {
+            let given = UpstreamName::new(name.as_str());
+            if let Some(up) = existing.iter().find(|u| u.name == given) {
                 if up.servers == [backend.key.clone()] {
-                    choices.insert(backend.key.clone(), UpstreamChoice::Reuse(up.clone()));
+                    choices.insert(backend.pool_key(), UpstreamChoice::Reuse(up.clone()));
                     continue;
                 }
                 return Err(PlanError {
@@ -174,7 +163,7 @@ pub fn assign(
                     ),
                 });
             }
-            if remaining_hosts.contains(&lower) {
+            if remaining_hosts.contains(&given) {
                 return Err(PlanError {
                     offset: None,
                     message: format!(
@@ -183,11 +172,11 @@ pub fn assign(
                     ),
                 });
             }
-            taken.insert(lower);
+            taken.insert(given.clone());
             choices.insert(
-                backend.key.clone(),
+                backend.pool_key(),
                 UpstreamChoice::New(NewUpstream {
-                    name: name.clone(),
+                    name: given,
                     server: backend.server.clone(),
                     keepalive: opts.pool_size(name),
                 }),
@@ -198,17 +187,17 @@ pub fn assign(
         if let Some(up) = existing.iter().find(|u| {
             u.servers == [backend.key.clone()] && u.users.iter().all(|c| *c == backend.connection)
         }) {
-            choices.insert(backend.key.clone(), UpstreamChoice::Reuse(up.clone()));
+            choices.insert(backend.pool_key(), UpstreamChoice::Reuse(up.clone()));
             continue;
         }
         needs_default.push(backend);
     }
 
     // Hosts used with several ports get `_PORT` on every name.
-    let mut ports_per_host: BTreeMap<String, BTreeSet<Option<u16>>> = BTreeMap::new();
+    let mut ports_per_host: BTreeMap<UpstreamName, BTreeSet<Option<u16>>> = BTreeMap::new();
     for b in &needs_default {
         ports_per_host
-            .entry(b.host.to_ascii_lowercase())
+            .entry(UpstreamName::new(b.host.as_str()))
             .or_default()
             .insert(b.port);
     }
@@ -217,7 +206,7 @@ pub fn assign(
         let port_suffix = backend.port.map(|p| format!("_{p}")).unwrap_or_default();
         let mut name = if let (0, Some(given)) = (backend.variant, opts.names.get(&backend.key)) {
             given.clone()
-        } else if ports_per_host[&backend.host.to_ascii_lowercase()].len() > 1 {
+        } else if ports_per_host[&UpstreamName::new(backend.host.as_str())].len() > 1 {
             format!("{base}{port_suffix}")
         } else {
             base.clone()
@@ -228,20 +217,23 @@ pub fn assign(
             let first = opts.names.get(&backend.key).cloned().unwrap_or(name);
             name = format!("{first}_{}", backend.variant + 1);
         }
-        if taken.contains(&name.to_ascii_lowercase()) {
+        let free =
+            |name: &str, taken: &BTreeSet<UpstreamName>| !taken.contains(&UpstreamName::new(name));
+        if !free(&name, &taken) {
             let with_port = format!("{base}{port_suffix}");
             name = with_port.clone();
             let mut n = 2;
-            while taken.contains(&name.to_ascii_lowercase()) {
+            while !free(&name, &taken) {
                 name = format!("{with_port}_{n}");
                 n += 1;
             }
         }
-        taken.insert(name.to_ascii_lowercase());
+        let name = UpstreamName::new(name);
+        taken.insert(name.clone());
         choices.insert(
             backend.pool_key(),
             UpstreamChoice::New(NewUpstream {
-                keepalive: opts.pool_size(&name),
+                keepalive: opts.pool_size(name.as_str()),
                 name,
                 server: backend.server.clone(),
             }),
@@ -297,9 +289,16 @@ mod tests {
             backend("http://Billing:8080"),
             backend("http://billing:8080"),
         ];
-        let remaining: BTreeSet<String> = ["app".to_string()].into();
+        let remaining: BTreeSet<UpstreamName> = [UpstreamName::new("app")].into();
         let got = assign(&backends, &[], &remaining, &opts).unwrap();
-        let name = |k: &str| got[k].name().to_string();
+        let name = |k: &str| {
+            let (host, port) = k.split_once(':').unwrap();
+            let key = PoolKey {
+                backend: BackendKey::tcp(host, port.parse().unwrap()),
+                variant: 0,
+            };
+            got[&key].name().to_string()
+        };
         assert_eq!(name("stack-auth:8102"), "stack_auth_8102");
         assert_eq!(name("stack-auth:8101"), "stack_auth_8101");
         assert_eq!(name("app:3000"), "app_3000");

@@ -20,7 +20,8 @@ use crate::behaviour;
 use crate::edit::Edit;
 use crate::headers;
 use crate::model::{DirId, LevelId, LevelKind, Model};
-use crate::naming::{self, Backend, ExistingUpstream, UpstreamChoice};
+use crate::names::{BackendKey, UpstreamName};
+use crate::naming::{self, Backend, ExistingUpstream, PoolKey, UpstreamChoice};
 use crate::rules::{self, Ctx, LocationWork, Site};
 use crate::target::{literal_pass_host, NotLiteral, ProxyTarget};
 use crate::variables;
@@ -63,15 +64,15 @@ pub fn plan_except(
         let mut existing = discovered.upstreams.get(http).cloned().unwrap_or_default();
         for up in existing.iter_mut() {
             up.users = users
-                .get(&(*http, up.name.to_ascii_lowercase()))
+                .get(&(*http, up.name.clone()))
                 .cloned()
                 .unwrap_or_default();
         }
         let existing = &existing;
         // One pool per backend and set of connection settings: nginx
         // reuses an idle connection by peer, whichever location opened it.
-        let mut variants: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut pool_of: BTreeMap<DirId, String> = BTreeMap::new();
+        let mut variants: BTreeMap<BackendKey, Vec<String>> = BTreeMap::new();
+        let mut pool_of: BTreeMap<DirId, PoolKey> = BTreeMap::new();
         let backends: Vec<Backend> = found
             .iter()
             .filter_map(|f| match &f.kind {
@@ -130,11 +131,11 @@ pub fn plan_except(
                             }
                         }
                     }
-                    (choice.name().to_string(), Some(t.clone()))
+                    (UpstreamName::new(choice.name()), Some(t.clone()))
                 }
                 FoundKind::Existing(up) => {
                     let mixed = users
-                        .get(&(*http, up.name.to_ascii_lowercase()))
+                        .get(&(*http, up.name.clone()))
                         .is_some_and(|u| u.len() > 1);
                     if !up.has_keepalive && mixed {
                         out.notes.push(Note {
@@ -298,15 +299,15 @@ pub struct Discovered {
     pub by_http: BTreeMap<LevelId, Vec<Found>>,
     pub upstreams: BTreeMap<LevelId, Vec<ExistingUpstream>>,
     /// Lowercased literal hosts of targets that stay as they are.
-    pub remaining_hosts: BTreeMap<LevelId, BTreeSet<String>>,
+    pub remaining_hosts: BTreeMap<LevelId, BTreeSet<UpstreamName>>,
     /// Settings levels of every `proxy_pass` in an http context, pooled or not.
     pub all_proxy_levels: BTreeSet<LevelId>,
 }
 
 /// The connection settings of the locations proxying to each upstream
 /// block by name (`http://NAME`, no port), per http context.
-fn upstream_users(model: &Model) -> BTreeMap<(LevelId, String), BTreeSet<String>> {
-    let mut users: BTreeMap<(LevelId, String), BTreeSet<String>> = BTreeMap::new();
+fn upstream_users(model: &Model) -> BTreeMap<(LevelId, UpstreamName), BTreeSet<String>> {
+    let mut users: BTreeMap<(LevelId, UpstreamName), BTreeSet<String>> = BTreeMap::new();
     for (start, _) in &model.found.pass {
         let Some(pass) = model.dir_at(*start) else {
             continue;
@@ -326,7 +327,7 @@ fn upstream_users(model: &Model) -> BTreeMap<(LevelId, String), BTreeSet<String>
         }
         let chain = model.place_chain(dir.level);
         users
-            .entry((http, t.host.to_ascii_lowercase()))
+            .entry((http, t.host_name()))
             .or_default()
             .insert(behaviour::connection_settings(model, &chain, &t));
     }
@@ -362,7 +363,7 @@ fn keep_variable_lookups(ctx: &Ctx, found: &mut Discovered, notes: &mut Vec<Note
                 },
             });
             if !t.is_unix() {
-                taken.insert(t.host.to_ascii_lowercase());
+                taken.insert(t.host_name());
             }
             false
         });
@@ -398,7 +399,7 @@ fn leave_alone_blocked(ctx: &Ctx, found: &mut Discovered, notes: &mut Vec<Note>)
                             .remaining_hosts
                             .entry(*http)
                             .or_default()
-                            .insert(t.host.to_ascii_lowercase());
+                            .insert(t.host_name());
                     }
                 }
             }
@@ -500,18 +501,14 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
                     .remaining_hosts
                     .entry(http)
                     .or_default()
-                    .insert(target.host.to_ascii_lowercase());
+                    .insert(target.host_name());
             }
             continue;
         }
         // `http://NAME` without a port names an upstream block when one exists.
         let existing = found.upstreams.get(&http).and_then(|ups| {
             ups.iter()
-                .find(|u| {
-                    target.port.is_none()
-                        && !target.is_unix()
-                        && u.name.eq_ignore_ascii_case(&target.host)
-                })
+                .find(|u| target.port.is_none() && !target.is_unix() && u.name.is(&target.host))
                 .cloned()
         });
         let kind = match existing {

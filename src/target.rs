@@ -8,6 +8,8 @@
 
 use std::ops::Range;
 
+use crate::names::{BackendKey, UpstreamName};
+
 /// A literal `http(s)://` target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyTarget {
@@ -123,10 +125,28 @@ impl ProxyTarget {
     }
 
     /// Identifies the backend: host names compare case-insensitively.
-    pub fn backend_key(&self) -> String {
+    pub fn backend_key(&self) -> BackendKey {
         match self.effective_port() {
-            Some(port) => format!("{}:{port}", self.host.to_ascii_lowercase()),
-            None => self.host.clone(),
+            Some(port) => BackendKey::tcp(&self.host, port),
+            None => BackendKey::unix(&self.host),
+        }
+    }
+
+    /// The host as an upstream name (nginx's implicit upstream of a
+    /// literal target shares the namespace of `upstream` blocks).
+    pub fn host_name(&self) -> UpstreamName {
+        UpstreamName::new(self.host.as_str())
+    }
+
+    /// The backend an upstream `server` entry names (`host[:port]`, port 80
+    /// when none is written, as nginx assumes there; `unix:PATH`).
+    pub fn server_key(entry: &str) -> BackendKey {
+        if starts_with_unix(entry) {
+            return BackendKey::unix(entry);
+        }
+        match ProxyTarget::parse(&format!("http://{entry}")) {
+            Ok(t) => t.backend_key(),
+            Err(_) => BackendKey::other(entry),
         }
     }
 
@@ -230,9 +250,9 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
 }
 
 /// The literal host of any `*_pass` target (`fastcgi_pass app:9000`,
-/// `grpc_pass grpc://api:50051`, `uwsgi_pass app`), lowercased; `None` for
-/// variables and unix sockets.
-pub fn literal_pass_host(target: &str) -> Option<String> {
+/// `grpc_pass grpc://api:50051`, `uwsgi_pass app`); `None` for variables
+/// and unix sockets.
+pub fn literal_pass_host(target: &str) -> Option<UpstreamName> {
     let rest = match target.find("://") {
         Some(i) => &target[i + 3..],
         None => target,
@@ -242,7 +262,7 @@ pub fn literal_pass_host(target: &str) -> Option<String> {
     }
     let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
     let (host, _) = split_host_port(authority)?;
-    Some(host.to_ascii_lowercase())
+    Some(UpstreamName::new(host))
 }
 
 #[cfg(test)]
@@ -286,11 +306,13 @@ mod tests {
 
     #[test]
     fn literal_hosts_of_other_pass_directives() {
-        assert_eq!(literal_pass_host("app:9000").as_deref(), Some("app"));
         assert_eq!(
-            literal_pass_host("grpc://API:50051").as_deref(),
-            Some("api")
+            literal_pass_host("app:9000"),
+            Some(UpstreamName::new("app"))
         );
+        let api = literal_pass_host("grpc://API:50051").unwrap();
+        assert!(api.is("api"));
+        assert_eq!(api.as_str(), "API");
         assert_eq!(literal_pass_host("unix:/run/php.sock"), None);
         assert_eq!(literal_pass_host("$backend"), None);
     }

@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{LevelId, LevelKind, Model};
+use crate::names::UpstreamName;
 use crate::target::ProxyTarget;
 
 /// Where an evaluated target may go.
@@ -21,8 +22,8 @@ use crate::target::ProxyTarget;
 pub enum Possible {
     /// Unknown: any host and port.
     Anything,
-    /// These (lowercased host, effective port, port written) pairs.
-    Targets(BTreeSet<(String, Option<u16>, bool)>),
+    /// These (host, effective port, port written) triples.
+    Targets(BTreeSet<(UpstreamName, Option<u16>, bool)>),
 }
 
 /// Values each variable may take in the http context `http` (`None`:
@@ -146,11 +147,7 @@ pub fn possible_targets(model: &Model, http: LevelId) -> Vec<Possible> {
                         };
                         match ProxyTarget::parse(&full) {
                             Ok(t) if !t.is_unix() => {
-                                set.insert((
-                                    t.host.to_ascii_lowercase(),
-                                    t.effective_port(),
-                                    t.port.is_some(),
-                                ));
+                                set.insert((t.host_name(), t.effective_port(), t.port.is_some()));
                             }
                             Ok(_) => {}
                             Err(_) => {} // nginx fails such a request (500) before and after
@@ -167,7 +164,7 @@ pub fn possible_targets(model: &Model, http: LevelId) -> Vec<Possible> {
 
 /// May one of `possible` name the implicit upstream of `target`?
 pub fn may_name(possible: &[Possible], target: &ProxyTarget) -> bool {
-    let host = target.host.to_ascii_lowercase();
+    let host = target.host_name();
     possible.iter().any(|p| match p {
         Possible::Anything => true,
         Possible::Targets(set) => set
@@ -178,7 +175,7 @@ pub fn may_name(possible: &[Possible], target: &ProxyTarget) -> bool {
 
 /// Port-less hosts the targets may name: a new upstream of that name would
 /// capture them.
-pub fn portless_hosts(possible: &[Possible]) -> BTreeSet<String> {
+pub fn portless_hosts(possible: &[Possible]) -> BTreeSet<UpstreamName> {
     possible
         .iter()
         .flat_map(|p| match p {

@@ -2,13 +2,14 @@
 //! ([`Options`]), the rules' stable ids ([`RuleId`]), and what planning
 //! produces ([`Change`], [`Note`], [`PlanError`]). A leaf: every layer from
 //! the model up to the emitters speaks it, and it depends on nothing but
-//! [`Edit`].
+//! [`Edit`] and the name types.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::edit::Edit;
+use crate::names::{BackendKey, UpstreamName};
 
 /// How `Host` is handled when `$proxy_host` changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,10 +25,10 @@ pub enum HostHeaderMode {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub keepalive: u32,
-    /// Pool sizes for named upstreams, keyed by lowercased name.
-    pub keepalive_for: BTreeMap<String, u32>,
-    /// Upstream names for backends, keyed by lowercased `host:port`.
-    pub names: BTreeMap<String, String>,
+    /// Pool sizes for named upstreams.
+    pub keepalive_for: BTreeMap<UpstreamName, u32>,
+    /// Upstream names for backends.
+    pub names: BTreeMap<BackendKey, String>,
     pub websocket_paths: Vec<String>,
     /// The target nginx is 1.29.7 or later: keepalive, HTTP/1.1 and no
     /// `Connection: close` are its defaults.
@@ -38,7 +39,7 @@ pub struct Options {
 impl Options {
     pub fn pool_size(&self, upstream: &str) -> u32 {
         self.keepalive_for
-            .get(&upstream.to_ascii_lowercase())
+            .get(&UpstreamName::new(upstream))
             .copied()
             .unwrap_or(self.keepalive)
     }

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use crate::headers::HeaderOp;
 use crate::model::{DirId, LevelId, Model};
+use crate::names::UpstreamName;
 use crate::target::ProxyTarget;
 use crate::vocab::Options;
 
@@ -27,7 +28,7 @@ pub struct Site {
     pub location: LevelId,
     pub http: LevelId,
     /// The upstream it ends up using.
-    pub upstream: String,
+    pub upstream: UpstreamName,
     /// The literal target it had, when the rewrite changes it.
     pub literal: Option<ProxyTarget>,
 }

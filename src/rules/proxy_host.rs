@@ -253,7 +253,7 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
         .filter_map(|s| {
             let t = s.literal.as_ref()?;
             let url = model.dirs[s.pass].arg(0)?;
-            (new_url(url, t, &s.upstream) != url).then_some((*s, t))
+            (new_url(url, t, s.upstream.as_str()) != url).then_some((*s, t))
         })
         .collect();
     let Some((site, target)) = changed.first().copied() else {
@@ -265,7 +265,7 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
         .map(|p| p.to_string())
         .unwrap_or_default();
     if ctx.opts.host_header == HostHeaderMode::Upstream {
-        if old_host != site.upstream {
+        if old_host != site.upstream.as_str() {
             notes.push(Note {
                 offset: Some(model.dirs[site.pass].range.start),
                 message: format!(
@@ -282,7 +282,7 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
     // Headers: nginx's default Host, and explicit uses, through the
     // inheritance-aware header operations.
     let (_, headers) = model.effective_headers(location);
-    if !headers.iter().any(|(n, _)| n == "host") && old_host != site.upstream {
+    if !headers.iter().any(|(n, _)| n == "host") && old_host != site.upstream.as_str() {
         pins.header_ops.push(HeaderOp {
             name: "Host".into(),
             action: HeaderAction::Set(HeaderValue {
@@ -357,7 +357,7 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
         && model
             .nearest(&model.place_chain(location), "proxy_ssl_name")
             .is_none()
-        && target.host != site.upstream
+        && target.host != site.upstream.as_str()
     {
         if let Some(anchor) = anchor {
             pins.changes.push(Change {

@@ -33,7 +33,7 @@ pub fn plan(ctx: &Ctx, site: &Site) -> Option<Change> {
     let end = arg.range.start + skip + authority_end;
     Some(Change {
         rule: RuleId::ProxyPassTarget,
-        edit: Edit::replace(start..end, site.upstream.clone()),
+        edit: Edit::replace(start..end, site.upstream.as_str()),
         reason: format!(
             "{} is an implicit upstream that opens a new connection per request; upstream \"{}\" pools them",
             target.server_entry(),
