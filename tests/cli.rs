@@ -661,3 +661,66 @@ fn diff_paths_are_relative_to_the_current_directory() {
         stdout(&out)
     );
 }
+/// The nginx check itself must be able to fail: this is the collision the
+/// naming rules avoid (`upstream "app" may not have port 9000`).
+#[test]
+fn nginx_check_rejects_an_upstream_named_like_a_remaining_target_host() {
+    let Some(nginx) = common::require_nginx() else {
+        return;
+    };
+    let bad = b"upstream app { server app:3000; }\nserver { listen 80; location / { proxy_pass http://app; } location ~ \\.php$ { fastcgi_pass app:9000; } }\n";
+    let err = common::nginx_check(&nginx, bad, &["app".to_string()]).unwrap_err();
+    assert!(err.contains("may not have port"), "{err}");
+}
+
+/// The snippets of one directory are one http context: a conf.d directory gets one
+/// upstream per backend across its files, reuses upstreams defined in its
+/// other files, and real nginx accepts the result as a whole.
+#[test]
+fn a_conf_d_directory_is_one_http_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let confd = dir.path().join("conf.d");
+    std::fs::create_dir_all(&confd).unwrap();
+    std::fs::write(
+        confd.join("00-upstreams.conf"),
+        "upstream backend {\n    server app:8080;\n    keepalive 16;\n}\n",
+    )
+    .unwrap();
+    let site = |port: u16, extra: &str| {
+        format!("server {{\n    listen {port};\n    location /api/ {{\n        proxy_pass http://api:9000/;\n        proxy_set_header Host $host;\n    }}\n{extra}}}\n")
+    };
+    std::fs::write(confd.join("a.conf"), site(80, "    location / {\n        proxy_pass http://backend;\n        proxy_set_header Host $host;\n    }\n")).unwrap();
+    std::fs::write(confd.join("b.conf"), site(81, "    location /app/ {\n        proxy_pass http://app:8080/;\n        proxy_set_header Host $host;\n    }\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args(["--write", "conf.d"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = std::fs::read_to_string(confd.join("00-upstreams.conf")).unwrap();
+    let a = std::fs::read_to_string(confd.join("a.conf")).unwrap();
+    let b = std::fs::read_to_string(confd.join("b.conf")).unwrap();
+    // Shared by a.conf and b.conf: in the first file nginx reads.
+    assert!(
+        first.starts_with("upstream api {\n    server api:9000;\n    keepalive 32;\n}\n"),
+        "{first}"
+    );
+    assert!(
+        !a.contains("upstream ") && !b.contains("upstream "),
+        "the sites reuse the upstreams of the first file:\n{a}\n{b}"
+    );
+    assert!(
+        b.contains("proxy_pass http://api/;") && b.contains("proxy_pass http://backend/;"),
+        "{b}"
+    );
+    let Some(nginx) = common::require_nginx() else {
+        return;
+    };
+    let combined = format!("include {}/*.conf;\n", confd.display());
+    common::nginx_check(&nginx, combined.as_bytes(), &["app".into(), "api".into()]).unwrap();
+}

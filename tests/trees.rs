@@ -12,7 +12,8 @@
 //! includes are tested where they point: the tree is bind-mounted at every
 //! `--path-map` FROM in a private mount namespace.
 //!
-//! `UPKEEP_BLESS=1 cargo test --test trees` (or `scripts/bless.sh`)
+//! One test per case (`cargo test --test trees debian` runs one).
+//! `UPKEEP_BLESS=1 cargo test --test trees [NAME]` (or `scripts/bless.sh`)
 //! rewrites `expected/` from upkeep's output: review `git diff fixtures/`.
 
 mod common;
@@ -21,8 +22,39 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::trees::{copy_tree, snapshot, tree_cases as cases};
+use common::trees::{copy_tree, snapshot, tree_cases, TreeCase};
 use common::*;
+use libtest_mimic::{Arguments, Failed, Trial};
+
+fn main() {
+    let args = Arguments::from_args();
+    let bless = std::env::var_os("UPKEEP_BLESS").is_some();
+    // Once, before the trials: without nginx this fails (or, with
+    // UPKEEP_SKIP_NGINX outside CI, prints a skip).
+    let nginx = require_nginx();
+    let cases = tree_cases();
+    assert!(cases.len() >= 6, "only {} tree fixtures", cases.len());
+    let trials = cases
+        .into_iter()
+        .map(|case| {
+            let nginx = nginx.clone();
+            Trial::test(case.name.clone(), move || {
+                let mut failures = rewrite(&case, bless);
+                if let Some(nginx) = &nginx {
+                    if !case.mains().is_empty() {
+                        failures.extend(nginx_accepts(&case, nginx));
+                    }
+                }
+                if failures.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Failed::from(failures.join("\n\n")))
+                }
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
 
 fn differences(got: &BTreeMap<String, Vec<u8>>, want: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
     let mut out = Vec::new();
@@ -54,107 +86,102 @@ fn upkeep(dir: &Path, args: &[String], extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[test]
-fn trees_rewrite_exactly_and_idempotently() {
-    let cases = cases();
-    assert!(cases.len() >= 6, "only {} tree fixtures", cases.len());
-    let bless = std::env::var_os("UPKEEP_BLESS").is_some();
+/// `--write` gives `expected/` (or the expected error, nothing changed),
+/// `--check` is then clean, and the diff applies with `git apply`.
+fn rewrite(case: &TreeCase, bless: bool) -> Vec<String> {
     let mut failures = Vec::new();
-    for case in &cases {
-        let input = snapshot(&case.dir.join("input"));
-        let expected_exit: i32 = std::fs::read_to_string(case.dir.join("exit"))
-            .map(|s| s.trim().parse().unwrap())
-            .unwrap_or(0);
-        // --write
-        let work = tempfile::tempdir().unwrap();
-        let tree = work.path().join("tree");
-        copy_tree(&case.dir.join("input"), &tree);
-        let out = upkeep(&tree, &case.args, &["--write"]);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        if out.status.code() != Some(expected_exit) {
-            failures.push(format!(
-                "{}: --write exited {:?}, expected {expected_exit}:\n{stderr}",
-                case.name,
-                out.status.code()
-            ));
-            continue;
+    let input = snapshot(&case.dir.join("input"));
+    let expected_exit: i32 = std::fs::read_to_string(case.dir.join("exit"))
+        .map(|s| s.trim().parse().unwrap())
+        .unwrap_or(0);
+    // --write
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    copy_tree(&case.dir.join("input"), &tree);
+    let out = upkeep(&tree, &case.args, &["--write"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.code() != Some(expected_exit) {
+        failures.push(format!(
+            "{}: --write exited {:?}, expected {expected_exit}:\n{stderr}",
+            case.name,
+            out.status.code()
+        ));
+        return failures;
+    }
+    for line in std::fs::read_to_string(case.dir.join("stderr"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        if !stderr.contains(line) {
+            failures.push(format!("{}: stderr lacks {line:?}:\n{stderr}", case.name));
         }
-        for line in std::fs::read_to_string(case.dir.join("stderr"))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-        {
-            if !stderr.contains(line) {
-                failures.push(format!("{}: stderr lacks {line:?}:\n{stderr}", case.name));
-            }
-        }
-        let written = snapshot(&tree);
-        let expected_dir = case.dir.join("expected");
-        if expected_exit != 0 {
-            let d = differences(&written, &input);
-            if !d.is_empty() {
-                failures.push(format!(
-                    "{}: a failed run changed files:\n{}",
-                    case.name,
-                    d.join("\n")
-                ));
-            }
-            continue;
-        }
-        if bless {
-            let _ = std::fs::remove_dir_all(&expected_dir);
-            copy_tree(&tree, &expected_dir);
-        }
-        let expected = snapshot(&expected_dir);
-        let d = differences(&written, &expected);
-        if !d.is_empty() {
-            failures.push(format!("{}: --write:\n{}", case.name, d.join("\n")));
-        }
-        // Idempotent: the written tree needs nothing more.
-        let again = upkeep(&tree, &case.args, &["--check"]);
-        if again.status.code() != Some(0) {
-            failures.push(format!(
-                "{}: --check after --write exited {:?}:\n{}{}",
-                case.name,
-                again.status.code(),
-                String::from_utf8_lossy(&again.stdout),
-                String::from_utf8_lossy(&again.stderr)
-            ));
-        }
-        // The diff, applied with git apply from the tree's root, gives the same.
-        let fresh = work.path().join("fresh");
-        copy_tree(&case.dir.join("input"), &fresh);
-        let diff = upkeep(&fresh, &case.args, &[]);
-        let patch = work.path().join("change.diff");
-        std::fs::write(&patch, &diff.stdout).unwrap();
-        if !diff.stdout.is_empty() {
-            let applied = Command::new("git")
-                .args(["apply", "--unsafe-paths"])
-                .arg(&patch)
-                .current_dir(&fresh)
-                .output()
-                .expect("run git apply");
-            if !applied.status.success() {
-                failures.push(format!(
-                    "{}: git apply failed: {}\n{}",
-                    case.name,
-                    String::from_utf8_lossy(&applied.stderr),
-                    String::from_utf8_lossy(&diff.stdout)
-                ));
-                continue;
-            }
-        }
-        let d = differences(&snapshot(&fresh), &expected);
+    }
+    let written = snapshot(&tree);
+    let expected_dir = case.dir.join("expected");
+    if expected_exit != 0 {
+        let d = differences(&written, &input);
         if !d.is_empty() {
             failures.push(format!(
-                "{}: the diff applied:\n{}",
+                "{}: a failed run changed files:\n{}",
                 case.name,
                 d.join("\n")
             ));
         }
+        return failures;
     }
-    println!("{} tree fixtures checked", cases.len());
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    if bless {
+        let _ = std::fs::remove_dir_all(&expected_dir);
+        copy_tree(&tree, &expected_dir);
+    }
+    let expected = snapshot(&expected_dir);
+    let d = differences(&written, &expected);
+    if !d.is_empty() {
+        failures.push(format!("{}: --write:\n{}", case.name, d.join("\n")));
+    }
+    // Idempotent: the written tree needs nothing more.
+    let again = upkeep(&tree, &case.args, &["--check"]);
+    if again.status.code() != Some(0) {
+        failures.push(format!(
+            "{}: --check after --write exited {:?}:\n{}{}",
+            case.name,
+            again.status.code(),
+            String::from_utf8_lossy(&again.stdout),
+            String::from_utf8_lossy(&again.stderr)
+        ));
+    }
+    // The diff, applied with git apply from the tree's root, gives the same.
+    let fresh = work.path().join("fresh");
+    copy_tree(&case.dir.join("input"), &fresh);
+    let diff = upkeep(&fresh, &case.args, &[]);
+    let patch = work.path().join("change.diff");
+    std::fs::write(&patch, &diff.stdout).unwrap();
+    if !diff.stdout.is_empty() {
+        let applied = Command::new("git")
+            .args(["apply", "--unsafe-paths"])
+            .arg(&patch)
+            .current_dir(&fresh)
+            .output()
+            .expect("run git apply");
+        if !applied.status.success() {
+            failures.push(format!(
+                "{}: git apply failed: {}\n{}",
+                case.name,
+                String::from_utf8_lossy(&applied.stderr),
+                String::from_utf8_lossy(&diff.stdout)
+            ));
+            return failures;
+        }
+    }
+    let d = differences(&snapshot(&fresh), &expected);
+    if !d.is_empty() {
+        failures.push(format!(
+            "{}: the diff applied:\n{}",
+            case.name,
+            d.join("\n")
+        ));
+    }
+    failures
 }
 
 /// Host names a tree proxies to (`scheme://NAME`, `server NAME:PORT`), to
@@ -183,56 +210,44 @@ fn host_names(tree: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
     names.into_iter().collect()
 }
 
-#[test]
-fn real_nginx_accepts_every_written_tree() {
-    let Some(nginx) = require_nginx() else { return };
-    let mut checked = 0;
+/// Real `nginx -T` accepts the input and expected trees, and reads every
+/// file upkeep changed.
+fn nginx_accepts(case: &TreeCase, nginx: &Path) -> Vec<String> {
     let mut failures = Vec::new();
-    for case in cases() {
-        let mains = case.mains();
-        if mains.is_empty() {
-            continue;
-        }
-        for (what, dir) in [("input", "input"), ("expected", "expected")] {
-            let work = tempfile::tempdir().unwrap();
-            let tree = work.path().join("tree");
-            case.copy(dir, &tree);
-            let hosts = host_names(&snapshot(&tree));
-            let maps = case.path_maps();
-            let mut dumps = String::new();
-            for main in &mains {
-                match nginx_t_tree(&nginx, &tree, main, &maps, &hosts, work.path()) {
-                    Ok(dump) => dumps.push_str(&dump),
-                    Err(e) => failures.push(format!(
-                        "{}/{what}/{main}: nginx -t failed:\n{e}",
-                        case.name
-                    )),
-                }
-                checked += 1;
+    let mains = case.mains();
+    for (what, dir) in [("input", "input"), ("expected", "expected")] {
+        let work = tempfile::tempdir().unwrap();
+        let tree = work.path().join("tree");
+        case.copy(dir, &tree);
+        let hosts = host_names(&snapshot(&tree));
+        let maps = case.path_maps();
+        let mut dumps = String::new();
+        for main in &mains {
+            match nginx_t_tree(nginx, &tree, main, &maps, &hosts, work.path()) {
+                Ok(dump) => dumps.push_str(&dump),
+                Err(e) => failures.push(format!(
+                    "{}/{what}/{main}: nginx -t failed:\n{e}",
+                    case.name
+                )),
             }
-            // nginx really read every file upkeep changed (a path map that
-            // pointed nowhere would leave a glob matching nothing).
-            if what == "expected" {
-                let before = snapshot(&case.dir.join("input"));
-                for (path, text) in snapshot(&case.dir.join("expected")) {
-                    if before.get(&path) != Some(&text)
-                        && !dumps.contains(&*String::from_utf8_lossy(&text))
-                    {
-                        failures.push(format!(
-                            "{}: nginx never read the rewritten {path}",
-                            case.name
-                        ));
-                    }
+        }
+        // nginx really read every file upkeep changed (a path map that
+        // pointed nowhere would leave a glob matching nothing).
+        if what == "expected" {
+            let before = snapshot(&case.dir.join("input"));
+            for (path, text) in snapshot(&case.dir.join("expected")) {
+                if before.get(&path) != Some(&text)
+                    && !dumps.contains(&*String::from_utf8_lossy(&text))
+                {
+                    failures.push(format!(
+                        "{}: nginx never read the rewritten {path}",
+                        case.name
+                    ));
                 }
             }
         }
     }
-    println!(
-        "nginx -t accepted {} of {checked} trees",
-        checked - failures.len()
-    );
-    assert!(checked >= 8, "only {checked} trees checked");
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    failures
 }
 
 /// `nginx -T` on `main` in `tree` (the dump on success), in a private mount namespace where each
