@@ -14,6 +14,7 @@ pub mod behaviour;
 pub mod cli;
 pub mod diff;
 pub mod edit;
+pub mod emit;
 pub mod headers;
 pub mod layout;
 pub mod model;

@@ -24,12 +24,20 @@ pub struct Summary {
 #[derive(Debug, Serialize)]
 pub struct FileReport {
     pub path: String,
-    /// `changed`, `unchanged` or `error`.
-    pub status: &'static str,
+    pub status: FileStatus,
     pub changes: Vec<ChangeReport>,
     pub notes: Vec<NoteReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    Changed,
+    Unchanged,
+    Error,
 }
 
 #[derive(Debug, Serialize)]

@@ -16,8 +16,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Config, Format, Mode};
-use crate::report::{ChangeReport, FileReport, NoteReport, RunReport, Summary};
+use crate::cli::{Config, Mode};
+use crate::emit::{self, Emitter, Output};
+use crate::report::{ChangeReport, FileReport, FileStatus, NoteReport};
 use crate::workspace::{describe_io, FileId, Unit, UnitKind, Workspace};
 use crate::{diff, model, write, ExitStatus, FileError, Rewrite, MAX_FILE_SIZE};
 
@@ -28,96 +29,21 @@ struct Job {
 }
 
 /// Runs upkeep as configured; `out` gets the diff, JSON or rewritten stdin,
-/// `err` the notes and errors.
+/// `err` the notes and errors (see `emit`).
 pub fn run(
     config: &Config,
     stdin: &mut dyn Read,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<ExitStatus> {
-    let mut errors = 0usize;
-    let mut files: Vec<FileReport> = Vec::new();
+    let mut emitter = emit::for_config(config, out, err);
     let mut ws = Workspace::new(config.paths.clone());
-    let report_error = |errors: &mut usize, err: &mut dyn Write, path: &str, message: String| {
-        *errors += 1;
-        let _ = writeln!(err, "error: {message}");
-        error_report(path, message)
-    };
-
-    // Read the arguments.
-    let mut candidates: Vec<FileId> = Vec::new();
-    let mut stdin_file = None;
-    for p in &config.inputs {
-        if p == "-" {
-            let mut text = Vec::new();
-            stdin.take(MAX_FILE_SIZE + 1).read_to_end(&mut text)?;
-            if text.len() as u64 > MAX_FILE_SIZE {
-                files.push(report_error(
-                    &mut errors,
-                    err,
-                    "-",
-                    format!(
-                        "-: input is larger than {} MiB; upkeep reads nginx configs, not this",
-                        MAX_FILE_SIZE >> 20
-                    ),
-                ));
-                continue;
-            }
-            stdin_file = Some(ws.add_text("-", text));
-            continue;
-        }
-        let path = Path::new(p);
-        let found = match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                let mut found = Vec::new();
-                if let Err(message) = walk(path, false, &mut found) {
-                    files.push(report_error(&mut errors, err, p, message));
-                }
-                found.sort();
-                if found.is_empty() {
-                    files.push(report_error(
-                        &mut errors,
-                        err,
-                        p,
-                        format!("{p}: no nginx configs here (*.conf, or files in sites-enabled/); name the files to check"),
-                    ));
-                }
-                found
-            }
-            Ok(_) => vec![path.to_path_buf()],
-            Err(e) => {
-                files.push(report_error(
-                    &mut errors,
-                    err,
-                    p,
-                    format!("{p}: {}", describe_io(&e)),
-                ));
-                continue;
-            }
-        };
-        for f in found {
-            match ws.load(&f) {
-                Ok(id) if !candidates.contains(&id) => candidates.push(id),
-                Ok(_) => {}
-                Err(e) => files.push(report_error(
-                    &mut errors,
-                    err,
-                    &f.display().to_string(),
-                    e.0,
-                )),
-            }
-        }
-    }
+    let (candidates, stdin_file) = read_inputs(config, stdin, &mut ws, emitter.as_mut())?;
     let root = match &config.root {
         Some(r) => match ws.load(r) {
             Ok(id) => Some(id),
             Err(e) => {
-                files.push(report_error(
-                    &mut errors,
-                    err,
-                    &r.display().to_string(),
-                    e.0,
-                ));
+                emitter.error(error_report(&r.display().to_string(), e.0))?;
                 None
             }
         },
@@ -126,35 +52,25 @@ pub fn run(
 
     let (jobs, broken) = units(config, &mut ws, &candidates, root, stdin_file);
     for e in broken {
-        let path = e.path.clone();
-        if !config.parse_only {
-            files.push(report_error(&mut errors, err, &path, e.to_string()));
-        } else {
-            writeln!(err, "error: {e}")?;
-            errors += 1;
-        }
+        emitter.error(error_report(&e.path, e.to_string()))?;
     }
-    let mut summary = Summary::default();
-    let text_mode = config.format == Format::Text;
     // Every changed file of the run, for one all-or-nothing write.
     let mut pending: Vec<(FileId, Vec<u8>, usize)> = Vec::new();
     let mut written_by: HashMap<FileId, Vec<u8>> = HashMap::new();
-    let mut diffs: Vec<u8> = Vec::new();
+    let mut changed_files = 0;
     for job in &jobs {
         let unit = &job.unit;
         let entry = ws.file(unit.entries[0]).shown.clone();
         if config.parse_only {
             for e in &unit.errors {
-                writeln!(err, "error: {e}")?;
-                errors += 1;
+                emitter.error(error_report(&e.path, e.to_string()))?;
             }
             continue;
         }
-        let result = process_job(&ws, job, &config.options);
-        let rewrites = match result {
+        let rewrites = match process_job(&ws, job, &config.options) {
             Ok(r) => r,
             Err(e) => {
-                files.push(report_error(&mut errors, err, &entry, e.to_string()));
+                emitter.error(error_report(&entry, e.to_string()))?;
                 continue;
             }
         };
@@ -167,7 +83,7 @@ pub fn run(
                 "{entry}: {} is also read by another tree of this run, which changes it differently; nothing was changed in this tree (run upkeep on one tree at a time)",
                 ws.file(*f).shown
             );
-            files.push(report_error(&mut errors, err, &entry, message));
+            emitter.error(error_report(&entry, message))?;
             continue;
         }
         for (file, rewrite) in &rewrites {
@@ -176,64 +92,50 @@ pub fn run(
             }
             written_by.insert(*file, rewrite.new_text.clone());
             let f = ws.file(*file);
-            let shown = f.shown.clone();
-            let diff_path = f
-                .real
-                .as_deref()
-                .map(crate::workspace::shown_path)
-                .unwrap_or_else(|| shown.clone());
             let changed = rewrite.new_text != f.source.text;
-            let changes: Vec<ChangeReport> = rewrite
-                .changes
-                .iter()
-                .map(|c| ChangeReport::new(&f.source, c))
-                .collect();
-            let notes: Vec<NoteReport> = rewrite
-                .notes
-                .iter()
-                .map(|n| NoteReport::new(&f.source, n))
-                .collect();
-            if text_mode && !config.quiet {
-                for c in &changes {
-                    writeln!(err, "{}", c.text(&shown))?;
-                }
-                for n in &notes {
-                    writeln!(err, "{}", n.text(&shown))?;
-                }
-            }
-            if f.real.is_none() && config.mode == Mode::Write {
-                // Standard input: the rewritten text is the output.
-                out.write_all(&rewrite.new_text)?;
-            } else if changed {
-                if config.mode == Mode::Write {
-                    pending.push((*file, rewrite.new_text.clone(), changes.len()));
-                } else if text_mode {
-                    diffs.extend(diff::unified(&diff_path, &f.source, &rewrite.edits));
-                }
-            } else if config.verbose && text_mode {
-                writeln!(err, "{shown}: nothing to change")?;
-            }
-            if changed {
-                summary.changed += 1;
-            } else {
-                summary.unchanged += 1;
-            }
-            files.push(FileReport {
-                path: shown,
-                status: if changed { "changed" } else { "unchanged" },
-                changes,
-                notes,
+            let report = FileReport {
+                path: f.shown.clone(),
+                status: if changed {
+                    FileStatus::Changed
+                } else {
+                    FileStatus::Unchanged
+                },
+                changes: rewrite
+                    .changes
+                    .iter()
+                    .map(|c| ChangeReport::new(&f.source, c))
+                    .collect(),
+                notes: rewrite
+                    .notes
+                    .iter()
+                    .map(|n| NoteReport::new(&f.source, n))
+                    .collect(),
                 error: None,
-            });
+            };
+            let output = if f.real.is_none() && config.mode == Mode::Write {
+                // Standard input: the rewritten text is the output.
+                Output::Stdout(&rewrite.new_text)
+            } else if !changed {
+                Output::None
+            } else if config.mode == Mode::Write {
+                pending.push((*file, rewrite.new_text.clone(), report.changes.len()));
+                Output::None
+            } else {
+                // The diff names the file written (symlinks resolved),
+                // relative to the current directory.
+                let diff_path = f
+                    .real
+                    .as_deref()
+                    .map(crate::workspace::shown_path)
+                    .unwrap_or_else(|| f.shown.clone());
+                Output::Diff(diff::unified(&diff_path, &f.source, &rewrite.edits))
+            };
+            changed_files += usize::from(changed);
+            emitter.file(report, output)?;
         }
     }
-    if !diffs.is_empty() {
-        if config.color {
-            out.write_all(&diff::colorize(&diffs))?;
-        } else {
-            out.write_all(&diffs)?;
-        }
-    }
+    let mut failed = Vec::new();
+    let mut failure = None;
     if !pending.is_empty() {
         let writes: Vec<write::Pending> = pending
             .iter()
@@ -248,50 +150,91 @@ pub fn run(
                 new: new.clone(),
             })
             .collect();
+        let shown: Vec<(String, usize)> = pending
+            .iter()
+            .map(|(f, _, n)| (ws.file(*f).shown.clone(), *n))
+            .collect();
         match write::write_all(&writes) {
-            Ok(()) => {
-                if text_mode {
-                    for (f, _, n) in &pending {
-                        writeln!(out, "{}: {n} change(s) written", ws.file(*f).shown)?;
-                    }
-                }
-            }
+            Ok(()) => emitter.written(&shown)?,
             Err(e) => {
-                writeln!(err, "error: {e}; no file was changed")?;
-                errors += 1;
-                for (f, _, _) in &pending {
-                    if let Some(r) = files.iter_mut().find(|r| r.path == ws.file(*f).shown) {
-                        r.status = "error";
-                        r.error = Some(format!("not written: {e}"));
-                    }
-                }
-                summary.changed = summary.changed.saturating_sub(pending.len());
+                failed = shown.into_iter().map(|(path, _)| path).collect();
+                failure = Some(e.to_string());
             }
         }
     }
-    if config.options.new_defaults && summary.changed > 0 && !config.quiet {
+    if config.options.new_defaults && changed_files > 0 {
         // The output drops what only older nginx needs; run on an older
         // nginx it would open a connection per request again.
-        writeln!(
-            err,
-            "warning: --nginx-version is 1.29.7 or later: this output relies on that nginx's defaults (keepalive in upstream blocks, HTTP/1.1 to backends, no `Connection: close`); on an older nginx it pools no connections — omit --nginx-version for output that works on any version"
-        )?;
+        emitter.warning("--nginx-version is 1.29.7 or later: this output relies on that nginx's defaults (keepalive in upstream blocks, HTTP/1.1 to backends, no `Connection: close`); on an older nginx it pools no connections — omit --nginx-version for output that works on any version")?;
     }
-    summary.errors = errors;
-    let any_changed = summary.changed > 0;
-    if !text_mode {
-        let report = RunReport { files, summary };
-        serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?;
-        writeln!(out)?;
-    }
-    out.flush()?;
-    Ok(if errors > 0 {
+    let summary = emitter.finish(&failed, failure.as_deref())?;
+    Ok(if summary.errors > 0 {
         ExitStatus::Error
-    } else if any_changed && config.mode == Mode::Check {
+    } else if summary.changed > 0 && config.mode == Mode::Check {
         ExitStatus::ChangesFound
     } else {
         ExitStatus::Success
     })
+}
+
+/// Reads the arguments: files, directories (their configs), `-`. Returns
+/// the files to consider and standard input's file, if any.
+fn read_inputs(
+    config: &Config,
+    stdin: &mut dyn Read,
+    ws: &mut Workspace,
+    emitter: &mut dyn Emitter,
+) -> io::Result<(Vec<FileId>, Option<FileId>)> {
+    let mut candidates: Vec<FileId> = Vec::new();
+    let mut stdin_file = None;
+    for p in &config.inputs {
+        if p == "-" {
+            let mut text = Vec::new();
+            stdin.take(MAX_FILE_SIZE + 1).read_to_end(&mut text)?;
+            if text.len() as u64 > MAX_FILE_SIZE {
+                emitter.error(error_report(
+                    "-",
+                    format!(
+                        "-: input is larger than {} MiB; upkeep reads nginx configs, not this",
+                        MAX_FILE_SIZE >> 20
+                    ),
+                ))?;
+                continue;
+            }
+            stdin_file = Some(ws.add_text("-", text));
+            continue;
+        }
+        let path = Path::new(p);
+        let found = match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                let mut found = Vec::new();
+                if let Err(message) = walk(path, false, &mut found) {
+                    emitter.error(error_report(p, message))?;
+                }
+                found.sort();
+                if found.is_empty() {
+                    emitter.error(error_report(
+                        p,
+                        format!("{p}: no nginx configs here (*.conf, or files in sites-enabled/); name the files to check"),
+                    ))?;
+                }
+                found
+            }
+            Ok(_) => vec![path.to_path_buf()],
+            Err(e) => {
+                emitter.error(error_report(p, format!("{p}: {}", describe_io(&e))))?;
+                continue;
+            }
+        };
+        for f in found {
+            match ws.load(&f) {
+                Ok(id) if !candidates.contains(&id) => candidates.push(id),
+                Ok(_) => {}
+                Err(e) => emitter.error(error_report(&f.display().to_string(), e.0))?,
+            }
+        }
+    }
+    Ok((candidates, stdin_file))
 }
 
 /// Processes one unit; the note on what upkeep assumed goes to its first file.
@@ -460,7 +403,7 @@ fn walk(dir: &Path, in_sites: bool, found: &mut Vec<PathBuf>) -> Result<(), Stri
 fn error_report(path: &str, message: String) -> FileReport {
     FileReport {
         path: path.to_string(),
-        status: "error",
+        status: FileStatus::Error,
         changes: Vec::new(),
         notes: Vec::new(),
         error: Some(message),

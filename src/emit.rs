@@ -1,0 +1,207 @@
+//! Emitters: how a run's outcome reaches the user, one per output mode.
+//! The run hands every emitter the same events (a file's report with its
+//! diff or rewritten text, an error, the end); what goes to stdout and
+//! stderr is decided here and nowhere else.
+//!
+//! - [`Text`]: the unified diff on stdout (colored when asked), reasons and
+//!   notes on stderr unless `--quiet`; with `--write`, one line per written
+//!   file; standard input under `--write` gets the rewritten text.
+//! - [`Json`]: nothing until the end, then one JSON document on stdout
+//!   ([`RunReport`]); errors still go to stderr as they happen.
+
+use std::io::{self, Write};
+
+use crate::cli::{Config, Format};
+use crate::diff;
+use crate::report::{FileReport, FileStatus, RunReport, Summary};
+
+/// What the run produced for one file, beside its report.
+pub enum Output<'a> {
+    /// A diff to show (diff and check modes).
+    Diff(Vec<u8>),
+    /// The rewritten text of standard input (write mode).
+    Stdout(&'a [u8]),
+    /// Nothing to print for this file.
+    None,
+}
+
+pub trait Emitter {
+    /// One file's outcome (its report names the path to print).
+    fn file(&mut self, report: FileReport, output: Output<'_>) -> io::Result<()>;
+    /// An error not tied to a processed file (or a file that failed).
+    fn error(&mut self, report: FileReport) -> io::Result<()>;
+    /// Files written by `--write`: `(path, number of changes)`.
+    fn written(&mut self, files: &[(String, usize)]) -> io::Result<()>;
+    /// A warning about the run as a whole.
+    fn warning(&mut self, message: &str) -> io::Result<()>;
+    /// The end of the run; `failed` marks files whose write failed.
+    fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary>;
+}
+
+/// The emitter `config` asks for.
+pub fn for_config<'w>(
+    config: &'w Config,
+    out: &'w mut dyn Write,
+    err: &'w mut dyn Write,
+) -> Box<dyn Emitter + 'w> {
+    match config.format {
+        Format::Text => Box::new(Text {
+            config,
+            out,
+            err,
+            diffs: Vec::new(),
+            summary: Summary::default(),
+        }),
+        Format::Json => Box::new(Json {
+            err,
+            out,
+            files: Vec::new(),
+        }),
+    }
+}
+
+fn count(summary: &mut Summary, status: FileStatus) {
+    match status {
+        FileStatus::Changed => summary.changed += 1,
+        FileStatus::Unchanged => summary.unchanged += 1,
+        FileStatus::Error => summary.errors += 1,
+    }
+}
+
+pub struct Text<'w> {
+    config: &'w Config,
+    out: &'w mut dyn Write,
+    err: &'w mut dyn Write,
+    /// Every file's diff, printed at the end as one patch.
+    diffs: Vec<u8>,
+    summary: Summary,
+}
+
+impl Emitter for Text<'_> {
+    fn file(&mut self, report: FileReport, output: Output<'_>) -> io::Result<()> {
+        if !self.config.quiet {
+            for c in &report.changes {
+                writeln!(self.err, "{}", c.text(&report.path))?;
+            }
+            for n in &report.notes {
+                writeln!(self.err, "{}", n.text(&report.path))?;
+            }
+        }
+        match output {
+            Output::Diff(d) => self.diffs.extend(d),
+            Output::Stdout(text) => self.out.write_all(text)?,
+            Output::None => {}
+        }
+        if report.status == FileStatus::Unchanged && self.config.verbose {
+            writeln!(self.err, "{}: nothing to change", report.path)?;
+        }
+        count(&mut self.summary, report.status);
+        Ok(())
+    }
+
+    fn error(&mut self, report: FileReport) -> io::Result<()> {
+        if let Some(e) = &report.error {
+            writeln!(self.err, "error: {e}")?;
+        }
+        count(&mut self.summary, FileStatus::Error);
+        Ok(())
+    }
+
+    fn written(&mut self, files: &[(String, usize)]) -> io::Result<()> {
+        for (path, n) in files {
+            writeln!(self.out, "{path}: {n} change(s) written")?;
+        }
+        Ok(())
+    }
+
+    fn warning(&mut self, message: &str) -> io::Result<()> {
+        if !self.config.quiet {
+            writeln!(self.err, "warning: {message}")?;
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
+        let Text {
+            config,
+            out,
+            err,
+            diffs,
+            mut summary,
+        } = *self;
+        if !diffs.is_empty() {
+            if config.color {
+                out.write_all(&diff::colorize(&diffs))?;
+            } else {
+                out.write_all(&diffs)?;
+            }
+        }
+        if let Some(e) = failure {
+            writeln!(err, "error: {e}; no file was changed")?;
+            summary.changed = summary.changed.saturating_sub(failed.len());
+            summary.errors += 1;
+        }
+        out.flush()?;
+        Ok(summary)
+    }
+}
+
+pub struct Json<'w> {
+    out: &'w mut dyn Write,
+    err: &'w mut dyn Write,
+    files: Vec<FileReport>,
+}
+
+impl Emitter for Json<'_> {
+    fn file(&mut self, report: FileReport, output: Output<'_>) -> io::Result<()> {
+        // The document is the output: a rewritten standard input has no
+        // place in it, and diffs are not part of it.
+        let _ = output;
+        self.files.push(report);
+        Ok(())
+    }
+
+    fn error(&mut self, report: FileReport) -> io::Result<()> {
+        if let Some(e) = &report.error {
+            writeln!(self.err, "error: {e}")?;
+        }
+        self.files.push(report);
+        Ok(())
+    }
+
+    fn written(&mut self, _files: &[(String, usize)]) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn warning(&mut self, message: &str) -> io::Result<()> {
+        writeln!(self.err, "warning: {message}")
+    }
+
+    fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
+        let Json {
+            out,
+            err,
+            mut files,
+        } = *self;
+        let mut summary = Summary::default();
+        for r in &files {
+            count(&mut summary, r.status);
+        }
+        if let Some(e) = failure {
+            writeln!(err, "error: {e}; no file was changed")?;
+            for r in files.iter_mut().filter(|r| failed.contains(&r.path)) {
+                r.status = FileStatus::Error;
+                r.error = Some(format!("not written: {e}"));
+            }
+            // As in text mode: the files count as unchanged-by-error, and
+            // the failed write is one error.
+            summary.changed = summary.changed.saturating_sub(failed.len());
+            summary.errors += 1;
+        }
+        let report = RunReport { files, summary };
+        serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?;
+        writeln!(out)?;
+        out.flush()?;
+        Ok(report.summary)
+    }
+}
