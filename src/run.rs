@@ -54,43 +54,42 @@ pub fn run(
     for e in broken {
         emitter.error(error_report(&e.path, e.to_string()))?;
     }
-    // Every changed file of the run, for one all-or-nothing write.
-    let mut pending: Vec<(FileId, Vec<u8>, usize)> = Vec::new();
-    let mut written_by: HashMap<FileId, Vec<u8>> = HashMap::new();
-    let mut changed_files = 0;
-    for job in &jobs {
-        let unit = &job.unit;
-        let entry = ws.file(unit.entries[0]).shown.clone();
-        if config.parse_only {
-            for e in &unit.errors {
+    if config.parse_only {
+        for job in &jobs {
+            for e in &job.unit.errors {
                 emitter.error(error_report(&e.path, e.to_string()))?;
             }
-            continue;
         }
-        let rewrites = match process_job(&ws, job, &config.options) {
+    }
+    let results = if config.parse_only {
+        Vec::new()
+    } else {
+        settle_shared_files(
+            &ws,
+            &jobs,
+            jobs.iter()
+                .map(|job| process_job(&ws, job, &config.options).map_err(|e| e.to_string()))
+                .collect(),
+        )
+    };
+    // Every changed file of the run, for one all-or-nothing write.
+    let mut pending: Vec<(FileId, Vec<u8>, usize)> = Vec::new();
+    let mut written_by: HashSet<FileId> = HashSet::new();
+    let mut changed_files = 0;
+    for (job, result) in jobs.iter().zip(results) {
+        let entry = ws.file(job.unit.entries[0]).shown.clone();
+        let rewrites = match result {
             Ok(r) => r,
-            Err(e) => {
-                emitter.error(error_report(&entry, e.to_string()))?;
+            Err(message) => {
+                emitter.error(error_report(&entry, message))?;
                 continue;
             }
         };
-        // A file two units share must come out of both the same.
-        let clash = rewrites
-            .iter()
-            .find(|(f, r)| written_by.get(f).is_some_and(|other| *other != r.new_text));
-        if let Some((f, _)) = clash {
-            let message = format!(
-                "{entry}: {} is also read by another tree of this run, which changes it differently; nothing was changed in this tree (run upkeep on one tree at a time)",
-                ws.file(*f).shown
-            );
-            emitter.error(error_report(&entry, message))?;
-            continue;
-        }
         for (file, rewrite) in &rewrites {
-            if written_by.contains_key(file) {
+            // Settled: a file two trees share comes out of both the same.
+            if !written_by.insert(*file) {
                 continue;
             }
-            written_by.insert(*file, rewrite.new_text.clone());
             let f = ws.file(*file);
             let changed = rewrite.new_text != f.source.text;
             let report = FileReport {
@@ -235,6 +234,71 @@ fn read_inputs(
         }
     }
     Ok((candidates, stdin_file))
+}
+
+/// A file read by several trees of a run is one file: a tree may change it
+/// only if every tree that reads it wants exactly the same new text, and
+/// never when a tree that reads it is left unchanged (an error there), since
+/// the change would alter that tree's behaviour unverified. Trees that
+/// break either condition become errors too, until nothing changes.
+fn settle_shared_files(
+    ws: &Workspace,
+    jobs: &[Job],
+    mut results: Vec<Result<Vec<(FileId, Rewrite)>, String>>,
+) -> Vec<Result<Vec<(FileId, Rewrite)>, String>> {
+    let name = |j: usize| ws.file(jobs[j].unit.entries[0]).shown.clone();
+    loop {
+        let mut fail: Vec<(usize, String)> = Vec::new();
+        // Two trees that want different text for one file.
+        let mut first: HashMap<FileId, (usize, &[u8])> = HashMap::new();
+        for (j, r) in results.iter().enumerate() {
+            let Ok(rewrites) = r else { continue };
+            for (f, rewrite) in rewrites {
+                match first.get(f) {
+                    Some((k, text)) if *text != rewrite.new_text.as_slice() => {
+                        let file = &ws.file(*f).shown;
+                        let why = |other: String| {
+                            format!("{file} is also read by {other}, which needs other changes to it; nothing was changed in either tree (give each tree its own copy, or make them agree)")
+                        };
+                        fail.push((j, why(name(*k))));
+                        fail.push((*k, why(name(j))));
+                    }
+                    Some(_) => {}
+                    None => {
+                        first.insert(*f, (j, &rewrite.new_text));
+                    }
+                }
+            }
+        }
+        // A tree that changes a file a failed tree reads.
+        for (j, r) in results.iter().enumerate() {
+            let Ok(rewrites) = r else { continue };
+            let changed = rewrites
+                .iter()
+                .filter(|(f, rw)| rw.new_text != ws.file(*f).source.text);
+            for (f, _) in changed {
+                let failed_reader = results
+                    .iter()
+                    .enumerate()
+                    .find(|(k, other)| other.is_err() && jobs[*k].unit.files.contains(f));
+                if let Some((k, _)) = failed_reader {
+                    fail.push((j, format!(
+                        "{} is also read by {}, which upkeep leaves unchanged (see its error); changing it would change that tree unverified, so nothing was changed in this tree",
+                        ws.file(*f).shown,
+                        name(k)
+                    )));
+                }
+            }
+        }
+        if fail.is_empty() {
+            return results;
+        }
+        for (j, message) in fail {
+            if results[j].is_ok() {
+                results[j] = Err(format!("{}: {message}", name(j)));
+            }
+        }
+    }
 }
 
 /// Processes one unit; the note on what upkeep assumed goes to its first file.
