@@ -1,5 +1,5 @@
 //! Whole-tree scaling: a main config that includes `conf.d/*.conf`, with
-//! 300 and then 3000 site files (about 0.3 and 3 MB), each a server with
+//! 300 and then 3000 site files (about 0.2 and 2 MB), each a server with
 //! three proxied locations. The whole run of the release binary (read,
 //! include, plan, verify, diff) is timed, best of nine runs each, and the 3000/300 ratio
 //! is printed: linear work gives about 10×; the bound is 11×.
