@@ -50,126 +50,23 @@ pub fn plan_except(
         blocked,
     };
     let mut out = Plan::default();
+    // Phases, in order: discover the proxy_pass directives and what to
+    // leave alone; name a pool per backend; per site (the target rewrite)
+    // and per existing upstream (keepalive); per location (HTTP version,
+    // WebSocket mode, Connection, $proxy_host pins, as header operations);
+    // header operations applied respecting inheritance; WebSocket splits
+    // (which copy the location's final headers); per http context (maps,
+    // upstream blocks).
     include_notes(&ctx, &mut out.notes);
     let mut discovered = discover(&ctx, &mut out.notes);
     keep_variable_lookups(&ctx, &mut discovered, &mut out.notes);
     leave_alone_blocked(&ctx, &mut discovered, &mut out.notes);
 
-    // Name every literal backend per http context.
-    let mut sites: Vec<Site> = Vec::new();
-    let mut new_upstreams: BTreeMap<LevelId, Vec<naming::NewUpstream>> = BTreeMap::new();
-    let mut keepalive_needed: BTreeSet<DirId> = BTreeSet::new();
-    let users = upstream_users(model);
-    for (http, found) in &discovered.by_http {
-        let mut existing = discovered.upstreams.get(http).cloned().unwrap_or_default();
-        for up in existing.iter_mut() {
-            up.users = users
-                .get(&(*http, up.name.clone()))
-                .cloned()
-                .unwrap_or_default();
-        }
-        let existing = &existing;
-        // One pool per backend and set of connection settings: nginx
-        // reuses an idle connection by peer, whichever location opened it.
-        let mut variants: BTreeMap<BackendKey, Vec<String>> = BTreeMap::new();
-        let mut pool_of: BTreeMap<DirId, PoolKey> = BTreeMap::new();
-        let backends: Vec<Backend> = found
-            .iter()
-            .filter_map(|f| match &f.kind {
-                FoundKind::Literal(t) => {
-                    let chain = model.place_chain(model.dirs[f.pass].level);
-                    let connection = behaviour::connection_settings(model, &chain, t);
-                    let list = variants.entry(t.backend_key()).or_default();
-                    let variant = match list.iter().position(|c| *c == connection) {
-                        Some(v) => v,
-                        None => {
-                            list.push(connection.clone());
-                            list.len() - 1
-                        }
-                    };
-                    let backend = Backend::of(t, connection, variant);
-                    pool_of.insert(f.pass, backend.pool_key());
-                    Some(backend)
-                }
-                _ => None,
-            })
-            .collect();
-        let taken_hosts = discovered
-            .remaining_hosts
-            .get(http)
-            .cloned()
-            .unwrap_or_default();
-        let choices = naming::assign(&backends, existing, &taken_hosts, opts)?;
-        let mut created = Vec::new();
-        for f in found {
-            let (upstream, literal) = match &f.kind {
-                FoundKind::Literal(t) => {
-                    let choice = &choices[&pool_of[&f.pass]];
-                    if variants[&t.backend_key()].len() > 1 {
-                        out.notes.push(Note {
-                            offset: Some(model.dirs[f.pass].range.start),
-                            message: format!(
-                                "{} gets {} pools: its locations differ in settings that shape the connection (TLS, proxy_bind, proxy_socket_keepalive), and a pooled connection is reused by whichever location asks next; this one uses upstream \"{}\"",
-                                t.server_entry(),
-                                variants[&t.backend_key()].len(),
-                                choice.name()
-                            ),
-                        });
-                    }
-                    match choice {
-                        UpstreamChoice::New(new) => {
-                            if !created
-                                .iter()
-                                .any(|c: &naming::NewUpstream| c.name == new.name)
-                            {
-                                created.push(new.clone());
-                            }
-                        }
-                        UpstreamChoice::Reuse(up) => {
-                            if !up.has_keepalive {
-                                keepalive_needed.insert(up.dir);
-                            }
-                        }
-                    }
-                    (UpstreamName::new(choice.name()), Some(t.clone()))
-                }
-                FoundKind::Existing(up) => {
-                    let mixed = users
-                        .get(&(*http, up.name.clone()))
-                        .is_some_and(|u| u.len() > 1);
-                    if !up.has_keepalive && mixed {
-                        out.notes.push(Note {
-                            offset: Some(model.dirs[f.pass].range.start),
-                            message: format!(
-                                "left alone: upstream \"{}\" is used by locations with different TLS/connection settings; with keepalive they would reuse each other's connections",
-                                up.name
-                            ),
-                        });
-                        continue;
-                    }
-                    if !up.has_keepalive {
-                        keepalive_needed.insert(up.dir);
-                    } else {
-                        out.notes.push(Note {
-                            offset: Some(model.dirs[up.dir].range.start),
-                            message: format!("upstream \"{}\" already has keepalive", up.name),
-                        });
-                    }
-                    (up.name.clone(), None)
-                }
-            };
-            sites.push(Site {
-                pass: f.pass,
-                location: model.settings_level(model.dirs[f.pass].level),
-                http: *http,
-                upstream,
-                literal,
-            });
-        }
-        if !created.is_empty() {
-            new_upstreams.insert(*http, created);
-        }
-    }
+    let Named {
+        sites,
+        new_upstreams,
+        keepalive_needed,
+    } = name_backends(model, opts, &discovered, &mut out.notes)?;
 
     // Per-location work, in source order of the locations.
     let mut works: BTreeMap<LevelId, LocationWork> = BTreeMap::new();
@@ -248,9 +145,23 @@ pub fn plan_except(
         }
     }
 
-    let map_changes = rules::websocket_map::plan(&ctx, &maps);
+    out.changes
+        .extend(plan_contexts(&ctx, &sites, &new_upstreams, &maps));
+    Ok(out)
+}
+
+/// The context phase: the `$connection_upgrade` maps the locations asked
+/// for, and the new upstream blocks, each placed in its http context.
+fn plan_contexts(
+    ctx: &Ctx,
+    sites: &[Site],
+    new_upstreams: &BTreeMap<LevelId, Vec<naming::NewUpstream>>,
+    maps: &rules::websocket_map::MapNeeds,
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let map_changes = rules::websocket_map::plan(ctx, maps);
     let new_map_blocks = map_changes.new_blocks;
-    out.changes.extend(map_changes.changes);
+    changes.extend(map_changes.changes);
     let contexts: BTreeSet<LevelId> = new_upstreams
         .keys()
         .chain(new_map_blocks.keys())
@@ -270,14 +181,154 @@ pub fn plan_except(
                 (u.clone(), users)
             })
             .collect();
-        out.changes.extend(rules::upstream_block::plan(
-            &ctx,
+        changes.extend(rules::upstream_block::plan(
+            ctx,
             http,
             &with_users,
             new_map_blocks.get(&http).map(Vec::as_slice),
         ));
     }
-    Ok(out)
+    changes
+}
+
+/// What naming decided: every pooled `proxy_pass` with its upstream, the
+/// upstream blocks to add per http context, and the existing upstreams
+/// that need `keepalive`.
+struct Named {
+    sites: Vec<Site>,
+    new_upstreams: BTreeMap<LevelId, Vec<naming::NewUpstream>>,
+    keepalive_needed: BTreeSet<DirId>,
+}
+
+/// Names the upstream of every literal backend, per http context: one pool
+/// per backend and set of connection settings, existing upstreams reused
+/// where their users connect alike.
+fn name_backends(
+    model: &Model,
+    opts: &Options,
+    discovered: &Discovered,
+    notes: &mut Vec<Note>,
+) -> Result<Named, PlanError> {
+    let mut sites: Vec<Site> = Vec::new();
+    let mut new_upstreams: BTreeMap<LevelId, Vec<naming::NewUpstream>> = BTreeMap::new();
+    let mut keepalive_needed: BTreeSet<DirId> = BTreeSet::new();
+    let users = upstream_users(model);
+    for (http, found) in &discovered.by_http {
+        let mut existing = discovered.upstreams.get(http).cloned().unwrap_or_default();
+        for up in existing.iter_mut() {
+            up.users = users
+                .get(&(*http, up.name.clone()))
+                .cloned()
+                .unwrap_or_default();
+        }
+        let existing = &existing;
+        // One pool per backend and set of connection settings: nginx
+        // reuses an idle connection by peer, whichever location opened it.
+        let mut variants: BTreeMap<BackendKey, Vec<String>> = BTreeMap::new();
+        let mut pool_of: BTreeMap<DirId, PoolKey> = BTreeMap::new();
+        let backends: Vec<Backend> = found
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FoundKind::Literal(t) => {
+                    let chain = model.place_chain(model.dirs[f.pass].level);
+                    let connection = behaviour::connection_settings(model, &chain, t);
+                    let list = variants.entry(t.backend_key()).or_default();
+                    let variant = match list.iter().position(|c| *c == connection) {
+                        Some(v) => v,
+                        None => {
+                            list.push(connection.clone());
+                            list.len() - 1
+                        }
+                    };
+                    let backend = Backend::of(t, connection, variant);
+                    pool_of.insert(f.pass, backend.pool_key());
+                    Some(backend)
+                }
+                _ => None,
+            })
+            .collect();
+        let taken_hosts = discovered
+            .remaining_hosts
+            .get(http)
+            .cloned()
+            .unwrap_or_default();
+        let choices = naming::assign(&backends, existing, &taken_hosts, opts)?;
+        let mut created = Vec::new();
+        for f in found {
+            let (upstream, literal) = match &f.kind {
+                FoundKind::Literal(t) => {
+                    let choice = &choices[&pool_of[&f.pass]];
+                    if variants[&t.backend_key()].len() > 1 {
+                        notes.push(Note {
+                            offset: Some(model.dirs[f.pass].range.start),
+                            message: format!(
+                                "{} gets {} pools: its locations differ in settings that shape the connection (TLS, proxy_bind, proxy_socket_keepalive), and a pooled connection is reused by whichever location asks next; this one uses upstream \"{}\"",
+                                t.server_entry(),
+                                variants[&t.backend_key()].len(),
+                                choice.name()
+                            ),
+                        });
+                    }
+                    match choice {
+                        UpstreamChoice::New(new) => {
+                            if !created
+                                .iter()
+                                .any(|c: &naming::NewUpstream| c.name == new.name)
+                            {
+                                created.push(new.clone());
+                            }
+                        }
+                        UpstreamChoice::Reuse(up) => {
+                            if !up.has_keepalive {
+                                keepalive_needed.insert(up.dir);
+                            }
+                        }
+                    }
+                    (UpstreamName::new(choice.name()), Some(t.clone()))
+                }
+                FoundKind::Existing(up) => {
+                    let mixed = users
+                        .get(&(*http, up.name.clone()))
+                        .is_some_and(|u| u.len() > 1);
+                    if !up.has_keepalive && mixed {
+                        notes.push(Note {
+                            offset: Some(model.dirs[f.pass].range.start),
+                            message: format!(
+                                "left alone: upstream \"{}\" is used by locations with different TLS/connection settings; with keepalive they would reuse each other's connections",
+                                up.name
+                            ),
+                        });
+                        continue;
+                    }
+                    if !up.has_keepalive {
+                        keepalive_needed.insert(up.dir);
+                    } else {
+                        notes.push(Note {
+                            offset: Some(model.dirs[up.dir].range.start),
+                            message: format!("upstream \"{}\" already has keepalive", up.name),
+                        });
+                    }
+                    (up.name.clone(), None)
+                }
+            };
+            sites.push(Site {
+                pass: f.pass,
+                location: model.settings_level(model.dirs[f.pass].level),
+                http: *http,
+                upstream,
+                literal,
+            });
+        }
+        if !created.is_empty() {
+            new_upstreams.insert(*http, created);
+        }
+    }
+
+    Ok(Named {
+        sites,
+        new_upstreams,
+        keepalive_needed,
+    })
 }
 
 /// What discovery found for one `proxy_pass`.
