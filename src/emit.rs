@@ -53,6 +53,7 @@ pub fn for_config<'w>(
             summary: Summary::default(),
         }),
         Format::Json => Box::new(Json {
+            quiet: config.quiet,
             err,
             out,
             files: Vec::new(),
@@ -90,10 +91,10 @@ impl Emitter for Text<'_> {
         match output {
             Output::Diff(d) => self.diffs.extend(d),
             Output::Stdout(text) => self.out.write_all(text)?,
+            Output::None if report.status == FileStatus::Unchanged && self.config.verbose => {
+                writeln!(self.err, "{}: nothing to change", report.path)?;
+            }
             Output::None => {}
-        }
-        if report.status == FileStatus::Unchanged && self.config.verbose {
-            writeln!(self.err, "{}: nothing to change", report.path)?;
         }
         count(&mut self.summary, report.status);
         Ok(())
@@ -147,6 +148,7 @@ impl Emitter for Text<'_> {
 }
 
 pub struct Json<'w> {
+    quiet: bool,
     out: &'w mut dyn Write,
     err: &'w mut dyn Write,
     files: Vec<FileReport>,
@@ -174,7 +176,10 @@ impl Emitter for Json<'_> {
     }
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
-        writeln!(self.err, "warning: {message}")
+        if !self.quiet {
+            writeln!(self.err, "warning: {message}")?;
+        }
+        Ok(())
     }
 
     fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
@@ -182,6 +187,7 @@ impl Emitter for Json<'_> {
             out,
             err,
             mut files,
+            ..
         } = *self;
         let mut summary = Summary::default();
         for r in &files {

@@ -135,10 +135,10 @@ pub fn process_unit(
     }
     let model = Model::build_unit(unit, ws);
     let planned = plan_unit(ws, unit, &model, opts)?;
-    let edits: HashMap<FileId, Vec<edit::Edit>> = planned
+    let edits: HashMap<FileId, &[edit::Edit]> = planned
         .iter()
         .filter(|(_, p)| !p.edits.is_empty())
-        .map(|(file, p)| (*file, p.edits.clone()))
+        .map(|(file, p)| (*file, p.edits.as_slice()))
         .collect();
     let rewritten = if edits.is_empty() {
         None
@@ -148,7 +148,7 @@ pub fn process_unit(
     Ok(planned
         .into_iter()
         .map(|(file, p)| {
-            let new_text = match (&rewritten, edits.contains_key(&file)) {
+            let new_text = match (&rewritten, !p.edits.is_empty()) {
                 (Some(after), true) => after.file(file).source.text.clone(),
                 _ => ws.file(file).source.text.clone(),
             };
@@ -346,7 +346,7 @@ fn verify(
     ws: &Workspace,
     unit: &Unit,
     before: &Model,
-    edits: &HashMap<FileId, Vec<edit::Edit>>,
+    edits: &HashMap<FileId, &[edit::Edit]>,
     opts: &Options,
 ) -> Result<Workspace, FileError> {
     let path = ws.file(unit.entries[0]).shown.clone();

@@ -219,7 +219,7 @@ impl Workspace {
     /// offsets): the rewritten tree, to be planned and observed again.
     /// Unchanged files are shared, changed ones re-parsed incrementally from
     /// their old trees. Includes resolve as they did here.
-    pub fn with_edits(&self, edits: &HashMap<FileId, Vec<Edit>>) -> Workspace {
+    pub fn with_edits(&self, edits: &HashMap<FileId, &[Edit]>) -> Workspace {
         let mut copy = Workspace {
             files: Vec::with_capacity(self.files.len()),
             paths: self.paths.clone(),

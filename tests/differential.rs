@@ -77,30 +77,24 @@ fn every_fixture_behaves_the_same_on_real_nginx() {
         return;
     }
     let Some(nginx) = require_nginx() else { return };
-    let Settings {
-        against_upkeep,
-        only,
-        known,
-    } = settings();
+    let settings = settings();
     let mut skipped = Vec::new();
     let mut cases = Vec::new();
     for f in fixtures() {
-        if !only.is_empty() && !only.iter().any(|p| f.name.starts_with(p.as_str())) {
+        if !settings.picks(&f.name) {
             continue;
         }
-        match after_text(&f, against_upkeep) {
+        match after_text(&f, settings.against_upkeep) {
             Ok(after) => cases.push((f, after)),
             Err(why) => skipped.push(format!("{}: {why}", f.name)),
         }
     }
     let scratch = tempfile::tempdir().unwrap();
-    let against = if against_upkeep {
-        "what today's upkeep writes"
-    } else {
-        "expected.conf"
-    };
-    println!("before: nginx on input.conf; after: nginx on {against}");
-    prove(&nginx, &cases, &known, skipped, scratch.path());
+    println!(
+        "before: nginx on input.conf; after: nginx on {}",
+        settings.against("expected.conf")
+    );
+    prove(&nginx, &cases, &settings.known, skipped, scratch.path());
 }
 
 /// What the environment asks of a run (see the module's docs).
@@ -108,6 +102,22 @@ struct Settings {
     against_upkeep: bool,
     only: Vec<String>,
     known: BTreeMap<String, Vec<String>>,
+}
+
+impl Settings {
+    /// Whether `UPKEEP_DIFF_ONLY` (when set) picks the case `name`.
+    fn picks(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| name.starts_with(p.as_str()))
+    }
+
+    /// What the "after" runs use, for the header line.
+    fn against(&self, expected: &str) -> String {
+        if self.against_upkeep {
+            "what today's upkeep writes".into()
+        } else {
+            expected.into()
+        }
+    }
 }
 
 fn settings() -> Settings {
@@ -145,16 +155,12 @@ fn every_tree_behaves_the_same_on_real_nginx() {
         return;
     }
     let Some(nginx) = require_nginx() else { return };
-    let Settings {
-        against_upkeep,
-        only,
-        known,
-    } = settings();
+    let settings = settings();
     let scratch = tempfile::tempdir().unwrap();
     let (mut cases, mut skipped) = (Vec::new(), Vec::new());
     for case in trees::tree_cases() {
         let name = format!("trees/{}", case.name);
-        if !only.is_empty() && !only.iter().any(|p| name.starts_with(p.as_str())) {
+        if !settings.picks(&name) {
             continue;
         }
         if !case.dir.join("expected").is_dir() {
@@ -168,7 +174,7 @@ fn every_tree_behaves_the_same_on_real_nginx() {
         let work = scratch.path().join(&case.name);
         let (before, after) = (work.join("before"), work.join("after"));
         case.copy("input", &before);
-        if against_upkeep {
+        if settings.against_upkeep {
             case.copy("input", &after);
             let out = std::process::Command::new(env!("CARGO_BIN_EXE_upkeep"))
                 .args(&case.args)
@@ -214,13 +220,11 @@ fn every_tree_behaves_the_same_on_real_nginx() {
             }
         }
     }
-    let against = if against_upkeep {
-        "what today's upkeep writes"
-    } else {
-        "expected/"
-    };
-    println!("before: nginx on input/; after: nginx on {against}");
-    prove(&nginx, &cases, &known, skipped, scratch.path());
+    println!(
+        "before: nginx on input/; after: nginx on {}",
+        settings.against("expected/")
+    );
+    prove(&nginx, &cases, &settings.known, skipped, scratch.path());
 }
 
 /// `text` without the directives that name the machine's own paths.

@@ -56,7 +56,7 @@ fn check(f: &Fixture, nginx: Option<&Path>, bless: bool) -> Result<(), Failed> {
                 nginx_accepts(nginx, &f.input, &f.input, "input.conf", &mut failures);
             }
             println!("{}: no expected.conf yet", f.name);
-            return finish(failures);
+            return outcome(failures);
         }
     };
     if output != expected {
@@ -85,15 +85,7 @@ fn check(f: &Fixture, nginx: Option<&Path>, bless: bool) -> Result<(), Failed> {
         nginx_accepts(nginx, &f.input, &expected, "input.conf", &mut failures);
         nginx_accepts(nginx, &expected, &f.input, "expected.conf", &mut failures);
     }
-    finish(failures)
-}
-
-fn finish(failures: Vec<String>) -> Result<(), Failed> {
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(failures.join("\n\n").into())
-    }
+    outcome(failures)
 }
 
 /// Real `nginx -t` on `text`, with every host name of it and of `other`

@@ -24,7 +24,7 @@ use std::process::Command;
 
 use common::trees::{copy_tree, snapshot, tree_cases, TreeCase};
 use common::*;
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Arguments, Trial};
 
 fn main() {
     let args = Arguments::from_args();
@@ -45,11 +45,7 @@ fn main() {
                         failures.extend(nginx_accepts(&case, nginx));
                     }
                 }
-                if failures.is_empty() {
-                    Ok(())
-                } else {
-                    Err(Failed::from(failures.join("\n\n")))
-                }
+                outcome(failures)
             })
         })
         .collect();
@@ -184,32 +180,6 @@ fn rewrite(case: &TreeCase, bless: bool) -> Vec<String> {
     failures
 }
 
-/// Host names a tree proxies to (`scheme://NAME`, `server NAME:PORT`), to
-/// resolve to 127.0.0.1 for `nginx -t`.
-fn host_names(tree: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
-    let mut names = std::collections::BTreeSet::new();
-    for text in tree.values() {
-        let text = String::from_utf8_lossy(text);
-        for (marker, stop) in [
-            ("://", &[':', '/', ';', ' '][..]),
-            ("server ", &[':', ';'][..]),
-        ] {
-            for piece in text.split(marker).skip(1) {
-                let name: String = piece.chars().take_while(|c| !stop.contains(c)).collect();
-                if !name.is_empty()
-                    && name
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-                    && name.chars().any(|c| c.is_ascii_alphabetic())
-                {
-                    names.insert(name);
-                }
-            }
-        }
-    }
-    names.into_iter().collect()
-}
-
 /// Real `nginx -T` accepts the input and expected trees, and reads every
 /// file upkeep changed.
 fn nginx_accepts(case: &TreeCase, nginx: &Path) -> Vec<String> {
@@ -219,7 +189,11 @@ fn nginx_accepts(case: &TreeCase, nginx: &Path) -> Vec<String> {
         let work = tempfile::tempdir().unwrap();
         let tree = work.path().join("tree");
         case.copy(dir, &tree);
-        let hosts = host_names(&snapshot(&tree));
+        let text: Vec<String> = snapshot(&tree)
+            .values()
+            .map(|t| String::from_utf8_lossy(t).into_owned())
+            .collect();
+        let hosts = host_names(&text.join("\n"));
         let maps = case.path_maps();
         let mut dumps = String::new();
         for main in &mains {

@@ -11,6 +11,16 @@ use std::process::Command;
 
 use clap::Parser;
 
+/// A test's outcome from the failures it collected (one test per fixture
+/// directory runs under libtest-mimic).
+pub fn outcome(failures: Vec<String>) -> Result<(), libtest_mimic::Failed> {
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n\n").into())
+    }
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
