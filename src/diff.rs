@@ -222,6 +222,7 @@ pub fn colorize(diff: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edit::Slot;
 
     fn diff(old: &str, edits: Vec<Edit>) -> String {
         let source = Source::new("t", old.as_bytes().to_vec());
@@ -232,7 +233,7 @@ mod tests {
 
     #[test]
     fn insertion_after_a_line_is_a_pure_addition() {
-        let d = diff("a;\nb;\nc;\n", vec![Edit::insert(2, "\nx;", 0)]);
+        let d = diff("a;\nb;\nc;\n", vec![Edit::insert(2, "\nx;", Slot::First)]);
         assert_eq!(
             d,
             "--- a/conf/a.conf\n+++ b/conf/a.conf\n@@ -1,3 +1,4 @@\n a;\n+x;\n b;\n c;\n"
@@ -251,7 +252,7 @@ mod tests {
         let d = diff(
             &text,
             vec![
-                Edit::insert(0, "new;\n", 0),
+                Edit::insert(0, "new;\n", Slot::First),
                 Edit::replace(
                     text.find("l15").unwrap()..text.find("l15").unwrap() + 3,
                     "L15",

@@ -15,11 +15,35 @@ pub struct Edit {
     /// are not UTF-8 exactly as they were.
     pub text: Vec<u8>,
     /// Tie-breaker for insertions at one offset (lower lands first).
-    pub order: u8,
+    pub order: Slot,
+}
+
+/// Where an insertion lands among other insertions at the same offset: the
+/// order an operator would write the directives in (the protocol version
+/// before the headers, the headers before the redirect pins, and so on), so
+/// that a location gaining several directives reads naturally and the output
+/// never depends on which rule happened to run first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Slot {
+    /// Replacements, deletions, and blocks (`upstream`, `map`, `keepalive`).
+    #[default]
+    First,
+    /// `proxy_http_version`.
+    HttpVersion,
+    /// `proxy_set_header`.
+    Header,
+    /// `proxy_redirect` pins.
+    Redirect,
+    /// `proxy_ssl_name` pins.
+    SslName,
+    /// Settings copied in with `$proxy_host`/`$proxy_port` written out.
+    ProxyValue,
+    /// The n-th new WebSocket location split off after its original.
+    Split(u8),
 }
 
 impl Edit {
-    pub fn insert(at: usize, text: impl Into<Vec<u8>>, order: u8) -> Edit {
+    pub fn insert(at: usize, text: impl Into<Vec<u8>>, order: Slot) -> Edit {
         Edit {
             range: at..at,
             text: text.into(),
@@ -31,7 +55,7 @@ impl Edit {
         Edit {
             range,
             text: text.into(),
-            order: 0,
+            order: Slot::First,
         }
     }
 
@@ -39,7 +63,7 @@ impl Edit {
         Edit {
             range,
             text: Vec::new(),
-            order: 0,
+            order: Slot::First,
         }
     }
 
@@ -109,8 +133,8 @@ mod tests {
     #[test]
     fn applies_in_order_and_dedupes() {
         let mut edits = vec![
-            Edit::insert(1, "b", 2),
-            Edit::insert(1, "a", 1),
+            Edit::insert(1, "b", Slot::Header),
+            Edit::insert(1, "a", Slot::HttpVersion),
             Edit::replace(2..3, "X"),
             Edit::replace(2..3, "X"),
         ];
@@ -122,7 +146,7 @@ mod tests {
     fn overlap_is_an_error() {
         let mut edits = vec![Edit::replace(0..3, "x"), Edit::replace(2..4, "y")];
         assert!(normalize(&mut edits).is_err());
-        let mut edits = vec![Edit::replace(0..3, "x"), Edit::insert(1, "y", 0)];
+        let mut edits = vec![Edit::replace(0..3, "x"), Edit::insert(1, "y", Slot::First)];
         assert!(normalize(&mut edits).is_err());
     }
 }

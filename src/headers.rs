@@ -16,9 +16,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::edit::Slot;
 use crate::layout::{self, settings_anchor};
 use crate::model::{DirId, LevelId};
-use crate::rules::{Ctx, LocationWork};
+use crate::rules::{Ctx, Location};
 use crate::vocab::{Change, RuleId};
 
 /// One operation on the effective `proxy_set_header` list of a location.
@@ -86,7 +87,7 @@ impl HeaderValue {
 /// those with operations of their own get their own edit in their turn.
 pub fn apply(
     ctx: &Ctx,
-    works: &BTreeMap<LevelId, LocationWork>,
+    works: &BTreeMap<LevelId, Location>,
     proxying: &BTreeSet<LevelId>,
 ) -> Vec<Change> {
     let model = ctx.model;
@@ -105,7 +106,7 @@ pub fn apply(
     let no_ops = Vec::new();
     let ops_of = |level: LevelId| works.get(&level).map_or(&no_ops, |w| &w.header_ops);
     let wants_same = |level: LevelId, ops: &[HeaderOp]| {
-        !works.get(&level).is_some_and(|w| w.keep_local) && same_ops(ops_of(level), ops)
+        !works.get(&level).is_some_and(|w| w.keep_local()) && same_ops(ops_of(level), ops)
     };
     let mut covered: BTreeSet<LevelId> = BTreeSet::new();
     // Works are in level order: outer locations come before nested ones.
@@ -127,7 +128,7 @@ pub fn apply(
         let (edits, affected) = match source {
             Some(level) if level == *location => (edit_level(ctx, level, ops), sharing(source)),
             Some(outer)
-                if !work.keep_local && sharing(source).iter().all(|l| wants_same(*l, ops)) =>
+                if !work.keep_local() && sharing(source).iter().all(|l| wants_same(*l, ops)) =>
             {
                 (edit_level(ctx, outer, ops), sharing(source))
             }
@@ -200,7 +201,7 @@ fn keep_current(ctx: &Ctx, location: LevelId) -> Vec<Change> {
         .into_iter()
         .map(|text| Change {
             rule: RuleId::ConnectionHeader,
-            edit: layout::at_anchor(model, anchor, &text, 20),
+            edit: layout::at_anchor(model, anchor, &text, Slot::Header),
             reason: reason.clone(),
         })
         .collect()
@@ -281,9 +282,9 @@ pub fn edit_level(ctx: &Ctx, level: LevelId, ops: &[HeaderOp]) -> Vec<Change> {
             None => {
                 let text = format!("proxy_set_header {} {};", op.name, value.written);
                 let edit = match defined.first() {
-                    Some(first) => layout::before_directive(model, *first, &text, 20),
+                    Some(first) => layout::before_directive(model, *first, &text, Slot::Header),
                     None => match settings_anchor(model, level) {
-                        Some(anchor) => layout::at_anchor(model, anchor, &text, 20),
+                        Some(anchor) => layout::at_anchor(model, anchor, &text, Slot::Header),
                         None => continue,
                     },
                 };
@@ -374,7 +375,7 @@ pub fn materialize(ctx: &Ctx, location: LevelId, ops: &[HeaderOp]) -> Vec<Change
         .into_iter()
         .map(|(text, rule, reason)| Change {
             rule,
-            edit: layout::at_anchor(model, anchor, &text, 20),
+            edit: layout::at_anchor(model, anchor, &text, Slot::Header),
             reason,
         })
         .collect()

@@ -4,14 +4,14 @@
 //!
 //! Every function returns an [`Edit`]; none decides *what* to write.
 
-use crate::edit::Edit;
+use crate::edit::{Edit, Slot};
 use crate::model::{DirId, LevelId, Model};
 
 /// Inserts `text` (one directive, no indentation, no line ending) right
 /// after directive `after`: on a new line with the same indentation when
 /// `after` ends its line (a trailing comment stays where it is), otherwise
 /// on the same line after a space.
-pub fn after_directive(model: &Model, after: DirId, text: impl AsRef<[u8]>, order: u8) -> Edit {
+pub fn after_directive(model: &Model, after: DirId, text: impl AsRef<[u8]>, order: Slot) -> Edit {
     let text = text.as_ref();
     let source = model.source;
     // A directive read from an included file: the new text goes into this
@@ -38,7 +38,7 @@ pub fn concat(parts: &[&[u8]]) -> Vec<u8> {
 
 /// Inserts `text` right before directive `before`: on its own line above it
 /// when `before` starts its line, otherwise on the same line.
-pub fn before_directive(model: &Model, before: DirId, text: impl AsRef<[u8]>, order: u8) -> Edit {
+pub fn before_directive(model: &Model, before: DirId, text: impl AsRef<[u8]>, order: Slot) -> Edit {
     let text = text.as_ref();
     let source = model.source;
     let dir = &model.dirs[model.anchor(before)];
@@ -56,7 +56,7 @@ pub fn before_directive(model: &Model, before: DirId, text: impl AsRef<[u8]>, or
 }
 
 /// Inserts `text` as the last directive of a block level.
-pub fn at_block_end(model: &Model, level: LevelId, text: impl AsRef<[u8]>, order: u8) -> Edit {
+pub fn at_block_end(model: &Model, level: LevelId, text: impl AsRef<[u8]>, order: Slot) -> Edit {
     let text = text.as_ref();
     let source = model.source;
     let close = model.levels[level].close;
@@ -114,7 +114,7 @@ pub fn delete_directive(model: &Model, dir: DirId) -> Edit {
 
 /// Inserts several directives at the settings anchor of a level: after
 /// `after` when given, otherwise before the level's first statement.
-pub fn at_anchor(model: &Model, anchor: Anchor, text: impl AsRef<[u8]>, order: u8) -> Edit {
+pub fn at_anchor(model: &Model, anchor: Anchor, text: impl AsRef<[u8]>, order: Slot) -> Edit {
     match anchor {
         Anchor::After(dir) => after_directive(model, dir, text, order),
         Anchor::Before(dir) => before_directive(model, dir, text, order),

@@ -7,8 +7,11 @@
 //!    leave alone with a note (variable host, `stream`/`mail`, no `http`
 //!    context in the file, settings hidden behind `include`).
 //! 2. *Name* the upstream of every literal backend, per `http` context.
-//! 3. Run the *rules* (`src/rules/`), each adding [`Change`]s and [`Note`]s.
-//! 4. Apply the header operations the rules asked for, respecting nginx's
+//! 3. Run the *rules* (`src/rules/`) phase by phase — per site, per
+//!    existing upstream, per location, per split-off WebSocket location, per
+//!    http context (the methods of [`rules::Rule`]) — each adding changes
+//!    and notes. Between the location and split phases, the header
+//!    operations the rules asked for are applied, respecting nginx's
 //!    `proxy_set_header` inheritance (`src/headers.rs`).
 //!
 //! Nothing here touches the file system; the result is checked by
@@ -17,22 +20,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::behaviour;
-use crate::edit::Edit;
 use crate::headers;
 use crate::model::{DirId, LevelId, LevelKind, Model};
 use crate::names::{BackendKey, UpstreamName};
 use crate::naming::{self, Backend, ExistingUpstream, PoolKey, UpstreamChoice};
-use crate::rules::{self, Ctx, LocationWork, Site};
+use crate::rules::{self, Board, Context, Ctx, Location, Site, RULES};
 use crate::target::{literal_pass_host, NotLiteral, ProxyTarget};
 use crate::variables;
-use crate::vocab::{Change, Note, Options, PlanError, RuleId};
-
-/// Everything one unit needs: the edits with their reasons, and notes.
-#[derive(Debug, Default)]
-pub struct Plan {
-    pub changes: Vec<Change>,
-    pub notes: Vec<Note>,
-}
+pub use crate::vocab::Plan;
+use crate::vocab::{Note, Options, PlanError};
 
 pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
     plan_except(model, opts, &BTreeMap::new())
@@ -50,13 +46,8 @@ pub fn plan_except(
         blocked,
     };
     let mut out = Plan::default();
-    // Phases, in order: discover the proxy_pass directives and what to
-    // leave alone; name a pool per backend; per site (the target rewrite)
-    // and per existing upstream (keepalive); per location (HTTP version,
-    // WebSocket mode, Connection, $proxy_host pins, as header operations);
-    // header operations applied respecting inheritance; WebSocket splits
-    // (which copy the location's final headers); per http context (maps,
-    // upstream blocks).
+    // Discover the proxy_pass directives and what to leave alone, then name
+    // a pool per backend; the rules run after, phase by phase (`Rule`).
     include_notes(&ctx, &mut out.notes);
     let mut discovered = discover(&ctx, &mut out.notes);
     keep_variable_lookups(&ctx, &mut discovered, &mut out.notes);
@@ -68,107 +59,53 @@ pub fn plan_except(
         keepalive_needed,
     } = name_backends(model, opts, &discovered, &mut out.notes)?;
 
-    // Per-location work, in source order of the locations.
-    let mut works: BTreeMap<LevelId, LocationWork> = BTreeMap::new();
-    for (i, site) in sites.iter().enumerate() {
-        works.entry(site.location).or_default().sites.push(i);
-    }
-
-    let mut maps = rules::websocket_map::MapNeeds::new(&ctx);
+    let mut board = Board {
+        maps: rules::websocket_map::MapNeeds::new(&ctx),
+        ..Board::default()
+    };
     for site in &sites {
-        out.changes.extend(rules::proxy_pass::plan(&ctx, site));
+        for rule in RULES {
+            rule.site(&ctx, site, &mut out);
+        }
     }
     for dir in &keepalive_needed {
-        out.changes
-            .push(rules::upstream_keepalive::plan(&ctx, *dir));
-    }
-    let mut splits = Vec::new();
-    for (location, work) in works.iter_mut() {
-        out.changes
-            .extend(rules::http_version::plan(&ctx, *location));
-        let site_refs: Vec<&Site> = work.sites.iter().map(|i| &sites[*i]).collect();
-        let ws = rules::websocket::classify(&ctx, *location, &site_refs, &mut out.notes);
-        work.header_ops.extend(rules::connection::ops(
-            &ctx,
-            *location,
-            &ws,
-            &mut maps,
-            &mut out.notes,
-        ));
-        let pins = rules::proxy_host::plan(&ctx, *location, &site_refs, &mut out.notes);
-        work.header_ops.extend(pins.header_ops);
-        out.changes.extend(pins.changes);
-        if let rules::websocket::WsMode::Split { paths } = ws {
-            work.keep_local = true;
-            let mut copy_ops = rules::connection::ops(
-                &ctx,
-                *location,
-                &rules::websocket::WsMode::Dedicated,
-                &mut maps,
-                &mut out.notes,
-            );
-            copy_ops.extend(
-                work.header_ops
-                    .iter()
-                    .filter(|op| op.rule == RuleId::HostHeader)
-                    .cloned(),
-            );
-            splits.push((*location, paths, copy_ops));
+        for rule in RULES {
+            rule.upstream(&ctx, *dir, &mut out);
         }
     }
 
-    out.changes
-        .extend(headers::apply(&ctx, &works, &discovered.all_proxy_levels));
-
-    for (location, paths, copy_ops) in splits {
-        let site = &sites[works[&location].sites[0]];
-        let work = &works[&location];
-        let own = if model.effective_headers(location).0 == Some(location) {
-            headers::edit_level(&ctx, location, &work.header_ops)
-        } else {
-            headers::materialize(&ctx, location, &work.header_ops)
-        };
-        let own: Vec<Edit> = own.into_iter().map(|c| c.edit).collect();
-        for (order, path) in paths.iter().enumerate() {
-            let order = u8::try_from(order).unwrap_or(u8::MAX);
-            let split = rules::websocket::split(
-                &ctx,
-                location,
-                path,
-                site,
-                &copy_ops,
-                &own,
-                &out.changes,
-                order,
-            );
-            out.changes.extend(split);
+    // Locations in source order; each rule sees what the earlier ones left.
+    let mut locations: BTreeMap<LevelId, Location> = BTreeMap::new();
+    for site in &sites {
+        locations
+            .entry(site.location)
+            .or_insert_with(|| Location::new(site.location))
+            .sites
+            .push(site);
+    }
+    for location in locations.values_mut() {
+        for rule in RULES {
+            rule.location(&ctx, location, &mut board, &mut out);
+        }
+    }
+    out.changes.extend(headers::apply(
+        &ctx,
+        &locations,
+        &discovered.all_proxy_levels,
+    ));
+    for location in locations.values() {
+        for rule in RULES {
+            rule.split(&ctx, location, &mut out);
         }
     }
 
-    out.changes
-        .extend(plan_contexts(&ctx, &sites, &new_upstreams, &maps));
-    Ok(out)
-}
-
-/// The context phase: the `$connection_upgrade` maps the locations asked
-/// for, and the new upstream blocks, each placed in its http context.
-fn plan_contexts(
-    ctx: &Ctx,
-    sites: &[Site],
-    new_upstreams: &BTreeMap<LevelId, Vec<naming::NewUpstream>>,
-    maps: &rules::websocket_map::MapNeeds,
-) -> Vec<Change> {
-    let mut changes = Vec::new();
-    let map_changes = rules::websocket_map::plan(ctx, maps);
-    let new_map_blocks = map_changes.new_blocks;
-    changes.extend(map_changes.changes);
     let contexts: BTreeSet<LevelId> = new_upstreams
         .keys()
-        .chain(new_map_blocks.keys())
         .copied()
+        .chain(board.maps.contexts())
         .collect();
     for http in contexts {
-        let with_users: Vec<(naming::NewUpstream, Vec<DirId>)> = new_upstreams
+        let new_upstreams = new_upstreams
             .get(&http)
             .into_iter()
             .flatten()
@@ -181,14 +118,15 @@ fn plan_contexts(
                 (u.clone(), users)
             })
             .collect();
-        changes.extend(rules::upstream_block::plan(
-            ctx,
+        let context = Context {
             http,
-            &with_users,
-            new_map_blocks.get(&http).map(Vec::as_slice),
-        ));
+            new_upstreams,
+        };
+        for rule in RULES {
+            rule.context(&ctx, &context, &mut board, &mut out);
+        }
     }
-    changes
+    Ok(out)
 }
 
 /// What naming decided: every pooled `proxy_pass` with its upstream, the

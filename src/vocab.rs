@@ -1,6 +1,6 @@
 //! The shared vocabulary of planning: what the user asked for
 //! ([`Options`]), the rules' stable ids ([`RuleId`]), and what planning
-//! produces ([`Change`], [`Note`], [`PlanError`]). A leaf: every layer from
+//! produces ([`Plan`], [`Change`], [`Note`], [`PlanError`]). A leaf: every layer from
 //! the model up to the emitters speaks it, and it depends on nothing but
 //! [`Edit`] and the name types.
 
@@ -10,6 +10,14 @@ use serde::Serialize;
 
 use crate::edit::Edit;
 use crate::names::{BackendKey, UpstreamName};
+
+/// What planning produces for one unit: the edits with their reasons, and
+/// notes. Rules add to it; `lib.rs` verifies it before anything is shown.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    pub notes: Vec<Note>,
+}
 
 /// How `Host` is handled when `$proxy_host` changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

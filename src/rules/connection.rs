@@ -24,10 +24,39 @@ use crate::headers::{HeaderAction, HeaderOp, HeaderValue};
 use crate::model::LevelId;
 use crate::rules::websocket::WsMode;
 use crate::rules::websocket_map::MapNeeds;
-use crate::rules::Ctx;
-use crate::vocab::{Note, RuleId};
+use crate::rules::{Board, Ctx, Location, Rule};
+use crate::vocab::{Note, Plan, RuleId};
 
-pub fn ops(
+pub struct Connection;
+
+impl Rule for Connection {
+    fn id(&self) -> RuleId {
+        RuleId::ConnectionHeader
+    }
+
+    fn location(&self, ctx: &Ctx, location: &mut Location, board: &mut Board, out: &mut Plan) {
+        let own = ops(
+            ctx,
+            location.id,
+            &location.ws,
+            &mut board.maps,
+            &mut out.notes,
+        );
+        location.header_ops.extend(own);
+        if let WsMode::Split { .. } = location.ws {
+            // The copies are dedicated WebSocket locations.
+            location.split_ops = ops(
+                ctx,
+                location.id,
+                &WsMode::Dedicated,
+                &mut board.maps,
+                &mut out.notes,
+            );
+        }
+    }
+}
+
+fn ops(
     ctx: &Ctx,
     location: LevelId,
     ws: &WsMode,

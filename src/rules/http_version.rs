@@ -15,16 +15,28 @@
 //! locations keep what they had. For nginx ≥ 1.29.7 nothing that restates
 //! the default is added.
 
-use crate::edit::Edit;
+use crate::edit::{Edit, Slot};
 use crate::layout::{self, settings_anchor};
 use crate::model::LevelId;
-use crate::rules::Ctx;
-use crate::vocab::{Change, RuleId};
+use crate::rules::{Board, Ctx, Location, Rule};
+use crate::vocab::{Change, Plan, RuleId};
+
+pub struct HttpVersion;
+
+impl Rule for HttpVersion {
+    fn id(&self) -> RuleId {
+        RuleId::HttpVersion
+    }
+
+    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
+        out.changes.extend(version(ctx, location.id));
+    }
+}
 
 const ADD_REASON: &str =
     "nginx speaks HTTP/1.0 to backends by default (before 1.29.7) and cannot keep those connections alive";
 
-pub fn plan(ctx: &Ctx, location: LevelId) -> Vec<Change> {
+fn version(ctx: &Ctx, location: LevelId) -> Vec<Change> {
     let model = ctx.model;
     let value_at = |level: LevelId| {
         model
@@ -37,7 +49,12 @@ pub fn plan(ctx: &Ctx, location: LevelId) -> Vec<Change> {
         settings_anchor(model, location)
             .map(|anchor| Change {
                 rule: RuleId::HttpVersion,
-                edit: layout::at_anchor(model, anchor, "proxy_http_version 1.1;", 10),
+                edit: layout::at_anchor(
+                    model,
+                    anchor,
+                    "proxy_http_version 1.1;",
+                    Slot::HttpVersion,
+                ),
                 reason: ADD_REASON.into(),
             })
             .into_iter()

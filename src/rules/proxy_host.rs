@@ -34,16 +34,30 @@
 //! verifies the result.
 
 use crate::behaviour::{substitute, uses_proxy_vars};
-use crate::edit::Edit;
+use crate::edit::{Edit, Slot};
 use crate::headers::{HeaderAction, HeaderOp, HeaderValue};
 use crate::layout::{self, settings_anchor};
 use crate::model::{DirId, LevelId, LevelKind, Model, Word};
-use crate::rules::{Ctx, Site};
+use crate::rules::{Board, Ctx, Location, Rule, Site};
 use crate::target::ProxyTarget;
-use crate::vocab::{Change, HostHeaderMode, Note, RuleId};
+use crate::vocab::{Change, HostHeaderMode, Note, Plan, RuleId};
+
+pub struct ProxyHost;
+
+impl Rule for ProxyHost {
+    fn id(&self) -> RuleId {
+        RuleId::HostHeader
+    }
+
+    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
+        let pins = pins(ctx, location.id, &location.sites, &mut out.notes);
+        location.header_ops.extend(pins.header_ops);
+        out.changes.extend(pins.changes);
+    }
+}
 
 #[derive(Debug, Default)]
-pub struct Pins {
+struct Pins {
     pub header_ops: Vec<HeaderOp>,
     pub changes: Vec<Change>,
 }
@@ -245,7 +259,7 @@ fn substitutable_or_header(model: &Model, d: DirId) -> bool {
 }
 
 /// The changes that keep the old values for one location (not blocked).
-pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) -> Pins {
+fn pins(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) -> Pins {
     let model = ctx.model;
     let mut pins = Pins::default();
     let changed: Vec<(&Site, &ProxyTarget)> = sites
@@ -339,7 +353,12 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
                     }
                     _ => {
                         let Some(anchor) = anchor else { continue };
-                        layout::at_anchor(model, anchor, format!("proxy_redirect {words};"), 30)
+                        layout::at_anchor(
+                            model,
+                            anchor,
+                            format!("proxy_redirect {words};"),
+                            Slot::Redirect,
+                        )
                     }
                 };
                 pins.changes.push(Change {
@@ -366,7 +385,7 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
                     model,
                     anchor,
                     format!("proxy_ssl_name {};", layout::word(&target.host)),
-                    40,
+                    Slot::SslName,
                 ),
                 reason: format!(
                     "keeps the TLS name (SNI, certificate check) {}: nginx's default is the upstream's host, which becomes {}",
@@ -435,7 +454,7 @@ pub fn plan(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
             text.push(b';');
             pins.changes.push(Change {
                 rule: RuleId::ProxyHostValue,
-                edit: layout::at_anchor(model, anchor, text, 50),
+                edit: layout::at_anchor(model, anchor, text, Slot::ProxyValue),
                 reason: format!("{reason}; copied from the enclosing level so that the location keeps the rest of that list"),
             });
         }

@@ -14,10 +14,22 @@
 //! `$proxy_host` change this brings is handled by `host_header`.
 
 use crate::edit::Edit;
-use crate::rules::{Ctx, Site};
-use crate::vocab::{Change, RuleId};
+use crate::rules::{Ctx, Rule, Site};
+use crate::vocab::{Change, Plan, RuleId};
 
-pub fn plan(ctx: &Ctx, site: &Site) -> Option<Change> {
+pub struct ProxyPass;
+
+impl Rule for ProxyPass {
+    fn id(&self) -> RuleId {
+        RuleId::ProxyPassTarget
+    }
+
+    fn site(&self, ctx: &Ctx, site: &Site, out: &mut Plan) {
+        out.changes.extend(rewrite(ctx, site));
+    }
+}
+
+fn rewrite(ctx: &Ctx, site: &Site) -> Option<Change> {
     let model = ctx.model;
     let target = site.literal.as_ref()?;
     let arg = model.dirs[site.pass].args.first()?;

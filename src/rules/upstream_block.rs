@@ -15,11 +15,28 @@
 //! leading comments), in the file's own indentation; a one-line file gets
 //! one-line blocks. Names were checked for collisions by `naming`.
 
-use crate::edit::Edit;
+use crate::edit::{Edit, Slot};
 use crate::model::{DirId, LevelId, LevelKind};
 use crate::naming::NewUpstream;
-use crate::rules::Ctx;
-use crate::vocab::{Change, RuleId};
+use crate::rules::{Board, Context, Ctx, Rule};
+use crate::vocab::{Change, Plan, RuleId};
+
+pub struct UpstreamBlock;
+
+impl Rule for UpstreamBlock {
+    fn id(&self) -> RuleId {
+        RuleId::UpstreamBlock
+    }
+
+    fn context(&self, ctx: &Ctx, context: &Context, board: &mut Board, out: &mut Plan) {
+        out.changes.extend(blocks(
+            ctx,
+            context.http,
+            &context.new_upstreams,
+            board.new_maps.get(&context.http).map(Vec::as_slice),
+        ));
+    }
+}
 
 /// A block to add: its header line and its directives.
 struct NewBlock {
@@ -109,7 +126,7 @@ fn default_anchor(ctx: &Ctx, http: LevelId) -> Option<DirId> {
     }
 }
 
-pub fn plan(
+fn blocks(
     ctx: &Ctx,
     http: LevelId,
     upstreams: &[(NewUpstream, Vec<DirId>)],
@@ -217,7 +234,7 @@ fn place(
     };
     Change {
         rule: block.rule,
-        edit: Edit::insert(at, text, 0),
+        edit: Edit::insert(at, text, Slot::First),
         reason: block.reason,
     }
 }

@@ -14,12 +14,25 @@
 //! (`least_conn`, `hash`, ...) to come before `keepalive`. N is the pool
 //! size per worker (`--keepalive`, `--keepalive NAME=N`).
 
+use crate::edit::Slot;
 use crate::layout;
 use crate::model::DirId;
-use crate::rules::Ctx;
-use crate::vocab::{Change, RuleId};
+use crate::rules::{Ctx, Rule};
+use crate::vocab::{Change, Plan, RuleId};
 
-pub fn plan(ctx: &Ctx, upstream: DirId) -> Change {
+pub struct UpstreamKeepalive;
+
+impl Rule for UpstreamKeepalive {
+    fn id(&self) -> RuleId {
+        RuleId::UpstreamKeepalive
+    }
+
+    fn upstream(&self, ctx: &Ctx, upstream: DirId, out: &mut Plan) {
+        out.changes.push(keepalive(ctx, upstream));
+    }
+}
+
+fn keepalive(ctx: &Ctx, upstream: DirId) -> Change {
     let model = ctx.model;
     let dir = &model.dirs[upstream];
     let name = dir.arg(0).unwrap_or_default();
@@ -29,7 +42,7 @@ pub fn plan(ctx: &Ctx, upstream: DirId) -> Change {
         .expect("upstream directives found by the query have a block");
     Change {
         rule: RuleId::UpstreamKeepalive,
-        edit: layout::at_block_end(model, block, format!("keepalive {size};"), 0),
+        edit: layout::at_block_end(model, block, format!("keepalive {size};"), Slot::First),
         reason: if ctx.opts.new_defaults {
             format!("upstream \"{name}\" relies on nginx ≥ 1.29.7's default pool (32 idle connections per worker); this makes the size explicit")
         } else {

@@ -25,12 +25,63 @@
 //! is only made when the `proxy_pass` sits directly in the location (not in
 //! an `if`) and no location for PATH exists yet; otherwise a note says why.
 
-use crate::edit::{self, Edit};
+use crate::edit::{self, Edit, Slot};
 use crate::headers::{self, HeaderOp};
 use crate::model::{LevelId, LevelKind, LocationKind, LocationPath};
-use crate::rules::{Ctx, Site};
+use crate::rules::{Board, Ctx, Location, Rule, Site};
 use crate::target::ProxyTarget;
-use crate::vocab::{Change, Note, RuleId};
+use crate::vocab::{Change, Note, Plan, RuleId};
+
+pub struct Websocket;
+
+impl Rule for Websocket {
+    fn id(&self) -> RuleId {
+        RuleId::WebsocketSplit
+    }
+
+    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
+        location.ws = classify(ctx, location.id, &location.sites, &mut out.notes);
+    }
+
+    fn split(&self, ctx: &Ctx, location: &Location, out: &mut Plan) {
+        let WsMode::Split { paths } = &location.ws else {
+            return;
+        };
+        let Some(site) = location.sites.first() else {
+            return;
+        };
+        // The copies are dedicated WebSocket locations with the original's
+        // Host pin; the original's own header edits are not copied.
+        let mut copy_ops = location.split_ops.clone();
+        copy_ops.extend(
+            location
+                .header_ops
+                .iter()
+                .filter(|op| op.rule == RuleId::HostHeader)
+                .cloned(),
+        );
+        let own = if ctx.model.effective_headers(location.id).0 == Some(location.id) {
+            headers::edit_level(ctx, location.id, &location.header_ops)
+        } else {
+            headers::materialize(ctx, location.id, &location.header_ops)
+        };
+        let own: Vec<Edit> = own.into_iter().map(|c| c.edit).collect();
+        for (order, path) in paths.iter().enumerate() {
+            let order = Slot::Split(u8::try_from(order).unwrap_or(u8::MAX));
+            let copy = split(
+                ctx,
+                location.id,
+                path,
+                site,
+                &copy_ops,
+                &own,
+                &out.changes,
+                order,
+            );
+            out.changes.extend(copy);
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WsMode {
@@ -46,7 +97,7 @@ pub enum WsMode {
     Map,
 }
 
-pub fn classify(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) -> WsMode {
+fn classify(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) -> WsMode {
     let model = ctx.model;
     let (_, headers) = model.effective_headers(location);
     let forwards_upgrade = headers.iter().any(|(name, d)| {
@@ -166,7 +217,7 @@ pub fn map_uri(location_path: &str, uri: &str, ws_path: &str) -> String {
 // The copy needs the original, the site, and what the original was given;
 // bundling them would only move the same list into a struct.
 #[allow(clippy::too_many_arguments)]
-pub fn split(
+fn split(
     ctx: &Ctx,
     location: LevelId,
     path: &str,
@@ -174,7 +225,7 @@ pub fn split(
     copy_ops: &[HeaderOp],
     original_header_edits: &[Edit],
     planned: &[Change],
-    order: u8,
+    order: Slot,
 ) -> Option<Change> {
     let model = ctx.model;
     let owner = model.levels[location].owner?;

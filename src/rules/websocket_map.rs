@@ -14,13 +14,13 @@
 //! **Safety**: only the empty-key entry changes; WebSocket handshakes still
 //! get `upgrade` from the default entry.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use crate::edit::Edit;
+use crate::edit::{Edit, Slot};
 use crate::layout;
 use crate::model::{DirId, LevelId};
-use crate::rules::Ctx;
-use crate::vocab::{Change, RuleId};
+use crate::rules::{Board, Context, Ctx, Rule};
+use crate::vocab::{Change, Plan, RuleId};
 
 /// The file's maps, and what the locations asked of them.
 #[derive(Debug, Default)]
@@ -50,6 +50,25 @@ impl MapNeeds {
             maps,
             ..MapNeeds::default()
         }
+    }
+
+    /// The http contexts whose maps need a change or that need a new one.
+    pub fn contexts(&self) -> BTreeSet<LevelId> {
+        self.maps
+            .iter()
+            .filter(|m| self.fix.contains(&m.0))
+            .map(|m| m.1)
+            .chain(self.create.iter().copied())
+            .collect()
+    }
+
+    /// The maps of the http context that need a change.
+    fn fixes_in(&self, http: LevelId) -> Vec<DirId> {
+        self.maps
+            .iter()
+            .filter(|m| m.1 == http && self.fix.contains(&m.0))
+            .map(|m| m.0)
+            .collect()
     }
 
     /// `(map directive, source, variable)` for every map in the http context.
@@ -99,58 +118,52 @@ impl MapNeeds {
     }
 }
 
-pub struct MapPlan {
-    pub changes: Vec<Change>,
-    /// Bodies of new map blocks per http context (placed by `upstream_block`).
-    pub new_blocks: BTreeMap<LevelId, Vec<String>>,
-}
+pub struct WebsocketMap;
 
-pub fn plan(ctx: &Ctx, needs: &MapNeeds) -> MapPlan {
-    let model = ctx.model;
-    let mut changes = Vec::new();
-    for dir in &needs.fix {
-        let Some(block) = model.dirs[*dir].block else {
-            continue;
-        };
-        let entry = model.levels[block]
-            .statements
-            .iter()
-            .find(|d| model.dirs[**d].name.value.is_empty());
-        let reason = "an empty Upgrade must map to an empty Connection (not `close`) so that ordinary requests are pooled".to_string();
-        match entry {
-            Some(d) => {
-                let entry = &model.dirs[*d];
-                match entry.args.first() {
-                    Some(value) if !value.value.is_empty() => {
-                        let q = entry.name.quote.unwrap_or('\'');
-                        changes.push(Change {
-                            rule: RuleId::WebsocketMap,
-                            edit: Edit::replace(value.range.clone(), format!("{q}{q}")),
-                            reason,
-                        });
-                    }
-                    _ => {}
-                }
-            }
-            None => changes.push(Change {
-                rule: RuleId::WebsocketMap,
-                edit: layout::at_block_end(model, block, "'' '';", 0),
-                reason,
-            }),
+impl Rule for WebsocketMap {
+    fn id(&self) -> RuleId {
+        RuleId::WebsocketMap
+    }
+
+    fn context(&self, ctx: &Ctx, context: &Context, board: &mut Board, out: &mut Plan) {
+        let needs = &board.maps;
+        for dir in needs.fixes_in(context.http) {
+            out.changes.extend(make_friendly(ctx, dir));
+        }
+        if needs.create.contains(&context.http) {
+            board.new_maps.insert(
+                context.http,
+                vec!["default upgrade;".to_string(), "'' '';".to_string()],
+            );
         }
     }
-    let new_blocks = needs
-        .create
+}
+
+/// Makes an existing map send an empty `Connection` (not `close`) when
+/// there is no `Upgrade`.
+fn make_friendly(ctx: &Ctx, dir: DirId) -> Option<Change> {
+    let model = ctx.model;
+    let block = model.dirs[dir].block?;
+    let entry = model.levels[block]
+        .statements
         .iter()
-        .map(|http| {
-            (
-                *http,
-                vec!["default upgrade;".to_string(), "'' '';".to_string()],
-            )
-        })
-        .collect();
-    MapPlan {
-        changes,
-        new_blocks,
+        .find(|d| model.dirs[**d].name.value.is_empty());
+    let reason = "an empty Upgrade must map to an empty Connection (not `close`) so that ordinary requests are pooled".to_string();
+    match entry {
+        Some(d) => {
+            let entry = &model.dirs[*d];
+            let value = entry.args.first().filter(|v| !v.value.is_empty())?;
+            let q = entry.name.quote.unwrap_or('\'');
+            Some(Change {
+                rule: RuleId::WebsocketMap,
+                edit: Edit::replace(value.range.clone(), format!("{q}{q}")),
+                reason,
+            })
+        }
+        None => Some(Change {
+            rule: RuleId::WebsocketMap,
+            edit: layout::at_block_end(model, block, "'' '';", Slot::First),
+            reason,
+        }),
     }
 }
