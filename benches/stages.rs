@@ -1,7 +1,12 @@
 //! Per-stage benchmarks on a generated mid-size config (about 2.5 MB, the
 //! same shape as `scripts/gen-bench-config.py`): parse, model + plan, apply,
 //! verify (incremental re-parse and re-plan), and diff, so a regression
-//! shows in the stage that caused it. Run with `cargo bench --bench stages`.
+//! shows in the stage that caused it; and the diff alone at 3 and 30 MB. Run with `cargo bench --bench stages`.
+
+// The allocator the binary uses (`src/main.rs`): allocation is a large
+// part of the run on big configs, so measuring another one would mislead.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -75,5 +80,30 @@ fn stages(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, stages);
+/// The diff alone at 3 and 30 MB (thousands of edits each): it must stay
+/// linear in the file's size, whatever renders the hunks.
+fn diff_sizes(c: &mut Criterion) {
+    let opts = Options {
+        keepalive: 32,
+        ..Options::default()
+    };
+    let mut group = c.benchmark_group("diff");
+    group.sample_size(10);
+    for size in [3_000_000, 30_000_000] {
+        let source = Source::new("bench.conf", config(size));
+        let tree = upkeep::parse::parse(&source).unwrap();
+        let model = upkeep::model::Model::build(&source, &tree);
+        let plan = upkeep::plan::plan(&model, &opts).unwrap();
+        let mut edits: Vec<_> = plan.changes.iter().map(|c| c.edit.clone()).collect();
+        upkeep::edit::normalize(&mut edits).unwrap();
+        group.throughput(Throughput::Bytes(source.text.len() as u64));
+        group.bench_function(
+            format!("{}MB, {} edits", size / 1_000_000, edits.len()),
+            |b| b.iter(|| upkeep::diff::unified("bench.conf", &source, &edits)),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, stages, diff_sizes);
 criterion_main!(benches);

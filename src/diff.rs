@@ -1,19 +1,26 @@
 //! Unified diffs with `--- a/PATH` / `+++ b/PATH` headers, so that the
 //! output applies with `git apply` and `patch -p1`.
 //!
-//! upkeep knows exactly which bytes it changed, so the diff is built from
-//! the edits instead of by a generic diff algorithm (which is quadratic in
-//! the worst case and dominated the run time on multi-megabyte configs):
-//! each edit is widened to whole lines, overlapping regions are merged,
-//! lines that are the same at the start and end of a region are trimmed
-//! (so an inserted directive shows as a pure `+` line), and regions whose
-//! three lines of context touch share a hunk. Files are compared as bytes
-//! (a file need not be UTF-8); CRLF line endings stay inside the lines, and
-//! a missing final newline gets `\ No newline at end of file`.
+//! upkeep knows exactly which bytes it changed, so only those lines are
+//! diffed: each edit is widened to whole lines, overlapping regions are
+//! merged, and `similar` diffs each region's old and new lines (a few lines
+//! each). The regions' operations, with the untouched lines between them as
+//! equal runs, go to `similar`'s hunk grouping (three lines of context) and
+//! its hunk headers. A whole-file diff would cost time quadratic in the
+//! worst case, and it dominated the run time on multi-megabyte configs;
+//! this stays linear in the file's size. Files are compared as bytes (a
+//! file need not be UTF-8); CRLF line endings stay inside the lines, and a
+//! missing final newline gets `\ No newline at end of file`.
+
+use std::ops::Range;
+
+use similar::udiff::UnifiedHunkHeader;
+use similar::{Algorithm, DiffOp, DiffTag};
 
 use crate::edit::{self, Edit};
 use crate::source::Source;
 
+/// Lines of context around each change, as `diff -u` and git show.
 const CONTEXT: usize = 3;
 
 /// The path as it appears after `a/` and `b/`: relative, without `./`.
@@ -26,156 +33,158 @@ pub fn display_path(path: &str) -> String {
     }
 }
 
-/// One changed run of lines: old lines `old_start..old_start + old.len()`
-/// (0-based) become `new`.
-struct Region<'a> {
-    old_start: usize,
-    old: Vec<&'a [u8]>,
-    new: Vec<Vec<u8>>,
+fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split_inclusive(|b| *b == b'\n')
 }
 
-fn split_lines(bytes: &[u8]) -> Vec<&[u8]> {
-    bytes.split_inclusive(|b| *b == b'\n').collect()
+/// Appends `op`, joining it to the previous one when both are equal runs
+/// (the hunk grouping splits only at long equal runs, so adjacent ones must
+/// be one run).
+fn push_op(ops: &mut Vec<DiffOp>, op: DiffOp) {
+    if op.old_range().is_empty() && op.new_range().is_empty() {
+        return;
+    }
+    if let (Some(DiffOp::Equal { len, .. }), DiffOp::Equal { len: more, .. }) = (ops.last_mut(), op)
+    {
+        *len += more;
+        return;
+    }
+    ops.push(op);
 }
 
-/// The unified diff of applying `edits` (normalized, non-empty result) to
-/// `source`; empty when nothing changes.
+/// The unified diff of applying `edits` (normalized) to `source`; empty
+/// when nothing changes.
 pub fn unified(path: &str, source: &Source, edits: &[Edit]) -> Vec<u8> {
     let text = &source.text;
-    let lines = split_lines(text);
-    let line_of = |offset: usize| source.line_col(offset).0 - 1;
+    let line_count = source.line_count();
 
-    // Widen every edit to whole lines and merge overlapping ranges.
-    let mut groups: Vec<(usize, usize, Vec<Edit>)> = Vec::new();
-    for e in edits {
-        let first = line_of(e.range.start.min(text.len()));
+    // Widen every edit to whole lines and merge overlapping ranges: lines
+    // `first..=last` and the edits (by index) inside them. Edits come
+    // sorted, so their lines are found walking forward.
+    let mut groups: Vec<(usize, usize, Range<usize>)> = Vec::new();
+    let mut line = 0;
+    for (i, e) in edits.iter().enumerate() {
+        let first = source.line_index_from(line, e.range.start.min(text.len()));
         let last = if e.range.end > e.range.start {
-            line_of(e.range.end - 1)
+            source.line_index_from(first, e.range.end - 1)
         } else {
             first
         };
+        line = first;
         match groups.last_mut() {
             Some((_, end, group)) if first <= *end => {
                 *end = (*end).max(last);
-                group.push(e.clone());
+                group.end = i + 1;
             }
-            _ => groups.push((first, last, vec![e.clone()])),
+            _ => groups.push((first, last, i..i + 1)),
         }
     }
 
-    let mut regions: Vec<Region> = Vec::new();
+    // The operations over the whole file, region by region. The new lines
+    // of every region are kept in one buffer: `new_lines[k]` is a range of
+    // `new_text`, and `regions` says where each region's lines start in the
+    // new file and in `new_lines`.
+    let mut ops: Vec<DiffOp> = Vec::new();
+    let mut new_text: Vec<u8> = Vec::new();
+    let mut new_lines: Vec<Range<usize>> = Vec::new();
+    let mut regions: Vec<(usize, usize)> = Vec::new();
+    let mut old: Vec<&[u8]> = Vec::new();
+    let mut scratch: Vec<u8> = Vec::new();
+    let mut old_at = 0;
+    let mut new_at = 0;
     for (first, last, group) in groups {
-        let last = last.min(lines.len().saturating_sub(1));
+        let end_line = (last + 1).min(line_count).max(first);
         let start = source.offset_of_line(first);
-        let end = source.offset_of_line(last) + lines.get(last).map_or(0, |l| l.len());
-        let shifted: Vec<Edit> = group
-            .into_iter()
-            .map(|mut e| {
-                e.range = e.range.start - start..e.range.end - start;
-                e
-            })
-            .collect();
-        let new_bytes = edit::apply(&text[start..end], &shifted);
-        let old: Vec<&[u8]> = if lines.is_empty() {
-            Vec::new()
-        } else {
-            lines[first..=last].to_vec()
-        };
-        let new: Vec<Vec<u8>> = split_lines(&new_bytes)
-            .into_iter()
-            .map(<[u8]>::to_vec)
-            .collect();
-        // Trim lines that did not change at both ends.
-        let mut lead = 0;
-        while lead < old.len() && lead < new.len() && old[lead] == new[lead].as_slice() {
-            lead += 1;
+        let end = source.offset_of_line(end_line);
+        scratch.clear();
+        edit::apply_to(&text[start..end], start, &edits[group], &mut scratch);
+        old.clear();
+        old.extend((first..end_line).map(|i| source.line_bytes(i)));
+        let new: Vec<&[u8]> = split_lines(&scratch).collect();
+        let unchanged = first - old_at;
+        push_op(
+            &mut ops,
+            DiffOp::Equal {
+                old_index: old_at,
+                new_index: new_at,
+                len: unchanged,
+            },
+        );
+        new_at += unchanged;
+        for op in similar::capture_diff_slices(Algorithm::Myers, &old, &new) {
+            let (tag, o, n) = op.as_tag_tuple();
+            let (old_index, new_index) = (first + o.start, new_at + n.start);
+            push_op(
+                &mut ops,
+                match tag {
+                    DiffTag::Equal => DiffOp::Equal {
+                        old_index,
+                        new_index,
+                        len: o.len(),
+                    },
+                    DiffTag::Delete => DiffOp::Delete {
+                        old_index,
+                        old_len: o.len(),
+                        new_index,
+                    },
+                    DiffTag::Insert => DiffOp::Insert {
+                        old_index,
+                        new_index,
+                        new_len: n.len(),
+                    },
+                    DiffTag::Replace => DiffOp::Replace {
+                        old_index,
+                        old_len: o.len(),
+                        new_index,
+                        new_len: n.len(),
+                    },
+                },
+            );
         }
-        let mut trail = 0;
-        while trail < old.len() - lead
-            && trail < new.len() - lead
-            && old[old.len() - 1 - trail] == new[new.len() - 1 - trail].as_slice()
-        {
-            trail += 1;
+        regions.push((new_at, new_lines.len()));
+        for line in &new {
+            new_lines.push(new_text.len()..new_text.len() + line.len());
+            new_text.extend_from_slice(line);
         }
-        if lead == old.len() && lead == new.len() {
-            continue;
-        }
-        regions.push(Region {
-            old_start: first + lead,
-            old: old[lead..old.len() - trail].to_vec(),
-            new: new[lead..new.len() - trail].to_vec(),
-        });
+        old_at = end_line;
+        new_at += new.len();
     }
-    if regions.is_empty() {
+    push_op(
+        &mut ops,
+        DiffOp::Equal {
+            old_index: old_at,
+            new_index: new_at,
+            len: line_count - old_at,
+        },
+    );
+    if ops.iter().all(|op| op.tag() == DiffTag::Equal) {
         return Vec::new();
     }
 
+    // A new line lies in the region that starts at or before it.
+    let new_line = |index: usize| -> &[u8] {
+        let r = regions.partition_point(|(start, _)| *start <= index) - 1;
+        let (start, lines) = regions[r];
+        &new_text[new_lines[lines + index - start].clone()]
+    };
     let name = display_path(path);
     let mut out = format!("--- a/{name}\n+++ b/{name}\n").into_bytes();
-    // Old-to-new line offset before each region.
-    let mut delta: isize = 0;
-    let mut i = 0;
-    while i < regions.len() {
-        // Regions whose context windows touch share one hunk.
-        let mut j = i;
-        while j + 1 < regions.len()
-            && regions[j + 1].old_start <= regions[j].old_start + regions[j].old.len() + 2 * CONTEXT
-        {
-            j += 1;
-        }
-        let hunk_old_start = regions[i].old_start.saturating_sub(CONTEXT);
-        let last = &regions[j];
-        let hunk_old_end = (last.old_start + last.old.len() + CONTEXT).min(lines.len());
-        let mut body: Vec<u8> = Vec::new();
-        let (mut old_count, mut new_count) = (0usize, 0usize);
-        let new_start = (hunk_old_start as isize + delta) as usize;
-        let mut cursor = hunk_old_start;
-        for region in &regions[i..=j] {
-            for line in &lines[cursor..region.old_start] {
-                push_line(&mut body, b' ', line);
-                old_count += 1;
-                new_count += 1;
+    for hunk in similar::group_diff_ops(ops, CONTEXT) {
+        out.extend_from_slice(format!("{}\n", UnifiedHunkHeader::new(&hunk)).as_bytes());
+        for op in &hunk {
+            let (tag, old, new) = op.as_tag_tuple();
+            let marker = if tag == DiffTag::Equal { b' ' } else { b'-' };
+            for index in old {
+                push_line(&mut out, marker, source.line_bytes(index));
             }
-            for line in &region.old {
-                push_line(&mut body, b'-', line);
-                old_count += 1;
+            if tag != DiffTag::Equal {
+                for index in new {
+                    push_line(&mut out, b'+', new_line(index));
+                }
             }
-            for line in &region.new {
-                push_line(&mut body, b'+', line);
-                new_count += 1;
-            }
-            delta += region.new.len() as isize - region.old.len() as isize;
-            cursor = region.old_start + region.old.len();
         }
-        for line in &lines[cursor..hunk_old_end] {
-            push_line(&mut body, b' ', line);
-            old_count += 1;
-            new_count += 1;
-        }
-        out.extend_from_slice(
-            format!(
-                "@@ -{} +{} @@\n",
-                range_text(hunk_old_start, old_count),
-                range_text(new_start, new_count)
-            )
-            .as_bytes(),
-        );
-        out.extend_from_slice(&body);
-        i = j + 1;
     }
     out
-}
-
-/// `start,count` as unified diffs write it (1-based; the line before when
-/// the count is 0).
-fn range_text(start: usize, count: usize) -> String {
-    if count == 0 {
-        format!("{start},0")
-    } else if count == 1 {
-        format!("{}", start + 1)
-    } else {
-        format!("{},{count}", start + 1)
-    }
 }
 
 fn push_line(out: &mut Vec<u8>, marker: u8, line: &[u8]) {
@@ -265,5 +274,48 @@ mod tests {
         );
         assert!(d.contains("@@ -13,7 +14,7 @@"), "{d}");
         assert!(unified("x", &Source::new("x", b"same".to_vec()), &[]).is_empty());
+    }
+
+    /// Changes six unchanged lines apart share a hunk (their contexts
+    /// touch); seven apart they do not — as `diff -u` groups them.
+    #[test]
+    fn hunks_join_when_their_context_touches() {
+        let text: String = (1..=30).map(|i| format!("l{i};\n")).collect();
+        let at = |l: &str| text.find(l).unwrap();
+        let six = diff(
+            &text,
+            vec![
+                Edit::replace(at("l3;")..at("l3;") + 2, "L3"),
+                Edit::replace(at("l10;")..at("l10;") + 3, "L10"),
+            ],
+        );
+        assert_eq!(six.matches("@@ ").count(), 1, "{six}");
+        assert!(six.contains("@@ -1,13 +1,13 @@"), "{six}");
+        let seven = diff(
+            &text,
+            vec![
+                Edit::replace(at("l3;")..at("l3;") + 2, "L3"),
+                Edit::replace(at("l11;")..at("l11;") + 3, "L11"),
+            ],
+        );
+        assert_eq!(seven.matches("@@ ").count(), 2, "{seven}");
+        assert!(
+            seven.contains("@@ -1,6 +1,6 @@") && seven.contains("@@ -8,7 +8,7 @@"),
+            "{seven}"
+        );
+    }
+
+    /// CRLF stays inside the lines, and bytes that are not UTF-8 are copied.
+    #[test]
+    fn crlf_and_non_utf8_lines_are_kept_as_bytes() {
+        let old = b"a;\r\nx \xe9;\r\nb;\r\n".to_vec();
+        let source = Source::new("t", old);
+        let at = 4; // start of "x"; "x \xe9;" is four bytes
+        let edits = vec![Edit::insert(at + 4, b"\r\ny;".to_vec(), Slot::First)];
+        let d = unified("t", &source, &edits);
+        assert_eq!(
+            d,
+            b"--- a/t\n+++ b/t\n@@ -1,3 +1,4 @@\n a;\r\n x \xe9;\r\n+y;\r\n b;\r\n".to_vec()
+        );
     }
 }

@@ -116,14 +116,23 @@ pub fn normalize(edits: &mut Vec<Edit>) -> Result<(), OverlapError> {
 pub fn apply(text: &[u8], edits: &[Edit]) -> Vec<u8> {
     let mut out =
         Vec::with_capacity(text.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
+    apply_to(text, 0, edits, &mut out);
+    out
+}
+
+/// Appends to `out` what `text` becomes with `edits`, where `text` is the
+/// part of the file that starts at byte `base` (the edits' ranges are file
+/// offsets inside it). The diff applies each changed region this way into
+/// one reused buffer.
+pub fn apply_to(text: &[u8], base: usize, edits: &[Edit], out: &mut Vec<u8>) {
     let mut cursor = 0;
     for edit in edits {
-        out.extend_from_slice(&text[cursor..edit.range.start]);
+        let (start, end) = (edit.range.start - base, edit.range.end - base);
+        out.extend_from_slice(&text[cursor..start]);
         out.extend_from_slice(&edit.text);
-        cursor = edit.range.end.max(cursor);
+        cursor = end.max(cursor);
     }
     out.extend_from_slice(&text[cursor..]);
-    out
 }
 
 #[cfg(test)]

@@ -124,6 +124,43 @@ impl Source {
             .unwrap_or(self.text.len())
     }
 
+    /// How many lines the file has, as `split_inclusive` on `\n` counts
+    /// them: no empty line after a final newline.
+    pub fn line_count(&self) -> usize {
+        match self.line_starts.last() {
+            Some(last) if *last == self.text.len() => self.line_starts.len() - 1,
+            _ => self.line_starts.len(),
+        }
+    }
+
+    /// The bytes of the 0-based line `index`, with its line ending.
+    pub fn line_bytes(&self, index: usize) -> &[u8] {
+        &self.text[self.offset_of_line(index)..self.offset_of_line(index + 1)]
+    }
+
+    /// The 0-based line holding `offset`, searching forward from line
+    /// `from`: callers visiting offsets in order (the diff, over sorted
+    /// edits) stay linear in the file instead of paying a binary search over
+    /// a million line starts per edit.
+    pub fn line_index_from(&self, from: usize, offset: usize) -> usize {
+        if self
+            .line_starts
+            .get(from)
+            .is_none_or(|start| *start > offset)
+        {
+            return self.line_index(offset);
+        }
+        let mut line = from;
+        while self
+            .line_starts
+            .get(line + 1)
+            .is_some_and(|next| *next <= offset)
+        {
+            line += 1;
+        }
+        line
+    }
+
     /// Offset of the first byte of the line holding `offset`.
     pub fn line_start(&self, offset: usize) -> usize {
         self.line_starts[self.line_index(offset)]
@@ -229,6 +266,29 @@ fn detect_indent_unit(text: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_counted_and_found_like_split_inclusive() {
+        for text in ["", "a", "a\n", "a\nb", "a\r\nb\r\n", "\n\n"] {
+            let source = Source::new("t", text.as_bytes().to_vec());
+            let lines: Vec<&[u8]> = text.as_bytes().split_inclusive(|b| *b == b'\n').collect();
+            assert_eq!(source.line_count(), lines.len(), "{text:?}");
+            for (i, line) in lines.iter().enumerate() {
+                assert_eq!(source.line_bytes(i), *line, "{text:?} line {i}");
+            }
+            // Forward from any earlier line, or from a later one (falls back
+            // to a search), gives the same line as the binary search.
+            for offset in 0..=text.len() {
+                for from in 0..=source.line_count() + 1 {
+                    assert_eq!(
+                        source.line_index_from(from, offset),
+                        source.line_col(offset).0 - 1,
+                        "{text:?} offset {offset} from {from}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn lines_columns_and_eol() {
