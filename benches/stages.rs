@@ -55,6 +55,9 @@ fn stages(c: &mut Criterion) {
     group.bench_function("parse", |b| {
         b.iter(|| upkeep::parse::parse(&source).unwrap())
     });
+    group.bench_function("model", |b| {
+        b.iter(|| upkeep::model::Model::build(&source, &tree))
+    });
     group.bench_function("model+plan", |b| {
         b.iter(|| {
             let model = upkeep::model::Model::build(&source, &tree);

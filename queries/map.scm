@@ -1,15 +1,15 @@
 ; `map SOURCE $VARIABLE { ... }` blocks, e.g. the WebSocket map
-; `map $http_upgrade $connection_upgrade { default upgrade; '' close; }`.
+; `map $http_upgrade $connection_upgrade { default upgrade; '' close; }`,
+; which upkeep reuses and makes send an empty Connection when there is no
+; Upgrade.
 ;
 ; @directive  the map directive
-; @source     the string it maps from ($http_upgrade)
-; @variable   the variable it defines ($connection_upgrade)
-; @block      its body (one entry per directive)
+; @keyword    its name (for the predicate)
 ((directive
    name: (word) @keyword
    .
-   argument: (_) @source
+   argument: (_)
    .
-   argument: (_) @variable
-   block: (block) @block) @directive
+   argument: (_)
+   block: (block)) @directive
  (#eq? @keyword "map"))

@@ -1,11 +1,11 @@
-; `upstream NAME { ... }` blocks.
+; `upstream NAME { ... }` blocks: existing pools a backend may reuse, and
+; names a new upstream must not take.
 ;
 ; @directive  the upstream directive
-; @name       the upstream's name
-; @block      its body (server entries, keepalive, balancing method)
+; @keyword    its name (for the predicate)
 ((directive
    name: (word) @keyword
    .
-   argument: (_) @name
-   block: (block) @block) @directive
+   argument: (_)
+   block: (block)) @directive
  (#eq? @keyword "upstream"))

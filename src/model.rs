@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use tree_sitter::{Node, Tree, TreeCursor};
 
-use crate::query::QueryResults;
+use crate::query::{self, Matches};
 use crate::source::Source;
 use crate::workspace::{Inclusion, Unit, Workspace};
 
@@ -145,9 +145,13 @@ pub struct Model<'s> {
     pub dirs: Vec<Directive<'s>>,
     pub root_role: RootRole,
     tree: Tree,
-    /// The directives `queries/*.scm` describe, indexed during the model's
-    /// single walk of the tree (a test checks that the queries agree).
-    pub found: QueryResults,
+    /// The directives `queries/*.scm` match, by id, in source order.
+    pub index: Index,
+    /// While building: what the queries matched, as offsets into the
+    /// unit's text, and per file what they matched in its own tree (a file
+    /// included in several places is queried once).
+    matched: Matches,
+    matched_in: HashMap<crate::workspace::FileId, Matches>,
     /// Directive by start offset.
     starts: HashMap<usize, DirId>,
     /// Directives without a block, by level and name, in order: a tree's
@@ -170,12 +174,25 @@ pub struct Model<'s> {
 
 pub const ROOT: LevelId = LevelId(0);
 
+/// The directives the queries in `queries/` match, in reading order: the
+/// only list of the directives upkeep looks for.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Index {
+    /// `*_pass` directives with a target (`queries/pass.scm`).
+    pub pass: Vec<DirId>,
+    /// `upstream NAME { }` blocks (`queries/upstream.scm`).
+    pub upstream: Vec<DirId>,
+    /// `map SOURCE $VAR { }` blocks (`queries/map.scm`).
+    pub map: Vec<DirId>,
+}
+
 impl<'s> Model<'s> {
     /// The model of one file read alone (its includes unseen).
     pub fn build(source: &'s Source, tree: &Tree) -> Model<'s> {
         let mut model = Model::empty(source, tree, source.text.len(), None);
         let mut cursor = tree.walk();
         model.collect(&mut cursor, ROOT);
+        model.matched = query::queries().run(tree.root_node(), &source.text);
         model.finish()
     }
 
@@ -218,7 +235,9 @@ impl<'s> Model<'s> {
             dirs: Vec::new(),
             root_role: RootRole::Fragment,
             tree: tree.clone(),
-            found: QueryResults::default(),
+            index: Index::default(),
+            matched: Matches::default(),
+            matched_in: HashMap::new(),
             starts: HashMap::new(),
             by_name: HashMap::new(),
             plain: Vec::new(),
@@ -238,6 +257,24 @@ impl<'s> Model<'s> {
             .enumerate()
             .map(|(id, d)| (d.range.start, DirId::new(id)))
             .collect();
+        // A match the walk did not model (inside a Lua block's text, say)
+        // is not a directive nginx reads as one.
+        let matched = std::mem::take(&mut self.matched);
+        self.matched_in = HashMap::new();
+        let ids = |starts: &[usize]| -> Vec<DirId> {
+            let mut ids: Vec<DirId> = starts
+                .iter()
+                .filter_map(|s| self.starts.get(s).copied())
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        self.index = Index {
+            pass: ids(&matched.pass),
+            upstream: ids(&matched.upstream),
+            map: ids(&matched.map),
+        };
         self.plain = vec![Vec::new(); self.levels.len()];
         for (level, l) in self.levels.iter().enumerate() {
             let level = LevelId::new(level);
@@ -268,6 +305,17 @@ impl<'s> Model<'s> {
         let Ok(tree) = &ws.file(file).tree else {
             return;
         };
+        let matched = self
+            .matched_in
+            .entry(file)
+            .or_insert_with(|| query::queries().run(tree.root_node(), &ws.file(file).source.text));
+        for (all, here) in [
+            (&mut self.matched.pass, &matched.pass),
+            (&mut self.matched.upstream, &matched.upstream),
+            (&mut self.matched.map, &matched.map),
+        ] {
+            all.extend(here.iter().map(|start| start + base));
+        }
         let (saved_base, saved_via) = (self.base, self.via);
         self.base = base;
         self.via = via;
@@ -345,9 +393,6 @@ impl<'s> Model<'s> {
             cursor.goto_parent();
         }
         let name = name.expect("grammar: every directive has a name");
-        if !is_lua {
-            self.index(&name, &args, block);
-        }
         let base = self.base;
         self.dirs.push(Directive {
             name,
@@ -396,39 +441,6 @@ impl<'s> Model<'s> {
                 cursor.goto_parent();
             }
             self.via = saved_via;
-        }
-    }
-
-    /// Records what each file in `queries/` would match.
-    fn index(&mut self, name: &Word, args: &[Word], block: Option<Node>) {
-        // The queries match `(directive name: (word) ...)`: a bare name.
-        if name.quote.is_some() {
-            return;
-        }
-        let start = name.range.start;
-        let n: &str = &name.value;
-        let base = self.base;
-        let found = &mut self.found;
-        if let Some(first) = args.first() {
-            if n.ends_with("_pass")
-                && n.len() > 5
-                && n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-            {
-                found.pass.push((start, vec![first.range.start]));
-            }
-        }
-        match (n, block) {
-            ("upstream", Some(b)) if !args.is_empty() => found
-                .upstream
-                .push((start, vec![args[0].range.start, b.start_byte() + base])),
-            ("map", Some(_)) if args.len() >= 2 => found
-                .map
-                .push((start, vec![args[0].range.start, args[1].range.start])),
-            ("location", Some(b)) => found.location.push((start, vec![b.start_byte() + base])),
-            _ => {}
-        }
-        if is_setting(n) {
-            found.proxy_settings.push((start, vec![name.range.start]));
         }
     }
 
@@ -729,20 +741,6 @@ pub fn is_main_config<S: AsRef<str>>(top_level: impl IntoIterator<Item = S>) -> 
         .any(|n| matches!(n.as_ref(), "http" | "events" | "stream" | "mail"))
 }
 
-/// The directives `queries/proxy_settings.scm` names.
-fn is_setting(name: &str) -> bool {
-    matches!(
-        name,
-        "proxy_set_header"
-            | "proxy_http_version"
-            | "proxy_redirect"
-            | "proxy_ssl_name"
-            | "proxy_cache"
-            | "proxy_cache_key"
-            | "include"
-    )
-}
-
 fn kind_id(name: &str, named: bool) -> u16 {
     tree_sitter::Language::new(tree_sitter_nginx::LANGUAGE).id_for_node_kind(name, named)
 }
@@ -847,5 +845,72 @@ mod tests {
     #[test]
     fn unescapes_like_nginx() {
         assert_eq!(unescape(br#"a\"b\q"#), "a\"b\\q");
+    }
+
+    /// The index holds exactly what the queries match, as the model's own
+    /// directives: a quoted name, Lua code and a block-less upstream are not
+    /// matches.
+    #[test]
+    fn the_index_is_what_the_queries_match() {
+        let text = "http { upstream api { server a:1; } upstream none;\n\
+            map $http_upgrade $c { default upgrade; }\n\
+            server { location / { proxy_pass http://api; \"proxy_pass\" http://q;\n\
+            content_by_lua_block { proxy_pass = 1 } grpc_pass grpc://g:1; } } }";
+        let source = Source::new("t", text.as_bytes().to_vec());
+        let tree = parse(&source).unwrap();
+        let model = Model::build(&source, &tree);
+        let shown = |ids: &[DirId]| -> Vec<String> {
+            ids.iter()
+                .map(|d| {
+                    format!(
+                        "{} {}",
+                        model.dirs[*d].name.value,
+                        model.dirs[*d].arg(0).unwrap_or("")
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            shown(&model.index.pass),
+            ["proxy_pass http://api", "grpc_pass grpc://g:1"]
+        );
+        assert_eq!(shown(&model.index.upstream), ["upstream api"]);
+        assert_eq!(shown(&model.index.map), ["map $http_upgrade"]);
+    }
+
+    /// In a unit, every file is queried in its own tree and its matches
+    /// land at each place it is included: a snippet included by two
+    /// locations gives two `proxy_pass` directives, one per inclusion.
+    #[test]
+    fn the_index_of_a_unit_covers_every_inclusion() {
+        use crate::workspace::{Paths, Unit, UnitKind, Workspace};
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("nginx.conf"),
+            "events {}\nhttp {\n    include ups.conf;\n    server {\n        location /a { include pass.conf; }\n        location /b { include pass.conf; }\n    }\n}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("pass.conf"), "proxy_pass http://api;\n").unwrap();
+        std::fs::write(
+            dir.path().join("ups.conf"),
+            "upstream api { server a:1; }\n",
+        )
+        .unwrap();
+        let mut ws = Workspace::new(Paths::default());
+        let main = ws.load(&dir.path().join("nginx.conf")).unwrap();
+        let unit = Unit::layout(&mut ws, UnitKind::Main, &[main], Some(dir.path()));
+        let model = Model::build_unit(&unit, &ws);
+        let locations: Vec<String> = model
+            .index
+            .pass
+            .iter()
+            .map(|d| {
+                let location = model.settings_level(model.dirs[*d].level);
+                model.location_path(location).unwrap().path
+            })
+            .collect();
+        assert_eq!(locations, ["/a", "/b"]);
+        assert_eq!(model.index.upstream.len(), 1);
+        assert!(model.dirs[model.index.upstream[0]].is("upstream"));
     }
 }

@@ -100,11 +100,10 @@ impl UpstreamChoice {
 /// Every `upstream` block of the file, via `queries/upstream.scm`.
 pub fn existing_upstreams(model: &Model) -> Vec<ExistingUpstream> {
     model
-        .found
+        .index
         .upstream
         .iter()
-        .filter_map(|(start, _)| {
-            let dir = model.dir_at(*start)?;
+        .filter_map(|&dir| {
             let block = model.dirs[dir].block?;
             let name = UpstreamName::new(model.dirs[dir].arg(0)?);
             let statements = &model.levels[block].statements;

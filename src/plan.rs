@@ -297,10 +297,7 @@ pub struct Discovered {
 /// block by name (`http://NAME`, no port), per http context.
 fn upstream_users(model: &Model) -> BTreeMap<(LevelId, UpstreamName), BTreeSet<String>> {
     let mut users: BTreeMap<(LevelId, UpstreamName), BTreeSet<String>> = BTreeMap::new();
-    for (start, _) in &model.found.pass {
-        let Some(pass) = model.dir_at(*start) else {
-            continue;
-        };
+    for &pass in &model.index.pass {
         let dir = &model.dirs[pass];
         if !dir.is("proxy_pass") {
             continue;
@@ -407,10 +404,7 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
         }
     }
 
-    for (start, _) in &model.found.pass {
-        let Some(pass) = model.dir_at(*start) else {
-            continue;
-        };
+    for &pass in &model.index.pass {
         let dir = &model.dirs[pass];
         // nginx takes exactly one target and no block; anything else it refuses.
         let Some(arg) = dir.args.first() else {

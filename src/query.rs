@@ -1,21 +1,13 @@
-//! The tree-sitter queries in `queries/`, compiled once and run over a tree
-//! in a single pass.
+//! The tree-sitter queries in `queries/`: the one place that says which
+//! directives upkeep looks for. The model's index (`Model::index`) is built
+//! from their matches; nothing else in the program lists those directives.
 //!
-//! The queries are the specification of which directives upkeep looks at.
-//! On the hot path the model indexes the same directives during the one
-//! tree walk it makes anyway (`Model::found`): running the queries as well
-//! cost about half a parse on large configs (measured: 80 ms of a 160 ms
-//! parse on 2.5 MB). `tests/corpus.rs` checks, on every fixture and corpus
-//! file, that the queries and the model's index find exactly the same.
-//!
-//! Each query file names its captures in a header comment. The files are
-//! compiled together as one multi-pattern query (one traversal of the tree
-//! instead of one per file, which matters on multi-megabyte configs); each
-//! match is routed back to its file by pattern index. Capture indices are
-//! resolved when the query is compiled, so a renamed capture fails the unit
-//! test below rather than a user's run. Matches are streamed (tree-sitter
-//! 0.24+); what a caller needs is copied out at once as byte offsets, which
-//! the model maps back to its directives.
+//! The files are compiled once, together, as one multi-pattern query, so a
+//! tree is traversed once whatever the number of files; each match is
+//! routed back to its file by pattern index. Every file captures its
+//! directive as `@directive`; the index resolved when the query is
+//! compiled, so a renamed capture fails the unit test below rather than a
+//! user's run. Other captures in a file exist for its predicates.
 
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -29,108 +21,80 @@ pub enum QueryFile {
     Pass,
     Upstream,
     Map,
-    ProxySettings,
-    Location,
 }
 
-const FILES: [(QueryFile, &str, &str, &[&str]); 5] = [
+const FILES: [(QueryFile, &str, &str); 3] = [
     (
         QueryFile::Pass,
         "pass.scm",
         include_str!("../queries/pass.scm"),
-        &["target"],
     ),
     (
         QueryFile::Upstream,
         "upstream.scm",
         include_str!("../queries/upstream.scm"),
-        &["name", "block"],
     ),
     (
         QueryFile::Map,
         "map.scm",
         include_str!("../queries/map.scm"),
-        &["source", "variable"],
-    ),
-    (
-        QueryFile::ProxySettings,
-        "proxy_settings.scm",
-        include_str!("../queries/proxy_settings.scm"),
-        &["name"],
-    ),
-    (
-        QueryFile::Location,
-        "location.scm",
-        include_str!("../queries/location.scm"),
-        &["block"],
     ),
 ];
 
-/// One match: the directive's start byte and the start bytes of the file's
-/// extra captures, in the order the table above names them.
-pub type Found = (usize, Vec<usize>);
-
-/// What every query found, per file, sorted by position.
+/// What the queries matched in one tree: the start byte of each matched
+/// directive, per file, sorted.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct QueryResults {
-    pub pass: Vec<Found>,
-    pub upstream: Vec<Found>,
-    pub map: Vec<Found>,
-    pub proxy_settings: Vec<Found>,
-    pub location: Vec<Found>,
+pub struct Matches {
+    pub pass: Vec<usize>,
+    pub upstream: Vec<usize>,
+    pub map: Vec<usize>,
 }
 
-impl QueryResults {
-    fn of(&mut self, file: QueryFile) -> &mut Vec<Found> {
+impl Matches {
+    pub fn of(&mut self, file: QueryFile) -> &mut Vec<usize> {
         match file {
             QueryFile::Pass => &mut self.pass,
             QueryFile::Upstream => &mut self.upstream,
             QueryFile::Map => &mut self.map,
-            QueryFile::ProxySettings => &mut self.proxy_settings,
-            QueryFile::Location => &mut self.location,
         }
     }
 }
 
 pub struct Queries {
     query: Query,
-    /// Per file: its byte range in the combined source, and capture indices.
-    files: Vec<(QueryFile, Range<usize>, u32, Vec<u32>)>,
+    /// Where each file's patterns start in the combined source.
+    files: Vec<(QueryFile, Range<usize>)>,
+    /// The index of the `@directive` capture.
+    directive: u32,
 }
 
 fn compile() -> Queries {
     let language = tree_sitter_nginx::LANGUAGE.into();
     let mut source = String::new();
-    let mut ranges = Vec::new();
-    for (_, name, text, _) in FILES {
+    let mut files = Vec::new();
+    for (file, name, text) in FILES {
         // Each file must compile on its own, so a mistake names its file.
-        if let Err(err) = Query::new(&language, text) {
-            panic!("queries/{name} does not compile: {err}");
+        match Query::new(&language, text) {
+            Err(err) => panic!("queries/{name} does not compile: {err}"),
+            Ok(q) if q.capture_index_for_name("directive").is_none() => {
+                panic!("queries/{name} has no @directive capture")
+            }
+            Ok(_) => {}
         }
         let start = source.len();
         source.push_str(text);
         source.push('\n');
-        ranges.push(start..source.len());
+        files.push((file, start..source.len()));
     }
     let query = Query::new(&language, &source).expect("the query files compile together");
-    let files = FILES
-        .iter()
-        .zip(ranges)
-        .map(|((file, name, _, extra), range)| {
-            let index = |capture: &str| {
-                query
-                    .capture_index_for_name(capture)
-                    .unwrap_or_else(|| panic!("queries/{name} has no @{capture} capture"))
-            };
-            (
-                *file,
-                range,
-                index("directive"),
-                extra.iter().map(|c| index(c)).collect(),
-            )
-        })
-        .collect();
-    Queries { query, files }
+    let directive = query
+        .capture_index_for_name("directive")
+        .expect("checked per file above");
+    Queries {
+        query,
+        files,
+        directive,
+    }
 }
 
 /// The queries, compiled on first use.
@@ -141,43 +105,32 @@ pub fn queries() -> &'static Queries {
 
 impl Queries {
     /// Runs every query over the tree in one traversal.
-    pub fn run_all(&self, root: Node, text: &[u8]) -> QueryResults {
-        let mut results = QueryResults::default();
+    pub fn run(&self, root: Node, text: &[u8]) -> Matches {
+        // Which file each pattern belongs to, resolved once per run rather
+        // than per match.
+        let file_of: Vec<QueryFile> = (0..self.query.pattern_count())
+            .map(|p| {
+                let start = self.query.start_byte_for_pattern(p);
+                self.files
+                    .iter()
+                    .find(|(_, range)| range.contains(&start))
+                    .map(|(file, _)| *file)
+                    .expect("every pattern comes from a file")
+            })
+            .collect();
+        let mut found = Matches::default();
         let mut cursor = QueryCursor::new();
         let mut matches = cursor.matches(&self.query, root, text);
         while let Some(m) = matches.next() {
-            let pattern_start = self.query.start_byte_for_pattern(m.pattern_index);
-            let Some((file, _, directive, extra)) = self
-                .files
-                .iter()
-                .find(|(_, range, _, _)| range.contains(&pattern_start))
-            else {
-                continue;
-            };
-            let start_of = |index: u32| {
-                m.captures()
-                    .iter()
-                    .find(|c| c.index == index)
-                    .map(|c| c.node.start_byte())
-            };
-            let Some(at) = start_of(*directive) else {
-                continue;
-            };
-            let found = (at, extra.iter().filter_map(|i| start_of(*i)).collect());
-            results.of(*file).push(found);
+            if let Some(c) = m.captures().iter().find(|c| c.index == self.directive) {
+                found.of(file_of[m.pattern_index]).push(c.node.start_byte());
+            }
         }
-        for file in [
-            QueryFile::Pass,
-            QueryFile::Upstream,
-            QueryFile::Map,
-            QueryFile::ProxySettings,
-            QueryFile::Location,
-        ] {
-            let list = results.of(file);
-            list.sort();
+        for list in [&mut found.pass, &mut found.upstream, &mut found.map] {
+            list.sort_unstable();
             list.dedup();
         }
-        results
+        found
     }
 }
 
@@ -186,18 +139,29 @@ mod tests {
     use super::*;
     use crate::parse::parse_tree;
 
+    fn starts_of(text: &str, needle: &str) -> Vec<usize> {
+        text.match_indices(needle).map(|(i, _)| i).collect()
+    }
+
+    /// Each file finds its directives and nothing else: a quoted name, a
+    /// pass without a target, a map with one argument, an upstream without
+    /// a block, and `*_pass` names outside `[a-z_]` are not matches.
     #[test]
     fn every_query_compiles_and_finds_its_directives() {
-        let text = b"http { map $http_upgrade $c { default upgrade; '' close; }\n\
+        let text = "http { map $http_upgrade $c { default upgrade; '' close; }\n\
+            map $one { }\n\
             upstream api { server api:8080; }\n\
-            server { location / { proxy_pass http://api; proxy_set_header Host $host; fastcgi_pass php:9000; } } }";
-        let tree = parse_tree(text);
-        let found = queries().run_all(tree.root_node(), text);
-        assert_eq!(found.pass.len(), 2);
-        assert_eq!(found.upstream.len(), 1);
-        assert_eq!(found.upstream[0].1.len(), 2);
-        assert_eq!(found.map[0].1.len(), 2);
-        assert_eq!(found.proxy_settings.len(), 1);
-        assert_eq!(found.location.len(), 1);
+            upstream lonely;\n\
+            server { location / { proxy_pass http://api; fastcgi_pass php:9000;\n\
+            \"proxy_pass\" http://quoted; grpc_pass; Proxy_Pass http://upper; x1_pass y; } } }";
+        let tree = parse_tree(text.as_bytes());
+        let found = queries().run(tree.root_node(), text.as_bytes());
+        let at = |needle: &str| text.find(needle).unwrap();
+        assert_eq!(
+            found.pass,
+            vec![at("proxy_pass http://api"), at("fastcgi_pass")]
+        );
+        assert_eq!(found.upstream, starts_of(text, "upstream api"));
+        assert_eq!(found.map, starts_of(text, "map $http_upgrade"));
     }
 }

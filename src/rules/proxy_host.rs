@@ -215,10 +215,7 @@ pub fn blocker(ctx: &Ctx, location: LevelId, pooled: &[(DirId, &ProxyTarget)]) -
     let http = model.http_context(location)?;
     // The context's maps, from the index (a walk of every level per
     // location would be quadratic in a tree of thousands of sites).
-    let map_uses = model.found.map.iter().any(|(start, _)| {
-        let Some(owner) = model.dir_at(*start) else {
-            return false;
-        };
+    let map_uses = model.index.map.iter().any(|&owner| {
         let Some(l) = model.dirs[owner].block else {
             return false;
         };

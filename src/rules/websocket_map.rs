@@ -36,11 +36,10 @@ impl MapNeeds {
     pub fn new(ctx: &Ctx) -> MapNeeds {
         let model = ctx.model;
         let maps = model
-            .found
+            .index
             .map
             .iter()
-            .filter_map(|(start, _)| {
-                let dir = model.dir_at(*start)?;
+            .filter_map(|&dir| {
                 let d = &model.dirs[dir];
                 let http = model.http_context(d.level)?;
                 Some((dir, http, d.arg(0)?.to_string(), d.arg(1)?.to_string()))

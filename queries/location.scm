@@ -1,8 +1,0 @@
-; `location [MODIFIER] PATH { ... }` blocks (prefix, `=`, `~`, `~*`, `^~`, `@name`).
-;
-; @directive  the location directive
-; @block      its body
-((directive
-   name: (word) @keyword
-   block: (block) @block) @directive
- (#eq? @keyword "location"))
