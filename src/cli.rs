@@ -88,13 +88,17 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
-    /// Print no notes or per-change reasons on stderr (errors still show).
+    /// Print nothing on stderr but errors (not even the summary line).
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// Also print notes about what was left alone and why.
+    /// Also print why each change is made, and notes on what was left alone and why.
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// After the summary line, print how many changes each rule made.
+    #[arg(long, conflicts_with = "quiet")]
+    pub statistics: bool,
 
     /// Benchmarks only: read and parse each file (syntax check included), plan nothing.
     #[arg(long, hide = true)]
@@ -147,6 +151,7 @@ pub struct Config {
     pub color: bool,
     pub quiet: bool,
     pub verbose: bool,
+    pub statistics: bool,
     /// Stop after parsing (the benchmarks' baseline).
     pub parse_only: bool,
     pub options: Options,
@@ -202,6 +207,7 @@ impl Args {
             color,
             quiet: self.quiet,
             verbose: self.verbose,
+            statistics: self.statistics,
             parse_only: self.parse_only,
             options: Options {
                 keepalive,

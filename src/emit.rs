@@ -3,15 +3,18 @@
 //! diff or rewritten text, an error, the end); what goes to stdout and
 //! stderr is decided here and nowhere else.
 //!
-//! - [`Text`]: the unified diff on stdout (colored when asked), reasons and
-//!   notes on stderr unless `--quiet`; with `--write`, one line per written
-//!   file; standard input under `--write` gets the rewritten text.
+//! - [`Text`]: the unified diff on stdout (colored when asked) and one
+//!   summary line on stderr (none with `--quiet`; per-rule counts after it
+//!   with `--statistics`); reasons and notes, each note once, with `-v`;
+//!   with `--write`, one line per written file; standard input under
+//!   `--write` gets the rewritten text.
 //! - [`Json`]: nothing until the end, then one JSON document on stdout
 //!   ([`RunReport`]); errors still go to stderr as they happen.
 
+use std::collections::HashSet;
 use std::io::{self, Write};
 
-use crate::cli::{Config, Format};
+use crate::cli::{Config, Format, Mode};
 use crate::diff;
 use crate::report::{FileReport, FileStatus, RunReport, Summary};
 
@@ -51,6 +54,7 @@ pub fn for_config<'w>(
             err,
             diffs: Vec::new(),
             summary: Summary::default(),
+            notes_seen: HashSet::new(),
         }),
         Format::Json => Box::new(Json {
             quiet: config.quiet,
@@ -61,14 +65,6 @@ pub fn for_config<'w>(
     }
 }
 
-fn count(summary: &mut Summary, status: FileStatus) {
-    match status {
-        FileStatus::Changed => summary.changed += 1,
-        FileStatus::Unchanged => summary.unchanged += 1,
-        FileStatus::Error => summary.errors += 1,
-    }
-}
-
 pub struct Text<'w> {
     config: &'w Config,
     out: &'w mut dyn Write,
@@ -76,16 +72,21 @@ pub struct Text<'w> {
     /// Every file's diff, printed at the end as one patch.
     diffs: Vec<u8>,
     summary: Summary,
+    /// Notes already printed: a shared file's note is said once.
+    notes_seen: HashSet<String>,
 }
 
 impl Emitter for Text<'_> {
     fn file(&mut self, report: FileReport, output: Output<'_>) -> io::Result<()> {
-        if !self.config.quiet {
+        if self.config.verbose {
             for c in &report.changes {
                 writeln!(self.err, "{}", c.text(&report.path))?;
             }
             for n in &report.notes {
-                writeln!(self.err, "{}", n.text(&report.path))?;
+                let line = n.text(&report.path);
+                if self.notes_seen.insert(line.clone()) {
+                    writeln!(self.err, "{line}")?;
+                }
             }
         }
         match output {
@@ -96,7 +97,7 @@ impl Emitter for Text<'_> {
             }
             Output::None => {}
         }
-        count(&mut self.summary, report.status);
+        self.summary.add(&report);
         Ok(())
     }
 
@@ -104,7 +105,7 @@ impl Emitter for Text<'_> {
         if let Some(e) = &report.error {
             writeln!(self.err, "error: {e}")?;
         }
-        count(&mut self.summary, FileStatus::Error);
+        self.summary.add(&report);
         Ok(())
     }
 
@@ -129,6 +130,7 @@ impl Emitter for Text<'_> {
             err,
             diffs,
             mut summary,
+            ..
         } = *self;
         if !diffs.is_empty() {
             if config.color {
@@ -143,6 +145,15 @@ impl Emitter for Text<'_> {
             summary.errors += 1;
         }
         out.flush()?;
+        if !config.quiet {
+            let written = config.mode == Mode::Write && failure.is_none();
+            writeln!(err, "{}", summary.line(written))?;
+            if config.statistics {
+                for row in summary.statistics() {
+                    writeln!(err, "{row}")?;
+                }
+            }
+        }
         Ok(summary)
     }
 }
@@ -191,7 +202,7 @@ impl Emitter for Json<'_> {
         } = *self;
         let mut summary = Summary::default();
         for r in &files {
-            count(&mut summary, r.status);
+            summary.add(r);
         }
         if let Some(e) = failure {
             writeln!(err, "error: {e}; no file was changed")?;

@@ -94,7 +94,7 @@ pub fn process(source: &Source, opts: &Options) -> Result<Rewrite, FileError> {
     let mut ws = Workspace::new(workspace::Paths::default());
     let id = ws.add_text(&source.path, source.text.clone());
     let unit = Unit::layout(&mut ws, UnitKind::Snippets, &[id], None);
-    let mut files = process_unit(&ws, &unit, opts)?;
+    let mut files = process_unit(&ws, &unit, opts)?.files;
     let (_, rewrite) = files.remove(0);
     Ok(rewrite)
 }
@@ -103,11 +103,7 @@ pub fn process(source: &Source, opts: &Options) -> Result<Rewrite, FileError> {
 /// and verifies the whole tree: the output parses, needs no further
 /// change, and behaves the same (see `behaviour`). Returns every file of
 /// the unit with its rewrite (unchanged files included), in reading order.
-pub fn process_unit(
-    ws: &Workspace,
-    unit: &Unit,
-    opts: &Options,
-) -> Result<Vec<(FileId, Rewrite)>, FileError> {
+pub fn process_unit(ws: &Workspace, unit: &Unit, opts: &Options) -> Result<UnitRewrite, FileError> {
     if let Some(e) = unit.errors.first() {
         return Err(FileError::Syntax(e.clone()));
     }
@@ -134,7 +130,7 @@ pub fn process_unit(
         ));
     }
     let model = Model::build_unit(unit, ws);
-    let planned = plan_unit(ws, unit, &model, opts)?;
+    let (planned, seen) = plan_unit(ws, unit, &model, opts)?;
     let edits: HashMap<FileId, &[edit::Edit]> = planned
         .iter()
         .filter(|(_, p)| !p.edits.is_empty())
@@ -145,7 +141,7 @@ pub fn process_unit(
     } else {
         Some(verify(ws, unit, &model, &edits, opts)?)
     };
-    Ok(planned
+    let files = planned
         .into_iter()
         .map(|(file, p)| {
             let new_text = match (&rewritten, !p.edits.is_empty()) {
@@ -164,7 +160,16 @@ pub fn process_unit(
                 },
             )
         })
-        .collect())
+        .collect();
+    Ok(UnitRewrite { files, seen })
+}
+
+/// A unit's outcome: every file with its rewrite (unchanged files
+/// included), in reading order, and what the flags could have named.
+#[derive(Debug)]
+pub struct UnitRewrite {
+    pub files: Vec<(FileId, Rewrite)>,
+    pub seen: vocab::Seen,
 }
 
 /// One file's part of a unit's plan, in file offsets.
@@ -184,7 +189,7 @@ fn plan_unit(
     unit: &Unit,
     model: &Model,
     opts: &Options,
-) -> Result<Vec<(FileId, FilePlan)>, FileError> {
+) -> Result<(Vec<(FileId, FilePlan)>, vocab::Seen), FileError> {
     let path = ws.file(unit.entries[0]).shown.clone();
     let mut blocked: BTreeMap<model::LevelId, String> = BTreeMap::new();
     loop {
@@ -307,7 +312,7 @@ fn plan_unit(
                 });
             }
         }
-        return Ok(out);
+        return Ok((out, planned.seen));
     }
 }
 

@@ -21,14 +21,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::behaviour;
 use crate::headers;
-use crate::model::{DirId, LevelId, LevelKind, Model};
+use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model};
 use crate::names::{BackendKey, UpstreamName};
 use crate::naming::{self, Backend, ExistingUpstream, PoolKey, UpstreamChoice};
 use crate::rules::{self, Board, Context, Ctx, Location, Site, RULES};
 use crate::target::{literal_pass_host, NotLiteral, ProxyTarget};
 use crate::variables;
 pub use crate::vocab::Plan;
-use crate::vocab::{Note, Options, PlanError};
+use crate::vocab::{Note, Options, PlanError, Seen};
 
 pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
     plan_except(model, opts, &BTreeMap::new())
@@ -59,6 +59,7 @@ pub fn plan_except(
         keepalive_needed,
     } = name_backends(model, opts, &discovered, &mut out.notes)?;
 
+    out.seen = seen(model, &sites, &new_upstreams);
     let mut board = Board {
         maps: rules::websocket_map::MapNeeds::new(&ctx),
         ..Board::default()
@@ -127,6 +128,42 @@ pub fn plan_except(
         }
     }
     Ok(out)
+}
+
+/// What the unit holds that flags can name (see [`Seen`]).
+fn seen(
+    model: &Model,
+    sites: &[Site],
+    new_upstreams: &BTreeMap<LevelId, Vec<naming::NewUpstream>>,
+) -> Seen {
+    let mut seen = Seen::default();
+    // An upstream block's servers count as backends: after a migration the
+    // same `--name` flags find them there (and `upkeep --check` passes).
+    for up in naming::existing_upstreams(model) {
+        seen.backends.extend(up.servers);
+        seen.upstreams.insert(up.name);
+    }
+    seen.upstreams
+        .extend(new_upstreams.values().flatten().map(|u| u.name.clone()));
+    // Every literal proxy_pass target counts, pooled or left alone: a name
+    // for a backend upkeep leaves alone is not a typo.
+    for dir in &model.index.pass {
+        let d = &model.dirs[*dir];
+        if let (true, Some(Ok(target))) = (d.is("proxy_pass"), d.arg(0).map(ProxyTarget::parse)) {
+            seen.backends.insert(target.backend_key());
+        }
+    }
+    for site in sites {
+        seen.upstreams.insert(site.upstream.clone());
+        if let Some(lp) = model.location_path(site.location) {
+            match lp.kind {
+                LocationKind::Prefix => seen.locations.insert((lp.path, true)),
+                LocationKind::Exact => seen.locations.insert((lp.path, false)),
+                _ => false,
+            };
+        }
+    }
+    seen
 }
 
 /// What naming decided: every pooled `proxy_pass` with its upstream, the

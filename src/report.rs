@@ -3,6 +3,8 @@
 //! printers: text (reasons and notes on stderr, beside the diff on stdout)
 //! and `--format json` (one document on stdout).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::source::Source;
@@ -19,6 +21,61 @@ pub struct Summary {
     pub changed: usize,
     pub unchanged: usize,
     pub errors: usize,
+    /// Changes per rule, over every file.
+    pub rules: BTreeMap<RuleId, usize>,
+}
+
+impl Summary {
+    /// Counts one file's outcome.
+    pub fn add(&mut self, report: &FileReport) {
+        match report.status {
+            FileStatus::Changed => self.changed += 1,
+            FileStatus::Unchanged => self.unchanged += 1,
+            FileStatus::Error => self.errors += 1,
+        }
+        for c in &report.changes {
+            *self.rules.entry(c.rule).or_default() += 1;
+        }
+    }
+
+    /// The one line a run ends with: "3 upstreams added, 4 proxy_pass
+    /// targets rewritten in 1 file", or "nothing to change in 2 files";
+    /// errors are counted after a semicolon.
+    pub fn line(&self, written: bool) -> String {
+        let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        let mut parts = Vec::new();
+        if self.changed > 0 {
+            let changes: Vec<String> = RuleId::ALL
+                .iter()
+                .filter_map(|r| self.rules.get(r).map(|n| r.counted(*n)))
+                .collect();
+            parts.push(format!(
+                "{} in {}{}",
+                changes.join(", "),
+                plural(self.changed, "file"),
+                if written { " (written)" } else { "" }
+            ));
+        } else if self.unchanged > 0 || self.errors == 0 {
+            parts.push(format!(
+                "nothing to change in {}",
+                plural(self.unchanged, "file")
+            ));
+        }
+        if self.errors > 0 {
+            parts.push(plural(self.errors, "error"));
+        }
+        parts.join("; ")
+    }
+
+    /// `--statistics`: one line per rule that changed something, most
+    /// changes first: count, rule id.
+    pub fn statistics(&self) -> Vec<String> {
+        let mut rows: Vec<(&RuleId, &usize)> = self.rules.iter().collect();
+        rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        rows.into_iter()
+            .map(|(rule, n)| format!("{n:>6}  {}", rule.as_str()))
+            .collect()
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::{Config, Mode};
 use crate::emit::{self, Emitter, Output};
 use crate::report::{ChangeReport, FileReport, FileStatus, NoteReport};
+use crate::vocab::Seen;
 use crate::workspace::{describe_io, FileId, Unit, UnitKind, Workspace};
 use crate::{diff, model, write, ExitStatus, FileError, Rewrite, MAX_FILE_SIZE};
 
@@ -61,17 +62,36 @@ pub fn run(
             }
         }
     }
-    let results = if config.parse_only {
+    let processed: Vec<Result<crate::UnitRewrite, String>> = if config.parse_only {
         Vec::new()
     } else {
-        settle_shared_files(
-            &ws,
-            &jobs,
-            jobs.iter()
-                .map(|job| process_job(&ws, job, &config.options).map_err(|e| e.to_string()))
-                .collect(),
-        )
+        jobs.iter()
+            .map(|job| process_job(&ws, job, &config.options).map_err(|e| e.to_string()))
+            .collect()
     };
+    // A flag value that names nothing is a typo: say so before anything is
+    // shown or written. Only when every unit was read: what a broken file
+    // holds is unknown.
+    if !processed.is_empty() && processed.iter().all(Result::is_ok) {
+        let mut seen = Seen::default();
+        for unit in processed.iter().flatten() {
+            seen.extend(&unit.seen);
+        }
+        let unmatched = unmatched_flags(&config.options, &seen);
+        if !unmatched.is_empty() {
+            for (flag, message) in unmatched {
+                let message = format!("{flag}: {message} (nothing was changed)");
+                emitter.error(error_report(&flag, message))?;
+            }
+            emitter.finish(&[], None)?;
+            return Ok(ExitStatus::Error);
+        }
+    }
+    let results = settle_shared_files(
+        &ws,
+        &jobs,
+        processed.into_iter().map(|r| r.map(|u| u.files)).collect(),
+    );
     // Every changed file of the run, for one all-or-nothing write.
     let mut pending: Vec<(FileId, Vec<u8>, usize)> = Vec::new();
     let mut written_by: HashSet<FileId> = HashSet::new();
@@ -301,14 +321,69 @@ fn settle_shared_files(
     }
 }
 
+/// Flag values that name nothing the configs hold: `(flag as typed,
+/// what is wrong and what exists)`.
+fn unmatched_flags(opts: &crate::vocab::Options, seen: &Seen) -> Vec<(String, String)> {
+    fn some<T: std::fmt::Display>(items: impl Iterator<Item = T>, what: &str) -> String {
+        let items: Vec<String> = items.map(|i| i.to_string()).collect();
+        match items.len() {
+            0 => format!("there are no {what}"),
+            n if n <= 12 => format!("{what}: {}", items.join(", ")),
+            n => format!("{what}: {}, and {} more", items[..12].join(", "), n - 12),
+        }
+    }
+    let mut out = Vec::new();
+    for (name, size) in &opts.keepalive_for {
+        if !seen.upstreams.contains(name) {
+            out.push((
+                format!("--keepalive {name}={size}"),
+                format!(
+                    "no upstream is named `{name}`; {}",
+                    some(seen.upstreams.iter(), "upstreams (existing and new)")
+                ),
+            ));
+        }
+    }
+    for (backend, name) in &opts.names {
+        if !seen.backends.contains(backend) {
+            out.push((
+                format!("--name {backend}={name}"),
+                format!(
+                    "no proxy_pass goes to {backend}; {}",
+                    some(seen.backends.iter(), "proxy_pass backends")
+                ),
+            ));
+        }
+    }
+    for path in &opts.websocket_paths {
+        if !seen.serves(path) {
+            out.push((
+                format!("--websocket {path}"),
+                format!(
+                    "no pooled location serves {path}; {}",
+                    some(
+                        seen.locations.iter().map(|(p, prefix)| if *prefix {
+                            p.clone()
+                        } else {
+                            format!("= {p}")
+                        }),
+                        "pooled locations"
+                    )
+                ),
+            ));
+        }
+    }
+    out
+}
+
 /// Processes one unit; the note on what upkeep assumed goes to its first file.
 fn process_job(
     ws: &Workspace,
     job: &Job,
     opts: &crate::vocab::Options,
-) -> Result<Vec<(FileId, Rewrite)>, FileError> {
+) -> Result<crate::UnitRewrite, FileError> {
     let mut rewrites = crate::process_unit(ws, &job.unit, opts)?;
-    if let (Some(assumed), Some((_, first))) = (&job.assumed, rewrites.first_mut()) {
+    if let (Some(assumed), Some((_, first))) = (&job.assumed, rewrites.files.first_mut()) {
         first.notes.insert(
             0,
             crate::vocab::Note {

@@ -4,7 +4,7 @@
 //! the model up to the emitters speaks it, and it depends on nothing but
 //! [`Edit`] and the name types.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -17,6 +17,37 @@ use crate::names::{BackendKey, UpstreamName};
 pub struct Plan {
     pub changes: Vec<Change>,
     pub notes: Vec<Note>,
+    /// What the unit holds that a flag can name.
+    pub seen: Seen,
+}
+
+/// What the configs hold that a flag value can name: upstreams (existing
+/// or new) for `--keepalive NAME=N`, literal backends for `--name`, and the
+/// proxying locations a `--websocket PATH` can fall in. A value that names
+/// nothing in any of them is a typo, reported as an error.
+#[derive(Debug, Default, Clone)]
+pub struct Seen {
+    pub upstreams: BTreeSet<UpstreamName>,
+    pub backends: BTreeSet<BackendKey>,
+    /// Paths of the locations with a pooled `proxy_pass`, and whether the
+    /// location is a prefix (`location /api/`) rather than exact (`= /`).
+    pub locations: BTreeSet<(String, bool)>,
+}
+
+impl Seen {
+    pub fn extend(&mut self, other: &Seen) {
+        self.upstreams.extend(other.upstreams.iter().cloned());
+        self.backends.extend(other.backends.iter().cloned());
+        self.locations.extend(other.locations.iter().cloned());
+    }
+
+    /// A WebSocket path some proxying location serves: its own path, or
+    /// one below a prefix location's path.
+    pub fn serves(&self, path: &str) -> bool {
+        self.locations.iter().any(|(location, prefix)| {
+            location == path || (*prefix && path.starts_with(location.as_str()))
+        })
+    }
 }
 
 /// How `Host` is handled when `$proxy_host` changes.
@@ -72,6 +103,54 @@ pub enum RuleId {
 }
 
 impl RuleId {
+    /// Every rule, in the order summaries and statistics list them: what
+    /// pools first, then what keeps behaviour the same.
+    pub const ALL: [RuleId; 12] = [
+        RuleId::UpstreamBlock,
+        RuleId::UpstreamKeepalive,
+        RuleId::ProxyPassTarget,
+        RuleId::HttpVersion,
+        RuleId::ConnectionHeader,
+        RuleId::UpgradeHeader,
+        RuleId::WebsocketSplit,
+        RuleId::WebsocketMap,
+        RuleId::HostHeader,
+        RuleId::ProxyRedirect,
+        RuleId::ProxySslName,
+        RuleId::ProxyHostValue,
+    ];
+
+    /// `n` changes of this rule, as the summary line says it.
+    pub fn counted(self, n: usize) -> String {
+        let (one, many) = match self {
+            RuleId::UpstreamBlock => ("upstream added", "upstreams added"),
+            RuleId::UpstreamKeepalive => (
+                "existing upstream given keepalive",
+                "existing upstreams given keepalive",
+            ),
+            RuleId::ProxyPassTarget => (
+                "proxy_pass target rewritten",
+                "proxy_pass targets rewritten",
+            ),
+            RuleId::HttpVersion => (
+                "proxy_http_version set to 1.1",
+                "proxy_http_version set to 1.1",
+            ),
+            RuleId::ConnectionHeader => ("Connection header fixed", "Connection headers fixed"),
+            RuleId::UpgradeHeader => ("Upgrade header moved", "Upgrade headers moved"),
+            RuleId::WebsocketSplit => (
+                "WebSocket location split off",
+                "WebSocket locations split off",
+            ),
+            RuleId::WebsocketMap => ("WebSocket map change", "WebSocket map changes"),
+            RuleId::HostHeader => ("Host header kept", "Host headers kept"),
+            RuleId::ProxyRedirect => ("proxy_redirect kept", "proxy_redirects kept"),
+            RuleId::ProxySslName => ("TLS name kept", "TLS names kept"),
+            RuleId::ProxyHostValue => ("$proxy_host value kept", "$proxy_host values kept"),
+        };
+        format!("{n} {}", if n == 1 { one } else { many })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RuleId::UpstreamBlock => "upstream-block",

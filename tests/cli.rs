@@ -109,8 +109,28 @@ fn motivating_example_diff_and_check() {
         "{diff}"
     );
     assert!(diff.contains("+    location /api/ws {"));
-    // Reasons with rule ids go to stderr.
-    assert!(stderr(&out).contains("websocket-split"));
+    // By default stderr holds one summary line; the counts are the fixture's
+    // (3 backends, 3 pooled locations and the one split off, checked by hand
+    // against expected.conf).
+    assert_eq!(
+        stderr(&out),
+        "3 upstreams added, 3 proxy_pass targets rewritten, 1 proxy_http_version set to 1.1, \
+         3 Connection headers fixed, 1 Upgrade header moved, 1 WebSocket location split off, \
+         3 proxy_redirects kept in 1 file\n"
+    );
+    // Reasons with rule ids with -v.
+    let mut verbose = argv.clone();
+    verbose.insert(0, "-v");
+    assert!(stderr(&upkeep(repo(), &verbose)).contains(": websocket-split: "));
+    // --statistics: per-rule counts after the summary, most first.
+    let mut stats = argv.clone();
+    stats.insert(0, "--statistics");
+    let stats = stderr(&upkeep(repo(), &stats));
+    assert!(
+        stats.contains("\n     3  upstream-block\n")
+            && stats.ends_with("     1  websocket-split\n"),
+        "{stats}"
+    );
     argv.insert(0, "--check");
     assert_eq!(upkeep(repo(), &argv).status.code(), Some(1));
     let expected = format!("{MOTIVATING}/expected.conf");
@@ -118,6 +138,7 @@ fn motivating_example_diff_and_check() {
     let clean = upkeep(repo(), &argv);
     assert_eq!(clean.status.code(), Some(0));
     assert!(clean.stdout.is_empty());
+    assert_eq!(stderr(&clean), "nothing to change in 1 file\n");
 }
 
 #[test]
@@ -328,6 +349,8 @@ fn notes_say_what_was_left_alone() {
     let out = upkeep_stdin(&["-"], input);
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
+    assert_eq!(stderr(&out), "nothing to change in 1 file\n");
+    let out = upkeep_stdin(&["-v", "-"], input);
     let err = stderr(&out);
     assert!(
         err.contains("-:1:30: note: proxy_pass http://$backend"),
@@ -723,4 +746,62 @@ fn a_conf_d_directory_is_one_http_context() {
     };
     let combined = format!("include {}/*.conf;\n", confd.display());
     common::nginx_check(&nginx, combined.as_bytes(), &["app".into(), "api".into()]).unwrap();
+}
+
+/// A flag value that names nothing in the configs is a typo: exit 2, the
+/// flag and what does exist, no diff, nothing written. The same values
+/// spelled right are accepted, also on the migrated config (where the
+/// backends live in upstream blocks), so that `--check` passes after
+/// `--write`.
+#[test]
+fn flag_values_that_match_nothing_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = repo().join(MOTIVATING).join("input.conf");
+    let original = std::fs::read(&input).unwrap();
+    std::fs::write(dir.path().join("nginx.conf"), &original).unwrap();
+    let out = upkeep(
+        dir.path(),
+        &[
+            "--write",
+            "--keepalive",
+            "gatway=64",
+            "--name",
+            "nothere:1=x",
+            "--websocket",
+            "/wss",
+            "nginx.conf",
+        ],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        err.contains("error: --keepalive gatway=64: no upstream is named `gatway`; upstreams (existing and new): gateway, stack_auth_8101, stack_auth_8102"),
+        "{err}"
+    );
+    assert!(
+        err.contains("error: --name nothere:1=x: no proxy_pass goes to nothere:1; proxy_pass backends: gateway:8000, stack-auth:8101, stack-auth:8102"),
+        "{err}"
+    );
+    assert!(
+        err.contains("error: --websocket /wss: no pooled location serves /wss; pooled locations: /api/, /auth/, /auth/api/"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("nginx.conf")).unwrap(),
+        original
+    );
+
+    let args: Vec<String> = std::fs::read_to_string(repo().join(MOTIVATING).join("args"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    argv.extend(["--write", "nginx.conf"]);
+    let out = upkeep(dir.path(), &argv);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    argv[args.len()] = "--check";
+    let out = upkeep(dir.path(), &argv);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
