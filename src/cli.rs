@@ -22,15 +22,27 @@ pub const NEW_DEFAULTS_VERSION: (u32, u32, u32) = (1, 29, 7);
 it adds `upstream` blocks with `keepalive`, points `proxy_pass` at them, sets `proxy_http_version 1.1`, \
 and makes the `Connection` header empty for ordinary traffic and `upgrade` only where WebSockets need it.\n\n\
 By default it prints a unified diff and changes nothing.",
-    group(ArgGroup::new("mode").multiple(false).args(["diff", "check", "write"]))
+    group(ArgGroup::new("mode").multiple(false).args(["diff", "check", "write"])),
+    // A flag typed twice (or typed over upkeep.toml's value) takes the last.
+    args_override_self = true
 )]
 pub struct Args {
     /// nginx config files or directories; `-` reads standard input. A main
     /// config is read with everything it includes; a directory means its
     /// main configs and their trees, and its other *.conf files (and the
     /// files of a sites-enabled/) as snippets.
-    #[arg(required = true, value_name = "PATH")]
+    /// (Default: `paths` from upkeep.toml, else the current directory.)
+    #[arg(value_name = "PATH")]
     pub paths: Vec<String>,
+
+    /// Read the settings from this file instead of the upkeep.toml found
+    /// from the current directory upward (up to the repository root).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<std::path::PathBuf>,
+
+    /// Ignore any upkeep.toml.
+    #[arg(long)]
+    pub no_config: bool,
 
     /// The main config: read the tree it includes even when it does not
     /// look like one (no top-level `http`/`events`).
@@ -158,6 +170,31 @@ pub struct Config {
 }
 
 impl Args {
+    /// Parses the command line with the settings of upkeep.toml (unless
+    /// `--no-config`) placed before the typed flags, so that those win.
+    /// The error is what to print after `error: ` (exit 2).
+    pub fn parse_with_settings(
+        argv: Vec<std::ffi::OsString>,
+        cwd: &std::path::Path,
+    ) -> Result<Args, String> {
+        let typed = Args::try_parse_from(&argv).unwrap_or_else(|e| e.exit());
+        if typed.no_config {
+            return Ok(typed);
+        }
+        let Some(path) = typed.config.clone().or_else(|| crate::settings::find(cwd)) else {
+            return Ok(typed);
+        };
+        let settings = crate::settings::load(&path)?;
+        let mut merged: Vec<std::ffi::OsString> = argv[..1].to_vec();
+        merged.extend(settings.args.iter().map(Into::into));
+        merged.extend(argv[1..].iter().cloned());
+        if typed.paths.is_empty() {
+            merged.push("--".into());
+            merged.extend(settings.paths.iter().map(Into::into));
+        }
+        Ok(Args::try_parse_from(merged).unwrap_or_else(|e| e.exit()))
+    }
+
     /// `is_terminal` and `no_color` describe stdout and the environment.
     pub fn into_config(self, is_terminal: bool, no_color: bool) -> Config {
         let mode = if self.check {
@@ -191,7 +228,11 @@ impl Args {
         };
         let prefix = self.prefix.map(absolute);
         Config {
-            inputs: self.paths,
+            inputs: if self.paths.is_empty() {
+                vec![".".into()]
+            } else {
+                self.paths
+            },
             root: self.root,
             prefix: prefix.clone(),
             paths: crate::workspace::Paths {
@@ -226,7 +267,9 @@ impl Args {
     }
 }
 
-fn parse_path_map(text: &str) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+pub(crate) fn parse_path_map(
+    text: &str,
+) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
     match text.split_once('=') {
         Some((from, to)) if from.starts_with('/') && !to.is_empty() => Ok((from.into(), to.into())),
         _ => Err(format!(
@@ -244,7 +287,7 @@ fn parse_pool_size(text: &str) -> Result<u32, String> {
     }
 }
 
-fn parse_keepalive(text: &str) -> Result<KeepaliveArg, String> {
+pub(crate) fn parse_keepalive(text: &str) -> Result<KeepaliveArg, String> {
     match text.split_once('=') {
         Some((name, n)) => {
             check_upstream_name(name)?;
@@ -269,7 +312,7 @@ fn check_upstream_name(name: &str) -> Result<(), String> {
 }
 
 /// `HOST:PORT=NAME` → (lowercased `host:port` backend key, NAME).
-fn parse_name(text: &str) -> Result<(BackendKey, String), String> {
+pub(crate) fn parse_name(text: &str) -> Result<(BackendKey, String), String> {
     let (backend, name) = text.rsplit_once('=').ok_or_else(|| {
         format!("`{text}`: expected HOST:PORT=NAME, e.g. stack-auth:8102=stack_auth_api")
     })?;
@@ -291,7 +334,7 @@ fn parse_name(text: &str) -> Result<(BackendKey, String), String> {
     Ok((BackendKey::tcp(host, port), name.to_string()))
 }
 
-fn parse_websocket(text: &str) -> Result<String, String> {
+pub(crate) fn parse_websocket(text: &str) -> Result<String, String> {
     if text.starts_with('/') && !text.contains(char::is_whitespace) {
         Ok(text.to_string())
     } else {
@@ -301,7 +344,7 @@ fn parse_websocket(text: &str) -> Result<String, String> {
     }
 }
 
-fn parse_version(text: &str) -> Result<(u32, u32, u32), String> {
+pub(crate) fn parse_version(text: &str) -> Result<(u32, u32, u32), String> {
     let parts: Vec<Option<u32>> = text.split('.').map(|p| p.parse().ok()).collect();
     match parts.as_slice() {
         [Some(a), Some(b), Some(c)] => Ok((*a, *b, *c)),
@@ -318,6 +361,57 @@ mod tests {
     #[test]
     fn clap_definition_is_valid() {
         Args::command().debug_assert();
+    }
+
+    /// upkeep.toml's flags come first; typed ones win: the last scalar,
+    /// and per upstream for `--keepalive NAME=N`; lists add up.
+    #[test]
+    fn typed_flags_override_the_settings_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".git")).unwrap();
+        std::fs::write(
+            dir.path().join("upkeep.toml"),
+            "keepalive = 16\nnginx-version = \"1.22.1\"\nwebsocket = [\"/a\"]\npaths = [\"site.conf\"]\n[upstreams]\ngateway = 64\nother = 4\n",
+        )
+        .unwrap();
+        let parse = |typed: &[&str]| {
+            let mut argv: Vec<std::ffi::OsString> = vec!["upkeep".into()];
+            argv.extend(typed.iter().map(Into::into));
+            Args::parse_with_settings(argv, dir.path())
+                .unwrap()
+                .into_config(false, true)
+        };
+        let c = parse(&[
+            "--keepalive",
+            "8",
+            "--keepalive",
+            "gateway=2",
+            "--websocket",
+            "/b",
+            "--nginx-version",
+            "1.29.7",
+        ]);
+        assert_eq!(c.options.keepalive, 8);
+        assert_eq!(c.options.keepalive_for[&UpstreamName::new("gateway")], 2);
+        assert_eq!(c.options.keepalive_for[&UpstreamName::new("other")], 4);
+        assert_eq!(c.options.websocket_paths, ["/a", "/b"]);
+        assert!(c.options.new_defaults);
+        assert_eq!(
+            c.inputs,
+            [dir.path().join("site.conf").display().to_string()]
+        );
+        // Typed paths replace the file's; --no-config ignores it.
+        let c = parse(&["x.conf"]);
+        assert_eq!(
+            (c.inputs.as_slice(), c.options.keepalive),
+            (&["x.conf".to_string()][..], 16)
+        );
+        let c = parse(&["--no-config"]);
+        assert_eq!(
+            (c.inputs.as_slice(), c.options.keepalive),
+            (&[".".to_string()][..], 32)
+        );
+        assert!(c.options.keepalive_for.is_empty());
     }
 
     #[test]

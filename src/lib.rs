@@ -26,6 +26,7 @@ pub mod query;
 pub mod report;
 pub mod rules;
 pub mod run;
+pub mod settings;
 pub mod source;
 pub mod target;
 pub mod variables;

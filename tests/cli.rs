@@ -805,3 +805,60 @@ fn flag_values_that_match_nothing_are_errors() {
     let out = upkeep(dir.path(), &argv);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// The workflow the README documents: the migration's flags kept in
+/// upkeep.toml, `upkeep --write` with no arguments, then a plain
+/// `upkeep --check` passes. A mistake in the file is exit 2 with its line,
+/// and nothing is read or written.
+#[test]
+fn upkeep_toml_holds_the_flags_for_ci() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".git")).unwrap();
+    let original = std::fs::read(repo().join(MOTIVATING).join("input.conf")).unwrap();
+    std::fs::create_dir(dir.path().join("frontend")).unwrap();
+    let conf = dir.path().join("frontend/nginx.conf");
+    std::fs::write(&conf, &original).unwrap();
+    std::fs::write(
+        dir.path().join("upkeep.toml"),
+        "paths = [\"frontend/nginx.conf\"]\nwebsocket = [\"/api/ws\"]\n\n[upstreams]\ngateway = 64\nstack_auth_api = 16\nstack_auth_dashboard = 8\n\n[names]\n\"stack-auth:8102\" = \"stack_auth_api\"\n\"stack-auth:8101\" = \"stack_auth_dashboard\"\n",
+    )
+    .unwrap();
+    let check = upkeep(&dir.path().join("frontend"), &["--check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
+    let write = upkeep(dir.path(), &["--write"]);
+    assert_eq!(write.status.code(), Some(0), "{}", stderr(&write));
+    // The same bytes as the fixture's expected output, made with its args.
+    assert_eq!(
+        std::fs::read(&conf).unwrap(),
+        std::fs::read(repo().join(MOTIVATING).join("expected.conf")).unwrap()
+    );
+    let check = upkeep(dir.path(), &["--check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+
+    std::fs::write(&conf, &original).unwrap();
+    std::fs::write(
+        dir.path().join("upkeep.toml"),
+        "websocket = [\"/api/ws\"]\nkeepalive = 0\n",
+    )
+    .unwrap();
+    let bad = upkeep(dir.path(), &["--write"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("upkeep.toml:2:13: keepalive: `0` is not a pool size"),
+        "{}",
+        stderr(&bad)
+    );
+    assert_eq!(std::fs::read(&conf).unwrap(), original);
+    // --config names another file; --no-config ignores the broken one.
+    std::fs::write(
+        dir.path().join("ci.toml"),
+        "keepalive = 8\nwebsocket = [\"/api/ws\"]\n",
+    )
+    .unwrap();
+    let other = upkeep(dir.path(), &["--config", "ci.toml", "frontend/nginx.conf"]);
+    assert_eq!(other.status.code(), Some(0), "{}", stderr(&other));
+    assert!(stdout(&other).contains("keepalive 8;"));
+    let none = upkeep(dir.path(), &["--no-config", "frontend/nginx.conf"]);
+    assert_eq!(none.status.code(), Some(0), "{}", stderr(&none));
+    assert!(stdout(&none).contains("keepalive 32;"));
+}
