@@ -1,7 +1,8 @@
 //! The `upkeep` binary: parse arguments, run the library, map the outcome
-//! to an exit code. A closed stdout (`upkeep ... | head`) is not an error.
+//! to an exit code. A closed stdout (`upkeep ... | head`) is not an error
+//! and does not change the exit code.
 
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 // upkeep allocates many small objects (syntax tree nodes, words); mimalloc
@@ -22,15 +23,54 @@ fn main() -> ExitCode {
     let config = args.into_config(io::stdout().is_terminal(), no_color);
     let stdout = io::stdout();
     let stderr = io::stderr();
-    let mut out = io::BufWriter::new(stdout.lock());
+    let mut out = io::BufWriter::new(PipeEnd {
+        inner: stdout.lock(),
+        closed: false,
+    });
     let mut err = stderr.lock();
     let status = upkeep::run(&config, &mut io::stdin().lock(), &mut out, &mut err);
     match status {
         Ok(status) => ExitCode::from(status as u8),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(upkeep::ExitStatus::Error as u8)
+        }
+    }
+}
+
+/// Standard output that a reader may close early (`upkeep --check | head`):
+/// from the first broken pipe on, output is dropped and the run goes on, so
+/// that the exit code is still the run's (1 when `--check` found changes)
+/// and a `--write` is finished, never cut short by what a pager did.
+struct PipeEnd<W: Write> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: Write> Write for PipeEnd<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        match self.inner.write(buf) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(buf.len())
+            }
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        match self.inner.flush() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
         }
     }
 }

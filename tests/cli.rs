@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -861,4 +862,34 @@ fn upkeep_toml_holds_the_flags_for_ci() {
     let none = upkeep(dir.path(), &["--no-config", "frontend/nginx.conf"]);
     assert_eq!(none.status.code(), Some(0), "{}", stderr(&none));
     assert!(stdout(&none).contains("keepalive 32;"));
+}
+
+/// `upkeep --check | head`: the reader goes away before upkeep writes; the
+/// exit code is still 1 (changes found), for text and JSON, with no error.
+#[test]
+fn a_closed_pipe_keeps_the_exit_code() {
+    for format in ["text", "json"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+            .args(["--no-config", "--check", "--format", format, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the reading end first: every write upkeep makes fails.
+        drop(child.stdout.take());
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(POOLED_INPUT.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{format}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("error"),
+            "{format}: {}",
+            stderr(&out)
+        );
+    }
 }
