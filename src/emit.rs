@@ -82,7 +82,7 @@ impl Emitter for Text<'_> {
             for c in &report.changes {
                 writeln!(self.err, "{}", c.text(&report.path))?;
             }
-            for n in &report.notes {
+            for n in report.notes.iter().chain(&report.suppressed) {
                 let line = n.text(&report.path);
                 if self.notes_seen.insert(line.clone()) {
                     writeln!(self.err, "{line}")?;

@@ -83,6 +83,8 @@ pub struct Rewrite {
     pub edits: Vec<edit::Edit>,
     pub changes: Vec<Change>,
     pub notes: Vec<Note>,
+    /// What `# upkeep:ignore` left alone, with the reason.
+    pub suppressed: Vec<Note>,
 }
 
 /// Largest file upkeep reads: nginx configs are kilobytes; this bounds
@@ -158,6 +160,7 @@ pub fn process_unit(ws: &Workspace, unit: &Unit, opts: &Options) -> Result<UnitR
                     edits: p.edits,
                     changes,
                     notes: p.notes,
+                    suppressed: p.suppressed,
                 },
             )
         })
@@ -179,6 +182,7 @@ struct FilePlan {
     edits: Vec<edit::Edit>,
     changes: Vec<Change>,
     notes: Vec<Note>,
+    suppressed: Vec<Note>,
 }
 
 /// Plans the unit and maps the edits to files. A file read more than once
@@ -300,17 +304,32 @@ fn plan_unit(
                 ..c
             });
         }
+        // Notes (and suppressions) in the file they are about, in file
+        // offsets, each once: a shared file is read at several places.
         let mut seen_notes = std::collections::HashSet::new();
-        for n in planned.notes {
+        let mut place = |n: Note| {
             let (file, offset) = match n.offset.and_then(|o| unit.locate(o)) {
                 Some((file, local)) => (file, Some(local)),
                 None => (unit.entries[0], None),
             };
-            if seen_notes.insert((file, offset, n.message.clone())) {
-                out[index[&file]].1.notes.push(Note {
-                    offset,
-                    message: n.message,
-                });
+            seen_notes
+                .insert((file, offset, n.message.clone()))
+                .then_some((
+                    index[&file],
+                    Note {
+                        offset,
+                        message: n.message,
+                    },
+                ))
+        };
+        for n in planned.notes {
+            if let Some((i, note)) = place(n) {
+                out[i].1.notes.push(note);
+            }
+        }
+        for n in planned.suppressed {
+            if let Some((i, note)) = place(n) {
+                out[i].1.suppressed.push(note);
             }
         }
         return Ok((out, planned.seen));

@@ -165,6 +165,9 @@ pub struct Model<'s> {
     pub unseen: HashMap<DirId, String>,
     /// `include`s whose glob matched no file (nginx includes nothing).
     pub empty_globs: Vec<DirId>,
+    /// Directives with `# upkeep:ignore [reason]` on the line right above
+    /// them (in the same file), with the reason if one was given.
+    pub ignored: HashMap<DirId, Option<String>>,
     /// While building: where the file being walked starts in the text, and
     /// the include that brought its top level in.
     base: usize,
@@ -243,6 +246,7 @@ impl<'s> Model<'s> {
             plain: Vec::new(),
             unseen: HashMap::new(),
             empty_globs: Vec::new(),
+            ignored: HashMap::new(),
             base: 0,
             via: None,
             unit,
@@ -394,6 +398,9 @@ impl<'s> Model<'s> {
         }
         let name = name.expect("grammar: every directive has a name");
         let base = self.base;
+        if let Some(reason) = ignore_comment(self.source, base, node.start_byte() + base) {
+            self.ignored.insert(id, reason);
+        }
         self.dirs.push(Directive {
             name,
             args,
@@ -732,6 +739,33 @@ pub struct LocationPath {
     pub path: String,
     pub path_range: Range<usize>,
     pub kind: LocationKind,
+}
+
+/// The comment that tells upkeep to leave a directive alone.
+pub const IGNORE_COMMENT: &str = "# upkeep:ignore";
+
+/// `Some(reason)` when the line above `start` (not before `file_start`,
+/// where the directive's file begins in the text) is `# upkeep:ignore`,
+/// optionally followed by a reason. Only that exact spelling counts: a
+/// comment that merely mentions it (`# see upkeep:ignore`) does not.
+fn ignore_comment(source: &Source, file_start: usize, start: usize) -> Option<Option<String>> {
+    let line_start = source.line_start(start);
+    if line_start <= file_start {
+        return None;
+    }
+    let above = source.line_start(line_start - 1);
+    if above < file_start {
+        return None;
+    }
+    let line = std::str::from_utf8(&source.text[above..line_start])
+        .ok()?
+        .trim();
+    let rest = line.strip_prefix(IGNORE_COMMENT)?;
+    if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+        return None;
+    }
+    let reason = rest.trim();
+    Some((!reason.is_empty()).then(|| reason.to_string()))
 }
 
 /// A main config holds one of these at its top level.

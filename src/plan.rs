@@ -52,6 +52,7 @@ pub fn plan_except(
     let mut discovered = discover(&ctx, &mut out.notes);
     keep_variable_lookups(&ctx, &mut discovered, &mut out.notes);
     leave_alone_blocked(&ctx, &mut discovered, &mut out.notes);
+    leave_alone_ignored(&ctx, &mut discovered, &mut out.suppressed);
 
     let Named {
         sites,
@@ -304,6 +305,82 @@ fn name_backends(
         new_upstreams,
         keepalive_needed,
     })
+}
+
+/// Leaves alone what `# upkeep:ignore` marks: a `*_pass`, every
+/// `proxy_pass` inside a marked `location` or `server`, and a marked
+/// `upstream` (no keepalive added, not reused for a literal backend, and
+/// the `proxy_pass` directives naming it left as they are). Their names stay
+/// taken, as for any target left alone.
+fn leave_alone_ignored(ctx: &Ctx, found: &mut Discovered, suppressed: &mut Vec<Note>) {
+    let model = ctx.model;
+    if model.ignored.is_empty() {
+        return;
+    }
+    let mut said: BTreeSet<DirId> = BTreeSet::new();
+    let mut say = |dir: DirId, what: &str| {
+        if said.insert(dir) {
+            let reason = model.ignored[&dir].as_deref().unwrap_or("no reason given");
+            suppressed.push(Note {
+                offset: Some(model.dirs[dir].range.start),
+                message: format!("{what} left alone (upkeep:ignore: {reason})"),
+            });
+        }
+    };
+    // The marked directive that covers a proxy_pass: itself, or the
+    // location or server it sits in.
+    let marked = |pass: DirId| -> Option<DirId> {
+        if model.ignored.contains_key(&pass) {
+            return Some(pass);
+        }
+        model
+            .ancestors(model.dirs[pass].level)
+            .filter_map(|l| model.levels[l].owner)
+            .find(|d| {
+                model.ignored.contains_key(d)
+                    && (model.dirs[*d].is("location") || model.dirs[*d].is("server"))
+            })
+    };
+    for (http, upstreams) in found.upstreams.iter_mut() {
+        upstreams.retain(|up| {
+            if !model.ignored.contains_key(&up.dir) {
+                return true;
+            }
+            say(up.dir, &format!("upstream \"{}\"", up.name));
+            found
+                .remaining_hosts
+                .entry(*http)
+                .or_default()
+                .insert(up.name.clone());
+            false
+        });
+    }
+    for (http, list) in found.by_http.iter_mut() {
+        list.retain(|f| {
+            let by = match &f.kind {
+                FoundKind::Existing(up) if model.ignored.contains_key(&up.dir) => Some(up.dir),
+                _ => marked(f.pass),
+            };
+            let Some(by) = by else { return true };
+            let what = match model.dirs[by].name.value.as_ref() {
+                "location" | "server" => {
+                    format!("{} and what it proxies", model.dirs[by].name.value)
+                }
+                name => name.to_string(),
+            };
+            say(by, &what);
+            if let FoundKind::Literal(t) = &f.kind {
+                if !t.is_unix() {
+                    found
+                        .remaining_hosts
+                        .entry(*http)
+                        .or_default()
+                        .insert(t.host_name());
+                }
+            }
+            false
+        });
+    }
 }
 
 /// What discovery found for one `proxy_pass`.

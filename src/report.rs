@@ -23,6 +23,8 @@ pub struct Summary {
     pub errors: usize,
     /// Changes per rule, over every file.
     pub rules: BTreeMap<RuleId, usize>,
+    /// Directives left alone by `# upkeep:ignore`.
+    pub suppressed: usize,
 }
 
 impl Summary {
@@ -36,6 +38,7 @@ impl Summary {
         for c in &report.changes {
             *self.rules.entry(c.rule).or_default() += 1;
         }
+        self.suppressed += report.suppressed.len();
     }
 
     /// The one line a run ends with: "3 upstreams added, 4 proxy_pass
@@ -61,6 +64,12 @@ impl Summary {
                 plural(self.unchanged, "file")
             ));
         }
+        if self.suppressed > 0 {
+            parts.push(format!(
+                "{} left alone by upkeep:ignore",
+                plural(self.suppressed, "directive")
+            ));
+        }
         if self.errors > 0 {
             parts.push(plural(self.errors, "error"));
         }
@@ -84,6 +93,9 @@ pub struct FileReport {
     pub status: FileStatus,
     pub changes: Vec<ChangeReport>,
     pub notes: Vec<NoteReport>,
+    /// What `# upkeep:ignore` left alone: at the marked directive, with
+    /// the reason given.
+    pub suppressed: Vec<NoteReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

@@ -129,6 +129,11 @@ pub fn run(
                     .iter()
                     .map(|n| NoteReport::new(&f.source, n))
                     .collect(),
+                suppressed: rewrite
+                    .suppressed
+                    .iter()
+                    .map(|n| NoteReport::new(&f.source, n))
+                    .collect(),
                 error: None,
             };
             let output = if f.real.is_none() && config.mode == Mode::Write {
@@ -545,6 +550,7 @@ fn error_report(path: &str, message: String) -> FileReport {
         status: FileStatus::Error,
         changes: Vec::new(),
         notes: Vec::new(),
+        suppressed: Vec::new(),
         error: Some(message),
     }
 }

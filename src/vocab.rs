@@ -19,6 +19,9 @@ pub struct Plan {
     pub notes: Vec<Note>,
     /// What the unit holds that a flag can name.
     pub seen: Seen,
+    /// Directives left alone because of `# upkeep:ignore`, at the
+    /// directive, with the reason given (or none).
+    pub suppressed: Vec<Note>,
 }
 
 /// What the configs hold that a flag value can name: upstreams (existing

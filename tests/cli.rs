@@ -893,3 +893,44 @@ fn a_closed_pipe_keeps_the_exit_code() {
         );
     }
 }
+
+/// `# upkeep:ignore` leaves a directive alone; the JSON report lists each
+/// marked directive once with its reason, and the summary counts them.
+/// (What is left unchanged is the fixture 43-upkeep-ignore, proven on real
+/// nginx by the differential tests.)
+#[test]
+fn upkeep_ignore_is_reported() {
+    let input = repo().join("fixtures/43-upkeep-ignore/input.conf");
+    let out = upkeep(
+        repo(),
+        &["--no-config", "--format", "json", input.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let suppressed: Vec<(u64, String)> = report["files"][0]["suppressed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["line"].as_u64().unwrap(),
+                s["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        suppressed,
+        [
+            (6, "upstream \"payments\" left alone (upkeep:ignore: owned by the payments team, pooled in their own change)".to_string()),
+            (14, "location and what it proxies left alone (upkeep:ignore: the vendor's load balancer pins clients by connection)".to_string()),
+            (20, "proxy_pass left alone (upkeep:ignore: no reason given)".to_string()),
+        ]
+    );
+    assert_eq!(report["summary"]["suppressed"], 3);
+    let text = upkeep(repo(), &["--no-config", input.to_str().unwrap()]);
+    assert!(
+        stderr(&text).ends_with("; 3 directives left alone by upkeep:ignore\n"),
+        "{}",
+        stderr(&text)
+    );
+}
