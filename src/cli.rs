@@ -92,9 +92,14 @@ pub struct Args {
     #[arg(long = "proxy-host", alias = "host-header", value_enum, default_value_t = HostHeaderArg::Keep, value_name = "keep|upstream")]
     pub host_header: HostHeaderArg,
 
-    /// `text` prints the diff; `json` prints one machine-readable report instead.
+    /// `text` prints the diff; `json` one machine-readable report instead; `github` GitHub Actions annotations (`::warning file=…,line=…::…`).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    /// Write what goes to standard output (the diff, report or
+    /// annotations) to FILE instead.
+    #[arg(short = 'o', long = "output-file", value_name = "FILE")]
+    pub output_file: Option<std::path::PathBuf>,
 
     /// Color the diff (`auto` colors a terminal unless NO_COLOR is set).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
@@ -133,6 +138,9 @@ pub enum HostHeaderArg {
 pub enum Format {
     Text,
     Json,
+    /// GitHub Actions workflow commands: one annotation per change, note
+    /// and error, shown on the pull request's lines.
+    Github,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -164,6 +172,8 @@ pub struct Config {
     pub quiet: bool,
     pub verbose: bool,
     pub statistics: bool,
+    /// `-o FILE`: where standard output goes instead.
+    pub output_file: Option<std::path::PathBuf>,
     /// Stop after parsing (the benchmarks' baseline).
     pub parse_only: bool,
     pub options: Options,
@@ -217,7 +227,7 @@ impl Args {
         let color = match self.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => is_terminal && !no_color,
+            ColorChoice::Auto => is_terminal && !no_color && self.output_file.is_none(),
         };
         let absolute = |p: std::path::PathBuf| {
             if p.is_absolute() {
@@ -249,6 +259,7 @@ impl Args {
             quiet: self.quiet,
             verbose: self.verbose,
             statistics: self.statistics,
+            output_file: self.output_file,
             parse_only: self.parse_only,
             options: Options {
                 keepalive,

@@ -10,6 +10,10 @@
 //!   `--write` gets the rewritten text.
 //! - [`Json`]: nothing until the end, then one JSON document on stdout
 //!   ([`RunReport`]); errors still go to stderr as they happen.
+//! - [`Github`]: GitHub Actions workflow commands on stdout, one per
+//!   change (`::warning`), note and suppression (`::notice`) and error
+//!   (`::error`), which the runner shows on the pull request's lines; the
+//!   summary line on stderr as in text mode.
 
 use std::collections::HashSet;
 use std::io::{self, Write};
@@ -55,6 +59,12 @@ pub fn for_config<'w>(
             diffs: Vec::new(),
             summary: Summary::default(),
             notes_seen: HashSet::new(),
+        }),
+        Format::Github => Box::new(Github {
+            config,
+            out,
+            err,
+            summary: Summary::default(),
         }),
         Format::Json => Box::new(Json {
             quiet: config.quiet,
@@ -220,5 +230,146 @@ impl Emitter for Json<'_> {
         writeln!(out)?;
         out.flush()?;
         Ok(report.summary)
+    }
+}
+
+pub struct Github<'w> {
+    config: &'w Config,
+    out: &'w mut dyn Write,
+    err: &'w mut dyn Write,
+    summary: Summary,
+}
+
+/// A workflow command's message: `%`, CR and LF escaped as GitHub reads them.
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A workflow command's property value: also `:` and `,`.
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// `::LEVEL file=…,line=…,col=…,title=…::MESSAGE`
+fn annotation(
+    level: &str,
+    file: &str,
+    at: Option<(usize, usize)>,
+    title: &str,
+    message: &str,
+) -> String {
+    let mut properties = format!("file={}", escape_property(file));
+    if let Some((line, col)) = at {
+        properties.push_str(&format!(",line={line},col={col}"));
+    }
+    properties.push_str(&format!(",title={}", escape_property(title)));
+    format!("::{level} {properties}::{}", escape_data(message))
+}
+
+impl Emitter for Github<'_> {
+    fn file(&mut self, report: FileReport, _output: Output<'_>) -> io::Result<()> {
+        for c in &report.changes {
+            let title = format!("upkeep {}", c.rule.as_str());
+            let line = annotation(
+                "warning",
+                &report.path,
+                Some((c.line, c.column)),
+                &title,
+                &c.reason,
+            );
+            writeln!(self.out, "{line}")?;
+        }
+        for (n, title) in report
+            .notes
+            .iter()
+            .map(|n| (n, "upkeep note"))
+            .chain(report.suppressed.iter().map(|n| (n, "upkeep:ignore")))
+        {
+            let at = n.line.zip(n.column);
+            writeln!(
+                self.out,
+                "{}",
+                annotation("notice", &report.path, at, title, &n.message)
+            )?;
+        }
+        self.summary.add(&report);
+        Ok(())
+    }
+
+    fn error(&mut self, report: FileReport) -> io::Result<()> {
+        if let Some(e) = &report.error {
+            writeln!(
+                self.out,
+                "{}",
+                annotation("error", &report.path, None, "upkeep error", e)
+            )?;
+            writeln!(self.err, "error: {e}")?;
+        }
+        self.summary.add(&report);
+        Ok(())
+    }
+
+    fn written(&mut self, _files: &[(String, usize)]) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn warning(&mut self, message: &str) -> io::Result<()> {
+        if !self.config.quiet {
+            writeln!(self.err, "warning: {message}")?;
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
+        let Github {
+            config,
+            out,
+            err,
+            mut summary,
+        } = *self;
+        if let Some(e) = failure {
+            let message = escape_data(&format!("{e}; no file was changed"));
+            writeln!(out, "::error title=upkeep error::{message}")?;
+            writeln!(err, "error: {e}; no file was changed")?;
+            summary.changed = summary.changed.saturating_sub(failed.len());
+            summary.errors += 1;
+        }
+        out.flush()?;
+        if !config.quiet {
+            writeln!(
+                err,
+                "{}",
+                summary.line(config.mode == Mode::Write && failure.is_none())
+            )?;
+        }
+        Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GitHub's runner reads `%25`, `%0D`, `%0A` in messages and also `%3A`,
+    /// `%2C` in property values (the Actions toolkit's escaping).
+    #[test]
+    fn workflow_commands_are_escaped_as_github_reads_them() {
+        assert_eq!(
+            escape_data("50% done\r\nnext: a, b"),
+            "50%25 done%0D%0Anext: a, b"
+        );
+        assert_eq!(escape_property("a:b,c%"), "a%3Ab%2Cc%25");
+        assert_eq!(
+            annotation(
+                "warning",
+                "conf/x,y.conf",
+                Some((3, 7)),
+                "upkeep http-version",
+                "a\nb"
+            ),
+            "::warning file=conf/x%2Cy.conf,line=3,col=7,title=upkeep http-version::a%0Ab"
+        );
     }
 }

@@ -934,3 +934,53 @@ fn upkeep_ignore_is_reported() {
         stderr(&text)
     );
 }
+
+/// `--format github`: one workflow command per change (warning), note
+/// (notice) and error, each on the file's line; `-o FILE` takes what
+/// stdout would get.
+#[test]
+fn github_annotations_and_output_file() {
+    let input = b"http {\n    server {\n        location /x/ {\n            include snippets/x.conf;\n            proxy_pass http://x:9000;\n        }\n        location /api/ {\n            proxy_pass http://api:8080;\n        }\n    }\n}\n";
+    let out = upkeep_stdin(&["--no-config", "--format", "github", "-"], input);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<String> = stdout(&out).lines().map(String::from).collect();
+    assert!(
+        lines.contains(&"::warning file=-,line=8,col=31,title=upkeep proxy-pass-target::api:8080 is an implicit upstream that opens a new connection per request; upstream \"api\" pools them".to_string()),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("::notice file=-,line=4,col=13,title=upkeep note::`include snippets/x.conf` could not be read")),
+        "{lines:#?}"
+    );
+    for line in &lines {
+        let (head, message) = line
+            .split_once("::")
+            .and_then(|(_, rest)| rest.split_once("::"))
+            .unwrap();
+        assert!(
+            ["warning file=", "notice file=", "error file="]
+                .iter()
+                .any(|p| head.starts_with(p))
+                && !message.is_empty(),
+            "{line}"
+        );
+    }
+    let bad = upkeep_stdin(&["--no-config", "--format", "github", "-"], b"server {\n");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stdout(&bad).starts_with("::error file=-,title=upkeep error::"),
+        "{}",
+        stdout(&bad)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("site.conf"), &input[..]).unwrap();
+    let out = upkeep(dir.path(), &["--no-config", "-o", "out.diff", "site.conf"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let diff = std::fs::read_to_string(dir.path().join("out.diff")).unwrap();
+    assert!(
+        diff.starts_with("--- a/site.conf\n+++ b/site.conf\n"),
+        "{diff}"
+    );
+}
