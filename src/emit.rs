@@ -75,6 +75,35 @@ pub fn for_config<'w>(
     }
 }
 
+/// What the text and GitHub modes end with on stderr: the summary line
+/// and, with `--statistics`, the changes per rule (nothing with `--quiet`).
+fn summary_lines(
+    config: &Config,
+    summary: &Summary,
+    failure: Option<&str>,
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    if config.quiet {
+        return Ok(());
+    }
+    let written = config.mode == Mode::Write && failure.is_none();
+    writeln!(err, "{}", summary.line(written))?;
+    if config.statistics {
+        for row in summary.statistics() {
+            writeln!(err, "{row}")?;
+        }
+    }
+    Ok(())
+}
+
+/// A warning about the run, on stderr unless `--quiet` (every mode).
+fn warn(err: &mut dyn Write, quiet: bool, message: &str) -> io::Result<()> {
+    if !quiet {
+        writeln!(err, "warning: {message}")?;
+    }
+    Ok(())
+}
+
 pub struct Text<'w> {
     config: &'w Config,
     out: &'w mut dyn Write,
@@ -127,10 +156,7 @@ impl Emitter for Text<'_> {
     }
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
-        if !self.config.quiet {
-            writeln!(self.err, "warning: {message}")?;
-        }
-        Ok(())
+        warn(self.err, self.config.quiet, message)
     }
 
     fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
@@ -151,19 +177,10 @@ impl Emitter for Text<'_> {
         }
         if let Some(e) = failure {
             writeln!(err, "error: {e}; no file was changed")?;
-            summary.changed = summary.changed.saturating_sub(failed.len());
-            summary.errors += 1;
+            summary.failed_write(failed.len());
         }
         out.flush()?;
-        if !config.quiet {
-            let written = config.mode == Mode::Write && failure.is_none();
-            writeln!(err, "{}", summary.line(written))?;
-            if config.statistics {
-                for row in summary.statistics() {
-                    writeln!(err, "{row}")?;
-                }
-            }
-        }
+        summary_lines(config, &summary, failure, err)?;
         Ok(summary)
     }
 }
@@ -197,10 +214,7 @@ impl Emitter for Json<'_> {
     }
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
-        if !self.quiet {
-            writeln!(self.err, "warning: {message}")?;
-        }
-        Ok(())
+        warn(self.err, self.quiet, message)
     }
 
     fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
@@ -220,10 +234,7 @@ impl Emitter for Json<'_> {
                 r.status = FileStatus::Error;
                 r.error = Some(format!("not written: {e}"));
             }
-            // As in text mode: the files count as unchanged-by-error, and
-            // the failed write is one error.
-            summary.changed = summary.changed.saturating_sub(failed.len());
-            summary.errors += 1;
+            summary.failed_write(failed.len());
         }
         let report = RunReport { files, summary };
         serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?;
@@ -316,10 +327,7 @@ impl Emitter for Github<'_> {
     }
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
-        if !self.config.quiet {
-            writeln!(self.err, "warning: {message}")?;
-        }
-        Ok(())
+        warn(self.err, self.config.quiet, message)
     }
 
     fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
@@ -333,17 +341,10 @@ impl Emitter for Github<'_> {
             let message = escape_data(&format!("{e}; no file was changed"));
             writeln!(out, "::error title=upkeep error::{message}")?;
             writeln!(err, "error: {e}; no file was changed")?;
-            summary.changed = summary.changed.saturating_sub(failed.len());
-            summary.errors += 1;
+            summary.failed_write(failed.len());
         }
         out.flush()?;
-        if !config.quiet {
-            writeln!(
-                err,
-                "{}",
-                summary.line(config.mode == Mode::Write && failure.is_none())
-            )?;
-        }
+        summary_lines(config, &summary, failure, err)?;
         Ok(summary)
     }
 }

@@ -307,6 +307,22 @@ fn name_backends(
     })
 }
 
+/// A literal target left as it is keeps its host name taken in its http
+/// context: nginx refuses an upstream named like the host of a remaining
+/// `proxy_pass http://HOST:PORT` ("may not have port").
+fn keep_host_taken(
+    remaining: &mut BTreeMap<LevelId, BTreeSet<UpstreamName>>,
+    http: LevelId,
+    target: &ProxyTarget,
+) {
+    if !target.is_unix() {
+        remaining
+            .entry(http)
+            .or_default()
+            .insert(target.host_name());
+    }
+}
+
 /// Leaves alone what `# upkeep:ignore` marks: a `*_pass`, every
 /// `proxy_pass` inside a marked `location` or `server`, and a marked
 /// `upstream` (no keepalive added, not reused for a literal backend, and
@@ -370,13 +386,7 @@ fn leave_alone_ignored(ctx: &Ctx, found: &mut Discovered, suppressed: &mut Vec<N
             };
             say(by, &what);
             if let FoundKind::Literal(t) = &f.kind {
-                if !t.is_unix() {
-                    found
-                        .remaining_hosts
-                        .entry(*http)
-                        .or_default()
-                        .insert(t.host_name());
-                }
+                keep_host_taken(&mut found.remaining_hosts, *http, t);
             }
             false
         });
@@ -494,13 +504,7 @@ fn leave_alone_blocked(ctx: &Ctx, found: &mut Discovered, notes: &mut Vec<Note>)
                 });
                 for (pass, t) in pooled {
                     blocked.insert(*pass);
-                    if !t.is_unix() {
-                        found
-                            .remaining_hosts
-                            .entry(*http)
-                            .or_default()
-                            .insert(t.host_name());
-                    }
+                    keep_host_taken(&mut found.remaining_hosts, *http, t);
                 }
             }
         }
@@ -593,13 +597,7 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
         };
         if let Some(reason) = hidden_settings(ctx, level) {
             notes.push(note(reason));
-            if !target.is_unix() {
-                found
-                    .remaining_hosts
-                    .entry(http)
-                    .or_default()
-                    .insert(target.host_name());
-            }
+            keep_host_taken(&mut found.remaining_hosts, http, &target);
             continue;
         }
         // `http://NAME` without a port names an upstream block when one exists.

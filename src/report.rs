@@ -41,6 +41,13 @@ impl Summary {
         self.suppressed += report.suppressed.len();
     }
 
+    /// A `--write` that failed: its files count as unchanged (nothing was
+    /// written), the failure as one error.
+    pub fn failed_write(&mut self, files: usize) {
+        self.changed = self.changed.saturating_sub(files);
+        self.errors += 1;
+    }
+
     /// The one line a run ends with: "3 upstreams added, 4 proxy_pass
     /// targets rewritten in 1 file", or "nothing to change in 2 files";
     /// errors are counted after a semicolon.

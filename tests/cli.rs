@@ -41,6 +41,15 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// The motivating fixture's flags, one per line of its `args`.
+fn motivating_args() -> Vec<String> {
+    std::fs::read_to_string(repo().join(MOTIVATING).join("args"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -94,11 +103,7 @@ fn bad_flags_exit_2_with_claps_message() {
 
 #[test]
 fn motivating_example_diff_and_check() {
-    let args: Vec<String> = std::fs::read_to_string(repo().join(MOTIVATING).join("args"))
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect();
+    let args = motivating_args();
     let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let input = format!("{MOTIVATING}/input.conf");
     argv.push(&input);
@@ -793,11 +798,7 @@ fn flag_values_that_match_nothing_are_errors() {
         original
     );
 
-    let args: Vec<String> = std::fs::read_to_string(repo().join(MOTIVATING).join("args"))
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect();
+    let args = motivating_args();
     let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
     argv.extend(["--write", "nginx.conf"]);
     let out = upkeep(dir.path(), &argv);
