@@ -92,7 +92,7 @@ pub struct Args {
     #[arg(long = "proxy-host", alias = "host-header", value_enum, default_value_t = HostHeaderArg::Keep, value_name = "keep|upstream")]
     pub host_header: HostHeaderArg,
 
-    /// `text` prints the diff; `json` one machine-readable report instead; `github` GitHub Actions annotations (`::warning file=…,line=…::…`).
+    /// `text` prints the diff; `json` one machine-readable report instead (schemas/report.schema.json); `github` GitHub Actions annotations (`::warning file=…,line=…::…`); `sarif` a SARIF 2.1.0 log for code scanning.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
@@ -101,7 +101,9 @@ pub struct Args {
     #[arg(short = 'o', long = "output-file", value_name = "FILE")]
     pub output_file: Option<std::path::PathBuf>,
 
-    /// Color the diff (`auto` colors a terminal unless NO_COLOR is set).
+    /// Color the diff and the messages. `auto` colors a terminal that
+    /// supports it, honouring NO_COLOR, CLICOLOR=0, CLICOLOR_FORCE and
+    /// TERM=dumb; a file named by -o only with `always`.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
@@ -141,6 +143,8 @@ pub enum Format {
     /// GitHub Actions workflow commands: one annotation per change, note
     /// and error, shown on the pull request's lines.
     Github,
+    /// A SARIF 2.1.0 log (GitHub code scanning and other viewers).
+    Sarif,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -148,6 +152,13 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+/// Whether standard output and standard error get ANSI colors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Colors {
+    pub out: bool,
+    pub err: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,7 +179,10 @@ pub struct Config {
     pub paths: crate::workspace::Paths,
     pub mode: Mode,
     pub format: Format,
+    /// ANSI colors on standard output (or the -o file).
     pub color: bool,
+    /// ANSI colors on standard error.
+    pub err_color: bool,
     pub quiet: bool,
     pub verbose: bool,
     pub statistics: bool,
@@ -205,8 +219,28 @@ impl Args {
         Ok(Args::try_parse_from(merged).unwrap_or_else(|e| e.exit()))
     }
 
-    /// `is_terminal` and `no_color` describe stdout and the environment.
-    pub fn into_config(self, is_terminal: bool, no_color: bool) -> Config {
+    /// Whether each stream gets colors: `--color`, and for `auto` what
+    /// the environment and the stream say (anstream's policy: NO_COLOR,
+    /// then CLICOLOR_FORCE, then CLICOLOR=0, then a terminal that is not
+    /// TERM=dumb). An -o file is not a terminal: `always` only.
+    pub fn colors(&self) -> Colors {
+        let auto = |terminal: anstream::ColorChoice| terminal != anstream::ColorChoice::Never;
+        match self.color {
+            ColorChoice::Always => Colors {
+                out: true,
+                err: true,
+            },
+            ColorChoice::Never => Colors::default(),
+            ColorChoice::Auto => Colors {
+                out: self.output_file.is_none()
+                    && auto(anstream::AutoStream::choice(&std::io::stdout())),
+                err: auto(anstream::AutoStream::choice(&std::io::stderr())),
+            },
+        }
+    }
+
+    /// `colors` as [`Args::colors`] resolved them for the real streams.
+    pub fn into_config(self, colors: Colors) -> Config {
         let mode = if self.check {
             Mode::Check
         } else if self.write {
@@ -224,11 +258,6 @@ impl Args {
                 }
             }
         }
-        let color = match self.color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => is_terminal && !no_color && self.output_file.is_none(),
-        };
         let absolute = |p: std::path::PathBuf| {
             if p.is_absolute() {
                 p
@@ -255,7 +284,8 @@ impl Args {
             },
             mode,
             format: self.format,
-            color,
+            color: colors.out,
+            err_color: colors.err,
             quiet: self.quiet,
             verbose: self.verbose,
             statistics: self.statistics,
@@ -390,7 +420,7 @@ mod tests {
             argv.extend(typed.iter().map(Into::into));
             Args::parse_with_settings(argv, dir.path())
                 .unwrap()
-                .into_config(false, true)
+                .into_config(Colors::default())
         };
         let c = parse(&[
             "--keepalive",

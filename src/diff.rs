@@ -195,34 +195,34 @@ fn push_line(out: &mut Vec<u8>, marker: u8, line: &[u8]) {
     }
 }
 
-/// ANSI colors for a rendered diff: headers bold, hunks cyan, - red, + green.
+/// ANSI colors for a rendered diff: headers bold, hunks cyan, - red, + green
+/// (`crate::style`).
 pub fn colorize(diff: &[u8]) -> Vec<u8> {
+    use crate::style;
     let mut out = Vec::with_capacity(diff.len() + diff.len() / 8);
     for line in diff.split_inclusive(|b| *b == b'\n') {
-        let style: &[u8] = if line.starts_with(b"---") || line.starts_with(b"+++") {
-            b"\x1b[1m"
+        let style = if line.starts_with(b"---") || line.starts_with(b"+++") {
+            style::DIFF_HEADER
         } else if line.starts_with(b"@@") {
-            b"\x1b[36m"
+            style::DIFF_HUNK
         } else if line.starts_with(b"-") {
-            b"\x1b[31m"
+            style::DIFF_REMOVED
         } else if line.starts_with(b"+") {
-            b"\x1b[32m"
+            style::DIFF_ADDED
         } else {
-            b""
-        };
-        if style.is_empty() {
             out.extend_from_slice(line);
             continue;
-        }
+        };
         let body_len = line.len()
             - line
                 .iter()
                 .rev()
                 .take_while(|b| **b == b'\n' || **b == b'\r')
                 .count();
-        out.extend_from_slice(style);
+        // Writing into a Vec cannot fail.
+        let _ = style.write_to(&mut out);
         out.extend_from_slice(&line[..body_len]);
-        out.extend_from_slice(b"\x1b[0m");
+        let _ = style.write_reset_to(&mut out);
         out.extend_from_slice(&line[body_len..]);
     }
     out

@@ -9,18 +9,27 @@
 //!   with `--write`, one line per written file; standard input under
 //!   `--write` gets the rewritten text.
 //! - [`Json`]: nothing until the end, then one JSON document on stdout
-//!   ([`RunReport`]); errors still go to stderr as they happen.
+//!   ([`RunReport`], shape in `schemas/report.schema.json`); errors still go
+//!   to stderr as they happen.
 //! - [`Github`]: GitHub Actions workflow commands on stdout, one per
 //!   change (`::warning`), note and suppression (`::notice`) and error
 //!   (`::error`), which the runner shows on the pull request's lines; the
 //!   summary line on stderr as in text mode.
+//! - [`Sarif`]: one SARIF 2.1.0 log at the end (`sarif.rs`), for code
+//!   scanning; errors on stderr as in JSON mode.
+//!
+//! Colors (`crate::style`) are used on a stream only when the run decided
+//! that stream gets them (`Config::color`, `Config::err_color`).
 
 use std::collections::HashSet;
 use std::io::{self, Write};
 
 use crate::cli::{Config, Format, Mode};
-use crate::diff;
-use crate::report::{FileReport, FileStatus, RunReport, Summary};
+use crate::report::{
+    FileReport, FileStatus, RunError, RunReport, Span, Summary, REPORT_VERSION,
+};
+use crate::style::{self, paint};
+use crate::{diff, sarif};
 
 /// What the run produced for one file, beside its report.
 pub enum Output<'a> {
@@ -35,8 +44,11 @@ pub enum Output<'a> {
 pub trait Emitter {
     /// One file's outcome (its report names the path to print).
     fn file(&mut self, report: FileReport, output: Output<'_>) -> io::Result<()>;
-    /// An error not tied to a processed file (or a file that failed).
+    /// A file that could not be processed (its report holds the error).
     fn error(&mut self, report: FileReport) -> io::Result<()>;
+    /// An error about the run rather than a file (a flag value that names
+    /// nothing); counted like a file's.
+    fn run_error(&mut self, message: &str) -> io::Result<()>;
     /// Files written by `--write`: `(path, number of changes)`.
     fn written(&mut self, files: &[(String, usize)]) -> io::Result<()>;
     /// A warning about the run as a whole.
@@ -66,11 +78,12 @@ pub fn for_config<'w>(
             err,
             summary: Summary::default(),
         }),
-        Format::Json => Box::new(Json {
-            quiet: config.quiet,
+        Format::Json | Format::Sarif => Box::new(Json {
+            config,
             err,
             out,
             files: Vec::new(),
+            errors: Vec::new(),
         }),
     }
 }
@@ -97,11 +110,18 @@ fn summary_lines(
 }
 
 /// A warning about the run, on stderr unless `--quiet` (every mode).
-fn warn(err: &mut dyn Write, quiet: bool, message: &str) -> io::Result<()> {
-    if !quiet {
-        writeln!(err, "warning: {message}")?;
+fn warn(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
+    if !config.quiet {
+        let label = paint(config.err_color, style::WARNING, "warning:");
+        writeln!(err, "{label} {message}")?;
     }
     Ok(())
+}
+
+/// An error on stderr, in every mode and even with `--quiet`.
+fn error_line(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
+    let label = paint(config.err_color, style::ERROR, "error:");
+    writeln!(err, "{label} {message}")
 }
 
 pub struct Text<'w> {
@@ -118,14 +138,33 @@ pub struct Text<'w> {
 impl Emitter for Text<'_> {
     fn file(&mut self, report: FileReport, output: Output<'_>) -> io::Result<()> {
         if self.config.verbose {
+            let color = self.config.err_color;
             for c in &report.changes {
-                writeln!(self.err, "{}", c.text(&report.path))?;
+                let place = format!("{}:{}:{}:", report.path, c.at.line, c.at.column);
+                writeln!(
+                    self.err,
+                    "{} {} {}",
+                    paint(color, style::PLACE, &place),
+                    paint(color, style::RULE, &format!("{}:", c.rule.as_str())),
+                    c.reason
+                )?;
             }
             for n in report.notes.iter().chain(&report.suppressed) {
                 let line = n.text(&report.path);
-                if self.notes_seen.insert(line.clone()) {
-                    writeln!(self.err, "{line}")?;
+                if !self.notes_seen.insert(line.clone()) {
+                    continue;
                 }
+                let place = match (n.line, n.column) {
+                    (Some(l), Some(c)) => format!("{}:{l}:{c}:", report.path),
+                    _ => format!("{}:", report.path),
+                };
+                writeln!(
+                    self.err,
+                    "{} {} {}",
+                    paint(color, style::PLACE, &place),
+                    paint(color, style::NOTE, "note:"),
+                    n.message
+                )?;
             }
         }
         match output {
@@ -142,9 +181,15 @@ impl Emitter for Text<'_> {
 
     fn error(&mut self, report: FileReport) -> io::Result<()> {
         if let Some(e) = &report.error {
-            writeln!(self.err, "error: {e}")?;
+            error_line(self.err, self.config, e)?;
         }
         self.summary.add(&report);
+        Ok(())
+    }
+
+    fn run_error(&mut self, message: &str) -> io::Result<()> {
+        error_line(self.err, self.config, message)?;
+        self.summary.errors += 1;
         Ok(())
     }
 
@@ -156,7 +201,7 @@ impl Emitter for Text<'_> {
     }
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
-        warn(self.err, self.config.quiet, message)
+        warn(self.err, self.config, message)
     }
 
     fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
@@ -176,7 +221,7 @@ impl Emitter for Text<'_> {
             }
         }
         if let Some(e) = failure {
-            writeln!(err, "error: {e}; no file was changed")?;
+            error_line(err, config, &format!("{e}; no file was changed"))?;
             summary.failed_write(failed.len());
         }
         out.flush()?;
@@ -185,11 +230,14 @@ impl Emitter for Text<'_> {
     }
 }
 
+/// `--format json` and `--format sarif`: the same report, collected, then
+/// printed as one document in the format asked for.
 pub struct Json<'w> {
-    quiet: bool,
+    config: &'w Config,
     out: &'w mut dyn Write,
     err: &'w mut dyn Write,
     files: Vec<FileReport>,
+    errors: Vec<RunError>,
 }
 
 impl Emitter for Json<'_> {
@@ -203,9 +251,17 @@ impl Emitter for Json<'_> {
 
     fn error(&mut self, report: FileReport) -> io::Result<()> {
         if let Some(e) = &report.error {
-            writeln!(self.err, "error: {e}")?;
+            error_line(self.err, self.config, e)?;
         }
         self.files.push(report);
+        Ok(())
+    }
+
+    fn run_error(&mut self, message: &str) -> io::Result<()> {
+        error_line(self.err, self.config, message)?;
+        self.errors.push(RunError {
+            message: message.to_string(),
+        });
         Ok(())
     }
 
@@ -214,30 +270,45 @@ impl Emitter for Json<'_> {
     }
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
-        warn(self.err, self.quiet, message)
+        warn(self.err, self.config, message)
     }
 
     fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
         let Json {
+            config,
             out,
             err,
             mut files,
-            ..
+            mut errors,
         } = *self;
         let mut summary = Summary::default();
         for r in &files {
             summary.add(r);
         }
+        summary.errors += errors.len();
         if let Some(e) = failure {
-            writeln!(err, "error: {e}; no file was changed")?;
+            let message = format!("{e}; no file was changed");
+            error_line(err, config, &message)?;
             for r in files.iter_mut().filter(|r| failed.contains(&r.path)) {
                 r.status = FileStatus::Error;
                 r.error = Some(format!("not written: {e}"));
             }
+            errors.push(RunError { message });
             summary.failed_write(failed.len());
         }
-        let report = RunReport { files, summary };
-        serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?;
+        let report = RunReport {
+            version: REPORT_VERSION,
+            files,
+            errors,
+            summary,
+        };
+        match config.format {
+            Format::Sarif => {
+                serde_json::to_writer_pretty(&mut *out, &sarif::log(&report))
+                    .map_err(io::Error::other)?;
+            }
+            _ => serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?,
+        }
         writeln!(out)?;
         out.flush()?;
         Ok(report.summary)
@@ -263,17 +334,23 @@ fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// `::LEVEL file=…,line=…,col=…,title=…::MESSAGE`
-fn annotation(
-    level: &str,
-    file: &str,
-    at: Option<(usize, usize)>,
-    title: &str,
-    message: &str,
-) -> String {
+/// Where an annotation points: a line and column, or a whole span.
+enum At {
+    Nowhere,
+    Point(usize, usize),
+    Span(Span),
+}
+
+/// `::LEVEL file=…,line=…,col=…[,endLine=…,endColumn=…],title=…::MESSAGE`
+fn annotation(level: &str, file: &str, at: At, title: &str, message: &str) -> String {
     let mut properties = format!("file={}", escape_property(file));
-    if let Some((line, col)) = at {
-        properties.push_str(&format!(",line={line},col={col}"));
+    match at {
+        At::Nowhere => {}
+        At::Point(line, col) => properties.push_str(&format!(",line={line},col={col}")),
+        At::Span(s) => properties.push_str(&format!(
+            ",line={},col={},endLine={},endColumn={}",
+            s.line, s.column, s.end_line, s.end_column
+        )),
     }
     properties.push_str(&format!(",title={}", escape_property(title)));
     format!("::{level} {properties}::{}", escape_data(message))
@@ -283,13 +360,7 @@ impl Emitter for Github<'_> {
     fn file(&mut self, report: FileReport, _output: Output<'_>) -> io::Result<()> {
         for c in &report.changes {
             let title = format!("upkeep {}", c.rule.as_str());
-            let line = annotation(
-                "warning",
-                &report.path,
-                Some((c.line, c.column)),
-                &title,
-                &c.reason,
-            );
+            let line = annotation("warning", &report.path, At::Span(c.at), &title, &c.reason);
             writeln!(self.out, "{line}")?;
         }
         for (n, title) in report
@@ -298,7 +369,10 @@ impl Emitter for Github<'_> {
             .map(|n| (n, "upkeep note"))
             .chain(report.suppressed.iter().map(|n| (n, "upkeep:ignore")))
         {
-            let at = n.line.zip(n.column);
+            let at = match (n.line, n.column) {
+                (Some(l), Some(c)) => At::Point(l, c),
+                _ => At::Nowhere,
+            };
             writeln!(
                 self.out,
                 "{}",
@@ -314,11 +388,19 @@ impl Emitter for Github<'_> {
             writeln!(
                 self.out,
                 "{}",
-                annotation("error", &report.path, None, "upkeep error", e)
+                annotation("error", &report.path, At::Nowhere, "upkeep error", e)
             )?;
-            writeln!(self.err, "error: {e}")?;
+            error_line(self.err, self.config, e)?;
         }
         self.summary.add(&report);
+        Ok(())
+    }
+
+    fn run_error(&mut self, message: &str) -> io::Result<()> {
+        let message_text = escape_data(message);
+        writeln!(self.out, "::error title=upkeep error::{message_text}")?;
+        error_line(self.err, self.config, message)?;
+        self.summary.errors += 1;
         Ok(())
     }
 
@@ -327,7 +409,7 @@ impl Emitter for Github<'_> {
     }
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
-        warn(self.err, self.config.quiet, message)
+        warn(self.err, self.config, message)
     }
 
     fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
@@ -340,7 +422,7 @@ impl Emitter for Github<'_> {
         if let Some(e) = failure {
             let message = escape_data(&format!("{e}; no file was changed"));
             writeln!(out, "::error title=upkeep error::{message}")?;
-            writeln!(err, "error: {e}; no file was changed")?;
+            error_line(err, config, &format!("{e}; no file was changed"))?;
             summary.failed_write(failed.len());
         }
         out.flush()?;
@@ -366,11 +448,21 @@ mod tests {
             annotation(
                 "warning",
                 "conf/x,y.conf",
-                Some((3, 7)),
+                At::Point(3, 7),
                 "upkeep http-version",
                 "a\nb"
             ),
             "::warning file=conf/x%2Cy.conf,line=3,col=7,title=upkeep http-version::a%0Ab"
+        );
+        let span = Span {
+            line: 3,
+            column: 5,
+            end_line: 3,
+            end_column: 33,
+        };
+        assert_eq!(
+            annotation("warning", "a.conf", At::Span(span), "t", "m"),
+            "::warning file=a.conf,line=3,col=5,endLine=3,endColumn=33,title=t::m"
         );
     }
 }

@@ -199,10 +199,10 @@ fn keep_current(ctx: &Ctx, location: LevelId) -> Vec<Change> {
     };
     lines
         .into_iter()
-        .map(|text| Change {
-            rule: RuleId::ConnectionHeader,
-            edit: layout::at_anchor(model, anchor, &text, Slot::Header),
-            reason: reason.clone(),
+        .map(|text| {
+            let edit = layout::at_anchor(model, anchor, &text, Slot::Header);
+            Change::new(RuleId::ConnectionHeader, edit, reason.clone())
+                .about(model.level_head(location))
         })
         .collect()
 }
@@ -248,11 +248,11 @@ pub fn edit_level(ctx: &Ctx, level: LevelId, ops: &[HeaderOp]) -> Vec<Change> {
                     fallback.as_ref()
                 } else {
                     for d in present.iter() {
-                        changes.push(Change {
-                            rule: op.rule,
-                            edit: layout::delete_directive(model, *d),
-                            reason: op.reason.clone(),
-                        });
+                        let edit = layout::delete_directive(model, *d);
+                        changes.push(
+                            Change::new(op.rule, edit, op.reason.clone())
+                                .about(model.dirs[*d].head()),
+                        );
                     }
                     continue;
                 }
@@ -264,14 +264,14 @@ pub fn edit_level(ctx: &Ctx, level: LevelId, ops: &[HeaderOp]) -> Vec<Change> {
             for d in &present {
                 if let Some(old) = model.dirs[*d].args.get(1) {
                     if old.value != value.value.as_str() {
-                        changes.push(Change {
-                            rule: op.rule,
-                            edit: crate::edit::Edit::replace(
-                                old.range.clone(),
-                                value.replacing(old.quote),
-                            ),
-                            reason: op.reason.clone(),
-                        });
+                        let edit = crate::edit::Edit::replace(
+                            old.range.clone(),
+                            value.replacing(old.quote),
+                        );
+                        changes.push(
+                            Change::new(op.rule, edit, op.reason.clone())
+                                .about(model.dirs[*d].head()),
+                        );
                     }
                 }
             }
@@ -288,11 +288,9 @@ pub fn edit_level(ctx: &Ctx, level: LevelId, ops: &[HeaderOp]) -> Vec<Change> {
                         None => continue,
                     },
                 };
-                changes.push(Change {
-                    rule: op.rule,
-                    edit,
-                    reason: op.reason.clone(),
-                });
+                changes.push(
+                    Change::new(op.rule, edit, op.reason.clone()).about(model.level_head(level)),
+                );
             }
         }
     }
@@ -373,10 +371,9 @@ pub fn materialize(ctx: &Ctx, location: LevelId, ops: &[HeaderOp]) -> Vec<Change
     }
     lines
         .into_iter()
-        .map(|(text, rule, reason)| Change {
-            rule,
-            edit: layout::at_anchor(model, anchor, &text, Slot::Header),
-            reason,
+        .map(|(text, rule, reason)| {
+            let edit = layout::at_anchor(model, anchor, &text, Slot::Header);
+            Change::new(rule, edit, reason).about(model.level_head(location))
         })
         .collect()
 }

@@ -26,8 +26,10 @@ pub mod query;
 pub mod report;
 pub mod rules;
 pub mod run;
+pub mod sarif;
 pub mod settings;
 pub mod source;
+pub mod style;
 pub mod target;
 pub mod variables;
 pub mod vocab;
@@ -296,11 +298,20 @@ fn plan_unit(
             if per_file[&seg.file][0] != segment {
                 continue;
             }
+            // Reports point at the directive the change is about when it is
+            // in the same file as the edit; else at the edit.
+            let about = c
+                .about
+                .as_ref()
+                .and_then(|r| local_range(unit, r))
+                .filter(|(s, _)| unit.segment(*s).file == seg.file)
+                .map(|(_, r)| r);
             out[index[&seg.file]].1.changes.push(Change {
                 edit: edit::Edit {
                     range: local,
                     ..c.edit
                 },
+                about,
                 ..c
             });
         }

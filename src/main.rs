@@ -2,7 +2,7 @@
 //! to an exit code. A closed stdout (`upkeep ... | head`) is not an error
 //! and does not change the exit code.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 // upkeep allocates many small objects (syntax tree nodes, words); mimalloc
@@ -19,8 +19,8 @@ fn main() -> ExitCode {
             return ExitCode::from(upkeep::ExitStatus::Error as u8);
         }
     };
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let config = args.into_config(io::stdout().is_terminal(), no_color);
+    let colors = args.colors();
+    let config = args.into_config(colors);
     let stdout = io::stdout();
     let stderr = io::stderr();
     let mut out: Box<dyn Write> = match &config.output_file {

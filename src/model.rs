@@ -133,6 +133,18 @@ impl Directive<'_> {
         self.name.value == name
     }
 
+    /// What a report points at: a simple directive whole, a block
+    /// directive from its name to its last argument (not its body).
+    pub fn head(&self) -> Range<usize> {
+        match self.block {
+            Some(_) => {
+                let end = self.args.last().unwrap_or(&self.name).range.end;
+                self.range.start..end
+            }
+            None => self.range.clone(),
+        }
+    }
+
     pub fn arg(&self, index: usize) -> Option<&str> {
         self.args.get(index).map(|a| a.value.as_ref())
     }
@@ -637,6 +649,12 @@ impl<'s> Model<'s> {
     /// `server`s or `location`s inside it), in order.
     pub fn plain(&self, level: LevelId) -> &[DirId] {
         &self.plain[level.index()]
+    }
+
+    /// The head of the block directive that opens `level` (`location
+    /// /api/`), where reports about the level point; `None` for the root.
+    pub fn level_head(&self, level: LevelId) -> Option<Range<usize>> {
+        self.levels[level].owner.map(|d| self.dirs[d].head())
     }
 
     /// The directives named `name` directly in `level` (without a block),

@@ -4,16 +4,31 @@
 //! and `--format json` (one document on stdout).
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde::Serialize;
 
 use crate::source::Source;
 use crate::vocab::{Change, Note, RuleId};
 
+/// The version of the JSON report's shape (`schemas/report.schema.json`):
+/// raised when a field changes meaning or goes away, not when one is added.
+pub const REPORT_VERSION: u32 = 1;
+
+/// The JSON report (`--format json`).
 #[derive(Debug, Serialize)]
 pub struct RunReport {
+    pub version: u32,
     pub files: Vec<FileReport>,
+    /// Errors about the run rather than a file: a flag value that names
+    /// nothing, a write that failed.
+    pub errors: Vec<RunError>,
     pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunError {
+    pub message: String,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -116,14 +131,70 @@ pub enum FileStatus {
     Error,
 }
 
+/// A stretch of a file: 1-based lines and byte columns, the end exclusive
+/// (the column just after the last byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Span {
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+}
+
+impl Span {
+    pub fn of(source: &Source, range: Range<usize>) -> Span {
+        let (line, column) = source.line_col(range.start);
+        let (end_line, end_column) = source.line_col(range.end);
+        Span {
+            line,
+            column,
+            end_line,
+            end_column,
+        }
+    }
+}
+
+/// Columns counted in Unicode code points (SARIF's `unicodeCodePoints`),
+/// where JSON and text count bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CharColumns {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl CharColumns {
+    fn of(source: &Source, range: Range<usize>) -> CharColumns {
+        let count = |offset: usize| {
+            let line_start = offset + 1 - source.line_col(offset).1;
+            String::from_utf8_lossy(&source.text[line_start..offset])
+                .chars()
+                .count()
+                + 1
+        };
+        CharColumns {
+            start: count(range.start),
+            end: count(range.end),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct ChangeReport {
     pub rule: RuleId,
-    pub line: usize,
-    pub column: usize,
+    /// The directive the change is about (`line`, `column`, `end_line`,
+    /// `end_column`).
+    #[serde(flatten)]
+    pub at: Span,
+    /// The bytes the edit replaces (empty for an insertion).
+    pub edit: Span,
     pub before: String,
     pub after: String,
     pub reason: String,
+    #[serde(skip)]
+    pub chars: CharColumns,
+    /// The bytes the edit replaces, as file offsets (SARIF's fixes).
+    #[serde(skip)]
+    pub edit_bytes: Range<usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -131,18 +202,22 @@ pub struct NoteReport {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    #[serde(skip)]
+    pub char_column: Option<usize>,
 }
 
 impl ChangeReport {
     pub fn new(source: &Source, change: &Change) -> ChangeReport {
-        let (line, column) = source.line_col(change.edit.range.start);
+        let span = change.span();
         ChangeReport {
             rule: change.rule,
-            line,
-            column,
+            at: Span::of(source, span.clone()),
+            edit: Span::of(source, change.edit.range.clone()),
             before: source.slice(change.edit.range.clone()),
             after: String::from_utf8_lossy(&change.edit.text).into_owned(),
             reason: change.reason.clone(),
+            chars: CharColumns::of(source, span),
+            edit_bytes: change.edit.range.clone(),
         }
     }
 
@@ -150,8 +225,8 @@ impl ChangeReport {
     pub fn text(&self, path: &str) -> String {
         format!(
             "{path}:{}:{}: {}: {}",
-            self.line,
-            self.column,
+            self.at.line,
+            self.at.column,
             self.rule.as_str(),
             self.reason
         )
@@ -160,17 +235,19 @@ impl ChangeReport {
 
 impl NoteReport {
     pub fn new(source: &Source, note: &Note) -> NoteReport {
-        let (line, column) = match note.offset {
+        let (line, column, char_column) = match note.offset {
             Some(offset) => {
                 let (l, c) = source.line_col(offset);
-                (Some(l), Some(c))
+                let chars = CharColumns::of(source, offset..offset);
+                (Some(l), Some(c), Some(chars.start))
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         NoteReport {
             line,
             column,
             message: note.message.clone(),
+            char_column,
         }
     }
 

@@ -80,8 +80,7 @@ pub fn run(
         let unmatched = unmatched_flags(&config.options, &seen);
         if !unmatched.is_empty() {
             for (flag, message) in unmatched {
-                let message = format!("{flag}: {message} (nothing was changed)");
-                emitter.error(error_report(&flag, message))?;
+                emitter.run_error(&format!("{flag}: {message} (nothing was changed)"))?;
             }
             emitter.finish(&[], None)?;
             return Ok(ExitStatus::Error);

@@ -5,6 +5,7 @@
 //! [`Edit`] and the name types.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
 use serde::Serialize;
 
@@ -178,6 +179,35 @@ pub struct Change {
     pub rule: RuleId,
     pub edit: Edit,
     pub reason: String,
+    /// The directive the change is about (the `proxy_pass` an upstream is
+    /// added for, the location a header line goes into), where reports
+    /// point; `None` points at the edit itself.
+    pub about: Option<Range<usize>>,
+}
+
+impl Change {
+    pub fn new(rule: RuleId, edit: Edit, reason: impl Into<String>) -> Change {
+        Change {
+            rule,
+            edit,
+            reason: reason.into(),
+            about: None,
+        }
+    }
+
+    /// The same change, reported at `range` (a directive's head; `None`
+    /// keeps the edit's position).
+    pub fn about(self, range: impl Into<Option<Range<usize>>>) -> Change {
+        Change {
+            about: range.into(),
+            ..self
+        }
+    }
+
+    /// Where reports point: the directive it is about, else the edit.
+    pub fn span(&self) -> Range<usize> {
+        self.about.clone().unwrap_or_else(|| self.edit.range.clone())
+    }
 }
 
 /// Something upkeep left alone or assumed, with where it is.

@@ -12,7 +12,7 @@ fn problems(before: &[u8], after: &[u8], args: &[&str]) -> Vec<String> {
     argv.push("-");
     let config = <upkeep::cli::Args as clap::Parser>::try_parse_from(argv)
         .unwrap()
-        .into_config(false, true);
+        .into_config(upkeep::cli::Colors::default());
     let (b, a) = (
         Source::new("before", before.to_vec()),
         Source::new("after", after.to_vec()),

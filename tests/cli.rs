@@ -331,11 +331,21 @@ fn json_report() {
             "connection-header"
         ]
     );
+    assert_eq!(report["version"], 1);
+    assert_eq!(report["errors"], serde_json::json!([]));
+    // Reported at the directive it is about (`proxy_pass …;`, line 3,
+    // columns 9 to 36), the edit being its `api:8080` (columns 27 to 35).
     let target = &changes[1];
-    assert_eq!(
-        (target["line"].as_u64(), target["column"].as_u64()),
-        (Some(3), Some(27))
-    );
+    let at = |v: &serde_json::Value| {
+        ["line", "column", "end_line", "end_column"].map(|k| v[k].as_u64().unwrap())
+    };
+    assert_eq!(at(target), [3, 9, 3, 36]);
+    assert_eq!(at(&target["edit"]), [3, 27, 3, 35]);
+    // The new upstream block is inserted at 1:1 but is about the same
+    // proxy_pass; the header line goes into `location /` (2:5 to 2:15).
+    assert_eq!(at(&changes[0]), [3, 9, 3, 36]);
+    assert_eq!(at(&changes[0]["edit"]), [1, 1, 1, 1]);
+    assert_eq!(at(&changes[4]), [2, 5, 2, 15]);
     assert_eq!(
         (target["before"].as_str(), target["after"].as_str()),
         (Some("api:8080"), Some("api"))
@@ -797,6 +807,19 @@ fn flag_values_that_match_nothing_are_errors() {
         std::fs::read(dir.path().join("nginx.conf")).unwrap(),
         original
     );
+    // In JSON they are the run's errors, not entries of `files`.
+    let out = upkeep(
+        dir.path(),
+        &["--format", "json", "--websocket", "/wss", "nginx.conf"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["errors"][0]["message"],
+        "--websocket /wss: no pooled location serves /wss; pooled locations: /api/, /auth/, /auth/api/ (nothing was changed)"
+    );
+    assert_eq!(report["files"], serde_json::json!([]));
+    assert_eq!(report["summary"]["errors"], 1);
 
     let args = motivating_args();
     let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -946,7 +969,7 @@ fn github_annotations_and_output_file() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let lines: Vec<String> = stdout(&out).lines().map(String::from).collect();
     assert!(
-        lines.contains(&"::warning file=-,line=8,col=31,title=upkeep proxy-pass-target::api:8080 is an implicit upstream that opens a new connection per request; upstream \"api\" pools them".to_string()),
+        lines.contains(&"::warning file=-,line=8,col=13,endLine=8,endColumn=40,title=upkeep proxy-pass-target::api:8080 is an implicit upstream that opens a new connection per request; upstream \"api\" pools them".to_string()),
         "{lines:#?}"
     );
     assert!(

@@ -47,15 +47,11 @@ fn version(ctx: &Ctx, location: LevelId) -> Vec<Change> {
     let chain = model.inheritance_chain(location);
     let add = || -> Vec<Change> {
         settings_anchor(model, location)
-            .map(|anchor| Change {
-                rule: RuleId::HttpVersion,
-                edit: layout::at_anchor(
-                    model,
-                    anchor,
-                    "proxy_http_version 1.1;",
-                    Slot::HttpVersion,
-                ),
-                reason: ADD_REASON.into(),
+            .map(|anchor| {
+                let text = "proxy_http_version 1.1;";
+                let edit = layout::at_anchor(model, anchor, text, Slot::HttpVersion);
+                Change::new(RuleId::HttpVersion, edit, ADD_REASON)
+                    .about(model.level_head(location))
             })
             .into_iter()
             .collect()
@@ -79,10 +75,10 @@ fn version(ctx: &Ctx, location: LevelId) -> Vec<Change> {
         if ctx.opts.new_defaults && inherited_ok && wrong.len() == here.len() {
             return wrong
                 .into_iter()
-                .map(|dir| Change {
-                    rule: RuleId::HttpVersion,
-                    edit: layout::delete_directive(model, dir),
-                    reason: "`proxy_http_version 1.0` prevents keepalive; nginx ≥ 1.29.7 defaults to 1.1".into(),
+                .map(|dir| {
+                    let edit = layout::delete_directive(model, dir);
+                    Change::new(RuleId::HttpVersion, edit, "`proxy_http_version 1.0` prevents keepalive; nginx ≥ 1.29.7 defaults to 1.1")
+                        .about(model.dirs[dir].head())
                 })
                 .collect();
         }
@@ -91,11 +87,13 @@ fn version(ctx: &Ctx, location: LevelId) -> Vec<Change> {
             .map(|dir| {
                 let arg = &model.dirs[dir].args[0];
                 let quote = arg.quote.map(String::from).unwrap_or_default();
-                Change {
-                    rule: RuleId::HttpVersion,
-                    edit: Edit::replace(arg.range.clone(), format!("{quote}1.1{quote}")),
-                    reason: "HTTP/1.0 connections to the backend cannot be kept alive".into(),
-                }
+                let edit = Edit::replace(arg.range.clone(), format!("{quote}1.1{quote}"));
+                Change::new(
+                    RuleId::HttpVersion,
+                    edit,
+                    "HTTP/1.0 connections to the backend cannot be kept alive",
+                )
+                .about(model.dirs[dir].head())
             })
             .collect();
     }

@@ -7,6 +7,10 @@
 //! order of [`RULES`]. What one rule hands to a later one
 //! is a named field of [`LocationWork`] or [`Board`], never a side channel.
 //!
+//! The header of each file is also the rule's documentation in reports
+//! (SARIF's rule help): [`doc`] reads it from the file itself, so there is
+//! one text to keep true.
+//!
 //! [`Change`]: crate::vocab::Change
 
 pub mod connection;
@@ -142,3 +146,91 @@ pub static RULES: &[&dyn Rule] = &[
     &websocket_map::WebsocketMap,
     &upstream_block::UpstreamBlock,
 ];
+
+/// The rule files' text, for [`doc`].
+const SOURCES: [&str; 8] = [
+    include_str!("connection.rs"),
+    include_str!("http_version.rs"),
+    include_str!("proxy_host.rs"),
+    include_str!("proxy_pass.rs"),
+    include_str!("upstream_block.rs"),
+    include_str!("upstream_keepalive.rs"),
+    include_str!("websocket.rs"),
+    include_str!("websocket_map.rs"),
+];
+
+/// A rule's documentation: the What / Why / Example / Safety header of the
+/// file that makes its changes.
+#[derive(Debug, Clone)]
+pub struct RuleDoc {
+    /// The What paragraph, as one line of text.
+    pub what: String,
+    /// The whole header as Markdown (rustdoc links turned into code spans).
+    pub markdown: String,
+}
+
+impl RuleDoc {
+    /// The first sentence of What.
+    pub fn summary(&self) -> &str {
+        match self.what.find(". ") {
+            Some(i) => &self.what[..=i],
+            None => &self.what,
+        }
+    }
+}
+
+/// The documentation of `rule`, from the header of the file whose first
+/// line names it (`//! \`connection-header\` and \`upgrade-header\``).
+pub fn doc(rule: RuleId) -> RuleDoc {
+    let wanted = format!("`{}`", rule.as_str());
+    let header = |text: &'static str| -> Vec<&'static str> {
+        text.lines()
+            .map_while(|l| l.strip_prefix("//!"))
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .collect()
+    };
+    let lines = SOURCES
+        .iter()
+        .map(|s| header(s))
+        .find(|h| h.first().is_some_and(|first| first.contains(&wanted)))
+        .unwrap_or_else(|| panic!("no rule file documents {wanted}"));
+    // rustdoc's [`item`] links mean nothing outside rustdoc.
+    let markdown = lines.join("\n").replace("[`", "`").replace("`]", "`");
+    let what = markdown
+        .split("\n\n")
+        .find_map(|p| p.strip_prefix("**What**: "))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    RuleDoc { what, markdown }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every rule id is documented by exactly one file, with all four
+    /// sections.
+    #[test]
+    fn every_rule_has_its_documentation() {
+        for rule in RuleId::ALL {
+            let wanted = format!("`{}`", rule.as_str());
+            let files = SOURCES
+                .iter()
+                .filter(|s| s.lines().next().is_some_and(|l| l.contains(&wanted)))
+                .count();
+            assert_eq!(files, 1, "{wanted} is named by {files} rule files");
+            let doc = doc(rule);
+            for section in ["**What**: ", "**Why**: ", "**Example**: ", "**Safety**: "] {
+                assert!(doc.markdown.contains(section), "{wanted}: no {section}");
+            }
+            assert!(doc.summary().ends_with('.') || !doc.summary().is_empty());
+            assert!(!doc.markdown.contains("[`"), "{wanted}: rustdoc link left");
+        }
+        assert_eq!(
+            doc(RuleId::ProxyPassTarget).summary(),
+            "rewrites a literal `proxy_pass http://HOST:PORT/URI` to `proxy_pass http://NAME/URI`, where `NAME` is the upstream block that pools connections to `HOST:PORT`."
+        );
+    }
+}

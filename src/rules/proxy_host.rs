@@ -289,6 +289,8 @@ fn pins(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) ->
     }
     let anchor = settings_anchor(model, location);
     let eval = |v: &str| substitute(v, Some(&old_host), Some(&old_port));
+    // Pins written into the location are about its proxy_pass.
+    let pass_head = model.dirs[site.pass].head();
 
     // Headers: nginx's default Host, and explicit uses, through the
     // inheritance-aware header operations.
@@ -344,25 +346,20 @@ fn pins(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) ->
                 let reason = format!(
                     "keeps rewriting redirects to {pattern}...: nginx's default proxy_redirect is built from the proxy_pass URL, which changes"
                 );
-                let edit = match source {
-                    RedirectSource::Written { dir, .. } => {
-                        Edit::replace(model.dirs[dir].args[0].range.clone(), words)
-                    }
+                let (edit, about) = match source {
+                    RedirectSource::Written { dir, .. } => (
+                        Edit::replace(model.dirs[dir].args[0].range.clone(), words),
+                        model.dirs[dir].head(),
+                    ),
                     _ => {
                         let Some(anchor) = anchor else { continue };
-                        layout::at_anchor(
-                            model,
-                            anchor,
-                            format!("proxy_redirect {words};"),
-                            Slot::Redirect,
-                        )
+                        let text = format!("proxy_redirect {words};");
+                        let edit = layout::at_anchor(model, anchor, text, Slot::Redirect);
+                        (edit, pass_head.clone())
                     }
                 };
-                pins.changes.push(Change {
-                    rule: RuleId::ProxyRedirect,
-                    edit,
-                    reason,
-                });
+                pins.changes
+                    .push(Change::new(RuleId::ProxyRedirect, edit, reason).about(about));
             }
             _ => {}
         }
@@ -376,19 +373,14 @@ fn pins(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) ->
         && target.host != site.upstream.as_str()
     {
         if let Some(anchor) = anchor {
-            pins.changes.push(Change {
-                rule: RuleId::ProxySslName,
-                edit: layout::at_anchor(
-                    model,
-                    anchor,
-                    format!("proxy_ssl_name {};", layout::word(&target.host)),
-                    Slot::SslName,
-                ),
-                reason: format!(
-                    "keeps the TLS name (SNI, certificate check) {}: nginx's default is the upstream's host, which becomes {}",
-                    target.host, site.upstream
-                ),
-            });
+            let text = format!("proxy_ssl_name {};", layout::word(&target.host));
+            let edit = layout::at_anchor(model, anchor, text, Slot::SslName);
+            let reason = format!(
+                "keeps the TLS name (SNI, certificate check) {}: nginx's default is the upstream's host, which becomes {}",
+                target.host, site.upstream
+            );
+            pins.changes
+                .push(Change::new(RuleId::ProxySslName, edit, reason).about(pass_head.clone()));
         }
     }
 
@@ -405,11 +397,10 @@ fn pins(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) ->
             }
             for arg in &dir.args {
                 if uses_proxy_vars(&arg.value) {
-                    pins.changes.push(Change {
-                        rule: RuleId::ProxyHostValue,
-                        edit: Edit::replace(arg.range.clone(), rewritten(arg, &eval(&arg.value))),
-                        reason: reason.clone(),
-                    });
+                    let edit = Edit::replace(arg.range.clone(), rewritten(arg, &eval(&arg.value)));
+                    pins.changes.push(
+                        Change::new(RuleId::ProxyHostValue, edit, reason.clone()).about(dir.head()),
+                    );
                 }
             }
         }
@@ -449,11 +440,10 @@ fn pins(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) ->
                 }
             }
             text.push(b';');
-            pins.changes.push(Change {
-                rule: RuleId::ProxyHostValue,
-                edit: layout::at_anchor(model, anchor, text, Slot::ProxyValue),
-                reason: format!("{reason}; copied from the enclosing level so that the location keeps the rest of that list"),
-            });
+            let edit = layout::at_anchor(model, anchor, text, Slot::ProxyValue);
+            let why = format!("{reason}; copied from the enclosing level so that the location keeps the rest of that list");
+            pins.changes
+                .push(Change::new(RuleId::ProxyHostValue, edit, why).about(pass_head.clone()));
         }
     }
     pins

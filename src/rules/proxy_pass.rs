@@ -43,13 +43,11 @@ fn rewrite(ctx: &Ctx, site: &Site) -> Option<Change> {
     }
     let start = arg.range.start + skip + target.authority.start;
     let end = arg.range.start + skip + authority_end;
-    Some(Change {
-        rule: RuleId::ProxyPassTarget,
-        edit: Edit::replace(start..end, site.upstream.as_str()),
-        reason: format!(
-            "{} is an implicit upstream that opens a new connection per request; upstream \"{}\" pools them",
-            target.server_entry(),
-            site.upstream
-        ),
-    })
+    let reason = format!(
+        "{} is an implicit upstream that opens a new connection per request; upstream \"{}\" pools them",
+        target.server_entry(),
+        site.upstream
+    );
+    let edit = Edit::replace(start..end, site.upstream.as_str());
+    Some(Change::new(RuleId::ProxyPassTarget, edit, reason).about(model.dirs[site.pass].head()))
 }

@@ -44,6 +44,8 @@ struct NewBlock {
     body: Vec<String>,
     rule: RuleId,
     reason: String,
+    /// Where reports point: the first `proxy_pass` the block is for.
+    about: Option<std::ops::Range<usize>>,
 }
 
 /// Inside `http { }`, comment lines directly above the first `server` (no
@@ -148,6 +150,7 @@ fn blocks(
                         "pools connections to {} (keepalive {}) instead of opening one per request",
                         u.server, u.keepalive
                     ),
+                    about: users.first().map(|d| ctx.model.dirs[*d].head()),
                 },
             )
         })
@@ -160,6 +163,7 @@ fn blocks(
                 body: map.to_vec(),
                 rule: RuleId::WebsocketMap,
                 reason: "sends `Connection: upgrade` only with a WebSocket upgrade and an empty Connection otherwise, so ordinary requests are pooled".into(),
+                about: None,
             },
         ));
     }
@@ -232,9 +236,5 @@ fn place(
     } else {
         format!("{} {{ {} }} ", block.header, block.body.join(" "))
     };
-    Change {
-        rule: block.rule,
-        edit: Edit::insert(at, text, Slot::First),
-        reason: block.reason,
-    }
+    Change::new(block.rule, Edit::insert(at, text, Slot::First), block.reason).about(block.about)
 }

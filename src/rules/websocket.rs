@@ -300,14 +300,12 @@ fn split(
     } else {
         crate::layout::concat(&[b" ", &copy])
     };
-    Some(Change {
-        rule: RuleId::WebsocketSplit,
-        edit: Edit::insert(range.end, text, order),
-        reason: format!(
-            "WebSocket traffic under {path} gets its own location with `Connection: upgrade`, so that {} can pool ordinary requests",
-            lp.path
-        ),
-    })
+    let reason = format!(
+        "WebSocket traffic under {path} gets its own location with `Connection: upgrade`, so that {} can pool ordinary requests",
+        lp.path
+    );
+    let edit = Edit::insert(range.end, text, order);
+    Some(Change::new(RuleId::WebsocketSplit, edit, reason).about(model.dirs[owner].head()))
 }
 
 #[cfg(test)]

@@ -153,16 +153,12 @@ fn make_friendly(ctx: &Ctx, dir: DirId) -> Option<Change> {
             let entry = &model.dirs[*d];
             let value = entry.args.first().filter(|v| !v.value.is_empty())?;
             let q = entry.name.quote.unwrap_or('\'');
-            Some(Change {
-                rule: RuleId::WebsocketMap,
-                edit: Edit::replace(value.range.clone(), format!("{q}{q}")),
-                reason,
-            })
+            let edit = Edit::replace(value.range.clone(), format!("{q}{q}"));
+            Some(Change::new(RuleId::WebsocketMap, edit, reason).about(entry.head()))
         }
-        None => Some(Change {
-            rule: RuleId::WebsocketMap,
-            edit: layout::at_block_end(model, block, "'' '';", Slot::First),
-            reason,
-        }),
+        None => {
+            let edit = layout::at_block_end(model, block, "'' '';", Slot::First);
+            Some(Change::new(RuleId::WebsocketMap, edit, reason).about(model.dirs[dir].head()))
+        }
     }
 }

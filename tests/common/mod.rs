@@ -157,7 +157,7 @@ pub fn try_config_for(args: &[String]) -> Result<upkeep::cli::Config, String> {
     argv.extend(args.iter().cloned());
     argv.push("-".into());
     upkeep::cli::Args::try_parse_from(argv)
-        .map(|a| a.into_config(false, true))
+        .map(|a| a.into_config(upkeep::cli::Colors::default()))
         .map_err(|e| e.to_string())
 }
 
