@@ -5,10 +5,11 @@
 mod common;
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 const MOTIVATING: &str = "fixtures/01-motivating-frontend";
+const MOTIVATING_INPUT: &str = "fixtures/01-motivating-frontend/input.conf";
 const POOLED_INPUT: &str = "server {\n    location / {\n        proxy_pass http://api:8080;\n        proxy_set_header Host $host;\n    }\n}\n";
 
 fn upkeep(dir: &Path, args: &[&str]) -> Output {
@@ -380,22 +381,74 @@ fn notes_say_what_was_left_alone() {
     assert!(quiet.stderr.is_empty());
 }
 
+/// Colors per stream, as anstream decides: `--color always|never` win;
+/// `auto` colors a terminal unless NO_COLOR, CLICOLOR=0 or TERM=dumb, and
+/// CLICOLOR_FORCE colors even a pipe (NO_COLOR still wins). stderr (reasons
+/// with -v) follows the same rules as the diff.
 #[test]
-fn color_is_decided_once_and_honours_no_color() {
-    let colored = upkeep_stdin(&["--color", "always", "-"], POOLED_INPUT.as_bytes());
-    assert!(stdout(&colored).contains("\x1b[32m+"));
-    let plain = upkeep_stdin(&["--color", "never", "-"], POOLED_INPUT.as_bytes());
-    assert!(!stdout(&plain).contains('\x1b'));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"));
-    child
-        .env("NO_COLOR", "1")
-        .args([
-            "--color",
-            "auto",
-            "fixtures/01-motivating-frontend/input.conf",
-        ])
-        .current_dir(repo());
-    assert!(!String::from_utf8_lossy(&child.output().unwrap().stdout).contains('\x1b'));
+fn colors_follow_the_flag_and_the_environment() {
+    const GREEN_PLUS: &str = "\x1b[32m+";
+    const RULE: &str = "\x1b[35mproxy-pass-target:";
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_upkeep"));
+        cmd.args(["--no-config", "-v"])
+            .args(args)
+            .arg(MOTIVATING_INPUT)
+            .current_dir(repo());
+        for var in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "CI", "TERM"] {
+            cmd.env_remove(var);
+        }
+        cmd.envs(env.iter().copied());
+        let out = cmd.output().unwrap();
+        (
+            stdout(&out).contains(GREEN_PLUS),
+            stderr(&out).contains(RULE),
+            stdout(&out).contains('\x1b') || stderr(&out).contains('\x1b'),
+        )
+    };
+    let all = (true, true, true);
+    let none = (false, false, false);
+    assert_eq!(run(&["--color", "always"], &[("NO_COLOR", "1")]), all);
+    assert_eq!(run(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]), none);
+    assert_eq!(run(&[], &[]), none, "a pipe is not a terminal");
+    assert_eq!(run(&[], &[("CLICOLOR_FORCE", "1")]), all);
+    assert_eq!(
+        run(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]),
+        none
+    );
+    // On a terminal (a pseudo-terminal from util-linux's `script`).
+    let Ok(script) = which("script") else {
+        common::skip("colors on a terminal", "no `script` (util-linux) to make a terminal");
+        return;
+    };
+    let on_terminal = |env: &[(&str, &str)]| {
+        let command = format!(
+            "{} --no-config -v {MOTIVATING_INPUT}",
+            env!("CARGO_BIN_EXE_upkeep")
+        );
+        let mut cmd = Command::new(&script);
+        cmd.args(["-qec", &command, "/dev/null"]).current_dir(repo());
+        for var in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "CI"] {
+            cmd.env_remove(var);
+        }
+        cmd.env("TERM", "xterm").envs(env.iter().copied());
+        let out = String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned();
+        assert!(out.contains("proxy-pass-target"), "{out}");
+        (out.contains(GREEN_PLUS), out.contains(RULE))
+    };
+    assert_eq!(on_terminal(&[]), (true, true));
+    assert_eq!(on_terminal(&[("TERM", "dumb")]), (false, false));
+    assert_eq!(on_terminal(&[("CLICOLOR", "0")]), (false, false));
+    assert_eq!(on_terminal(&[("NO_COLOR", "1")]), (false, false));
+}
+
+fn which(program: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .ok_or(())
 }
 
 #[cfg(unix)]
