@@ -44,6 +44,13 @@ pub struct Args {
     #[arg(long)]
     pub no_config: bool,
 
+    /// Leave out files and directories matching GLOB when walking a
+    /// directory (gitignore syntax, relative to the directory walked:
+    /// `generated/`, `*.bak.conf`). Repeatable. Files named as arguments,
+    /// and files a config includes, are still read.
+    #[arg(long, value_name = "GLOB", value_parser = parse_exclude)]
+    pub exclude: Vec<String>,
+
     /// The main config: read the tree it includes even when it does not
     /// look like one (no top-level `http`/`events`).
     #[arg(long, value_name = "FILE")]
@@ -177,6 +184,8 @@ pub struct Config {
     pub prefix: Option<std::path::PathBuf>,
     /// How include names map to files.
     pub paths: crate::workspace::Paths,
+    /// `--exclude` globs for directory walks.
+    pub exclude: Vec<String>,
     pub mode: Mode,
     pub format: Format,
     /// ANSI colors on standard output (or the -o file).
@@ -274,6 +283,7 @@ impl Args {
             },
             root: self.root,
             prefix: prefix.clone(),
+            exclude: self.exclude,
             paths: crate::workspace::Paths {
                 prefix,
                 maps: self
@@ -306,6 +316,15 @@ impl Args {
             },
         }
     }
+}
+
+/// An `--exclude` glob, checked by the walker's own glob parser.
+pub(crate) fn parse_exclude(text: &str) -> Result<String, String> {
+    let mut check = ignore::overrides::OverrideBuilder::new("/");
+    check
+        .add(&format!("!{text}"))
+        .map_err(|e| format!("`{text}` is not a glob: {e}"))?;
+    Ok(text.to_string())
 }
 
 pub(crate) fn parse_path_map(

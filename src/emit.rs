@@ -25,9 +25,7 @@ use std::collections::HashSet;
 use std::io::{self, Write};
 
 use crate::cli::{Config, Format, Mode};
-use crate::report::{
-    FileReport, FileStatus, RunError, RunReport, Span, Summary, REPORT_VERSION,
-};
+use crate::report::{FileReport, FileStatus, RunError, RunReport, Span, Summary, REPORT_VERSION};
 use crate::style::{self, paint};
 use crate::{diff, sarif};
 

@@ -8,8 +8,9 @@
 //!   reaches are grouped by directory, and each directory is one unit (one
 //!   `http` context, as `include DIR/*.conf;` would read it);
 //! - a directory argument contributes its `*.conf` files (at any depth) and
-//!   every file in a directory named `sites-enabled`; other files are read
-//!   when an include names them;
+//!   every file in a directory named `sites-enabled`, skipping hidden
+//!   entries, what `.gitignore` ignores in a repository, and `--exclude`
+//!   globs; other files are read when an include names them;
 //! - standard input (`-`) is one unit on its own, its includes unseen.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -230,9 +231,9 @@ fn read_inputs(
         let path = Path::new(p);
         let found = match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
-                let mut found = Vec::new();
-                if let Err(message) = walk(path, false, &mut found) {
-                    emitter.error(error_report(p, message))?;
+                let (mut found, errors) = walk(path, &config.exclude);
+                for (at, message) in errors {
+                    emitter.error(error_report(&at, message))?;
                 }
                 found.sort();
                 if found.is_empty() {
@@ -516,31 +517,90 @@ fn directory_of(ws: &Workspace, id: FileId) -> PathBuf {
 }
 
 /// Files below `dir` that look like nginx configs: `*.conf`, and every file
-/// of a `sites-enabled` directory (Debian's links have no extension).
-fn walk(dir: &Path, in_sites: bool, found: &mut Vec<PathBuf>) -> Result<(), String> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("{}: {}", dir.display(), describe_io(&e)))?;
-    let sites = in_sites || dir.file_name().is_some_and(|n| n == "sites-enabled");
-    let mut result = Ok(());
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            // Symlinked directories are not followed (no loops).
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                if let Err(e) = walk(&path, false, found) {
-                    result = Err(e);
-                }
+/// of a `sites-enabled` directory (Debian's links have no extension). The
+/// walk is ripgrep's (the `ignore` crate): hidden entries are skipped, and
+/// in a git repository so is what `.gitignore` (or `.ignore`) ignores;
+/// `exclude` globs (gitignore syntax, relative to `dir`) too. Symlinked
+/// directories are not followed (no loops); symlinked files are read.
+/// Entries that cannot be read are returned as errors, one each: `(path,
+/// message)`.
+fn walk(dir: &Path, exclude: &[String]) -> (Vec<PathBuf>, Vec<(String, String)>) {
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    let mut overrides = ignore::overrides::OverrideBuilder::new(dir);
+    for glob in exclude {
+        // Checked when the flag was parsed.
+        let _ = overrides.add(&format!("!{glob}"));
+    }
+    let mut builder = ignore::WalkBuilder::new(dir);
+    builder.standard_filters(true).follow_links(false);
+    match overrides.build() {
+        Ok(o) => {
+            builder.overrides(o);
+        }
+        Err(e) => errors.push(("--exclude".into(), format!("--exclude: {e}"))),
+    }
+    for entry in builder.build() {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                errors.push(walk_error(dir, &e));
+                continue;
             }
-        } else if path.extension().is_some_and(|e| e == "conf")
-            || (sites && !entry.file_name().to_string_lossy().starts_with('.'))
-        {
-            found.push(path);
+        };
+        if entry.depth() == 0 || entry.file_type().is_some_and(|t| t.is_dir()) {
+            continue;
+        }
+        let path = entry.path();
+        let in_sites = path
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|n| n == "sites-enabled");
+        if !(in_sites || path.extension().is_some_and(|e| e == "conf")) {
+            continue;
+        }
+        // A symlink counts when it leads to a file (a link to a directory
+        // is not followed); a dangling one is an error like any unreadable
+        // file.
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => found.push(path.to_path_buf()),
+            Ok(_) => {}
+            Err(e) => {
+                let shown = crate::workspace::shown_path(path);
+                errors.push((shown.clone(), format!("{shown}: {}", describe_io(&e))));
+            }
         }
     }
-    result
+    (found, errors)
+}
+
+/// An entry the walk could not read: `(path, "path: what happened")`
+/// (`dir` when the error names no path).
+fn walk_error(dir: &Path, e: &ignore::Error) -> (String, String) {
+    match e {
+        ignore::Error::WithPath { path, err } => {
+            let shown = crate::workspace::shown_path(path);
+            let what = match err.as_ref() {
+                ignore::Error::Io(io) => describe_io(io),
+                other => other.to_string(),
+            };
+            (shown.clone(), format!("{shown}: {what}"))
+        }
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            walk_error(dir, err)
+        }
+        ignore::Error::Loop { child, .. } => {
+            let shown = crate::workspace::shown_path(child);
+            (
+                shown.clone(),
+                format!("{shown}: a symlink loop; not followed"),
+            )
+        }
+        other => {
+            let shown = crate::workspace::shown_path(dir);
+            (shown.clone(), format!("{shown}: {other}"))
+        }
+    }
 }
 
 fn error_report(path: &str, message: String) -> FileReport {

@@ -20,6 +20,7 @@
 //! proxy-host = "keep"               # --proxy-host
 //! root = "nginx.conf"               # --root
 //! prefix = "deploy/nginx"           # --prefix
+//! exclude = ["generated/"]          # --exclude GLOB
 //!
 //! [upstreams]                       # --keepalive NAME=N
 //! gateway = 64
@@ -57,6 +58,7 @@ struct Raw {
     upstreams: Option<BTreeMap<String, Spanned<i64>>>,
     names: Option<BTreeMap<String, Spanned<String>>>,
     path_map: Option<BTreeMap<String, Spanned<String>>>,
+    exclude: Option<Vec<Spanned<String>>>,
 }
 
 /// A loaded `upkeep.toml`.
@@ -173,6 +175,11 @@ pub fn load(path: &Path) -> Result<Settings, String> {
     if let Some(v) = raw.prefix {
         flag("prefix", absolute(v.get_ref()), v.span(), &|_| Ok(()))?;
     }
+    for glob in raw.exclude.iter().flatten() {
+        flag("exclude", glob.get_ref().clone(), glob.span(), &|v| {
+            cli::parse_exclude(v).map(drop)
+        })?;
+    }
     for (from, to) in raw.path_map.iter().flatten() {
         let value = format!("{from}={}", absolute(to.get_ref()));
         flag("path-map", value, to.span(), &|v| {
@@ -231,7 +238,7 @@ mod tests {
     fn mistakes_name_the_line() {
         assert_eq!(
             load_text("keepalive = 8\nkeepalve = 3\n").unwrap_err(),
-            "upkeep.toml:2:1: unknown field `keepalve`, expected one of `paths`, `root`, `prefix`, `keepalive`, `websocket`, `nginx-version`, `proxy-host`, `upstreams`, `names`, `path-map`"
+            "upkeep.toml:2:1: unknown field `keepalve`, expected one of `paths`, `root`, `prefix`, `keepalive`, `websocket`, `nginx-version`, `proxy-host`, `upstreams`, `names`, `path-map`, `exclude`"
         );
         assert_eq!(
             load_text("[upstreams]\ngateway = 0\n").unwrap_err(),

@@ -206,7 +206,9 @@ impl Change {
 
     /// Where reports point: the directive it is about, else the edit.
     pub fn span(&self) -> Range<usize> {
-        self.about.clone().unwrap_or_else(|| self.edit.range.clone())
+        self.about
+            .clone()
+            .unwrap_or_else(|| self.edit.range.clone())
     }
 }
 

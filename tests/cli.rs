@@ -418,7 +418,10 @@ fn colors_follow_the_flag_and_the_environment() {
     );
     // On a terminal (a pseudo-terminal from util-linux's `script`).
     let Ok(script) = which("script") else {
-        common::skip("colors on a terminal", "no `script` (util-linux) to make a terminal");
+        common::skip(
+            "colors on a terminal",
+            "no `script` (util-linux) to make a terminal",
+        );
         return;
     };
     let on_terminal = |env: &[(&str, &str)]| {
@@ -427,7 +430,8 @@ fn colors_follow_the_flag_and_the_environment() {
             env!("CARGO_BIN_EXE_upkeep")
         );
         let mut cmd = Command::new(&script);
-        cmd.args(["-qec", &command, "/dev/null"]).current_dir(repo());
+        cmd.args(["-qec", &command, "/dev/null"])
+            .current_dir(repo());
         for var in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "CI"] {
             cmd.env_remove(var);
         }
@@ -1059,5 +1063,99 @@ fn github_annotations_and_output_file() {
     assert!(
         diff.starts_with("--- a/site.conf\n+++ b/site.conf\n"),
         "{diff}"
+    );
+}
+
+/// Walking a directory: hidden entries and what `.gitignore` ignores (in a
+/// git repository only) are skipped, `--exclude` (or upkeep.toml's
+/// `exclude`) leaves out globs, files in `sites-enabled/` count without
+/// `.conf`, and an entry that cannot be read is an error of its own while
+/// the other files are still processed.
+#[test]
+fn walking_follows_gitignore_hidden_and_excludes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let site = "server {\n    location / {\n        proxy_pass http://a:1;\n    }\n}\n";
+    for f in [
+        "conf.d/app.conf",
+        ".hidden/x.conf",
+        "node_modules/pkg/x.conf",
+        "generated/g.conf",
+        "sites-enabled/site",
+        "sites-enabled/.site.swp",
+        "conf.d/notes.txt",
+    ] {
+        let path = root.join(f);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, site).unwrap();
+    }
+    std::fs::write(root.join(".gitignore"), "node_modules/\n").unwrap();
+    std::os::unix::fs::symlink("nowhere.conf", root.join("conf.d/dangling.conf")).unwrap();
+    let files = |args: &[&str]| {
+        let mut argv = vec!["--no-config", "--format", "json"];
+        argv.extend(args);
+        let out = upkeep(root, &argv);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut paths: Vec<String> = report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f["path"].as_str().unwrap(),
+                    f["status"].as_str().unwrap()
+                )
+            })
+            .collect();
+        paths.sort();
+        (out.status.code(), paths)
+    };
+    // Not a repository: .gitignore means nothing yet.
+    assert_eq!(
+        files(&["."]),
+        (
+            Some(2),
+            vec![
+                "conf.d/app.conf changed".to_string(),
+                "conf.d/dangling.conf error".to_string(),
+                "generated/g.conf changed".to_string(),
+                "node_modules/pkg/x.conf changed".to_string(),
+                "sites-enabled/site changed".to_string(),
+            ]
+        )
+    );
+    std::fs::create_dir(root.join(".git")).unwrap();
+    std::fs::remove_file(root.join("conf.d/dangling.conf")).unwrap();
+    assert_eq!(
+        files(&["--exclude", "generated/", "."]),
+        (
+            Some(0),
+            vec![
+                "conf.d/app.conf changed".to_string(),
+                "sites-enabled/site changed".to_string(),
+            ]
+        )
+    );
+    // The same exclude from upkeep.toml; a file named as an argument is
+    // read even when excluded or hidden.
+    std::fs::write(root.join("upkeep.toml"), "exclude = [\"generated\"]\n").unwrap();
+    let out = upkeep(root, &["--format", "json", ".", ".hidden/x.conf"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let paths: Vec<&str> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    assert!(paths.contains(&".hidden/x.conf"), "{paths:?}");
+    assert!(!paths.iter().any(|p| p.contains("generated")), "{paths:?}");
+    let bad = upkeep(root, &["--no-config", "--exclude", "a{b", "."]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("`a{b` is not a glob"),
+        "{}",
+        stderr(&bad)
     );
 }

@@ -62,7 +62,11 @@ fn sarif_schema() -> jsonschema::Validator {
         .current_dir(common::repo())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
     let manifest = meta["packages"]
         .as_array()
@@ -71,7 +75,10 @@ fn sarif_schema() -> jsonschema::Validator {
         .find(|p| p["name"] == "serde-sarif")
         .and_then(|p| p["manifest_path"].as_str())
         .expect("serde-sarif is a dev-dependency");
-    let path = PathBuf::from(manifest).parent().unwrap().join("src/schema.json");
+    let path = PathBuf::from(manifest)
+        .parent()
+        .unwrap()
+        .join("src/schema.json");
     let validator = schema(&path);
     let text: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(
@@ -127,7 +134,11 @@ fn every_report_matches_its_schema() {
     runs.push((
         "flag that names nothing".into(),
         repo.join("fixtures/01-motivating-frontend"),
-        vec!["--keepalive".into(), "nothere=3".into(), "input.conf".into()],
+        vec![
+            "--keepalive".into(),
+            "nothere=3".into(),
+            "input.conf".into(),
+        ],
         None,
     ));
     assert!(runs.len() > 45, "{} runs: fixtures missing?", runs.len());
@@ -164,7 +175,11 @@ fn every_report_matches_its_schema() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     // The validators can fail: a report without its version, a SARIF
     // result without a message.
-    let out = upkeep(&repo, &["--no-config", "--format", "json", "-"], Some(b"server {}"));
+    let out = upkeep(
+        &repo,
+        &["--no-config", "--format", "json", "-"],
+        Some(b"server {}"),
+    );
     let mut doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     doc.as_object_mut().unwrap().remove("version");
     assert!(valid(&json, &doc, "no version").is_err());
@@ -223,7 +238,12 @@ fn sarif_results_point_at_the_directives() {
         &["--no-config", "--format", "sarif", "-"],
         Some(input.as_bytes()),
     );
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let log: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(log["version"], "2.1.0");
     let run = &log["runs"][0];
@@ -249,7 +269,12 @@ fn sarif_results_point_at_the_directives() {
     let region = &target["locations"][0]["physicalLocation"]["region"];
     // `proxy_pass http://api:8080;`: line 3, columns 5 to 32.
     assert_eq!(
-        [&region["startLine"], &region["startColumn"], &region["endLine"], &region["endColumn"]],
+        [
+            &region["startLine"],
+            &region["startColumn"],
+            &region["endLine"],
+            &region["endColumn"]
+        ],
         [3, 5, 3, 32]
     );
     let replacement = &target["fixes"][0]["artifactChanges"][0]["replacements"][0];
@@ -272,7 +297,14 @@ fn sarif_results_point_at_the_directives() {
         .find(|r| r["ruleId"] == "connection-header")
         .unwrap();
     let region = &header["locations"][0]["physicalLocation"]["region"];
-    assert_eq!([&region["startLine"], &region["startColumn"], &region["endColumn"]], [2, 3, 15]);
+    assert_eq!(
+        [
+            &region["startLine"],
+            &region["startColumn"],
+            &region["endColumn"]
+        ],
+        [2, 3, 15]
+    );
 
     let notes: Vec<&Value> = results.iter().filter(|r| r["ruleId"] == "note").collect();
     // The unreadable include (6:5), the location it leaves alone (its
@@ -285,14 +317,23 @@ fn sarif_results_point_at_the_directives() {
         .map(|n| &n["locations"][0]["physicalLocation"]["region"]["startLine"])
         .collect();
     assert_eq!(lines, [6, 7]);
-    let ignored = notes.iter().find(|n| n.get("suppressions").is_some()).unwrap();
+    let ignored = notes
+        .iter()
+        .find(|n| n.get("suppressions").is_some())
+        .unwrap();
     assert_eq!(ignored["suppressions"][0]["kind"], "inSource");
     assert!(ignored["suppressions"][0]["justification"]
         .as_str()
         .unwrap()
         .contains("vendor pins connections"));
-    assert_eq!(ignored["locations"][0]["physicalLocation"]["region"]["startLine"], 10);
-    assert_eq!(ignored["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "-");
+    assert_eq!(
+        ignored["locations"][0]["physicalLocation"]["region"]["startLine"],
+        10
+    );
+    assert_eq!(
+        ignored["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "-"
+    );
 
     let broken = upkeep(
         &common::repo(),
@@ -305,5 +346,8 @@ fn sarif_results_point_at_the_directives() {
     assert_eq!(invocation["executionSuccessful"], false);
     let notification = &invocation["toolExecutionNotifications"][0];
     assert_eq!(notification["level"], "error");
-    assert!(notification["message"]["text"].as_str().unwrap().starts_with("-:1:"));
+    assert!(notification["message"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("-:1:"));
 }

@@ -50,8 +50,7 @@ fn version(ctx: &Ctx, location: LevelId) -> Vec<Change> {
             .map(|anchor| {
                 let text = "proxy_http_version 1.1;";
                 let edit = layout::at_anchor(model, anchor, text, Slot::HttpVersion);
-                Change::new(RuleId::HttpVersion, edit, ADD_REASON)
-                    .about(model.level_head(location))
+                Change::new(RuleId::HttpVersion, edit, ADD_REASON).about(model.level_head(location))
             })
             .into_iter()
             .collect()

@@ -236,5 +236,10 @@ fn place(
     } else {
         format!("{} {{ {} }} ", block.header, block.body.join(" "))
     };
-    Change::new(block.rule, Edit::insert(at, text, Slot::First), block.reason).about(block.about)
+    Change::new(
+        block.rule,
+        Edit::insert(at, text, Slot::First),
+        block.reason,
+    )
+    .about(block.about)
 }

@@ -42,9 +42,9 @@ fn keepalive(ctx: &Ctx, upstream: DirId) -> Change {
         .expect("upstream directives found by the query have a block");
     let edit = layout::at_block_end(model, block, format!("keepalive {size};"), Slot::First);
     let reason = if ctx.opts.new_defaults {
-            format!("upstream \"{name}\" relies on nginx ≥ 1.29.7's default pool (32 idle connections per worker); this makes the size explicit")
-        } else {
-            format!("upstream \"{name}\" is used by proxy_pass but keeps no idle connections (before nginx 1.29.7, an upstream without keepalive keeps none)")
+        format!("upstream \"{name}\" relies on nginx ≥ 1.29.7's default pool (32 idle connections per worker); this makes the size explicit")
+    } else {
+        format!("upstream \"{name}\" is used by proxy_pass but keeps no idle connections (before nginx 1.29.7, an upstream without keepalive keeps none)")
     };
     Change::new(RuleId::UpstreamKeepalive, edit, reason).about(dir.head())
 }
