@@ -101,6 +101,9 @@ fn valid(validator: &jsonschema::Validator, doc: &Value, what: &str) -> Result<(
     }
 }
 
+/// A run to check: its name, where it runs, its arguments, its stdin.
+type Run = (String, PathBuf, Vec<String>, Option<Vec<u8>>);
+
 /// Every fixture (and every tree) in both formats, and runs that fail in
 /// each way a run can: a missing file, a file that does not parse, a flag
 /// value that names nothing.
@@ -108,7 +111,7 @@ fn valid(validator: &jsonschema::Validator, doc: &Value, what: &str) -> Result<(
 fn every_report_matches_its_schema() {
     let json = ours();
     let sarif = sarif_schema();
-    let mut runs: Vec<(String, PathBuf, Vec<String>, Option<Vec<u8>>)> = Vec::new();
+    let mut runs: Vec<Run> = Vec::new();
     for f in common::fixtures() {
         let mut args = f.args.clone();
         args.push("input.conf".into());
