@@ -2,8 +2,8 @@
 # Installs what upkeep's tests need beyond cargo: Debian's nginx-light (real
 # nginx for `nginx -t` and the traffic tests), its stream module, patch,
 # unshare and ip (the traffic tests run in a private network namespace),
-# openssl (test certificates for the TLS backends) and script (a terminal
-# for the color tests).
+# openssl (test certificates for the TLS backends), script (a terminal
+# for the color tests) and man (the man page test).
 # Idempotent; does nothing when everything is there already.
 set -euo pipefail
 
@@ -15,6 +15,7 @@ command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v script >/dev/null || missing+=(bsdutils)
+command -v man >/dev/null || missing+=(man-db)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then

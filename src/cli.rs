@@ -24,9 +24,15 @@ and makes the `Connection` header empty for ordinary traffic and `upgrade` only 
 By default it prints a unified diff and changes nothing.",
     group(ArgGroup::new("mode").multiple(false).args(["diff", "check", "write"])),
     // A flag typed twice (or typed over upkeep.toml's value) takes the last.
-    args_override_self = true
+    args_override_self = true,
+    // `upkeep completions bash` is the subcommand; a directory of that
+    // name is `./completions`.
+    args_conflicts_with_subcommands = true
 )]
 pub struct Args {
+    #[command(subcommand)]
+    pub tool: Option<Tool>,
+
     /// nginx config files or directories; `-` reads standard input. A main
     /// config is read with everything it includes; a directory means its
     /// main configs and their trees, and its other *.conf files (and the
@@ -34,6 +40,12 @@ pub struct Args {
     /// (Default: `paths` from upkeep.toml, else the current directory.)
     #[arg(value_name = "PATH")]
     pub paths: Vec<String>,
+
+    /// The name standard input is shown under (`-` as PATH, or no PATH):
+    /// in the diff, reports and annotations, as an editor knows the file.
+    /// Its includes are not read.
+    #[arg(long, value_name = "PATH")]
+    pub stdin_filename: Option<String>,
 
     /// Read the settings from this file instead of the upkeep.toml found
     /// from the current directory upward (up to the repository root).
@@ -131,6 +143,34 @@ pub struct Args {
     pub parse_only: bool,
 }
 
+/// What upkeep can print about itself instead of reading configs.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Tool {
+    /// Print a shell completion script, e.g. `upkeep completions bash >
+    /// /etc/bash_completion.d/upkeep`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `upkeep man > upkeep.1`.
+    Man,
+}
+
+impl Tool {
+    /// Writes what was asked for to `out`.
+    pub fn print(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        use clap::CommandFactory;
+        let mut command = Args::command();
+        match self {
+            Tool::Completions { shell } => {
+                clap_complete::generate(*shell, &mut command, "upkeep", out);
+                Ok(())
+            }
+            Tool::Man => clap_mangen::Man::new(command).render(out),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum KeepaliveArg {
     Default(u32),
@@ -186,6 +226,9 @@ pub struct Config {
     pub paths: crate::workspace::Paths,
     /// `--exclude` globs for directory walks.
     pub exclude: Vec<String>,
+    /// What standard input is called in the output (`-` unless
+    /// `--stdin-filename`).
+    pub stdin_name: String,
     pub mode: Mode,
     pub format: Format,
     /// ANSI colors on standard output (or the -o file).
@@ -211,7 +254,7 @@ impl Args {
         cwd: &std::path::Path,
     ) -> Result<Args, String> {
         let typed = Args::try_parse_from(&argv).unwrap_or_else(|e| e.exit());
-        if typed.no_config {
+        if typed.no_config || typed.tool.is_some() {
             return Ok(typed);
         }
         let Some(path) = typed.config.clone().or_else(|| crate::settings::find(cwd)) else {
@@ -221,7 +264,7 @@ impl Args {
         let mut merged: Vec<std::ffi::OsString> = argv[..1].to_vec();
         merged.extend(settings.args.iter().map(Into::into));
         merged.extend(argv[1..].iter().cloned());
-        if typed.paths.is_empty() {
+        if typed.paths.is_empty() && typed.stdin_filename.is_none() {
             merged.push("--".into());
             merged.extend(settings.paths.iter().map(Into::into));
         }
@@ -276,7 +319,9 @@ impl Args {
         };
         let prefix = self.prefix.map(absolute);
         Config {
-            inputs: if self.paths.is_empty() {
+            inputs: if self.paths.is_empty() && self.stdin_filename.is_some() {
+                vec!["-".into()]
+            } else if self.paths.is_empty() {
                 vec![".".into()]
             } else {
                 self.paths
@@ -284,6 +329,7 @@ impl Args {
             root: self.root,
             prefix: prefix.clone(),
             exclude: self.exclude,
+            stdin_name: self.stdin_filename.clone().unwrap_or_else(|| "-".into()),
             paths: crate::workspace::Paths {
                 prefix,
                 maps: self

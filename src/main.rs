@@ -19,6 +19,17 @@ fn main() -> ExitCode {
             return ExitCode::from(upkeep::ExitStatus::Error as u8);
         }
     };
+    if let Some(tool) = &args.tool {
+        let mut out = io::stdout().lock();
+        return match tool.print(&mut out).and_then(|()| out.flush()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(upkeep::ExitStatus::Error as u8)
+            }
+        };
+    }
     let colors = args.colors();
     let config = args.into_config(colors);
     let stdout = io::stdout();

@@ -216,16 +216,17 @@ fn read_inputs(
             let mut text = Vec::new();
             stdin.take(MAX_FILE_SIZE + 1).read_to_end(&mut text)?;
             if text.len() as u64 > MAX_FILE_SIZE {
+                let name = &config.stdin_name;
                 emitter.error(error_report(
-                    "-",
+                    name,
                     format!(
-                        "-: input is larger than {} MiB; upkeep reads nginx configs, not this",
+                        "{name}: input is larger than {} MiB; upkeep reads nginx configs, not this",
                         MAX_FILE_SIZE >> 20
                     ),
                 ))?;
                 continue;
             }
-            stdin_file = Some(ws.add_text("-", text));
+            stdin_file = Some(ws.add_text(&config.stdin_name, text));
             continue;
         }
         let path = Path::new(p);

@@ -5,6 +5,8 @@
 mod common;
 
 use std::io::Write as _;
+
+use clap::Parser as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -1158,4 +1160,135 @@ fn walking_follows_gitignore_hidden_and_excludes() {
         "{}",
         stderr(&bad)
     );
+}
+
+/// `upkeep completions SHELL` and `upkeep man` come from the parser's own
+/// definition: bash completes a flag and a flag's values when the script
+/// is sourced, every shell gets its script, and `man` renders the page
+/// with every flag in it.
+#[test]
+fn completions_and_man_page() {
+    let script = upkeep(repo(), &["completions", "bash"]);
+    assert_eq!(script.status.code(), Some(0));
+    let path = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(path.path(), &script.stdout).unwrap();
+    // `_upkeep CMD CUR PREV` as bash calls a completion function.
+    let complete = |words: &str, cword: usize, cur: &str, prev: &str| {
+        let program = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; _upkeep upkeep '{cur}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            path.path().display()
+        );
+        let out = Command::new("bash")
+            .args(["-c", &program])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out).lines().map(String::from).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        complete("upkeep --webs", 1, "--webs", "upkeep"),
+        ["--websocket"]
+    );
+    assert_eq!(
+        complete("upkeep --format ''", 2, "", "--format"),
+        ["text", "json", "github", "sarif"]
+    );
+    for (shell, marker) in [
+        ("zsh", "#compdef upkeep"),
+        ("fish", "complete -c upkeep"),
+        ("powershell", "Register-ArgumentCompleter"),
+        ("elvish", "edit:completion:arg-completer[upkeep]"),
+    ] {
+        let out = upkeep(repo(), &["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(stdout(&out).contains(marker), "{shell}: {}", stdout(&out));
+        assert!(stdout(&out).contains("websocket"), "{shell}");
+    }
+    let bad = upkeep(repo(), &["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(2));
+
+    let page = upkeep(repo(), &["man"]);
+    assert_eq!(page.status.code(), Some(0));
+    assert!(stdout(&page).contains(".TH upkeep 1"), "{}", stdout(&page));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &page.stdout).unwrap();
+    let rendered = Command::new("man")
+        .arg("-l")
+        .arg(file.path())
+        .env("MANWIDTH", "200")
+        .env("MANPAGER", "cat")
+        .output();
+    let Ok(rendered) = rendered else {
+        common::skip("rendering the man page", "no `man` (man-db)");
+        return;
+    };
+    let text = stdout(&rendered);
+    assert!(rendered.status.success(), "{}", stderr(&rendered));
+    for section in ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS"] {
+        assert!(text.contains(section), "{section}: {text}");
+    }
+    for flag in [
+        "--check",
+        "--write",
+        "--websocket",
+        "--keepalive",
+        "--exclude",
+        "--format",
+    ] {
+        assert!(text.contains(flag), "{flag}: {text}");
+    }
+}
+
+/// `--stdin-filename NAME`: standard input is shown as NAME in the diff,
+/// the JSON report, annotations and errors; with no PATH it reads stdin.
+#[test]
+fn stdin_takes_the_name_an_editor_gives() {
+    let args = ["--no-config", "--stdin-filename", "conf/site.conf"];
+    let out = upkeep_stdin(&args, POOLED_INPUT.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("--- a/conf/site.conf\n+++ b/conf/site.conf\n"),
+        "{}",
+        stdout(&out)
+    );
+    let mut json = args.to_vec();
+    json.extend(["--format", "json", "-"]);
+    let out = upkeep_stdin(&json, POOLED_INPUT.as_bytes());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["files"][0]["path"], "conf/site.conf");
+    let mut github = args.to_vec();
+    github.extend(["--format", "github"]);
+    let out = upkeep_stdin(&github, b"server {");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stdout(&out).starts_with("::error file=conf/site.conf,"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("error: conf/site.conf:1:8:"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The pre-commit hooks run upkeep on the whole tree (never on a batch of
+/// changed files) with arguments upkeep accepts.
+#[test]
+fn pre_commit_hooks_see_the_whole_tree() {
+    let text = std::fs::read_to_string(repo().join(".pre-commit-hooks.yaml")).unwrap();
+    let hooks: Vec<&str> = text.split("\n- id: ").skip(1).collect();
+    assert_eq!(hooks.len(), 2, "{text}");
+    for hook in hooks {
+        let field = |name: &str| {
+            hook.lines()
+                .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+                .unwrap_or_else(|| panic!("no {name} in {hook}"))
+        };
+        assert_eq!(field("pass_filenames"), "false", "{hook}");
+        assert_eq!(field("language"), "rust", "{hook}");
+        let entry: Vec<&str> = field("entry").split_whitespace().collect();
+        assert_eq!(entry[0], "upkeep");
+        upkeep::cli::Args::try_parse_from(&entry).unwrap_or_else(|e| panic!("{hook}: {e}"));
+    }
 }
