@@ -1292,3 +1292,46 @@ fn pre_commit_hooks_see_the_whole_tree() {
         upkeep::cli::Args::try_parse_from(&entry).unwrap_or_else(|e| panic!("{hook}: {e}"));
     }
 }
+
+/// The README's first command (the motivating example) and its section
+/// "What you will see" are what upkeep does: the command's flags are the
+/// fixture's, and its stdout and stderr are the section's two blocks.
+#[test]
+fn the_readme_shows_what_upkeep_prints() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let block = |after: &str, fence: &str| -> String {
+        let start = readme.find(after).unwrap_or_else(|| panic!("no {after:?}"));
+        let open = readme[start..].find(fence).unwrap() + start + fence.len();
+        let close = readme[open..].find("\n```").unwrap() + open;
+        readme[open..close + 1].to_string()
+    };
+    let command = block("## Two commands on a fresh machine", "```sh\n");
+    let args: Vec<&str> = command
+        .trim()
+        .strip_prefix("cargo run --release -- ")
+        .expect("the README runs upkeep through cargo")
+        .split_whitespace()
+        .collect();
+    let (path, flags) = args.split_last().unwrap();
+    assert_eq!(*path, format!("{MOTIVATING}/input.conf"));
+    // The same flags as the fixture's args file (order of pairs aside).
+    let pairs = |flags: &[&str]| {
+        let mut p: Vec<(String, String)> = flags
+            .chunks(2)
+            .map(|c| (c[0].to_string(), c[1].to_string()))
+            .collect();
+        p.sort();
+        p
+    };
+    let fixture = motivating_args();
+    let fixture: Vec<&str> = fixture.iter().map(String::as_str).collect();
+    assert_eq!(pairs(flags), pairs(&fixture));
+
+    let mut argv = vec!["--no-config"];
+    argv.extend(&args);
+    let out = upkeep(repo(), &argv);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let section = "### What you will see";
+    assert_eq!(stdout(&out), block(section, "```diff\n"));
+    assert_eq!(stderr(&out), block(section, "```text\n"));
+}
