@@ -191,7 +191,8 @@ enum App {
 
 struct FastCgiCase {
     name: &'static str,
-    /// `{TARGET}` is the responder's address or `upstream php`.
+    /// The config; `{TARGET}` becomes the responder's address
+    /// (`127.0.0.1:PORT` or `unix:PATH`), `{PARAMS}` the params.
     config: &'static str,
     app: App,
     /// Whether nginx is expected to set FCGI_KEEP_CONN.
