@@ -344,7 +344,11 @@ pub fn is_root() -> bool {
 
 pub mod backend;
 pub mod conf;
+pub mod counting;
 pub mod coverage;
+pub mod fastcgi;
+pub mod grpc;
+pub mod memcached;
 pub mod netns;
 pub mod nginx;
 pub mod pki;

@@ -1,0 +1,150 @@
+//! The accept loop the protocol backends share (FastCGI, memcached, gRPC):
+//! a listener on a loopback TCP port or a unix socket, served by a thread
+//! that counts every accepted connection and hands it, numbered, to the
+//! protocol's handler on a thread of its own. Connection counts are what
+//! the pooling tests measure, so they are counted here, once, the same way
+//! for every protocol: at `accept`, before a byte is read.
+//!
+//! Each connection gets a read timeout, so a peer that stops talking (or a
+//! test that forgets to stop nginx) cannot hang a test. Stopped when
+//! dropped: the accept loop is woken with a connection of its own, which is
+//! not counted.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::backend::Listener;
+
+/// How long a backend waits for the next bytes from nginx. Long enough for
+/// an idle pooled connection between two requests of a test, short enough
+/// that a stuck peer fails the test instead of hanging it.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection a backend serves: TCP or a unix socket.
+pub trait Stream: Read + Write + Send {
+    /// Closes our side for writing (a FIN), so that the peer sees the end
+    /// of the stream at once, even while a clone of the socket is open.
+    fn shutdown_write(&self);
+}
+
+impl Stream for TcpStream {
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+impl Stream for UnixStream {
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// The handler of one connection: the stream and the connection's number
+/// (0 for the first accepted, in order of acceptance).
+pub type Handler = dyn Fn(Box<dyn Stream>, usize) + Send + Sync;
+
+pub struct Server {
+    /// The TCP port (0 for a unix socket).
+    pub port: u16,
+    /// The unix socket's path, for `unix:PATH` targets.
+    pub path: Option<PathBuf>,
+    connections: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    wake: Wake,
+}
+
+enum Wake {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl Server {
+    /// Serves `listener`, each connection on its own thread with `handler`.
+    pub fn serve(listener: Listener, handler: Arc<Handler>) -> Server {
+        let (port, path, wake) = match &listener {
+            Listener::Tcp(l) => {
+                let addr = l.local_addr().expect("a bound listener has an address");
+                (addr.port(), None, Wake::Tcp(addr))
+            }
+            Listener::Unix(_, path) => (0, Some(path.clone()), Wake::Unix(path.clone())),
+        };
+        let connections = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (count, st) = (connections.clone(), stop.clone());
+        // A blocking accept: no polling delay on new connections.
+        let thread = std::thread::spawn(move || loop {
+            let accepted = accept(&listener);
+            if st.load(Ordering::SeqCst) {
+                break;
+            }
+            let Ok(stream) = accepted else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            let number = count.fetch_add(1, Ordering::SeqCst);
+            let handler = handler.clone();
+            std::thread::spawn(move || handler(stream, number));
+        });
+        Server {
+            port,
+            path,
+            connections,
+            stop,
+            thread: Some(thread),
+            wake,
+        }
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// The address as nginx's `*_pass` directives name it:
+    /// `127.0.0.1:PORT` or `unix:PATH`.
+    pub fn address(&self) -> String {
+        match &self.path {
+            Some(path) => format!("unix:{}", path.display()),
+            None => format!("127.0.0.1:{}", self.port),
+        }
+    }
+}
+
+fn accept(listener: &Listener) -> std::io::Result<Box<dyn Stream>> {
+    match listener {
+        Listener::Tcp(l) => {
+            let (stream, _) = l.accept()?;
+            stream.set_nodelay(true)?;
+            stream.set_read_timeout(Some(READ_TIMEOUT))?;
+            Ok(Box::new(stream))
+        }
+        Listener::Unix(l, _) => {
+            let (stream, _) = l.accept()?;
+            stream.set_read_timeout(Some(READ_TIMEOUT))?;
+            Ok(Box::new(stream))
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        match &self.wake {
+            Wake::Tcp(addr) => drop(TcpStream::connect(addr)),
+            Wake::Unix(path) => drop(UnixStream::connect(path)),
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Wake::Unix(path) = &self.wake {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
