@@ -533,16 +533,24 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
         }
         let level = dir.level;
         let http = model.http_context(level);
-        if !dir.is("proxy_pass") {
-            if let (Some(http), Some(host)) = (http, literal_pass_host(&arg.value)) {
-                found.remaining_hosts.entry(http).or_default().insert(host);
-            }
-            continue;
-        }
         let note = |message: String| Note {
             offset: Some(dir.range.start),
             message,
         };
+        if !dir.is("proxy_pass") {
+            if let (Some(http), Some(host)) = (http, literal_pass_host(&arg.value)) {
+                found.remaining_hosts.entry(http).or_default().insert(host);
+            }
+            // ngx_http_uwsgi_module and ngx_http_scgi_module never mark a
+            // connection reusable: an upstream pool would change nothing.
+            if dir.is("uwsgi_pass") || dir.is("scgi_pass") {
+                notes.push(note(format!(
+                    "{} is left alone: nginx keeps no uwsgi or SCGI connections for reuse, with or without an upstream `keepalive`",
+                    dir.name.value
+                )));
+            }
+            continue;
+        }
         let Some(http) = http else {
             if model
                 .ancestors(level)

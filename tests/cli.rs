@@ -1335,3 +1335,26 @@ fn the_readme_shows_what_upkeep_prints() {
     assert_eq!(stdout(&out), block(section, "```diff\n"));
     assert_eq!(stderr(&out), block(section, "```text\n"));
 }
+
+/// uwsgi and SCGI connections are never kept by nginx (neither module
+/// marks one reusable; notes/issue13-nginx-semantics.md): `uwsgi_pass` and
+/// `scgi_pass` are left as they are, with a note each, and their hosts stay
+/// taken as upstream names.
+#[test]
+fn uwsgi_and_scgi_are_left_alone_with_a_note() {
+    let input = b"server {\n    location /py/ {\n        uwsgi_pass app:3031;\n    }\n    location /s/ { scgi_pass unix:/run/s.sock; }\n    location /api/ { proxy_pass http://app:8080; }\n}\n";
+    let out = upkeep_stdin(&["--no-config", "-v", "-"], input);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    for line in [
+        "-:3:9: note: uwsgi_pass is left alone: nginx keeps no uwsgi or SCGI connections for reuse, with or without an upstream `keepalive`",
+        "-:5:20: note: scgi_pass is left alone: nginx keeps no uwsgi or SCGI connections for reuse, with or without an upstream `keepalive`",
+    ] {
+        assert!(err.lines().any(|l| l == line), "{line}\n{err}");
+    }
+    let diff = stdout(&out);
+    assert!(!diff.contains("-        uwsgi_pass"), "{diff}");
+    // `app` is the uwsgi backend's host: the new upstream for app:8080
+    // must not take that name (nginx would send uwsgi_pass to it).
+    assert!(diff.contains("+upstream app_8080 {"), "{diff}");
+}
