@@ -383,10 +383,16 @@ impl Emitter for Github<'_> {
 
     fn error(&mut self, report: FileReport) -> io::Result<()> {
         if let Some(e) = &report.error {
+            // At the error's own place when it has one (perhaps a file the
+            // reported one includes).
+            let (file, at) = match &report.error_at {
+                Some(p) => (p.path.as_str(), At::Point(p.line, p.column)),
+                None => (report.path.as_str(), At::Nowhere),
+            };
             writeln!(
                 self.out,
                 "{}",
-                annotation("error", &report.path, At::Nowhere, "upkeep error", e)
+                annotation("error", file, at, "upkeep error", e)
             )?;
             error_line(self.err, self.config, e)?;
         }

@@ -62,7 +62,9 @@ pub enum FileError {
     Syntax(#[from] parse::SyntaxError),
     #[error("{path}: {error}")]
     Plan {
+        /// `file:line:column` when the error has a place, else the file.
         path: String,
+        place: Option<report::Place>,
         error: vocab::PlanError,
     },
     #[error(
@@ -75,6 +77,21 @@ pub enum FileError {
         "{path}: internal error, nothing was changed: the rewrite would change more than connection reuse: {message} (please report this with the file)"
     )]
     Unsafe { path: String, message: String },
+}
+
+impl FileError {
+    /// Where the error is in a file, when it is at a place.
+    pub fn place(&self) -> Option<report::Place> {
+        match self {
+            FileError::Syntax(e) => Some(report::Place {
+                path: e.path.clone(),
+                line: e.line,
+                column: e.column,
+            }),
+            FileError::Plan { place, .. } => place.clone(),
+            FileError::Internal { .. } | FileError::Unsafe { .. } => None,
+        }
+    }
 }
 
 /// The verified result of planning one file.
@@ -349,16 +366,25 @@ fn plan_unit(
 
 /// A plan error at a joined-text offset, as `file:line:column`.
 fn plan_error(ws: &Workspace, unit: &Unit, error: vocab::PlanError) -> FileError {
-    let path = match error.offset.and_then(|o| unit.locate(o)) {
-        Some((file, local)) => {
+    let place = error
+        .offset
+        .and_then(|o| unit.locate(o))
+        .map(|(file, local)| {
             let f = ws.file(file);
             let (line, column) = f.source.line_col(local);
-            format!("{}:{line}:{column}", f.shown)
-        }
+            report::Place {
+                path: f.shown.clone(),
+                line,
+                column,
+            }
+        });
+    let path = match &place {
+        Some(p) => format!("{}:{}:{}", p.path, p.line, p.column),
         None => ws.file(unit.entries[0]).shown.clone(),
     };
     FileError::Plan {
         path,
+        place,
         error: vocab::PlanError {
             offset: None,
             message: error.message,

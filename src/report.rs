@@ -120,6 +120,19 @@ pub struct FileReport {
     pub suppressed: Vec<NoteReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Where the error is, when it is at a place in a file (a syntax
+    /// error, a name that clashes): that file (perhaps one the reported
+    /// file includes), line and column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_at: Option<Place>,
+}
+
+/// A point in a file: 1-based line and byte column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Place {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
 }
 
 /// What happened to one file.

@@ -54,20 +54,20 @@ pub fn run(
 
     let (jobs, broken) = units(config, &mut ws, &candidates, root, stdin_file);
     for e in broken {
-        emitter.error(error_report(&e.path, e.to_string()))?;
+        emitter.error(failed_file(&e.path, crate::FileError::Syntax(e.clone())))?;
     }
     if config.parse_only {
         for job in &jobs {
             for e in &job.unit.errors {
-                emitter.error(error_report(&e.path, e.to_string()))?;
+                emitter.error(failed_file(&e.path, crate::FileError::Syntax(e.clone())))?;
             }
         }
     }
-    let processed: Vec<Result<crate::UnitRewrite, String>> = if config.parse_only {
+    let processed: Vec<Result<crate::UnitRewrite, Failure>> = if config.parse_only {
         Vec::new()
     } else {
         jobs.iter()
-            .map(|job| process_job(&ws, job, &config.options).map_err(|e| e.to_string()))
+            .map(|job| process_job(&ws, job, &config.options).map_err(Failure::from))
             .collect()
     };
     // A flag value that names nothing is a typo: say so before anything is
@@ -100,8 +100,11 @@ pub fn run(
         let entry = ws.file(job.unit.entries[0]).shown.clone();
         let rewrites = match result {
             Ok(r) => r,
-            Err(message) => {
-                emitter.error(error_report(&entry, message))?;
+            Err(Failure { message, at }) => {
+                emitter.error(FileReport {
+                    error_at: at,
+                    ..error_report(&entry, message)
+                })?;
                 continue;
             }
         };
@@ -135,6 +138,7 @@ pub fn run(
                     .map(|n| NoteReport::new(&f.source, n))
                     .collect(),
                 error: None,
+                error_at: None,
             };
             let output = if f.real.is_none() && config.mode == Mode::Write {
                 // Standard input: the rewritten text is the output.
@@ -270,8 +274,8 @@ fn read_inputs(
 fn settle_shared_files(
     ws: &Workspace,
     jobs: &[Job],
-    mut results: Vec<Result<Vec<(FileId, Rewrite)>, String>>,
-) -> Vec<Result<Vec<(FileId, Rewrite)>, String>> {
+    mut results: Vec<Result<Vec<(FileId, Rewrite)>, Failure>>,
+) -> Vec<Result<Vec<(FileId, Rewrite)>, Failure>> {
     let name = |j: usize| ws.file(jobs[j].unit.entries[0]).shown.clone();
     loop {
         let mut fail: Vec<(usize, String)> = Vec::new();
@@ -321,7 +325,10 @@ fn settle_shared_files(
         }
         for (j, message) in fail {
             if results[j].is_ok() {
-                results[j] = Err(format!("{}: {message}", name(j)));
+                results[j] = Err(Failure {
+                    message: format!("{}: {message}", name(j)),
+                    at: None,
+                });
             }
         }
     }
@@ -604,6 +611,29 @@ fn walk_error(dir: &Path, e: &ignore::Error) -> (String, String) {
     }
 }
 
+/// Why a unit was not processed, and where, when that is a place in a file.
+struct Failure {
+    message: String,
+    at: Option<crate::report::Place>,
+}
+
+impl From<crate::FileError> for Failure {
+    fn from(e: crate::FileError) -> Failure {
+        Failure {
+            message: e.to_string(),
+            at: e.place(),
+        }
+    }
+}
+
+/// The report of a file that could not be processed because of `error`.
+fn failed_file(path: &str, error: crate::FileError) -> FileReport {
+    FileReport {
+        error_at: error.place(),
+        ..error_report(path, error.to_string())
+    }
+}
+
 fn error_report(path: &str, message: String) -> FileReport {
     FileReport {
         path: path.to_string(),
@@ -612,5 +642,6 @@ fn error_report(path: &str, message: String) -> FileReport {
         notes: Vec::new(),
         suppressed: Vec::new(),
         error: Some(message),
+        error_at: None,
     }
 }

@@ -32,10 +32,19 @@ pub fn log(report: &RunReport) -> Value {
     let mut notifications = Vec::new();
     for file in &report.files {
         if let Some(error) = &file.error {
+            // The error's own place when it has one: its line (the column
+            // is in bytes there, SARIF's would be code points).
+            let at = match &file.error_at {
+                Some(p) => json!({ "physicalLocation": {
+                    "artifactLocation": artifact(&p.path),
+                    "region": { "startLine": p.line },
+                }}),
+                None => location(file, None),
+            };
             notifications.push(json!({
                 "level": "error",
                 "message": { "text": error },
-                "locations": [location(file, None)],
+                "locations": [at],
             }));
         }
         results.extend(file_results(file));

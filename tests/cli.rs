@@ -1051,7 +1051,7 @@ fn github_annotations_and_output_file() {
     let bad = upkeep_stdin(&["--no-config", "--format", "github", "-"], b"server {\n");
     assert_eq!(bad.status.code(), Some(2));
     assert!(
-        stdout(&bad).starts_with("::error file=-,title=upkeep error::"),
+        stdout(&bad).starts_with("::error file=-,line=1,col=8,title=upkeep error::"),
         "{}",
         stdout(&bad)
     );
@@ -1261,7 +1261,7 @@ fn stdin_takes_the_name_an_editor_gives() {
     let out = upkeep_stdin(&github, b"server {");
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stdout(&out).starts_with("::error file=conf/site.conf,"),
+        stdout(&out).starts_with("::error file=conf/site.conf,line=1,col=8,title=upkeep error::conf/site.conf:1:8: unexpected end of file"),
         "{}",
         stdout(&out)
     );
@@ -1357,4 +1357,40 @@ fn uwsgi_and_scgi_are_left_alone_with_a_note() {
     // `app` is the uwsgi backend's host: the new upstream for app:8080
     // must not take that name (nginx would send uwsgi_pass to it).
     assert!(diff.contains("+upstream app_8080 {"), "{diff}");
+}
+
+/// An error at a place in an included file is reported there: the JSON
+/// report's `error_at` and the GitHub annotation name the included file
+/// and its line, while the report belongs to the main config.
+#[test]
+fn errors_point_at_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("nginx.conf"),
+        "http {\n include bad.conf;\n}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("bad.conf"), "server {\n  location / {\n").unwrap();
+    let out = upkeep(
+        dir.path(),
+        &["--no-config", "--format", "json", "nginx.conf"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = &report["files"][0];
+    assert_eq!(file["path"], "nginx.conf");
+    assert_eq!(
+        file["error_at"],
+        serde_json::json!({ "path": "bad.conf", "line": 2, "column": 14 })
+    );
+    let out = upkeep(
+        dir.path(),
+        &["--no-config", "--format", "github", "nginx.conf"],
+    );
+    assert!(
+        stdout(&out)
+            .starts_with("::error file=bad.conf,line=2,col=14,title=upkeep error::bad.conf:2:14: "),
+        "{}",
+        stdout(&out)
+    );
 }

@@ -353,4 +353,8 @@ fn sarif_results_point_at_the_directives() {
         .as_str()
         .unwrap()
         .starts_with("-:1:"));
+    assert_eq!(
+        notification["locations"][0]["physicalLocation"]["region"]["startLine"],
+        1
+    );
 }
