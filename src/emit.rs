@@ -47,8 +47,11 @@ pub trait Emitter {
     /// An error about the run rather than a file (a flag value that names
     /// nothing); counted like a file's.
     fn run_error(&mut self, message: &str) -> io::Result<()>;
-    /// Files written by `--write`: `(path, number of changes)`.
-    fn written(&mut self, files: &[(String, usize)]) -> io::Result<()>;
+    /// Files written by `--write`: `(path, number of changes)`. Only the
+    /// text mode says so; a report is the whole output of the others.
+    fn written(&mut self, _files: &[(String, usize)]) -> io::Result<()> {
+        Ok(())
+    }
     /// A warning about the run as a whole.
     fn warning(&mut self, message: &str) -> io::Result<()>;
     /// The end of the run; `failed` marks files whose write failed.
@@ -263,10 +266,6 @@ impl Emitter for Json<'_> {
         Ok(())
     }
 
-    fn written(&mut self, _files: &[(String, usize)]) -> io::Result<()> {
-        Ok(())
-    }
-
     fn warning(&mut self, message: &str) -> io::Result<()> {
         warn(self.err, self.config, message)
     }
@@ -354,6 +353,18 @@ fn annotation(level: &str, file: &str, at: At, title: &str, message: &str) -> St
     format!("::{level} {properties}::{}", escape_data(message))
 }
 
+/// An error about the run (no file to point at): an annotation for the
+/// workflow, and the line on stderr every mode prints.
+fn github_run_error(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    config: &Config,
+    message: &str,
+) -> io::Result<()> {
+    writeln!(out, "::error title=upkeep error::{}", escape_data(message))?;
+    error_line(err, config, message)
+}
+
 impl Emitter for Github<'_> {
     fn file(&mut self, report: FileReport, _output: Output<'_>) -> io::Result<()> {
         for c in &report.changes {
@@ -401,14 +412,8 @@ impl Emitter for Github<'_> {
     }
 
     fn run_error(&mut self, message: &str) -> io::Result<()> {
-        let message_text = escape_data(message);
-        writeln!(self.out, "::error title=upkeep error::{message_text}")?;
-        error_line(self.err, self.config, message)?;
+        github_run_error(self.out, self.err, self.config, message)?;
         self.summary.errors += 1;
-        Ok(())
-    }
-
-    fn written(&mut self, _files: &[(String, usize)]) -> io::Result<()> {
         Ok(())
     }
 
@@ -424,9 +429,7 @@ impl Emitter for Github<'_> {
             mut summary,
         } = *self;
         if let Some(e) = failure {
-            let message = escape_data(&format!("{e}; no file was changed"));
-            writeln!(out, "::error title=upkeep error::{message}")?;
-            error_line(err, config, &format!("{e}; no file was changed"))?;
+            github_run_error(out, err, config, &format!("{e}; no file was changed"))?;
             summary.failed_write(failed.len());
         }
         out.flush()?;

@@ -178,8 +178,7 @@ pub struct CharColumns {
 impl CharColumns {
     fn of(source: &Source, range: Range<usize>) -> CharColumns {
         let count = |offset: usize| {
-            let line_start = offset + 1 - source.line_col(offset).1;
-            String::from_utf8_lossy(&source.text[line_start..offset])
+            String::from_utf8_lossy(&source.text[source.line_start(offset)..offset])
                 .chars()
                 .count()
                 + 1

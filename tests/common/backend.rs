@@ -22,15 +22,16 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+use super::counting::AcceptLoop;
 
 /// One request as the backend saw it.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,14 +117,7 @@ pub struct Backend {
     pub name: String,
     pub port: u16,
     pub stats: Arc<Stats>,
-    stop: Arc<AtomicBool>,
-    wake: Wake,
-    thread: Option<JoinHandle<()>>,
-}
-
-enum Wake {
-    Tcp(SocketAddr),
-    Unix(PathBuf),
+    _accepting: AcceptLoop,
 }
 
 impl Backend {
@@ -143,40 +137,28 @@ impl Backend {
 
     pub fn serve(listener: Listener, identity: Identity) -> Backend {
         let port = listener.port();
-        let wake = match &listener {
-            Listener::Tcp(l) => Wake::Tcp(l.local_addr().unwrap()),
-            Listener::Unix(_, path) => Wake::Unix(path.clone()),
-        };
         let stats = Arc::new(Stats::default());
-        let stop = Arc::new(AtomicBool::new(false));
         let name = identity.label.clone();
-        let (s, st, id) = (stats.clone(), stop.clone(), Arc::new(identity));
-        // A blocking accept (no polling delay on new connections); `drop`
-        // wakes it with a connection of its own after setting `stop`.
-        let thread = std::thread::spawn(move || loop {
-            let conn = listener.accept(id.tls.as_ref());
-            if st.load(Ordering::SeqCst) {
-                break;
-            }
-            let Ok(conn) = conn else {
-                std::thread::sleep(Duration::from_millis(10));
-                continue;
-            };
-            s.connections.fetch_add(1, Ordering::SeqCst);
-            let (s, id) = (s.clone(), id.clone());
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(conn);
-                serve(&mut reader, &s, &id, port);
-                reader.get_mut().close();
-            });
-        });
+        let (s, id) = (stats.clone(), Arc::new(identity));
+        let tls = id.tls.clone();
+        let accepting = AcceptLoop::spawn(
+            listener,
+            move |l: &Listener| l.accept(tls.as_ref()),
+            move |conn| {
+                s.connections.fetch_add(1, Ordering::SeqCst);
+                let (s, id) = (s.clone(), id.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn);
+                    serve(&mut reader, &s, &id, port);
+                    reader.get_mut().close();
+                });
+            },
+        );
         Backend {
             name,
             port,
             stats,
-            stop,
-            wake,
-            thread: Some(thread),
+            _accepting: accepting,
         }
     }
 
@@ -190,22 +172,6 @@ impl Backend {
 
     pub fn seen(&self) -> Vec<SeenRequest> {
         self.stats.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        match &self.wake {
-            Wake::Tcp(addr) => drop(TcpStream::connect(addr)),
-            Wake::Unix(path) => drop(UnixStream::connect(path)),
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        if let Wake::Unix(path) = &self.wake {
-            let _ = std::fs::remove_file(path);
-        }
     }
 }
 

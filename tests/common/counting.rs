@@ -8,7 +8,8 @@
 //! Each connection gets a read timeout, so a peer that stops talking (or a
 //! test that forgets to stop nginx) cannot hang a test. Stopped when
 //! dropped: the accept loop is woken with a connection of its own, which is
-//! not counted.
+//! not counted. [`AcceptLoop`] is that thread and its stopping, shared with
+//! the HTTP backends (`backend.rs`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -49,12 +50,11 @@ impl Stream for UnixStream {
 /// (0 for the first accepted, in order of acceptance).
 pub type Handler = dyn Fn(Box<dyn Stream>, usize) + Send + Sync;
 
-pub struct Server {
-    /// The TCP port (0 for a unix socket).
-    pub port: u16,
-    /// The unix socket's path, for `unix:PATH` targets.
-    pub path: Option<PathBuf>,
-    connections: Arc<AtomicUsize>,
+/// A thread accepting connections on a listener until dropped. The
+/// accept blocks (no polling delay on new connections); dropping sets the
+/// stop flag and wakes the accept with a connection of its own, which is
+/// not handed on, then joins the thread and removes a unix socket.
+pub struct AcceptLoop {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     wake: Wake,
@@ -65,29 +65,78 @@ enum Wake {
     Unix(PathBuf),
 }
 
-impl Server {
-    /// Serves `listener`, each connection on its own thread with `handler`.
-    pub fn serve(listener: Listener, handler: Arc<Handler>) -> Server {
-        let (port, path, wake) = match &listener {
-            Listener::Tcp(l) => {
-                let addr = l.local_addr().expect("a bound listener has an address");
-                (addr.port(), None, Wake::Tcp(addr))
-            }
-            Listener::Unix(_, path) => (0, Some(path.clone()), Wake::Unix(path.clone())),
+impl AcceptLoop {
+    /// Accepts with `accept` and hands every connection to `each`; a
+    /// failed accept is retried after a short pause.
+    pub fn spawn<C: 'static>(
+        listener: Listener,
+        accept: impl Fn(&Listener) -> std::io::Result<C> + Send + 'static,
+        mut each: impl FnMut(C) + Send + 'static,
+    ) -> AcceptLoop {
+        let wake = match &listener {
+            Listener::Tcp(l) => Wake::Tcp(l.local_addr().expect("a bound listener has an address")),
+            Listener::Unix(_, path) => Wake::Unix(path.clone()),
         };
-        let connections = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (count, st) = (connections.clone(), stop.clone());
-        // A blocking accept: no polling delay on new connections.
+        let st = stop.clone();
         let thread = std::thread::spawn(move || loop {
             let accepted = accept(&listener);
             if st.load(Ordering::SeqCst) {
                 break;
             }
-            let Ok(stream) = accepted else {
-                std::thread::sleep(Duration::from_millis(10));
-                continue;
-            };
+            match accepted {
+                Ok(conn) => each(conn),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        });
+        AcceptLoop {
+            stop,
+            thread: Some(thread),
+            wake,
+        }
+    }
+}
+
+impl Drop for AcceptLoop {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        match &self.wake {
+            Wake::Tcp(addr) => drop(TcpStream::connect(addr)),
+            Wake::Unix(path) => drop(UnixStream::connect(path)),
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Wake::Unix(path) = &self.wake {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+pub struct Server {
+    /// The TCP port (0 for a unix socket).
+    pub port: u16,
+    /// The unix socket's path, for `unix:PATH` targets.
+    pub path: Option<PathBuf>,
+    connections: Arc<AtomicUsize>,
+    _accepting: AcceptLoop,
+}
+
+impl Server {
+    /// Serves `listener`, each connection on its own thread with `handler`.
+    pub fn serve(listener: Listener, handler: Arc<Handler>) -> Server {
+        let (port, path) = match &listener {
+            Listener::Tcp(l) => (
+                l.local_addr()
+                    .expect("a bound listener has an address")
+                    .port(),
+                None,
+            ),
+            Listener::Unix(_, path) => (0, Some(path.clone())),
+        };
+        let connections = Arc::new(AtomicUsize::new(0));
+        let count = connections.clone();
+        let accepting = AcceptLoop::spawn(listener, accept, move |stream| {
             let number = count.fetch_add(1, Ordering::SeqCst);
             let handler = handler.clone();
             std::thread::spawn(move || handler(stream, number));
@@ -96,9 +145,7 @@ impl Server {
             port,
             path,
             connections,
-            stop,
-            thread: Some(thread),
-            wake,
+            _accepting: accepting,
         }
     }
 
@@ -129,22 +176,6 @@ fn accept(listener: &Listener) -> std::io::Result<Box<dyn Stream>> {
             let (stream, _) = l.accept()?;
             stream.set_read_timeout(Some(READ_TIMEOUT))?;
             Ok(Box::new(stream))
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        match &self.wake {
-            Wake::Tcp(addr) => drop(TcpStream::connect(addr)),
-            Wake::Unix(path) => drop(UnixStream::connect(path)),
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        if let Wake::Unix(path) = &self.wake {
-            let _ = std::fs::remove_file(path);
         }
     }
 }
