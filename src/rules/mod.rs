@@ -163,18 +163,23 @@ const SOURCES: [&str; 8] = [
 /// file that makes its changes.
 #[derive(Debug, Clone)]
 pub struct RuleDoc {
-    /// The What paragraph, as one line of text.
+    /// The What section, as one line of text.
     pub what: String,
     /// The whole header as Markdown (rustdoc links turned into code spans).
     pub markdown: String,
 }
 
 impl RuleDoc {
-    /// The first sentence of What.
-    pub fn summary(&self) -> &str {
-        match self.what.find(". ") {
-            Some(i) => &self.what[..=i],
-            None => &self.what,
+    /// The first sentence of What; one that introduces a list ends at its
+    /// colon.
+    pub fn summary(&self) -> String {
+        match [". ", ": - "]
+            .iter()
+            .filter_map(|m| self.what.find(m))
+            .min()
+        {
+            Some(i) => format!("{}.", &self.what[..i]),
+            None => self.what.clone(),
         }
     }
 }
@@ -196,9 +201,10 @@ pub fn doc(rule: RuleId) -> RuleDoc {
         .unwrap_or_else(|| panic!("no rule file documents {wanted}"));
     // rustdoc's [`item`] links mean nothing outside rustdoc.
     let markdown = lines.join("\n").replace("[`", "`").replace("`]", "`");
+    // What runs to the Why section (lists and all).
     let what = markdown
-        .split("\n\n")
-        .find_map(|p| p.strip_prefix("**What**: "))
+        .split_once("**What**: ")
+        .map(|(_, rest)| rest.split_once("\n\n**Why**").map_or(rest, |(w, _)| w))
         .unwrap_or_default()
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -225,7 +231,7 @@ mod tests {
             for section in ["**What**: ", "**Why**: ", "**Example**: ", "**Safety**: "] {
                 assert!(doc.markdown.contains(section), "{wanted}: no {section}");
             }
-            assert!(doc.summary().ends_with('.') || !doc.summary().is_empty());
+            assert!(doc.summary().ends_with('.'), "{wanted}: {}", doc.summary());
             assert!(!doc.markdown.contains("[`"), "{wanted}: rustdoc link left");
         }
         assert_eq!(
