@@ -36,6 +36,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model, ROOT};
 use crate::names::UpstreamName;
 use crate::target::ProxyTarget;
+use crate::vocab::Protocol;
 
 /// How `$proxy_host`-derived values are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,10 +114,12 @@ const NOT_SETTINGS: &[&str] = &["set", "rewrite", "return", "break", "if"];
 
 /// Settings that shape the connection rather than the request: nginx keeps
 /// idle connections per peer, so locations that differ here must not share
-/// a pool. (`proxy_ssl_*` count only for https.)
-pub fn shapes_connection(name: &str, https: bool) -> bool {
-    matches!(name, "proxy_bind" | "proxy_socket_keepalive")
-        || (https && name.starts_with("proxy_ssl"))
+/// a pool. (`proxy_ssl_*`, `grpc_ssl_*` count only for TLS targets.)
+pub fn shapes_connection(protocol: Protocol, name: &str, tls: bool) -> bool {
+    let Some(rest) = name.strip_prefix(protocol.prefix()) else {
+        return false;
+    };
+    matches!(rest, "bind" | "socket_keepalive") || (tls && rest.starts_with("ssl"))
 }
 
 /// Replaces `$proxy_host`/`${proxy_host}` and `$proxy_port`/`${proxy_port}`
@@ -450,7 +453,9 @@ fn observe_place(
 /// comparable string: locations may share a pool only if theirs are equal.
 /// Values are concrete (`$proxy_host` evaluated for this target).
 pub fn connection_settings(model: &Model, chain: &[LevelId], target: &ProxyTarget) -> String {
-    let https = target.scheme == "https";
+    let protocol = target.protocol;
+    let tls = target.tls();
+    let ssl_name = format!("{}ssl_name", protocol.prefix());
     let host = target.proxy_host();
     let port = target
         .effective_port()
@@ -461,7 +466,10 @@ pub fn connection_settings(model: &Model, chain: &[LevelId], target: &ProxyTarge
         for d in model.plain(*l) {
             let dir = &model.dirs[*d];
             let name = dir.name.value.as_ref();
-            if dir.block.is_some() || !shapes_connection(name, https) || names.contains_key(name) {
+            if dir.block.is_some()
+                || !shapes_connection(protocol, name, tls)
+                || names.contains_key(name)
+            {
                 continue;
             }
             // Only the nearest level that sets it counts.
@@ -482,14 +490,19 @@ pub fn connection_settings(model: &Model, chain: &[LevelId], target: &ProxyTarge
             );
         }
     }
-    let mut out = format!("scheme={}", target.scheme);
+    // One upstream's pool is shared by every protocol that uses it (keyed
+    // by address only), so the protocol is part of what must be equal.
+    let mut out = match protocol {
+        Protocol::Proxy => format!("scheme={}", target.scheme),
+        _ => format!("protocol={protocol}; scheme={}", target.scheme),
+    };
     for (name, args) in &names {
-        if *name != "proxy_ssl_name" {
+        if *name != ssl_name {
             out.push_str(&format!("; {name}={args:?}"));
         }
     }
-    if https {
-        let name = match names.get("proxy_ssl_name") {
+    if tls {
+        let name = match names.get(ssl_name.as_str()) {
             Some(args) => args[0].first().cloned().unwrap_or_default(),
             None => target.host.clone(),
         };

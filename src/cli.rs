@@ -2,12 +2,12 @@
 //! validated [`Config`] (what the run does). Values are checked by clap's
 //! value parsers, so a bad flag gets clap's message and exit code 2.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use clap::{ArgGroup, Parser, ValueEnum};
 
 use crate::names::{BackendKey, UpstreamName};
-use crate::vocab::{HostHeaderMode, Options};
+use crate::vocab::{HostHeaderMode, Options, Protocol};
 
 /// The nginx release from which keepalive, HTTP/1.1 and no `Connection`
 /// header are upstream defaults.
@@ -102,6 +102,17 @@ pub struct Args {
     /// A URI path that carries WebSocket traffic. Repeatable.
     #[arg(long, value_name = "PATH", value_parser = parse_websocket)]
     pub websocket: Vec<String>,
+
+    /// Pool only these protocols: a comma-separated list of `proxy`
+    /// (proxy_pass), `fastcgi`, `grpc`, `memcached`. Repeatable; the others'
+    /// `*_pass` directives are left as they are.
+    #[arg(long, value_name = "LIST", value_parser = parse_protocols)]
+    pub only: Vec<Vec<Protocol>>,
+
+    /// Leave these protocols' `*_pass` directives as they are (same names as
+    /// --only). Repeatable.
+    #[arg(long, value_name = "LIST", value_parser = parse_protocols)]
+    pub skip: Vec<Vec<Protocol>>,
 
     /// The nginx version the config runs on (default: any, so emit what older versions need).
     #[arg(long, value_name = "X.Y.Z", value_parser = parse_version)]
@@ -318,6 +329,11 @@ impl Args {
             }
         };
         let prefix = self.prefix.map(absolute);
+        let only: BTreeSet<Protocol> = self.only.iter().flatten().copied().collect();
+        let skipped = Protocol::ALL
+            .into_iter()
+            .filter(|p| (!only.is_empty() && !only.contains(p)) || self.skip.iter().flatten().any(|s| s == p))
+            .collect();
         Config {
             inputs: if self.paths.is_empty() && self.stdin_filename.is_some() {
                 vec!["-".into()]
@@ -359,9 +375,26 @@ impl Args {
                     HostHeaderArg::Keep => HostHeaderMode::Keep,
                     HostHeaderArg::Upstream => HostHeaderMode::Upstream,
                 },
+                skipped,
             },
         }
     }
+}
+
+/// `proxy,fastcgi` → the protocols `--only`/`--skip` name.
+pub(crate) fn parse_protocols(text: &str) -> Result<Vec<Protocol>, String> {
+    text.split(',')
+        .map(|name| {
+            Protocol::from_name(name.trim()).ok_or_else(|| {
+                let names: Vec<&str> = Protocol::ALL.iter().map(|p| p.as_str()).collect();
+                format!(
+                    "`{}` is not a protocol upkeep pools: use {}",
+                    name.trim(),
+                    names.join(", ")
+                )
+            })
+        })
+        .collect()
 }
 
 /// An `--exclude` glob, checked by the walker's own glob parser.

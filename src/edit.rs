@@ -38,6 +38,8 @@ pub enum Slot {
     SslName,
     /// Settings copied in with `$proxy_host`/`$proxy_port` written out.
     ProxyValue,
+    /// `fastcgi_keep_conn on`, `grpc_ssl_name` pins.
+    ProtocolSetting,
     /// The n-th new WebSocket location split off after its original.
     Split(u8),
 }

@@ -131,8 +131,13 @@ pub enum Anchor {
 /// when the `proxy_pass` sits in an `if`/`limit_except` inside it, before
 /// the location's first statement.
 pub fn settings_anchor(model: &Model, level: LevelId) -> Option<Anchor> {
+    settings_anchor_after(model, level, "proxy_pass")
+}
+
+/// [`settings_anchor`] for another `*_pass` directive (`fastcgi_pass`).
+pub fn settings_anchor_after(model: &Model, level: LevelId, pass: &str) -> Option<Anchor> {
     let statements = &model.levels[level].statements;
-    if let Some(pass) = statements.iter().find(|d| model.dirs[**d].is("proxy_pass")) {
+    if let Some(pass) = statements.iter().find(|d| model.dirs[**d].is(pass)) {
         return Some(Anchor::After(*pass));
     }
     statements.first().map(|d| Anchor::Before(*d))

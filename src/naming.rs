@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::model::{DirId, Model};
 use crate::names::{BackendKey, UpstreamName};
 use crate::target::ProxyTarget;
-use crate::vocab::{Options, PlanError};
+use crate::vocab::{Options, PlanError, Protocol};
 
 /// An `upstream` block already in the file.
 #[derive(Debug, Clone)]
@@ -35,6 +35,9 @@ pub struct ExistingUpstream {
 /// A backend as a literal target names it.
 #[derive(Debug, Clone)]
 pub struct Backend {
+    /// The protocol of the `*_pass` directives it serves: each gets its
+    /// own pools.
+    pub protocol: Protocol,
     /// The key `--name` uses.
     pub key: BackendKey,
     pub host: String,
@@ -50,6 +53,7 @@ pub struct Backend {
 impl Backend {
     pub fn of(target: &ProxyTarget, connection: String, variant: usize) -> Backend {
         Backend {
+            protocol: target.protocol,
             key: target.backend_key(),
             host: target.host.clone(),
             port: target.effective_port(),
@@ -62,15 +66,18 @@ impl Backend {
     /// Identifies the pool: the backend, and which of its pools.
     pub fn pool_key(&self) -> PoolKey {
         PoolKey {
+            protocol: self.protocol,
             backend: self.key.clone(),
             variant: self.variant,
         }
     }
 }
 
-/// One pool: a backend, and which of its pools (0 for the first).
+/// One pool: a protocol, a backend, and which of its pools for that
+/// protocol (0 for the first).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PoolKey {
+    pub protocol: Protocol,
     pub backend: BackendKey,
     pub variant: usize,
 }
@@ -136,8 +143,15 @@ pub fn assign(
         .map(|u| u.name.clone())
         .chain(remaining_hosts.iter().cloned())
         .collect();
-    let mut choices = BTreeMap::new();
+    let mut choices: BTreeMap<PoolKey, UpstreamChoice> = BTreeMap::new();
     let mut needs_default: Vec<&Backend> = Vec::new();
+    // An upstream is one pool whoever uses it: one chosen for a pool of
+    // another protocol is not free for this one.
+    let used_by_other = |choices: &BTreeMap<PoolKey, UpstreamChoice>, name: &UpstreamName, p: Protocol| {
+        choices
+            .iter()
+            .any(|(k, c)| k.protocol != p && UpstreamName::new(c.name()) == *name)
+    };
     for backend in backends {
         let pool = backend.pool_key();
         if choices.contains_key(&pool) || needs_default.iter().any(|b| b.pool_key() == pool) {
@@ -149,6 +163,12 @@ pub fn assign(
         }
         if let Some(name) = opts.names.get(&backend.key) {
             let given = UpstreamName::new(name.as_str());
+            // The same backend pooled by another protocol already took the
+            // name: this pool gets a name of its own.
+            if used_by_other(&choices, &given, backend.protocol) {
+                needs_default.push(backend);
+                continue;
+            }
             if let Some(up) = existing.iter().find(|u| u.name == given) {
                 if up.servers == [backend.key.clone()] {
                     choices.insert(backend.pool_key(), UpstreamChoice::Reuse(up.clone()));
@@ -184,7 +204,9 @@ pub fn assign(
         }
         // Reused only when its locations' connections are like this pool's.
         if let Some(up) = existing.iter().find(|u| {
-            u.servers == [backend.key.clone()] && u.users.iter().all(|c| *c == backend.connection)
+            u.servers == [backend.key.clone()]
+                && u.users.iter().all(|c| *c == backend.connection)
+                && !used_by_other(&choices, &u.name, backend.protocol)
         }) {
             choices.insert(backend.pool_key(), UpstreamChoice::Reuse(up.clone()));
             continue;
@@ -293,6 +315,7 @@ mod tests {
         let name = |k: &str| {
             let (host, port) = k.split_once(':').unwrap();
             let key = PoolKey {
+                protocol: Protocol::Proxy,
                 backend: BackendKey::tcp(host, port.parse().unwrap()),
                 variant: 0,
             };

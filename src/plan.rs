@@ -28,7 +28,7 @@ use crate::rules::{self, Board, Context, Ctx, Location, Site, RULES};
 use crate::target::{literal_pass_host, NotLiteral, ProxyTarget};
 use crate::variables;
 pub use crate::vocab::Plan;
-use crate::vocab::{Note, Options, PlanError, Seen};
+use crate::vocab::{HostHeaderMode, Note, Options, PlanError, Protocol, Seen};
 
 pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
     plan_except(model, opts, &BTreeMap::new())
@@ -82,12 +82,13 @@ pub fn plan_except(
         locations
             .entry(site.location)
             .or_insert_with(|| Location::new(site.location))
-            .sites
-            .push(site);
+            .add(site);
     }
     for location in locations.values_mut() {
         for rule in RULES {
-            rule.location(&ctx, location, &mut board, &mut out);
+            if location.serves(rule.protocol()) {
+                rule.location(&ctx, location, &mut board, &mut out);
+            }
         }
     }
     out.changes.extend(headers::apply(
@@ -97,7 +98,9 @@ pub fn plan_except(
     ));
     for location in locations.values() {
         for rule in RULES {
-            rule.split(&ctx, location, &mut out);
+            if location.serves(rule.protocol()) {
+                rule.split(&ctx, location, &mut out);
+            }
         }
     }
 
@@ -200,7 +203,7 @@ fn name_backends(
         let existing = &existing;
         // One pool per backend and set of connection settings: nginx
         // reuses an idle connection by peer, whichever location opened it.
-        let mut variants: BTreeMap<BackendKey, Vec<String>> = BTreeMap::new();
+        let mut variants: BTreeMap<(Protocol, BackendKey), Vec<String>> = BTreeMap::new();
         let mut pool_of: BTreeMap<DirId, PoolKey> = BTreeMap::new();
         let backends: Vec<Backend> = found
             .iter()
@@ -208,7 +211,7 @@ fn name_backends(
                 FoundKind::Literal(t) => {
                     let chain = model.place_chain(model.dirs[f.pass].level);
                     let connection = behaviour::connection_settings(model, &chain, t);
-                    let list = variants.entry(t.backend_key()).or_default();
+                    let list = variants.entry((t.protocol, t.backend_key())).or_default();
                     let variant = match list.iter().position(|c| *c == connection) {
                         Some(v) => v,
                         None => {
@@ -234,14 +237,15 @@ fn name_backends(
             let (upstream, literal) = match &f.kind {
                 FoundKind::Literal(t) => {
                     let choice = &choices[&pool_of[&f.pass]];
-                    if variants[&t.backend_key()].len() > 1 {
+                    let pools = variants[&(t.protocol, t.backend_key())].len();
+                    if pools > 1 {
                         notes.push(Note {
                             offset: Some(model.dirs[f.pass].range.start),
                             message: format!(
-                                "{} gets {} pools: its locations differ in settings that shape the connection (TLS, proxy_bind, proxy_socket_keepalive), and a pooled connection is reused by whichever location asks next; this one uses upstream \"{}\"",
+                                "{} gets {pools} pools: its locations differ in settings that shape the connection (TLS, {p}bind, {p}socket_keepalive), and a pooled connection is reused by whichever location asks next; this one uses upstream \"{}\"",
                                 t.server_entry(),
-                                variants[&t.backend_key()].len(),
-                                choice.name()
+                                choice.name(),
+                                p = t.protocol.prefix(),
                             ),
                         });
                     }
@@ -270,7 +274,7 @@ fn name_backends(
                         notes.push(Note {
                             offset: Some(model.dirs[f.pass].range.start),
                             message: format!(
-                                "left alone: upstream \"{}\" is used by locations with different TLS/connection settings; with keepalive they would reuse each other's connections",
+                                "left alone: upstream \"{}\" is used by locations with different protocols or TLS/connection settings; with keepalive they would reuse each other's connections",
                                 up.name
                             ),
                         });
@@ -289,6 +293,7 @@ fn name_backends(
             };
             sites.push(Site {
                 pass: f.pass,
+                protocol: f.protocol,
                 location: model.settings_level(model.dirs[f.pass].level),
                 http: *http,
                 upstream,
@@ -397,6 +402,7 @@ fn leave_alone_ignored(ctx: &Ctx, found: &mut Discovered, suppressed: &mut Vec<N
 #[derive(Debug, Clone)]
 pub struct Found {
     pub pass: DirId,
+    pub protocol: Protocol,
     pub kind: FoundKind,
 }
 
@@ -415,6 +421,9 @@ pub struct Discovered {
     pub remaining_hosts: BTreeMap<LevelId, BTreeSet<UpstreamName>>,
     /// Settings levels of every `proxy_pass` in an http context, pooled or not.
     pub all_proxy_levels: BTreeSet<LevelId>,
+    /// http contexts with a `fastcgi_pass`/`grpc_pass` with variables, by
+    /// protocol.
+    pub variable_passes: BTreeSet<(LevelId, Protocol)>,
 }
 
 /// The connection settings of the locations proxying to each upstream
@@ -423,16 +432,16 @@ fn upstream_users(model: &Model) -> BTreeMap<(LevelId, UpstreamName), BTreeSet<S
     let mut users: BTreeMap<(LevelId, UpstreamName), BTreeSet<String>> = BTreeMap::new();
     for &pass in &model.index.pass {
         let dir = &model.dirs[pass];
-        if !dir.is("proxy_pass") {
+        let Some(protocol) = Protocol::ALL.into_iter().find(|p| dir.is(p.pass())) else {
             continue;
-        }
+        };
         let (Some(http), Some(Ok(t))) = (
             model.http_context(dir.level),
-            dir.arg(0).map(ProxyTarget::parse),
+            dir.arg(0).map(|a| ProxyTarget::parse_as(protocol, a)),
         ) else {
             continue;
         };
-        if t.port.is_some() || t.is_unix() {
+        if !t.names_upstream() {
             continue;
         }
         let chain = model.place_chain(dir.level);
@@ -449,6 +458,31 @@ fn upstream_users(model: &Model) -> BTreeMap<(LevelId, UpstreamName), BTreeSet<S
 /// resolver); port-less values stay free as upstream names.
 fn keep_variable_lookups(ctx: &Ctx, found: &mut Discovered, notes: &mut Vec<Note>) {
     let model = ctx.model;
+    // A `fastcgi_pass`/`grpc_pass` with variables may evaluate to any
+    // literal target of its protocol (their values are not analysed).
+    for (http, list) in found.by_http.iter_mut() {
+        let taken = found.remaining_hosts.entry(*http).or_default();
+        list.retain(|f| {
+            let FoundKind::Literal(t) = &f.kind else {
+                return true;
+            };
+            if !found.variable_passes.contains(&(*http, f.protocol)) {
+                return true;
+            }
+            notes.push(Note {
+                offset: Some(model.dirs[f.pass].range.start),
+                message: format!(
+                    "left alone: a {} with variables in this http context may evaluate to {}, and nginx would find it among the implicit upstreams this line creates",
+                    f.protocol.pass(),
+                    t.server_entry()
+                ),
+            });
+            if !t.is_unix() {
+                taken.insert(t.host_name());
+            }
+            false
+        });
+    }
     for (http, list) in found.by_http.iter_mut() {
         let possible = variables::possible_targets(model, *http);
         if possible.is_empty() {
@@ -486,7 +520,7 @@ fn leave_alone_blocked(ctx: &Ctx, found: &mut Discovered, notes: &mut Vec<Note>)
     let model = ctx.model;
     for (http, list) in found.by_http.iter_mut() {
         let mut by_location: BTreeMap<LevelId, Vec<(DirId, ProxyTarget)>> = BTreeMap::new();
-        for f in list.iter() {
+        for f in list.iter().filter(|f| f.protocol == Protocol::Proxy) {
             if let FoundKind::Literal(t) = &f.kind {
                 by_location
                     .entry(model.settings_level(model.dirs[f.pass].level))
@@ -537,7 +571,8 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
             offset: Some(dir.range.start),
             message,
         };
-        if !dir.is("proxy_pass") {
+        let pooled = Protocol::ALL.into_iter().find(|p| dir.is(p.pass()));
+        let Some(protocol) = pooled.filter(|p| !ctx.opts.skipped.contains(p)) else {
             if let (Some(http), Some(host)) = (http, literal_pass_host(&arg.value)) {
                 found.remaining_hosts.entry(http).or_default().insert(host);
             }
@@ -548,27 +583,33 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
                     "{} is left alone: nginx keeps no uwsgi or SCGI connections for reuse, with or without an upstream `keepalive`",
                     dir.name.value
                 )));
+            } else if let Some(p) = pooled {
+                notes.push(note(format!(
+                    "{} is left alone: {p} is not pooled in this run (--only/--skip)",
+                    dir.name.value
+                )));
             }
             continue;
-        }
+        };
+        let parsed = ProxyTarget::parse_as(protocol, &arg.value);
         let Some(http) = http else {
             if model
                 .ancestors(level)
                 .any(|l| matches!(model.levels[l].kind, LevelKind::Stream | LevelKind::Mail))
             {
-                notes.push(note(
-                    "proxy_pass in a stream/mail context is left alone: it is not HTTP proxying"
-                        .into(),
-                ));
-            } else if ProxyTarget::parse(&arg.value).is_ok() {
+                notes.push(note(format!(
+                    "{} in a stream/mail context is left alone: it is not HTTP proxying",
+                    dir.name.value
+                )));
+            } else if parsed.is_ok() {
                 notes.push(note(
                     "this file has no http context of its own (a fragment included from `server`?): upstream blocks cannot be added here; run upkeep on the file that holds the server block".into(),
                 ));
             }
             continue;
         };
-        // nginx accepts proxy_pass only in a location, or in an `if` or
-        // `limit_except` inside one; anything else nginx refuses anyway.
+        // nginx accepts *_pass only in a location, or in an `if` (and, for
+        // proxy_pass, a `limit_except`) inside one; anything else it refuses.
         if !matches!(
             model.levels[level].kind,
             LevelKind::Location | LevelKind::If | LevelKind::LimitExcept
@@ -576,13 +617,18 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
         {
             continue;
         }
-        found.all_proxy_levels.insert(model.settings_level(level));
-        let target = match ProxyTarget::parse(&arg.value) {
+        if protocol == Protocol::Proxy {
+            found.all_proxy_levels.insert(model.settings_level(level));
+        }
+        let target = match parsed {
             Ok(target) => target,
             Err(NotLiteral::VariableHost) => {
+                if protocol != Protocol::Proxy {
+                    found.variable_passes.insert((http, protocol));
+                }
                 notes.push(note(format!(
-                    "proxy_pass {} has a variable in its host: nginx resolves it per request, so it is left alone",
-                    arg.value
+                    "{} {} has a variable in its address: nginx resolves it per request, so it is left alone",
+                    dir.name.value, arg.value
                 )));
                 continue;
             }
@@ -597,8 +643,8 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
             }
             Err(NotLiteral::Malformed) => {
                 notes.push(note(format!(
-                    "proxy_pass {} is not an address upkeep understands: left alone",
-                    arg.value
+                    "{} {} is not an address upkeep understands: left alone",
+                    dir.name.value, arg.value
                 )));
                 continue;
             }
@@ -608,23 +654,74 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
             keep_host_taken(&mut found.remaining_hosts, http, &target);
             continue;
         }
-        // `http://NAME` without a port names an upstream block when one exists.
+        // `http://NAME` without a port names an upstream block when one
+        // exists; a port-less name of the other protocols can mean nothing else.
         let existing = found.upstreams.get(&http).and_then(|ups| {
             ups.iter()
-                .find(|u| target.port.is_none() && !target.is_unix() && u.name.is(&target.host))
+                .find(|u| target.names_upstream() && u.name.is(&target.host))
                 .cloned()
         });
         let kind = match existing {
             Some(up) => FoundKind::Existing(up),
+            None if protocol != Protocol::Proxy && target.names_upstream() => {
+                notes.push(note(format!(
+                    "{} {} names an upstream block upkeep does not see in this http context: left alone",
+                    dir.name.value, arg.value
+                )));
+                keep_host_taken(&mut found.remaining_hosts, http, &target);
+                continue;
+            }
             None => FoundKind::Literal(target),
         };
+        if let (Some(reason), FoundKind::Literal(t)) =
+            (grpc_authority_blocker(ctx, level, &kind, &arg.value), &kind)
+        {
+            notes.push(note(reason));
+            keep_host_taken(&mut found.remaining_hosts, http, t);
+            continue;
+        }
         found
             .by_http
             .entry(http)
             .or_default()
-            .push(Found { pass, kind });
+            .push(Found { pass, protocol, kind });
     }
     found
+}
+
+/// In the default `--proxy-host keep` mode, a `grpc_pass` whose requests
+/// carry nginx's default `:authority` (the target's `host:port` as
+/// written) is left alone: an upstream name has no port, and pinning the
+/// old value with `grpc_set_header Host` would send a `host` header
+/// instead of the `:authority` pseudo-header (`ngx_http_grpc_create_request`
+/// writes `:authority` only when no Host is set), which a backend can tell
+/// apart. Where the location sets Host itself, the target does not matter.
+fn grpc_authority_blocker(
+    ctx: &Ctx,
+    level: LevelId,
+    kind: &FoundKind,
+    written: &str,
+) -> Option<String> {
+    let FoundKind::Literal(target) = kind else {
+        return None;
+    };
+    if target.protocol != Protocol::Grpc || ctx.opts.host_header == HostHeaderMode::Upstream {
+        return None;
+    }
+    let model = ctx.model;
+    let host_set = model
+        .nearest(&model.place_chain(level), "grpc_set_header")
+        .is_some_and(|(_, dirs)| {
+            dirs.iter()
+                .any(|d| model.dirs[*d].arg(0).is_some_and(|h| h.eq_ignore_ascii_case("host")))
+        });
+    (!host_set).then(|| {
+        format!(
+            "grpc_pass {} is left alone: its requests carry `:authority: {}`, which an upstream name cannot keep (pinning it with `grpc_set_header Host` would send a `host` header instead); pass --proxy-host upstream to accept `:authority` becoming the upstream name",
+            written,
+            target.grpc_authority()
+        )
+    })
 }
 
 /// Settings upkeep cannot see: an `include` on the way from the `http`

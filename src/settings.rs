@@ -18,6 +18,8 @@
 //! websocket = ["/api/ws"]           # --websocket PATH
 //! nginx-version = "1.22.1"          # --nginx-version
 //! proxy-host = "keep"               # --proxy-host
+//! only = ["proxy", "fastcgi"]       # --only LIST
+//! skip = ["memcached"]              # --skip LIST
 //! root = "nginx.conf"               # --root
 //! prefix = "deploy/nginx"           # --prefix
 //! exclude = ["generated/"]          # --exclude GLOB
@@ -55,6 +57,8 @@ struct Raw {
     websocket: Option<Vec<Spanned<String>>>,
     nginx_version: Option<Spanned<String>>,
     proxy_host: Option<Spanned<String>>,
+    only: Option<Vec<Spanned<String>>>,
+    skip: Option<Vec<Spanned<String>>>,
     upstreams: Option<BTreeMap<String, Spanned<i64>>>,
     names: Option<BTreeMap<String, Spanned<String>>>,
     path_map: Option<BTreeMap<String, Spanned<String>>>,
@@ -169,6 +173,13 @@ pub fn load(path: &Path) -> Result<Settings, String> {
             _ => Err(format!("`{v}` is not `keep` or `upstream`")),
         })?;
     }
+    for (name, list) in [("only", &raw.only), ("skip", &raw.skip)] {
+        for v in list.iter().flatten() {
+            flag(name, v.get_ref().clone(), v.span(), &|v| {
+                cli::parse_protocols(v).map(drop)
+            })?;
+        }
+    }
     if let Some(v) = raw.root {
         flag("root", absolute(v.get_ref()), v.span(), &|_| Ok(()))?;
     }
@@ -238,7 +249,7 @@ mod tests {
     fn mistakes_name_the_line() {
         assert_eq!(
             load_text("keepalive = 8\nkeepalve = 3\n").unwrap_err(),
-            "upkeep.toml:2:1: unknown field `keepalve`, expected one of `paths`, `root`, `prefix`, `keepalive`, `websocket`, `nginx-version`, `proxy-host`, `upstreams`, `names`, `path-map`, `exclude`"
+            "upkeep.toml:2:1: unknown field `keepalve`, expected one of `paths`, `root`, `prefix`, `keepalive`, `websocket`, `nginx-version`, `proxy-host`, `only`, `skip`, `upstreams`, `names`, `path-map`, `exclude`"
         );
         assert_eq!(
             load_text("[upstreams]\ngateway = 0\n").unwrap_err(),

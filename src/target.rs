@@ -1,19 +1,29 @@
-//! `proxy_pass` targets: what nginx makes of `http://HOST:PORT/URI`.
+//! `*_pass` targets: what nginx makes of `http://HOST:PORT/URI` and of the
+//! addresses of `fastcgi_pass`, `grpc_pass` and `memcached_pass`.
 //!
-//! nginx accepts `http://` and `https://` (any case), then a host name,
-//! IPv4 address, `[IPv6]` address or `unix:/path:` socket, an optional port,
-//! and an optional URI. The URI is kept byte for byte by every rewrite: it
-//! decides how nginx maps the request path (`proxy_pass http://h/;` strips
-//! the location prefix, `proxy_pass http://h;` does not).
+//! `proxy_pass`: nginx accepts `http://` and `https://` (any case), then a
+//! host name, IPv4 address, `[IPv6]` address or `unix:/path:` socket, an
+//! optional port, and an optional URI. The URI is kept byte for byte by
+//! every rewrite: it decides how nginx maps the request path (`proxy_pass
+//! http://h/;` strips the location prefix, `proxy_pass http://h;` does not).
+//!
+//! `fastcgi_pass` and `memcached_pass` take `HOST:PORT` or `unix:/path`,
+//! `grpc_pass` the same after an optional `grpc://` or `grpcs://`; none of
+//! them has a default port or a URI part (`ngx_http_*_pass` in their
+//! modules; a port-less `HOST` names an `upstream` block).
 
 use std::ops::Range;
 
 use crate::names::{BackendKey, UpstreamName};
+use crate::vocab::Protocol;
 
-/// A literal `http(s)://` target.
+/// A literal target of a `*_pass` directive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyTarget {
-    /// `http` or `https`, lowercased.
+    /// Which `*_pass` it is the target of.
+    pub protocol: Protocol,
+    /// `http`/`https` (proxy), `grpc`/`grpcs` (gRPC, `grpc` also when none
+    /// is written), empty for FastCGI and memcached; lowercased.
     pub scheme: String,
     /// The host as written (`gateway`, `10.0.0.1`, `[::1]`, `unix:/run/app.sock`).
     pub host: String,
@@ -37,6 +47,60 @@ pub enum NotLiteral {
 }
 
 impl ProxyTarget {
+    /// The target of `protocol`'s `*_pass` directive.
+    pub fn parse_as(protocol: Protocol, text: &str) -> Result<ProxyTarget, NotLiteral> {
+        if protocol == Protocol::Proxy {
+            return ProxyTarget::parse(text);
+        }
+        if text.contains('\u{FFFD}') {
+            return Err(NotLiteral::Malformed);
+        }
+        let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
+        let (scheme, skip) = match protocol {
+            Protocol::Grpc if lower.starts_with("grpc://") => ("grpc", 7),
+            Protocol::Grpc if lower.starts_with("grpcs://") => ("grpcs", 8),
+            Protocol::Grpc => ("grpc", 0),
+            _ => ("", 0),
+        };
+        let rest = &text[skip..];
+        if rest.contains('$') {
+            return Err(NotLiteral::VariableHost);
+        }
+        // No URI part: nginx calls a `/` after the address an invalid host,
+        // and `unix:/path:x` a URI it does not take here.
+        if starts_with_unix(rest) {
+            let path_ok = rest.len() > 5
+                && rest[5..].chars().all(|c| {
+                    !c.is_whitespace()
+                        && !matches!(c, ':' | '#' | ';' | '{' | '}' | '"' | '\'' | '\\')
+                });
+            if !path_ok {
+                return Err(NotLiteral::Malformed);
+            }
+        } else if rest.contains(['/', '?']) || rest.contains("://") {
+            return Err(NotLiteral::Malformed);
+        }
+        let (host, port) = if starts_with_unix(rest) {
+            (rest, None)
+        } else {
+            split_host_port(rest).ok_or(NotLiteral::Malformed)?
+        };
+        // gRPC's `:authority` repeats the port as written; `050051` would
+        // not read back from the number.
+        if port.is_some_and(|p| !rest.ends_with(&format!(":{p}"))) {
+            return Err(NotLiteral::Malformed);
+        }
+        Ok(ProxyTarget {
+            protocol,
+            scheme: scheme.to_string(),
+            host: host.to_string(),
+            port,
+            uri: String::new(),
+            authority: skip..text.len(),
+        })
+    }
+
+    /// A `proxy_pass` target.
     pub fn parse(url: &str) -> Result<ProxyTarget, NotLiteral> {
         // Bytes that are not UTF-8 arrive here as U+FFFD; such a target
         // cannot be written back faithfully, so it is left alone.
@@ -73,6 +137,7 @@ impl ProxyTarget {
                 return Err(NotLiteral::Malformed);
             }
             return Ok(ProxyTarget {
+                protocol: Protocol::Proxy,
                 scheme,
                 host: host.to_string(),
                 port: None,
@@ -101,6 +166,7 @@ impl ProxyTarget {
         }
         let (host, port) = split_host_port(authority).ok_or(NotLiteral::Malformed)?;
         Ok(ProxyTarget {
+            protocol: Protocol::Proxy,
             scheme,
             host: host.to_string(),
             port,
@@ -113,15 +179,32 @@ impl ProxyTarget {
         starts_with_unix(&self.host)
     }
 
-    /// The port nginx connects to (80/443 when none is written).
+    /// The port nginx connects to (80/443 when a `proxy_pass` target has
+    /// none; the other protocols have no default port).
     pub fn effective_port(&self) -> Option<u16> {
         if self.is_unix() {
             return None;
         }
-        Some(
-            self.port
-                .unwrap_or(if self.scheme == "https" { 443 } else { 80 }),
-        )
+        match self.protocol {
+            Protocol::Proxy => Some(
+                self.port
+                    .unwrap_or(if self.scheme == "https" { 443 } else { 80 }),
+            ),
+            _ => self.port,
+        }
+    }
+
+    /// Whether the target names an `upstream` block rather than an address:
+    /// `http://NAME` without a port (nginx looks it up among upstream blocks
+    /// first), or a port-less `NAME` for the other protocols (nginx knows
+    /// no default port for them, so only an upstream block can be meant).
+    pub fn names_upstream(&self) -> bool {
+        self.port.is_none() && !self.is_unix()
+    }
+
+    /// Whether connections are TLS (`https://`, `grpcs://`).
+    pub fn tls(&self) -> bool {
+        matches!(self.scheme.as_str(), "https" | "grpcs")
     }
 
     /// Identifies the backend: host names compare case-insensitively.
@@ -136,6 +219,18 @@ impl ProxyTarget {
     /// literal target shares the namespace of `upstream` blocks).
     pub fn host_name(&self) -> UpstreamName {
         UpstreamName::new(self.host.as_str())
+    }
+
+    /// gRPC's default `:authority`: the host and port as written, or
+    /// `localhost` for a unix socket (`ngx_http_grpc_pass`).
+    pub fn grpc_authority(&self) -> String {
+        if self.is_unix() {
+            return "localhost".into();
+        }
+        match self.port {
+            Some(port) => format!("{}:{port}", self.host),
+            None => self.host.clone(),
+        }
     }
 
     /// The backend an upstream `server` entry names (`host[:port]`, port 80

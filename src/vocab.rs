@@ -64,6 +64,86 @@ pub enum HostHeaderMode {
     Upstream,
 }
 
+/// An upstream protocol whose connections nginx can keep for reuse, by the
+/// directive that passes a request to it. (`uwsgi_pass` and `scgi_pass`
+/// are not here: nginx never keeps their connections.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    /// `proxy_pass` (HTTP/1.x)
+    Proxy,
+    /// `fastcgi_pass`
+    FastCgi,
+    /// `grpc_pass` (HTTP/2)
+    Grpc,
+    /// `memcached_pass`
+    Memcached,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Proxy,
+        Protocol::FastCgi,
+        Protocol::Grpc,
+        Protocol::Memcached,
+    ];
+
+    /// The name `--only`/`--skip` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Proxy => "proxy",
+            Protocol::FastCgi => "fastcgi",
+            Protocol::Grpc => "grpc",
+            Protocol::Memcached => "memcached",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Protocol> {
+        Protocol::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
+    /// The directive that passes requests (`proxy_pass`, `fastcgi_pass`, ...).
+    pub fn pass(self) -> &'static str {
+        match self {
+            Protocol::Proxy => "proxy_pass",
+            Protocol::FastCgi => "fastcgi_pass",
+            Protocol::Grpc => "grpc_pass",
+            Protocol::Memcached => "memcached_pass",
+        }
+    }
+
+    /// The protocol of a `*_pass` directive name (nginx names are
+    /// lowercase; the model compares them as written).
+    pub fn of_pass(directive: &str) -> Option<Protocol> {
+        Protocol::ALL.into_iter().find(|p| p.pass() == directive)
+    }
+
+    /// The rule that rewrites this protocol's literal targets.
+    pub fn target_rule(self) -> RuleId {
+        match self {
+            Protocol::Proxy => RuleId::ProxyPassTarget,
+            Protocol::FastCgi => RuleId::FastcgiPassTarget,
+            Protocol::Grpc => RuleId::GrpcPassTarget,
+            Protocol::Memcached => RuleId::MemcachedPassTarget,
+        }
+    }
+
+    /// The prefix of the module's settings (`proxy_bind`, `grpc_ssl_name`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Protocol::Proxy => "proxy_",
+            Protocol::FastCgi => "fastcgi_",
+            Protocol::Grpc => "grpc_",
+            Protocol::Memcached => "memcached_",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the user asked for, already validated.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -77,6 +157,8 @@ pub struct Options {
     /// `Connection: close` are its defaults.
     pub new_defaults: bool,
     pub host_header: HostHeaderMode,
+    /// Protocols left alone (`--skip`, or everything `--only` leaves out).
+    pub skipped: BTreeSet<Protocol>,
 }
 
 impl Options {
@@ -104,12 +186,17 @@ pub enum RuleId {
     ProxyRedirect,
     ProxySslName,
     ProxyHostValue,
+    FastcgiPassTarget,
+    FastcgiKeepConn,
+    GrpcPassTarget,
+    GrpcSslName,
+    MemcachedPassTarget,
 }
 
 impl RuleId {
     /// Every rule, in the order summaries and statistics list them: what
     /// pools first, then what keeps behaviour the same.
-    pub const ALL: [RuleId; 12] = [
+    pub const ALL: [RuleId; 17] = [
         RuleId::UpstreamBlock,
         RuleId::UpstreamKeepalive,
         RuleId::ProxyPassTarget,
@@ -122,6 +209,11 @@ impl RuleId {
         RuleId::ProxyRedirect,
         RuleId::ProxySslName,
         RuleId::ProxyHostValue,
+        RuleId::FastcgiPassTarget,
+        RuleId::FastcgiKeepConn,
+        RuleId::GrpcPassTarget,
+        RuleId::GrpcSslName,
+        RuleId::MemcachedPassTarget,
     ];
 
     /// `n` changes of this rule, as the summary line says it.
@@ -151,6 +243,17 @@ impl RuleId {
             RuleId::ProxyRedirect => ("proxy_redirect kept", "proxy_redirects kept"),
             RuleId::ProxySslName => ("TLS name kept", "TLS names kept"),
             RuleId::ProxyHostValue => ("$proxy_host value kept", "$proxy_host values kept"),
+            RuleId::FastcgiPassTarget => (
+                "fastcgi_pass target rewritten",
+                "fastcgi_pass targets rewritten",
+            ),
+            RuleId::FastcgiKeepConn => ("fastcgi_keep_conn turned on", "fastcgi_keep_conn turned on"),
+            RuleId::GrpcPassTarget => ("grpc_pass target rewritten", "grpc_pass targets rewritten"),
+            RuleId::GrpcSslName => ("gRPC TLS name kept", "gRPC TLS names kept"),
+            RuleId::MemcachedPassTarget => (
+                "memcached_pass target rewritten",
+                "memcached_pass targets rewritten",
+            ),
         };
         format!("{n} {}", if n == 1 { one } else { many })
     }
@@ -169,6 +272,11 @@ impl RuleId {
             RuleId::ProxyRedirect => "proxy-redirect",
             RuleId::ProxySslName => "proxy-ssl-name",
             RuleId::ProxyHostValue => "proxy-host-value",
+            RuleId::FastcgiPassTarget => "fastcgi-pass-target",
+            RuleId::FastcgiKeepConn => "fastcgi-keep-conn",
+            RuleId::GrpcPassTarget => "grpc-pass-target",
+            RuleId::GrpcSslName => "grpc-ssl-name",
+            RuleId::MemcachedPassTarget => "memcached-pass-target",
         }
     }
 }

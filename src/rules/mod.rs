@@ -14,6 +14,8 @@
 //! [`Change`]: crate::vocab::Change
 
 pub mod connection;
+pub mod fastcgi_keep_conn;
+pub mod grpc_ssl_name;
 pub mod http_version;
 pub mod proxy_host;
 pub mod proxy_pass;
@@ -29,12 +31,13 @@ use crate::model::{DirId, LevelId, Model};
 use crate::names::UpstreamName;
 use crate::naming::NewUpstream;
 use crate::target::ProxyTarget;
-use crate::vocab::{Options, Plan, RuleId};
+use crate::vocab::{Options, Plan, Protocol, RuleId};
 
 /// A `proxy_pass` upkeep pools.
 #[derive(Debug, Clone)]
 pub struct Site {
     pub pass: DirId,
+    pub protocol: Protocol,
     /// The location (settings level) whose `proxy_*` settings apply.
     pub location: LevelId,
     pub http: LevelId,
@@ -57,8 +60,11 @@ pub struct Ctx<'m, 's> {
 #[derive(Debug, Clone)]
 pub struct Location<'a> {
     pub id: LevelId,
-    /// The pooled sites whose settings this location holds.
+    /// The pooled `proxy_pass` sites whose settings this location holds.
     pub sites: Vec<&'a Site>,
+    /// The pooled `fastcgi_pass`, `grpc_pass` and `memcached_pass` sites
+    /// (apart, so that the `proxy_*` rules never see them).
+    pub other_sites: Vec<&'a Site>,
     /// How the location treats WebSocket traffic (`websocket` decides,
     /// `connection` and the split follow).
     pub ws: websocket::WsMode,
@@ -74,9 +80,28 @@ impl<'a> Location<'a> {
         Location {
             id,
             sites: Vec::new(),
+            other_sites: Vec::new(),
             ws: websocket::WsMode::Plain,
             header_ops: Vec::new(),
             split_ops: Vec::new(),
+        }
+    }
+
+    /// Adds a pooled site to the list of its protocol.
+    pub fn add(&mut self, site: &'a Site) {
+        match site.protocol {
+            Protocol::Proxy => self.sites.push(site),
+            _ => self.other_sites.push(site),
+        }
+    }
+
+    /// Whether the location and split phases of a rule for `protocol`
+    /// (`None`: any) run here.
+    pub fn serves(&self, protocol: Option<Protocol>) -> bool {
+        match protocol {
+            None => true,
+            Some(Protocol::Proxy) => !self.sites.is_empty(),
+            Some(p) => self.other_sites.iter().any(|s| s.protocol == p),
         }
     }
 
@@ -114,6 +139,12 @@ pub trait Rule: Sync {
     /// `upgrade-header` next to `connection-header`).
     fn id(&self) -> RuleId;
 
+    /// The protocol whose locations the location and split phases run for
+    /// (`None`: every location with a pooled site).
+    fn protocol(&self) -> Option<Protocol> {
+        Some(Protocol::Proxy)
+    }
+
     /// Per pooled `proxy_pass`, in source order.
     fn site(&self, _ctx: &Ctx, _site: &Site, _out: &mut Plan) {}
 
@@ -144,12 +175,16 @@ pub static RULES: &[&dyn Rule] = &[
     &connection::Connection,
     &proxy_host::ProxyHost,
     &websocket_map::WebsocketMap,
+    &fastcgi_keep_conn::FastcgiKeepConn,
+    &grpc_ssl_name::GrpcSslName,
     &upstream_block::UpstreamBlock,
 ];
 
 /// The rule files' text, for [`doc`].
-const SOURCES: [&str; 8] = [
+const SOURCES: [&str; 10] = [
     include_str!("connection.rs"),
+    include_str!("fastcgi_keep_conn.rs"),
+    include_str!("grpc_ssl_name.rs"),
     include_str!("http_version.rs"),
     include_str!("proxy_host.rs"),
     include_str!("proxy_pass.rs"),
@@ -236,7 +271,7 @@ mod tests {
         }
         assert_eq!(
             doc(RuleId::ProxyPassTarget).summary(),
-            "rewrites a literal `proxy_pass http://HOST:PORT/URI` to `proxy_pass http://NAME/URI`, where `NAME` is the upstream block that pools connections to `HOST:PORT`."
+            "rewrites the literal target of a `proxy_pass`, `fastcgi_pass`, `grpc_pass` or `memcached_pass` to the name of the upstream block that pools connections to it."
         );
     }
 }

@@ -1,17 +1,26 @@
-//! `proxy-pass-target`
+//! `proxy-pass-target`, `fastcgi-pass-target`, `grpc-pass-target` and `memcached-pass-target`
 //!
-//! **What**: rewrites a literal `proxy_pass http://HOST:PORT/URI` to
-//! `proxy_pass http://NAME/URI`, where `NAME` is the upstream block that
-//! pools connections to `HOST:PORT`.
+//! **What**: rewrites the literal target of a `proxy_pass`, `fastcgi_pass`,
+//! `grpc_pass` or `memcached_pass` to the name of the upstream block that
+//! pools connections to it. `proxy_pass http://HOST:PORT/URI` becomes
+//! `proxy_pass http://NAME/URI`; `fastcgi_pass HOST:PORT` and
+//! `memcached_pass HOST:PORT` (or `unix:PATH`) become `NAME`; `grpc_pass
+//! grpc://HOST:PORT` becomes `grpc://NAME` (`grpcs://` and a missing scheme
+//! are kept).
 //!
 //! **Why**: nginx keeps idle connections only for `upstream` blocks with
 //! `keepalive`; a literal address is an implicit upstream that never pools.
 //!
-//! **Example**: `proxy_pass http://gateway:8000/;` → `proxy_pass http://gateway/;`
+//! **Example**: `proxy_pass http://gateway:8000/;` → `proxy_pass
+//! http://gateway/;`, `fastcgi_pass php:9000;` → `fastcgi_pass php;`
 //!
-//! **Safety**: only the authority changes; the scheme and the URI part stay
+//! **Safety**: only the address changes; the scheme and the URI part stay
 //! byte for byte, so nginx maps request paths exactly as before. What
-//! `$proxy_host` change this brings is handled by `host_header`.
+//! `$proxy_host` change this brings is handled by `host_header`; FastCGI
+//! pools need `fastcgi_keep_conn` (`fastcgi_keep_conn.rs`); a `grpc_pass`
+//! whose `:authority` would change is left alone by planning unless the
+//! user accepts it. Each protocol gets its own upstream blocks: nginx hands
+//! a pooled connection to whichever user of the block asks next.
 
 use crate::edit::Edit;
 use crate::rules::{Ctx, Rule, Site};
@@ -49,5 +58,6 @@ fn rewrite(ctx: &Ctx, site: &Site) -> Option<Change> {
         site.upstream
     );
     let edit = Edit::replace(start..end, site.upstream.as_str());
-    Some(Change::new(RuleId::ProxyPassTarget, edit, reason).about(model.dirs[site.pass].head()))
+    let rule = site.protocol.target_rule();
+    Some(Change::new(rule, edit, reason).about(model.dirs[site.pass].head()))
 }
