@@ -57,12 +57,18 @@ const KEY_SEPARATOR: &str = " > ";
 /// What one proxying place does with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observed {
+    /// Which `*_pass` serves the place.
+    pub protocol: Protocol,
     pub backend: Backend,
     /// The URI part of `proxy_pass` (`/`, `/ws`, empty), as nginx uses it.
     pub uri: Option<String>,
     /// Headers sent, in order, lowercased names, values evaluated; headers
-    /// with an empty value (which nginx does not send) are left out.
+    /// with an empty value (which nginx does not send) are left out. gRPC's
+    /// `:authority` pseudo-header is its own entry, apart from `host`.
     pub headers: Vec<(String, String)>,
+    /// FastCGI: `fastcgi_keep_conn` in effect (whether nginx asks the
+    /// application to keep the connection).
+    pub keep_conn: bool,
     pub http_version: String,
     /// `None`: `proxy_redirect off`.
     pub redirects: Option<Vec<(String, String)>>,
@@ -106,7 +112,20 @@ const COMPARED_APART: &[&str] = &[
     "proxy_redirect",
     "proxy_ssl_name",
     "proxy_cache_key",
+    "fastcgi_pass",
+    "fastcgi_keep_conn",
+    "grpc_pass",
+    "grpc_set_header",
+    "grpc_ssl_name",
+    "memcached_pass",
 ];
+
+/// The `*_pass` a level has itself, with its protocol.
+fn own_pass(model: &Model, level: LevelId) -> Option<(DirId, Protocol)> {
+    Protocol::ALL
+        .into_iter()
+        .find_map(|p| model.named(level, p.pass()).first().map(|d| (*d, p)))
+}
 
 /// Directives of the rewrite module run before `proxy_pass` picks a target
 /// (`$proxy_host` is empty there) and are not inherited like settings.
@@ -218,6 +237,7 @@ pub fn observe(model: &Model, values: ProxyHostValues, new_defaults: bool) -> Ob
 struct Place {
     level: LevelId,
     pass: DirId,
+    protocol: Protocol,
     /// The levels whose settings apply, nearest first.
     chain: Vec<LevelId>,
 }
@@ -231,20 +251,21 @@ fn proxying_place(model: &Model, level: LevelId) -> Option<Place> {
         return None;
     }
     model.http_context(level)?;
-    let pass = match model.own_pass(level) {
+    let (pass, protocol) = match own_pass(model, level) {
         Some(p) => p,
         None if kind != LevelKind::Location => {
             let location = model.settings_level(level);
             if model.levels[location].kind != LevelKind::Location {
                 return None;
             }
-            model.own_pass(location)?
+            own_pass(model, location)?
         }
         None => return None,
     };
     Some(Place {
         level,
         pass,
+        protocol,
         chain: model.place_chain(level),
     })
 }
@@ -308,10 +329,12 @@ fn observe_place(
 ) -> Observed {
     let url = model.dirs[place.pass].arg(0).unwrap_or("").to_string();
     let http = model.http_context(place.level);
-    let target = ProxyTarget::parse(&url).ok();
+    let protocol = place.protocol;
+    let proxy = protocol == Protocol::Proxy;
+    let target = ProxyTarget::parse_as(protocol, &url).ok();
     // nginx looks `http://NAME` (no port) up among upstream blocks first.
     let block = target.as_ref().and_then(|t| {
-        (t.port.is_none() && !t.is_unix())
+        t.names_upstream()
             .then(|| upstreams.get(&(http, t.host_name())))
             .flatten()
     });
@@ -332,7 +355,7 @@ fn observe_place(
         (Some(t), Some(b)) if b.keepalive => Some(t.host_name()),
         _ => None,
     };
-    let https = target.as_ref().is_some_and(|t| t.scheme == "https");
+    let tls = target.as_ref().is_some_and(|t| t.tls());
     // $proxy_host and $proxy_port, concrete within this model.
     let (host, port) = match &target {
         Some(t) if t.is_unix() => ("localhost".to_string(), String::new()),
@@ -340,7 +363,8 @@ fn observe_place(
         None => (String::new(), String::new()),
     };
     let symbolic = values == ProxyHostValues::Accepted;
-    let (eh, ep) = if symbolic || target.is_none() {
+    // Only the proxy module defines `$proxy_host`; elsewhere it stays text.
+    let (eh, ep) = if symbolic || target.is_none() || !proxy {
         (None, None)
     } else {
         (Some(host.as_str()), Some(port.as_str()))
@@ -356,7 +380,11 @@ fn observe_place(
     let nearest = |name: &str| model.nearest(&place.chain, name);
 
     // Headers: the effective list, then nginx's defaults for what it lacks.
-    let mut headers: Vec<(String, String)> = nearest("proxy_set_header")
+    let set_header = match protocol {
+        Protocol::Grpc => "grpc_set_header",
+        _ => "proxy_set_header",
+    };
+    let mut headers: Vec<(String, String)> = nearest(set_header)
         .map(|(_, dirs)| {
             dirs.iter()
                 .filter_map(|d| {
@@ -366,19 +394,52 @@ fn observe_place(
                 .collect()
         })
         .unwrap_or_default();
-    if !headers.iter().any(|(n, _)| n == "host") {
-        headers.push(("host".into(), eval("$proxy_host")));
-    }
-    if !headers.iter().any(|(n, _)| n == "connection") && !new_defaults {
-        headers.push(("connection".into(), "close".into()));
+    let host_set = headers.iter().any(|(n, _)| n == "host");
+    match protocol {
+        Protocol::Proxy => {
+            if !host_set {
+                headers.push(("host".into(), eval("$proxy_host")));
+            }
+            if !headers.iter().any(|(n, _)| n == "connection") && !new_defaults {
+                headers.push(("connection".into(), "close".into()));
+            }
+        }
+        // `ngx_http_grpc_create_request`: `:authority` from the target
+        // (`host:port` as written) only when no Host is set.
+        Protocol::Grpc if !host_set => {
+            let authority = match &target {
+                _ if symbolic => "<upstream authority>".to_string(),
+                Some(t) => t.grpc_authority(),
+                None => "<per request>".to_string(),
+            };
+            headers.push((":authority".into(), authority));
+        }
+        // FastCGI params are settings (`fastcgi_param`); memcached sends a key.
+        _ => {}
     }
     headers.retain(|(_, v)| !v.is_empty());
 
-    let http_version = nearest("proxy_http_version")
-        .and_then(|(_, dirs)| args_of(*dirs.last()?).first().cloned())
-        .unwrap_or_else(|| if new_defaults { "1.1" } else { "1.0" }.into());
+    let http_version = if proxy {
+        nearest("proxy_http_version")
+            .and_then(|(_, dirs)| args_of(*dirs.last()?).first().cloned())
+            .unwrap_or_else(|| if new_defaults { "1.1" } else { "1.0" }.into())
+    } else {
+        String::new()
+    };
 
-    let redirects = redirects(model, &place, &eval, symbolic);
+    let redirects = if proxy {
+        redirects(model, &place, &eval, symbolic)
+    } else {
+        None
+    };
+    let keep_conn = protocol == Protocol::FastCgi
+        && nearest("fastcgi_keep_conn")
+            .and_then(|(_, dirs)| {
+                model.dirs[*dirs.last()?]
+                    .arg(0)
+                    .map(|v| v.eq_ignore_ascii_case("on"))
+            })
+            .unwrap_or(false);
 
     let mut settings: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
     for l in &place.chain {
@@ -398,8 +459,8 @@ fn observe_place(
         }
     }
 
-    let ssl_name = https.then(|| {
-        let name = match nearest("proxy_ssl_name") {
+    let ssl_name = tls.then(|| {
+        let name = match nearest(&format!("{}ssl_name", protocol.prefix())) {
             Some((_, dirs)) => args_of(dirs[0]).first().cloned().unwrap_or_default(),
             // nginx's default: the upstream's host (block name, or the
             // implicit upstream's host as written, brackets included).
@@ -410,6 +471,7 @@ fn observe_place(
     });
 
     let cache_key = nearest("proxy_cache")
+        .filter(|_| proxy)
         .filter(|(_, dirs)| args_of(dirs[0]).first().is_some_and(|v| v != "off"))
         .map(|_| match nearest("proxy_cache_key") {
             Some((_, dirs)) => args_of(dirs[0]).join(" "),
@@ -434,9 +496,11 @@ fn observe_place(
         .location_path(model.settings_level(place.level))
         .map(|p| (p.path, p.kind));
     Observed {
+        protocol,
         backend,
         uri: target.as_ref().map(|t| t.uri.clone()),
         headers,
+        keep_conn,
         http_version,
         redirects,
         settings,
@@ -735,6 +799,22 @@ fn compare_place(
     let mut differ = |what: &str, before: String, after: String| {
         problems.push(format!("{key}: {what} changes from {before} to {after}"));
     };
+    if b.protocol != a.protocol {
+        differ(
+            "the protocol",
+            b.protocol.pass().into(),
+            a.protocol.pass().into(),
+        );
+    }
+    // `fastcgi_keep_conn on` is what pooling FastCGI takes (the flag asks
+    // the application to keep the connection; requests stay the same).
+    if b.keep_conn != a.keep_conn && !(a.keep_conn && a.pool.is_some()) {
+        differ(
+            "fastcgi_keep_conn",
+            b.keep_conn.to_string(),
+            a.keep_conn.to_string(),
+        );
+    }
     if b.backend != a.backend {
         differ(
             "the backend",

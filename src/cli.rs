@@ -332,7 +332,10 @@ impl Args {
         let only: BTreeSet<Protocol> = self.only.iter().flatten().copied().collect();
         let skipped = Protocol::ALL
             .into_iter()
-            .filter(|p| (!only.is_empty() && !only.contains(p)) || self.skip.iter().flatten().any(|s| s == p))
+            .filter(|p| {
+                (!only.is_empty() && !only.contains(p))
+                    || self.skip.iter().flatten().any(|s| s == p)
+            })
             .collect();
         Config {
             inputs: if self.paths.is_empty() && self.stdin_filename.is_some() {

@@ -147,11 +147,12 @@ pub fn assign(
     let mut needs_default: Vec<&Backend> = Vec::new();
     // An upstream is one pool whoever uses it: one chosen for a pool of
     // another protocol is not free for this one.
-    let used_by_other = |choices: &BTreeMap<PoolKey, UpstreamChoice>, name: &UpstreamName, p: Protocol| {
-        choices
-            .iter()
-            .any(|(k, c)| k.protocol != p && UpstreamName::new(c.name()) == *name)
-    };
+    let used_by_other =
+        |choices: &BTreeMap<PoolKey, UpstreamChoice>, name: &UpstreamName, p: Protocol| {
+            choices
+                .iter()
+                .any(|(k, c)| k.protocol != p && UpstreamName::new(c.name()) == *name)
+        };
     for backend in backends {
         let pool = backend.pool_key();
         if choices.contains_key(&pool) || needs_default.iter().any(|b| b.pool_key() == pool) {

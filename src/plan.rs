@@ -680,11 +680,11 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
             keep_host_taken(&mut found.remaining_hosts, http, t);
             continue;
         }
-        found
-            .by_http
-            .entry(http)
-            .or_default()
-            .push(Found { pass, protocol, kind });
+        found.by_http.entry(http).or_default().push(Found {
+            pass,
+            protocol,
+            kind,
+        });
     }
     found
 }
@@ -712,8 +712,11 @@ fn grpc_authority_blocker(
     let host_set = model
         .nearest(&model.place_chain(level), "grpc_set_header")
         .is_some_and(|(_, dirs)| {
-            dirs.iter()
-                .any(|d| model.dirs[*d].arg(0).is_some_and(|h| h.eq_ignore_ascii_case("host")))
+            dirs.iter().any(|d| {
+                model.dirs[*d]
+                    .arg(0)
+                    .is_some_and(|h| h.eq_ignore_ascii_case("host"))
+            })
         });
     (!host_set).then(|| {
         format!(

@@ -186,10 +186,12 @@ impl ProxyTarget {
             return None;
         }
         match self.protocol {
-            Protocol::Proxy => Some(
-                self.port
-                    .unwrap_or(if self.scheme == "https" { 443 } else { 80 }),
-            ),
+            Protocol::Proxy => {
+                Some(
+                    self.port
+                        .unwrap_or(if self.scheme == "https" { 443 } else { 80 }),
+                )
+            }
             _ => self.port,
         }
     }

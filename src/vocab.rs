@@ -247,7 +247,9 @@ impl RuleId {
                 "fastcgi_pass target rewritten",
                 "fastcgi_pass targets rewritten",
             ),
-            RuleId::FastcgiKeepConn => ("fastcgi_keep_conn turned on", "fastcgi_keep_conn turned on"),
+            RuleId::FastcgiKeepConn => {
+                ("fastcgi_keep_conn turned on", "fastcgi_keep_conn turned on")
+            }
             RuleId::GrpcPassTarget => ("grpc_pass target rewritten", "grpc_pass targets rewritten"),
             RuleId::GrpcSslName => ("gRPC TLS name kept", "gRPC TLS names kept"),
             RuleId::MemcachedPassTarget => (

@@ -56,6 +56,11 @@ fn expected_outputs_pass() {
         "01-motivating-frontend",
         "34-tls-pools-by-connection-settings",
         "35-proxy-host-used-by-name",
+        "44-fastcgi-pools",
+        "45-grpc-pools",
+        "46-grpc-authority-accepted",
+        "47-memcached-pools",
+        "48-protocols-keep-their-own-pools",
     ] {
         let a = args(name);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
@@ -147,5 +152,107 @@ fn a_literal_target_a_variable_may_name_stays() {
     assert!(
         expected.contains("proxy_pass http://shop-a:18081/healthz;"),
         "{expected}"
+    );
+}
+
+#[test]
+fn a_grpc_authority_taken_from_the_new_name_is_refused() {
+    let name = "45-grpc-pools";
+    // The location whose `:authority` comes from the target, pooled anyway
+    // (its new upstream added by hand so the backend still resolves).
+    let wrong = replace(
+        &fixture(name, "expected.conf"),
+        "grpc_pass grpc://legacy:50053;",
+        "grpc_pass grpc://legacy_pool;",
+    );
+    let wrong = replace(
+        &wrong,
+        "server {",
+        "upstream legacy_pool { server legacy:50053; keepalive 8; }\nserver {",
+    );
+    let p = problems(&fixture(name, "input.conf"), &wrong, &[]);
+    assert!(
+        p.iter().any(
+            |l| l.contains("location /legacy.Legacy/#0: the headers sent changes")
+                && l.contains("legacy:50053")
+                && l.contains("legacy_pool")
+        ),
+        "{p:?}"
+    );
+    // Pinning it with `grpc_set_header Host` sends `host`, not `:authority`.
+    let pinned = replace(
+        &wrong,
+        "grpc_pass grpc://legacy_pool;",
+        "grpc_pass grpc://legacy_pool; grpc_set_header Host legacy:50053;",
+    );
+    let p = problems(&fixture(name, "input.conf"), &pinned, &[]);
+    assert!(
+        p.iter().any(
+            |l| l.contains("location /legacy.Legacy/#0: the headers sent changes")
+                && l.contains("(\":authority\", \"legacy:50053\")")
+                && l.contains("(\"host\", \"legacy:50053\")")
+        ),
+        "{p:?}"
+    );
+    // With --proxy-host upstream the user accepts the new `:authority` (the
+    // TLS name pinned for /billing.Billing/ is then a change of its own).
+    let p = problems(
+        &fixture(name, "input.conf"),
+        &wrong,
+        &["--proxy-host", "upstream"],
+    );
+    assert!(!p.iter().any(|l| l.contains("legacy")), "{p:?}");
+    assert!(p.iter().any(|l| l.contains("billing")), "{p:?}");
+}
+
+#[test]
+fn a_dropped_grpc_tls_name_pin_is_refused() {
+    let name = "45-grpc-pools";
+    let wrong = replace(
+        &fixture(name, "expected.conf"),
+        "        grpc_ssl_name billing.internal;\n",
+        "",
+    );
+    let p = problems(&fixture(name, "input.conf"), &wrong, &[]);
+    assert!(
+        p.iter().any(|l| l.contains("location /billing.Billing/#0: the TLS name changes from Some(\"billing.internal\") to Some(\"billing_internal\")")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn fastcgi_keep_conn_without_a_pool_is_refused() {
+    let name = "44-fastcgi-pools";
+    // The flag turned on where the target stays an implicit upstream: the
+    // application is asked to keep a connection nginx will not reuse.
+    let wrong = replace(
+        &fixture(name, "input.conf"),
+        "fastcgi_pass php-fpm:9000;\n    }\n\n    location /status",
+        "fastcgi_pass php-fpm:9000;\n        fastcgi_keep_conn on;\n    }\n\n    location /status",
+    );
+    let p = problems(&fixture(name, "input.conf"), &wrong, &[]);
+    assert!(
+        p.iter()
+            .any(|l| l.contains("fastcgi_keep_conn changes from false to true")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn one_pool_for_two_protocols_is_refused() {
+    let name = "48-protocols-keep-their-own-pools";
+    // The FastCGI location sent to the HTTP backend's pool: nginx would hand
+    // it connections that speak HTTP.
+    let wrong = replace(
+        &fixture(name, "expected.conf"),
+        "fastcgi_pass app_8080;",
+        "fastcgi_pass app;",
+    );
+    let p = problems(&fixture(name, "input.conf"), &wrong, &[]);
+    assert!(
+        p.iter()
+            .any(|l| l.contains("would share the pool of upstream \"app\"")
+                && l.contains("protocol=fastcgi")),
+        "{p:?}"
     );
 }

@@ -100,6 +100,11 @@ fn keep_conn(ctx: &Ctx, location: LevelId) -> Option<Change> {
         return None;
     }
     let anchor = settings_anchor_after(model, location, Protocol::FastCgi.pass())?;
-    let edit = layout::at_anchor(model, anchor, "fastcgi_keep_conn on;", Slot::ProtocolSetting);
+    let edit = layout::at_anchor(
+        model,
+        anchor,
+        "fastcgi_keep_conn on;",
+        Slot::ProtocolSetting,
+    );
     Some(Change::new(RuleId::FastcgiKeepConn, edit, REASON).about(model.level_head(location)))
 }
