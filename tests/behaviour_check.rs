@@ -59,6 +59,7 @@ fn expected_outputs_pass() {
         "44-fastcgi-pools",
         "45-grpc-pools",
         "46-grpc-authority-accepted",
+        "50-grpcs-tls-name",
         "47-memcached-pools",
         "48-protocols-keep-their-own-pools",
     ] {
@@ -194,20 +195,18 @@ fn a_grpc_authority_taken_from_the_new_name_is_refused() {
         ),
         "{p:?}"
     );
-    // With --proxy-host upstream the user accepts the new `:authority` (the
-    // TLS name pinned for /billing.Billing/ is then a change of its own).
+    // With --proxy-host upstream the user accepts the new `:authority`.
     let p = problems(
         &fixture(name, "input.conf"),
         &wrong,
         &["--proxy-host", "upstream"],
     );
-    assert!(!p.iter().any(|l| l.contains("legacy")), "{p:?}");
-    assert!(p.iter().any(|l| l.contains("billing")), "{p:?}");
+    assert!(p.is_empty(), "{p:?}");
 }
 
 #[test]
 fn a_dropped_grpc_tls_name_pin_is_refused() {
-    let name = "45-grpc-pools";
+    let name = "50-grpcs-tls-name";
     let wrong = replace(
         &fixture(name, "expected.conf"),
         "        grpc_ssl_name billing.internal;\n",

@@ -22,7 +22,13 @@
 //! Backends: every literal `host:port` the input names (`*_pass` targets,
 //! upstream `server` entries, `map` values) and every port-less target;
 //! TLS when an `https://` target names it; a unix socket for `unix:`
-//! targets. Each gets a free loopback port, substituted for the fixture's
+//! targets. Each speaks what names it: HTTP, or FastCGI, gRPC (h2c) or
+//! memcached for `fastcgi_pass`, `grpc_pass` and `memcached_pass` (and the
+//! `server`s of upstream blocks they name); what those receive during a
+//! request (FastCGI params and stdin but `REMOTE_PORT` and the keep-conn
+//! flag, the gRPC body, the memcached key) is compared like an HTTP
+//! request's headers, and their answers like any response. Cases no test
+//! backend can serve are listed in `NOT_RUN` with what proves them instead. Each gets a free loopback port, substituted for the fixture's
 //! port in both texts. A backend on its scheme's default port (80, 443)
 //! keeps that port instead (the namespace is private, so it is free):
 //! nginx leaves a default port out of `$proxy_host` and of the default
@@ -60,7 +66,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use common::backend::{escape_bytes, tls_config, Backend, Identity, Listener, SeenRequest};
-use common::conf::{self, Endpoint, Match};
+use common::conf::{self, Endpoint, Match, Protocol};
+use common::fastcgi::FastCgi;
+use common::grpc::Grpc;
+use common::memcached::Memcached;
 use common::nginx::{free_port, request, websocket, Nginx};
 use common::trees;
 use common::*;
@@ -70,6 +79,20 @@ const ROUNDS: usize = 3;
 const PER_ROUND: usize = 1000;
 const WEBSOCKET_MESSAGES: [&str; 2] = ["hello", "upkeep"];
 const KNOWN: &str = "tests/differential-known.txt";
+
+/// Cases no test backend can serve, and what proves them instead. Any
+/// other case that cannot run fails the test under `CI`; a listed case
+/// that runs fails it too, so that the list only shrinks.
+const NOT_RUN: &[(&str, &str)] = &[
+    (
+        "48-protocols-keep-their-own-pools",
+        "one address answers proxy_pass and fastcgi_pass, which no real backend does; the separate pools are proven by behaviour_check::one_pool_for_two_protocols_is_refused and fixture 11 (two protocols, two ports) runs here",
+    ),
+    (
+        "50-grpcs-tls-name",
+        "the test gRPC server speaks cleartext h2c only; the TLS name pin is proven by behaviour_check::a_dropped_grpc_tls_name_pin_is_refused",
+    ),
+];
 
 #[test]
 fn every_fixture_behaves_the_same_on_real_nginx() {
@@ -283,6 +306,31 @@ fn prove(
     for s in &skipped {
         println!("  skipped: {s}");
     }
+    let declared = |s: &String| {
+        NOT_RUN
+            .iter()
+            .any(|(name, _)| s.starts_with(&format!("{name}:")))
+    };
+    for (name, instead) in NOT_RUN {
+        println!("  not run by design: {name}: {instead}");
+    }
+    let ran_anyway: Vec<&str> = NOT_RUN
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| {
+            cases.iter().any(|(f, _)| f.name == *name)
+                && !skipped.iter().any(|s| s.starts_with(&format!("{name}:")))
+        })
+        .collect();
+    assert!(
+        ran_anyway.is_empty(),
+        "listed in NOT_RUN but ran: {ran_anyway:?}; remove them from the list"
+    );
+    let undeclared: Vec<&String> = skipped.iter().filter(|s| !declared(s)).collect();
+    assert!(
+        undeclared.is_empty() || std::env::var_os("CI").is_none(),
+        "cases that could not run (CI is set): {undeclared:?}"
+    );
     assert!(compared > 0, "no case ran: nothing proves anything");
     assert!(
         failed.is_empty(),
@@ -517,10 +565,106 @@ fn check(
     Ok(problems)
 }
 
+/// A backend of a case, speaking what the config's `*_pass` expects.
+struct TestBackend {
+    name: String,
+    port: u16,
+    served: Served,
+}
+
+enum Served {
+    Http(Backend),
+    FastCgi(FastCgi),
+    Grpc(Grpc),
+    Memcached(Memcached),
+}
+
+impl TestBackend {
+    fn connections(&self) -> usize {
+        match &self.served {
+            Served::Http(b) => b.connections(),
+            Served::FastCgi(b) => b.connections(),
+            Served::Grpc(b) => b.connections(),
+            Served::Memcached(b) => b.connections(),
+        }
+    }
+
+    fn requests(&self) -> usize {
+        match &self.served {
+            Served::Http(b) => b.requests(),
+            Served::FastCgi(b) => b.requests(),
+            Served::Grpc(b) => b.requests(),
+            Served::Memcached(b) => b.requests(),
+        }
+    }
+
+    /// What reached an HTTP backend (each request carries its number in
+    /// `X-Upkeep-Seq`), taken out of its record.
+    fn take_http(&self) -> Vec<SeenRequest> {
+        match &self.served {
+            Served::Http(b) => b.stats.seen.lock().unwrap().drain(..).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// What reached a FastCGI, gRPC or memcached backend since the last
+    /// call, as requests: requests run one at a time, so whatever arrived
+    /// while one ran is its. What a pooled connection may change is left
+    /// out (`REMOTE_PORT`, the `FCGI_KEEP_CONN` flag, connection and
+    /// stream numbers); everything else is compared.
+    fn take_calls(&self) -> Vec<SeenRequest> {
+        let seen = |method: &str, uri: String, headers: BTreeMap<String, String>| SeenRequest {
+            method: method.into(),
+            uri,
+            version: String::new(),
+            headers,
+        };
+        match &self.served {
+            Served::Http(_) => Vec::new(),
+            Served::FastCgi(b) => b
+                .stats
+                .seen
+                .lock()
+                .unwrap()
+                .drain(..)
+                .map(|r| {
+                    let mut params: BTreeMap<String, String> = r
+                        .params
+                        .iter()
+                        .filter(|(n, _)| n.as_str() != "REMOTE_PORT")
+                        .map(|(n, v)| (format!("param {n}"), v.clone()))
+                        .collect();
+                    params.insert("stdin".into(), escape_bytes(&r.stdin));
+                    seen("FastCGI", r.param("SCRIPT_FILENAME").to_string(), params)
+                })
+                .collect(),
+            Served::Grpc(b) => b
+                .stats
+                .seen
+                .lock()
+                .unwrap()
+                .drain(..)
+                .map(|c| {
+                    let body = [("body".to_string(), escape_bytes(&c.body))].into();
+                    seen("gRPC call", String::new(), body)
+                })
+                .collect(),
+            Served::Memcached(b) => b
+                .stats
+                .seen
+                .lock()
+                .unwrap()
+                .drain(..)
+                .map(|g| seen("memcached get", g.key, BTreeMap::new()))
+                .collect(),
+        }
+    }
+}
+
 /// The backends of a case and the texts nginx runs.
 struct Setup {
     /// In the order the input names them.
-    backends: Vec<Backend>,
+    backends: Vec<TestBackend>,
     before: Vec<u8>,
     after: Vec<u8>,
 }
@@ -546,6 +690,14 @@ fn plan_backends(
     let mut specs: Vec<conf::Target> = Vec::new();
     for t in conf::targets(tree, &conf::upstream_names(tree)) {
         match specs.iter_mut().find(|s| key(s) == key(&t)) {
+            Some(s) if s.protocol != t.protocol => {
+                return Err(format!(
+                    "{} is named by *_pass directives of two protocols ({:?}, {:?}); no test backend speaks both",
+                    key(&t),
+                    s.protocol,
+                    t.protocol
+                ))
+            }
             Some(s) => s.tls |= t.tls,
             None => specs.push(t),
         }
@@ -610,21 +762,36 @@ fn plan_backends(
             }
         };
         let tls = match (&spec.endpoint, spec.tls) {
-            (Endpoint::Tcp { host, .. }, true) => {
+            (Endpoint::Tcp { host, .. }, true) if spec.protocol == Protocol::Http => {
                 let pki = pki::pki()?;
                 let (cert, key) = pki.server(&host.to_ascii_lowercase())?;
                 Some(tls_config(&cert, &key, &pki.ca())?)
             }
+            (_, true) => return Err(format!(
+                "{label}: a {:?} backend over TLS (the test backends speak it in cleartext only)",
+                spec.protocol
+            )),
             _ => None,
         };
-        backends.push(Backend::serve(
-            listener,
-            Identity {
-                label,
-                authority,
-                tls,
-            },
-        ));
+        let port = listener.port();
+        let served = match spec.protocol {
+            Protocol::Http => Served::Http(Backend::serve(
+                listener,
+                Identity {
+                    label: label.clone(),
+                    authority,
+                    tls,
+                },
+            )),
+            Protocol::FastCgi => Served::FastCgi(FastCgi::on(listener, &label)),
+            Protocol::Grpc => Served::Grpc(Grpc::serve(listener, &label)),
+            Protocol::Memcached => Served::Memcached(Memcached::serve(listener, &label)),
+        };
+        backends.push(TestBackend {
+            name: label,
+            port,
+            served,
+        });
     }
     Ok(Setup {
         backends,
@@ -840,11 +1007,11 @@ fn run(
     prefix: &Path,
     name: &str,
     ports: &[u16],
-    backends: &[Backend],
+    backends: &[TestBackend],
     requests: &[Request],
 ) -> Result<Run, String> {
-    let conns: Vec<usize> = backends.iter().map(Backend::connections).collect();
-    let reqs: Vec<usize> = backends.iter().map(Backend::requests).collect();
+    let conns: Vec<usize> = backends.iter().map(TestBackend::connections).collect();
+    let reqs: Vec<usize> = backends.iter().map(TestBackend::requests).collect();
     // The hosts are mapped for the whole namespace already.
     let server = Nginx::launch(nginx, config, &[], prefix, name, ports)?;
     let mut observed = BTreeMap::new();
@@ -885,6 +1052,12 @@ fn run(
                     echoed: Vec::new(),
                 }
             };
+            let mut observation = observation;
+            for b in backends {
+                for call in b.take_calls() {
+                    observation.reached.push((b.name.clone(), call));
+                }
+            }
             observed.insert(seq, observation);
         }
     }
@@ -892,8 +1065,7 @@ fn run(
     // every one of them has been accepted and counted.
     drop(server);
     for b in backends {
-        let mut seen = b.stats.seen.lock().unwrap();
-        for s in seen.drain(..) {
+        for s in b.take_http() {
             let seq = s.headers.get("x-upkeep-seq").and_then(|v| v.parse().ok());
             if let Some(o) = seq.and_then(|seq: usize| observed.get_mut(&seq)) {
                 o.reached.push((b.name.clone(), s));

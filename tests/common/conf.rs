@@ -245,6 +245,29 @@ pub struct Target {
     pub endpoint: Endpoint,
     /// `https://` (or `grpcs://`).
     pub tls: bool,
+    /// What the backend speaks, by the `*_pass` that names it (or names
+    /// the upstream block it is a `server` of): `proxy_pass` and map
+    /// values are HTTP.
+    pub protocol: Protocol,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+    FastCgi,
+    Grpc,
+    Memcached,
+}
+
+impl Protocol {
+    fn of(directive: &str) -> Protocol {
+        match directive {
+            "fastcgi_pass" => Protocol::FastCgi,
+            "grpc_pass" => Protocol::Grpc,
+            "memcached_pass" => Protocol::Memcached,
+            _ => Protocol::Http,
+        }
+    }
 }
 
 /// Backend addresses named in the http context: `*_pass` targets, `server`
@@ -252,8 +275,21 @@ pub struct Target {
 /// A port-less `proxy_pass http://NAME` naming one of `upstreams` is not a
 /// backend, and neither is a target with a variable in its host.
 pub fn targets(tree: &[Directive], upstreams: &[String]) -> Vec<Target> {
+    // The protocol of each upstream block: that of a `*_pass` naming it.
+    let mut spoken: Vec<(String, Protocol)> = Vec::new();
+    for (_, d) in walk(tree) {
+        if d.name.ends_with("_pass") && !d.is_block() {
+            if let Some((Endpoint::Tcp { host, port: None }, _)) = pass_target(d.arg(0)) {
+                spoken.push((host.to_ascii_lowercase(), Protocol::of(&d.name)));
+            }
+        }
+    }
     let mut out = Vec::new();
+    let mut upstream: Option<String> = None;
     for (ctx, d) in walk(tree) {
+        if d.name == "upstream" && d.is_block() {
+            upstream = Some(d.arg(0).to_ascii_lowercase());
+        }
         if ctx.contains(&"stream") || ctx.contains(&"mail") || d.is_block() {
             continue;
         }
@@ -276,7 +312,20 @@ pub fn targets(tree: &[Directive], upstreams: &[String]) -> Vec<Target> {
                 continue;
             }
         }
-        out.push(Target { endpoint, tls });
+        let protocol = if d.name == "server" {
+            let name = upstream.as_deref().unwrap_or("");
+            spoken
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(Protocol::Http, |(_, p)| *p)
+        } else {
+            Protocol::of(&d.name)
+        };
+        out.push(Target {
+            endpoint,
+            tls,
+            protocol,
+        });
     }
     out
 }

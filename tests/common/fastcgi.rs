@@ -115,6 +115,11 @@ impl FastCgi {
         FastCgi::serve(listener, label, Closing::Never)
     }
 
+    /// A responder on `listener` that honours `FCGI_KEEP_CONN`.
+    pub fn on(listener: Listener, label: &str) -> FastCgi {
+        FastCgi::serve(listener, label, Closing::AsAsked)
+    }
+
     fn serve(listener: Listener, label: &str, closing: Closing) -> FastCgi {
         let stats = Arc::new(Stats::default());
         let (s, l) = (stats.clone(), label.to_string());

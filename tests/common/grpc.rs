@@ -87,7 +87,7 @@ impl Grpc {
         Grpc::serve(listener, label)
     }
 
-    fn serve(listener: Listener, label: &str) -> Grpc {
+    pub fn serve(listener: Listener, label: &str) -> Grpc {
         let stats = Arc::new(Stats::default());
         let (s, l) = (stats.clone(), label.to_string());
         let server = Server::serve(

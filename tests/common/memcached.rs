@@ -61,7 +61,7 @@ impl Memcached {
         Memcached::serve(listener, label)
     }
 
-    fn serve(listener: Listener, label: &str) -> Memcached {
+    pub fn serve(listener: Listener, label: &str) -> Memcached {
         let stats = Arc::new(Stats::default());
         let (s, l) = (stats.clone(), label.to_string());
         let server = Server::serve(
