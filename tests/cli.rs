@@ -71,6 +71,8 @@ fn help_documents_every_flag() {
         "--websocket",
         "--nginx-version",
         "--proxy-host",
+        "--only",
+        "--skip",
         "--format",
         "--color",
         "--quiet",
@@ -94,6 +96,8 @@ fn bad_flags_exit_2_with_claps_message() {
         &["--nginx-version", "latest", "x.conf"],
         &["--host-header", "maybe", "x.conf"],
         &["--format", "yaml", "x.conf"],
+        &["--only", "http", "x.conf"],
+        &["--skip", "proxy,uwsgi", "x.conf"],
         &["--diff", "--write", "x.conf"],
         &["--check", "--write", "x.conf"],
         &[],
@@ -102,6 +106,87 @@ fn bad_flags_exit_2_with_claps_message() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains("error"), "{args:?}");
     }
+}
+
+/// `--only`/`--skip` choose the protocols, on the command line and in
+/// upkeep.toml; a name that is not a protocol is an error naming the
+/// valid ones.
+#[test]
+fn only_and_skip_choose_the_protocols() {
+    let input = b"server {\n    listen 80;\n    location / { proxy_pass http://app:8080; }\n    location ~ \\.php$ { fastcgi_pass php:9000; }\n    location /c { set $memcached_key $uri; memcached_pass cache:11211; }\n}\n";
+    // The summary line names the targets rewritten per protocol.
+    let rewritten = |args: &[&str]| {
+        let mut all = vec!["--no-config", "-"];
+        all.splice(0..0, args.iter().copied());
+        let out = upkeep_stdin(&all, input);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        let line = stderr(&out);
+        ["proxy_pass", "fastcgi_pass", "memcached_pass"]
+            .into_iter()
+            .filter(|p| line.contains(&format!("{p} target")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rewritten(&[]),
+        ["proxy_pass", "fastcgi_pass", "memcached_pass"]
+    );
+    assert_eq!(rewritten(&["--only", "fastcgi"]), ["fastcgi_pass"]);
+    assert_eq!(
+        rewritten(&["--only", "proxy,memcached"]),
+        ["proxy_pass", "memcached_pass"]
+    );
+    assert_eq!(
+        rewritten(&["--only", "proxy", "--only", "fastcgi"]),
+        ["proxy_pass", "fastcgi_pass"]
+    );
+    assert_eq!(
+        rewritten(&["--skip", "fastcgi"]),
+        ["proxy_pass", "memcached_pass"]
+    );
+    assert_eq!(
+        rewritten(&["--only", "proxy,fastcgi", "--skip", "proxy"]),
+        ["fastcgi_pass"]
+    );
+    // -v says why a skipped protocol's directive stays.
+    let out = upkeep_stdin(&["--no-config", "-v", "--skip", "memcached", "-"], input);
+    assert!(
+        stderr(&out).contains(
+            "memcached_pass is left alone: memcached is not pooled in this run (--only/--skip)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = upkeep_stdin(&["--no-config", "--only", "fcgi", "-"], input);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("`fcgi` is not a protocol upkeep pools: use proxy, fastcgi, grpc, memcached"),
+        "{}",
+        stderr(&out)
+    );
+    // upkeep.toml: the same, with the file's line on a mistake.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("site.conf"), input).unwrap();
+    std::fs::write(dir.path().join("upkeep.toml"), "only = [\"memcached\"]\n").unwrap();
+    let out = upkeep(dir.path(), &["site.conf"]);
+    assert!(
+        stderr(&out).contains("memcached_pass target"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("proxy_pass target"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(dir.path().join("upkeep.toml"), "skip = [\"php\"]\n").unwrap();
+    let out = upkeep(dir.path(), &["site.conf"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("upkeep.toml:1:9: skip: `php` is not a protocol upkeep pools"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -767,10 +767,12 @@ fn plan_backends(
                 let (cert, key) = pki.server(&host.to_ascii_lowercase())?;
                 Some(tls_config(&cert, &key, &pki.ca())?)
             }
-            (_, true) => return Err(format!(
+            (_, true) => {
+                return Err(format!(
                 "{label}: a {:?} backend over TLS (the test backends speak it in cleartext only)",
                 spec.protocol
-            )),
+            ))
+            }
             _ => None,
         };
         let port = listener.port();
