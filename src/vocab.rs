@@ -77,6 +77,9 @@ pub struct Options {
     /// `Connection: close` are its defaults.
     pub new_defaults: bool,
     pub host_header: HostHeaderMode,
+    /// `keepalive_timeout`, `keepalive_requests` and `keepalive_time` for
+    /// the pools upkeep adds (and existing ones with `--tune-existing`).
+    pub tuning: crate::tuning::Tuning,
 }
 
 impl Options {
@@ -104,12 +107,13 @@ pub enum RuleId {
     ProxyRedirect,
     ProxySslName,
     ProxyHostValue,
+    PoolTuning,
 }
 
 impl RuleId {
     /// Every rule, in the order summaries and statistics list them: what
     /// pools first, then what keeps behaviour the same.
-    pub const ALL: [RuleId; 12] = [
+    pub const ALL: [RuleId; 13] = [
         RuleId::UpstreamBlock,
         RuleId::UpstreamKeepalive,
         RuleId::ProxyPassTarget,
@@ -122,6 +126,7 @@ impl RuleId {
         RuleId::ProxyRedirect,
         RuleId::ProxySslName,
         RuleId::ProxyHostValue,
+        RuleId::PoolTuning,
     ];
 
     /// `n` changes of this rule, as the summary line says it.
@@ -151,6 +156,7 @@ impl RuleId {
             RuleId::ProxyRedirect => ("proxy_redirect kept", "proxy_redirects kept"),
             RuleId::ProxySslName => ("TLS name kept", "TLS names kept"),
             RuleId::ProxyHostValue => ("$proxy_host value kept", "$proxy_host values kept"),
+            RuleId::PoolTuning => ("pool setting tuned", "pool settings tuned"),
         };
         format!("{n} {}", if n == 1 { one } else { many })
     }
@@ -169,6 +175,7 @@ impl RuleId {
             RuleId::ProxyRedirect => "proxy-redirect",
             RuleId::ProxySslName => "proxy-ssl-name",
             RuleId::ProxyHostValue => "proxy-host-value",
+            RuleId::PoolTuning => "pool-tuning",
         }
     }
 }
