@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use clap::{ArgGroup, Parser, ValueEnum};
 
 use crate::names::{BackendKey, UpstreamName};
+use crate::tuning::{self, Count, Time, Tuning};
 use crate::vocab::{HostHeaderMode, Options, Protocol};
 
 /// The nginx release from which keepalive, HTTP/1.1 and no `Connection`
@@ -117,6 +118,35 @@ pub struct Args {
     /// The nginx version the config runs on (default: any, so emit what older versions need).
     #[arg(long, value_name = "X.Y.Z", value_parser = parse_version)]
     pub nginx_version: Option<(u32, u32, u32)>,
+
+    /// `keepalive_timeout` of the pools upkeep adds: how long nginx keeps
+    /// an idle backend connection (nginx time: 4s, 500ms, 1m30s; nginx's
+    /// default is 60s). Must be below --backend-idle-timeout.
+    #[arg(long, value_name = "DUR", value_parser = tuning::parse_time_flag)]
+    pub keepalive_timeout: Option<Time>,
+
+    /// `keepalive_requests` of the pools upkeep adds: requests over one
+    /// connection before nginx closes it (nginx's default: 1000; 100 before
+    /// 1.19.10).
+    #[arg(long, value_name = "N", value_parser = tuning::parse_count_flag)]
+    pub keepalive_requests: Option<Count>,
+
+    /// `keepalive_time` of the pools upkeep adds: how long one connection
+    /// is used at most (nginx 1.19.10 or later; nginx's default is 1h).
+    #[arg(long, value_name = "DUR", value_parser = tuning::parse_time_flag)]
+    pub keepalive_time: Option<Time>,
+
+    /// How long the backends keep an idle connection open (Node.js and
+    /// uvicorn: 5s, gunicorn: 2s). upkeep sets `keepalive_timeout` one
+    /// second below it (at least half of it), so that nginx never sends a
+    /// request on a connection the backend is closing.
+    #[arg(long, value_name = "DUR", value_parser = tuning::parse_time_flag)]
+    pub backend_idle_timeout: Option<Time>,
+
+    /// Also write the pool settings above into existing `upstream` blocks
+    /// that keep connections (a different value there is replaced).
+    #[arg(long)]
+    pub tune_existing: bool,
 
     /// What `$proxy_host`/`$proxy_port` decided (Host, proxy_redirect, TLS name, cache key, explicit uses): `keep` keeps every old value; `upstream` accepts the new ones (the upstream name).
     #[arg(long = "proxy-host", alias = "host-header", value_enum, default_value_t = HostHeaderArg::Keep, value_name = "keep|upstream")]
@@ -266,10 +296,10 @@ impl Args {
     ) -> Result<Args, String> {
         let typed = Args::try_parse_from(&argv).unwrap_or_else(|e| e.exit());
         if typed.no_config || typed.tool.is_some() {
-            return Ok(typed);
+            return typed.checked();
         }
         let Some(path) = typed.config.clone().or_else(|| crate::settings::find(cwd)) else {
-            return Ok(typed);
+            return typed.checked();
         };
         let settings = crate::settings::load(&path)?;
         let mut merged: Vec<std::ffi::OsString> = argv[..1].to_vec();
@@ -279,7 +309,31 @@ impl Args {
             merged.push("--".into());
             merged.extend(settings.paths.iter().map(Into::into));
         }
-        Ok(Args::try_parse_from(merged).unwrap_or_else(|e| e.exit()))
+        Args::try_parse_from(merged)
+            .unwrap_or_else(|e| e.exit())
+            .checked()
+    }
+
+    /// The flags that are wrong together (each value alone was checked by
+    /// its parser): the error is what to print after `error: `.
+    pub fn checked(self) -> Result<Args, String> {
+        let tuning = self.tuning();
+        if tuning.tune_existing && tuning.is_empty() {
+            return Err("--tune-existing writes the pool settings into existing upstream blocks, but none was given: add --keepalive-timeout, --keepalive-requests, --keepalive-time or --backend-idle-timeout".into());
+        }
+        tuning.check(self.nginx_version)?;
+        Ok(self)
+    }
+
+    /// The pool settings asked for.
+    pub fn tuning(&self) -> Tuning {
+        Tuning {
+            keepalive_timeout: self.keepalive_timeout.clone(),
+            keepalive_requests: self.keepalive_requests.clone(),
+            keepalive_time: self.keepalive_time.clone(),
+            backend_idle_timeout: self.backend_idle_timeout.clone(),
+            tune_existing: self.tune_existing,
+        }
     }
 
     /// Whether each stream gets colors: `--color`, and for `auto` what
@@ -311,6 +365,7 @@ impl Args {
         } else {
             Mode::Diff
         };
+        let tuning = self.tuning();
         let mut keepalive = 32;
         let mut keepalive_for = BTreeMap::new();
         for k in self.keepalive {
@@ -379,6 +434,7 @@ impl Args {
                     HostHeaderArg::Upstream => HostHeaderMode::Upstream,
                 },
                 skipped,
+                tuning,
             },
         }
     }

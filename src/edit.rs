@@ -42,6 +42,9 @@ pub enum Slot {
     ProtocolSetting,
     /// The n-th new WebSocket location split off after its original.
     Split(u8),
+    /// Pool settings (`keepalive_timeout`, ...) at the end of an existing
+    /// `upstream` block: after a `keepalive N;` added there.
+    PoolSetting,
 }
 
 impl Edit {

@@ -31,6 +31,7 @@ pub mod settings;
 pub mod source;
 pub mod style;
 pub mod target;
+pub mod tuning;
 pub mod variables;
 pub mod vocab;
 pub mod workspace;

@@ -75,6 +75,11 @@ pub fn plan_except(
             rule.upstream(&ctx, *dir, &mut out);
         }
     }
+    for pool in rules::pool_tuning::existing_pools(&ctx, &keepalive_needed) {
+        for rule in RULES {
+            rule.pool(&ctx, &pool, &mut out);
+        }
+    }
 
     // Locations in source order; each rule sees what the earlier ones left.
     let mut locations: BTreeMap<LevelId, Location> = BTreeMap::new();

@@ -23,6 +23,11 @@
 //! root = "nginx.conf"               # --root
 //! prefix = "deploy/nginx"           # --prefix
 //! exclude = ["generated/"]          # --exclude GLOB
+//! keepalive-timeout = "4s"          # --keepalive-timeout DUR
+//! keepalive-requests = 1000         # --keepalive-requests N
+//! keepalive-time = "1h"             # --keepalive-time DUR
+//! backend-idle-timeout = "5s"       # --backend-idle-timeout DUR
+//! tune-existing = true              # --tune-existing
 //!
 //! [upstreams]                       # --keepalive NAME=N
 //! gateway = 64
@@ -63,6 +68,11 @@ struct Raw {
     names: Option<BTreeMap<String, Spanned<String>>>,
     path_map: Option<BTreeMap<String, Spanned<String>>>,
     exclude: Option<Vec<Spanned<String>>>,
+    keepalive_timeout: Option<Spanned<String>>,
+    keepalive_requests: Option<Spanned<i64>>,
+    keepalive_time: Option<Spanned<String>>,
+    backend_idle_timeout: Option<Spanned<String>>,
+    tune_existing: Option<Spanned<bool>>,
 }
 
 /// A loaded `upkeep.toml`.
@@ -191,11 +201,32 @@ pub fn load(path: &Path) -> Result<Settings, String> {
             cli::parse_exclude(v).map(drop)
         })?;
     }
+    let time = |v: &str| crate::tuning::parse_time_flag(v).map(drop);
+    for (name, value) in [
+        ("keepalive-timeout", raw.keepalive_timeout),
+        ("keepalive-time", raw.keepalive_time),
+        ("backend-idle-timeout", raw.backend_idle_timeout),
+    ] {
+        if let Some(v) = value {
+            flag(name, v.get_ref().clone(), v.span(), &time)?;
+        }
+    }
+    if let Some(n) = raw.keepalive_requests {
+        flag(
+            "keepalive-requests",
+            n.get_ref().to_string(),
+            n.span(),
+            &|v| crate::tuning::parse_count_flag(v).map(drop),
+        )?;
+    }
     for (from, to) in raw.path_map.iter().flatten() {
         let value = format!("{from}={}", absolute(to.get_ref()));
         flag("path-map", value, to.span(), &|v| {
             cli::parse_path_map(v).map(drop)
         })?;
+    }
+    if raw.tune_existing.is_some_and(|t| *t.get_ref()) {
+        args.push("--tune-existing".into());
     }
     Ok(Settings {
         path: path.to_path_buf(),
@@ -245,11 +276,46 @@ mod tests {
         );
     }
 
+    /// The pool settings: times as strings in nginx's syntax, the count
+    /// as a number, `tune-existing` as a flag without a value.
+    #[test]
+    fn pool_settings_become_their_flags() {
+        let s = load_text(
+            "keepalive-timeout = \"4s\"\nkeepalive-requests = 500\nkeepalive-time = \"1h\"\nbackend-idle-timeout = \"5s\"\ntune-existing = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.args,
+            [
+                "--keepalive-timeout",
+                "4s",
+                "--keepalive-time",
+                "1h",
+                "--backend-idle-timeout",
+                "5s",
+                "--keepalive-requests",
+                "500",
+                "--tune-existing"
+            ]
+        );
+        assert!(load_text("tune-existing = false\n")
+            .unwrap()
+            .args
+            .is_empty());
+        assert_eq!(
+            load_text("keepalive-requests = 0\n").unwrap_err(),
+            "upkeep.toml:1:22: keepalive-requests: `0` is zero: nginx would close every connection after its first request, so nothing would be pooled"
+        );
+        assert!(load_text("keepalive-time = 60\n")
+            .unwrap_err()
+            .starts_with("upkeep.toml:1:18: invalid type"));
+    }
+
     #[test]
     fn mistakes_name_the_line() {
         assert_eq!(
             load_text("keepalive = 8\nkeepalve = 3\n").unwrap_err(),
-            "upkeep.toml:2:1: unknown field `keepalve`, expected one of `paths`, `root`, `prefix`, `keepalive`, `websocket`, `nginx-version`, `proxy-host`, `only`, `skip`, `upstreams`, `names`, `path-map`, `exclude`"
+            "upkeep.toml:2:1: unknown field `keepalve`, expected one of `paths`, `root`, `prefix`, `keepalive`, `websocket`, `nginx-version`, `proxy-host`, `only`, `skip`, `upstreams`, `names`, `path-map`, `exclude`, `keepalive-timeout`, `keepalive-requests`, `keepalive-time`, `backend-idle-timeout`, `tune-existing`"
         );
         assert_eq!(
             load_text("[upstreams]\ngateway = 0\n").unwrap_err(),

@@ -159,6 +159,9 @@ pub struct Options {
     pub host_header: HostHeaderMode,
     /// Protocols left alone (`--skip`, or everything `--only` leaves out).
     pub skipped: BTreeSet<Protocol>,
+    /// `keepalive_timeout`, `keepalive_requests` and `keepalive_time` for
+    /// the pools upkeep adds (and existing ones with `--tune-existing`).
+    pub tuning: crate::tuning::Tuning,
 }
 
 impl Options {
@@ -191,12 +194,13 @@ pub enum RuleId {
     GrpcPassTarget,
     GrpcSslName,
     MemcachedPassTarget,
+    PoolTuning,
 }
 
 impl RuleId {
     /// Every rule, in the order summaries and statistics list them: what
     /// pools first, then what keeps behaviour the same.
-    pub const ALL: [RuleId; 17] = [
+    pub const ALL: [RuleId; 18] = [
         RuleId::UpstreamBlock,
         RuleId::UpstreamKeepalive,
         RuleId::ProxyPassTarget,
@@ -214,6 +218,7 @@ impl RuleId {
         RuleId::GrpcPassTarget,
         RuleId::GrpcSslName,
         RuleId::MemcachedPassTarget,
+        RuleId::PoolTuning,
     ];
 
     /// `n` changes of this rule, as the summary line says it.
@@ -256,6 +261,7 @@ impl RuleId {
                 "memcached_pass target rewritten",
                 "memcached_pass targets rewritten",
             ),
+            RuleId::PoolTuning => ("pool setting tuned", "pool settings tuned"),
         };
         format!("{n} {}", if n == 1 { one } else { many })
     }
@@ -279,6 +285,7 @@ impl RuleId {
             RuleId::GrpcPassTarget => "grpc-pass-target",
             RuleId::GrpcSslName => "grpc-ssl-name",
             RuleId::MemcachedPassTarget => "memcached-pass-target",
+            RuleId::PoolTuning => "pool-tuning",
         }
     }
 }

@@ -253,14 +253,14 @@ fn sarif_results_point_at_the_directives() {
     assert_eq!(run["columnKind"], "unicodeCodePoints");
     assert_eq!(run["invocations"][0]["executionSuccessful"], true);
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
-    assert_eq!(rules.len(), 18);
+    assert_eq!(rules.len(), 19);
     assert_eq!(rules[2]["id"], "proxy-pass-target");
     assert_eq!(rules[2]["name"], "ProxyPassTarget");
     assert!(rules[2]["help"]["markdown"]
         .as_str()
         .unwrap()
         .contains("**Safety**: only the address changes"));
-    assert_eq!(rules[17]["id"], "note");
+    assert_eq!(rules[18]["id"], "note");
 
     let results = run["results"].as_array().unwrap();
     let target = results
@@ -311,15 +311,17 @@ fn sarif_results_point_at_the_directives() {
 
     let notes: Vec<&Value> = results.iter().filter(|r| r["ruleId"] == "note").collect();
     // The unreadable include (6:5), the location it leaves alone (its
-    // proxy_pass, 7:5), and the ignored location (10:3).
-    assert_eq!(notes.len(), 3, "{notes:#?}");
+    // proxy_pass, 7:5), the new pool's idle timeout (nginx's default, the
+    // backend's unknown: at the proxy_pass it is for, 3:5), and the
+    // ignored location (10:3).
+    assert_eq!(notes.len(), 4, "{notes:#?}");
     assert!(notes.iter().all(|n| n["level"] == "note"));
     let lines: Vec<&Value> = notes
         .iter()
         .filter(|n| n.get("suppressions").is_none())
         .map(|n| &n["locations"][0]["physicalLocation"]["region"]["startLine"])
         .collect();
-    assert_eq!(lines, [6, 7]);
+    assert_eq!(lines, [6, 7, 3]);
     let ignored = notes
         .iter()
         .find(|n| n.get("suppressions").is_some())

@@ -17,6 +17,7 @@ pub mod connection;
 pub mod fastcgi_keep_conn;
 pub mod grpc_ssl_name;
 pub mod http_version;
+pub mod pool_tuning;
 pub mod proxy_host;
 pub mod proxy_pass;
 pub mod upstream_block;
@@ -151,6 +152,11 @@ pub trait Rule: Sync {
     /// Per existing `upstream` that needs `keepalive`.
     fn upstream(&self, _ctx: &Ctx, _upstream: DirId, _out: &mut Plan) {}
 
+    /// Per existing `upstream` block of an `http` context that keeps idle
+    /// connections after this run (it has `keepalive`, gets it, or pools
+    /// by nginx 1.29.7's default), in source order.
+    fn pool(&self, _ctx: &Ctx, _pool: &pool_tuning::Pool, _out: &mut Plan) {}
+
     /// Per location with pooled sites, in source order. After this phase,
     /// `headers::apply` turns every location's header operations into
     /// edits, respecting inheritance.
@@ -178,14 +184,16 @@ pub static RULES: &[&dyn Rule] = &[
     &fastcgi_keep_conn::FastcgiKeepConn,
     &grpc_ssl_name::GrpcSslName,
     &upstream_block::UpstreamBlock,
+    &pool_tuning::PoolTuning,
 ];
 
 /// The rule files' text, for [`doc`].
-const SOURCES: [&str; 10] = [
+const SOURCES: [&str; 11] = [
     include_str!("connection.rs"),
     include_str!("fastcgi_keep_conn.rs"),
     include_str!("grpc_ssl_name.rs"),
     include_str!("http_version.rs"),
+    include_str!("pool_tuning.rs"),
     include_str!("proxy_host.rs"),
     include_str!("proxy_pass.rs"),
     include_str!("upstream_block.rs"),

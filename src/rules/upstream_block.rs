@@ -1,7 +1,8 @@
 //! `upstream-block`
 //!
 //! **What**: adds one `upstream NAME { server HOST:PORT; keepalive N; }`
-//! block per newly pooled backend (and, when the WebSocket map rule needs
+//! block per newly pooled backend (with the pool settings of
+//! `--keepalive-timeout` and the like after `keepalive N;`) (and, when the WebSocket map rule needs
 //! one, the `map $http_upgrade $connection_upgrade` block) to the `http`
 //! context.
 //!
@@ -141,14 +142,20 @@ fn blocks(
                 home_of(ctx, http, users),
                 NewBlock {
                     header: format!("upstream {}", u.name),
-                    body: vec![
+                    body: [
                         format!("server {};", crate::layout::word(&u.server)),
                         format!("keepalive {};", u.keepalive),
-                    ],
+                    ]
+                    .into_iter()
+                    // --keepalive-timeout and the other pool settings.
+                    .chain(ctx.opts.tuning.lines())
+                    .collect(),
                     rule: RuleId::UpstreamBlock,
                     reason: format!(
-                        "pools connections to {} (keepalive {}) instead of opening one per request",
-                        u.server, u.keepalive
+                        "pools connections to {} (keepalive {}) instead of opening one per request{}",
+                        u.server,
+                        u.keepalive,
+                        crate::rules::pool_tuning::reason_suffix(ctx)
                     ),
                     about: users.first().map(|d| ctx.model.dirs[*d].head()),
                 },

@@ -348,6 +348,7 @@ pub mod counting;
 pub mod coverage;
 pub mod fastcgi;
 pub mod grpc;
+pub mod idle;
 pub mod memcached;
 pub mod netns;
 pub mod nginx;
