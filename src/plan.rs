@@ -154,12 +154,17 @@ fn seen(
     }
     seen.upstreams
         .extend(new_upstreams.values().flatten().map(|u| u.name.clone()));
-    // Every literal proxy_pass target counts, pooled or left alone: a name
-    // for a backend upkeep leaves alone is not a typo.
+    // Every literal target of a pooled protocol counts, pooled or left
+    // alone: a name for a backend upkeep leaves alone is not a typo.
     for dir in &model.index.pass {
         let d = &model.dirs[*dir];
-        if let (true, Some(Ok(target))) = (d.is("proxy_pass"), d.arg(0).map(ProxyTarget::parse)) {
-            seen.backends.insert(target.backend_key());
+        let Some(protocol) = Protocol::ALL.into_iter().find(|p| d.is(p.pass())) else {
+            continue;
+        };
+        if let Some(Ok(target)) = d.arg(0).map(|a| ProxyTarget::parse_as(protocol, a)) {
+            if !target.names_upstream() || protocol == Protocol::Proxy {
+                seen.backends.insert(target.backend_key());
+            }
         }
     }
     for site in sites {

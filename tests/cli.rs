@@ -147,6 +147,14 @@ fn only_and_skip_choose_the_protocols() {
         rewritten(&["--only", "proxy,fastcgi", "--skip", "proxy"]),
         ["fastcgi_pass"]
     );
+    // --name names a FastCGI backend as it names an HTTP one.
+    let out = upkeep_stdin(&["--no-config", "--name", "php:9000=php_fpm", "-"], input);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("fastcgi_pass php_fpm;"),
+        "{}",
+        stdout(&out)
+    );
     // -v says why a skipped protocol's directive stays.
     let out = upkeep_stdin(&["--no-config", "-v", "--skip", "memcached", "-"], input);
     assert!(
