@@ -169,6 +169,10 @@ fn seen(
     }
     for site in sites {
         seen.upstreams.insert(site.upstream.clone());
+        // `--websocket` paths fall in proxying locations only.
+        if site.protocol != Protocol::Proxy {
+            continue;
+        }
         if let Some(lp) = model.location_path(site.location) {
             match lp.kind {
                 LocationKind::Prefix => seen.locations.insert((lp.path, true)),

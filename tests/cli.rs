@@ -155,6 +155,9 @@ fn only_and_skip_choose_the_protocols() {
         "{}",
         stdout(&out)
     );
+    // A WebSocket path is one of a proxying location, not a FastCGI one.
+    let out = upkeep_stdin(&["--no-config", "--websocket", "/c/ws", "-"], input);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     // -v says why a skipped protocol's directive stays.
     let out = upkeep_stdin(&["--no-config", "-v", "--skip", "memcached", "-"], input);
     assert!(
