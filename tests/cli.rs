@@ -156,7 +156,10 @@ fn only_and_skip_choose_the_protocols() {
         stdout(&out)
     );
     // A WebSocket path is one of a proxying location, not a FastCGI one.
-    let out = upkeep_stdin(&["--no-config", "--websocket", "/c/ws", "-"], input);
+    let out = upkeep_stdin(
+        &["--no-config", "--websocket", "/php/ws", "-"],
+        b"server {\n    location /php/ { fastcgi_pass php:9000; }\n}\n",
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     // -v says why a skipped protocol's directive stays.
     let out = upkeep_stdin(&["--no-config", "-v", "--skip", "memcached", "-"], input);
