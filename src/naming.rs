@@ -13,7 +13,7 @@
 //!    (`upstream "app" may not have port 9000`). A colliding name gets
 //!    `_PORT`, then `_PORT_2`, `_PORT_3`, ...
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::model::{DirId, Model};
 use crate::names::{BackendKey, UpstreamName};
@@ -138,12 +138,21 @@ pub fn assign(
         .collect();
     let mut choices = BTreeMap::new();
     let mut needs_default: Vec<&Backend> = Vec::new();
+    let mut deferred: HashSet<PoolKey> = HashSet::new();
+    // Upstreams with a single server, by that server, in file order.
+    let mut single: HashMap<&BackendKey, Vec<&ExistingUpstream>> = HashMap::new();
+    for u in existing {
+        if let [server] = u.servers.as_slice() {
+            single.entry(server).or_default().push(u);
+        }
+    }
     for backend in backends {
         let pool = backend.pool_key();
-        if choices.contains_key(&pool) || needs_default.iter().any(|b| b.pool_key() == pool) {
+        if choices.contains_key(&pool) || deferred.contains(&pool) {
             continue;
         }
         if backend.variant > 0 {
+            deferred.insert(pool);
             needs_default.push(backend);
             continue;
         }
@@ -183,12 +192,15 @@ pub fn assign(
             continue;
         }
         // Reused only when its locations' connections are like this pool's.
-        if let Some(up) = existing.iter().find(|u| {
-            u.servers == [backend.key.clone()] && u.users.iter().all(|c| *c == backend.connection)
-        }) {
-            choices.insert(backend.pool_key(), UpstreamChoice::Reuse(up.clone()));
+        let reusable = single.get(&backend.key).and_then(|ups| {
+            ups.iter()
+                .find(|u| u.users.iter().all(|c| *c == backend.connection))
+        });
+        if let Some(up) = reusable {
+            choices.insert(pool, UpstreamChoice::Reuse((*up).clone()));
             continue;
         }
+        deferred.insert(pool);
         needs_default.push(backend);
     }
 
