@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
+use rayon::prelude::*;
 use tree_sitter::{Node, Tree, TreeCursor};
 
 use crate::query::{self, Matches};
@@ -221,6 +222,20 @@ impl<'s> Model<'s> {
             .as_ref()
             .expect("a unit with syntax errors is not modelled");
         let mut model = Model::empty(&unit.source, tree, first.base + first.len, Some((unit, ws)));
+        // Each file's query pass on its own tree, on every core; the walk
+        // below takes the matches of every inclusion from here.
+        model.matched_in = unit
+            .files
+            .par_iter()
+            .filter_map(|id| {
+                let file = ws.file(*id);
+                let tree = file.tree.as_ref().ok()?;
+                Some((
+                    *id,
+                    query::queries().run(tree.root_node(), &file.source.text),
+                ))
+            })
+            .collect();
         for (i, segment) in unit.segments.iter().enumerate() {
             if segment.included_by.is_none() {
                 if i > 0 {

@@ -25,6 +25,8 @@ use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use tree_sitter::Tree;
 
 use crate::edit::Edit;
@@ -132,6 +134,13 @@ impl File {
     }
 }
 
+/// A file [`Workspace::read`] found: one already held, or a new one (not
+/// numbered yet).
+enum Read {
+    Known(FileId),
+    New(Box<File>),
+}
+
 /// What an `include` reaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reached {
@@ -195,11 +204,25 @@ impl Workspace {
     /// Reads a file once: a path reached twice (through a symlink, `..`, or
     /// an include and an argument) is one file.
     pub fn load(&mut self, path: &Path) -> Result<FileId, ReadError> {
+        let read = self.read(path)?;
+        Ok(self.add(read))
+    }
+
+    /// [`Workspace::load`] for every path, in order, the files read and
+    /// parsed on every core; the ids are those loading them one by one
+    /// would give.
+    pub fn load_all(&mut self, paths: &[PathBuf]) -> Vec<Result<FileId, ReadError>> {
+        let read: Vec<Result<Read, ReadError>> = paths.par_iter().map(|p| self.read(p)).collect();
+        read.into_iter().map(|r| r.map(|r| self.add(r))).collect()
+    }
+
+    /// Reads and parses a file this workspace does not hold yet.
+    fn read(&self, path: &Path) -> Result<Read, ReadError> {
         let shown = shown_path(path);
         let real = std::fs::canonicalize(path)
             .map_err(|e| ReadError(format!("{shown}: {}", describe_io(&e))))?;
         if let Some(id) = self.by_real.get(&real) {
-            return Ok(*id);
+            return Ok(Read::Known(*id));
         }
         let meta = std::fs::metadata(&real)
             .map_err(|e| ReadError(format!("{shown}: {}", describe_io(&e))))?;
@@ -215,13 +238,34 @@ impl Workspace {
         }
         let text =
             std::fs::read(&real).map_err(|e| ReadError(format!("{shown}: {}", describe_io(&e))))?;
-        let id = self.push(shown, Some(real.clone()), text);
+        let file = File::parsed(FileId(0), shown, Some(real), text, None);
+        Ok(Read::New(Box::new(file)))
+    }
+
+    /// Numbers a file read by [`Workspace::read`]; one read twice in a batch
+    /// (two paths to it) is added once.
+    fn add(&mut self, read: Read) -> FileId {
+        let mut file = match read {
+            Read::Known(id) => return id,
+            Read::New(file) => *file,
+        };
+        let real = file.real.clone().expect("read from a path");
+        if let Some(id) = self.by_real.get(&real) {
+            return *id;
+        }
+        let id = self.next_id();
+        file.id = id;
+        Arc::make_mut(&mut self.files).push(file);
         Arc::make_mut(&mut self.by_real).insert(real, id);
-        Ok(id)
+        id
+    }
+
+    fn next_id(&self) -> FileId {
+        FileId(u32::try_from(self.files.len()).expect("fewer than 2^32 files"))
     }
 
     fn push(&mut self, shown: String, real: Option<PathBuf>, text: Vec<u8>) -> FileId {
-        let id = FileId(u32::try_from(self.files.len()).expect("fewer than 2^32 files"));
+        let id = self.next_id();
         let file = File::parsed(id, shown, real, text, None);
         Arc::make_mut(&mut self.files).push(file);
         id
@@ -232,21 +276,21 @@ impl Workspace {
     /// Unchanged files are shared, changed ones re-parsed incrementally from
     /// their old trees. Includes resolve as they did here.
     pub fn with_edits(&self, edits: &HashMap<FileId, &[Edit]>) -> Workspace {
-        let mut edited = HashMap::with_capacity(edits.len());
-        for (id, edits) in edits {
-            if edits.is_empty() {
-                continue;
-            }
-            let f = self.file(*id);
-            let text = crate::edit::apply(&f.source.text, edits);
-            let old = f
-                .tree
-                .as_ref()
-                .ok()
-                .map(|tree| parse::edited_tree(&f.source, tree, edits));
-            let file = File::parsed(*id, f.shown.clone(), f.real.clone(), text, old.as_ref());
-            edited.insert(*id, file);
-        }
+        let edited = edits
+            .par_iter()
+            .filter(|(_, edits)| !edits.is_empty())
+            .map(|(id, edits)| {
+                let f = self.file(*id);
+                let text = crate::edit::apply(&f.source.text, edits);
+                let old = f
+                    .tree
+                    .as_ref()
+                    .ok()
+                    .map(|tree| parse::edited_tree(&f.source, tree, edits));
+                let file = File::parsed(*id, f.shown.clone(), f.real.clone(), text, old.as_ref());
+                (*id, file)
+            })
+            .collect();
         Workspace {
             files: self.files.clone(),
             edited,
@@ -315,10 +359,12 @@ impl Workspace {
         if found.is_empty() {
             return Reached::Nothing { pattern: shown };
         }
+        let read: Vec<Result<Read, ReadError>> = found.par_iter().map(|p| self.read(p)).collect();
         let mut ids = Vec::new();
-        for p in found {
-            match self.load(&p) {
-                Ok(id) => ids.push(id),
+        for r in read {
+            // Added up to the first file that cannot be read, as one by one.
+            match r {
+                Ok(r) => ids.push(self.add(r)),
                 Err(e) => return Reached::Unseen { reason: e.0 },
             }
         }
