@@ -162,7 +162,12 @@ pub fn process_unit(ws: &Workspace, unit: &Unit, opts: &Options) -> Result<UnitR
     let rewritten = if edits.is_empty() {
         None
     } else {
-        Some(verify(ws, unit, &model, &edits, opts)?)
+        // What the verification compares with is observed now, and the
+        // model dropped: the rewritten tree's model takes its place in
+        // memory, not its side.
+        let before = observe(&model, opts);
+        drop(model);
+        Some(verify(ws, unit, &before, &edits, opts)?)
     };
     let files = planned
         .into_iter()
@@ -408,7 +413,7 @@ fn local_range(
 fn verify(
     ws: &Workspace,
     unit: &Unit,
-    before: &Model,
+    before: &behaviour::Observations,
     edits: &HashMap<FileId, &[edit::Edit]>,
     opts: &Options,
 ) -> Result<Workspace, FileError> {
@@ -456,7 +461,7 @@ fn verify(
             )))
         }
     }
-    let problems = compare_models(before, &after, opts);
+    let problems = compare(before, &observe(&after, opts), opts);
     drop(after);
     if problems.is_empty() {
         Ok(again_ws)
@@ -483,13 +488,26 @@ pub fn check_behaviour(
 }
 
 fn compare_models(old: &Model, new: &Model, opts: &Options) -> Vec<String> {
+    compare(&observe(old, opts), &observe(new, opts), opts)
+}
+
+/// What nginx does with requests under `model`, as `opts` lets it change.
+fn observe(model: &Model, opts: &Options) -> behaviour::Observations {
     let values = match opts.host_header {
         vocab::HostHeaderMode::Keep => behaviour::ProxyHostValues::Kept,
         vocab::HostHeaderMode::Upstream => behaviour::ProxyHostValues::Accepted,
     };
+    behaviour::observe(model, values, opts.new_defaults)
+}
+
+fn compare(
+    before: &behaviour::Observations,
+    after: &behaviour::Observations,
+    opts: &Options,
+) -> Vec<String> {
     behaviour::compare(
-        &behaviour::observe(old, values, opts.new_defaults),
-        &behaviour::observe(new, values, opts.new_defaults),
+        before,
+        after,
         behaviour::Allowed {
             move_upgrade: !opts.websocket_paths.is_empty(),
         },

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
+use rayon::prelude::*;
 use tree_sitter::{Node, Tree, TreeCursor};
 
 use crate::query::{self, Matches};
@@ -169,7 +170,7 @@ pub struct Model<'s> {
     /// Directives without a block, by level and name, in order: a tree's
     /// `http` level holds thousands of included servers, and every
     /// location asks it for settings.
-    by_name: HashMap<(LevelId, String), Vec<DirId>>,
+    by_name: HashMap<(LevelId, Cow<'s, str>), Vec<DirId>>,
     /// Per level, its directives without a block, in order.
     plain: Vec<Vec<DirId>>,
     /// `include`s whose files upkeep could not read (or that loop), with
@@ -221,6 +222,20 @@ impl<'s> Model<'s> {
             .as_ref()
             .expect("a unit with syntax errors is not modelled");
         let mut model = Model::empty(&unit.source, tree, first.base + first.len, Some((unit, ws)));
+        // Each file's query pass on its own tree, on every core; the walk
+        // below takes the matches of every inclusion from here.
+        model.matched_in = unit
+            .files
+            .par_iter()
+            .filter_map(|id| {
+                let file = ws.file(*id);
+                let tree = file.tree.as_ref().ok()?;
+                Some((
+                    *id,
+                    query::queries().run(tree.root_node(), &file.source.text),
+                ))
+            })
+            .collect();
         for (i, segment) in unit.segments.iter().enumerate() {
             if segment.included_by.is_none() {
                 if i > 0 {
@@ -299,7 +314,7 @@ impl<'s> Model<'s> {
                 if dir.block.is_none() {
                     self.plain[level.index()].push(*d);
                     self.by_name
-                        .entry((level, dir.name.value.to_string()))
+                        .entry((level, dir.name.value.clone()))
                         .or_default()
                         .push(*d);
                 }
@@ -633,15 +648,14 @@ impl<'s> Model<'s> {
     /// any (nginx merges settings per level: that level decides).
     pub fn nearest(&self, chain: &[LevelId], name: &str) -> Option<(LevelId, Vec<DirId>)> {
         chain.iter().find_map(|l| {
-            let dirs = self.by_name.get(&(*l, name.to_string()))?;
-            Some((*l, dirs.clone()))
+            let dirs = self.dirs_named(*l, name)?;
+            Some((*l, dirs.to_vec()))
         })
     }
 
     /// The `proxy_pass` written directly in `level`, if any.
     pub fn own_pass(&self, level: LevelId) -> Option<DirId> {
-        self.by_name
-            .get(&(level, "proxy_pass".to_string()))
+        self.dirs_named(level, "proxy_pass")
             .and_then(|d| d.first().copied())
     }
 
@@ -660,10 +674,18 @@ impl<'s> Model<'s> {
     /// The directives named `name` directly in `level` (without a block),
     /// in order.
     pub fn named(&self, level: LevelId, name: &str) -> Vec<DirId> {
-        self.by_name
-            .get(&(level, name.to_string()))
-            .cloned()
+        self.dirs_named(level, name)
+            .map(<[DirId]>::to_vec)
             .unwrap_or_default()
+    }
+
+    /// The directives without a block named `name` in `level`: a look-up
+    /// that allocates nothing (the key borrows `name`).
+    fn dirs_named<'a>(&'a self, level: LevelId, name: &'a str) -> Option<&'a [DirId]> {
+        let by_name: &HashMap<(LevelId, Cow<'_, str>), Vec<DirId>> = &self.by_name;
+        by_name
+            .get(&(level, Cow::Borrowed(name)))
+            .map(Vec::as_slice)
     }
 
     /// The level whose `name` directives apply at `level` (nginx merges

@@ -13,7 +13,7 @@
 //!    (`upstream "app" may not have port 9000`). A colliding name gets
 //!    `_PORT`, then `_PORT_2`, `_PORT_3`, ...
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::model::{DirId, Model};
 use crate::names::{BackendKey, UpstreamName};
@@ -145,20 +145,29 @@ pub fn assign(
         .collect();
     let mut choices: BTreeMap<PoolKey, UpstreamChoice> = BTreeMap::new();
     let mut needs_default: Vec<&Backend> = Vec::new();
+    let mut deferred: HashSet<PoolKey> = HashSet::new();
+    // Upstreams with a single server, by that server, in file order.
+    let mut single: HashMap<&BackendKey, Vec<&ExistingUpstream>> = HashMap::new();
+    for u in existing {
+        if let [server] = u.servers.as_slice() {
+            single.entry(server).or_default().push(u);
+        }
+    }
     // An upstream is one pool whoever uses it: one chosen for a pool of
-    // another protocol is not free for this one.
+    // another protocol is not free for this one (`claimed`, kept with
+    // `choices`, answers without a scan).
+    let mut claimed: HashMap<UpstreamName, Protocol> = HashMap::new();
     let used_by_other =
-        |choices: &BTreeMap<PoolKey, UpstreamChoice>, name: &UpstreamName, p: Protocol| {
-            choices
-                .iter()
-                .any(|(k, c)| k.protocol != p && UpstreamName::new(c.name()) == *name)
+        |claimed: &HashMap<UpstreamName, Protocol>, name: &UpstreamName, p: Protocol| {
+            claimed.get(name).is_some_and(|q| *q != p)
         };
     for backend in backends {
         let pool = backend.pool_key();
-        if choices.contains_key(&pool) || needs_default.iter().any(|b| b.pool_key() == pool) {
+        if choices.contains_key(&pool) || deferred.contains(&pool) {
             continue;
         }
         if backend.variant > 0 {
+            deferred.insert(pool);
             needs_default.push(backend);
             continue;
         }
@@ -166,12 +175,13 @@ pub fn assign(
             let given = UpstreamName::new(name.as_str());
             // The same backend pooled by another protocol already took the
             // name: this pool gets a name of its own.
-            if used_by_other(&choices, &given, backend.protocol) {
+            if used_by_other(&claimed, &given, backend.protocol) {
                 needs_default.push(backend);
                 continue;
             }
             if let Some(up) = existing.iter().find(|u| u.name == given) {
                 if up.servers == [backend.key.clone()] {
+                    claimed.insert(up.name.clone(), backend.protocol);
                     choices.insert(backend.pool_key(), UpstreamChoice::Reuse(up.clone()));
                     continue;
                 }
@@ -193,6 +203,7 @@ pub fn assign(
                 });
             }
             taken.insert(given.clone());
+            claimed.insert(given.clone(), backend.protocol);
             choices.insert(
                 backend.pool_key(),
                 UpstreamChoice::New(NewUpstream {
@@ -204,14 +215,18 @@ pub fn assign(
             continue;
         }
         // Reused only when its locations' connections are like this pool's.
-        if let Some(up) = existing.iter().find(|u| {
-            u.servers == [backend.key.clone()]
-                && u.users.iter().all(|c| *c == backend.connection)
-                && !used_by_other(&choices, &u.name, backend.protocol)
-        }) {
-            choices.insert(backend.pool_key(), UpstreamChoice::Reuse(up.clone()));
+        let reusable = single.get(&backend.key).and_then(|ups| {
+            ups.iter().find(|u| {
+                u.users.iter().all(|c| *c == backend.connection)
+                    && !used_by_other(&claimed, &u.name, backend.protocol)
+            })
+        });
+        if let Some(up) = reusable {
+            claimed.insert(up.name.clone(), backend.protocol);
+            choices.insert(pool, UpstreamChoice::Reuse((*up).clone()));
             continue;
         }
+        deferred.insert(pool);
         needs_default.push(backend);
     }
 
@@ -252,6 +267,7 @@ pub fn assign(
         }
         let name = UpstreamName::new(name);
         taken.insert(name.clone());
+        claimed.insert(name.clone(), backend.protocol);
         choices.insert(
             backend.pool_key(),
             UpstreamChoice::New(NewUpstream {

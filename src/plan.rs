@@ -17,7 +17,7 @@
 //! Nothing here touches the file system; the result is checked by
 //! `verify` in `lib.rs` before anything is printed or written.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::behaviour;
 use crate::headers;
@@ -247,6 +247,7 @@ fn name_backends(
             .unwrap_or_default();
         let choices = naming::assign(&backends, existing, &taken_hosts, opts)?;
         let mut created = Vec::new();
+        let mut created_names = HashSet::new();
         for f in found {
             let (upstream, literal) = match &f.kind {
                 FoundKind::Literal(t) => {
@@ -265,10 +266,7 @@ fn name_backends(
                     }
                     match choice {
                         UpstreamChoice::New(new) => {
-                            if !created
-                                .iter()
-                                .any(|c: &naming::NewUpstream| c.name == new.name)
-                            {
+                            if created_names.insert(new.name.clone()) {
                                 created.push(new.clone());
                             }
                         }
@@ -570,6 +568,15 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
         }
     }
 
+    // The first upstream of each name per http context, for `http://NAME`
+    // (names compare without case): one look-up per proxy_pass, not a scan.
+    let mut first_named: HashMap<(LevelId, UpstreamName), usize> = HashMap::new();
+    for (http, ups) in &found.upstreams {
+        for (i, u) in ups.iter().enumerate() {
+            first_named.entry((*http, u.name.clone())).or_insert(i);
+        }
+    }
+
     for &pass in &model.index.pass {
         let dir = &model.dirs[pass];
         // nginx takes exactly one target and no block; anything else it refuses.
@@ -670,11 +677,11 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
         }
         // `http://NAME` without a port names an upstream block when one
         // exists; a port-less name of the other protocols can mean nothing else.
-        let existing = found.upstreams.get(&http).and_then(|ups| {
-            ups.iter()
-                .find(|u| target.names_upstream() && u.name.is(&target.host))
-                .cloned()
-        });
+        let existing = target
+            .names_upstream()
+            .then(|| first_named.get(&(http, UpstreamName::new(target.host.as_str()))))
+            .flatten()
+            .map(|&i| found.upstreams[&http][i].clone());
         let kind = match existing {
             Some(up) => FoundKind::Existing(up),
             None if protocol != Protocol::Proxy && target.names_upstream() => {

@@ -17,6 +17,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use crate::cli::{Config, Mode};
 use crate::emit::{self, Emitter, Output};
 use crate::report::{ChangeReport, FileReport, FileStatus, NoteReport};
@@ -66,7 +68,9 @@ pub fn run(
     let processed: Vec<Result<crate::UnitRewrite, Failure>> = if config.parse_only {
         Vec::new()
     } else {
-        jobs.iter()
+        // Units are independent: every core takes some, and the results
+        // come back in the units' order, as with one thread.
+        jobs.par_iter()
             .map(|job| process_job(&ws, job, &config.options).map_err(Failure::from))
             .collect()
     };
@@ -214,6 +218,7 @@ fn read_inputs(
     emitter: &mut dyn Emitter,
 ) -> io::Result<(Vec<FileId>, Option<FileId>)> {
     let mut candidates: Vec<FileId> = Vec::new();
+    let mut named: HashSet<FileId> = HashSet::new();
     let mut stdin_file = None;
     for p in &config.inputs {
         if p == "-" {
@@ -255,9 +260,10 @@ fn read_inputs(
                 continue;
             }
         };
-        for f in found {
-            match ws.load(&f) {
-                Ok(id) if !candidates.contains(&id) => candidates.push(id),
+        // Read and parsed on every core; reported in order.
+        for (f, loaded) in found.iter().zip(ws.load_all(&found)) {
+            match loaded {
+                Ok(id) if named.insert(id) => candidates.push(id),
                 Ok(_) => {}
                 Err(e) => emitter.error(error_report(&f.display().to_string(), e.0))?,
             }

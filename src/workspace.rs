@@ -25,6 +25,8 @@ use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use tree_sitter::Tree;
 
 use crate::edit::Edit;
@@ -92,7 +94,7 @@ pub struct IncludeSite {
 }
 
 /// One file as read.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct File {
     pub id: FileId,
     /// The path as reached (an argument or an include), for messages.
@@ -103,6 +105,40 @@ pub struct File {
     pub source: Arc<Source>,
     pub tree: Result<Tree, SyntaxError>,
     pub includes: Arc<[IncludeSite]>,
+}
+
+impl File {
+    /// A file read from `text`; `old` is the tree of the text it was edited
+    /// from, told about the edits, for an incremental parse.
+    fn parsed(
+        id: FileId,
+        shown: String,
+        real: Option<PathBuf>,
+        text: Vec<u8>,
+        old: Option<&Tree>,
+    ) -> File {
+        let source = Source::new(shown.clone(), text);
+        let tree = parse::parse_incremental(&source, old);
+        let includes = match &tree {
+            Ok(tree) => include_sites(&source, tree),
+            Err(_) => Vec::new(),
+        };
+        File {
+            id,
+            shown,
+            real,
+            source: Arc::new(source),
+            tree,
+            includes: includes.into(),
+        }
+    }
+}
+
+/// A file [`Workspace::read`] found: one already held, or a new one (not
+/// numbered yet).
+enum Read {
+    Known(FileId),
+    New(Box<File>),
 }
 
 /// What an `include` reaches.
@@ -120,13 +156,20 @@ pub enum Reached {
 }
 
 /// Every file of a run, each read and parsed once.
+///
+/// A rewritten copy ([`Workspace::with_edits`]) shares the files, the
+/// paths read and the include resolutions with its original, and holds
+/// only the files it changes: making one costs the edited files, not the
+/// run (a run of thousands of trees verifies each against the same files).
 #[derive(Debug, Default)]
 pub struct Workspace {
-    pub files: Vec<File>,
+    files: Arc<Vec<File>>,
+    /// The rewritten files of a copy, in place of the shared ones.
+    edited: HashMap<FileId, File>,
     pub paths: Paths,
-    by_real: HashMap<PathBuf, FileId>,
+    by_real: Arc<HashMap<PathBuf, FileId>>,
     /// Include resolutions, by (full name, prefix).
-    reached: HashMap<(String, PathBuf), Reached>,
+    reached: Arc<HashMap<(String, PathBuf), Reached>>,
 }
 
 /// Why a file could not be read.
@@ -148,7 +191,9 @@ impl Workspace {
     }
 
     pub fn file(&self, id: FileId) -> &File {
-        &self.files[id.index()]
+        self.edited
+            .get(&id)
+            .unwrap_or_else(|| &self.files[id.index()])
     }
 
     /// Adds text that is not read from a path (standard input, tests).
@@ -159,11 +204,25 @@ impl Workspace {
     /// Reads a file once: a path reached twice (through a symlink, `..`, or
     /// an include and an argument) is one file.
     pub fn load(&mut self, path: &Path) -> Result<FileId, ReadError> {
+        let read = self.read(path)?;
+        Ok(self.add(read))
+    }
+
+    /// [`Workspace::load`] for every path, in order, the files read and
+    /// parsed on every core; the ids are those loading them one by one
+    /// would give.
+    pub fn load_all(&mut self, paths: &[PathBuf]) -> Vec<Result<FileId, ReadError>> {
+        let read: Vec<Result<Read, ReadError>> = paths.par_iter().map(|p| self.read(p)).collect();
+        read.into_iter().map(|r| r.map(|r| self.add(r))).collect()
+    }
+
+    /// Reads and parses a file this workspace does not hold yet.
+    fn read(&self, path: &Path) -> Result<Read, ReadError> {
         let shown = shown_path(path);
         let real = std::fs::canonicalize(path)
             .map_err(|e| ReadError(format!("{shown}: {}", describe_io(&e))))?;
         if let Some(id) = self.by_real.get(&real) {
-            return Ok(*id);
+            return Ok(Read::Known(*id));
         }
         let meta = std::fs::metadata(&real)
             .map_err(|e| ReadError(format!("{shown}: {}", describe_io(&e))))?;
@@ -179,39 +238,36 @@ impl Workspace {
         }
         let text =
             std::fs::read(&real).map_err(|e| ReadError(format!("{shown}: {}", describe_io(&e))))?;
-        let id = self.push(shown, Some(real.clone()), text);
-        self.by_real.insert(real, id);
-        Ok(id)
+        let file = File::parsed(FileId(0), shown, Some(real), text, None);
+        Ok(Read::New(Box::new(file)))
+    }
+
+    /// Numbers a file read by [`Workspace::read`]; one read twice in a batch
+    /// (two paths to it) is added once.
+    fn add(&mut self, read: Read) -> FileId {
+        let mut file = match read {
+            Read::Known(id) => return id,
+            Read::New(file) => *file,
+        };
+        let real = file.real.clone().expect("read from a path");
+        if let Some(id) = self.by_real.get(&real) {
+            return *id;
+        }
+        let id = self.next_id();
+        file.id = id;
+        Arc::make_mut(&mut self.files).push(file);
+        Arc::make_mut(&mut self.by_real).insert(real, id);
+        id
+    }
+
+    fn next_id(&self) -> FileId {
+        FileId(u32::try_from(self.files.len()).expect("fewer than 2^32 files"))
     }
 
     fn push(&mut self, shown: String, real: Option<PathBuf>, text: Vec<u8>) -> FileId {
-        self.push_parsed(shown, real, text, None)
-    }
-
-    /// Adds a file; `old` is the tree of the text it was edited from, told
-    /// about the edits, for an incremental parse.
-    fn push_parsed(
-        &mut self,
-        shown: String,
-        real: Option<PathBuf>,
-        text: Vec<u8>,
-        old: Option<&tree_sitter::Tree>,
-    ) -> FileId {
-        let id = FileId(u32::try_from(self.files.len()).expect("fewer than 2^32 files"));
-        let source = Source::new(shown.clone(), text);
-        let tree = parse::parse_incremental(&source, old);
-        let includes = match &tree {
-            Ok(tree) => include_sites(&source, tree),
-            Err(_) => Vec::new(),
-        };
-        self.files.push(File {
-            id,
-            shown,
-            real,
-            source: Arc::new(source),
-            tree,
-            includes: includes.into(),
-        });
+        let id = self.next_id();
+        let file = File::parsed(id, shown, real, text, None);
+        Arc::make_mut(&mut self.files).push(file);
         id
     }
 
@@ -220,34 +276,28 @@ impl Workspace {
     /// Unchanged files are shared, changed ones re-parsed incrementally from
     /// their old trees. Includes resolve as they did here.
     pub fn with_edits(&self, edits: &HashMap<FileId, &[Edit]>) -> Workspace {
-        let mut copy = Workspace {
-            files: Vec::with_capacity(self.files.len()),
+        let edited = edits
+            .par_iter()
+            .filter(|(_, edits)| !edits.is_empty())
+            .map(|(id, edits)| {
+                let f = self.file(*id);
+                let text = crate::edit::apply(&f.source.text, edits);
+                let old = f
+                    .tree
+                    .as_ref()
+                    .ok()
+                    .map(|tree| parse::edited_tree(&f.source, tree, edits));
+                let file = File::parsed(*id, f.shown.clone(), f.real.clone(), text, old.as_ref());
+                (*id, file)
+            })
+            .collect();
+        Workspace {
+            files: self.files.clone(),
+            edited,
             paths: self.paths.clone(),
             by_real: self.by_real.clone(),
             reached: self.reached.clone(),
-        };
-        for f in &self.files {
-            match edits.get(&f.id).filter(|e| !e.is_empty()) {
-                Some(edits) => {
-                    let text = crate::edit::apply(&f.source.text, edits);
-                    let old = f
-                        .tree
-                        .as_ref()
-                        .ok()
-                        .map(|tree| parse::edited_tree(&f.source, tree, edits));
-                    copy.push_parsed(f.shown.clone(), f.real.clone(), text, old.as_ref());
-                }
-                None => copy.files.push(File {
-                    id: f.id,
-                    shown: f.shown.clone(),
-                    real: f.real.clone(),
-                    source: f.source.clone(),
-                    tree: f.tree.clone(),
-                    includes: f.includes.clone(),
-                }),
-            }
         }
-        copy
     }
 
     /// What `include NAME` reaches, seen from `prefix`.
@@ -265,7 +315,7 @@ impl Workspace {
                 Err(e) => Reached::Unseen { reason: e.0 },
             }
         };
-        self.reached.insert(key, reached.clone());
+        Arc::make_mut(&mut self.reached).insert(key, reached.clone());
         reached
     }
 
@@ -309,10 +359,12 @@ impl Workspace {
         if found.is_empty() {
             return Reached::Nothing { pattern: shown };
         }
+        let read: Vec<Result<Read, ReadError>> = found.par_iter().map(|p| self.read(p)).collect();
         let mut ids = Vec::new();
-        for p in found {
-            match self.load(&p) {
-                Ok(id) => ids.push(id),
+        for r in read {
+            // Added up to the first file that cannot be read, as one by one.
+            match r {
+                Ok(r) => ids.push(self.add(r)),
                 Err(e) => return Reached::Unseen { reason: e.0 },
             }
         }

@@ -1493,3 +1493,62 @@ fn errors_point_at_their_place() {
         stdout(&out)
     );
 }
+
+/// Units are processed on every core; what is printed comes out in the
+/// order of one thread: the files as named, an error where its file is.
+#[test]
+fn many_trees_print_in_the_order_of_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut names = Vec::new();
+    for i in 0..40 {
+        let name = format!("site-{i:02}.conf");
+        // Sizes differ so that the units finish out of order.
+        let locations: String = (0..(40 - i) * 2)
+            .map(|j| {
+                format!(
+                    "        location /l{j}/ {{ proxy_pass http://api-{i}:{}/; }}\n",
+                    8000 + j
+                )
+            })
+            .collect();
+        let text = if i % 13 == 5 {
+            "events {}\nhttp {\n    server {\n        listen 80\n    }\n".to_string()
+        } else {
+            format!("events {{}}\nhttp {{\n    server {{\n{locations}    }}\n}}\n")
+        };
+        std::fs::write(dir.path().join(&name), text).unwrap();
+        names.push(name);
+    }
+    let run = |threads: &str, format: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+            .args(["--format", format])
+            .args(&names)
+            .current_dir(dir.path())
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        (stdout(&out), stderr(&out))
+    };
+    for format in ["text", "json"] {
+        assert_eq!(run("1", format), run("8", format), "--format {format}");
+    }
+    let (diff, errors) = run("8", "text");
+    let diffed: Vec<&str> = diff
+        .lines()
+        .filter_map(|l| l.strip_prefix("--- a/"))
+        .collect();
+    let expected: Vec<&str> = names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 13 != 5)
+        .map(|(_, n)| n.as_str())
+        .collect();
+    assert_eq!(diffed, expected);
+    let failed: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| errors.contains(&format!("{n}:")))
+        .collect();
+    assert_eq!(failed, ["site-05.conf", "site-18.conf", "site-31.conf"]);
+}

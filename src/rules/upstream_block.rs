@@ -16,6 +16,8 @@
 //! leading comments), in the file's own indentation; a one-line file gets
 //! one-line blocks. Names were checked for collisions by `naming`.
 
+use std::collections::HashMap;
+
 use crate::edit::{Edit, Slot};
 use crate::model::{DirId, LevelId, LevelKind};
 use crate::naming::NewUpstream;
@@ -79,7 +81,13 @@ enum Home {
 /// An upstream whose users are all in one included file goes to the top of
 /// that file, so a site keeps its backends with it (and takes them along
 /// when it is disabled); anything shared goes to the http context.
-fn home_of(ctx: &Ctx, http: LevelId, users: &[DirId]) -> Home {
+/// `first_in_part`: the first statement of `http` in each file (by part).
+fn home_of(
+    ctx: &Ctx,
+    http: LevelId,
+    users: &[DirId],
+    first_in_part: &HashMap<usize, DirId>,
+) -> Home {
     let model = ctx.model;
     let source = model.source;
     let default_part =
@@ -104,11 +112,9 @@ fn home_of(ctx: &Ctx, http: LevelId, users: &[DirId]) -> Home {
         part = Some(p);
     }
     match part {
-        Some(p) if Some(p) != default_part => model.levels[http]
-            .statements
-            .iter()
+        Some(p) if Some(p) != default_part => first_in_part
+            .get(&p)
             .copied()
-            .find(|d| source.part_index(model.dirs[*d].range.start) == p)
             .map_or(Home::Context, Home::File),
         _ => Home::Context,
     }
@@ -135,11 +141,17 @@ fn blocks(
     upstreams: &[(NewUpstream, Vec<DirId>)],
     map: Option<&[String]>,
 ) -> Vec<Change> {
+    let model = ctx.model;
+    let mut first_in_part: HashMap<usize, DirId> = HashMap::new();
+    for d in &model.levels[http].statements {
+        let part = model.source.part_index(model.dirs[*d].range.start);
+        first_in_part.entry(part).or_insert(*d);
+    }
     let mut blocks: Vec<(Home, NewBlock)> = upstreams
         .iter()
         .map(|(u, users)| {
             (
-                home_of(ctx, http, users),
+                home_of(ctx, http, users, &first_in_part),
                 NewBlock {
                     header: format!("upstream {}", u.name),
                     body: [
