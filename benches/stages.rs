@@ -1,7 +1,10 @@
-//! Per-stage benchmarks on a generated mid-size config (about 2.5 MB, the
-//! same shape as `scripts/gen-bench-config.py`): parse, model + plan, apply,
-//! verify (incremental re-parse and re-plan), and diff, so a regression
-//! shows in the stage that caused it; and the diff alone at 3 and 30 MB. Run with `cargo bench --bench stages`.
+//! Per-stage benchmarks on generated mid-size configs (about 2.5 MB, the
+//! shapes of `scripts/gen-bench-config.py`: a few backends shared by many
+//! servers, and two backends of its own per server): parse, model, plan,
+//! apply, the verification (incremental re-parse, model and plan of the
+//! output, and the behaviour check of `src/behaviour.rs`), the diff, and the
+//! whole pipeline, so a regression shows in the stage that caused it; and
+//! the diff alone at 3 and 30 MB. Run with `cargo bench --bench stages`.
 
 // The allocator the binary uses (`src/main.rs`): allocation is a large
 // part of the run on big configs, so measuring another one would mislead.
@@ -13,23 +16,24 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use upkeep::source::Source;
 use upkeep::vocab::Options;
 
-/// One tenant server block, as the Python generator writes it.
-fn server(i: usize) -> String {
+/// One tenant server block, as the Python generator writes it; `many`:
+/// backends of its own (`--many`) instead of a few shared ones.
+fn server(i: usize, many: bool) -> String {
     format!(
         "    # tenant {i}: storefront and API\n    server {{\n        listen {port};\n        server_name tenant{i}.example.com;\n\n        root /srv/tenant{i}/public;\n        client_max_body_size 10m;\n\n        location /api/ {{\n            proxy_pass http://api-{api}.internal:8000/;\n            proxy_set_header Host $host;\n            proxy_set_header X-Real-IP $remote_addr;\n            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n            proxy_set_header X-Forwarded-Proto $scheme;\n            proxy_read_timeout 60s;\n        }}\n\n        # live updates\n        location /ws/ {{\n            proxy_pass http://events-{ev}.internal:9000;\n            proxy_http_version 1.1;\n            proxy_set_header Upgrade $http_upgrade;\n            proxy_set_header Connection \"upgrade\";\n            proxy_set_header Host $host;\n        }}\n\n        location /auth/ {{\n            proxy_pass http://auth-{auth}.internal:8101/;\n            proxy_set_header Host $host;\n            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        }}\n\n        location /static/ {{\n            expires 7d;\n            add_header Cache-Control \"public\";\n        }}\n\n        location / {{\n            try_files $uri $uri/ /index.html;\n        }}\n    }}\n\n",
         port = 8000 + i % 50,
-        api = i % 40,
-        ev = i % 10,
+        api = if many { i } else { i % 40 },
+        ev = if many { i } else { i % 10 },
         auth = i % 7,
     )
 }
 
-fn config(size: usize) -> Vec<u8> {
+fn config(size: usize, many: bool) -> Vec<u8> {
     let mut text =
         String::from("events {\n    worker_connections 1024;\n}\n\nhttp {\n    sendfile on;\n\n");
     let mut i = 0;
     while text.len() < size {
-        text.push_str(&server(i));
+        text.push_str(&server(i, many));
         i += 1;
     }
     text.push_str("}\n");
@@ -37,50 +41,78 @@ fn config(size: usize) -> Vec<u8> {
 }
 
 fn stages(c: &mut Criterion) {
-    let source = Source::new("bench.conf", config(2_500_000));
     let opts = Options {
         keepalive: 32,
         ..Options::default()
     };
-    let tree = upkeep::parse::parse(&source).unwrap();
-    let model = upkeep::model::Model::build(&source, &tree);
-    let plan = upkeep::plan::plan(&model, &opts).unwrap();
-    let mut edits: Vec<_> = plan.changes.iter().map(|c| c.edit.clone()).collect();
-    upkeep::edit::normalize(&mut edits).unwrap();
-    let output = upkeep::edit::apply(&source.text, &edits);
+    let values = upkeep::behaviour::ProxyHostValues::Kept;
+    let allowed = upkeep::behaviour::Allowed {
+        move_upgrade: false,
+    };
+    for (shape, many) in [("few", false), ("many", true)] {
+        let source = Source::new("bench.conf", config(2_500_000, many));
+        let tree = upkeep::parse::parse(&source).unwrap();
+        let model = upkeep::model::Model::build(&source, &tree);
+        let plan = upkeep::plan::plan(&model, &opts).unwrap();
+        let mut edits: Vec<_> = plan.changes.iter().map(|c| c.edit.clone()).collect();
+        upkeep::edit::normalize(&mut edits).unwrap();
+        let output = Source::new("bench.conf", upkeep::edit::apply(&source.text, &edits));
+        let output_tree = upkeep::parse::parse(&output).unwrap();
+        let output_model = upkeep::model::Model::build(&output, &output_tree);
+        let observed = upkeep::behaviour::observe(&model, values, false);
 
-    let mut group = c.benchmark_group("2.5MB");
-    group.sample_size(10);
-    group.throughput(Throughput::Bytes(source.text.len() as u64));
-    group.bench_function("parse", |b| {
-        b.iter(|| upkeep::parse::parse(&source).unwrap())
-    });
-    group.bench_function("model", |b| {
-        b.iter(|| upkeep::model::Model::build(&source, &tree))
-    });
-    group.bench_function("model+plan", |b| {
-        b.iter(|| {
-            let model = upkeep::model::Model::build(&source, &tree);
-            upkeep::plan::plan(&model, &opts).unwrap()
-        })
-    });
-    group.bench_function("apply", |b| {
-        b.iter(|| upkeep::edit::apply(&source.text, &edits))
-    });
-    group.bench_function("reparse-incremental", |b| {
-        let again = Source::new("bench.conf", output.clone());
-        b.iter(|| {
-            let edited = upkeep::parse::edited_tree(&source, &tree, &edits);
-            upkeep::parse::parse_incremental(&again, Some(&edited)).unwrap()
-        })
-    });
-    group.bench_function("diff", |b| {
-        b.iter(|| upkeep::diff::unified("bench.conf", &source, &edits))
-    });
-    group.bench_function("whole-pipeline", |b| {
-        b.iter(|| upkeep::process(&source, &opts).unwrap())
-    });
-    group.finish();
+        let mut group = c.benchmark_group(format!("2.5MB-{shape}"));
+        group.sample_size(10);
+        group.throughput(Throughput::Bytes(source.text.len() as u64));
+        group.bench_function("parse", |b| {
+            b.iter(|| upkeep::parse::parse(&source).unwrap())
+        });
+        group.bench_function("model", |b| {
+            b.iter(|| upkeep::model::Model::build(&source, &tree))
+        });
+        group.bench_function("plan", |b| {
+            b.iter(|| upkeep::plan::plan(&model, &opts).unwrap())
+        });
+        group.bench_function("apply", |b| {
+            b.iter(|| upkeep::edit::apply(&source.text, &edits))
+        });
+        group.bench_function("verify/reparse-incremental", |b| {
+            b.iter(|| {
+                let edited = upkeep::parse::edited_tree(&source, &tree, &edits);
+                upkeep::parse::parse_incremental(&output, Some(&edited)).unwrap()
+            })
+        });
+        group.bench_function("verify/reparse-full", |b| {
+            b.iter(|| upkeep::parse::parse(&output).unwrap())
+        });
+        group.bench_function("verify/model+plan", |b| {
+            b.iter(|| {
+                let model = upkeep::model::Model::build(&output, &output_tree);
+                assert!(upkeep::plan::plan(&model, &opts)
+                    .unwrap()
+                    .changes
+                    .is_empty());
+            })
+        });
+        group.bench_function("verify/behaviour", |b| {
+            b.iter(|| {
+                let before = upkeep::behaviour::observe(&model, values, false);
+                let after = upkeep::behaviour::observe(&output_model, values, false);
+                assert!(upkeep::behaviour::compare(&before, &after, allowed).is_empty());
+            })
+        });
+        group.bench_function("verify/behaviour-compare", |b| {
+            let after = upkeep::behaviour::observe(&output_model, values, false);
+            b.iter(|| upkeep::behaviour::compare(&observed, &after, allowed))
+        });
+        group.bench_function("diff", |b| {
+            b.iter(|| upkeep::diff::unified("bench.conf", &source, &edits))
+        });
+        group.bench_function("whole-pipeline", |b| {
+            b.iter(|| upkeep::process(&source, &opts).unwrap())
+        });
+        group.finish();
+    }
 }
 
 /// The diff alone at 3 and 30 MB (thousands of edits each): it must stay
@@ -93,7 +125,7 @@ fn diff_sizes(c: &mut Criterion) {
     let mut group = c.benchmark_group("diff");
     group.sample_size(10);
     for size in [3_000_000, 30_000_000] {
-        let source = Source::new("bench.conf", config(size));
+        let source = Source::new("bench.conf", config(size, false));
         let tree = upkeep::parse::parse(&source).unwrap();
         let model = upkeep::model::Model::build(&source, &tree);
         let plan = upkeep::plan::plan(&model, &opts).unwrap();

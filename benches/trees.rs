@@ -1,6 +1,7 @@
 //! Whole-tree scaling: a main config that includes `conf.d/*.conf`, with
 //! 300 and then 3000 site files (about 0.2 and 2 MB), each a server with
-//! three proxied locations. The whole run of the release binary (read,
+//! three proxied locations: a backend of its own (one upstream per file,
+//! as `scripts/gen-bench-config.py --files` writes) and two shared ones. The whole run of the release binary (read,
 //! include, plan, verify, diff) is timed, best of nine runs each, and the 3000/300 ratio
 //! is printed: linear work gives about 10×; the bound is 11×.
 //! Run with `cargo bench --bench trees`.
@@ -11,7 +12,7 @@ fn site(i: usize) -> String {
     format!(
         "server {{\n    listen {port};\n    server_name tenant{i}.example.com;\n\n    location /api/ {{\n        proxy_pass http://api-{api}.internal:8000/;\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }}\n\n    location /ws/ {{\n        proxy_pass http://events-{ev}.internal:9000;\n        proxy_http_version 1.1;\n        proxy_set_header Upgrade $http_upgrade;\n        proxy_set_header Connection \"upgrade\";\n        proxy_set_header Host $host;\n    }}\n\n    location /auth/ {{\n        proxy_pass http://auth-{auth}.internal:8101/;\n        proxy_set_header Host $host;\n    }}\n\n    location / {{\n        try_files $uri $uri/ /index.html;\n    }}\n}}\n",
         port = 8000 + i % 50,
-        api = i % 40,
+        api = i,
         ev = i % 10,
         auth = i % 7,
     )

@@ -121,6 +121,16 @@ print(json.dumps(row))
 PY
 }
 
+# compare INPUT BYTES RUNS CERTBOT CONF IPCONF [NGINX_PREFIX]: the four
+# contenders on a config (upkeep reads CONF, nginx the IP-literal IPCONF).
+compare() {
+    measure "$1" "$2" "$3" "$4" \
+        "upkeep --diff" "$upkeep --no-config -q $5" \
+        "upkeep parse-only" "$upkeep --no-config --parse-only $5" \
+        "crossplane parse" "$venv/bin/crossplane parse $5" \
+        "nginx -t" "$(nginx_t "$6" "${7:-}")"
+}
+
 for shape in "${shapes[@]}"; do
     for size in "${sizes[@]}"; do
         flag=()
@@ -134,11 +144,7 @@ for shape in "${shapes[@]}"; do
         [ "$size" -lt 10000000 ] || runs=3
         certbot=""
         [ "$bytes" -gt "$certbot_max" ] || certbot="$venv/bin/python $out/certbot_roundtrip.py $conf"
-        measure "$shape-$size" "$bytes" "$runs" "$certbot" \
-            "upkeep --diff" "$upkeep --no-config -q $conf" \
-            "upkeep parse-only" "$upkeep --no-config --parse-only $conf" \
-            "crossplane parse" "$venv/bin/crossplane parse $conf" \
-            "nginx -t" "$(nginx_t "$ipconf")"
+        compare "$shape-$size" "$bytes" "$runs" "$certbot" "$conf" "$ipconf"
     done
 done
 
@@ -152,11 +158,7 @@ for n in "${file_counts[@]}"; do
     bytes=$(cat "$dir/nginx.conf" "$dir"/conf.d/*.conf | wc -c)
     certbot=""
     [ "$bytes" -gt "$certbot_max" ] || certbot="$venv/bin/python $out/certbot_roundtrip.py $dir/nginx.conf $dir/conf.d/*.conf"
-    measure "files-$n" "$bytes" "${RUNS:-10}" "$certbot" \
-        "upkeep --diff" "$upkeep --no-config -q $dir/nginx.conf" \
-        "upkeep parse-only" "$upkeep --no-config --parse-only $dir/nginx.conf" \
-        "crossplane parse" "$venv/bin/crossplane parse $dir/nginx.conf" \
-        "nginx -t" "$(nginx_t "$ipdir/nginx.conf" "$ipdir")"
+    compare "files-$n" "$bytes" "${RUNS:-10}" "$certbot" "$dir/nginx.conf" "$ipdir/nginx.conf" "$ipdir"
 done
 
 report=$out/results.md

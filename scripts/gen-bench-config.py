@@ -17,6 +17,18 @@ usage: gen-bench-config.py SIZE_BYTES OUT [--ip] [--many]
 """
 import os
 import sys
+from textwrap import indent
+
+# The WebSocket location, as both shapes write it.
+WEBSOCKET = """\
+location /ws/ {{
+    proxy_pass http://{events}:9000;
+    proxy_http_version 1.1;
+    proxy_set_header Upgrade $http_upgrade;
+    proxy_set_header Connection "upgrade";
+    proxy_set_header Host $host;
+}}
+"""
 
 SERVER = """\
     # tenant {i}: storefront and API
@@ -37,14 +49,7 @@ SERVER = """\
         }}
 
         # live updates
-        location /ws/ {{
-            proxy_pass http://{events}:9000;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection "upgrade";
-            proxy_set_header Host $host;
-        }}
-
+""" + indent(WEBSOCKET, " " * 8) + """
         location /auth/ {{
             proxy_pass http://{auth}:8101/;
             proxy_set_header Host $host;
@@ -75,14 +80,7 @@ server {{
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     }}
 
-    location /ws/ {{
-        proxy_pass http://{events}:9000;
-        proxy_http_version 1.1;
-        proxy_set_header Upgrade $http_upgrade;
-        proxy_set_header Connection "upgrade";
-        proxy_set_header Host $host;
-    }}
-
+""" + indent(WEBSOCKET, " " * 4) + """
     location /auth/ {{
         proxy_pass http://{auth}:8101/;
         proxy_set_header Host $host;

@@ -282,10 +282,17 @@ impl Workspace {
             .map(|(id, edits)| {
                 let f = self.file(*id);
                 let text = crate::edit::apply(&f.source.text, edits);
+                // tree-sitter's incremental parse pays off for a few edits;
+                // with edits all over the file (one per 4 KiB or more: a
+                // generated config with thousands of locations) telling the
+                // old tree about each costs more than it saves, and a fresh
+                // parse is faster (stages bench: 230 ms -> 205 ms, 2.5 MB).
+                let sparse = edits.len() <= f.source.text.len() / 4096;
                 let old = f
                     .tree
                     .as_ref()
                     .ok()
+                    .filter(|_| sparse)
                     .map(|tree| parse::edited_tree(&f.source, tree, edits));
                 let file = File::parsed(*id, f.shown.clone(), f.real.clone(), text, old.as_ref());
                 (*id, file)
