@@ -24,6 +24,7 @@ pub mod parse;
 pub mod plan;
 pub mod query;
 pub mod report;
+pub mod resolve;
 pub mod rules;
 pub mod run;
 pub mod sarif;
@@ -488,10 +489,12 @@ fn compare_models(old: &Model, new: &Model, opts: &Options) -> Vec<String> {
         vocab::HostHeaderMode::Upstream => behaviour::ProxyHostValues::Accepted,
     };
     behaviour::compare(
-        &behaviour::observe(old, values, opts.new_defaults),
-        &behaviour::observe(new, values, opts.new_defaults),
+        &behaviour::observe_with(old, values, opts.new_defaults, opts.resolve),
+        &behaviour::observe_with(new, values, opts.new_defaults, opts.resolve),
         behaviour::Allowed {
             move_upgrade: !opts.websocket_paths.is_empty(),
+            resolve: opts.resolve,
+            resolver_added: opts.resolver.is_some(),
         },
     )
 }
@@ -513,6 +516,19 @@ pub fn fuzz_one(data: &[u8]) {
             websocket_paths: vec!["/api/ws".into(), "/ws".into(), "/".into()],
             new_defaults: true,
             host_header: vocab::HostHeaderMode::Upstream,
+            ..Options::default()
+        },
+        // Issue 13: pool settings everywhere, runtime-resolved targets.
+        Options {
+            keepalive: 16,
+            tuning: tuning::Tuning {
+                backend_idle_timeout: tuning::parse_time_flag("5s").ok(),
+                keepalive_requests: tuning::parse_count_flag("100").ok(),
+                tune_existing: true,
+                ..tuning::Tuning::default()
+            },
+            resolve: true,
+            resolver: Some("127.0.0.11".into()),
             ..Options::default()
         },
     ];

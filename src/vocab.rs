@@ -80,6 +80,12 @@ pub struct Options {
     /// `keepalive_timeout`, `keepalive_requests` and `keepalive_time` for
     /// the pools upkeep adds (and existing ones with `--tune-existing`).
     pub tuning: crate::tuning::Tuning,
+    /// `--resolve`: a `proxy_pass` whose host a `set` fixes becomes a
+    /// pooled upstream that re-resolves the name (nginx 1.27.3 or later).
+    pub resolve: bool,
+    /// `--resolver`: the words of a `resolver` directive for an `http`
+    /// context that such an upstream needs and that has none.
+    pub resolver: Option<String>,
 }
 
 impl Options {
@@ -108,12 +114,14 @@ pub enum RuleId {
     ProxySslName,
     ProxyHostValue,
     PoolTuning,
+    UpstreamResolve,
+    Resolver,
 }
 
 impl RuleId {
     /// Every rule, in the order summaries and statistics list them: what
     /// pools first, then what keeps behaviour the same.
-    pub const ALL: [RuleId; 13] = [
+    pub const ALL: [RuleId; 15] = [
         RuleId::UpstreamBlock,
         RuleId::UpstreamKeepalive,
         RuleId::ProxyPassTarget,
@@ -127,6 +135,8 @@ impl RuleId {
         RuleId::ProxySslName,
         RuleId::ProxyHostValue,
         RuleId::PoolTuning,
+        RuleId::UpstreamResolve,
+        RuleId::Resolver,
     ];
 
     /// `n` changes of this rule, as the summary line says it.
@@ -157,6 +167,11 @@ impl RuleId {
             RuleId::ProxySslName => ("TLS name kept", "TLS names kept"),
             RuleId::ProxyHostValue => ("$proxy_host value kept", "$proxy_host values kept"),
             RuleId::PoolTuning => ("pool setting tuned", "pool settings tuned"),
+            RuleId::UpstreamResolve => (
+                "proxy_pass resolved at run time pooled",
+                "proxy_pass targets resolved at run time pooled",
+            ),
+            RuleId::Resolver => ("resolver added", "resolvers added"),
         };
         format!("{n} {}", if n == 1 { one } else { many })
     }
@@ -176,6 +191,8 @@ impl RuleId {
             RuleId::ProxySslName => "proxy-ssl-name",
             RuleId::ProxyHostValue => "proxy-host-value",
             RuleId::PoolTuning => "pool-tuning",
+            RuleId::UpstreamResolve => "upstream-resolve",
+            RuleId::Resolver => "resolver",
         }
     }
 }

@@ -18,7 +18,7 @@ mod common;
 
 use clap::Parser as _;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use common::idle::{Connection, End, IdleBackend};
@@ -26,15 +26,11 @@ use common::nginx::Nginx;
 use common::*;
 
 fn upkeep(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_upkeep"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
+    upkeep_run(dir, args, None)
 }
 
 fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    stderr_of(o)
 }
 
 const POOLED: &str = "server {\n    listen 80;\n\n    location /app/ {\n        proxy_pass http://app:8000/;\n        proxy_set_header Host $host;\n    }\n}\n";

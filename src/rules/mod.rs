@@ -20,6 +20,7 @@ pub mod proxy_host;
 pub mod proxy_pass;
 pub mod upstream_block;
 pub mod upstream_keepalive;
+pub mod upstream_resolve;
 pub mod websocket;
 pub mod websocket_map;
 
@@ -41,8 +42,13 @@ pub struct Site {
     pub http: LevelId,
     /// The upstream it ends up using.
     pub upstream: UpstreamName,
-    /// The literal target it had, when the rewrite changes it.
+    /// The literal target it had, when the rewrite changes it (for
+    /// `resolve`: the target as nginx evaluated it, its `authority` the
+    /// range of the written value that the upstream name replaces).
     pub literal: Option<ProxyTarget>,
+    /// A target nginx resolved per request (`--resolve`): the upstream
+    /// re-resolves it; `upstream-resolve` rewrites the `proxy_pass`.
+    pub resolve: bool,
 }
 
 /// Shared, read-only state every rule sees.
@@ -95,6 +101,10 @@ pub struct Context {
     /// The upstream blocks naming decided to add, each with the
     /// `proxy_pass` directives that use it.
     pub new_upstreams: Vec<(NewUpstream, Vec<DirId>)>,
+    /// The re-resolving upstream blocks `--resolve` adds, with their users.
+    pub resolve_upstreams: Vec<(crate::resolve::ResolveUpstream, Vec<DirId>)>,
+    /// The context gets `resolver ADDR;` from `--resolver`.
+    pub add_resolver: bool,
 }
 
 /// State one rule hands to a later phase.
@@ -151,11 +161,12 @@ pub static RULES: &[&dyn Rule] = &[
     &proxy_host::ProxyHost,
     &websocket_map::WebsocketMap,
     &upstream_block::UpstreamBlock,
+    &upstream_resolve::UpstreamResolve,
     &pool_tuning::PoolTuning,
 ];
 
 /// The rule files' text, for [`doc`].
-const SOURCES: [&str; 9] = [
+const SOURCES: [&str; 10] = [
     include_str!("connection.rs"),
     include_str!("http_version.rs"),
     include_str!("pool_tuning.rs"),
@@ -163,6 +174,7 @@ const SOURCES: [&str; 9] = [
     include_str!("proxy_pass.rs"),
     include_str!("upstream_block.rs"),
     include_str!("upstream_keepalive.rs"),
+    include_str!("upstream_resolve.rs"),
     include_str!("websocket.rs"),
     include_str!("websocket_map.rs"),
 ];

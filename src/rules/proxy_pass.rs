@@ -30,6 +30,9 @@ impl Rule for ProxyPass {
 }
 
 fn rewrite(ctx: &Ctx, site: &Site) -> Option<Change> {
+    if site.resolve {
+        return None; // `upstream-resolve` rewrites it
+    }
     let model = ctx.model;
     let target = site.literal.as_ref()?;
     let arg = model.dirs[site.pass].args.first()?;

@@ -250,3 +250,30 @@ fn place(
     )
     .about(block.about)
 }
+
+/// An upstream block another rule adds (`upstream-resolve`), placed as
+/// this rule places its own: with its users' file, or in the `http`
+/// context. `body`: its directives.
+pub fn block_for(
+    ctx: &Ctx,
+    http: LevelId,
+    users: &[DirId],
+    name: &str,
+    body: Vec<String>,
+    rule: RuleId,
+    reason: String,
+) -> Change {
+    let home = home_of(ctx, http, users);
+    let first = match home {
+        Home::Context => default_anchor(ctx, http),
+        Home::File(d) => Some(d),
+    };
+    let block = NewBlock {
+        header: format!("upstream {name}"),
+        body,
+        rule,
+        reason,
+        about: users.first().map(|d| ctx.model.dirs[*d].head()),
+    };
+    place(ctx, http, first, home == Home::Context, block)
+}
