@@ -605,20 +605,23 @@ fn via(resolver: Option<String>, timeout: Option<String>) -> String {
     )
 }
 
+/// A directive's arguments as values, space-separated.
+fn args_text(model: &Model, d: DirId) -> String {
+    model.dirs[d]
+        .args
+        .iter()
+        .map(|a| a.value.as_ref())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The resolver a per-request target is looked up with: the nearest
 /// `resolver` (and `resolver_timeout`) of the place's chain.
 fn place_resolver(model: &Model, chain: &[LevelId]) -> String {
     let words = |name: &str| {
-        model.nearest(chain, name).and_then(|(_, dirs)| {
-            let d = &model.dirs[*dirs.last()?];
-            Some(
-                d.args
-                    .iter()
-                    .map(|a| a.value.as_ref())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            )
-        })
+        model
+            .nearest(chain, name)
+            .and_then(|(_, dirs)| Some(args_text(model, *dirs.last()?)))
     };
     via(words("resolver"), words("resolver_timeout"))
 }
@@ -633,17 +636,7 @@ fn block_resolver(model: &Model, http: Option<LevelId>, block: &[String]) -> Str
             .find_map(|l| l.strip_prefix(&format!("{name} ")))
             .map(str::to_string)
     };
-    let context = |name: &str| {
-        let http = http?;
-        let d = &model.dirs[*model.named(http, name).last()?];
-        Some(
-            d.args
-                .iter()
-                .map(|a| a.value.as_ref())
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
-    };
+    let context = |name: &str| Some(args_text(model, *model.named(http?, name).last()?));
     via(
         own("resolver").or_else(|| context("resolver")),
         own("resolver_timeout").or_else(|| context("resolver_timeout")),

@@ -369,18 +369,7 @@ fn leave_alone_ignored(ctx: &Ctx, found: &mut Discovered, suppressed: &mut Vec<N
     };
     // The marked directive that covers a proxy_pass: itself, or the
     // location or server it sits in.
-    let marked = |pass: DirId| -> Option<DirId> {
-        if model.ignored.contains_key(&pass) {
-            return Some(pass);
-        }
-        model
-            .ancestors(model.dirs[pass].level)
-            .filter_map(|l| model.levels[l].owner)
-            .find(|d| {
-                model.ignored.contains_key(d)
-                    && (model.dirs[*d].is("location") || model.dirs[*d].is("server"))
-            })
-    };
+    let marked = |pass: DirId| model.ignore_mark(pass);
     for (http, upstreams) in found.upstreams.iter_mut() {
         upstreams.retain(|up| {
             if !model.ignored.contains_key(&up.dir) {

@@ -160,7 +160,7 @@ pub fn discover(
             offset: Some(dir.range.start),
             message,
         };
-        if let Some(by) = ignored_by(model, pass) {
+        if let Some(by) = model.ignore_mark(pass) {
             let reason = model.ignored[&by].as_deref().unwrap_or("no reason given");
             suppressed.push(Note {
                 offset: Some(model.dirs[by].range.start),
@@ -258,21 +258,6 @@ pub fn discover(
     }
     out.sites.sort_by_key(|s| s.pass);
     Ok(out)
-}
-
-/// The `location` or `server` (or the `proxy_pass` itself) whose
-/// `# upkeep:ignore` covers `pass`.
-fn ignored_by(model: &Model, pass: DirId) -> Option<DirId> {
-    if model.ignored.contains_key(&pass) {
-        return Some(pass);
-    }
-    model
-        .ancestors(model.dirs[pass].level)
-        .filter_map(|l| model.levels[l].owner)
-        .find(|d| {
-            model.ignored.contains_key(d)
-                && (model.dirs[*d].is("location") || model.dirs[*d].is("server"))
-        })
 }
 
 /// Whether `pass` can become a re-resolving pool: `Ok(None)` when there is

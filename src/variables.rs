@@ -76,6 +76,24 @@ fn known_values(model: &Model, http: LevelId) -> BTreeMap<String, Option<BTreeSe
     values
 }
 
+/// The name of the variable whose reference `$` is followed by `after`
+/// (`name` or `{name}`), and how many bytes the reference takes after the
+/// `$`; `None` for an unclosed `${`.
+fn variable_name(after: &str) -> Option<(&str, usize)> {
+    match after.strip_prefix('{') {
+        Some(inner) => {
+            let end = inner.find('}')?;
+            Some((&inner[..end], end + 2))
+        }
+        None => {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            Some((&after[..end], end))
+        }
+    }
+}
+
 /// Expands the variables of `text` with their known values (at most `LIMIT`
 /// results); `None` when a variable is unknown or there are too many.
 fn expand(text: &str, values: &BTreeMap<String, Option<BTreeSet<String>>>) -> Option<Vec<String>> {
@@ -87,15 +105,7 @@ fn expand(text: &str, values: &BTreeMap<String, Option<BTreeSet<String>>>) -> Op
             r.push_str(&rest[..i]);
         }
         let after = &rest[i + 1..];
-        let (name, len) = match after.strip_prefix('{') {
-            Some(inner) => (&inner[..inner.find('}')?], inner.find('}')? + 2),
-            None => {
-                let end = after
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .unwrap_or(after.len());
-                (&after[..end], end)
-            }
-        };
+        let (name, len) = variable_name(after)?;
         let options = values.get(name)?.as_ref()?;
         let mut next = Vec::new();
         for r in &results {
@@ -270,16 +280,7 @@ pub fn pieces(
                 fixed: false,
             });
         }
-        let after = &text[i + 1..];
-        let (name, len) = match after.strip_prefix('{') {
-            Some(inner) => (&inner[..inner.find('}')?], inner.find('}')? + 2),
-            None => {
-                let end = after
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .unwrap_or(after.len());
-                (&after[..end], end)
-            }
-        };
+        let (name, len) = variable_name(&text[i + 1..])?;
         let raw = i..i + 1 + len;
         match (name.is_empty(), fixed_value(model, defined, location, name)) {
             (false, Some(value)) => out.push(Piece {

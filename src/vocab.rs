@@ -168,8 +168,8 @@ impl RuleId {
             RuleId::ProxyHostValue => ("$proxy_host value kept", "$proxy_host values kept"),
             RuleId::PoolTuning => ("pool setting tuned", "pool settings tuned"),
             RuleId::UpstreamResolve => (
-                "proxy_pass resolved at run time pooled",
-                "proxy_pass targets resolved at run time pooled",
+                "re-resolving upstream added",
+                "re-resolving upstreams added",
             ),
             RuleId::Resolver => ("resolver added", "resolvers added"),
         };

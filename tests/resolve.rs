@@ -125,11 +125,7 @@ fn flags_and_their_errors() {
     std::fs::write(dir.path().join("upkeep.toml"), "resolver = \"[::1\"\n").unwrap();
     let out = upkeep(dir.path(), &["site.conf"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr_of(&out).contains("upkeep.toml:1:12: resolver: `[::1` is not an address"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert_stderr_has(&out, "upkeep.toml:1:12: resolver: `[::1` is not an address");
 }
 
 /// Every `proxy_pass` with variables that `--resolve` leaves alone gets a
@@ -249,10 +245,9 @@ server {
     let mut argv = RESOLVE.to_vec();
     argv.extend(["-v", "-"]);
     let out = upkeep_run(Path::new("."), &argv, Some(bare.as_bytes()));
-    assert!(
-        stderr_of(&out).contains("-:4:9: note: proxy_pass http://$app:8080 is left alone: no `resolver` is in effect here"),
-        "{}",
-        stderr_of(&out)
+    assert_stderr_has(
+        &out,
+        "-:4:9: note: proxy_pass http://$app:8080 is left alone: no `resolver` is in effect here",
     );
     let mut argv = RESOLVE.to_vec();
     argv.extend(["--resolver", "127.0.0.11", "-"]);
@@ -350,7 +345,7 @@ fn swag_proxy_confs_pool_through_re_resolving_upstreams() {
         .map_or(summary.as_str(), |(c, _)| c);
     let pooled: usize = counts
         .split(", ")
-        .find_map(|p| p.strip_suffix(" proxy_pass targets resolved at run time pooled"))
+        .find_map(|p| p.strip_suffix(" proxy_pass targets rewritten"))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0);
     let left: Vec<&str> = err

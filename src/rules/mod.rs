@@ -47,7 +47,7 @@ pub struct Site {
     /// range of the written value that the upstream name replaces).
     pub literal: Option<ProxyTarget>,
     /// A target nginx resolved per request (`--resolve`): the upstream
-    /// re-resolves it; `upstream-resolve` rewrites the `proxy_pass`.
+    /// re-resolves it (`upstream-resolve` adds it).
     pub resolve: bool,
 }
 

@@ -30,9 +30,6 @@ impl Rule for ProxyPass {
 }
 
 fn rewrite(ctx: &Ctx, site: &Site) -> Option<Change> {
-    if site.resolve {
-        return None; // `upstream-resolve` rewrites it
-    }
     let model = ctx.model;
     let target = site.literal.as_ref()?;
     let arg = model.dirs[site.pass].args.first()?;
@@ -46,11 +43,20 @@ fn rewrite(ctx: &Ctx, site: &Site) -> Option<Change> {
     }
     let start = arg.range.start + skip + target.authority.start;
     let end = arg.range.start + skip + authority_end;
-    let reason = format!(
-        "{} is an implicit upstream that opens a new connection per request; upstream \"{}\" pools them",
-        target.server_entry(),
-        site.upstream
-    );
+    let reason = if site.resolve {
+        // `--resolve`: the authority was variables a `set` fixes.
+        format!(
+            "{} is resolved per request (its host comes from `set`), so nginx opens a new connection every time; upstream \"{}\" re-resolves the name and pools them",
+            target.server_entry(),
+            site.upstream
+        )
+    } else {
+        format!(
+            "{} is an implicit upstream that opens a new connection per request; upstream \"{}\" pools them",
+            target.server_entry(),
+            site.upstream
+        )
+    };
     let edit = Edit::replace(start..end, site.upstream.as_str());
     Some(Change::new(RuleId::ProxyPassTarget, edit, reason).about(model.dirs[site.pass].head()))
 }

@@ -6,8 +6,9 @@
 //! http://$app:8080;`) gets a pooled upstream that re-resolves the name:
 //! `upstream app { zone app 64k; server app:8080 resolve; keepalive 32; }`
 //! (with the location's own `resolver` copied in when it is not the `http`
-//! context's), and only the host and port of the `proxy_pass` become the
-//! upstream name (`proxy_pass http://app;`). A target left without
+//! context's); `proxy-pass-target` then makes only the host and port of
+//! the `proxy_pass` the upstream name (`proxy_pass http://app;`), the
+//! range of the written value `resolve.rs` found. A target left without
 //! variables gets `proxy_redirect off;` where no `proxy_redirect` applies
 //! (nginx builds no default one for a target with variables). With
 //! `--resolver ADDR`, an `http` context that such an upstream needs a
@@ -44,10 +45,6 @@ impl Rule for UpstreamResolve {
         RuleId::UpstreamResolve
     }
 
-    fn site(&self, ctx: &Ctx, site: &Site, out: &mut Plan) {
-        out.changes.extend(rewrite(ctx, site));
-    }
-
     fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
         out.changes.extend(redirect_off(ctx, location));
     }
@@ -66,7 +63,7 @@ impl Rule for UpstreamResolve {
                 users,
                 upstream.name.as_str(),
                 upstream.body(&tuning),
-                RuleId::UpstreamBlock,
+                RuleId::UpstreamResolve,
                 reason,
             ));
         }
@@ -83,33 +80,6 @@ impl Rule for UpstreamResolve {
             }
         }
     }
-}
-
-/// `proxy_pass http://$app:8080` → `proxy_pass http://NAME`: the range of
-/// the written value that held the host and port becomes the name.
-fn rewrite(ctx: &Ctx, site: &Site) -> Option<Change> {
-    if !site.resolve {
-        return None;
-    }
-    let model = ctx.model;
-    let target = site.literal.as_ref()?;
-    let arg = model.dirs[site.pass].args.first()?;
-    let raw = &model.source.text[arg.range.clone()];
-    let skip = usize::from(arg.quote.is_some());
-    let end = target.authority.end;
-    // The written text must spell the value exactly up to there (no
-    // escapes), or the offsets would not line up.
-    if raw.get(skip..skip + end) != Some(&arg.value.as_bytes()[..end]) {
-        return None;
-    }
-    let start = arg.range.start + skip + target.authority.start;
-    let reason = format!(
-        "{} is resolved per request (its host comes from `set`), so nginx opens a new connection every time; upstream \"{}\" re-resolves the name and pools them",
-        target.server_entry(),
-        site.upstream
-    );
-    let edit = Edit::replace(start..arg.range.start + skip + end, site.upstream.as_str());
-    Some(Change::new(RuleId::UpstreamResolve, edit, reason).about(model.dirs[site.pass].head()))
 }
 
 /// The URL a resolve site's `proxy_pass` gets.

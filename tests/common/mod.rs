@@ -229,6 +229,13 @@ pub fn upkeep_run(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> std::proce
     child.wait_with_output().unwrap()
 }
 
+/// Fails, showing standard error, unless it contains `text`.
+#[track_caller]
+pub fn assert_stderr_has(out: &std::process::Output, text: &str) {
+    let err = stderr_of(out);
+    assert!(err.contains(text), "stderr lacks {text:?}:\n{err}");
+}
+
 /// A run's standard error as text.
 pub fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
