@@ -48,6 +48,8 @@ fn stages(c: &mut Criterion) {
     let values = upkeep::behaviour::ProxyHostValues::Kept;
     let allowed = upkeep::behaviour::Allowed {
         move_upgrade: false,
+        resolve: false,
+        resolver_added: false,
     };
     for (shape, many) in [("few", false), ("many", true)] {
         let source = Source::new("bench.conf", config(2_500_000, many));

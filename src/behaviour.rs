@@ -219,14 +219,39 @@ pub fn level_keys(model: &Model) -> Vec<LevelKey> {
 
 /// Observes every proxying place of an `http` context in `model`.
 pub fn observe(model: &Model, values: ProxyHostValues, new_defaults: bool) -> Observations {
+    observe_with(model, values, new_defaults, false)
+}
+
+/// [`observe`]; with `runtime` (`--resolve`), a target with variables that
+/// its location fixes is observed as nginx evaluates it: its backend is
+/// the name resolved per request (a `resolve` server, with the resolver
+/// that looks it up), `$proxy_host` its evaluated host, and a URI part
+/// that nginx sends as evaluated is marked as such.
+pub fn observe_with(
+    model: &Model,
+    values: ProxyHostValues,
+    new_defaults: bool,
+    runtime: bool,
+) -> Observations {
     let keys = level_keys(model);
     let upstreams = upstream_blocks(model);
+    let runtime = runtime.then(|| Runtime {
+        defined: crate::variables::Defined::of(model),
+        literals: literal_targets(model),
+    });
     let mut out = Observations::default();
     for (level, _) in model.each_level() {
         let Some(place) = proxying_place(model, level) else {
             continue;
         };
-        let observed = observe_place(model, place, &upstreams, values, new_defaults);
+        let observed = observe_place(
+            model,
+            place,
+            &upstreams,
+            values,
+            new_defaults,
+            runtime.as_ref(),
+        );
         out.places.insert(keys[level.index()].clone(), observed);
     }
     out
@@ -326,12 +351,19 @@ fn observe_place(
     upstreams: &BTreeMap<(Option<LevelId>, UpstreamName), UpstreamBlock>,
     values: ProxyHostValues,
     new_defaults: bool,
+    runtime: Option<&Runtime>,
 ) -> Observed {
     let url = model.dirs[place.pass].arg(0).unwrap_or("").to_string();
     let http = model.http_context(place.level);
     let protocol = place.protocol;
     let proxy = protocol == Protocol::Proxy;
-    let target = ProxyTarget::parse_as(protocol, &url).ok();
+    let parsed = ProxyTarget::parse_as(protocol, &url).ok();
+    let evaluated = match (&parsed, runtime) {
+        (None, Some(r)) if proxy => crate::variables::evaluate_pass(model, &r.defined, place.pass)
+            .and_then(|u| ProxyTarget::parse(&u).ok()),
+        _ => None,
+    };
+    let target = parsed.clone().or_else(|| evaluated.clone());
     // nginx looks `http://NAME` (no port) up among upstream blocks first.
     let block = target.as_ref().and_then(|t| {
         t.names_upstream()
@@ -341,8 +373,36 @@ fn observe_place(
     let backend = match (&target, block) {
         (Some(t), Some(b)) => Backend::Resolved {
             scheme: t.scheme.clone(),
-            servers: b.servers.clone(),
+            servers: b
+                .servers
+                .iter()
+                .map(|s| {
+                    if s.split(' ').skip(1).any(|w| w == "resolve") {
+                        format!("{s}{}", block_resolver(model, http, &b.block))
+                    } else {
+                        s.clone()
+                    }
+                })
+                .collect(),
             block: b.block.clone(),
+        },
+        // Evaluated: resolved per request, unless the implicit upstream of
+        // a literal target has it.
+        (Some(t), None) if parsed.is_none() => Backend::Resolved {
+            scheme: t.scheme.clone(),
+            servers: vec![if runtime.is_some_and(|r| {
+                r.literals
+                    .contains(&(http, t.host_name(), t.effective_port()))
+            }) {
+                t.backend_key().to_string()
+            } else {
+                format!(
+                    "{} resolve{}",
+                    t.backend_key(),
+                    place_resolver(model, &place.chain)
+                )
+            }],
+            block: Vec::new(),
         },
         (Some(t), None) => Backend::Resolved {
             scheme: t.scheme.clone(),
@@ -498,7 +558,15 @@ fn observe_place(
     Observed {
         protocol,
         backend,
-        uri: target.as_ref().map(|t| t.uri.clone()),
+        uri: target.as_ref().map(|t| {
+            // With variables nginx sends a URI part as evaluated; without,
+            // it replaces the location's prefix (an empty one: the same).
+            if runtime.is_some() && url.contains('$') && !t.uri.is_empty() {
+                format!("<sent as evaluated> {}", t.uri)
+            } else {
+                t.uri.clone()
+            }
+        }),
         headers,
         keep_conn,
         http_version,
@@ -573,6 +641,83 @@ pub fn connection_settings(model: &Model, chain: &[LevelId], target: &ProxyTarge
         out.push_str(&format!("; TLS name={}", cut_ssl_name(&name)));
     }
     out
+}
+
+/// What observing targets with variables needs, computed once per model.
+struct Runtime {
+    defined: crate::variables::Defined,
+    literals: BTreeSet<(Option<LevelId>, UpstreamName, Option<u16>)>,
+}
+
+/// The implicit upstreams that literal `proxy_pass` targets create, per
+/// `http` context: (context, host, port). A target with variables that
+/// evaluates to one of them is not resolved per request.
+pub fn literal_targets(model: &Model) -> BTreeSet<(Option<LevelId>, UpstreamName, Option<u16>)> {
+    model
+        .index
+        .pass
+        .iter()
+        .filter(|d| model.dirs[**d].is("proxy_pass"))
+        .filter_map(|d| {
+            let dir = &model.dirs[*d];
+            let t = ProxyTarget::parse(dir.arg(0)?).ok()?;
+            Some((
+                model.http_context(dir.level),
+                t.host_name(),
+                t.effective_port(),
+            ))
+        })
+        .collect()
+}
+
+/// ` via resolver ARGS timeout MS` for a name resolved at run time.
+fn via(resolver: Option<String>, timeout: Option<String>) -> String {
+    let ms = timeout
+        .as_deref()
+        .and_then(crate::tuning::parse_msec)
+        .unwrap_or(30_000);
+    format!(
+        " via resolver {} timeout {ms}ms",
+        resolver.as_deref().unwrap_or("none")
+    )
+}
+
+/// A directive's arguments as values, space-separated.
+fn args_text(model: &Model, d: DirId) -> String {
+    model.dirs[d]
+        .args
+        .iter()
+        .map(|a| a.value.as_ref())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The resolver a per-request target is looked up with: the nearest
+/// `resolver` (and `resolver_timeout`) of the place's chain.
+fn place_resolver(model: &Model, chain: &[LevelId]) -> String {
+    let words = |name: &str| {
+        model
+            .nearest(chain, name)
+            .and_then(|(_, dirs)| Some(args_text(model, *dirs.last()?)))
+    };
+    via(words("resolver"), words("resolver_timeout"))
+}
+
+/// The resolver an upstream block re-resolves its `resolve` servers with:
+/// its own `resolver` (and `resolver_timeout`), else the `http` context's
+/// (`ngx_http_upstream_init_round_robin`).
+fn block_resolver(model: &Model, http: Option<LevelId>, block: &[String]) -> String {
+    let own = |name: &str| {
+        block
+            .iter()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .map(str::to_string)
+    };
+    let context = |name: &str| Some(args_text(model, *model.named(http?, name).last()?));
+    via(
+        own("resolver").or_else(|| context("resolver")),
+        own("resolver_timeout").or_else(|| context("resolver_timeout")),
+    )
 }
 
 /// A word's value, with bytes that are not UTF-8 kept distinguishable (a
@@ -692,6 +837,13 @@ pub struct Allowed {
     /// `--websocket` paths were given: `Upgrade: $http_upgrade` may move
     /// from an ordinary location to a dedicated one.
     pub move_upgrade: bool,
+    /// `--resolve`: a name resolved per request may become a `resolve`
+    /// server of an upstream block (its `zone` and `resolver` lines are
+    /// pool settings; the resolver is compared with the server), and
+    /// `proxy_redirect off` equals an empty list.
+    pub resolve: bool,
+    /// `--resolver`: an `http` context may gain a `resolver`.
+    pub resolver_added: bool,
 }
 
 /// Compares the observations of the input and of the output; each returned
@@ -815,7 +967,52 @@ fn compare_place(
             a.keep_conn.to_string(),
         );
     }
-    if b.backend != a.backend {
+    let backend = |o: &Observed| match &o.backend {
+        Backend::Resolved {
+            scheme,
+            servers,
+            block,
+        } if allowed.resolve => Backend::Resolved {
+            scheme: scheme.clone(),
+            servers: servers.clone(),
+            block: block
+                .iter()
+                .filter(|l| {
+                    !["zone ", "resolver ", "resolver_timeout "]
+                        .iter()
+                        .any(|p| l.starts_with(p))
+                })
+                .cloned()
+                .collect(),
+        },
+        other => other.clone(),
+    };
+    // `--resolver` gives a name that had no resolver one.
+    let resolver_added = |b: &Backend, a: &Backend| match (b, a) {
+        (
+            Backend::Resolved {
+                scheme: s1,
+                servers: v1,
+                block: k1,
+            },
+            Backend::Resolved {
+                scheme: s2,
+                servers: v2,
+                block: k2,
+            },
+        ) if allowed.resolver_added => {
+            s1 == s2
+                && k1 == k2
+                && v1.len() == v2.len()
+                && v1.iter().zip(v2).all(|(x, y)| {
+                    x == y
+                        || (x.contains(" via resolver none timeout ")
+                            && without_resolver(y) == without_resolver(x))
+                })
+        }
+        _ => false,
+    };
+    if backend(b) != backend(a) && !resolver_added(&backend(b), &backend(a)) {
         differ(
             "the backend",
             format!("{:?}", b.backend),
@@ -874,7 +1071,13 @@ fn compare_place(
             }
         }
     }
-    if b_redirects != a.redirects {
+    let mut a_redirects = a.redirects.clone();
+    if allowed.resolve {
+        // No rewriting either way.
+        b_redirects = b_redirects.filter(|l| !l.is_empty());
+        a_redirects = a_redirects.filter(|l| !l.is_empty());
+    }
+    if b_redirects != a_redirects {
         differ(
             "proxy_redirect",
             format!("{:?}", b.redirects),
@@ -897,6 +1100,9 @@ fn compare_place(
     }
     let names: BTreeSet<&String> = b.settings.keys().chain(a.settings.keys()).collect();
     for name in names {
+        if allowed.resolver_added && name == "resolver" && !b.settings.contains_key(name) {
+            continue;
+        }
         if b.settings.get(name) != a.settings.get(name) {
             differ(
                 name,
@@ -904,6 +1110,14 @@ fn compare_place(
                 format!("{:?}", a.settings.get(name)),
             );
         }
+    }
+}
+
+/// A `resolve` server entry without the resolver it is looked up with.
+fn without_resolver(entry: &str) -> String {
+    match (entry.find(" via resolver "), entry.rfind(" timeout ")) {
+        (Some(from), Some(to)) if from < to => format!("{}{}", &entry[..from], &entry[to..]),
+        _ => entry.to_string(),
     }
 }
 

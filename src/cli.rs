@@ -10,6 +10,10 @@ use crate::names::{BackendKey, UpstreamName};
 use crate::tuning::{self, Count, Time, Tuning};
 use crate::vocab::{HostHeaderMode, Options, Protocol};
 
+/// The nginx release whose `upstream` blocks re-resolve names: `server
+/// ... resolve`, and `resolver` inside `upstream` (changes.xml, 1.27.3).
+pub const RESOLVE_VERSION: (u32, u32, u32) = (1, 27, 3);
+
 /// The nginx release from which keepalive, HTTP/1.1 and no `Connection`
 /// header are upstream defaults.
 pub const NEW_DEFAULTS_VERSION: (u32, u32, u32) = (1, 29, 7);
@@ -147,6 +151,20 @@ pub struct Args {
     /// that keep connections (a different value there is replaced).
     #[arg(long)]
     pub tune_existing: bool,
+
+    /// Pool `proxy_pass` targets whose host a `set` in the location fixes
+    /// (`set $app app; proxy_pass http://$app:8080;`): an upstream with
+    /// `zone`, `server app:8080 resolve` and `keepalive`, so that nginx
+    /// still re-resolves the name. Needs --nginx-version 1.27.3 or later.
+    #[arg(long)]
+    pub resolve: bool,
+
+    /// With --resolve: the DNS server(s) for an http context that has no
+    /// `resolver` (`127.0.0.11` is Docker's embedded DNS), as the
+    /// `resolver` directive takes them: `ADDR[:PORT] ... [valid=TIME]
+    /// [ipv4=on|off] [ipv6=on|off]`.
+    #[arg(long, value_name = "ADDR", value_parser = parse_resolver)]
+    pub resolver: Option<String>,
 
     /// What `$proxy_host`/`$proxy_port` decided (Host, proxy_redirect, TLS name, cache key, explicit uses): `keep` keeps every old value; `upstream` accepts the new ones (the upstream name).
     #[arg(long = "proxy-host", alias = "host-header", value_enum, default_value_t = HostHeaderArg::Keep, value_name = "keep|upstream")]
@@ -322,6 +340,27 @@ impl Args {
             return Err("--tune-existing writes the pool settings into existing upstream blocks, but none was given: add --keepalive-timeout, --keepalive-requests, --keepalive-time or --backend-idle-timeout".into());
         }
         tuning.check(self.nginx_version)?;
+        if self.resolver.is_some() && !self.resolve {
+            return Err(
+                "--resolver adds a `resolver` for the upstreams --resolve creates; add --resolve"
+                    .into(),
+            );
+        }
+        if self.resolve {
+            let shown = |(a, b, c): (u32, u32, u32)| format!("{a}.{b}.{c}");
+            match self.nginx_version {
+                None => return Err(format!(
+                    "--resolve writes `server NAME:PORT resolve` into upstream blocks, which nginx accepts from {} on: say which nginx the config runs on with --nginx-version",
+                    shown(RESOLVE_VERSION)
+                )),
+                Some(v) if v < RESOLVE_VERSION => return Err(format!(
+                    "--resolve writes `server NAME:PORT resolve` into upstream blocks, which nginx accepts from {} on; --nginx-version is {} (nginx resolves such targets per request and never pools them before that)",
+                    shown(RESOLVE_VERSION),
+                    shown(v)
+                )),
+                Some(_) => {}
+            }
+        }
         Ok(self)
     }
 
@@ -435,6 +474,8 @@ impl Args {
                 },
                 skipped,
                 tuning,
+                resolve: self.resolve,
+                resolver: self.resolver,
             },
         }
     }
@@ -540,6 +581,72 @@ pub(crate) fn parse_websocket(text: &str) -> Result<String, String> {
             "`{text}` is not a URI path: it must start with `/`"
         ))
     }
+}
+
+/// A `--resolver` value: the arguments of nginx's `resolver` directive
+/// (`ngx_resolver_create`): addresses (`IPv4`, `[IPv6]` or a name, with an
+/// optional port) and the parameters `valid=TIME`, `ipv4=on|off`,
+/// `ipv6=on|off`; at least one address, and not both families off.
+pub(crate) fn parse_resolver(text: &str) -> Result<String, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut addresses = 0;
+    let mut off = 0;
+    for word in &words {
+        if let Some(time) = word.strip_prefix("valid=") {
+            if tuning::parse_sec(time).is_none() {
+                return Err(format!(
+                    "`{word}`: `valid=` takes an nginx time in seconds, e.g. valid=30s"
+                ));
+            }
+        } else if let Some(value) = word
+            .strip_prefix("ipv4=")
+            .or_else(|| word.strip_prefix("ipv6="))
+        {
+            match value {
+                "on" => {}
+                "off" => off += 1,
+                _ => return Err(format!("`{word}`: use on or off")),
+            }
+        } else {
+            let (host, port) = match word.strip_prefix('[') {
+                Some(v6) => {
+                    let (addr, rest) = v6
+                        .split_once(']')
+                        .ok_or_else(|| format!("`{word}` is not an address"))?;
+                    if addr.is_empty()
+                        || !addr
+                            .chars()
+                            .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '.'))
+                    {
+                        return Err(format!("`{word}` is not an address"));
+                    }
+                    (addr, rest.strip_prefix(':'))
+                }
+                None => match word.split_once(':') {
+                    Some((h, p)) => (h, Some(p)),
+                    None => (*word, None),
+                },
+            };
+            let host_ok = !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'));
+            let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !host_ok || !port_ok {
+                return Err(format!("`{word}` is not an address: use IPv4, [IPv6] or a name, with an optional :PORT"));
+            }
+            addresses += 1;
+        }
+    }
+    if addresses == 0 {
+        return Err(format!(
+            "`{text}` names no DNS server: e.g. 127.0.0.11 (Docker's embedded DNS)"
+        ));
+    }
+    if off == 2 {
+        return Err("ipv4=off and ipv6=off together leave nothing to resolve".into());
+    }
+    Ok(words.join(" "))
 }
 
 pub(crate) fn parse_version(text: &str) -> Result<(u32, u32, u32), String> {

@@ -24,6 +24,7 @@ pub mod parse;
 pub mod plan;
 pub mod query;
 pub mod report;
+pub mod resolve;
 pub mod rules;
 pub mod run;
 pub mod sarif;
@@ -497,7 +498,7 @@ fn observe(model: &Model, opts: &Options) -> behaviour::Observations {
         vocab::HostHeaderMode::Keep => behaviour::ProxyHostValues::Kept,
         vocab::HostHeaderMode::Upstream => behaviour::ProxyHostValues::Accepted,
     };
-    behaviour::observe(model, values, opts.new_defaults)
+    behaviour::observe_with(model, values, opts.new_defaults, opts.resolve)
 }
 
 fn compare(
@@ -510,6 +511,8 @@ fn compare(
         after,
         behaviour::Allowed {
             move_upgrade: !opts.websocket_paths.is_empty(),
+            resolve: opts.resolve,
+            resolver_added: opts.resolver.is_some(),
         },
     )
 }
@@ -531,6 +534,19 @@ pub fn fuzz_one(data: &[u8]) {
             websocket_paths: vec!["/api/ws".into(), "/ws".into(), "/".into()],
             new_defaults: true,
             host_header: vocab::HostHeaderMode::Upstream,
+            ..Options::default()
+        },
+        // Issue 13: pool settings everywhere, runtime-resolved targets.
+        Options {
+            keepalive: 16,
+            tuning: tuning::Tuning {
+                backend_idle_timeout: tuning::parse_time_flag("5s").ok(),
+                keepalive_requests: tuning::parse_count_flag("100").ok(),
+                tune_existing: true,
+                ..tuning::Tuning::default()
+            },
+            resolve: true,
+            resolver: Some("127.0.0.11".into()),
             ..Options::default()
         },
     ];

@@ -575,6 +575,20 @@ impl<'s> Model<'s> {
         self.dirs[dir].via.unwrap_or(dir)
     }
 
+    /// The directive whose `# upkeep:ignore` covers the `*_pass` `pass`:
+    /// itself, or the `location` or `server` it sits in.
+    pub fn ignore_mark(&self, pass: DirId) -> Option<DirId> {
+        if self.ignored.contains_key(&pass) {
+            return Some(pass);
+        }
+        self.ancestors(self.dirs[pass].level)
+            .filter_map(|l| self.levels[l].owner)
+            .find(|d| {
+                self.ignored.contains_key(d)
+                    && (self.dirs[*d].is("location") || self.dirs[*d].is("server"))
+            })
+    }
+
     pub fn level_of_owner(&self, dir: DirId) -> Option<LevelId> {
         self.dirs[dir].block
     }

@@ -55,12 +55,27 @@ pub fn plan_except(
     leave_alone_ignored(&ctx, &mut discovered, &mut out.suppressed);
 
     let Named {
-        sites,
+        mut sites,
         new_upstreams,
         keepalive_needed,
     } = name_backends(model, opts, &discovered, &mut out.notes)?;
+    // --resolve: proxy_pass targets resolved per request, as pooled
+    // upstreams that re-resolve (`resolve.rs`).
+    let resolved = if opts.resolve {
+        crate::resolve::discover(
+            &ctx,
+            &discovered,
+            &new_upstreams,
+            &mut out.notes,
+            &mut out.suppressed,
+        )?
+    } else {
+        crate::resolve::Resolved::default()
+    };
+    sites.extend(resolved.sites.iter().cloned());
 
     out.seen = seen(model, &sites, &new_upstreams);
+    out.seen.backends.extend(resolved.backends.iter().cloned());
     let mut board = Board {
         maps: rules::websocket_map::MapNeeds::new(&ctx),
         ..Board::default()
@@ -113,6 +128,7 @@ pub fn plan_except(
         .keys()
         .copied()
         .chain(board.maps.contexts())
+        .chain(resolved.upstreams.keys().copied())
         .collect();
     for http in contexts {
         let new_upstreams = new_upstreams
@@ -131,6 +147,8 @@ pub fn plan_except(
         let context = Context {
             http,
             new_upstreams,
+            resolve_upstreams: resolved.upstreams.get(&http).cloned().unwrap_or_default(),
+            add_resolver: resolved.resolver_for.contains(&http),
         };
         for rule in RULES {
             rule.context(&ctx, &context, &mut board, &mut out);
@@ -310,6 +328,7 @@ fn name_backends(
                 http: *http,
                 upstream,
                 literal,
+                resolve: false,
             });
         }
         if !created.is_empty() {
@@ -362,18 +381,7 @@ fn leave_alone_ignored(ctx: &Ctx, found: &mut Discovered, suppressed: &mut Vec<N
     };
     // The marked directive that covers a proxy_pass: itself, or the
     // location or server it sits in.
-    let marked = |pass: DirId| -> Option<DirId> {
-        if model.ignored.contains_key(&pass) {
-            return Some(pass);
-        }
-        model
-            .ancestors(model.dirs[pass].level)
-            .filter_map(|l| model.levels[l].owner)
-            .find(|d| {
-                model.ignored.contains_key(d)
-                    && (model.dirs[*d].is("location") || model.dirs[*d].is("server"))
-            })
-    };
+    let marked = |pass: DirId| model.ignore_mark(pass);
     for (http, upstreams) in found.upstreams.iter_mut() {
         upstreams.retain(|up| {
             if !model.ignored.contains_key(&up.dir) {
@@ -643,6 +651,9 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
         }
         let target = match parsed {
             Ok(target) => target,
+            // With --resolve, `resolve.rs` says what happens to these.
+            Err(NotLiteral::VariableHost) if ctx.opts.resolve => continue,
+            Err(NotLiteral::NoScheme) if ctx.opts.resolve && arg.value.contains('$') => continue,
             Err(NotLiteral::VariableHost) => {
                 if protocol != Protocol::Proxy {
                     found.variable_passes.insert((http, protocol));
@@ -751,7 +762,7 @@ fn grpc_authority_blocker(
 /// Settings upkeep cannot see: an `include` on the way from the `http`
 /// context to this `proxy_pass` that could not be read, or a location the
 /// caller asked to leave as it is (see `lib.rs`: shared snippets).
-fn hidden_settings(ctx: &Ctx, level: LevelId) -> Option<String> {
+pub(crate) fn hidden_settings(ctx: &Ctx, level: LevelId) -> Option<String> {
     let model = ctx.model;
     let mut levels: Vec<LevelId> = model
         .ancestors(level)

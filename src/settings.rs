@@ -28,6 +28,8 @@
 //! keepalive-time = "1h"             # --keepalive-time DUR
 //! backend-idle-timeout = "5s"       # --backend-idle-timeout DUR
 //! tune-existing = true              # --tune-existing
+//! resolve = true                    # --resolve
+//! resolver = "127.0.0.11"           # --resolver ADDR
 //!
 //! [upstreams]                       # --keepalive NAME=N
 //! gateway = 64
@@ -73,6 +75,8 @@ struct Raw {
     keepalive_time: Option<Spanned<String>>,
     backend_idle_timeout: Option<Spanned<String>>,
     tune_existing: Option<Spanned<bool>>,
+    resolve: Option<Spanned<bool>>,
+    resolver: Option<Spanned<String>>,
 }
 
 /// A loaded `upkeep.toml`.
@@ -219,6 +223,11 @@ pub fn load(path: &Path) -> Result<Settings, String> {
             &|v| crate::tuning::parse_count_flag(v).map(drop),
         )?;
     }
+    if let Some(v) = raw.resolver {
+        flag("resolver", v.get_ref().clone(), v.span(), &|v| {
+            cli::parse_resolver(v).map(drop)
+        })?;
+    }
     for (from, to) in raw.path_map.iter().flatten() {
         let value = format!("{from}={}", absolute(to.get_ref()));
         flag("path-map", value, to.span(), &|v| {
@@ -227,6 +236,9 @@ pub fn load(path: &Path) -> Result<Settings, String> {
     }
     if raw.tune_existing.is_some_and(|t| *t.get_ref()) {
         args.push("--tune-existing".into());
+    }
+    if raw.resolve.is_some_and(|t| *t.get_ref()) {
+        args.push("--resolve".into());
     }
     Ok(Settings {
         path: path.to_path_buf(),
@@ -315,7 +327,7 @@ mod tests {
     fn mistakes_name_the_line() {
         assert_eq!(
             load_text("keepalive = 8\nkeepalve = 3\n").unwrap_err(),
-            "upkeep.toml:2:1: unknown field `keepalve`, expected one of `paths`, `root`, `prefix`, `keepalive`, `websocket`, `nginx-version`, `proxy-host`, `only`, `skip`, `upstreams`, `names`, `path-map`, `exclude`, `keepalive-timeout`, `keepalive-requests`, `keepalive-time`, `backend-idle-timeout`, `tune-existing`"
+            "upkeep.toml:2:1: unknown field `keepalve`, expected one of `paths`, `root`, `prefix`, `keepalive`, `websocket`, `nginx-version`, `proxy-host`, `only`, `skip`, `upstreams`, `names`, `path-map`, `exclude`, `keepalive-timeout`, `keepalive-requests`, `keepalive-time`, `backend-idle-timeout`, `tune-existing`, `resolve`, `resolver`"
         );
         assert_eq!(
             load_text("[upstreams]\ngateway = 0\n").unwrap_err(),

@@ -238,6 +238,17 @@ pub fn timeout_below(idle_ms: i64) -> i64 {
 /// seconds-only values and refused here, as nginx refuses them); a number
 /// without a unit is seconds; spaces may separate the parts.
 pub fn parse_msec(text: &str) -> Option<i64> {
+    parse_time(text, false)
+}
+
+/// What `ngx_parse_time(line, 1)` returns for `text`: seconds (years and
+/// months allowed, milliseconds not), or `None`.
+pub fn parse_sec(text: &str) -> Option<i64> {
+    parse_time(text, true)
+}
+
+/// `ngx_parse_time`: milliseconds, or with `is_sec` seconds.
+fn parse_time(text: &str, is_sec: bool) -> Option<i64> {
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
     enum Step {
         Start,
@@ -256,8 +267,8 @@ pub fn parse_msec(text: &str) -> Option<i64> {
     let mut valid = false;
     let mut value: i64 = 0;
     let mut total: i64 = 0;
-    // is_sec = 0: milliseconds; years and months are not allowed.
-    let mut step = Step::Month;
+    // Milliseconds: years and months are not allowed.
+    let mut step = if is_sec { Step::Start } else { Step::Month };
     let mut p = 0;
     while p < bytes.len() {
         let c = bytes[p];
@@ -279,7 +290,7 @@ pub fn parse_msec(text: &str) -> Option<i64> {
             b'd' if step < Step::Day => (Step::Day, MAX / 86_400, 86_400),
             b'h' if step < Step::Hour => (Step::Hour, MAX / 3600, 3600),
             b'm' if bytes.get(p) == Some(&b's') => {
-                if step >= Step::Msec {
+                if is_sec || step >= Step::Msec {
                     return None;
                 }
                 p += 1;
@@ -291,7 +302,7 @@ pub fn parse_msec(text: &str) -> Option<i64> {
             _ => return None,
         };
         step = next;
-        if step != Step::Msec {
+        if step != Step::Msec && !is_sec {
             scale *= 1000;
             max /= 1000;
         }
@@ -308,10 +319,15 @@ pub fn parse_msec(text: &str) -> Option<i64> {
             p += 1;
         }
     }
-    if !valid || value > MAX / 1000 {
+    if !valid {
         return None;
     }
-    value *= 1000;
+    if !is_sec {
+        if value > MAX / 1000 {
+            return None;
+        }
+        value *= 1000;
+    }
     if total > MAX - value {
         return None;
     }
@@ -402,6 +418,16 @@ mod tests {
         );
         assert_eq!(parse_msec("9223372036854776s"), None);
         assert_eq!(parse_msec("9223372036854776"), None);
+    }
+
+    #[test]
+    fn seconds_as_nginx_parses_them() {
+        assert_eq!(parse_sec("30s"), Some(30));
+        assert_eq!(parse_sec("30"), Some(30));
+        assert_eq!(parse_sec("1y2M"), Some(31_536_000 + 5_184_000));
+        assert_eq!(parse_sec("1h30m"), Some(5400));
+        assert_eq!(parse_sec("500ms"), None);
+        assert_eq!(parse_sec("1M1y"), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{LevelId, LevelKind, Model};
+use crate::model::{DirId, LevelId, LevelKind, Model};
 use crate::names::UpstreamName;
 use crate::target::ProxyTarget;
 
@@ -76,6 +76,24 @@ fn known_values(model: &Model, http: LevelId) -> BTreeMap<String, Option<BTreeSe
     values
 }
 
+/// The name of the variable whose reference `$` is followed by `after`
+/// (`name` or `{name}`), and how many bytes the reference takes after the
+/// `$`; `None` for an unclosed `${`.
+fn variable_name(after: &str) -> Option<(&str, usize)> {
+    match after.strip_prefix('{') {
+        Some(inner) => {
+            let end = inner.find('}')?;
+            Some((&inner[..end], end + 2))
+        }
+        None => {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            Some((&after[..end], end))
+        }
+    }
+}
+
 /// Expands the variables of `text` with their known values (at most `LIMIT`
 /// results); `None` when a variable is unknown or there are too many.
 fn expand(text: &str, values: &BTreeMap<String, Option<BTreeSet<String>>>) -> Option<Vec<String>> {
@@ -87,15 +105,7 @@ fn expand(text: &str, values: &BTreeMap<String, Option<BTreeSet<String>>>) -> Op
             r.push_str(&rest[..i]);
         }
         let after = &rest[i + 1..];
-        let (name, len) = match after.strip_prefix('{') {
-            Some(inner) => (&inner[..inner.find('}')?], inner.find('}')? + 2),
-            None => {
-                let end = after
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .unwrap_or(after.len());
-                (&after[..end], end)
-            }
-        };
+        let (name, len) = variable_name(after)?;
         let options = values.get(name)?.as_ref()?;
         let mut next = Vec::new();
         for r in &results {
@@ -187,4 +197,210 @@ pub fn portless_hosts(possible: &[Possible]) -> BTreeSet<UpstreamName> {
             Possible::Anything => Vec::new(),
         })
         .collect()
+}
+
+/// Directives that define the variable named by one of their arguments
+/// (nginx's and common modules'), besides `set`: a variable one of them
+/// defines anywhere is not fixed by a `set` in a location.
+const DEFINERS: &[&str] = &[
+    "map",
+    "geo",
+    "split_clients",
+    "perl_set",
+    "js_set",
+    "auth_request_set",
+    "set_escape_uri",
+    "set_unescape_uri",
+    "set_by_lua",
+    "set_by_lua_block",
+    "set_by_lua_file",
+];
+
+/// The rewrite module's directives that may stop the ones after them in
+/// a location from running (`break`, `return`, a `rewrite` with a flag)
+/// or run them only sometimes (`if`).
+const STOPPERS: &[&str] = &["rewrite", "return", "break", "if"];
+
+/// The `proxy_pass` URL `pass` as nginx evaluates it for every request its
+/// location handles, with each variable that the location fixes replaced
+/// by its value; variables it does not fix (`$request_uri`) stay as they
+/// are. `None` when the URL has no variable the location fixes.
+///
+/// A location fixes `$v` when the `proxy_pass` is directly in it and:
+/// its last `set $v VALUE;` (directly in the location, `VALUE` without
+/// variables) comes before any `rewrite`, `return`, `break` or `if` of the
+/// location (any of them may stop the rest of the rewrite directives, and
+/// nginx runs them in order, before `proxy_pass` picks its target); no
+/// `if` block in the location sets `$v`; and nothing else (`map`, `geo`,
+/// `auth_request_set`, ... anywhere) defines `$v`. A `set` at the server
+/// level runs earlier and is overridden; nginx compares variable names
+/// case-insensitively.
+pub fn evaluate_pass(model: &Model, defined: &Defined, pass: DirId) -> Option<String> {
+    let dir = &model.dirs[pass];
+    let url = dir.arg(0)?;
+    let location = dir.level;
+    if model.levels[location].kind != LevelKind::Location {
+        return None;
+    }
+    let pieces = pieces(model, defined, location, url)?;
+    pieces
+        .iter()
+        .any(|p| p.fixed)
+        .then(|| pieces.iter().map(|p| p.value.as_str()).collect())
+}
+
+/// A run of literal text or one variable reference of a value, with what
+/// it evaluates to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// Where it is in the value.
+    pub raw: std::ops::Range<usize>,
+    /// Its text, or the variable's fixed value.
+    pub value: String,
+    /// A variable replaced by its value.
+    pub fixed: bool,
+}
+
+/// `text` cut into literal runs and variable references, each variable
+/// that `location` fixes replaced by its value (see [`evaluate_pass`]).
+/// `None` for an unclosed `${`.
+pub fn pieces(
+    model: &Model,
+    defined: &Defined,
+    location: LevelId,
+    text: &str,
+) -> Option<Vec<Piece>> {
+    let mut out: Vec<Piece> = Vec::new();
+    let mut at = 0;
+    while let Some(i) = text[at..].find('$').map(|i| i + at) {
+        if i > at {
+            out.push(Piece {
+                raw: at..i,
+                value: text[at..i].to_string(),
+                fixed: false,
+            });
+        }
+        let (name, len) = variable_name(&text[i + 1..])?;
+        let raw = i..i + 1 + len;
+        match (name.is_empty(), fixed_value(model, defined, location, name)) {
+            (false, Some(value)) => out.push(Piece {
+                raw,
+                value,
+                fixed: true,
+            }),
+            _ => out.push(Piece {
+                value: text[raw.clone()].to_string(),
+                raw,
+                fixed: false,
+            }),
+        }
+        at = i + 1 + len;
+    }
+    if at < text.len() {
+        out.push(Piece {
+            raw: at..text.len(),
+            value: text[at..].to_string(),
+            fixed: false,
+        });
+    }
+    Some(out)
+}
+
+/// The value `location` gives `$name` before its `proxy_pass` runs, when
+/// it fixes it (see [`evaluate_pass`]).
+fn fixed_value(model: &Model, defined: &Defined, location: LevelId, name: &str) -> Option<String> {
+    if defined.0.contains(&name.to_ascii_lowercase()) {
+        return None;
+    }
+    let is_var = |word: &str| {
+        word.strip_prefix('$').is_some_and(|w| {
+            w.trim_start_matches('{')
+                .trim_end_matches('}')
+                .eq_ignore_ascii_case(name)
+        })
+    };
+    let statements = &model.levels[location].statements;
+    let last_set = statements
+        .iter()
+        .rposition(|d| model.dirs[*d].is("set") && model.dirs[*d].arg(0).is_some_and(is_var))?;
+    let value = model.dirs[statements[last_set]].arg(1)?;
+    if value.contains('$') {
+        return None;
+    }
+    if statements[..last_set]
+        .iter()
+        .any(|d| STOPPERS.iter().any(|s| model.dirs[*d].is(s)))
+    {
+        return None;
+    }
+    // `if` blocks (and what they hold) may set it again.
+    let in_ifs = model.descendants(location).into_iter().any(|l| {
+        let inside_an_if = model
+            .ancestors(l)
+            .take_while(|a| *a != location)
+            .all(|a| matches!(model.levels[a].kind, LevelKind::If));
+        inside_an_if
+            && model.levels[l]
+                .statements
+                .iter()
+                .any(|d| model.dirs[*d].is("set") && model.dirs[*d].arg(0).is_some_and(is_var))
+    });
+    if in_ifs {
+        return None;
+    }
+    Some(value.to_string())
+}
+
+/// Variables that something other than `set` defines somewhere in a
+/// model, lowercased: the ones `DEFINERS` name, and the named captures of
+/// regexes that may match after a location's `set` (in `if`, `rewrite`,
+/// `map`, ...; `server_name` and `location` match before it). Computed once
+/// per model.
+#[derive(Debug, Default, Clone)]
+pub struct Defined(BTreeSet<String>);
+
+impl Defined {
+    pub fn of(model: &Model) -> Defined {
+        let mut names = BTreeSet::new();
+        for d in &model.dirs {
+            let definer = DEFINERS.iter().any(|n| d.is(n));
+            let regexes = !d.is("server_name") && !d.is("location");
+            for a in &d.args {
+                let value = a.value.as_ref();
+                if definer {
+                    if let Some(name) = value.strip_prefix('$') {
+                        names.insert(
+                            name.trim_start_matches('{')
+                                .trim_end_matches('}')
+                                .to_ascii_lowercase(),
+                        );
+                    }
+                }
+                if regexes && value.contains("(?") {
+                    names.extend(captures(value));
+                }
+            }
+        }
+        Defined(names)
+    }
+}
+
+/// The named captures of the regex `pattern` (PCRE's `(?<name>`,
+/// `(?P<name>`, `(?'name'`), lowercased as nginx compares variable names.
+fn captures(pattern: &str) -> Vec<String> {
+    let lower = pattern.to_ascii_lowercase();
+    let mut out = Vec::new();
+    for open in ["(?<", "(?p<", "(?'"] {
+        let close = if open.ends_with('\'') { '\'' } else { '>' };
+        for (i, _) in lower.match_indices(open) {
+            let rest = &lower[i + open.len()..];
+            if let Some(end) = rest.find(close) {
+                let name = &rest[..end];
+                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    out.push(name.to_string());
+                }
+            }
+        }
+    }
+    out
 }

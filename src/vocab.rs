@@ -162,6 +162,12 @@ pub struct Options {
     /// `keepalive_timeout`, `keepalive_requests` and `keepalive_time` for
     /// the pools upkeep adds (and existing ones with `--tune-existing`).
     pub tuning: crate::tuning::Tuning,
+    /// `--resolve`: a `proxy_pass` whose host a `set` fixes becomes a
+    /// pooled upstream that re-resolves the name (nginx 1.27.3 or later).
+    pub resolve: bool,
+    /// `--resolver`: the words of a `resolver` directive for an `http`
+    /// context that such an upstream needs and that has none.
+    pub resolver: Option<String>,
 }
 
 impl Options {
@@ -195,12 +201,14 @@ pub enum RuleId {
     GrpcSslName,
     MemcachedPassTarget,
     PoolTuning,
+    UpstreamResolve,
+    Resolver,
 }
 
 impl RuleId {
     /// Every rule, in the order summaries and statistics list them: what
     /// pools first, then what keeps behaviour the same.
-    pub const ALL: [RuleId; 18] = [
+    pub const ALL: [RuleId; 20] = [
         RuleId::UpstreamBlock,
         RuleId::UpstreamKeepalive,
         RuleId::ProxyPassTarget,
@@ -219,6 +227,8 @@ impl RuleId {
         RuleId::GrpcSslName,
         RuleId::MemcachedPassTarget,
         RuleId::PoolTuning,
+        RuleId::UpstreamResolve,
+        RuleId::Resolver,
     ];
 
     /// `n` changes of this rule, as the summary line says it.
@@ -262,6 +272,11 @@ impl RuleId {
                 "memcached_pass targets rewritten",
             ),
             RuleId::PoolTuning => ("pool setting tuned", "pool settings tuned"),
+            RuleId::UpstreamResolve => (
+                "re-resolving upstream added",
+                "re-resolving upstreams added",
+            ),
+            RuleId::Resolver => ("resolver added", "resolvers added"),
         };
         format!("{n} {}", if n == 1 { one } else { many })
     }
@@ -286,6 +301,8 @@ impl RuleId {
             RuleId::GrpcSslName => "grpc-ssl-name",
             RuleId::MemcachedPassTarget => "memcached-pass-target",
             RuleId::PoolTuning => "pool-tuning",
+            RuleId::UpstreamResolve => "upstream-resolve",
+            RuleId::Resolver => "resolver",
         }
     }
 }

@@ -255,3 +255,81 @@ fn one_pool_for_two_protocols_is_refused() {
         "{p:?}"
     );
 }
+
+// ------------------------------------------------------- --resolve
+
+/// `--resolve` rewrites of fixtures 63 and 64, each spoiled in one way the
+/// rules must not: every one is named by the check; the expected outputs
+/// pass.
+fn resolve_problems(name: &str, from: &str, to: &str) -> Vec<String> {
+    let a = args(name);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let expected = fixture(name, "expected.conf");
+    let after = if from.is_empty() {
+        expected
+    } else {
+        replace(&expected, from, to)
+    };
+    problems(&fixture(name, "input.conf"), &after, &a)
+}
+
+#[test]
+fn resolve_outputs_pass() {
+    for name in ["63-resolve-set-variables", "64-resolve-resolver-and-tuning"] {
+        let p = resolve_problems(name, "", "");
+        assert!(p.is_empty(), "{name}: {p:?}");
+    }
+}
+
+#[test]
+fn resolve_spoiled_rewrites_are_refused() {
+    let name = "63-resolve-set-variables";
+    let cases = [
+        // nginx would build a default proxy_redirect for `http://app`.
+        (
+            "        proxy_redirect off;\n",
+            "",
+            "location /static/#0: proxy_redirect changes",
+        ),
+        // $proxy_host is `app` now: Host would change.
+        (
+            "        proxy_set_header Host app:8080;\n",
+            "",
+            "location /static/#0: the headers sent changes",
+        ),
+        // A fixed URI without variables replaces the location prefix.
+        (
+            "proxy_pass http://$upstream_app:8080/fixed/;",
+            "proxy_pass http://app/fixed/;",
+            "location /fixed/#0: the proxied URI changes",
+        ),
+        // Another port.
+        (
+            "server app:8080 resolve;",
+            "server app:8081 resolve;",
+            "location /static/#0: the backend changes",
+        ),
+        // Resolved once at start-up instead of following the name.
+        (
+            "server app:8080 resolve;",
+            "server app:8080;",
+            "location /static/#0: the backend changes",
+        ),
+    ];
+    for (from, to, wanted) in cases {
+        let p = resolve_problems(name, from, to);
+        assert!(p.iter().any(|l| l.contains(wanted)), "{from} → {to}: {p:?}");
+    }
+    // The location's own resolver, copied into the upstream, must be the
+    // one it used.
+    let p = resolve_problems(
+        "64-resolve-resolver-and-tuning",
+        "        resolver 127.0.0.11 valid=10s;\n        resolver_timeout 5s;\n        keepalive 32;",
+        "        resolver 10.0.0.1;\n        keepalive 32;",
+    );
+    assert!(
+        p.iter()
+            .any(|l| l.contains("location /#0: the backend changes")),
+        "{p:?}"
+    );
+}

@@ -170,7 +170,8 @@ fn only_and_skip_choose_the_protocols() {
         "{}",
         stderr(&out)
     );
-    let out = upkeep_stdin(&["--no-config", "--only", "fcgi", "-"], input);
+    // (A file, not stdin: upkeep stops at the flag before reading anything.)
+    let out = upkeep(repo(), &["--no-config", "--only", "fcgi", "x.conf"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out)

@@ -426,6 +426,15 @@ fn check(
     scratch: &Path,
 ) -> Result<Vec<String>, String> {
     let started = Instant::now();
+    // `server ... resolve` (`--resolve`) needs nginx 1.27.3; an older
+    // nginx cannot run the output (fixtures.rs checks its text).
+    let installed = nginx_version(nginx).unwrap_or((0, 0, 0));
+    if installed < RESOLVE_SINCE && without_resolve(after).is_some() {
+        return Err(format!(
+            "the output's `server ... resolve` needs nginx 1.27.3; this nginx is {}.{}.{}",
+            installed.0, installed.1, installed.2
+        ));
+    }
     let tree = conf::parse(&f.input);
     if conf::has_stream(&tree) && !Path::new(STREAM_MODULE).exists() {
         return Err(format!("the stream context needs {STREAM_MODULE}"));

@@ -18,7 +18,7 @@ mod common;
 
 use clap::Parser as _;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use common::idle::{Connection, End, IdleBackend};
@@ -26,15 +26,11 @@ use common::nginx::Nginx;
 use common::*;
 
 fn upkeep(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_upkeep"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
+    upkeep_run(dir, args, None)
 }
 
 fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    stderr_of(o)
 }
 
 const POOLED: &str = "server {\n    listen 80;\n\n    location /app/ {\n        proxy_pass http://app:8000/;\n        proxy_set_header Host $host;\n    }\n}\n";
@@ -159,19 +155,17 @@ fn upkeep_toml_keys_are_the_flags() {
     std::fs::write(&toml, "keepalive-timeout = \"4 s\"\n").unwrap();
     let out = upkeep(dir.path(), &["site.conf"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("upkeep.toml:1:21: keepalive-timeout: `4 s` is not an nginx time"),
-        "{}",
-        stderr(&out)
+    assert_stderr_has(
+        &out,
+        "upkeep.toml:1:21: keepalive-timeout: `4 s` is not an nginx time",
     );
     // A combination the file makes with a typed flag.
     std::fs::write(&toml, "backend-idle-timeout = \"2s\"\n").unwrap();
     let out = upkeep(dir.path(), &["--keepalive-timeout", "3s", "site.conf"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("--keepalive-timeout 3s is not below --backend-idle-timeout 2s"),
-        "{}",
-        stderr(&out)
+    assert_stderr_has(
+        &out,
+        "--keepalive-timeout 3s is not below --backend-idle-timeout 2s",
     );
 }
 
@@ -185,7 +179,7 @@ fn notes_about_idle_timeouts() {
     std::fs::write(dir.path().join("site.conf"), POOLED).unwrap();
     let default = "site.conf:5:9: note: upstream \"app\" keeps idle connections for nginx's default keepalive_timeout (60s)";
     let out = upkeep(dir.path(), &["--no-config", "-v", "site.conf"]);
-    assert!(stderr(&out).contains(default), "{}", stderr(&out));
+    assert_stderr_has(&out, default);
     let quiet = upkeep(dir.path(), &["--no-config", "site.conf"]);
     assert!(!stderr(&quiet).contains("note:"), "{}", stderr(&quiet));
     let json = upkeep(
@@ -232,11 +226,7 @@ fn notes_about_idle_timeouts() {
         out.stdout.is_empty(),
         "nothing changes without --tune-existing"
     );
-    assert!(
-        stderr(&out).contains("existing.conf:1:1: note: upstream \"app\" keeps idle connections for 60s (nginx's default keepalive_timeout), not less than the backends' idle timeout (5s)"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "existing.conf:1:1: note: upstream \"app\" keeps idle connections for 60s (nginx's default keepalive_timeout), not less than the backends' idle timeout (5s)");
 }
 
 /// `--help` documents every new flag.
@@ -417,19 +407,29 @@ fn describe(connections: &[Connection]) -> String {
         .join("; ")
 }
 
+/// Runs test `name` in a private network namespace where `app` is
+/// 127.0.0.1: there, nginx and the scratch directory holding the hosts
+/// file; `None` outside (after the test ran inside) or when it is skipped.
+fn with_app(name: &str) -> Option<(std::path::PathBuf, tempfile::TempDir)> {
+    if !netns::isolated(name) {
+        return None;
+    }
+    let nginx = require_nginx()?;
+    let scratch = tempfile::tempdir().unwrap();
+    netns::map_hosts(&["app".to_string()], scratch.path());
+    Some((nginx, scratch))
+}
+
 /// The claim of `--backend-idle-timeout`, on real nginx: an idle pooled
 /// connection is closed by nginx before the backend's idle timeout; with
 /// nginx's default `keepalive_timeout` the backend closes it.
 #[test]
 fn nginx_closes_idle_connections_before_the_backend_does() {
-    if !netns::isolated("nginx_closes_idle_connections_before_the_backend_does") {
-        return;
-    }
-    let Some(nginx_bin) = require_nginx() else {
+    let Some((nginx_bin, _scratch)) =
+        with_app("nginx_closes_idle_connections_before_the_backend_does")
+    else {
         return;
     };
-    let scratch = tempfile::tempdir().unwrap();
-    netns::map_hosts(&["app".to_string()], scratch.path());
     let input = site(8000);
     let default = rewritten(&input, &[]);
     assert!(!default.contains("keepalive_timeout"), "{default}");
@@ -484,14 +484,11 @@ fn nginx_closes_idle_connections_before_the_backend_does() {
 /// reused after the request that finds it so.
 #[test]
 fn keepalive_requests_and_time_end_connections_where_they_say() {
-    if !netns::isolated("keepalive_requests_and_time_end_connections_where_they_say") {
-        return;
-    }
-    let Some(nginx_bin) = require_nginx() else {
+    let Some((nginx_bin, _scratch)) =
+        with_app("keepalive_requests_and_time_end_connections_where_they_say")
+    else {
         return;
     };
-    let scratch = tempfile::tempdir().unwrap();
-    netns::map_hosts(&["app".to_string()], scratch.path());
     let input = site(8000);
 
     let requests = rewritten(&input, &["--keepalive-requests", "3"]);

@@ -226,9 +226,11 @@ fn options() -> impl Strategy<Value = upkeep::vocab::Options> {
         prop::bool::ANY,
         prop::bool::ANY,
         1u32..100,
+        // Pool settings (issue 13): none, or into every pool.
+        prop::bool::ANY,
     )
-        .prop_map(
-            |(ws, new_defaults, upstream_host, keepalive)| upkeep::vocab::Options {
+        .prop_map(|(ws, new_defaults, upstream_host, keepalive, tuned)| {
+            upkeep::vocab::Options {
                 keepalive,
                 websocket_paths: ws.into_iter().map(String::from).collect(),
                 new_defaults,
@@ -237,9 +239,19 @@ fn options() -> impl Strategy<Value = upkeep::vocab::Options> {
                 } else {
                     upkeep::vocab::HostHeaderMode::Keep
                 },
+                tuning: if tuned {
+                    upkeep::tuning::Tuning {
+                        backend_idle_timeout: upkeep::tuning::parse_time_flag("5s").ok(),
+                        keepalive_requests: upkeep::tuning::parse_count_flag("500").ok(),
+                        tune_existing: true,
+                        ..Default::default()
+                    }
+                } else {
+                    Default::default()
+                },
                 ..Default::default()
-            },
-        )
+            }
+        })
 }
 
 proptest! {

@@ -13,19 +13,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn upkeep(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or_default()).unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
+    common::upkeep_run(dir, args, stdin)
 }
 
 fn schema(path: &Path) -> jsonschema::Validator {
@@ -253,14 +241,14 @@ fn sarif_results_point_at_the_directives() {
     assert_eq!(run["columnKind"], "unicodeCodePoints");
     assert_eq!(run["invocations"][0]["executionSuccessful"], true);
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
-    assert_eq!(rules.len(), 19);
+    assert_eq!(rules.len(), 21);
     assert_eq!(rules[2]["id"], "proxy-pass-target");
     assert_eq!(rules[2]["name"], "ProxyPassTarget");
     assert!(rules[2]["help"]["markdown"]
         .as_str()
         .unwrap()
         .contains("**Safety**: only the address changes"));
-    assert_eq!(rules[18]["id"], "note");
+    assert_eq!(rules[20]["id"], "note");
 
     let results = run["results"].as_array().unwrap();
     let target = results

@@ -22,6 +22,7 @@ pub mod proxy_host;
 pub mod proxy_pass;
 pub mod upstream_block;
 pub mod upstream_keepalive;
+pub mod upstream_resolve;
 pub mod websocket;
 pub mod websocket_map;
 
@@ -44,8 +45,13 @@ pub struct Site {
     pub http: LevelId,
     /// The upstream it ends up using.
     pub upstream: UpstreamName,
-    /// The literal target it had, when the rewrite changes it.
+    /// The literal target it had, when the rewrite changes it (for
+    /// `resolve`: the target as nginx evaluated it, its `authority` the
+    /// range of the written value that the upstream name replaces).
     pub literal: Option<ProxyTarget>,
+    /// A target nginx resolved per request (`--resolve`): the upstream
+    /// re-resolves it (`upstream-resolve` adds it).
+    pub resolve: bool,
 }
 
 /// Shared, read-only state every rule sees.
@@ -120,6 +126,10 @@ pub struct Context {
     /// The upstream blocks naming decided to add, each with the
     /// `proxy_pass` directives that use it.
     pub new_upstreams: Vec<(NewUpstream, Vec<DirId>)>,
+    /// The re-resolving upstream blocks `--resolve` adds, with their users.
+    pub resolve_upstreams: Vec<(crate::resolve::ResolveUpstream, Vec<DirId>)>,
+    /// The context gets `resolver ADDR;` from `--resolver`.
+    pub add_resolver: bool,
 }
 
 /// State one rule hands to a later phase.
@@ -184,11 +194,12 @@ pub static RULES: &[&dyn Rule] = &[
     &fastcgi_keep_conn::FastcgiKeepConn,
     &grpc_ssl_name::GrpcSslName,
     &upstream_block::UpstreamBlock,
+    &upstream_resolve::UpstreamResolve,
     &pool_tuning::PoolTuning,
 ];
 
 /// The rule files' text, for [`doc`].
-const SOURCES: [&str; 11] = [
+const SOURCES: [&str; 12] = [
     include_str!("connection.rs"),
     include_str!("fastcgi_keep_conn.rs"),
     include_str!("grpc_ssl_name.rs"),
@@ -198,6 +209,7 @@ const SOURCES: [&str; 11] = [
     include_str!("proxy_pass.rs"),
     include_str!("upstream_block.rs"),
     include_str!("upstream_keepalive.rs"),
+    include_str!("upstream_resolve.rs"),
     include_str!("websocket.rs"),
     include_str!("websocket_map.rs"),
 ];

@@ -65,10 +65,20 @@ impl Rule for PoolTuning {
         if ctx.opts.tuning.timeout().is_some() {
             return;
         }
-        for (upstream, users) in &context.new_upstreams {
+        let names = context
+            .new_upstreams
+            .iter()
+            .map(|(u, users)| (&u.name, users))
+            .chain(
+                context
+                    .resolve_upstreams
+                    .iter()
+                    .map(|(u, users)| (&u.name, users)),
+            );
+        for (name, users) in names {
             out.notes.push(Note {
                 offset: users.first().map(|d| ctx.model.dirs[*d].range.start),
-                message: default_timeout_note(upstream.name.as_str()),
+                message: default_timeout_note(name.as_str()),
             });
         }
     }

@@ -52,11 +52,20 @@ fn rewrite(ctx: &Ctx, site: &Site) -> Option<Change> {
     }
     let start = arg.range.start + skip + target.authority.start;
     let end = arg.range.start + skip + authority_end;
-    let reason = format!(
-        "{} is an implicit upstream that opens a new connection per request; upstream \"{}\" pools them",
-        target.server_entry(),
-        site.upstream
-    );
+    let reason = if site.resolve {
+        // `--resolve`: the authority was variables a `set` fixes.
+        format!(
+            "{} is resolved per request (its host comes from `set`), so nginx opens a new connection every time; upstream \"{}\" re-resolves the name and pools them",
+            target.server_entry(),
+            site.upstream
+        )
+    } else {
+        format!(
+            "{} is an implicit upstream that opens a new connection per request; upstream \"{}\" pools them",
+            target.server_entry(),
+            site.upstream
+        )
+    };
     let edit = Edit::replace(start..end, site.upstream.as_str());
     let rule = site.protocol.target_rule();
     Some(Change::new(rule, edit, reason).about(model.dirs[site.pass].head()))

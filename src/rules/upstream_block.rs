@@ -135,18 +135,24 @@ fn default_anchor(ctx: &Ctx, http: LevelId) -> Option<DirId> {
     }
 }
 
-fn blocks(
-    ctx: &Ctx,
-    http: LevelId,
-    upstreams: &[(NewUpstream, Vec<DirId>)],
-    map: Option<&[String]>,
-) -> Vec<Change> {
+/// The first statement of `http` in each file (by part).
+fn first_statements(ctx: &Ctx, http: LevelId) -> HashMap<usize, DirId> {
     let model = ctx.model;
     let mut first_in_part: HashMap<usize, DirId> = HashMap::new();
     for d in &model.levels[http].statements {
         let part = model.source.part_index(model.dirs[*d].range.start);
         first_in_part.entry(part).or_insert(*d);
     }
+    first_in_part
+}
+
+fn blocks(
+    ctx: &Ctx,
+    http: LevelId,
+    upstreams: &[(NewUpstream, Vec<DirId>)],
+    map: Option<&[String]>,
+) -> Vec<Change> {
+    let first_in_part = first_statements(ctx, http);
     let mut blocks: Vec<(Home, NewBlock)> = upstreams
         .iter()
         .map(|(u, users)| {
@@ -261,4 +267,31 @@ fn place(
         block.reason,
     )
     .about(block.about)
+}
+
+/// An upstream block another rule adds (`upstream-resolve`), placed as
+/// this rule places its own: with its users' file, or in the `http`
+/// context. `body`: its directives.
+pub fn block_for(
+    ctx: &Ctx,
+    http: LevelId,
+    users: &[DirId],
+    name: &str,
+    body: Vec<String>,
+    rule: RuleId,
+    reason: String,
+) -> Change {
+    let home = home_of(ctx, http, users, &first_statements(ctx, http));
+    let first = match home {
+        Home::Context => default_anchor(ctx, http),
+        Home::File(d) => Some(d),
+    };
+    let block = NewBlock {
+        header: format!("upstream {name}"),
+        body,
+        rule,
+        reason,
+        about: users.first().map(|d| ctx.model.dirs[*d].head()),
+    };
+    place(ctx, http, first, home == Home::Context, block)
 }

@@ -213,6 +213,87 @@ pub fn nginx_binary() -> Option<PathBuf> {
     None
 }
 
+/// The upkeep binary run in `dir` with `args` (and `stdin`, when given).
+pub fn upkeep_run(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run upkeep");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// Fails, showing standard error, unless it contains `text`.
+#[track_caller]
+pub fn assert_stderr_has(out: &std::process::Output, text: &str) {
+    let err = stderr_of(out);
+    assert!(err.contains(text), "stderr lacks {text:?}:\n{err}");
+}
+
+/// A run's standard error as text.
+pub fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The release of the nginx binary, from `nginx -v`.
+pub fn nginx_version(nginx: &Path) -> Option<(u32, u32, u32)> {
+    let out = Command::new(nginx).arg("-v").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    let version = text.split("nginx/").nth(1)?.split_whitespace().next()?;
+    let parts: Vec<u32> = version.split('.').filter_map(|p| p.parse().ok()).collect();
+    match parts.as_slice() {
+        [a, b, c] => Some((*a, *b, *c)),
+        _ => None,
+    }
+}
+
+/// The nginx release whose upstream blocks take `server ... resolve` and
+/// `resolver` (changes.xml, 1.27.3).
+pub const RESOLVE_SINCE: (u32, u32, u32) = (1, 27, 3);
+
+/// What an nginx older than [`RESOLVE_SINCE`] can check of `text`: the
+/// same config without the `resolve` parameter of `server` lines and
+/// without `resolver`/`resolver_timeout` inside `upstream` blocks (the
+/// names are then resolved at start-up, which the tests map to 127.0.0.1).
+/// `None` when `text` has none of them. Blocks are read line by line, as
+/// the fixtures write them.
+pub fn without_resolve(text: &[u8]) -> Option<Vec<u8>> {
+    let text = String::from_utf8_lossy(text);
+    let mut out = String::new();
+    let mut depth_in_upstream: Option<usize> = None;
+    let mut depth = 0usize;
+    let mut changed = false;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if depth_in_upstream.is_none() && trimmed.starts_with("upstream ") && trimmed.contains('{')
+        {
+            depth_in_upstream = Some(depth);
+        }
+        let inside = depth_in_upstream.is_some_and(|d| depth > d);
+        if inside && (trimmed.starts_with("resolver ") || trimmed.starts_with("resolver_timeout "))
+        {
+            changed = true;
+        } else if inside && trimmed.starts_with("server ") && trimmed.contains(" resolve") {
+            out.push_str(&line.replace(" resolve;", ";").replace(" resolve ", " "));
+            changed = true;
+        } else {
+            out.push_str(line);
+        }
+        depth += line.matches('{').count();
+        depth = depth.saturating_sub(line.matches('}').count());
+        if depth_in_upstream.is_some_and(|d| depth <= d) {
+            depth_in_upstream = None;
+        }
+    }
+    changed.then(|| out.into_bytes())
+}
+
 /// nginx, or a failure that says how to get it (the README's test command
 /// installs it). `UPKEEP_SKIP_NGINX=1` skips the nginx tests instead, with
 /// a message, except under CI, where a missing nginx always fails.
