@@ -89,6 +89,14 @@ const NOT_RUN: &[(&str, &str)] = &[
         "one address answers proxy_pass and fastcgi_pass, which no real backend does; the separate pools are proven by behaviour_check::one_pool_for_two_protocols_is_refused and fixture 11 (two protocols, two ports) runs here",
     ),
     (
+        "63-resolve-set-variables",
+        "`server ... resolve` needs nginx 1.27.3 and Debian's is 1.22.1; the rewrite is proven by the behaviour check (behaviour_check.rs spoils it six ways) and was run by hand on nginx 1.31.5 (see CHANGELOG)",
+    ),
+    (
+        "64-resolve-resolver-and-tuning",
+        "as 63: needs nginx 1.27.3 for `resolve`; proven by the behaviour check",
+    ),
+    (
         "50-grpcs-tls-name",
         "the test gRPC server speaks cleartext h2c only; the TLS name pin is proven by behaviour_check::a_dropped_grpc_tls_name_pin_is_refused",
     ),
