@@ -5,7 +5,7 @@
 //! Every function returns an [`Edit`]; none decides *what* to write.
 
 use crate::edit::{Edit, Slot};
-use crate::model::{DirId, LevelId, Model};
+use crate::model::{DirId, LevelId, Model, Word};
 
 /// Inserts `text` (one directive, no indentation, no line ending) right
 /// after directive `after`: on a new line with the same indentation when
@@ -141,6 +141,16 @@ pub fn settings_anchor_after(model: &Model, level: LevelId, pass: &str) -> Optio
         return Some(Anchor::After(*pass));
     }
     statements.first().map(|d| Anchor::Before(*d))
+}
+
+/// Replaces an argument's value, in the argument's own quotes when the
+/// value can stay inside them, otherwise as [`word`] writes it.
+pub fn replace_arg(arg: &Word, value: &str) -> Edit {
+    let text = match arg.quote {
+        Some(q) if !value.contains(q) && !value.contains('\\') => format!("{q}{value}{q}"),
+        _ => word(value),
+    };
+    Edit::replace(arg.range.clone(), text)
 }
 
 /// A value written as one nginx word: bare when that reads back the same,

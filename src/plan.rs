@@ -176,7 +176,7 @@ fn seen(
     // alone: a name for a backend upkeep leaves alone is not a typo.
     for dir in &model.index.pass {
         let d = &model.dirs[*dir];
-        let Some(protocol) = Protocol::ALL.into_iter().find(|p| d.is(p.pass())) else {
+        let Some(protocol) = Protocol::of_pass(&d.name.value) else {
             continue;
         };
         if let Some(Ok(target)) = d.arg(0).map(|a| ProxyTarget::parse_as(protocol, a)) {
@@ -452,7 +452,7 @@ fn upstream_users(model: &Model) -> BTreeMap<(LevelId, UpstreamName), BTreeSet<S
     let mut users: BTreeMap<(LevelId, UpstreamName), BTreeSet<String>> = BTreeMap::new();
     for &pass in &model.index.pass {
         let dir = &model.dirs[pass];
-        let Some(protocol) = Protocol::ALL.into_iter().find(|p| dir.is(p.pass())) else {
+        let Some(protocol) = Protocol::of_pass(&dir.name.value) else {
             continue;
         };
         let (Some(http), Some(Ok(t))) = (
@@ -600,7 +600,7 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
             offset: Some(dir.range.start),
             message,
         };
-        let pooled = Protocol::ALL.into_iter().find(|p| dir.is(p.pass()));
+        let pooled = Protocol::of_pass(&dir.name.value);
         let Some(protocol) = pooled.filter(|p| !ctx.opts.skipped.contains(p)) else {
             if let (Some(http), Some(host)) = (http, literal_pass_host(&arg.value)) {
                 found.remaining_hosts.entry(http).or_default().insert(host);

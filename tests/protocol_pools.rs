@@ -22,14 +22,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::time::Duration;
 
 use common::fastcgi::{self, FastCgi, FcgiRequest};
 use common::memcached::Memcached;
-use common::nginx::Nginx;
+use common::nginx::{send, Nginx};
 use common::*;
 
 /// Sequential requests per case: enough that "one per request" and "one
@@ -44,71 +41,42 @@ struct Request {
     body: Option<String>,
 }
 
-/// `method path` with `X-Seq: seq` (and `body`) to nginx on 127.0.0.1:`port`;
-/// `Connection: close`, so that the client side never reuses anything.
+/// `method path` with `X-Seq: seq` (and `body`, as text/plain) to nginx on
+/// 127.0.0.1:`port`, over a fresh client connection (`common::nginx::send`:
+/// `Connection: close`, so that the client side never reuses anything).
 /// Returns (status, body without chunked framing); status 0 and the reason
 /// when the exchange fails.
 fn http(port: u16, r: &Request) -> (u16, String) {
-    let mut stream = match TcpStream::connect(("127.0.0.1", port)) {
-        Ok(s) => s,
-        Err(e) => return (0, format!("connect: {e}")),
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
-    let mut head = format!(
-        "{} {} HTTP/1.1\r\nHost: app.test\r\nX-Seq: {}\r\nConnection: close\r\n",
-        r.method, r.path, r.seq
+    let mut headers = vec![("X-Seq".to_string(), r.seq.to_string())];
+    if r.body.is_some() {
+        headers.push(("Content-Type".into(), "text/plain".into()));
+    }
+    let response = send(
+        port,
+        r.method,
+        "app.test",
+        &r.path,
+        &headers,
+        r.body.as_deref(),
     );
-    if let Some(body) = &r.body {
-        head.push_str(&format!(
-            "Content-Type: text/plain\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    head.push_str("\r\n");
-    head.push_str(r.body.as_deref().unwrap_or(""));
-    if let Err(e) = stream.write_all(head.as_bytes()) {
-        return (0, format!("send: {e}"));
-    }
-    let mut raw = Vec::new();
-    if let Err(e) = stream.read_to_end(&mut raw) {
-        return (0, format!("read: {e} after {} bytes", raw.len()));
-    }
-    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return (
-            0,
-            format!("no response head in {:?}", String::from_utf8_lossy(&raw)),
-        );
-    };
-    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut body = raw[end + 4..].to_vec();
-    if head.contains("\r\ntransfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
-    (status, String::from_utf8_lossy(&body).into_owned())
+    (
+        response.status,
+        String::from_utf8_lossy(&response.body).into_owned(),
+    )
 }
 
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
-        let size = String::from_utf8_lossy(&data[..eol]);
-        let Ok(size) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
-        else {
-            break;
-        };
-        if size == 0 || data.len() < eol + 2 + size {
-            break;
-        }
-        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
-        data = &data[(eol + 4 + size).min(data.len())..];
+/// What every case needs: to run inside a private network namespace
+/// (`None` outside it: `netns::isolated` has run the test in one, or
+/// skipped it visibly), nginx, and a scratch directory with the hosts
+/// mapped.
+fn prepared(test: &str) -> Option<(std::path::PathBuf, tempfile::TempDir)> {
+    if !netns::isolated(test) {
+        return None;
     }
-    out
+    let nginx = require_nginx()?;
+    let scratch = tempfile::tempdir().unwrap();
+    netns::map_hosts(&[], scratch.path());
+    Some((nginx, scratch))
 }
 
 /// Error-log lines at `error` level or worse.
@@ -352,14 +320,10 @@ server {
 
 #[test]
 fn fastcgi_reuses_only_with_keepalive_and_keep_conn() {
-    if !netns::isolated("fastcgi_reuses_only_with_keepalive_and_keep_conn") {
-        return;
-    }
-    let Some(nginx_bin) = require_nginx() else {
+    let Some((nginx_bin, scratch)) = prepared("fastcgi_reuses_only_with_keepalive_and_keep_conn")
+    else {
         return;
     };
-    let scratch = tempfile::tempdir().unwrap();
-    netns::map_hosts(&[], scratch.path());
     let cases = [
         FastCgiCase {
             name: "a-direct",
@@ -634,14 +598,11 @@ fn run_memcached(nginx_bin: &Path, case: &MemcachedCase) -> MemcachedRun {
 
 #[test]
 fn memcached_reuses_with_keepalive_for_hits_and_misses() {
-    if !netns::isolated("memcached_reuses_with_keepalive_for_hits_and_misses") {
-        return;
-    }
-    let Some(nginx_bin) = require_nginx() else {
+    let Some((nginx_bin, _scratch)) =
+        prepared("memcached_reuses_with_keepalive_for_hits_and_misses")
+    else {
         return;
     };
-    let scratch = tempfile::tempdir().unwrap();
-    netns::map_hosts(&[], scratch.path());
     let cases = [
         MemcachedCase {
             name: "direct, hits",
@@ -806,14 +767,9 @@ fn run_grpc(nginx_bin: &Path, case: &GrpcCase, scratch: &Path) -> GrpcRun {
 
 #[test]
 fn grpc_reuses_with_keepalive() {
-    if !netns::isolated("grpc_reuses_with_keepalive") {
-        return;
-    }
-    let Some(nginx_bin) = require_nginx() else {
+    let Some((nginx_bin, scratch)) = prepared("grpc_reuses_with_keepalive") else {
         return;
     };
-    let scratch = tempfile::tempdir().unwrap();
-    netns::map_hosts(&[], scratch.path());
     let cases = [
         GrpcCase {
             name: "direct",

@@ -25,7 +25,7 @@
 //! closing it, and each idle pooled connection holds one application
 //! process (php-fpm child) while it waits — a note says so per upstream.
 
-use crate::edit::{Edit, Slot};
+use crate::edit::Slot;
 use crate::layout::{self, settings_anchor_after};
 use crate::model::LevelId;
 use crate::rules::{Board, Context, Ctx, Location, Rule};
@@ -85,9 +85,7 @@ fn keep_conn(ctx: &Ctx, location: LevelId) -> Option<Change> {
         if is_on(last) {
             return None;
         }
-        let arg = &model.dirs[*last].args[0];
-        let quote = arg.quote.map(String::from).unwrap_or_default();
-        let edit = Edit::replace(arg.range.clone(), format!("{quote}on{quote}"));
+        let edit = layout::replace_arg(&model.dirs[*last].args[0], "on");
         return Some(
             Change::new(RuleId::FastcgiKeepConn, edit, REASON).about(model.dirs[*last].head()),
         );

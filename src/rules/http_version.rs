@@ -15,7 +15,7 @@
 //! locations keep what they had. For nginx ≥ 1.29.7 nothing that restates
 //! the default is added.
 
-use crate::edit::{Edit, Slot};
+use crate::edit::Slot;
 use crate::layout::{self, settings_anchor};
 use crate::model::LevelId;
 use crate::rules::{Board, Ctx, Location, Rule};
@@ -84,9 +84,7 @@ fn version(ctx: &Ctx, location: LevelId) -> Vec<Change> {
         return wrong
             .into_iter()
             .map(|dir| {
-                let arg = &model.dirs[dir].args[0];
-                let quote = arg.quote.map(String::from).unwrap_or_default();
-                let edit = Edit::replace(arg.range.clone(), format!("{quote}1.1{quote}"));
+                let edit = layout::replace_arg(&model.dirs[dir].args[0], "1.1");
                 Change::new(
                     RuleId::HttpVersion,
                     edit,

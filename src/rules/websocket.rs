@@ -267,12 +267,7 @@ fn split(
         site.upstream,
         map_uri(&lp.path, &target.uri, path)
     );
-    let q = arg.quote.map(String::from).unwrap_or_default();
-    let url_text = match arg.quote {
-        Some(quote) if !url.contains(quote) && !url.contains('\\') => format!("{q}{url}{q}"),
-        _ => crate::layout::word(&url),
-    };
-    edits.push(Edit::replace(arg.range.clone(), url_text));
+    edits.push(crate::layout::replace_arg(arg, &url));
 
     let header_changes = if model.effective_headers(location).0 == Some(location) {
         headers::edit_level(ctx, location, copy_ops)

@@ -58,6 +58,11 @@ pub enum Listener {
 }
 
 impl Listener {
+    /// A free port on 127.0.0.1.
+    pub fn loopback() -> Listener {
+        Listener::tcp(([127, 0, 0, 1], 0).into()).expect("bind a loopback port")
+    }
+
     /// `addr` with port 0 takes a free port.
     pub fn tcp(addr: SocketAddr) -> std::io::Result<Listener> {
         TcpListener::bind(addr).map(Listener::Tcp)
@@ -123,7 +128,7 @@ pub struct Backend {
 impl Backend {
     /// A plain HTTP backend on a free 127.0.0.1 port.
     pub fn start(name: &str) -> Backend {
-        let listener = Listener::tcp(([127, 0, 0, 1], 0).into()).expect("bind a loopback port");
+        let listener = Listener::loopback();
         let authority = format!("127.0.0.1:{}", listener.port());
         Backend::serve(
             listener,

@@ -96,7 +96,7 @@ pub struct FastCgi {
 impl FastCgi {
     /// A responder on a free 127.0.0.1 port.
     pub fn start(label: &str) -> FastCgi {
-        let listener = Listener::tcp(([127, 0, 0, 1], 0).into()).expect("bind a loopback port");
+        let listener = Listener::loopback();
         FastCgi::serve(listener, label, Closing::AsAsked)
     }
 
@@ -111,7 +111,7 @@ impl FastCgi {
     /// against the specification: with it a test sees which connections
     /// nginx itself is willing to reuse.
     pub fn start_ignoring_keep_conn(label: &str) -> FastCgi {
-        let listener = Listener::tcp(([127, 0, 0, 1], 0).into()).expect("bind a loopback port");
+        let listener = Listener::loopback();
         FastCgi::serve(listener, label, Closing::Never)
     }
 

@@ -77,7 +77,7 @@ pub struct Grpc {
 impl Grpc {
     /// A server on a free 127.0.0.1 port.
     pub fn start(label: &str) -> Grpc {
-        let listener = Listener::tcp(([127, 0, 0, 1], 0).into()).expect("bind a loopback port");
+        let listener = Listener::loopback();
         Grpc::serve(listener, label)
     }
 

@@ -49,7 +49,7 @@ impl IdleBackend {
     /// A backend on a free 127.0.0.1 port that closes connections idle
     /// for `idle`.
     pub fn start(idle: Duration) -> IdleBackend {
-        let listener = Listener::tcp(([127, 0, 0, 1], 0).into()).expect("bind a loopback port");
+        let listener = Listener::loopback();
         let port = listener.port();
         let connections: Arc<Mutex<Vec<Connection>>> = Arc::default();
         let record = connections.clone();

@@ -51,7 +51,7 @@ pub struct Memcached {
 impl Memcached {
     /// A server on a free 127.0.0.1 port.
     pub fn start(label: &str) -> Memcached {
-        let listener = Listener::tcp(([127, 0, 0, 1], 0).into()).expect("bind a loopback port");
+        let listener = Listener::loopback();
         Memcached::serve(listener, label)
     }
 

@@ -209,6 +209,19 @@ impl Drop for Nginx {
 /// fresh connection (`Connection: close`). A connection that fails or
 /// times out gives status 0 and the reason as the body.
 pub fn request(port: u16, host: &str, path: &str, headers: &[(String, String)]) -> Response {
+    send(port, "GET", host, path, headers, None)
+}
+
+/// [`request`] with another method and, when given, a body (sent with
+/// `Content-Length`).
+pub fn send(
+    port: u16,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: Option<&str>,
+) -> Response {
     let failed = |why: String| Response {
         body: why.into_bytes(),
         ..Response::default()
@@ -220,11 +233,15 @@ pub fn request(port: u16, host: &str, path: &str, headers: &[(String, String)]) 
     stream
         .set_read_timeout(Some(Duration::from_secs(15)))
         .unwrap();
-    let mut head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
+    if let Some(body) = body {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     head.push_str("Connection: close\r\n\r\n");
+    head.push_str(body.unwrap_or(""));
     if let Err(e) = stream.write_all(head.as_bytes()) {
         return failed(format!("send: {e}"));
     }
