@@ -163,12 +163,19 @@ pub fn process_unit(ws: &Workspace, unit: &Unit, opts: &Options) -> Result<UnitR
     let rewritten = if edits.is_empty() {
         None
     } else {
-        // What the verification compares with is observed now, and the
-        // model dropped: the rewritten tree's model takes its place in
-        // memory, not its side.
-        let before = observe(&model, opts);
-        drop(model);
-        Some(verify(ws, unit, &before, &edits, opts)?)
+        // The original is observed on one core while the rewritten text is
+        // parsed on the other (the parse takes longer), and its model is
+        // dropped as soon as it is observed: the rewritten tree's model
+        // takes its place in memory, not its side.
+        let (before, again) = rayon::join(
+            move || {
+                let before = observe(&model, opts);
+                drop(model);
+                before
+            },
+            || reparse(ws, unit, &edits),
+        );
+        Some(verify(again?, &before, opts)?)
     };
     let files = planned
         .into_iter()
@@ -409,20 +416,13 @@ fn local_range(
     (range.end <= s.base + s.len).then(|| (segment, range.start - s.base..range.end - s.base))
 }
 
-/// The rewritten tree must parse, planning it again must change nothing,
-/// and nginx must do the same with every request but reuse connections.
-fn verify(
+/// The rewritten tree, parsed and laid out as the original was; it must
+/// parse.
+fn reparse(
     ws: &Workspace,
     unit: &Unit,
-    before: &behaviour::Observations,
     edits: &HashMap<FileId, &[edit::Edit]>,
-    opts: &Options,
-) -> Result<Workspace, FileError> {
-    let path = ws.file(unit.entries[0]).shown.clone();
-    let internal = |message: String| FileError::Internal {
-        path: path.clone(),
-        message,
-    };
+) -> Result<(Workspace, Unit), FileError> {
     let mut again_ws = ws.with_edits(edits);
     let again = Unit::layout(
         &mut again_ws,
@@ -431,20 +431,45 @@ fn verify(
         unit.prefix.as_deref(),
     );
     if let Some(e) = again.errors.first() {
-        return Err(internal(format!("the rewritten file does not parse: {e}")));
+        return Err(internal_error(
+            &again_ws,
+            &again,
+            format!("the rewritten file does not parse: {e}"),
+        ));
     }
+    Ok((again_ws, again))
+}
+
+fn internal_error(ws: &Workspace, unit: &Unit, message: String) -> FileError {
+    FileError::Internal {
+        path: ws.file(unit.entries[0]).shown.clone(),
+        message,
+    }
+}
+
+/// Planning the rewritten tree again must change nothing, and nginx must
+/// do the same with every request but reuse connections. The second plan
+/// and the observation of the rewritten tree read the same model, one on
+/// each core.
+fn verify(
+    (again_ws, again): (Workspace, Unit),
+    before: &behaviour::Observations,
+    opts: &Options,
+) -> Result<Workspace, FileError> {
     let after = Model::build_unit(&again, &again_ws);
-    match plan::plan(&after, opts) {
+    let (replanned, observed) = rayon::join(|| plan::plan(&after, opts), || observe(&after, opts));
+    drop(after);
+    match replanned {
         Ok(p) if p.changes.is_empty() => {}
         Ok(p) => {
-            return Err(internal(format!(
+            let message = format!(
                 "the rewritten file is not stable: a second run would change it again ({})",
                 p.changes
                     .iter()
                     .map(|c| {
                         let (file, local) = again
                             .locate(c.edit.range.start)
-                            .unwrap_or((unit.entries[0], 0));
+                            .unwrap_or((again.entries[0], 0));
                         format!(
                             "{} at {}:{}",
                             c.rule.as_str(),
@@ -454,21 +479,23 @@ fn verify(
                     })
                     .collect::<Vec<_>>()
                     .join(", ")
-            )))
+            );
+            return Err(internal_error(&again_ws, &again, message));
         }
         Err(e) => {
-            return Err(internal(format!(
-                "the rewritten file cannot be planned again: {e}"
-            )))
+            return Err(internal_error(
+                &again_ws,
+                &again,
+                format!("the rewritten file cannot be planned again: {e}"),
+            ))
         }
     }
-    let problems = compare(before, &observe(&after, opts), opts);
-    drop(after);
+    let problems = compare(before, &observed, opts);
     if problems.is_empty() {
         Ok(again_ws)
     } else {
         Err(FileError::Unsafe {
-            path,
+            path: again_ws.file(again.entries[0]).shown.clone(),
             message: problems.join("; "),
         })
     }

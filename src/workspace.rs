@@ -19,7 +19,7 @@
 //! any other name must be a readable file. `--path-map FROM=TO` rewrites
 //! names below FROM to TO before any of that.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
@@ -457,6 +457,7 @@ impl Unit {
             inclusions: HashMap::new(),
             errors: Vec::new(),
             files: Vec::new(),
+            known: HashSet::new(),
             stack: Vec::new(),
         };
         for id in entries {
@@ -507,6 +508,9 @@ struct Builder {
     inclusions: HashMap<usize, Inclusion>,
     errors: Vec<SyntaxError>,
     files: Vec<FileId>,
+    /// `files` as a set: a tree of thousands of files asks once per
+    /// inclusion.
+    known: HashSet<FileId>,
     /// The files being read, outermost first (for cycles).
     stack: Vec<FileId>,
 }
@@ -533,7 +537,7 @@ impl Builder {
             len: file.source.text.len(),
             included_by: by,
         });
-        if !self.files.contains(&id) {
+        if self.known.insert(id) {
             self.files.push(id);
             if let Err(e) = &file.tree {
                 self.errors.push(e.clone());
