@@ -21,6 +21,8 @@
 # with the ratios the issue asks about at its end.
 #
 # usage: scripts/bench.sh [SIZES...]   (default: 300000 3000000 30000000)
+#        scripts/bench.sh --report     (results.md again from the last run's
+#                                       target/bench/results.jsonl)
 # environment: FILES="300 3000" (the many-files case; empty skips it),
 # SHAPES="few many", RUNS (hyperfine runs below 10 MB, default 10; 3 above),
 # CERTBOT_MAX_BYTES (default 3000000: certbot's parser takes about 40 s per
@@ -52,6 +54,11 @@ fi
 cargo build --release --locked -q
 upkeep=$root/target/release/upkeep
 
+report_only=0
+if [ "${1:-}" = --report ]; then
+    report_only=1
+    shift
+fi
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(300000 3000000 30000000)
 read -r -a shapes <<< "${SHAPES:-few many}"
@@ -75,7 +82,7 @@ nginx_t() { # CONF [PREFIX]
     echo "/usr/sbin/nginx -t -q -p ${2:-$prefix}/ -c $1 -e $prefix/logs/error.log -g 'pid $prefix/nginx.pid;'"
 }
 
-: > "$out/results.jsonl"
+[ "$report_only" = 1 ] || : > "$out/results.jsonl"
 # measure NAME BYTES RUNS CERTBOT_CMD CMD... : hyperfine over the contenders
 # (pairs of name and command), peak RSS of one run of each; one JSON line.
 measure() {
@@ -116,6 +123,9 @@ for r in results:
     row["contenders"][r["command"]] = {
         "median": r["median"], "mean": r["mean"], "stddev": r["stddev"] or 0.0,
         "min": r["min"], "max": r["max"], "runs": len(r["times"]), "rss_kb": kb,
+        # CPU time in the process and in the kernel (mean of the runs): the
+        # kernel's share is page faults, which grow with peak memory.
+        "user": r["user"], "system": r["system"],
     }
 print(json.dumps(row))
 PY
@@ -131,35 +141,37 @@ compare() {
         "nginx -t" "$(nginx_t "$6" "${7:-}")"
 }
 
-for shape in "${shapes[@]}"; do
-    for size in "${sizes[@]}"; do
-        flag=()
-        [ "$shape" = many ] && flag=(--many)
-        conf=$out/$shape-$size.conf
-        ipconf=$out/$shape-$size-ip.conf
-        python3 scripts/gen-bench-config.py "$size" "$conf" "${flag[@]}"
-        python3 scripts/gen-bench-config.py "$size" "$ipconf" "${flag[@]}" --ip
-        bytes=$(wc -c < "$conf")
-        runs=${RUNS:-10}
-        [ "$size" -lt 10000000 ] || runs=3
-        certbot=""
-        [ "$bytes" -gt "$certbot_max" ] || certbot="$venv/bin/python $out/certbot_roundtrip.py $conf"
-        compare "$shape-$size" "$bytes" "$runs" "$certbot" "$conf" "$ipconf"
+if [ "$report_only" = 0 ]; then
+    for shape in "${shapes[@]}"; do
+        for size in "${sizes[@]}"; do
+            flag=()
+            [ "$shape" = many ] && flag=(--many)
+            conf=$out/$shape-$size.conf
+            ipconf=$out/$shape-$size-ip.conf
+            python3 scripts/gen-bench-config.py "$size" "$conf" "${flag[@]}"
+            python3 scripts/gen-bench-config.py "$size" "$ipconf" "${flag[@]}" --ip
+            bytes=$(wc -c < "$conf")
+            runs=${RUNS:-10}
+            [ "$size" -lt 10000000 ] || runs=3
+            certbot=""
+            [ "$bytes" -gt "$certbot_max" ] || certbot="$venv/bin/python $out/certbot_roundtrip.py $conf"
+            compare "$shape-$size" "$bytes" "$runs" "$certbot" "$conf" "$ipconf"
+        done
     done
-done
 
-for n in "${file_counts[@]}"; do
-    [ -n "$n" ] || continue
-    dir=$out/files-$n
-    ipdir=$out/files-$n-ip
-    rm -rf "$dir" "$ipdir"
-    python3 scripts/gen-bench-config.py --files "$n" "$dir"
-    python3 scripts/gen-bench-config.py --files "$n" "$ipdir" --ip
-    bytes=$(cat "$dir/nginx.conf" "$dir"/conf.d/*.conf | wc -c)
-    certbot=""
-    [ "$bytes" -gt "$certbot_max" ] || certbot="$venv/bin/python $out/certbot_roundtrip.py $dir/nginx.conf $dir/conf.d/*.conf"
-    compare "files-$n" "$bytes" "${RUNS:-10}" "$certbot" "$dir/nginx.conf" "$ipdir/nginx.conf" "$ipdir"
-done
+    for n in "${file_counts[@]}"; do
+        [ -n "$n" ] || continue
+        dir=$out/files-$n
+        ipdir=$out/files-$n-ip
+        rm -rf "$dir" "$ipdir"
+        python3 scripts/gen-bench-config.py --files "$n" "$dir"
+        python3 scripts/gen-bench-config.py --files "$n" "$ipdir" --ip
+        bytes=$(cat "$dir/nginx.conf" "$dir"/conf.d/*.conf | wc -c)
+        certbot=""
+        [ "$bytes" -gt "$certbot_max" ] || certbot="$venv/bin/python $out/certbot_roundtrip.py $dir/nginx.conf $dir/conf.d/*.conf"
+        compare "files-$n" "$bytes" "${RUNS:-10}" "$certbot" "$dir/nginx.conf" "$ipdir/nginx.conf" "$ipdir"
+    done
+fi
 
 report=$out/results.md
 {
@@ -192,9 +204,9 @@ for row in rows:
           f"| {c['nginx -t']['median'] / whole['median']:.2f} "
           f"| {whole['rss_kb'] * 1024 / row['bytes']:.1f}× |")
 print()
-print("Scaling, upkeep --diff (10× the input: ≤ 11× the time):\n")
-print("| from | to | input × | time × | raw parse time × |")
-print("|---|---|---|---|---|")
+print("Scaling, upkeep --diff (10× the input: ≤ 11× the time; CPU time in the process and in the kernel apart):\n")
+print("| from | to | input × | time × | user CPU × | kernel CPU × | raw parse time × |")
+print("|---|---|---|---|---|---|---|")
 by_kind = {}
 for row in rows:
     kind = row["input"].rsplit("-", 1)[0]
@@ -202,8 +214,10 @@ for row in rows:
 for kind, list_ in by_kind.items():
     for a, b in zip(list_, list_[1:]):
         ca, cb = a["contenders"], b["contenders"]
+        wa, wb = ca['upkeep --diff'], cb['upkeep --diff']
         print(f"| {a['input']} | {b['input']} | {b['bytes'] / a['bytes']:.1f} "
-              f"| {cb['upkeep --diff']['median'] / ca['upkeep --diff']['median']:.1f} "
+              f"| {wb['median'] / wa['median']:.1f} "
+              f"| {wb['user'] / wa['user']:.1f} | {wb['system'] / wa['system']:.1f} "
               f"| {cb['upkeep parse-only']['median'] / ca['upkeep parse-only']['median']:.1f} |")
 PY
 } > "$report"
