@@ -803,8 +803,8 @@ fn plan_backends(
                 },
             )),
             Protocol::FastCgi => Served::FastCgi(FastCgi::on(listener, &label)),
-            Protocol::Grpc => Served::Grpc(Grpc::serve(listener, &label)),
-            Protocol::Memcached => Served::Memcached(Memcached::serve(listener, &label)),
+            Protocol::Grpc => Served::Grpc(Grpc::on(listener, &label)),
+            Protocol::Memcached => Served::Memcached(Memcached::on(listener, &label)),
         };
         backends.push(TestBackend {
             name: label,

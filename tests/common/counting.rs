@@ -9,12 +9,14 @@
 //! test that forgets to stop nginx) cannot hang a test. Stopped when
 //! dropped: the accept loop is woken with a connection of its own, which is
 //! not counted. [`AcceptLoop`] is that thread and its stopping, shared with
-//! the HTTP backends (`backend.rs`).
+//! the HTTP backends (`backend.rs`). [`Recorder`] is what each protocol's
+//! server is: a label, its record, and this loop; a protocol brings only
+//! how it serves a connection ([`Speaks`]).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -161,6 +163,67 @@ impl Server {
             Some(path) => format!("unix:{}", path.display()),
             None => format!("127.0.0.1:{}", self.port),
         }
+    }
+}
+
+/// What a protocol's test server records (its requests, its errors) and
+/// how it serves one connection into that record.
+pub trait Speaks: Send + Sync + 'static {
+    /// Serves connection `number` (0 for the first accepted) of the
+    /// server called `label`.
+    fn serve_connection(&self, stream: Box<dyn Stream>, number: usize, label: &str);
+}
+
+/// A protocol's test server: its label, what it recorded, and the accept
+/// loop that counts its connections. Each protocol adds its own questions
+/// about the record (`impl Recorder<fastcgi::Stats>`, ...).
+pub struct Recorder<S> {
+    pub label: String,
+    pub stats: Arc<S>,
+    server: Server,
+}
+
+impl<S: Speaks + Default> Recorder<S> {
+    /// A server on a free 127.0.0.1 port.
+    pub fn start(label: &str) -> Recorder<S> {
+        Recorder::on(Listener::loopback(), label)
+    }
+
+    /// A server on the unix socket `path`.
+    pub fn start_unix(label: &str, path: &Path) -> Recorder<S> {
+        Recorder::on(Listener::unix(path).expect("bind a unix socket"), label)
+    }
+
+    /// A server on `listener`, starting with an empty record.
+    pub fn on(listener: Listener, label: &str) -> Recorder<S> {
+        Recorder::with(listener, label, S::default())
+    }
+}
+
+impl<S: Speaks> Recorder<S> {
+    /// A server on `listener` that records into `stats` (which may also
+    /// hold how it behaves).
+    pub fn with(listener: Listener, label: &str, stats: S) -> Recorder<S> {
+        let stats = Arc::new(stats);
+        let (s, l) = (stats.clone(), label.to_string());
+        let server = Server::serve(
+            listener,
+            Arc::new(move |stream, number| s.serve_connection(stream, number, &l)),
+        );
+        Recorder {
+            label: label.to_string(),
+            stats,
+            server,
+        }
+    }
+
+    /// `127.0.0.1:PORT` or `unix:PATH`, as the `*_pass` directives name it.
+    pub fn address(&self) -> String {
+        self.server.address()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.server.connections()
     }
 }
 

@@ -33,12 +33,11 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use super::backend::{escape_bytes, Listener};
-use super::counting::{Server, Stream};
+use super::counting::{Recorder, Speaks, Stream};
 
 pub const VERSION_1: u8 = 1;
 pub const BEGIN_REQUEST: u8 = 1;
@@ -85,62 +84,30 @@ pub struct Stats {
     /// What went wrong on a connection (a malformed record, a request id
     /// that changed mid-request); a test asserts this stays empty.
     pub errors: Mutex<Vec<String>>,
+    /// When the responder closes a connection itself.
+    pub closing: Closing,
 }
 
-pub struct FastCgi {
-    pub label: String,
-    pub stats: Arc<Stats>,
-    server: Server,
+/// The FastCGI responder (see the module's text).
+pub type FastCgi = Recorder<Stats>;
+
+impl Speaks for Stats {
+    fn serve_connection(&self, stream: Box<dyn Stream>, number: usize, label: &str) {
+        serve_connection(stream, number, self, label)
+    }
 }
 
 impl FastCgi {
-    /// A responder on a free 127.0.0.1 port.
-    pub fn start(label: &str) -> FastCgi {
-        let listener = Listener::loopback();
-        FastCgi::serve(listener, label, Closing::AsAsked)
-    }
-
-    /// A responder on the unix socket `path`.
-    pub fn start_unix(label: &str, path: &Path) -> FastCgi {
-        let listener = Listener::unix(path).expect("bind a unix socket");
-        FastCgi::serve(listener, label, Closing::AsAsked)
-    }
-
     /// A responder on a free 127.0.0.1 port that never closes a connection
     /// itself, `FCGI_KEEP_CONN` or not, as some FastCGI applications do
     /// against the specification: with it a test sees which connections
     /// nginx itself is willing to reuse.
     pub fn start_ignoring_keep_conn(label: &str) -> FastCgi {
-        let listener = Listener::loopback();
-        FastCgi::serve(listener, label, Closing::Never)
-    }
-
-    /// A responder on `listener` that honours `FCGI_KEEP_CONN`.
-    pub fn on(listener: Listener, label: &str) -> FastCgi {
-        FastCgi::serve(listener, label, Closing::AsAsked)
-    }
-
-    fn serve(listener: Listener, label: &str, closing: Closing) -> FastCgi {
-        let stats = Arc::new(Stats::default());
-        let (s, l) = (stats.clone(), label.to_string());
-        let server = Server::serve(
-            listener,
-            Arc::new(move |stream, number| serve_connection(stream, number, &s, &l, closing)),
-        );
-        FastCgi {
-            label: label.to_string(),
-            stats,
-            server,
-        }
-    }
-
-    /// `127.0.0.1:PORT` or `unix:PATH`, as `fastcgi_pass` names it.
-    pub fn address(&self) -> String {
-        self.server.address()
-    }
-
-    pub fn connections(&self) -> usize {
-        self.server.connections()
+        let stats = Stats {
+            closing: Closing::Never,
+            ..Stats::default()
+        };
+        FastCgi::with(Listener::loopback(), label, stats)
     }
 
     pub fn requests(&self) -> usize {
@@ -166,9 +133,10 @@ impl FastCgi {
 }
 
 /// When the responder closes a connection.
-#[derive(Clone, Copy, PartialEq)]
-enum Closing {
+#[derive(Clone, Copy, PartialEq, Default)]
+pub enum Closing {
     /// After a request without `FCGI_KEEP_CONN` (the specification).
+    #[default]
     AsAsked,
     /// Never: only nginx (or the read timeout) ends a connection.
     Never,
@@ -298,13 +266,7 @@ pub fn body_for(label: &str, request: &FcgiRequest) -> String {
     )
 }
 
-fn serve_connection(
-    mut stream: Box<dyn Stream>,
-    number: usize,
-    stats: &Stats,
-    label: &str,
-    closing: Closing,
-) {
+fn serve_connection(mut stream: Box<dyn Stream>, number: usize, stats: &Stats, label: &str) {
     let fail = |why: String| {
         stats
             .errors
@@ -406,7 +368,7 @@ fn serve_connection(
         if stream.write_all(&answer).is_err() {
             return;
         }
-        if !request.keep_conn && closing == Closing::AsAsked {
+        if !request.keep_conn && stats.closing == Closing::AsAsked {
             // The specification: without FCGI_KEEP_CONN the application
             // closes the connection once the request is done.
             stats.closed_by_responder.fetch_add(1, Ordering::SeqCst);

@@ -27,12 +27,11 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use super::backend::{escape_bytes, Listener};
-use super::counting::{Server, Stream};
+use super::backend::escape_bytes;
+use super::counting::{Recorder, Speaks, Stream};
 
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -68,56 +67,21 @@ pub struct Stats {
     pub errors: Mutex<Vec<String>>,
 }
 
-pub struct Grpc {
-    pub label: String,
-    pub stats: Arc<Stats>,
-    server: Server,
+/// The gRPC server (see the module's text).
+pub type Grpc = Recorder<Stats>;
+
+impl Speaks for Stats {
+    fn serve_connection(&self, stream: Box<dyn Stream>, number: usize, label: &str) {
+        if let Err(why) = serve_connection(stream, number, self, label) {
+            self.errors
+                .lock()
+                .unwrap()
+                .push(format!("{label} connection {number}: {why}"));
+        }
+    }
 }
 
 impl Grpc {
-    /// A server on a free 127.0.0.1 port.
-    pub fn start(label: &str) -> Grpc {
-        let listener = Listener::loopback();
-        Grpc::serve(listener, label)
-    }
-
-    /// A server on the unix socket `path`.
-    pub fn start_unix(label: &str, path: &Path) -> Grpc {
-        let listener = Listener::unix(path).expect("bind a unix socket");
-        Grpc::serve(listener, label)
-    }
-
-    pub fn serve(listener: Listener, label: &str) -> Grpc {
-        let stats = Arc::new(Stats::default());
-        let (s, l) = (stats.clone(), label.to_string());
-        let server = Server::serve(
-            listener,
-            Arc::new(move |stream, number| {
-                if let Err(why) = serve_connection(stream, number, &s, &l) {
-                    s.errors
-                        .lock()
-                        .unwrap()
-                        .push(format!("{l} connection {number}: {why}"));
-                }
-            }),
-        );
-        Grpc {
-            label: label.to_string(),
-            stats,
-            server,
-        }
-    }
-
-    /// `127.0.0.1:PORT` or `unix:PATH`, as `grpc_pass` names it (after an
-    /// optional `grpc://`).
-    pub fn address(&self) -> String {
-        self.server.address()
-    }
-
-    pub fn connections(&self) -> usize {
-        self.server.connections()
-    }
-
     pub fn requests(&self) -> usize {
         self.stats.requests.load(Ordering::SeqCst)
     }

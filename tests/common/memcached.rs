@@ -18,12 +18,11 @@
 //! Several commands on one connection are answered one after the other.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use super::backend::{escape_bytes, Listener};
-use super::counting::{Server, Stream};
+use super::backend::escape_bytes;
+use super::counting::{Recorder, Speaks, Stream};
 
 /// One `get` as the server saw it.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,48 +41,16 @@ pub struct Stats {
     pub unknown: Mutex<Vec<String>>,
 }
 
-pub struct Memcached {
-    pub label: String,
-    pub stats: Arc<Stats>,
-    server: Server,
+/// The memcached server (see the module's text).
+pub type Memcached = Recorder<Stats>;
+
+impl Speaks for Stats {
+    fn serve_connection(&self, stream: Box<dyn Stream>, number: usize, label: &str) {
+        serve_connection(stream, number, self, label)
+    }
 }
 
 impl Memcached {
-    /// A server on a free 127.0.0.1 port.
-    pub fn start(label: &str) -> Memcached {
-        let listener = Listener::loopback();
-        Memcached::serve(listener, label)
-    }
-
-    /// A server on the unix socket `path`.
-    pub fn start_unix(label: &str, path: &Path) -> Memcached {
-        let listener = Listener::unix(path).expect("bind a unix socket");
-        Memcached::serve(listener, label)
-    }
-
-    pub fn serve(listener: Listener, label: &str) -> Memcached {
-        let stats = Arc::new(Stats::default());
-        let (s, l) = (stats.clone(), label.to_string());
-        let server = Server::serve(
-            listener,
-            Arc::new(move |stream, number| serve_connection(stream, number, &s, &l)),
-        );
-        Memcached {
-            label: label.to_string(),
-            stats,
-            server,
-        }
-    }
-
-    /// `127.0.0.1:PORT` or `unix:PATH`, as `memcached_pass` names it.
-    pub fn address(&self) -> String {
-        self.server.address()
-    }
-
-    pub fn connections(&self) -> usize {
-        self.server.connections()
-    }
-
     pub fn requests(&self) -> usize {
         self.stats.requests.load(Ordering::SeqCst)
     }
