@@ -517,11 +517,23 @@ pub(crate) fn parse_path_map(
     }
 }
 
+/// The largest `keepalive N` upkeep writes. nginx allocates every slot of
+/// a pool when it loads the config (`ngx_http_upstream_init_keepalive`:
+/// about 150 bytes a slot, per upstream), so `keepalive 4294967295` asks for
+/// 652 GB and fails, and 100,000,000 takes 15 GB and most of a minute. A
+/// pool upkeep writes has one backend address, and from one local address
+/// nginx can open at most 65,535 TCP connections to it (one per local
+/// port), so a larger pool could never fill; 65,535 slots cost about 10 MB.
+pub const MAX_POOL_SIZE: u32 = 65_535;
+
 fn parse_pool_size(text: &str) -> Result<u32, String> {
-    match text.parse::<u32>() {
-        Ok(n) if n >= 1 => Ok(n),
+    match text.parse::<u64>() {
+        Ok(n) if n > u64::from(MAX_POOL_SIZE) => Err(format!(
+            "`{text}` is larger than {MAX_POOL_SIZE}, the most TCP connections nginx can open from one local address to one backend (one per local port); nginx reserves memory for every slot at start-up"
+        )),
+        Ok(n) if n >= 1 => Ok(n as u32),
         _ => Err(format!(
-            "`{text}` is not a pool size: use a whole number of at least 1"
+            "`{text}` is not a pool size: use a whole number from 1 to {MAX_POOL_SIZE}"
         )),
     }
 }
