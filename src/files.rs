@@ -86,6 +86,12 @@ impl ReadFailure {
 
 /// Reads a regular file whole, with its stamp.
 pub fn read_regular(path: &Path) -> Result<(Vec<u8>, Stamp), ReadFailure> {
+    // By name first, for the message: opening a socket fails with ENXIO,
+    // which says less than "is a socket". The descriptor is checked again.
+    let named = fs::metadata(path).map_err(ReadFailure::Io)?;
+    if let Some(what) = not_a_file(&named) {
+        return Err(ReadFailure::NotAFile(what));
+    }
     let file = open_nonblocking(path).map_err(ReadFailure::Io)?;
     let meta = file.metadata().map_err(ReadFailure::Io)?;
     if let Some(what) = not_a_file(&meta) {

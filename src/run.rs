@@ -104,6 +104,39 @@ fn run_into(
     };
 
     let (jobs, broken) = units(config, &mut ws, &candidates, root, stdin_file);
+    // A tree an interrupted write left part old, part new is not worth
+    // analysing: it is completed first, either way, on request.
+    let dirs: Vec<PathBuf> = ws
+        .files()
+        .filter_map(|f| f.real.as_deref()?.parent().map(Path::to_path_buf))
+        .collect();
+    let journals = write::find_journals(dirs.iter().map(PathBuf::as_path));
+    if let Some(how) = config.recover {
+        if journals.is_empty() {
+            emitter.warning(
+                "--recover: no interrupted write was found beside these files; nothing to do",
+            )?;
+        }
+        for journal in &journals {
+            match write::recover(journal, how) {
+                Ok(done) => emitter.recovered(journal, &done)?,
+                Err(message) => emitter.run_error(&message)?,
+            }
+        }
+        let summary = emitter.finish(&[], None)?;
+        return Ok(if summary.errors > 0 {
+            ExitStatus::Error
+        } else {
+            ExitStatus::Success
+        });
+    }
+    if !journals.is_empty() {
+        for journal in &journals {
+            emitter.run_error(&write::journal_error(journal).to_string())?;
+        }
+        emitter.finish(&[], None)?;
+        return Ok(ExitStatus::Error);
+    }
     if let Some(input) = output_aliases_input(config, &ws) {
         let output = config
             .output_file
@@ -242,6 +275,7 @@ fn run_into(
                 shown: ws.file(*f).shown.clone(),
                 original: ws.file(*f).source.text.clone(),
                 new: new.clone(),
+                stamp: ws.file(*f).stamp,
             })
             .collect();
         let shown: Vec<(String, usize)> = pending
