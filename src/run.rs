@@ -697,9 +697,9 @@ fn walk_error(dir: &Path, e: &ignore::Error) -> (String, String) {
     match e {
         ignore::Error::WithPath { path, err } => {
             let shown = crate::workspace::shown_path(path);
-            let what = match err.as_ref() {
-                ignore::Error::Io(io) => describe_io(io),
-                other => other.to_string(),
+            let what = match err.io_error() {
+                Some(io) => describe_io(io),
+                None => err.to_string(),
             };
             (shown.clone(), format!("{shown}: {what}"))
         }

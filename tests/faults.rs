@@ -595,3 +595,37 @@ fn a_single_file_bind_mount_is_written_in_place() {
         "the bound file itself is written:\n{host}"
     );
 }
+
+#[test]
+fn an_unreadable_directory_is_named_with_what_to_do() {
+    use std::os::unix::fs::PermissionsExt;
+    if unsafe { libc::geteuid() } != 0 {
+        common::skip(
+            "unreadable directory",
+            "needs root to run upkeep as another user (root reads every directory)",
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    let conf = dir.path().join("conf.d");
+    std::fs::create_dir_all(conf.join("private")).unwrap();
+    std::fs::write(conf.join("site.conf"), SITE).unwrap();
+    std::fs::set_permissions(conf.join("private"), PermissionsExt::from_mode(0o000)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_upkeep"))
+        .args(["--no-config", "--check", "conf.d"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_stderr_has(&out, "conf.d/private: permission denied (check the file's permissions, and that every directory above it can be entered)");
+    // The readable site is still checked.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("+++ b/conf.d/site.conf"));
+}
