@@ -483,6 +483,13 @@ fn a_write_keeps_attributes_acls_and_hard_links() {
         return;
     }
     run(&["setfacl", "-m", "u:nobody:r", p]).unwrap();
+    // Without SELinux loaded, root can still store the label as an
+    // attribute; it is kept like any other.
+    let selinux = Command::new("setfattr")
+        .args(["-n", "security.selinux", "-v", "system_u:object_r:httpd_config_t:s0", p])
+        .status()
+        .unwrap()
+        .success();
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
     let attrs = run(&["getfattr", "-d", "-m", "-", "--absolute-names", p]).unwrap();
     let acl = run(&["getfacl", "--absolute-names", p]).unwrap();
@@ -496,6 +503,11 @@ fn a_write_keeps_attributes_acls_and_hard_links() {
     assert_eq!(run(&["getfacl", "--absolute-names", p]).unwrap(), acl);
     assert!(attrs.contains("user.upkeep-test=\"kept\""), "{attrs}");
     assert!(acl.contains("user:nobody:r--"), "{acl}");
+    if selinux {
+        assert!(attrs.contains("security.selinux=\"system_u:object_r:httpd_config_t:s0\""), "{attrs}");
+    } else {
+        common::skip("SELinux label kept", "this file system refuses security.selinux");
+    }
 
     // A second name for the same file sees the new text.
     let dir = tempfile::tempdir().unwrap();
