@@ -38,7 +38,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -159,35 +158,52 @@ fn test_pause(stage: &str, done: usize, interrupted: &AtomicBool) {
     }
 }
 
-/// SIGINT, SIGTERM and SIGHUP set a flag for as long as this lives.
+/// Set by [`on_signal`]; one write runs at a time in a process.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Only an atomic store: all a signal handler may safely do here.
+    SIGNALLED.store(true, Ordering::SeqCst);
+}
+
+/// While this lives, SIGINT, SIGTERM and SIGHUP only set a flag; dropping
+/// it puts back the actions they had (the default one: ending the run).
 struct Signals {
-    flag: Arc<AtomicBool>,
-    ids: Vec<signal_hook::SigId>,
+    saved: Vec<(libc::c_int, libc::sigaction)>,
 }
 
 impl Signals {
     fn catch() -> Signals {
-        let flag = Arc::new(AtomicBool::new(false));
-        let ids = [
-            signal_hook::consts::SIGINT,
-            signal_hook::consts::SIGTERM,
-            signal_hook::consts::SIGHUP,
-        ]
-        .iter()
-        .filter_map(|s| signal_hook::flag::register(*s, flag.clone()).ok())
-        .collect();
-        Signals { flag, ids }
+        SIGNALLED.store(false, Ordering::SeqCst);
+        let mut saved = Vec::new();
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: plain sigaction calls with zeroed, then filled,
+            // structures; the handler only stores an atomic.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+                libc::sigemptyset(&mut action.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, &action, &mut old) == 0 {
+                    saved.push((sig, old));
+                }
+            }
+        }
+        Signals { saved }
     }
 
     fn arrived(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
+        SIGNALLED.load(Ordering::SeqCst)
     }
 }
 
 impl Drop for Signals {
     fn drop(&mut self) {
-        for id in self.ids.drain(..) {
-            signal_hook::low_level::unregister(id);
+        for (sig, old) in self.saved.drain(..) {
+            // SAFETY: restores the action saved by `catch`.
+            unsafe {
+                libc::sigaction(sig, &old, std::ptr::null_mut());
+            }
         }
     }
 }
@@ -247,7 +263,7 @@ fn stage_and_commit(
             return Err(WriteError::Interrupted);
         }
         s.entry.in_place = stage(s.file, &path_of(&s.entry.temp))?;
-        test_pause("staged", i + 1, &signals.flag);
+        test_pause("staged", i + 1, &SIGNALLED);
     }
     // The journal now says how each file will be written.
     write_journal(journal_path, staged, false)?;
@@ -262,7 +278,7 @@ fn stage_and_commit(
             return Err(WriteError::Interrupted);
         }
         commit(s.file, &s.entry, s.backed_up)?;
-        test_pause("renamed", i + 1, &signals.flag);
+        test_pause("renamed", i + 1, &SIGNALLED);
     }
     if signals.arrived() {
         // Every file is replaced; a signal now still rolls back, so that

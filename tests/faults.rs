@@ -486,7 +486,13 @@ fn a_write_keeps_attributes_acls_and_hard_links() {
     // Without SELinux loaded, root can still store the label as an
     // attribute; it is kept like any other.
     let selinux = Command::new("setfattr")
-        .args(["-n", "security.selinux", "-v", "system_u:object_r:httpd_config_t:s0", p])
+        .args([
+            "-n",
+            "security.selinux",
+            "-v",
+            "system_u:object_r:httpd_config_t:s0",
+            p,
+        ])
         .status()
         .unwrap()
         .success();
@@ -504,9 +510,15 @@ fn a_write_keeps_attributes_acls_and_hard_links() {
     assert!(attrs.contains("user.upkeep-test=\"kept\""), "{attrs}");
     assert!(acl.contains("user:nobody:r--"), "{acl}");
     if selinux {
-        assert!(attrs.contains("security.selinux=\"system_u:object_r:httpd_config_t:s0\""), "{attrs}");
+        assert!(
+            attrs.contains("security.selinux=\"system_u:object_r:httpd_config_t:s0\""),
+            "{attrs}"
+        );
     } else {
-        common::skip("SELinux label kept", "this file system refuses security.selinux");
+        common::skip(
+            "SELinux label kept",
+            "this file system refuses security.selinux",
+        );
     }
 
     // A second name for the same file sees the new text.
