@@ -537,6 +537,18 @@ fn a_write_keeps_attributes_acls_and_hard_links() {
     );
 }
 
+/// upkeep run in `dir` as user and group `nobody` (65534), with `groups`
+/// (setpriv's `--groups=…` or `--clear-groups`).
+fn as_nobody(dir: &Path, groups: &str, args: &[&str]) -> std::process::Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", groups, "--"])
+        .arg(env!("CARGO_BIN_EXE_upkeep"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_group_member_keeps_the_files_owner_and_group() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -557,24 +569,12 @@ fn a_group_member_keeps_the_files_owner_and_group() {
     std::fs::write(&path, SITE).unwrap();
     std::os::unix::fs::chown(&path, Some(0), Some(group)).unwrap();
     std::fs::set_permissions(&path, PermissionsExt::from_mode(0o664)).unwrap();
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            &format!("--groups={group}"),
-            "--",
-        ])
-        .arg(env!("CARGO_BIN_EXE_upkeep"))
-        .args(["--no-config", "--write", "site.conf"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = as_nobody(
+        dir.path(),
+        &format!("--groups={group}"),
+        &["--no-config", "--write", "site.conf"],
     );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let meta = std::fs::metadata(&path).unwrap();
     assert_ne!(std::fs::read_to_string(&path).unwrap(), SITE, "written");
     assert_eq!(
@@ -636,19 +636,12 @@ fn an_unreadable_directory_is_named_with_what_to_do() {
     std::fs::create_dir_all(conf.join("private")).unwrap();
     std::fs::write(conf.join("site.conf"), SITE).unwrap();
     std::fs::set_permissions(conf.join("private"), PermissionsExt::from_mode(0o000)).unwrap();
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(env!("CARGO_BIN_EXE_upkeep"))
-        .args(["--no-config", "--check", "conf.d"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = as_nobody(
+        dir.path(),
+        "--clear-groups",
+        &["--no-config", "--check", "conf.d"],
     );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     assert_stderr_has(&out, "conf.d/private: permission denied (check the file's permissions, and that every directory above it can be entered)");
     // The readable site is still checked.
     assert!(String::from_utf8_lossy(&out.stdout).contains("+++ b/conf.d/site.conf"));
