@@ -25,7 +25,9 @@ use std::collections::HashSet;
 use std::io::{self, Write};
 
 use crate::cli::{Config, Format, Mode};
-use crate::report::{FileReport, FileStatus, RunError, RunReport, Span, Summary, REPORT_VERSION};
+use crate::report::{
+    FileReport, FileStatus, NoteReport, RunError, RunReport, Span, Summary, REPORT_VERSION,
+};
 use crate::style::{self, paint};
 use crate::{diff, sarif};
 
@@ -125,6 +127,32 @@ fn error_line(err: &mut dyn Write, config: &Config, message: &str) -> io::Result
     writeln!(err, "{label} {message}")
 }
 
+impl Text<'_> {
+    /// `path:line:col: note: message` (`warning:` for what warns), each
+    /// once: a shared file's note is said once.
+    fn note_line(&mut self, path: &str, n: &NoteReport) -> io::Result<()> {
+        if !self.notes_seen.insert(n.text(path)) {
+            return Ok(());
+        }
+        let color = self.config.err_color;
+        let place = match (n.line, n.column) {
+            (Some(l), Some(c)) => format!("{path}:{l}:{c}:"),
+            _ => format!("{path}:"),
+        };
+        let label = if n.kind.warns() {
+            paint(color, style::WARNING, "warning:")
+        } else {
+            paint(color, style::NOTE, "note:")
+        };
+        writeln!(
+            self.err,
+            "{} {label} {}",
+            paint(color, style::PLACE, &place),
+            n.message
+        )
+    }
+}
+
 pub struct Text<'w> {
     config: &'w Config,
     out: &'w mut dyn Write,
@@ -138,6 +166,12 @@ pub struct Text<'w> {
 
 impl Emitter for Text<'_> {
     fn file(&mut self, report: FileReport, output: Output<'_>) -> io::Result<()> {
+        if !self.config.verbose && !self.config.quiet {
+            // What could fail or was not decided is said without -v.
+            for n in report.notes.iter().filter(|n| n.kind.warns()) {
+                self.note_line(&report.path, n)?;
+            }
+        }
         if self.config.verbose {
             let color = self.config.err_color;
             for c in &report.changes {
@@ -151,21 +185,7 @@ impl Emitter for Text<'_> {
                 )?;
             }
             for n in report.notes.iter().chain(&report.suppressed) {
-                let line = n.text(&report.path);
-                if !self.notes_seen.insert(line.clone()) {
-                    continue;
-                }
-                let place = match (n.line, n.column) {
-                    (Some(l), Some(c)) => format!("{}:{l}:{c}:", report.path),
-                    _ => format!("{}:", report.path),
-                };
-                writeln!(
-                    self.err,
-                    "{} {} {}",
-                    paint(color, style::PLACE, &place),
-                    paint(color, style::NOTE, "note:"),
-                    n.message
-                )?;
+                self.note_line(&report.path, n)?;
             }
         }
         match output {
@@ -382,10 +402,15 @@ impl Emitter for Github<'_> {
                 (Some(l), Some(c)) => At::Point(l, c),
                 _ => At::Nowhere,
             };
+            let (level, title) = if n.kind.warns() {
+                ("warning", "upkeep warning")
+            } else {
+                ("notice", title)
+            };
             writeln!(
                 self.out,
                 "{}",
-                annotation("notice", &report.path, at, title, &n.message)
+                annotation(level, &report.path, at, title, &n.message)
             )?;
         }
         self.summary.add(&report);

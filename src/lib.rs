@@ -356,13 +356,7 @@ fn plan_unit(
             };
             seen_notes
                 .insert((file, offset, n.message.clone()))
-                .then_some((
-                    index[&file],
-                    Note {
-                        offset,
-                        message: n.message,
-                    },
-                ))
+                .then_some((index[&file], Note { offset, ..n }))
         };
         for n in planned.notes {
             if let Some((i, note)) = place(n) {

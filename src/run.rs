@@ -100,6 +100,8 @@ pub fn run(
     let mut pending: Vec<(FileId, Vec<u8>, usize)> = Vec::new();
     let mut written_by: HashSet<FileId> = HashSet::new();
     let mut changed_files = 0;
+    // `path:line:column` of every place upkeep could not decide.
+    let mut undecided: Vec<String> = Vec::new();
     for (job, result) in jobs.iter().zip(results) {
         let entry = ws.file(job.unit.entries[0]).shown.clone();
         let rewrites = match result {
@@ -163,6 +165,16 @@ pub fn run(
                 Output::Diff(diff::unified(&diff_path, &f.source, &rewrite.edits))
             };
             changed_files += usize::from(changed);
+            undecided.extend(
+                report
+                    .notes
+                    .iter()
+                    .filter(|n| n.kind == crate::vocab::NoteKind::Undecided)
+                    .map(|n| match (n.line, n.column) {
+                        (Some(l), Some(c)) => format!("{}:{l}:{c}", report.path),
+                        _ => report.path.clone(),
+                    }),
+            );
             emitter.file(report, output)?;
         }
     }
@@ -199,6 +211,11 @@ pub fn run(
         // nginx it would open a connection per request again.
         emitter.warning("--nginx-version is 1.29.7 or later: this output relies on that nginx's defaults (keepalive in upstream blocks, HTTP/1.1 to backends, no `Connection: close`); on an older nginx it pools no connections — omit --nginx-version for output that works on any version")?;
     }
+    if config.mode == Mode::Check && !undecided.is_empty() {
+        // A gate that saw only part of the config is not green: what the
+        // unread includes decide may need a change.
+        emitter.run_error(&undecided_message(&undecided))?;
+    }
     let summary = emitter.finish(&failed, failure.as_deref())?;
     Ok(if summary.errors > 0 {
         ExitStatus::Error
@@ -207,6 +224,20 @@ pub fn run(
     } else {
         ExitStatus::Success
     })
+}
+
+/// `--check`'s error for the places upkeep could not decide.
+fn undecided_message(places: &[String]) -> String {
+    const SHOWN: usize = 12;
+    let mut list = places[..places.len().min(SHOWN)].join(", ");
+    if places.len() > SHOWN {
+        list.push_str(&format!(", and {} more", places.len() - SHOWN));
+    }
+    format!(
+        "could not decide {} place{}: {list}: they depend on includes upkeep could not read (see the warnings); make them readable, point upkeep at them with --path-map FROM=TO, or declare them irrelevant with ignore-includes in upkeep.toml",
+        places.len(),
+        if places.len() == 1 { "" } else { "s" }
+    )
 }
 
 /// Reads the arguments: files, directories (their configs), `-`. Returns
@@ -405,10 +436,7 @@ fn process_job(
     if let (Some(assumed), Some((_, first))) = (&job.assumed, rewrites.files.first_mut()) {
         first.notes.insert(
             0,
-            crate::vocab::Note {
-                offset: None,
-                message: assumed.clone(),
-            },
+            crate::vocab::Note::new(crate::vocab::NoteKind::Info, None, assumed.clone()),
         );
     }
     Ok(rewrites)

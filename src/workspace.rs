@@ -64,6 +64,9 @@ pub struct Paths {
     pub prefix: Option<PathBuf>,
     /// `--path-map FROM=TO`, in the order given; the first match applies.
     pub maps: Vec<(PathBuf, PathBuf)>,
+    /// `--ignore-include GLOB`: includes that count as read and empty when
+    /// upkeep cannot read them.
+    pub ignored: Vec<glob::Pattern>,
 }
 
 impl Paths {
@@ -81,6 +84,23 @@ impl Paths {
             }
         }
         full
+    }
+
+    /// Whether an include upkeep could not read was declared irrelevant:
+    /// its name as written, or the path it resolves to, matches a glob.
+    pub fn is_ignored(&self, name: &str, prefix: Option<&Path>) -> bool {
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: false,
+            require_literal_leading_dot: false,
+        };
+        let resolved = prefix.map(|p| self.resolve(name, p));
+        self.ignored.iter().any(|g| {
+            g.matches_with(name, options)
+                || resolved
+                    .as_deref()
+                    .is_some_and(|r| g.matches_path_with(r, options))
+        })
     }
 }
 
@@ -389,6 +409,9 @@ pub enum Inclusion {
     Unseen {
         reason: String,
     },
+    /// A file upkeep could not read that `--ignore-include` declares
+    /// irrelevant: read as empty.
+    Ignored,
     /// The file includes itself, directly or through others: nginx would
     /// never finish reading it.
     Cycle {
@@ -575,6 +598,9 @@ impl Builder {
                     }
                 }
                 Reached::Nothing { pattern } => Inclusion::Nothing { pattern },
+                Reached::Unseen { .. } if ws.paths.is_ignored(&site.name, prefix) => {
+                    Inclusion::Ignored
+                }
                 Reached::Unseen { reason } => Inclusion::Unseen { reason },
             };
             self.inclusions.insert(at, inclusion);

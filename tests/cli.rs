@@ -468,7 +468,12 @@ fn notes_say_what_was_left_alone() {
     let out = upkeep_stdin(&["-"], input);
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
-    assert_eq!(stderr(&out), "nothing to change in 1 file\n");
+    // The variable target is a place left alone; a stream proxy_pass is
+    // no HTTP proxying, so nothing upkeep declined.
+    assert_eq!(
+        stderr(&out),
+        "nothing to change in 1 file; 1 place left alone (-v says why)\n"
+    );
     let out = upkeep_stdin(&["-v", "-"], input);
     let err = stderr(&out);
     assert!(
@@ -1119,8 +1124,8 @@ fn upkeep_ignore_is_reported() {
 }
 
 /// `--format github`: one workflow command per change (warning), note
-/// (notice) and error, each on the file's line; `-o FILE` takes what
-/// stdout would get.
+/// (notice; warning for what is said without -v) and error, each on the
+/// file's line; `-o FILE` takes what stdout would get.
 #[test]
 fn github_annotations_and_output_file() {
     let input = b"http {\n    server {\n        location /x/ {\n            include snippets/x.conf;\n            proxy_pass http://x:9000;\n        }\n        location /api/ {\n            proxy_pass http://api:8080;\n        }\n    }\n}\n";
@@ -1132,7 +1137,16 @@ fn github_annotations_and_output_file() {
         "{lines:#?}"
     );
     assert!(
-        lines.iter().any(|l| l.starts_with("::notice file=-,line=4,col=13,title=upkeep note::`include snippets/x.conf` could not be read")),
+        lines.iter().any(|l| l.starts_with("::warning file=-,line=4,col=13,title=upkeep warning::`include snippets/x.conf` could not be read")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("::warning file=-,line=5,col=13,title=upkeep warning::left alone: `include snippets/x.conf`")),
+        "{lines:#?}"
+    );
+    // The pool's default timeout is background: a notice.
+    assert!(
+        lines.iter().any(|l| l.starts_with("::notice file=-,line=8,col=13,title=upkeep note::upstream \"api\" keeps idle connections")),
         "{lines:#?}"
     );
     for line in &lines {
@@ -1552,4 +1566,103 @@ fn many_trees_print_in_the_order_of_one_thread() {
         .filter(|n| errors.contains(&format!("{n}:")))
         .collect();
     assert_eq!(failed, ["site-05.conf", "site-18.conf", "site-31.conf"]);
+}
+
+/// An include upkeep cannot read leaves alone what depends on it; that is
+/// a warning without -v, `--check` cannot be green (exit 2, "could not
+/// decide"), the JSON, SARIF and GitHub outputs carry the same, and an
+/// include declared irrelevant (`--ignore-include`, upkeep.toml's
+/// `ignore-includes`) counts as read.
+#[test]
+fn what_upkeep_cannot_read_is_never_green() {
+    let input = b"http {\n    server {\n        location /x/ {\n            include snippets/x.conf;\n            proxy_pass http://x:9000;\n        }\n    }\n}\n";
+    let check = upkeep_stdin(&["--no-config", "--check", "-"], input);
+    assert_eq!(check.status.code(), Some(2), "{}", stderr(&check));
+    assert!(check.stdout.is_empty(), "{}", stdout(&check));
+    let err = stderr(&check);
+    for want in [
+        "-:4:13: warning: `include snippets/x.conf` could not be read",
+        "-:5:13: warning: left alone: `include snippets/x.conf` could not be read",
+        "error: could not decide 2 places: -:4:13, -:5:13: ",
+        "nothing to change in 1 file; 2 places left alone, 2 warnings (-v says why); 1 error\n",
+    ] {
+        assert!(err.contains(want), "lacks {want:?}:\n{err}");
+    }
+    // Without --check the warnings are the same, and the run is no error.
+    let diff = upkeep_stdin(&["--no-config", "-"], input);
+    assert_eq!(diff.status.code(), Some(0));
+    assert_eq!(
+        stderr(&diff).lines().last(),
+        Some("nothing to change in 1 file; 2 places left alone, 2 warnings (-v says why)")
+    );
+
+    let json = upkeep_stdin(&["--no-config", "--check", "--format", "json", "-"], input);
+    assert_eq!(json.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let kinds: Vec<(&str, u64)> = report["files"][0]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["kind"].as_str().unwrap(), n["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("undecided", 4), ("undecided", 5)]);
+    let summary = &report["summary"];
+    assert_eq!(
+        [
+            &summary["undecided"],
+            &summary["left_alone"],
+            &summary["warnings"]
+        ],
+        [2, 2, 2]
+    );
+    assert!(report["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("could not decide 2 places: -:4:13, -:5:13"));
+
+    let sarif = upkeep_stdin(&["--no-config", "--format", "sarif", "-"], input);
+    let log: serde_json::Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    let levels: Vec<&str> = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(levels, ["warning", "warning"]);
+
+    // Declared irrelevant: read as empty, so the location is pooled.
+    for args in [
+        &[
+            "--no-config",
+            "--check",
+            "--ignore-include",
+            "snippets/*",
+            "-",
+        ][..],
+        &["--no-config", "--check", "--ignore-include", "*x.conf", "-"][..],
+    ] {
+        let out = upkeep_stdin(args, input);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+        assert!(stdout(&out).contains("+            proxy_pass http://x;"));
+    }
+    // A glob that matches another include changes nothing.
+    let other = upkeep_stdin(
+        &[
+            "--no-config",
+            "--check",
+            "--ignore-include",
+            "mime.types",
+            "-",
+        ],
+        input,
+    );
+    assert_eq!(other.status.code(), Some(2));
+    let bad = upkeep_stdin(&["--no-config", "--ignore-include", "[a", "-"], input);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("`[a` is not a glob"),
+        "{}",
+        stderr(&bad)
+    );
 }

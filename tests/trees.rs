@@ -1,12 +1,15 @@
 //! Every case in `fixtures/trees/`: a tree of files (`input/`), the
 //! arguments upkeep gets there (`args`, one line), and either the tree it
 //! must leave after `--write` (`expected/`, every file and symlink) or the
-//! exit code and error it must give (`exit`, `stderr`: each line must
-//! appear) with every file unchanged.
+//! exit code and error it must give (`exit`) with every file unchanged.
+//! `stderr`: each line must appear in `--write`'s stderr, or, starting with
+//! `!`, must not. `check-exit`: what `--check` on the written tree exits
+//! (default 0: nothing more to change); `check-stderr`: lines its stderr
+//! must hold.
 //!
 //! For each case: the diff applies with `git apply` and gives `expected/`;
 //! `--write` gives `expected/` byte for byte, symlinks kept; `--check`
-//! afterwards finds nothing (idempotent); and real `nginx -t` accepts the
+//! afterwards finds nothing to change (idempotent); and real `nginx -t` accepts the
 //! written tree (`nginx-t`: the main configs to test; `stubs`: files that
 //! live only on the servers, created empty for the test). Absolute
 //! includes are tested where they point: the tree is bind-mounted at every
@@ -104,15 +107,7 @@ fn rewrite(case: &TreeCase, bless: bool) -> Vec<String> {
         ));
         return failures;
     }
-    for line in std::fs::read_to_string(case.dir.join("stderr"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-    {
-        if !stderr.contains(line) {
-            failures.push(format!("{}: stderr lacks {line:?}:\n{stderr}", case.name));
-        }
-    }
+    failures.extend(stderr_lines(case, "stderr", &stderr));
     let written = snapshot(&tree);
     let expected_dir = case.dir.join("expected");
     if expected_exit != 0 {
@@ -135,17 +130,33 @@ fn rewrite(case: &TreeCase, bless: bool) -> Vec<String> {
     if !d.is_empty() {
         failures.push(format!("{}: --write:\n{}", case.name, d.join("\n")));
     }
-    // Idempotent: the written tree needs nothing more.
+    // Idempotent: the written tree needs nothing more (a tree upkeep
+    // cannot see whole still cannot be decided: `check-exit`).
+    let check_exit: i32 = std::fs::read_to_string(case.dir.join("check-exit"))
+        .map(|s| s.trim().parse().unwrap())
+        .unwrap_or(0);
     let again = upkeep(&tree, &case.args, &["--check"]);
-    if again.status.code() != Some(0) {
+    if again.status.code() != Some(check_exit) {
         failures.push(format!(
-            "{}: --check after --write exited {:?}:\n{}{}",
+            "{}: --check after --write exited {:?}, expected {check_exit}:\n{}{}",
             case.name,
             again.status.code(),
             String::from_utf8_lossy(&again.stdout),
             String::from_utf8_lossy(&again.stderr)
         ));
     }
+    if !again.stdout.is_empty() {
+        failures.push(format!(
+            "{}: --check after --write printed a diff:\n{}",
+            case.name,
+            String::from_utf8_lossy(&again.stdout)
+        ));
+    }
+    failures.extend(stderr_lines(
+        case,
+        "check-stderr",
+        &String::from_utf8_lossy(&again.stderr),
+    ));
     // The diff, applied with git apply from the tree's root, gives the same.
     let fresh = work.path().join("fresh");
     copy_tree(&case.dir.join("input"), &fresh);
@@ -176,6 +187,29 @@ fn rewrite(case: &TreeCase, bless: bool) -> Vec<String> {
             case.name,
             d.join("\n")
         ));
+    }
+    failures
+}
+
+/// The lines of the case's file `name` that `stderr` lacks (or, for a
+/// line starting with `!`, holds).
+fn stderr_lines(case: &TreeCase, name: &str, stderr: &str) -> Vec<String> {
+    let mut failures = Vec::new();
+    for line in std::fs::read_to_string(case.dir.join(name))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        match line.strip_prefix('!') {
+            Some(absent) if stderr.contains(absent) => {
+                failures.push(format!("{}: stderr holds {absent:?}:\n{stderr}", case.name))
+            }
+            Some(_) => {}
+            None if !stderr.contains(line) => {
+                failures.push(format!("{}: stderr lacks {line:?}:\n{stderr}", case.name))
+            }
+            None => {}
+        }
     }
     failures
 }
