@@ -25,6 +25,7 @@ pub mod plan;
 pub mod query;
 pub mod report;
 pub mod resolve;
+pub mod roots;
 pub mod rules;
 pub mod run;
 pub mod sarif;

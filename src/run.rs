@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use crate::cli::{Config, Mode};
 use crate::emit::{self, Emitter, Output};
 use crate::report::{ChangeReport, FileReport, FileStatus, NoteReport};
+use crate::roots::Roots;
 use crate::vocab::Seen;
 use crate::workspace::{describe_io, FileId, Unit, UnitKind, Workspace};
 use crate::{diff, model, write, ExitStatus, FileError, Rewrite, MAX_FILE_SIZE};
@@ -41,6 +42,7 @@ pub fn run(
     err: &mut dyn Write,
 ) -> io::Result<ExitStatus> {
     let mut emitter = emit::for_config(config, out, err);
+    let roots = Roots::of_inputs(&config.inputs, config.root.as_deref());
     let mut ws = Workspace::new(config.paths.clone());
     let (candidates, stdin_file) = read_inputs(config, stdin, &mut ws, emitter.as_mut())?;
     let root = match &config.root {
@@ -91,11 +93,16 @@ pub fn run(
             return Ok(ExitStatus::Error);
         }
     }
-    let results = settle_shared_files(
+    read_outside(&ws, &jobs, &roots, emitter.as_mut())?;
+    // Outside the roots first: a tree failed there fails the trees that
+    // share its files too.
+    let results = keep_outside_unchanged(
         &ws,
         &jobs,
+        &roots,
         processed.into_iter().map(|r| r.map(|u| u.files)).collect(),
     );
+    let results = settle_shared_files(&ws, &jobs, results);
     // Every changed file of the run, for one all-or-nothing write.
     let mut pending: Vec<(FileId, Vec<u8>, usize)> = Vec::new();
     let mut written_by: HashSet<FileId> = HashSet::new();
@@ -156,11 +163,12 @@ pub fn run(
                 Output::None
             } else {
                 // The diff names the file written (symlinks resolved),
-                // relative to the current directory.
+                // relative to its repository's root (else the current
+                // directory).
                 let diff_path = f
                     .real
                     .as_deref()
-                    .map(crate::workspace::shown_path)
+                    .map(|r| roots.diff_path(r))
                     .unwrap_or_else(|| f.shown.clone());
                 Output::Diff(diff::unified(&diff_path, &f.source, &rewrite.edits))
             };
@@ -270,9 +278,10 @@ fn read_inputs(
             continue;
         }
         let path = Path::new(p);
-        let found = match std::fs::metadata(path) {
+        let maps = &config.paths.maps;
+        let found = match crate::roots::real_path(path, maps).and_then(std::fs::metadata) {
             Ok(meta) if meta.is_dir() => {
-                let (mut found, errors) = walk(path, &config.exclude);
+                let (mut found, errors) = walk(path, &config.exclude, maps);
                 for (at, message) in errors {
                     emitter.error(error_report(&at, message))?;
                 }
@@ -369,6 +378,97 @@ fn settle_shared_files(
             }
         }
     }
+}
+
+/// The files of the run read from outside its roots, said once: upkeep
+/// reads them as nginx would, but never writes them, and they may not be
+/// the files the repository means (the machine's own `/etc/nginx`).
+fn read_outside(
+    ws: &Workspace,
+    jobs: &[Job],
+    roots: &Roots,
+    emitter: &mut dyn Emitter,
+) -> io::Result<()> {
+    let mut seen: HashSet<FileId> = HashSet::new();
+    let mut outside: Vec<String> = Vec::new();
+    for id in jobs.iter().flat_map(|j| j.unit.files.iter().copied()) {
+        let f = ws.file(id);
+        let Some(real) = &f.real else { continue };
+        if !seen.insert(id) || roots.holding(real).is_some() {
+            continue;
+        }
+        let at = crate::workspace::shown_path(real);
+        outside.push(if at == f.shown {
+            at
+        } else {
+            format!("{at} (as {})", f.shown)
+        });
+    }
+    if outside.is_empty() {
+        return Ok(());
+    }
+    emitter.warning(&format!(
+        "read {} file{} from outside {} (upkeep writes only there, never these): {}",
+        outside.len(),
+        if outside.len() == 1 { "" } else { "s" },
+        roots.shown(),
+        outside.join(", ")
+    ))
+}
+
+/// A tree that would change a file outside the roots is not changed at
+/// all: the file is read-only to upkeep, and the error names the
+/// `--path-map` that would bring it into the repository.
+fn keep_outside_unchanged(
+    ws: &Workspace,
+    jobs: &[Job],
+    roots: &Roots,
+    mut results: Vec<Result<Vec<(FileId, Rewrite)>, Failure>>,
+) -> Vec<Result<Vec<(FileId, Rewrite)>, Failure>> {
+    for (job, result) in jobs.iter().zip(results.iter_mut()) {
+        let Ok(rewrites) = result else { continue };
+        let outside: Vec<&std::path::Path> = rewrites
+            .iter()
+            .filter(|(f, rw)| rw.new_text != ws.file(*f).source.text)
+            .filter_map(|(f, _)| ws.file(*f).real.as_deref())
+            .filter(|real| roots.holding(real).is_none())
+            .collect();
+        let Some(first) = outside.first() else {
+            continue;
+        };
+        // Directories to look for the repository's copy in: those of the
+        // tree's files inside the roots.
+        let near: Vec<PathBuf> = job
+            .unit
+            .files
+            .iter()
+            .filter_map(|f| ws.file(*f).real.as_deref()?.parent().map(Path::to_path_buf))
+            .filter(|d| roots.holding(d).is_some())
+            .collect();
+        let shown: Vec<String> = outside
+            .iter()
+            .map(|p| crate::workspace::shown_path(p))
+            .collect();
+        let hint = match crate::roots::suggest_map(first, &near, roots) {
+            Some((from, to)) => format!(
+                "--path-map {}={} reads {} from the repository's copy",
+                from.display(),
+                crate::roots::shown_dir(&to),
+                if shown.len() == 1 { "it" } else { "them" }
+            ),
+            None => "map the directory to the repository's copy with --path-map FROM=TO".into(),
+        };
+        *result = Err(Failure {
+            message: format!(
+                "{}: the change would edit {}, outside {}, where upkeep never writes; nothing was changed in this tree ({hint})",
+                ws.file(job.unit.entries[0]).shown,
+                shown.join(", "),
+                roots.shown(),
+            ),
+            at: None,
+        });
+    }
+    results
 }
 
 /// Flag values that name nothing the configs hold: `(flag as typed,
@@ -566,7 +666,11 @@ fn directory_of(ws: &Workspace, id: FileId) -> PathBuf {
 /// directories are not followed (no loops); symlinked files are read.
 /// Entries that cannot be read are returned as errors, one each: `(path,
 /// message)`.
-fn walk(dir: &Path, exclude: &[String]) -> (Vec<PathBuf>, Vec<(String, String)>) {
+fn walk(
+    dir: &Path,
+    exclude: &[String],
+    maps: &[(PathBuf, PathBuf)],
+) -> (Vec<PathBuf>, Vec<(String, String)>) {
     let mut found = Vec::new();
     let mut errors = Vec::new();
     let mut overrides = ignore::overrides::OverrideBuilder::new(dir);
@@ -602,9 +706,9 @@ fn walk(dir: &Path, exclude: &[String]) -> (Vec<PathBuf>, Vec<(String, String)>)
             continue;
         }
         // A symlink counts when it leads to a file (a link to a directory
-        // is not followed); a dangling one is an error like any unreadable
-        // file.
-        match std::fs::metadata(path) {
+        // is not followed; an absolute target through --path-map); a
+        // dangling one is an error like any unreadable file.
+        match crate::roots::real_path(path, maps).and_then(std::fs::metadata) {
             Ok(meta) if meta.is_file() => found.push(path.to_path_buf()),
             Ok(_) => {}
             Err(e) => {

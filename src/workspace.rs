@@ -239,7 +239,8 @@ impl Workspace {
     /// Reads and parses a file this workspace does not hold yet.
     fn read(&self, path: &Path) -> Result<Read, ReadError> {
         let shown = shown_path(path);
-        let real = std::fs::canonicalize(path)
+        // Symlinks resolved, absolute link targets through --path-map.
+        let real = crate::roots::real_path(path, &self.paths.maps)
             .map_err(|e| ReadError(format!("{shown}: {}", describe_io(&e))))?;
         if let Some(id) = self.by_real.get(&real) {
             return Ok(Read::Known(*id));

@@ -1666,3 +1666,63 @@ fn what_upkeep_cannot_read_is_never_green() {
         stderr(&bad)
     );
 }
+
+/// Roots: in a git work tree the diff names files relative to its root, so
+/// `git apply` applies it from any directory in it; a file read from
+/// outside the roots is said once per run, on stderr without -v, and is
+/// never written.
+#[test]
+fn diffs_are_relative_to_the_repository_and_outside_files_are_said_once() {
+    let repo = tempfile::tempdir().unwrap();
+    let machine = tempfile::tempdir().unwrap();
+    let git = |args: &[&str], dir: &Path| {
+        let s = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run git");
+        assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    };
+    git(&["init", "-q"], repo.path());
+    let deploy = repo.path().join("deploy");
+    std::fs::create_dir(&deploy).unwrap();
+    let headers = machine.path().join("headers.conf");
+    std::fs::write(&headers, "proxy_set_header X-Edge 1;\n").unwrap();
+    for name in ["a.conf", "b.conf"] {
+        std::fs::write(
+            deploy.join(name),
+            format!(
+                "events {{}}\nhttp {{\n    server {{\n        location / {{\n            include {};\n            proxy_pass http://app:8080;\n        }}\n    }}\n}}\n",
+                headers.display()
+            ),
+        )
+        .unwrap();
+    }
+    let out = upkeep(&deploy, &["--no-config", "a.conf", "b.conf"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let diff = stdout(&out);
+    assert!(
+        diff.starts_with("--- a/deploy/a.conf\n+++ b/deploy/a.conf\n"),
+        "{diff}"
+    );
+    assert!(diff.contains("--- a/deploy/b.conf\n"), "{diff}");
+    let err = stderr(&out);
+    assert_eq!(err.matches("from outside").count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: read 1 file from outside the repository {} (upkeep writes only there, never these): {}",
+            std::fs::canonicalize(repo.path()).unwrap().display(),
+            std::fs::canonicalize(&headers).unwrap().display()
+        )),
+        "{err}"
+    );
+    // `git apply` from the subdirectory applies the root-relative paths.
+    std::fs::write(repo.path().join("change.diff"), &out.stdout).unwrap();
+    git(&["apply", "../change.diff"], &deploy);
+    let again = upkeep(&deploy, &["--no-config", "--check", "a.conf", "b.conf"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    assert_eq!(
+        std::fs::read_to_string(&headers).unwrap(),
+        "proxy_set_header X-Edge 1;\n"
+    );
+}
