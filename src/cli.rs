@@ -485,6 +485,9 @@ impl Args {
                 tuning,
                 resolve: self.resolve,
                 resolver: self.resolver,
+                // Set per unit (see run.rs): a run's main configs know
+                // their context.
+                qualified_names: false,
             },
         }
     }

@@ -167,8 +167,9 @@ pub struct Text<'w> {
 impl Emitter for Text<'_> {
     fn file(&mut self, report: FileReport, output: Output<'_>) -> io::Result<()> {
         if !self.config.verbose && !self.config.quiet {
-            // What could fail or was not decided is said without -v.
-            for n in report.notes.iter().filter(|n| n.kind.warns()) {
+            // What could fail, was not decided, or decided names on an
+            // assumption is said without -v.
+            for n in report.notes.iter().filter(|n| n.kind.said_plainly()) {
                 self.note_line(&report.path, n)?;
             }
         }

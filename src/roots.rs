@@ -3,7 +3,8 @@
 //! A root is the git work tree holding an argument (the first directory
 //! upward with a `.git`, a directory or a worktree's file), else the
 //! argument's own directory (a directory argument itself, a file's
-//! parent). upkeep reads whatever nginx would read, but writes only below
+//! parent; for `sites-enabled/`, `sites-available/` and `conf.d/` the
+//! config directory above, where their links and includes lead). upkeep reads whatever nginx would read, but writes only below
 //! a root: a config repository's `sites-enabled/app ->
 //! /etc/nginx/sites-available/app` must never edit the live file of the
 //! machine upkeep runs on.
@@ -70,7 +71,10 @@ impl Roots {
                     dir: work_tree.to_path_buf(),
                     git: true,
                 },
-                None => Root { dir, git: false },
+                None => Root {
+                    dir: config_dir(dir),
+                    git: false,
+                },
             };
             if !roots.contains(&root) {
                 roots.push(root);
@@ -128,6 +132,20 @@ pub fn shown_dir(dir: &Path) -> String {
     match std::env::current_dir() {
         Ok(cwd) if cwd == dir => ".".into(),
         _ => crate::workspace::shown_path(dir),
+    }
+}
+
+/// The directory a non-repository argument stands for: itself, or for a
+/// directory of sites or snippets (`sites-enabled/`, `sites-available/`,
+/// `conf.d/`) the config directory holding it, where Debian's relative
+/// links (`sites-enabled/app -> ../sites-available/app`) and the includes
+/// upkeep reads for them lead.
+fn config_dir(dir: PathBuf) -> PathBuf {
+    let sites = crate::siblings::Wholesale::of(&dir).is_some()
+        || dir.file_name().is_some_and(|n| n == "sites-available");
+    match dir.parent() {
+        Some(parent) if sites => parent.to_path_buf(),
+        _ => dir,
     }
 }
 

@@ -31,6 +31,9 @@ use crate::{diff, model, write, ExitStatus, FileError, Rewrite, MAX_FILE_SIZE};
 struct Job {
     unit: Unit,
     assumed: Option<String>,
+    /// New upstream names carry `_PORT`: the unit's `http` context may
+    /// hold targets upkeep cannot see (see `siblings.rs`).
+    qualified_names: bool,
 }
 
 /// Runs upkeep as configured; `out` gets the diff, JSON or rewritten stdin,
@@ -56,9 +59,12 @@ pub fn run(
         None => None,
     };
 
-    let (jobs, broken) = units(config, &mut ws, &candidates, root, stdin_file);
+    let (jobs, broken, unreadable) = units(config, &mut ws, &candidates, root, stdin_file);
     for e in broken {
         emitter.error(failed_file(&e.path, crate::FileError::Syntax(e.clone())))?;
+    }
+    for (path, message) in unreadable {
+        emitter.error(error_report(&path, message))?;
     }
     if config.parse_only {
         for job in &jobs {
@@ -532,12 +538,42 @@ fn process_job(
     job: &Job,
     opts: &crate::vocab::Options,
 ) -> Result<crate::UnitRewrite, FileError> {
+    let qualified;
+    let opts = if job.qualified_names {
+        qualified = crate::vocab::Options {
+            qualified_names: true,
+            ..opts.clone()
+        };
+        &qualified
+    } else {
+        opts
+    };
     let mut rewrites = crate::process_unit(ws, &job.unit, opts)?;
+    // Context only: not reported, and never changed (`plan_unit` keeps
+    // every edit out of them).
+    if let Some((f, _)) = rewrites
+        .files
+        .iter()
+        .find(|(f, rw)| job.unit.read_only.contains(f) && rw.new_text != ws.file(*f).source.text)
+    {
+        return Err(FileError::Internal {
+            path: ws.file(job.unit.entries[0]).shown.clone(),
+            message: format!("{} is read only, and its text changed", ws.file(*f).shown),
+        });
+    }
+    rewrites
+        .files
+        .retain(|(f, _)| !job.unit.read_only.contains(f));
     if let (Some(assumed), Some((_, first))) = (&job.assumed, rewrites.files.first_mut()) {
-        first.notes.insert(
-            0,
-            crate::vocab::Note::new(crate::vocab::NoteKind::Info, None, assumed.clone()),
-        );
+        // Said without -v when it decides names (siblings read as context).
+        let kind = if job.qualified_names {
+            crate::vocab::NoteKind::Assumed
+        } else {
+            crate::vocab::NoteKind::Info
+        };
+        first
+            .notes
+            .insert(0, crate::vocab::Note::new(kind, None, assumed.clone()));
     }
     Ok(rewrites)
 }
@@ -550,7 +586,12 @@ fn units(
     candidates: &[FileId],
     root: Option<FileId>,
     stdin_file: Option<FileId>,
-) -> (Vec<Job>, Vec<crate::parse::SyntaxError>) {
+) -> (
+    Vec<Job>,
+    Vec<crate::parse::SyntaxError>,
+    Vec<(String, String)>,
+) {
+    let mut unreadable = Vec::new();
     let mut jobs = Vec::new();
     let mut reached: HashSet<FileId> = HashSet::new();
     let mut mains: Vec<FileId> = root.into_iter().collect();
@@ -572,9 +613,11 @@ fn units(
         jobs.push(Job {
             unit,
             assumed: None,
+            qualified_names: false,
         });
     }
     // Snippets by directory, in the order their first file was named.
+    let maps = &config.paths.maps;
     let mut groups: BTreeMap<usize, (PathBuf, Vec<FileId>)> = BTreeMap::new();
     let mut broken = Vec::new();
     let mut group_of: HashMap<PathBuf, usize> = HashMap::new();
@@ -588,7 +631,10 @@ fn units(
             broken.push(e.clone());
             continue;
         }
-        let dir = directory_of(ws, *id);
+        let dir = match &ws.file(*id).real {
+            Some(real) => crate::siblings::loaded_from(&directory_of(ws, *id), real, maps),
+            None => directory_of(ws, *id),
+        };
         let next = group_of.len();
         let g = *group_of.entry(dir.clone()).or_insert(next);
         groups
@@ -610,6 +656,13 @@ fn units(
             .prefix
             .clone()
             .unwrap_or_else(|| dir.parent().map(Path::to_path_buf).unwrap_or(dir.clone()));
+        if let Some(wholesale) = crate::siblings::Wholesale::of(&dir) {
+            match with_siblings(ws, wholesale, &dir, &ids, &prefix, maps) {
+                Ok(job) => jobs.push(job),
+                Err(e) => unreadable.push(e),
+            }
+            continue;
+        }
         let unit = Unit::layout(ws, UnitKind::Snippets, &ids, Some(&prefix));
         let assumed = (ids.len() > 1 || unit.files.len() > 1).then(|| {
             format!(
@@ -619,16 +672,81 @@ fn units(
                 crate::workspace::shown_path(&prefix)
             )
         });
-        jobs.push(Job { unit, assumed });
+        jobs.push(Job {
+            unit,
+            assumed,
+            qualified_names: false,
+        });
     }
     if let Some(id) = stdin_file {
         let unit = Unit::layout(ws, UnitKind::Snippets, &[id], None);
         jobs.push(Job {
             unit,
             assumed: None,
+            qualified_names: false,
         });
     }
-    (jobs, broken)
+    (jobs, broken, unreadable)
+}
+
+/// The unit of snippets `given` in a directory nginx includes wholesale:
+/// with every sibling nginx loads beside them, read only as context, and
+/// new names qualified (see `siblings.rs`). A sibling upkeep cannot read
+/// is an error for the unit: what it holds could collide.
+fn with_siblings(
+    ws: &mut Workspace,
+    wholesale: crate::siblings::Wholesale,
+    dir: &Path,
+    given: &[FileId],
+    prefix: &Path,
+    maps: &[(PathBuf, PathBuf)],
+) -> Result<Job, (String, String)> {
+    let members = wholesale.members(dir, maps);
+    let mut siblings: Vec<FileId> = Vec::new();
+    for (path, loaded) in members.iter().zip(ws.load_all(&members)) {
+        match loaded {
+            Ok(id) if !given.contains(&id) && !siblings.contains(&id) => siblings.push(id),
+            Ok(_) => {}
+            Err(e) => {
+                let shown = crate::workspace::shown_path(path);
+                return Err((shown, format!("{e}; upkeep reads it as context for the files given beside it, and nothing was changed there")));
+            }
+        }
+    }
+    // What the given files reach is theirs to change; the rest is context.
+    let own: HashSet<FileId> = Unit::layout(ws, UnitKind::Snippets, given, Some(prefix))
+        .files
+        .into_iter()
+        .collect();
+    // The given files first, so that what upkeep adds for the context as a
+    // whole goes into one of them.
+    let entries: Vec<FileId> = given.iter().chain(&siblings).copied().collect();
+    let mut unit = Unit::layout(ws, UnitKind::Snippets, &entries, Some(prefix));
+    unit.read_only = unit
+        .files
+        .iter()
+        .copied()
+        .filter(|f| !own.contains(f))
+        .collect();
+    let names: Vec<String> = given.iter().map(|f| ws.file(*f).shown.clone()).collect();
+    let with = match siblings.len() {
+        0 => String::new(),
+        1 => " with the 1 other file".into(),
+        n => format!(" with the {n} other files"),
+    };
+    let assumed = format!(
+        "no main config reads {}: upkeep read {}{with} nginx loads from {}{} as one http context, relative includes from {}; files loaded into that context from elsewhere are unseen, so new upstream names carry _PORT (name the main config with --root to see the whole context)",
+        names.join(", "),
+        if names.len() == 1 { "it" } else { "them" },
+        crate::workspace::shown_path(dir),
+        if siblings.is_empty() { "" } else { " (read only, as context)" },
+        crate::workspace::shown_path(prefix)
+    );
+    Ok(Job {
+        unit,
+        assumed: Some(assumed),
+        qualified_names: true,
+    })
 }
 
 /// A main config: `http`, `events`, `stream` or `mail` at its top level.

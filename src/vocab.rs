@@ -168,6 +168,11 @@ pub struct Options {
     /// `--resolver`: the words of a `resolver` directive for an `http`
     /// context that such an upstream needs and that has none.
     pub resolver: Option<String>,
+    /// Every new upstream name carries `_PORT`: set for a unit read
+    /// without its main config, whose `http` context may hold targets
+    /// upkeep never sees (`upstream localhost` beside an unseen
+    /// `proxy_pass http://localhost/` would re-point it).
+    pub qualified_names: bool,
 }
 
 impl Options {
@@ -373,12 +378,21 @@ pub enum NoteKind {
     /// A risk the output carries (a pool that outlives the backends' idle
     /// timeout): a warning without `-v`.
     Warning,
+    /// What upkeep assumed about a context it cannot see whole, where
+    /// that decided names (a site read with its siblings): said without
+    /// `-v`, as a note.
+    Assumed,
 }
 
 impl NoteKind {
     /// Said on stderr without `-v`, and counted as a warning.
     pub fn warns(self) -> bool {
         matches!(self, NoteKind::Undecided | NoteKind::Warning)
+    }
+
+    /// Said on stderr without `-v`.
+    pub fn said_plainly(self) -> bool {
+        self.warns() || self == NoteKind::Assumed
     }
 
     /// Counted among the places left alone.

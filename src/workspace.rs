@@ -464,6 +464,10 @@ pub struct Unit {
     /// Where relative includes are read from; `None` for text read alone
     /// (standard input, tests): its includes are unseen.
     pub prefix: Option<PathBuf>,
+    /// Files read only as context (the siblings of a snippet, which nginx
+    /// loads beside it): their locations are left as they are, and no
+    /// edit may land in them.
+    pub read_only: HashSet<FileId>,
 }
 
 impl Unit {
@@ -505,6 +509,7 @@ impl Unit {
             errors: builder.errors,
             files: builder.files,
             prefix: prefix.map(Path::to_path_buf),
+            read_only: HashSet::new(),
         }
     }
 

@@ -878,7 +878,9 @@ fn nginx_check_rejects_an_upstream_named_like_a_remaining_target_host() {
 
 /// The snippets of one directory are one http context: a conf.d directory gets one
 /// upstream per backend across its files, reuses upstreams defined in its
-/// other files, and real nginx accepts the result as a whole.
+/// other files, and real nginx accepts the result as a whole. Other
+/// directories may load into the same context unseen, so the new name
+/// carries its port.
 #[test]
 fn a_conf_d_directory_is_one_http_context() {
     let dir = tempfile::tempdir().unwrap();
@@ -910,7 +912,7 @@ fn a_conf_d_directory_is_one_http_context() {
     let b = std::fs::read_to_string(confd.join("b.conf")).unwrap();
     // Shared by a.conf and b.conf: in the first file nginx reads.
     assert!(
-        first.starts_with("upstream api {\n    server api:9000;\n    keepalive 32;\n}\n"),
+        first.starts_with("upstream api_9000 {\n    server api:9000;\n    keepalive 32;\n}\n"),
         "{first}"
     );
     assert!(
@@ -918,7 +920,7 @@ fn a_conf_d_directory_is_one_http_context() {
         "the sites reuse the upstreams of the first file:\n{a}\n{b}"
     );
     assert!(
-        b.contains("proxy_pass http://api/;") && b.contains("proxy_pass http://backend/;"),
+        b.contains("proxy_pass http://api_9000/;") && b.contains("proxy_pass http://backend/;"),
         "{b}"
     );
     let Some(nginx) = common::require_nginx() else {
@@ -1725,4 +1727,48 @@ fn diffs_are_relative_to_the_repository_and_outside_files_are_said_once() {
         std::fs::read_to_string(&headers).unwrap(),
         "proxy_set_header X-Edge 1;\n"
     );
+}
+
+/// A file of `conf.d/` given alone is read with its siblings, which are
+/// context only: a change the sibling would need (keepalive for its
+/// upstream that the given file uses) is an error at its line, and
+/// nothing is written; named too, the sibling is changed.
+#[test]
+fn siblings_read_as_context_are_never_edited() {
+    let dir = tempfile::tempdir().unwrap();
+    let confd = dir.path().join("conf.d");
+    std::fs::create_dir(&confd).unwrap();
+    let upstreams = "upstream shared {\n    server app:8080;\n}\n";
+    let site =
+        "server {\n    listen 81;\n    location / {\n        proxy_pass http://shared;\n    }\n}\n";
+    std::fs::write(confd.join("00-up.conf"), upstreams).unwrap();
+    std::fs::write(confd.join("site.conf"), site).unwrap();
+    let out = upkeep(dir.path(), &["--no-config", "--write", "conf.d/site.conf"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("error: conf.d/00-up.conf:3:1: the change needs this file edited, which upkeep read only as context"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(confd.join("00-up.conf")).unwrap(),
+        upstreams
+    );
+    assert_eq!(
+        std::fs::read_to_string(confd.join("site.conf")).unwrap(),
+        site
+    );
+    let both = upkeep(
+        dir.path(),
+        &[
+            "--no-config",
+            "--write",
+            "conf.d/site.conf",
+            "conf.d/00-up.conf",
+        ],
+    );
+    assert_eq!(both.status.code(), Some(0), "{}", stderr(&both));
+    assert!(std::fs::read_to_string(confd.join("00-up.conf"))
+        .unwrap()
+        .contains("    keepalive 32;\n"));
 }
