@@ -13,6 +13,7 @@
 pub mod behaviour;
 pub mod cli;
 pub mod diff;
+pub mod dump;
 pub mod edit;
 pub mod emit;
 pub mod headers;

@@ -83,6 +83,17 @@ impl Roots {
         Roots { roots }
     }
 
+    /// Roots that hold every path: a run on an `nginx -T` dump, which
+    /// names the files it is about.
+    pub fn everywhere() -> Roots {
+        Roots {
+            roots: vec![Root {
+                dir: PathBuf::from("/"),
+                git: false,
+            }],
+        }
+    }
+
     /// The root holding `real` (a canonical path), the innermost first.
     pub fn holding(&self, real: &Path) -> Option<&Root> {
         self.roots

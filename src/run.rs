@@ -99,6 +99,12 @@ pub fn run(
             return Ok(ExitStatus::Error);
         }
     }
+    // A dump names the files it is about, wherever they are.
+    let roots = if ws.is_dump() {
+        Roots::everywhere()
+    } else {
+        roots
+    };
     read_outside(&ws, &jobs, &roots, emitter.as_mut())?;
     // Outside the roots first: a tree failed there fails the trees that
     // share its files too.
@@ -171,11 +177,14 @@ pub fn run(
                 // The diff names the file written (symlinks resolved),
                 // relative to its repository's root (else the current
                 // directory).
-                let diff_path = f
-                    .real
-                    .as_deref()
-                    .map(|r| roots.diff_path(r))
-                    .unwrap_or_else(|| f.shown.clone());
+                let diff_path = match f.real.as_deref() {
+                    // `patch -p1 -d /` applies a dump's diff on its server.
+                    Some(real) if ws.is_dump() => {
+                        real.strip_prefix("/").unwrap_or(real).display().to_string()
+                    }
+                    Some(real) => roots.diff_path(real),
+                    None => f.shown.clone(),
+                };
                 Output::Diff(diff::unified(&diff_path, &f.source, &rewrite.edits))
             };
             changed_files += usize::from(changed);
@@ -212,11 +221,24 @@ pub fn run(
             .iter()
             .map(|(f, _, n)| (ws.file(*f).shown.clone(), *n))
             .collect();
-        match write::write_all(&writes) {
-            Ok(()) => emitter.written(&shown)?,
-            Err(e) => {
-                failed = shown.into_iter().map(|(path, _)| path).collect();
-                failure = Some(e.to_string());
+        let differ = if ws.is_dump() {
+            differ_from_dump(&ws, &pending)
+        } else {
+            Vec::new()
+        };
+        if !differ.is_empty() {
+            failed = shown.into_iter().map(|(path, _)| path).collect();
+            failure = Some(format!(
+                "{}: the dump is not of the files on this disk (take a new one with nginx -T, or apply the diff where it was taken: patch -p1 -d /)",
+                differ.join(", ")
+            ));
+        } else {
+            match write::write_all(&writes) {
+                Ok(()) => emitter.written(&shown)?,
+                Err(e) => {
+                    failed = shown.into_iter().map(|(path, _)| path).collect();
+                    failure = Some(e.to_string());
+                }
             }
         }
     }
@@ -280,10 +302,25 @@ fn read_inputs(
                 ))?;
                 continue;
             }
+            if crate::dump::is_dump(&text) {
+                read_dump(
+                    config,
+                    &config.stdin_name,
+                    &text,
+                    ws,
+                    &mut candidates,
+                    emitter,
+                )?;
+                continue;
+            }
             stdin_file = Some(ws.add_text(&config.stdin_name, text));
             continue;
         }
         let path = Path::new(p);
+        if let Some(text) = dump_file(path) {
+            read_dump(config, p, &text, ws, &mut candidates, emitter)?;
+            continue;
+        }
         let maps = &config.paths.maps;
         let found = match crate::roots::real_path(path, maps).and_then(std::fs::metadata) {
             Ok(meta) if meta.is_dir() => {
@@ -420,6 +457,75 @@ fn read_outside(
         roots.shown(),
         outside.join(", ")
     ))
+}
+
+/// The text of the file at `path` when it is an `nginx -T` dump.
+fn dump_file(path: &Path) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(64 * 1024)
+        .read_to_end(&mut head)
+        .ok()?;
+    if !crate::dump::is_dump(&head) {
+        return None;
+    }
+    let mut text = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(MAX_FILE_SIZE)
+        .read_to_end(&mut text)
+        .ok()?;
+    Some(text)
+}
+
+/// Adds the files of the dump `text` (named `shown`) at their real paths:
+/// its main config is the run's one candidate. A dump is read alone: its
+/// paths are another machine's, or this one's as nginx read them.
+fn read_dump(
+    config: &Config,
+    shown: &str,
+    text: &[u8],
+    ws: &mut Workspace,
+    candidates: &mut Vec<FileId>,
+    emitter: &mut dyn Emitter,
+) -> io::Result<()> {
+    if config.inputs.len() > 1 {
+        return emitter.error(error_report(
+            shown,
+            format!("{shown}: an `nginx -T` dump is the whole tree nginx reads; give it alone, without other paths"),
+        ));
+    }
+    match crate::dump::parse(text) {
+        Ok(dump) => {
+            let ids = ws.add_dump(dump);
+            candidates.extend(ids.first());
+            Ok(())
+        }
+        Err(e) => emitter.error(error_report(shown, format!("{shown}: {e}"))),
+    }
+}
+
+/// A dump's files can be written only where the disk holds exactly what
+/// nginx dumped: anything else means the dump is not of these files (an
+/// older one, another machine's), and the rewrite was planned on the
+/// wrong text. `(path, why)` for each file that is not.
+fn differ_from_dump(ws: &Workspace, pending: &[(FileId, Vec<u8>, usize)]) -> Vec<String> {
+    pending
+        .iter()
+        .filter_map(|(f, _, _)| {
+            let file = ws.file(*f);
+            let path = file.real.as_ref()?;
+            match std::fs::read(path) {
+                Ok(disk) if disk == file.source.text => None,
+                Ok(_) => Some(format!(
+                    "{}: the file on disk differs from the dump",
+                    path.display()
+                )),
+                Err(e) => Some(format!("{}: {}", path.display(), describe_io(&e))),
+            }
+        })
+        .collect()
 }
 
 /// A tree that would change a file outside the roots is not changed at

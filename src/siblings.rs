@@ -62,11 +62,7 @@ impl Wholesale {
                     .is_ok_and(|m| m.is_file())
             })
             .collect();
-        out.sort_by(|a, b| {
-            a.as_os_str()
-                .as_encoded_bytes()
-                .cmp(b.as_os_str().as_encoded_bytes())
-        });
+        crate::workspace::sort_as_glob(&mut out);
         out
     }
 }
