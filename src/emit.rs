@@ -87,6 +87,7 @@ pub fn for_config<'w>(
             out,
             files: Vec::new(),
             errors: Vec::new(),
+            warnings: 0,
         }),
     }
 }
@@ -223,6 +224,7 @@ impl Emitter for Text<'_> {
     }
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
+        self.summary.warnings += 1;
         warn(self.err, self.config, message)
     }
 
@@ -260,6 +262,8 @@ pub struct Json<'w> {
     err: &'w mut dyn Write,
     files: Vec<FileReport>,
     errors: Vec<RunError>,
+    /// Warnings about the run as a whole, counted in the summary.
+    warnings: usize,
 }
 
 impl Emitter for Json<'_> {
@@ -288,6 +292,7 @@ impl Emitter for Json<'_> {
     }
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
+        self.warnings += 1;
         warn(self.err, self.config, message)
     }
 
@@ -298,12 +303,14 @@ impl Emitter for Json<'_> {
             err,
             mut files,
             mut errors,
+            warnings,
         } = *self;
         let mut summary = Summary::default();
         for r in &files {
             summary.add(r);
         }
         summary.errors += errors.len();
+        summary.warnings += warnings;
         if let Some(e) = failure {
             let message = format!("{e}; no file was changed");
             error_line(err, config, &message)?;
@@ -444,6 +451,7 @@ impl Emitter for Github<'_> {
     }
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
+        self.summary.warnings += 1;
         warn(self.err, self.config, message)
     }
 

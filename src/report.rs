@@ -46,8 +46,9 @@ pub struct Summary {
     /// Places upkeep could not decide (notes of kind `undecided`): with
     /// `--check`, exit code 2.
     pub undecided: usize,
-    /// Warnings said without `-v` (notes of kind `undecided` and
-    /// `warning`).
+    /// Warnings said without `-v`: notes of kind `undecided` and
+    /// `warning`, and the warnings about the run as a whole (files read
+    /// from outside the repository, output for new nginx only).
     pub warnings: usize,
 }
 

@@ -1710,6 +1710,11 @@ fn diffs_are_relative_to_the_repository_and_outside_files_are_said_once() {
     assert!(diff.contains("--- a/deploy/b.conf\n"), "{diff}");
     let err = stderr(&out);
     assert_eq!(err.matches("from outside").count(), 1, "{err}");
+    // Counted in the summary with the notes' warnings.
+    assert!(
+        err.ends_with(" in 2 files; 1 warning (-v says why)\n"),
+        "{err}"
+    );
     assert!(
         err.contains(&format!(
             "warning: read 1 file from outside the repository {} (upkeep writes only there, never these): {}",
