@@ -12,9 +12,10 @@
 //!   ([`RunReport`], shape in `schemas/report.schema.json`); errors still go
 //!   to stderr as they happen.
 //! - [`Github`]: GitHub Actions workflow commands on stdout, one per
-//!   change (`::warning`), note and suppression (`::notice`) and error
-//!   (`::error`), which the runner shows on the pull request's lines; the
-//!   summary line on stderr as in text mode.
+//!   change (`::warning`), note and suppression (`::notice`; `::warning`
+//!   for the notes said without `-v`), warning about the run
+//!   (`::warning`) and error (`::error`), which the runner shows on the
+//!   pull request's lines; the summary line on stderr as in text mode.
 //! - [`Sarif`]: one SARIF 2.1.0 log at the end (`sarif.rs`), for code
 //!   scanning; errors on stderr as in JSON mode.
 //!
@@ -451,6 +452,12 @@ impl Emitter for Github<'_> {
     }
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
+        // On the pull request too, as run-level annotations are.
+        writeln!(
+            self.out,
+            "::warning title=upkeep warning::{}",
+            escape_data(message)
+        )?;
         self.summary.warnings += 1;
         warn(self.err, self.config, message)
     }

@@ -1715,6 +1715,16 @@ fn diffs_are_relative_to_the_repository_and_outside_files_are_said_once() {
         err.ends_with(" in 2 files; 1 warning (-v says why)\n"),
         "{err}"
     );
+    let github = upkeep(
+        &deploy,
+        &["--no-config", "--format", "github", "a.conf", "b.conf"],
+    );
+    assert!(
+        stdout(&github)
+            .contains("::warning title=upkeep warning::read 1 file from outside the repository"),
+        "{}",
+        stdout(&github)
+    );
     assert!(
         err.contains(&format!(
             "warning: read 1 file from outside the repository {} (upkeep writes only there, never these): {}",
