@@ -461,6 +461,12 @@ fn read_outside(
 
 /// The text of the file at `path` when it is an `nginx -T` dump.
 fn dump_file(path: &Path) -> Option<Vec<u8>> {
+    // Only a regular file is opened here: opening a FIFO would wait for a
+    // writer, and a device may never end. Anything else is read (or
+    // refused) the way every config is.
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
     let mut head = Vec::new();
     std::fs::File::open(path)
         .ok()?
