@@ -187,9 +187,13 @@ pub fn real_path(path: &Path, maps: &[(PathBuf, PathBuf)]) -> io::Result<PathBuf
         }
         links += 1;
         if links > MAX_LINKS {
-            return Err(io::Error::other(format!(
-                "more than {MAX_LINKS} symlinks (a loop?)"
-            )));
+            // The kernel's own error (ELOOP) where it sees the loop too,
+            // so that it reads as every other I/O error does.
+            return Err(std::fs::metadata(&absolute).err().unwrap_or_else(|| {
+                io::Error::other(format!(
+                    "more than {MAX_LINKS} symlinks through --path-map (a loop?)"
+                ))
+            }));
         }
         let target = std::fs::read_link(&next)?;
         if target.is_absolute() {
