@@ -84,6 +84,14 @@ pub struct Args {
     #[arg(long = "path-map", value_name = "FROM=TO", value_parser = parse_path_map)]
     pub path_maps: Vec<(std::path::PathBuf, std::path::PathBuf)>,
 
+    /// An include upkeep may not be able to read and that sets nothing a
+    /// rewrite depends on (a `mime.types` absent on CI): one it cannot
+    /// read whose name as written, or path as resolved, matches GLOB
+    /// (`*` also matches `/`) counts as read and empty instead of leaving
+    /// alone what depends on it. Repeatable; `ignore-includes` in upkeep.toml.
+    #[arg(long = "ignore-include", value_name = "GLOB", value_parser = parse_include_glob)]
+    pub ignore_includes: Vec<glob::Pattern>,
+
     /// Print a unified diff of the changes (the default).
     #[arg(long)]
     pub diff: bool,
@@ -458,6 +466,7 @@ impl Args {
                     .into_iter()
                     .map(|(from, to)| (from, absolute(to)))
                     .collect(),
+                ignored: self.ignore_includes,
             },
             mode,
             format: self.format,
@@ -485,6 +494,9 @@ impl Args {
                 tuning,
                 resolve: self.resolve,
                 resolver: self.resolver,
+                // Set per unit (see run.rs): a run's main configs know
+                // their context.
+                qualified_names: false,
             },
         }
     }
@@ -513,6 +525,14 @@ pub(crate) fn parse_exclude(text: &str) -> Result<String, String> {
         .add(&format!("!{text}"))
         .map_err(|e| format!("`{text}` is not a glob: {e}"))?;
     Ok(text.to_string())
+}
+
+/// An `--ignore-include` glob (`glob` syntax, as nginx's own `include`).
+pub(crate) fn parse_include_glob(text: &str) -> Result<glob::Pattern, String> {
+    if text.is_empty() {
+        return Err("an empty glob matches no include; name the include, e.g. mime.types".into());
+    }
+    glob::Pattern::new(text).map_err(|e| format!("`{text}` is not a glob: {e}"))
 }
 
 pub(crate) fn parse_path_map(

@@ -12,9 +12,10 @@
 //!   ([`RunReport`], shape in `schemas/report.schema.json`); errors still go
 //!   to stderr as they happen.
 //! - [`Github`]: GitHub Actions workflow commands on stdout, one per
-//!   change (`::warning`), note and suppression (`::notice`) and error
-//!   (`::error`), which the runner shows on the pull request's lines; the
-//!   summary line on stderr as in text mode.
+//!   change (`::warning`), note and suppression (`::notice`; `::warning`
+//!   for the notes said without `-v`), warning about the run
+//!   (`::warning`) and error (`::error`), which the runner shows on the
+//!   pull request's lines; the summary line on stderr as in text mode.
 //! - [`Sarif`]: one SARIF 2.1.0 log at the end (`sarif.rs`), for code
 //!   scanning; errors on stderr as in JSON mode.
 //!
@@ -25,7 +26,9 @@ use std::collections::HashSet;
 use std::io::{self, Write};
 
 use crate::cli::{Config, Format, Mode};
-use crate::report::{FileReport, FileStatus, RunError, RunReport, Span, Summary, REPORT_VERSION};
+use crate::report::{
+    FileReport, FileStatus, NoteReport, RunError, RunReport, Span, Summary, REPORT_VERSION,
+};
 use crate::style::{self, paint};
 use crate::{diff, sarif};
 
@@ -88,6 +91,7 @@ pub fn for_config<'w>(
             out,
             files: Vec::new(),
             errors: Vec::new(),
+            warnings: 0,
         }),
     }
 }
@@ -150,6 +154,32 @@ fn error_line(err: &mut dyn Write, config: &Config, message: &str) -> io::Result
     writeln!(err, "{label} {message}")
 }
 
+impl Text<'_> {
+    /// `path:line:col: note: message` (`warning:` for what warns), each
+    /// once: a shared file's note is said once.
+    fn note_line(&mut self, path: &str, n: &NoteReport) -> io::Result<()> {
+        if !self.notes_seen.insert(n.text(path)) {
+            return Ok(());
+        }
+        let color = self.config.err_color;
+        let place = match (n.line, n.column) {
+            (Some(l), Some(c)) => format!("{path}:{l}:{c}:"),
+            _ => format!("{path}:"),
+        };
+        let label = if n.kind.warns() {
+            paint(color, style::WARNING, "warning:")
+        } else {
+            paint(color, style::NOTE, "note:")
+        };
+        writeln!(
+            self.err,
+            "{} {label} {}",
+            paint(color, style::PLACE, &place),
+            n.message
+        )
+    }
+}
+
 pub struct Text<'w> {
     config: &'w Config,
     out: &'w mut dyn Write,
@@ -163,6 +193,13 @@ pub struct Text<'w> {
 
 impl Emitter for Text<'_> {
     fn file(&mut self, report: FileReport, output: Output<'_>) -> io::Result<()> {
+        if !self.config.verbose && !self.config.quiet {
+            // What could fail, was not decided, or decided names on an
+            // assumption is said without -v.
+            for n in report.notes.iter().filter(|n| n.kind.said_plainly()) {
+                self.note_line(&report.path, n)?;
+            }
+        }
         if self.config.verbose {
             let color = self.config.err_color;
             for c in &report.changes {
@@ -176,21 +213,7 @@ impl Emitter for Text<'_> {
                 )?;
             }
             for n in report.notes.iter().chain(&report.suppressed) {
-                let line = n.text(&report.path);
-                if !self.notes_seen.insert(line.clone()) {
-                    continue;
-                }
-                let place = match (n.line, n.column) {
-                    (Some(l), Some(c)) => format!("{}:{l}:{c}:", report.path),
-                    _ => format!("{}:", report.path),
-                };
-                writeln!(
-                    self.err,
-                    "{} {} {}",
-                    paint(color, style::PLACE, &place),
-                    paint(color, style::NOTE, "note:"),
-                    n.message
-                )?;
+                self.note_line(&report.path, n)?;
             }
         }
         match output {
@@ -227,6 +250,7 @@ impl Emitter for Text<'_> {
     }
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
+        self.summary.warnings += 1;
         warn(self.err, self.config, message)
     }
 
@@ -268,6 +292,8 @@ pub struct Json<'w> {
     err: &'w mut dyn Write,
     files: Vec<FileReport>,
     errors: Vec<RunError>,
+    /// Warnings about the run as a whole, counted in the summary.
+    warnings: usize,
 }
 
 impl Emitter for Json<'_> {
@@ -296,6 +322,7 @@ impl Emitter for Json<'_> {
     }
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
+        self.warnings += 1;
         warn(self.err, self.config, message)
     }
 
@@ -310,12 +337,14 @@ impl Emitter for Json<'_> {
             err,
             mut files,
             mut errors,
+            warnings,
         } = *self;
         let mut summary = Summary::default();
         for r in &files {
             summary.add(r);
         }
         summary.errors += errors.len();
+        summary.warnings += warnings;
         if let Some(e) = failure {
             let message = format!("{e}; no file was changed");
             error_line(err, config, &message)?;
@@ -415,10 +444,15 @@ impl Emitter for Github<'_> {
                 (Some(l), Some(c)) => At::Point(l, c),
                 _ => At::Nowhere,
             };
+            let (level, title) = if n.kind.warns() {
+                ("warning", "upkeep warning")
+            } else {
+                ("notice", title)
+            };
             writeln!(
                 self.out,
                 "{}",
-                annotation("notice", &report.path, at, title, &n.message)
+                annotation(level, &report.path, at, title, &n.message)
             )?;
         }
         self.summary.add(&report);
@@ -451,6 +485,13 @@ impl Emitter for Github<'_> {
     }
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
+        // On the pull request too, as run-level annotations are.
+        writeln!(
+            self.out,
+            "::warning title=upkeep warning::{}",
+            escape_data(message)
+        )?;
+        self.summary.warnings += 1;
         warn(self.err, self.config, message)
     }
 

@@ -13,6 +13,7 @@
 pub mod behaviour;
 pub mod cli;
 pub mod diff;
+pub mod dump;
 pub mod edit;
 pub mod emit;
 pub mod files;
@@ -26,10 +27,12 @@ pub mod plan;
 pub mod query;
 pub mod report;
 pub mod resolve;
+pub mod roots;
 pub mod rules;
 pub mod run;
 pub mod sarif;
 pub mod settings;
+pub mod siblings;
 pub mod source;
 pub mod style;
 pub mod target;
@@ -219,6 +222,36 @@ struct FilePlan {
     suppressed: Vec<Note>,
 }
 
+/// Why a location of a file read only as context is left alone.
+fn read_only_reason(ws: &Workspace, file: FileId) -> String {
+    format!(
+        "left alone: upkeep read {} only as context (nginx loads it beside the files given); name it too to change it",
+        ws.file(file).shown
+    )
+}
+
+/// The locations of the files read only as context: they stay as they
+/// are, and their targets keep their names taken, like any target left
+/// alone. The same before and after the rewrite.
+fn read_only_locations(
+    ws: &Workspace,
+    unit: &Unit,
+    model: &Model,
+) -> BTreeMap<model::LevelId, String> {
+    model
+        .levels
+        .iter()
+        .enumerate()
+        .filter(|(_, level)| level.kind == model::LevelKind::Location)
+        .filter_map(|(id, level)| {
+            let (file, _) = unit.locate(model.dirs[level.owner?].range.start)?;
+            unit.read_only
+                .contains(&file)
+                .then(|| (model::LevelId::new(id), read_only_reason(ws, file)))
+        })
+        .collect()
+}
+
 /// Plans the unit and maps the edits to files. A file read more than once
 /// (a snippet included from several places) is edited only when every
 /// inclusion asks for exactly the same edits; otherwise the locations that
@@ -230,7 +263,7 @@ fn plan_unit(
     opts: &Options,
 ) -> Result<(Vec<(FileId, FilePlan)>, vocab::Seen), FileError> {
     let path = ws.file(unit.entries[0]).shown.clone();
-    let mut blocked: BTreeMap<model::LevelId, String> = BTreeMap::new();
+    let mut blocked = read_only_locations(ws, unit, model);
     loop {
         let planned = plan::plan_except(model, opts, &blocked)
             .map_err(|error| plan_error(ws, unit, error))?;
@@ -264,6 +297,21 @@ fn plan_unit(
                 .iter()
                 .map(|s| by_segment.get(s).map(Vec::as_slice).unwrap_or(&[]))
                 .collect();
+            if unit.read_only.contains(file) && !lists[0].is_empty() {
+                // Its locations are left alone already: what remains is
+                // context-wide (an upstream of it that needs keepalive),
+                // which the files given cannot do without.
+                let first = &lists[0][0];
+                let at = unit.segment(segments[0]).base + first.range.start;
+                return Err(plan_error(
+                    ws,
+                    unit,
+                    vocab::PlanError {
+                        offset: Some(at),
+                        message: "the change needs this file edited, which upkeep read only as context (nginx loads it beside the files given); nothing was changed (name it too)".into(),
+                    },
+                ));
+            }
             if lists.iter().all(|l| *l == lists[0]) {
                 if !lists[0].is_empty() {
                     file_edits.insert(*file, lists[0].to_vec());
@@ -357,13 +405,7 @@ fn plan_unit(
             };
             seen_notes
                 .insert((file, offset, n.message.clone()))
-                .then_some((
-                    index[&file],
-                    Note {
-                        offset,
-                        message: n.message,
-                    },
-                ))
+                .then_some((index[&file], Note { offset, ..n }))
         };
         for n in planned.notes {
             if let Some((i, note)) = place(n) {
@@ -425,12 +467,13 @@ fn reparse(
     edits: &HashMap<FileId, &[edit::Edit]>,
 ) -> Result<(Workspace, Unit), FileError> {
     let mut again_ws = ws.with_edits(edits);
-    let again = Unit::layout(
+    let mut again = Unit::layout(
         &mut again_ws,
         unit.kind.clone(),
         &unit.entries,
         unit.prefix.as_deref(),
     );
+    again.read_only = unit.read_only.clone();
     if let Some(e) = again.errors.first() {
         return Err(internal_error(
             &again_ws,
@@ -458,7 +501,11 @@ fn verify(
     opts: &Options,
 ) -> Result<Workspace, FileError> {
     let after = Model::build_unit(&again, &again_ws);
-    let (replanned, observed) = rayon::join(|| plan::plan(&after, opts), || observe(&after, opts));
+    let context = read_only_locations(&again_ws, &again, &after);
+    let (replanned, observed) = rayon::join(
+        || plan::plan_except(&after, opts, &context),
+        || observe(&after, opts),
+    );
     drop(after);
     match replanned {
         Ok(p) if p.changes.is_empty() => {}

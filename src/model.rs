@@ -179,6 +179,9 @@ pub struct Model<'s> {
     pub unseen: HashMap<DirId, String>,
     /// `include`s whose glob matched no file (nginx includes nothing).
     pub empty_globs: Vec<DirId>,
+    /// `include`s upkeep could not read that `--ignore-include` declares
+    /// irrelevant: read as empty.
+    pub ignored_includes: Vec<DirId>,
     /// Directives with `# upkeep:ignore [reason]` on the line right above
     /// them (in the same file), with the reason if one was given.
     pub ignored: HashMap<DirId, Option<String>>,
@@ -294,6 +297,7 @@ impl<'s> Model<'s> {
             plain: Vec::new(),
             unseen: HashMap::new(),
             empty_globs: Vec::new(),
+            ignored_includes: Vec::new(),
             ignored: HashMap::new(),
             base: 0,
             via: None,
@@ -382,6 +386,7 @@ impl<'s> Model<'s> {
                 }
             }
             Some(Inclusion::Nothing { .. }) => self.empty_globs.push(id),
+            Some(Inclusion::Ignored) => self.ignored_includes.push(id),
             Some(Inclusion::Unseen { reason }) => {
                 self.unseen.insert(id, reason.clone());
             }

@@ -12,6 +12,9 @@
 //!    it is: `upstream app { }` makes nginx refuse `fastcgi_pass app:9000`
 //!    (`upstream "app" may not have port 9000`). A colliding name gets
 //!    `_PORT`, then `_PORT_2`, `_PORT_3`, ...
+//! 5. Without the main config (`Options::qualified_names`) every default
+//!    name gets `_PORT`: a name exactly like a host could collide with, or
+//!    re-point, a target in a file upkeep cannot see.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -243,7 +246,9 @@ pub fn assign(
         let port_suffix = backend.port.map(|p| format!("_{p}")).unwrap_or_default();
         let mut name = if let (0, Some(given)) = (backend.variant, opts.names.get(&backend.key)) {
             given.clone()
-        } else if ports_per_host[&UpstreamName::new(backend.host.as_str())].len() > 1 {
+        } else if opts.qualified_names
+            || ports_per_host[&UpstreamName::new(backend.host.as_str())].len() > 1
+        {
             format!("{base}{port_suffix}")
         } else {
             base.clone()

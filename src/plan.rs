@@ -28,7 +28,7 @@ use crate::rules::{self, Board, Context, Ctx, Location, Site, RULES};
 use crate::target::{literal_pass_host, NotLiteral, ProxyTarget};
 use crate::variables;
 pub use crate::vocab::Plan;
-use crate::vocab::{HostHeaderMode, Note, Options, PlanError, Protocol, Seen};
+use crate::vocab::{HostHeaderMode, Note, NoteKind, Options, PlanError, Protocol, Seen};
 
 pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
     plan_except(model, opts, &BTreeMap::new())
@@ -276,6 +276,7 @@ fn name_backends(
                     let pools = variants[&(t.protocol, t.backend_key())].len();
                     if pools > 1 {
                         notes.push(Note {
+                            kind: NoteKind::Info,
                             offset: Some(model.dirs[f.pass].range.start),
                             message: format!(
                                 "{} gets {pools} pools: its locations differ in settings that shape the connection (TLS, {p}bind, {p}socket_keepalive), and a pooled connection is reused by whichever location asks next; this one uses upstream \"{}\"",
@@ -305,6 +306,7 @@ fn name_backends(
                         .is_some_and(|u| u.len() > 1);
                     if !up.has_keepalive && mixed {
                         notes.push(Note {
+                            kind: NoteKind::LeftAlone,
                             offset: Some(model.dirs[f.pass].range.start),
                             message: format!(
                                 "left alone: upstream \"{}\" is used by locations with different protocols or TLS/connection settings; with keepalive they would reuse each other's connections",
@@ -317,6 +319,7 @@ fn name_backends(
                         keepalive_needed.insert(up.dir);
                     } else {
                         notes.push(Note {
+                            kind: NoteKind::Info,
                             offset: Some(model.dirs[up.dir].range.start),
                             message: format!("upstream \"{}\" already has keepalive", up.name),
                         });
@@ -377,6 +380,7 @@ fn leave_alone_ignored(ctx: &Ctx, found: &mut Discovered, suppressed: &mut Vec<N
         if said.insert(dir) {
             let reason = model.ignored[&dir].as_deref().unwrap_or("no reason given");
             suppressed.push(Note {
+                kind: NoteKind::Info,
                 offset: Some(model.dirs[dir].range.start),
                 message: format!("{what} left alone (upkeep:ignore: {reason})"),
             });
@@ -493,6 +497,7 @@ fn keep_variable_lookups(ctx: &Ctx, found: &mut Discovered, notes: &mut Vec<Note
                 return true;
             }
             notes.push(Note {
+                kind: NoteKind::LeftAlone,
                 offset: Some(model.dirs[f.pass].range.start),
                 message: format!(
                     "left alone: a {} with variables in this http context may evaluate to {}, and nginx would find it among the implicit upstreams this line creates",
@@ -522,6 +527,7 @@ fn keep_variable_lookups(ctx: &Ctx, found: &mut Discovered, notes: &mut Vec<Note
                 return true;
             }
             notes.push(Note {
+                kind: NoteKind::LeftAlone,
                 offset: Some(model.dirs[f.pass].range.start),
                 message: if anything {
                     format!("left alone: a proxy_pass with variables in this http context may evaluate to {} (its values are not all literal `map`/`set` values), and nginx would find it among the implicit upstreams this line creates", t.server_entry())
@@ -556,6 +562,7 @@ fn leave_alone_blocked(ctx: &Ctx, found: &mut Discovered, notes: &mut Vec<Note>)
             let refs: Vec<(DirId, &ProxyTarget)> = pooled.iter().map(|(d, t)| (*d, t)).collect();
             if let Some(reason) = rules::proxy_host::blocker(ctx, *location, &refs) {
                 notes.push(Note {
+                    kind: NoteKind::LeftAlone,
                     offset: Some(model.dirs[pooled[0].0].range.start),
                     message: reason,
                 });
@@ -599,10 +606,9 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
         }
         let level = dir.level;
         let http = model.http_context(level);
-        let note = |message: String| Note {
-            offset: Some(dir.range.start),
-            message,
-        };
+        let note = |message: String| Note::new(NoteKind::LeftAlone, Some(dir.range.start), message);
+        // What upkeep never pools is no place it left alone.
+        let info = |message: String| Note::new(NoteKind::Info, Some(dir.range.start), message);
         let pooled = Protocol::of_pass(&dir.name.value);
         let Some(protocol) = pooled.filter(|p| !ctx.opts.skipped.contains(p)) else {
             if let (Some(http), Some(host)) = (http, literal_pass_host(&arg.value)) {
@@ -611,12 +617,12 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
             // ngx_http_uwsgi_module and ngx_http_scgi_module never mark a
             // connection reusable: an upstream pool would change nothing.
             if dir.is("uwsgi_pass") || dir.is("scgi_pass") {
-                notes.push(note(format!(
+                notes.push(info(format!(
                     "{} is left alone: nginx keeps no uwsgi or SCGI connections for reuse, with or without an upstream `keepalive`",
                     dir.name.value
                 )));
             } else if let Some(p) = pooled {
-                notes.push(note(format!(
+                notes.push(info(format!(
                     "{} is left alone: {p} is not pooled in this run (--only/--skip)",
                     dir.name.value
                 )));
@@ -629,7 +635,7 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
                 .ancestors(level)
                 .any(|l| matches!(model.levels[l].kind, LevelKind::Stream | LevelKind::Mail))
             {
-                notes.push(note(format!(
+                notes.push(info(format!(
                     "{} in a stream/mail context is left alone: it is not HTTP proxying",
                     dir.name.value
                 )));
@@ -684,8 +690,8 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
                 continue;
             }
         };
-        if let Some(reason) = hidden_settings(ctx, level) {
-            notes.push(note(reason));
+        if let Some(hidden) = hidden_settings(ctx, level) {
+            notes.push(Note::new(hidden.kind, Some(dir.range.start), hidden.reason));
             keep_host_taken(&mut found.remaining_hosts, http, &target);
             continue;
         }
@@ -762,10 +768,18 @@ fn grpc_authority_blocker(
     })
 }
 
+/// Why settings at a level are hidden from upkeep, and what that makes
+/// the place: undecided (an include it could not read) or left alone (the
+/// caller's choice).
+pub(crate) struct Hidden {
+    pub kind: NoteKind,
+    pub reason: String,
+}
+
 /// Settings upkeep cannot see: an `include` on the way from the `http`
 /// context to this `proxy_pass` that could not be read, or a location the
 /// caller asked to leave as it is (see `lib.rs`: shared snippets).
-pub(crate) fn hidden_settings(ctx: &Ctx, level: LevelId) -> Option<String> {
+pub(crate) fn hidden_settings(ctx: &Ctx, level: LevelId) -> Option<Hidden> {
     let model = ctx.model;
     let mut levels: Vec<LevelId> = model
         .ancestors(level)
@@ -779,14 +793,20 @@ pub(crate) fn hidden_settings(ctx: &Ctx, level: LevelId) -> Option<String> {
     levels.extend(model.inheritance_chain(level));
     for l in &levels {
         if let Some(reason) = ctx.blocked.get(l) {
-            return Some(reason.clone());
+            return Some(Hidden {
+                kind: NoteKind::LeftAlone,
+                reason: reason.clone(),
+            });
         }
         for inc in model.named(*l, "include") {
             if model.unseen.contains_key(&inc) {
                 let what = model.dirs[inc].arg(0).unwrap_or("");
-                return Some(format!(
-                    "left alone: `include {what}` could not be read, and what it sets applies here; upkeep makes no change that depends on it"
-                ));
+                return Some(Hidden {
+                    kind: NoteKind::Undecided,
+                    reason: format!(
+                        "left alone: `include {what}` could not be read, and what it sets applies here; upkeep makes no change that depends on it"
+                    ),
+                });
             }
         }
     }
@@ -801,6 +821,7 @@ fn include_notes(ctx: &Ctx, notes: &mut Vec<Note>) {
     for (inc, reason) in unseen {
         let what = model.dirs[*inc].arg(0).unwrap_or("");
         notes.push(Note {
+            kind: NoteKind::Undecided,
             offset: Some(model.dirs[*inc].range.start),
             message: format!(
                 "`include {what}` could not be read ({reason}); the locations it may affect are left alone (give its directory with --path-map FROM=TO if it lives elsewhere)"
@@ -810,10 +831,19 @@ fn include_notes(ctx: &Ctx, notes: &mut Vec<Note>) {
     for inc in &model.empty_globs {
         let what = model.dirs[*inc].arg(0).unwrap_or("");
         notes.push(Note {
+            kind: NoteKind::Info,
             offset: Some(model.dirs[*inc].range.start),
             message: format!(
                 "`include {what}` matches no file: nginx includes nothing here, and so does upkeep (use --path-map FROM=TO if the files live elsewhere)"
             ),
         });
+    }
+    for inc in &model.ignored_includes {
+        let what = model.dirs[*inc].arg(0).unwrap_or("");
+        notes.push(Note::new(
+            NoteKind::Info,
+            Some(model.dirs[*inc].range.start),
+            format!("`include {what}` could not be read; --ignore-include (ignore-includes in upkeep.toml) declares it irrelevant, so upkeep read it as empty"),
+        ));
     }
 }

@@ -9,7 +9,7 @@ use std::ops::Range;
 use serde::Serialize;
 
 use crate::source::Source;
-use crate::vocab::{Change, Note, RuleId};
+use crate::vocab::{Change, Note, NoteKind, RuleId};
 
 /// The version of the JSON report's shape (`schemas/report.schema.json`):
 /// raised when a field changes meaning or goes away, not when one is added.
@@ -40,6 +40,16 @@ pub struct Summary {
     pub rules: BTreeMap<RuleId, usize>,
     /// Directives left alone by `# upkeep:ignore`.
     pub suppressed: usize,
+    /// Places upkeep left as they were (notes of kind `left-alone` and
+    /// `undecided`); `# upkeep:ignore` is counted in `suppressed`.
+    pub left_alone: usize,
+    /// Places upkeep could not decide (notes of kind `undecided`): with
+    /// `--check`, exit code 2.
+    pub undecided: usize,
+    /// Warnings said without `-v`: notes of kind `undecided` and
+    /// `warning`, and the warnings about the run as a whole (files read
+    /// from outside the repository, output for new nginx only).
+    pub warnings: usize,
 }
 
 impl Summary {
@@ -54,6 +64,11 @@ impl Summary {
             *self.rules.entry(c.rule).or_default() += 1;
         }
         self.suppressed += report.suppressed.len();
+        for n in &report.notes {
+            self.left_alone += usize::from(n.kind.left_alone());
+            self.undecided += usize::from(n.kind == NoteKind::Undecided);
+            self.warnings += usize::from(n.kind.warns());
+        }
     }
 
     /// A `--write` that failed: its files count as unchanged (nothing was
@@ -65,7 +80,9 @@ impl Summary {
 
     /// The one line a run ends with: "3 upstreams added, 4 proxy_pass
     /// targets rewritten in 1 file", or "nothing to change in 2 files";
-    /// errors are counted after a semicolon.
+    /// what was left alone, the warnings and the errors are counted after
+    /// semicolons, so that a run that changed nothing is never mistaken for
+    /// one that saw nothing to change.
     pub fn line(&self, written: bool) -> String {
         let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         let mut parts = Vec::new();
@@ -91,6 +108,16 @@ impl Summary {
                 "{} left alone by upkeep:ignore",
                 plural(self.suppressed, "directive")
             ));
+        }
+        let mut seen = Vec::new();
+        if self.left_alone > 0 {
+            seen.push(format!("{} left alone", plural(self.left_alone, "place")));
+        }
+        if self.warnings > 0 {
+            seen.push(plural(self.warnings, "warning"));
+        }
+        if !seen.is_empty() {
+            parts.push(format!("{} (-v says why)", seen.join(", ")));
         }
         if self.errors > 0 {
             parts.push(plural(self.errors, "error"));
@@ -208,6 +235,7 @@ pub struct NoteReport {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    pub kind: NoteKind,
     #[serde(skip)]
     pub char_column: Option<usize>,
 }
@@ -253,6 +281,7 @@ impl NoteReport {
             line,
             column,
             message: note.message.clone(),
+            kind: note.kind,
             char_column,
         }
     }

@@ -59,7 +59,7 @@ use crate::plan::Discovered;
 use crate::rules::{self, Ctx, Site};
 use crate::target::ProxyTarget;
 use crate::variables;
-use crate::vocab::{Note, PlanError};
+use crate::vocab::{Note, NoteKind, PlanError};
 
 /// The size of the shared memory zone of a new re-resolving upstream: one
 /// server's peers and their state need a few kilobytes; nginx refuses less
@@ -156,25 +156,29 @@ pub fn discover(
         if model.levels[location].kind != LevelKind::Location {
             continue;
         }
-        let note = |message: String| Note {
-            offset: Some(dir.range.start),
-            message,
-        };
+        let note =
+            |kind: NoteKind, message: String| Note::new(kind, Some(dir.range.start), message);
         if let Some(by) = model.ignore_mark(pass) {
             let reason = model.ignored[&by].as_deref().unwrap_or("no reason given");
-            suppressed.push(Note {
-                offset: Some(model.dirs[by].range.start),
-                message: format!(
+            suppressed.push(Note::new(
+                NoteKind::Info,
+                Some(model.dirs[by].range.start),
+                format!(
                     "{} left alone (upkeep:ignore: {reason})",
                     model.dirs[by].name.value
                 ),
-            });
+            ));
             continue;
         }
         match candidate(ctx, pass, http, location, &existing, &known) {
             Ok(Some(c)) => candidates.push(c),
             Ok(None) => {}
-            Err(why) => notes.push(note(format!("proxy_pass {url} is left alone: {why}"))),
+            Err(why) => {
+                // Left alone because an include hides its settings: undecided.
+                let kind = crate::plan::hidden_settings(ctx, dir.level)
+                    .map_or(NoteKind::LeftAlone, |h| h.kind);
+                notes.push(note(kind, format!("proxy_pass {url} is left alone: {why}")))
+            }
         }
     }
 
@@ -349,8 +353,8 @@ fn candidate(
             ));
         }
     }
-    if let Some(reason) = crate::plan::hidden_settings(ctx, dir.level) {
-        return Err(reason.trim_start_matches("left alone: ").to_string());
+    if let Some(hidden) = crate::plan::hidden_settings(ctx, dir.level) {
+        return Err(hidden.reason.trim_start_matches("left alone: ").to_string());
     }
     let refs = [(pass, &target)];
     if let Some(reason) = rules::proxy_host::blocker(ctx, location, &refs) {

@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use crate::cli::{Config, Mode};
 use crate::emit::{self, Emitter, Output};
 use crate::report::{ChangeReport, FileReport, FileStatus, NoteReport};
+use crate::roots::Roots;
 use crate::vocab::Seen;
 use crate::workspace::{describe_io, FileId, Unit, UnitKind, Workspace};
 use crate::{diff, model, write, ExitStatus, FileError, Rewrite, MAX_FILE_SIZE};
@@ -30,6 +31,9 @@ use crate::{diff, model, write, ExitStatus, FileError, Rewrite, MAX_FILE_SIZE};
 struct Job {
     unit: Unit,
     assumed: Option<String>,
+    /// New upstream names carry `_PORT`: the unit's `http` context may
+    /// hold targets upkeep cannot see (see `siblings.rs`).
+    qualified_names: bool,
 }
 
 /// Runs upkeep as configured; `out` gets the diff, JSON or rewritten stdin,
@@ -90,6 +94,7 @@ fn run_into(
     aliased: &mut bool,
 ) -> io::Result<ExitStatus> {
     let mut emitter = emit::for_config(config, out, err);
+    let roots = Roots::of_inputs(&config.inputs, config.root.as_deref());
     let mut ws = Workspace::new(config.paths.clone());
     let (candidates, stdin_file) = read_inputs(config, stdin, &mut ws, emitter.as_mut())?;
     let root = match &config.root {
@@ -103,7 +108,7 @@ fn run_into(
         None => None,
     };
 
-    let (jobs, broken) = units(config, &mut ws, &candidates, root, stdin_file);
+    let (jobs, broken, unreadable) = units(config, &mut ws, &candidates, root, stdin_file);
     // A tree an interrupted write left part old, part new is not worth
     // analysing: it is completed first, either way, on request.
     let dirs: Vec<PathBuf> = ws
@@ -153,6 +158,9 @@ fn run_into(
     for e in broken {
         emitter.error(failed_file(&e.path, crate::FileError::Syntax(e.clone())))?;
     }
+    for (path, message) in unreadable {
+        emitter.error(error_report(&path, message))?;
+    }
     if config.parse_only {
         for job in &jobs {
             for e in &job.unit.errors {
@@ -186,15 +194,28 @@ fn run_into(
             return Ok(ExitStatus::Error);
         }
     }
-    let results = settle_shared_files(
+    // A dump names the files it is about, wherever they are.
+    let roots = if ws.is_dump() {
+        Roots::everywhere()
+    } else {
+        roots
+    };
+    read_outside(&ws, &jobs, &roots, emitter.as_mut())?;
+    // Outside the roots first: a tree failed there fails the trees that
+    // share its files too.
+    let results = keep_outside_unchanged(
         &ws,
         &jobs,
+        &roots,
         processed.into_iter().map(|r| r.map(|u| u.files)).collect(),
     );
+    let results = settle_shared_files(&ws, &jobs, results);
     // Every changed file of the run, for one all-or-nothing write.
     let mut pending: Vec<(FileId, Vec<u8>, usize)> = Vec::new();
     let mut written_by: HashSet<FileId> = HashSet::new();
     let mut changed_files = 0;
+    // `path:line:column` of every place upkeep could not decide.
+    let mut undecided: Vec<String> = Vec::new();
     for (job, result) in jobs.iter().zip(results) {
         let entry = ws.file(job.unit.entries[0]).shown.clone();
         let rewrites = match result {
@@ -249,15 +270,29 @@ fn run_into(
                 Output::None
             } else {
                 // The diff names the file written (symlinks resolved),
-                // relative to the current directory.
-                let diff_path = f
-                    .real
-                    .as_deref()
-                    .map(crate::workspace::shown_path)
-                    .unwrap_or_else(|| f.shown.clone());
+                // relative to its repository's root (else the current
+                // directory).
+                let diff_path = match f.real.as_deref() {
+                    // `patch -p1 -d /` applies a dump's diff on its server.
+                    Some(real) if ws.is_dump() => {
+                        real.strip_prefix("/").unwrap_or(real).display().to_string()
+                    }
+                    Some(real) => roots.diff_path(real),
+                    None => f.shown.clone(),
+                };
                 Output::Diff(diff::unified(&diff_path, &f.source, &rewrite.edits))
             };
             changed_files += usize::from(changed);
+            undecided.extend(
+                report
+                    .notes
+                    .iter()
+                    .filter(|n| n.kind == crate::vocab::NoteKind::Undecided)
+                    .map(|n| match (n.line, n.column) {
+                        (Some(l), Some(c)) => format!("{}:{l}:{c}", report.path),
+                        _ => report.path.clone(),
+                    }),
+            );
             emitter.file(report, output)?;
         }
     }
@@ -276,17 +311,37 @@ fn run_into(
                 original: ws.file(*f).source.text.clone(),
                 new: new.clone(),
                 stamp: ws.file(*f).stamp,
+                root: {
+                    let real = ws.file(*f).real.as_deref().expect("read from a path");
+                    roots
+                        .holding(real)
+                        .map(|r| r.dir.clone())
+                        .unwrap_or_else(|| real.parent().unwrap_or(Path::new("/")).to_path_buf())
+                },
             })
             .collect();
         let shown: Vec<(String, usize)> = pending
             .iter()
             .map(|(f, _, n)| (ws.file(*f).shown.clone(), *n))
             .collect();
-        match write::write_all(&writes) {
-            Ok(()) => emitter.written(&shown)?,
-            Err(e) => {
-                failed = shown.into_iter().map(|(path, _)| path).collect();
-                failure = Some(e.to_string());
+        let differ = if ws.is_dump() {
+            differ_from_dump(&ws, &pending)
+        } else {
+            Vec::new()
+        };
+        if !differ.is_empty() {
+            failed = shown.into_iter().map(|(path, _)| path).collect();
+            failure = Some(format!(
+                "{}: the dump is not of the files on this disk (take a new one with nginx -T, or apply the diff where it was taken: patch -p1 -d /)",
+                differ.join(", ")
+            ));
+        } else {
+            match write::write_all(&writes) {
+                Ok(()) => emitter.written(&shown)?,
+                Err(e) => {
+                    failed = shown.into_iter().map(|(path, _)| path).collect();
+                    failure = Some(e.to_string());
+                }
             }
         }
     }
@@ -294,6 +349,11 @@ fn run_into(
         // The output drops what only older nginx needs; run on an older
         // nginx it would open a connection per request again.
         emitter.warning("--nginx-version is 1.29.7 or later: this output relies on that nginx's defaults (keepalive in upstream blocks, HTTP/1.1 to backends, no `Connection: close`); on an older nginx it pools no connections — omit --nginx-version for output that works on any version")?;
+    }
+    if config.mode == Mode::Check && !undecided.is_empty() {
+        // A gate that saw only part of the config is not green: what the
+        // unread includes decide may need a change.
+        emitter.run_error(&undecided_message(&undecided))?;
     }
     let summary = emitter.finish(&failed, failure.as_deref())?;
     Ok(if summary.errors > 0 {
@@ -303,6 +363,20 @@ fn run_into(
     } else {
         ExitStatus::Success
     })
+}
+
+/// `--check`'s error for the places upkeep could not decide.
+fn undecided_message(places: &[String]) -> String {
+    const SHOWN: usize = 12;
+    let mut list = places[..places.len().min(SHOWN)].join(", ");
+    if places.len() > SHOWN {
+        list.push_str(&format!(", and {} more", places.len() - SHOWN));
+    }
+    format!(
+        "could not decide {} place{}: {list}: they depend on includes upkeep could not read (see the warnings); make them readable, point upkeep at them with --path-map FROM=TO, or declare them irrelevant with ignore-includes in upkeep.toml",
+        places.len(),
+        if places.len() == 1 { "" } else { "s" }
+    )
 }
 
 /// Reads the arguments: files, directories (their configs), `-`. Returns
@@ -338,13 +412,29 @@ fn read_inputs(
                 ))?;
                 continue;
             }
+            if crate::dump::is_dump(&text) {
+                read_dump(
+                    config,
+                    &config.stdin_name,
+                    &text,
+                    ws,
+                    &mut candidates,
+                    emitter,
+                )?;
+                continue;
+            }
             stdin_file = Some(ws.add_text(&config.stdin_name, text));
             continue;
         }
         let path = Path::new(p);
-        let found = match std::fs::metadata(path) {
+        if let Some(text) = dump_file(path) {
+            read_dump(config, p, &text, ws, &mut candidates, emitter)?;
+            continue;
+        }
+        let maps = &config.paths.maps;
+        let found = match crate::roots::real_path(path, maps).and_then(std::fs::metadata) {
             Ok(meta) if meta.is_dir() => {
-                let (mut found, errors) = walk(path, &config.exclude);
+                let (mut found, errors) = walk(path, &config.exclude, maps);
                 for (at, message) in errors {
                     emitter.error(error_report(&at, message))?;
                 }
@@ -443,6 +533,172 @@ fn settle_shared_files(
     }
 }
 
+/// The files of the run read from outside its roots, said once: upkeep
+/// reads them as nginx would, but never writes them, and they may not be
+/// the files the repository means (the machine's own `/etc/nginx`).
+fn read_outside(
+    ws: &Workspace,
+    jobs: &[Job],
+    roots: &Roots,
+    emitter: &mut dyn Emitter,
+) -> io::Result<()> {
+    let mut seen: HashSet<FileId> = HashSet::new();
+    let mut outside: Vec<String> = Vec::new();
+    for id in jobs.iter().flat_map(|j| j.unit.files.iter().copied()) {
+        let f = ws.file(id);
+        let Some(real) = &f.real else { continue };
+        if !seen.insert(id) || roots.holding(real).is_some() {
+            continue;
+        }
+        let at = crate::workspace::shown_path(real);
+        outside.push(if at == f.shown {
+            at
+        } else {
+            format!("{at} (as {})", f.shown)
+        });
+    }
+    if outside.is_empty() {
+        return Ok(());
+    }
+    emitter.warning(&format!(
+        "read {} file{} from outside {} (upkeep writes only there, never these): {}",
+        outside.len(),
+        if outside.len() == 1 { "" } else { "s" },
+        roots.shown(),
+        outside.join(", ")
+    ))
+}
+
+/// The text of the file at `path` when it is an `nginx -T` dump.
+fn dump_file(path: &Path) -> Option<Vec<u8>> {
+    // Only a regular file is opened here: opening a FIFO would wait for a
+    // writer, and a device may never end. Anything else is read (or
+    // refused) the way every config is.
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(64 * 1024)
+        .read_to_end(&mut head)
+        .ok()?;
+    if !crate::dump::is_dump(&head) {
+        return None;
+    }
+    let mut text = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(MAX_FILE_SIZE)
+        .read_to_end(&mut text)
+        .ok()?;
+    Some(text)
+}
+
+/// Adds the files of the dump `text` (named `shown`) at their real paths:
+/// its main config is the run's one candidate. A dump is read alone: its
+/// paths are another machine's, or this one's as nginx read them.
+fn read_dump(
+    config: &Config,
+    shown: &str,
+    text: &[u8],
+    ws: &mut Workspace,
+    candidates: &mut Vec<FileId>,
+    emitter: &mut dyn Emitter,
+) -> io::Result<()> {
+    if config.inputs.len() > 1 {
+        return emitter.error(error_report(
+            shown,
+            format!("{shown}: an `nginx -T` dump is the whole tree nginx reads; give it alone, without other paths"),
+        ));
+    }
+    match crate::dump::parse(text) {
+        Ok(dump) => {
+            let ids = ws.add_dump(dump);
+            candidates.extend(ids.first());
+            Ok(())
+        }
+        Err(e) => emitter.error(error_report(shown, format!("{shown}: {e}"))),
+    }
+}
+
+/// A dump's files can be written only where the disk holds exactly what
+/// nginx dumped: anything else means the dump is not of these files (an
+/// older one, another machine's), and the rewrite was planned on the
+/// wrong text. `(path, why)` for each file that is not.
+fn differ_from_dump(ws: &Workspace, pending: &[(FileId, Vec<u8>, usize)]) -> Vec<String> {
+    pending
+        .iter()
+        .filter_map(|(f, _, _)| {
+            let file = ws.file(*f);
+            let path = file.real.as_ref()?;
+            match std::fs::read(path) {
+                Ok(disk) if disk == file.source.text => None,
+                Ok(_) => Some(format!(
+                    "{}: the file on disk differs from the dump",
+                    path.display()
+                )),
+                Err(e) => Some(format!("{}: {}", path.display(), describe_io(&e))),
+            }
+        })
+        .collect()
+}
+
+/// A tree that would change a file outside the roots is not changed at
+/// all: the file is read-only to upkeep, and the error names the
+/// `--path-map` that would bring it into the repository.
+fn keep_outside_unchanged(
+    ws: &Workspace,
+    jobs: &[Job],
+    roots: &Roots,
+    mut results: Vec<Result<Vec<(FileId, Rewrite)>, Failure>>,
+) -> Vec<Result<Vec<(FileId, Rewrite)>, Failure>> {
+    for (job, result) in jobs.iter().zip(results.iter_mut()) {
+        let Ok(rewrites) = result else { continue };
+        let outside: Vec<&std::path::Path> = rewrites
+            .iter()
+            .filter(|(f, rw)| rw.new_text != ws.file(*f).source.text)
+            .filter_map(|(f, _)| ws.file(*f).real.as_deref())
+            .filter(|real| roots.holding(real).is_none())
+            .collect();
+        let Some(first) = outside.first() else {
+            continue;
+        };
+        // Directories to look for the repository's copy in: those of the
+        // tree's files inside the roots.
+        let near: Vec<PathBuf> = job
+            .unit
+            .files
+            .iter()
+            .filter_map(|f| ws.file(*f).real.as_deref()?.parent().map(Path::to_path_buf))
+            .filter(|d| roots.holding(d).is_some())
+            .collect();
+        let shown: Vec<String> = outside
+            .iter()
+            .map(|p| crate::workspace::shown_path(p))
+            .collect();
+        let hint = match crate::roots::suggest_map(first, &near, roots) {
+            Some((from, to)) => format!(
+                "--path-map {}={} reads {} from the repository's copy",
+                from.display(),
+                crate::roots::shown_dir(&to),
+                if shown.len() == 1 { "it" } else { "them" }
+            ),
+            None => "map the directory to the repository's copy with --path-map FROM=TO".into(),
+        };
+        *result = Err(Failure {
+            message: format!(
+                "{}: the change would edit {}, outside {}, where upkeep never writes; nothing was changed in this tree ({hint})",
+                ws.file(job.unit.entries[0]).shown,
+                shown.join(", "),
+                roots.shown(),
+            ),
+            at: None,
+        });
+    }
+    results
+}
+
 /// Flag values that name nothing the configs hold: `(flag as typed,
 /// what is wrong and what exists)`.
 fn unmatched_flags(opts: &crate::vocab::Options, seen: &Seen) -> Vec<(String, String)> {
@@ -504,15 +760,42 @@ fn process_job(
     job: &Job,
     opts: &crate::vocab::Options,
 ) -> Result<crate::UnitRewrite, FileError> {
+    let qualified;
+    let opts = if job.qualified_names {
+        qualified = crate::vocab::Options {
+            qualified_names: true,
+            ..opts.clone()
+        };
+        &qualified
+    } else {
+        opts
+    };
     let mut rewrites = crate::process_unit(ws, &job.unit, opts)?;
+    // Context only: not reported, and never changed (`plan_unit` keeps
+    // every edit out of them).
+    if let Some((f, _)) = rewrites
+        .files
+        .iter()
+        .find(|(f, rw)| job.unit.read_only.contains(f) && rw.new_text != ws.file(*f).source.text)
+    {
+        return Err(FileError::Internal {
+            path: ws.file(job.unit.entries[0]).shown.clone(),
+            message: format!("{} is read only, and its text changed", ws.file(*f).shown),
+        });
+    }
+    rewrites
+        .files
+        .retain(|(f, _)| !job.unit.read_only.contains(f));
     if let (Some(assumed), Some((_, first))) = (&job.assumed, rewrites.files.first_mut()) {
-        first.notes.insert(
-            0,
-            crate::vocab::Note {
-                offset: None,
-                message: assumed.clone(),
-            },
-        );
+        // Said without -v when it decides names (siblings read as context).
+        let kind = if job.qualified_names {
+            crate::vocab::NoteKind::Assumed
+        } else {
+            crate::vocab::NoteKind::Info
+        };
+        first
+            .notes
+            .insert(0, crate::vocab::Note::new(kind, None, assumed.clone()));
     }
     Ok(rewrites)
 }
@@ -525,7 +808,12 @@ fn units(
     candidates: &[FileId],
     root: Option<FileId>,
     stdin_file: Option<FileId>,
-) -> (Vec<Job>, Vec<crate::parse::SyntaxError>) {
+) -> (
+    Vec<Job>,
+    Vec<crate::parse::SyntaxError>,
+    Vec<(String, String)>,
+) {
+    let mut unreadable = Vec::new();
     let mut jobs = Vec::new();
     let mut reached: HashSet<FileId> = HashSet::new();
     let mut mains: Vec<FileId> = root.into_iter().collect();
@@ -547,9 +835,11 @@ fn units(
         jobs.push(Job {
             unit,
             assumed: None,
+            qualified_names: false,
         });
     }
     // Snippets by directory, in the order their first file was named.
+    let maps = &config.paths.maps;
     let mut groups: BTreeMap<usize, (PathBuf, Vec<FileId>)> = BTreeMap::new();
     let mut broken = Vec::new();
     let mut group_of: HashMap<PathBuf, usize> = HashMap::new();
@@ -563,7 +853,10 @@ fn units(
             broken.push(e.clone());
             continue;
         }
-        let dir = directory_of(ws, *id);
+        let dir = match &ws.file(*id).real {
+            Some(real) => crate::siblings::loaded_from(&directory_of(ws, *id), real, maps),
+            None => directory_of(ws, *id),
+        };
         let next = group_of.len();
         let g = *group_of.entry(dir.clone()).or_insert(next);
         groups
@@ -585,6 +878,13 @@ fn units(
             .prefix
             .clone()
             .unwrap_or_else(|| dir.parent().map(Path::to_path_buf).unwrap_or(dir.clone()));
+        if let Some(wholesale) = crate::siblings::Wholesale::of(&dir) {
+            match with_siblings(ws, wholesale, &dir, &ids, &prefix, maps) {
+                Ok(job) => jobs.push(job),
+                Err(e) => unreadable.push(e),
+            }
+            continue;
+        }
         let unit = Unit::layout(ws, UnitKind::Snippets, &ids, Some(&prefix));
         let assumed = (ids.len() > 1 || unit.files.len() > 1).then(|| {
             format!(
@@ -594,16 +894,81 @@ fn units(
                 crate::workspace::shown_path(&prefix)
             )
         });
-        jobs.push(Job { unit, assumed });
+        jobs.push(Job {
+            unit,
+            assumed,
+            qualified_names: false,
+        });
     }
     if let Some(id) = stdin_file {
         let unit = Unit::layout(ws, UnitKind::Snippets, &[id], None);
         jobs.push(Job {
             unit,
             assumed: None,
+            qualified_names: false,
         });
     }
-    (jobs, broken)
+    (jobs, broken, unreadable)
+}
+
+/// The unit of snippets `given` in a directory nginx includes wholesale:
+/// with every sibling nginx loads beside them, read only as context, and
+/// new names qualified (see `siblings.rs`). A sibling upkeep cannot read
+/// is an error for the unit: what it holds could collide.
+fn with_siblings(
+    ws: &mut Workspace,
+    wholesale: crate::siblings::Wholesale,
+    dir: &Path,
+    given: &[FileId],
+    prefix: &Path,
+    maps: &[(PathBuf, PathBuf)],
+) -> Result<Job, (String, String)> {
+    let members = wholesale.members(dir, maps);
+    let mut siblings: Vec<FileId> = Vec::new();
+    for (path, loaded) in members.iter().zip(ws.load_all(&members)) {
+        match loaded {
+            Ok(id) if !given.contains(&id) && !siblings.contains(&id) => siblings.push(id),
+            Ok(_) => {}
+            Err(e) => {
+                let shown = crate::workspace::shown_path(path);
+                return Err((shown, format!("{e}; upkeep reads it as context for the files given beside it, and nothing was changed there")));
+            }
+        }
+    }
+    // What the given files reach is theirs to change; the rest is context.
+    let own: HashSet<FileId> = Unit::layout(ws, UnitKind::Snippets, given, Some(prefix))
+        .files
+        .into_iter()
+        .collect();
+    // The given files first, so that what upkeep adds for the context as a
+    // whole goes into one of them.
+    let entries: Vec<FileId> = given.iter().chain(&siblings).copied().collect();
+    let mut unit = Unit::layout(ws, UnitKind::Snippets, &entries, Some(prefix));
+    unit.read_only = unit
+        .files
+        .iter()
+        .copied()
+        .filter(|f| !own.contains(f))
+        .collect();
+    let names: Vec<String> = given.iter().map(|f| ws.file(*f).shown.clone()).collect();
+    let with = match siblings.len() {
+        0 => String::new(),
+        1 => " with the 1 other file".into(),
+        n => format!(" with the {n} other files"),
+    };
+    let assumed = format!(
+        "no main config reads {}: upkeep read {}{with} nginx loads from {}{} as one http context, relative includes from {}; files loaded into that context from elsewhere are unseen, so new upstream names carry _PORT (name the main config with --root to see the whole context)",
+        names.join(", "),
+        if names.len() == 1 { "it" } else { "them" },
+        crate::workspace::shown_path(dir),
+        if siblings.is_empty() { "" } else { " (read only, as context)" },
+        crate::workspace::shown_path(prefix)
+    );
+    Ok(Job {
+        unit,
+        assumed: Some(assumed),
+        qualified_names: true,
+    })
 }
 
 /// A main config: `http`, `events`, `stream` or `mail` at its top level.
@@ -641,7 +1006,11 @@ fn directory_of(ws: &Workspace, id: FileId) -> PathBuf {
 /// directories are not followed (no loops); symlinked files are read.
 /// Entries that cannot be read are returned as errors, one each: `(path,
 /// message)`.
-fn walk(dir: &Path, exclude: &[String]) -> (Vec<PathBuf>, Vec<(String, String)>) {
+fn walk(
+    dir: &Path,
+    exclude: &[String],
+    maps: &[(PathBuf, PathBuf)],
+) -> (Vec<PathBuf>, Vec<(String, String)>) {
     let mut found = Vec::new();
     let mut errors = Vec::new();
     let mut overrides = ignore::overrides::OverrideBuilder::new(dir);
@@ -677,9 +1046,9 @@ fn walk(dir: &Path, exclude: &[String]) -> (Vec<PathBuf>, Vec<(String, String)>)
             continue;
         }
         // A symlink counts when it leads to a file (a link to a directory
-        // is not followed); a dangling one is an error like any unreadable
-        // file.
-        match std::fs::metadata(path) {
+        // is not followed; an absolute target through --path-map); a
+        // dangling one is an error like any unreadable file.
+        match crate::roots::real_path(path, maps).and_then(std::fs::metadata) {
             Ok(meta) if meta.is_file() => found.push(path.to_path_buf()),
             Ok(_) => {}
             Err(e) => {

@@ -146,7 +146,7 @@ fn file_results(file: &FileReport) -> Vec<Value> {
         let mut result = json!({
             "ruleId": NOTE_RULE,
             "ruleIndex": RuleId::ALL.len(),
-            "level": "note",
+            "level": if n.kind.warns() { "warning" } else { "note" },
             "message": { "text": n.message },
             "locations": [location(file, region)],
         });

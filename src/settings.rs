@@ -23,6 +23,7 @@
 //! root = "nginx.conf"               # --root
 //! prefix = "deploy/nginx"           # --prefix
 //! exclude = ["generated/"]          # --exclude GLOB
+//! ignore-includes = ["mime.types"]  # --ignore-include GLOB
 //! keepalive-timeout = "4s"          # --keepalive-timeout DUR
 //! keepalive-requests = 1000         # --keepalive-requests N
 //! keepalive-time = "1h"             # --keepalive-time DUR
@@ -70,6 +71,7 @@ struct Raw {
     names: Option<BTreeMap<String, Spanned<String>>>,
     path_map: Option<BTreeMap<String, Spanned<String>>>,
     exclude: Option<Vec<Spanned<String>>>,
+    ignore_includes: Option<Vec<Spanned<String>>>,
     keepalive_timeout: Option<Spanned<String>>,
     keepalive_requests: Option<Spanned<i64>>,
     keepalive_time: Option<Spanned<String>>,
@@ -205,6 +207,14 @@ pub fn load(path: &Path) -> Result<Settings, String> {
             cli::parse_exclude(v).map(drop)
         })?;
     }
+    for glob in raw.ignore_includes.iter().flatten() {
+        flag(
+            "ignore-include",
+            glob.get_ref().clone(),
+            glob.span(),
+            &|v| cli::parse_include_glob(v).map(drop),
+        )?;
+    }
     let time = |v: &str| crate::tuning::parse_time_flag(v).map(drop);
     for (name, value) in [
         ("keepalive-timeout", raw.keepalive_timeout),
@@ -324,10 +334,39 @@ mod tests {
     }
 
     #[test]
+    fn ignored_includes_become_their_flags() {
+        let s = load_text(
+            "ignore-includes = [\"mime.types\", \"/etc/nginx/modules-enabled/*.conf\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.args,
+            [
+                "--ignore-include",
+                "mime.types",
+                "--ignore-include",
+                "/etc/nginx/modules-enabled/*.conf"
+            ]
+        );
+        assert_eq!(
+            load_text("ignore-includes = [\"snippets/[a\"]\n").unwrap_err(),
+            "upkeep.toml:1:20: ignore-include: `snippets/[a` is not a glob: Pattern syntax error near position 9: invalid range pattern"
+        );
+        assert_eq!(
+            load_text("ignore-includes = \"mime.types\"\n")
+                .unwrap_err()
+                .split(':')
+                .take(3)
+                .collect::<Vec<_>>(),
+            ["upkeep.toml", "1", "19"]
+        );
+    }
+
+    #[test]
     fn mistakes_name_the_line() {
         assert_eq!(
             load_text("keepalive = 8\nkeepalve = 3\n").unwrap_err(),
-            "upkeep.toml:2:1: unknown field `keepalve`, expected one of `paths`, `root`, `prefix`, `keepalive`, `websocket`, `nginx-version`, `proxy-host`, `only`, `skip`, `upstreams`, `names`, `path-map`, `exclude`, `keepalive-timeout`, `keepalive-requests`, `keepalive-time`, `backend-idle-timeout`, `tune-existing`, `resolve`, `resolver`"
+            "upkeep.toml:2:1: unknown field `keepalve`, expected one of `paths`, `root`, `prefix`, `keepalive`, `websocket`, `nginx-version`, `proxy-host`, `only`, `skip`, `upstreams`, `names`, `path-map`, `exclude`, `ignore-includes`, `keepalive-timeout`, `keepalive-requests`, `keepalive-time`, `backend-idle-timeout`, `tune-existing`, `resolve`, `resolver`"
         );
         assert_eq!(
             load_text("[upstreams]\ngateway = 0\n").unwrap_err(),

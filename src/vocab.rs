@@ -168,6 +168,11 @@ pub struct Options {
     /// `--resolver`: the words of a `resolver` directive for an `http`
     /// context that such an upstream needs and that has none.
     pub resolver: Option<String>,
+    /// Every new upstream name carries `_PORT`: set for a unit read
+    /// without its main config, whose `http` context may hold targets
+    /// upkeep never sees (`upstream localhost` beside an unseen
+    /// `proxy_pass http://localhost/` would re-point it).
+    pub qualified_names: bool,
 }
 
 impl Options {
@@ -351,6 +356,59 @@ impl Change {
 pub struct Note {
     pub offset: Option<usize>,
     pub message: String,
+    pub kind: NoteKind,
+}
+
+/// What a note means for the run: it decides whether the note is said
+/// without `-v`, what the summary line counts, and whether `--check` can
+/// be green.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoteKind {
+    /// Background: said with `-v` only.
+    #[default]
+    Info,
+    /// A directive upkeep left as it was on purpose (a variable target, a
+    /// Host it cannot keep, …): counted in the summary, the why with `-v`.
+    LeftAlone,
+    /// A place upkeep could not decide, because what decides it is in an
+    /// include it could not read (or the include itself, whose contents
+    /// are unknown): a warning without `-v`, and `--check` exits 2.
+    Undecided,
+    /// A risk the output carries (a pool that outlives the backends' idle
+    /// timeout): a warning without `-v`.
+    Warning,
+    /// What upkeep assumed about a context it cannot see whole, where
+    /// that decided names (a site read with its siblings): said without
+    /// `-v`, as a note.
+    Assumed,
+}
+
+impl NoteKind {
+    /// Said on stderr without `-v`, and counted as a warning.
+    pub fn warns(self) -> bool {
+        matches!(self, NoteKind::Undecided | NoteKind::Warning)
+    }
+
+    /// Said on stderr without `-v`.
+    pub fn said_plainly(self) -> bool {
+        self.warns() || self == NoteKind::Assumed
+    }
+
+    /// Counted among the places left alone.
+    pub fn left_alone(self) -> bool {
+        matches!(self, NoteKind::LeftAlone | NoteKind::Undecided)
+    }
+}
+
+impl Note {
+    pub fn new(kind: NoteKind, offset: Option<usize>, message: String) -> Note {
+        Note {
+            offset,
+            message,
+            kind,
+        }
+    }
 }
 
 /// A file upkeep cannot plan for as asked (e.g. a `--name` that clashes).

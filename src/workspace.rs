@@ -64,6 +64,9 @@ pub struct Paths {
     pub prefix: Option<PathBuf>,
     /// `--path-map FROM=TO`, in the order given; the first match applies.
     pub maps: Vec<(PathBuf, PathBuf)>,
+    /// `--ignore-include GLOB`: includes that count as read and empty when
+    /// upkeep cannot read them.
+    pub ignored: Vec<glob::Pattern>,
 }
 
 impl Paths {
@@ -81,6 +84,23 @@ impl Paths {
             }
         }
         full
+    }
+
+    /// Whether an include upkeep could not read was declared irrelevant:
+    /// its name as written, or the path it resolves to, matches a glob.
+    pub fn is_ignored(&self, name: &str, prefix: Option<&Path>) -> bool {
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: false,
+            require_literal_leading_dot: false,
+        };
+        let resolved = prefix.map(|p| self.resolve(name, p));
+        self.ignored.iter().any(|g| {
+            g.matches_with(name, options)
+                || resolved
+                    .as_deref()
+                    .is_some_and(|r| g.matches_path_with(r, options))
+        })
     }
 }
 
@@ -174,6 +194,9 @@ pub struct Workspace {
     by_real: Arc<HashMap<PathBuf, FileId>>,
     /// Include resolutions, by (full name, prefix).
     reached: Arc<HashMap<(String, PathBuf), Reached>>,
+    /// An `nginx -T` dump's paths: includes resolve among them, never on
+    /// this machine's disk.
+    dumped: Option<Arc<Vec<PathBuf>>>,
 }
 
 /// Why a file could not be read.
@@ -228,7 +251,8 @@ impl Workspace {
     /// Reads and parses a file this workspace does not hold yet.
     fn read(&self, path: &Path) -> Result<Read, ReadError> {
         let shown = shown_path(path);
-        let real = std::fs::canonicalize(path)
+        // Symlinks resolved, absolute link targets through --path-map.
+        let real = crate::roots::real_path(path, &self.paths.maps)
             .map_err(|e| ReadError(format!("{shown}: {}", describe_io(&e))))?;
         if let Some(id) = self.by_real.get(&real) {
             return Ok(Read::Known(*id));
@@ -302,7 +326,67 @@ impl Workspace {
             paths: self.paths.clone(),
             by_real: self.by_real.clone(),
             reached: self.reached.clone(),
+            dumped: self.dumped.clone(),
         }
+    }
+
+    /// Adds the files of an `nginx -T` dump, each at its path: includes
+    /// then resolve among them, as nginx resolved them when it wrote the
+    /// dump. Returns their ids, in the dump's order.
+    pub fn add_dump(&mut self, dump: crate::dump::Dump) -> Vec<FileId> {
+        let paths: Vec<PathBuf> = dump.files.iter().map(|(p, _)| p.clone()).collect();
+        let ids = dump
+            .files
+            .into_iter()
+            .map(|(path, text)| {
+                let id = self.push(path.display().to_string(), Some(path.clone()), text);
+                Arc::make_mut(&mut self.by_real).insert(path, id);
+                id
+            })
+            .collect();
+        self.dumped = Some(Arc::new(paths));
+        ids
+    }
+
+    /// Whether the files came from an `nginx -T` dump (a dump is the only
+    /// input of its run).
+    pub fn is_dump(&self) -> bool {
+        self.dumped.is_some()
+    }
+
+    /// What `include` reaches in a dump: the dumped files the name (or
+    /// glob, matched as `glob(3)` matches) names. A name nginx read is in
+    /// the dump; one that is not was never read (a glob matching nothing).
+    fn reach_dumped(&self, dumped: &[PathBuf], name: &str, full: &Path) -> Reached {
+        let shown = full.display().to_string();
+        let full = normalize(full);
+        if !name.contains(['*', '?', '[']) {
+            return match self.by_real.get(&full) {
+                Some(id) => Reached::Files(vec![*id]),
+                None => Reached::Unseen {
+                    reason: format!("{shown} is not in the dump"),
+                },
+            };
+        }
+        let Ok(pattern) = glob::Pattern::new(&full.display().to_string()) else {
+            return Reached::Unseen {
+                reason: format!("{shown}: not a valid pattern"),
+            };
+        };
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let mut found: Vec<&PathBuf> = dumped
+            .iter()
+            .filter(|p| pattern.matches_path_with(p, options))
+            .collect();
+        sort_as_glob(&mut found);
+        if found.is_empty() {
+            return Reached::Nothing { pattern: shown };
+        }
+        Reached::Files(found.iter().map(|p| self.by_real[*p]).collect())
     }
 
     /// What `include NAME` reaches, seen from `prefix`.
@@ -312,7 +396,9 @@ impl Workspace {
             return r.clone();
         }
         let full = self.paths.resolve(name, prefix);
-        let reached = if name.contains(['*', '?', '[']) {
+        let reached = if let Some(dumped) = self.dumped.clone() {
+            self.reach_dumped(&dumped, name, &full)
+        } else if name.contains(['*', '?', '[']) {
             self.reach_glob(&full)
         } else {
             match self.load(&full) {
@@ -355,12 +441,7 @@ impl Workspace {
                 }
             }
         }
-        // glob(3) in the C locale sorts whole paths by bytes.
-        found.sort_by(|a, b| {
-            a.as_os_str()
-                .as_encoded_bytes()
-                .cmp(b.as_os_str().as_encoded_bytes())
-        });
+        sort_as_glob(&mut found);
         if found.is_empty() {
             return Reached::Nothing { pattern: shown };
         }
@@ -387,6 +468,9 @@ pub enum Inclusion {
     Unseen {
         reason: String,
     },
+    /// A file upkeep could not read that `--ignore-include` declares
+    /// irrelevant: read as empty.
+    Ignored,
     /// The file includes itself, directly or through others: nginx would
     /// never finish reading it.
     Cycle {
@@ -438,6 +522,10 @@ pub struct Unit {
     /// Where relative includes are read from; `None` for text read alone
     /// (standard input, tests): its includes are unseen.
     pub prefix: Option<PathBuf>,
+    /// Files read only as context (the siblings of a snippet, which nginx
+    /// loads beside it): their locations are left as they are, and no
+    /// edit may land in them.
+    pub read_only: HashSet<FileId>,
 }
 
 impl Unit {
@@ -479,6 +567,7 @@ impl Unit {
             errors: builder.errors,
             files: builder.files,
             prefix: prefix.map(Path::to_path_buf),
+            read_only: HashSet::new(),
         }
     }
 
@@ -573,6 +662,9 @@ impl Builder {
                     }
                 }
                 Reached::Nothing { pattern } => Inclusion::Nothing { pattern },
+                Reached::Unseen { .. } if ws.paths.is_ignored(&site.name, prefix) => {
+                    Inclusion::Ignored
+                }
                 Reached::Unseen { reason } => Inclusion::Unseen { reason },
             };
             self.inclusions.insert(at, inclusion);
@@ -655,6 +747,16 @@ pub fn shown_path(path: &Path) -> String {
     } else {
         path.display().to_string()
     }
+}
+
+/// Sorts paths as `glob(3)` in the C locale does: whole paths, by bytes.
+pub fn sort_as_glob<P: AsRef<Path>>(paths: &mut [P]) {
+    paths.sort_by(|a, b| {
+        a.as_ref()
+            .as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.as_ref().as_os_str().as_encoded_bytes())
+    });
 }
 
 /// `a/./b/../c` → `a/c`, without touching the file system.

@@ -101,6 +101,10 @@ pub struct Pending {
     pub new: Vec<u8>,
     /// The file as it was read; `None` compares the content only.
     pub stamp: Option<Stamp>,
+    /// The root of the run holding the file: its journal is written in
+    /// the deepest directory that holds every file of the same root, so
+    /// that nothing, the journal included, is written outside the roots.
+    pub root: PathBuf,
 }
 
 /// One file as the journal records it. Paths are stored as their bytes:
@@ -215,6 +219,8 @@ struct Staged<'a> {
     /// The file's stamp once its backup link exists (a link changes the
     /// ctime): what the commit compares.
     backed_up: Option<Stamp>,
+    /// Which journal lists it.
+    journal: usize,
 }
 
 /// Writes every file or none (see the module's documentation).
@@ -223,7 +229,17 @@ pub fn write_all(files: &[Pending]) -> Result<(), WriteError> {
         return Ok(());
     }
     let signals = Signals::catch();
-    let journal_path = journal_dir(files).join(JOURNAL);
+    // One journal per root, listing that root's files.
+    let mut roots: Vec<&Path> = Vec::new();
+    for f in files {
+        if !roots.contains(&f.root.as_path()) {
+            roots.push(&f.root);
+        }
+    }
+    let journals: Vec<PathBuf> = roots
+        .iter()
+        .map(|r| journal_dir(files.iter().filter(|f| f.root == *r)).join(JOURNAL))
+        .collect();
     let mut staged: Vec<Staged> = files
         .iter()
         .map(|f| Staged {
@@ -236,10 +252,24 @@ pub fn write_all(files: &[Pending]) -> Result<(), WriteError> {
                 in_place: false,
             },
             backed_up: None,
+            journal: roots
+                .iter()
+                .position(|r| *r == f.root)
+                .expect("every root listed"),
         })
         .collect();
-    create_journal(&journal_path, &staged)?;
-    let result = stage_and_commit(&mut staged, &journal_path, &signals);
+    let mut created = 0;
+    let mut result = Ok(());
+    for path in &journals {
+        result = create_journal(path, created, &staged);
+        if result.is_err() {
+            break;
+        }
+        created += 1;
+    }
+    if result.is_ok() {
+        result = stage_and_commit(&mut staged, &journals, &signals);
+    }
     if result.is_err() {
         // Put back what was replaced, from the backups; then nothing of
         // this run is left on disk.
@@ -248,14 +278,16 @@ pub fn write_all(files: &[Pending]) -> Result<(), WriteError> {
         remove_backups(staged.iter().map(|s| &s.entry));
     }
     sync_dirs(files.iter().map(|f| f.path.as_path()));
-    let _ = fs::remove_file(&journal_path);
-    sync_dirs(std::iter::once(journal_path.as_path()));
+    for path in &journals[..created] {
+        let _ = fs::remove_file(path);
+        sync_dirs(std::iter::once(path.as_path()));
+    }
     result
 }
 
 fn stage_and_commit(
     staged: &mut [Staged],
-    journal_path: &Path,
+    journals: &[PathBuf],
     signals: &Signals,
 ) -> Result<(), WriteError> {
     for (i, s) in staged.iter_mut().enumerate() {
@@ -265,8 +297,10 @@ fn stage_and_commit(
         s.entry.in_place = stage(s.file, &path_of(&s.entry.temp))?;
         test_pause("staged", i + 1, &SIGNALLED);
     }
-    // The journal now says how each file will be written.
-    write_journal(journal_path, staged, false)?;
+    // The journals now say how each file will be written.
+    for (i, path) in journals.iter().enumerate() {
+        write_journal(path, i, staged, false)?;
+    }
     for s in staged.iter_mut() {
         if signals.arrived() {
             return Err(WriteError::Interrupted);
@@ -304,7 +338,7 @@ fn sibling(path: &Path, kind: &str) -> PathBuf {
 
 /// The deepest directory that holds every file (the journal goes there, so
 /// that the next run reading any of them finds it).
-fn journal_dir(files: &[Pending]) -> PathBuf {
+fn journal_dir<'a>(files: impl Iterator<Item = &'a Pending>) -> PathBuf {
     let mut common: Option<PathBuf> = None;
     for f in files {
         let dir = f.path.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -324,7 +358,7 @@ fn journal_dir(files: &[Pending]) -> PathBuf {
     common.unwrap_or_else(|| PathBuf::from("/"))
 }
 
-fn create_journal(path: &Path, staged: &[Staged]) -> Result<(), WriteError> {
+fn create_journal(path: &Path, index: usize, staged: &[Staged]) -> Result<(), WriteError> {
     if let Ok(text) = fs::read(path) {
         let pid = serde_json::from_slice::<Journal>(&text).ok().map(|j| j.pid);
         return Err(WriteError::JournalExists {
@@ -332,16 +366,26 @@ fn create_journal(path: &Path, staged: &[Staged]) -> Result<(), WriteError> {
             pid,
         });
     }
-    write_journal(path, staged, true)
+    write_journal(path, index, staged, true)
 }
 
 /// Writes the journal (atomically: staged beside it and renamed), synced
-/// with its directory. `first` creates it, failing if another run did.
-fn write_journal(path: &Path, staged: &[Staged], first: bool) -> Result<(), WriteError> {
+/// with its directory: the files of journal `index`. `first` creates it,
+/// failing if another run did.
+fn write_journal(
+    path: &Path,
+    index: usize,
+    staged: &[Staged],
+    first: bool,
+) -> Result<(), WriteError> {
     let journal = Journal {
         version: 1,
         pid: std::process::id(),
-        files: staged.iter().map(|s| s.entry.clone()).collect(),
+        files: staged
+            .iter()
+            .filter(|s| s.journal == index)
+            .map(|s| s.entry.clone())
+            .collect(),
     };
     let shown = crate::workspace::shown_path(path);
     let io_err = |source| WriteError::Io {
@@ -743,6 +787,7 @@ mod tests {
             original: original.to_vec(),
             new: new.to_vec(),
             stamp: crate::files::stamp(path).ok(),
+            root: path.parent().unwrap().to_path_buf(),
         }
     }
 

@@ -468,7 +468,12 @@ fn notes_say_what_was_left_alone() {
     let out = upkeep_stdin(&["-"], input);
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
-    assert_eq!(stderr(&out), "nothing to change in 1 file\n");
+    // The variable target is a place left alone; a stream proxy_pass is
+    // no HTTP proxying, so nothing upkeep declined.
+    assert_eq!(
+        stderr(&out),
+        "nothing to change in 1 file; 1 place left alone (-v says why)\n"
+    );
     let out = upkeep_stdin(&["-v", "-"], input);
     let err = stderr(&out);
     assert!(
@@ -873,7 +878,9 @@ fn nginx_check_rejects_an_upstream_named_like_a_remaining_target_host() {
 
 /// The snippets of one directory are one http context: a conf.d directory gets one
 /// upstream per backend across its files, reuses upstreams defined in its
-/// other files, and real nginx accepts the result as a whole.
+/// other files, and real nginx accepts the result as a whole. Other
+/// directories may load into the same context unseen, so the new name
+/// carries its port.
 #[test]
 fn a_conf_d_directory_is_one_http_context() {
     let dir = tempfile::tempdir().unwrap();
@@ -905,7 +912,7 @@ fn a_conf_d_directory_is_one_http_context() {
     let b = std::fs::read_to_string(confd.join("b.conf")).unwrap();
     // Shared by a.conf and b.conf: in the first file nginx reads.
     assert!(
-        first.starts_with("upstream api {\n    server api:9000;\n    keepalive 32;\n}\n"),
+        first.starts_with("upstream api_9000 {\n    server api:9000;\n    keepalive 32;\n}\n"),
         "{first}"
     );
     assert!(
@@ -913,7 +920,7 @@ fn a_conf_d_directory_is_one_http_context() {
         "the sites reuse the upstreams of the first file:\n{a}\n{b}"
     );
     assert!(
-        b.contains("proxy_pass http://api/;") && b.contains("proxy_pass http://backend/;"),
+        b.contains("proxy_pass http://api_9000/;") && b.contains("proxy_pass http://backend/;"),
         "{b}"
     );
     let Some(nginx) = common::require_nginx() else {
@@ -1119,8 +1126,8 @@ fn upkeep_ignore_is_reported() {
 }
 
 /// `--format github`: one workflow command per change (warning), note
-/// (notice) and error, each on the file's line; `-o FILE` takes what
-/// stdout would get.
+/// (notice; warning for what is said without -v) and error, each on the
+/// file's line; `-o FILE` takes what stdout would get.
 #[test]
 fn github_annotations_and_output_file() {
     let input = b"http {\n    server {\n        location /x/ {\n            include snippets/x.conf;\n            proxy_pass http://x:9000;\n        }\n        location /api/ {\n            proxy_pass http://api:8080;\n        }\n    }\n}\n";
@@ -1132,7 +1139,16 @@ fn github_annotations_and_output_file() {
         "{lines:#?}"
     );
     assert!(
-        lines.iter().any(|l| l.starts_with("::notice file=-,line=4,col=13,title=upkeep note::`include snippets/x.conf` could not be read")),
+        lines.iter().any(|l| l.starts_with("::warning file=-,line=4,col=13,title=upkeep warning::`include snippets/x.conf` could not be read")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("::warning file=-,line=5,col=13,title=upkeep warning::left alone: `include snippets/x.conf`")),
+        "{lines:#?}"
+    );
+    // The pool's default timeout is background: a notice.
+    assert!(
+        lines.iter().any(|l| l.starts_with("::notice file=-,line=8,col=13,title=upkeep note::upstream \"api\" keeps idle connections")),
         "{lines:#?}"
     );
     for line in &lines {
@@ -1552,4 +1568,222 @@ fn many_trees_print_in_the_order_of_one_thread() {
         .filter(|n| errors.contains(&format!("{n}:")))
         .collect();
     assert_eq!(failed, ["site-05.conf", "site-18.conf", "site-31.conf"]);
+}
+
+/// An include upkeep cannot read leaves alone what depends on it; that is
+/// a warning without -v, `--check` cannot be green (exit 2, "could not
+/// decide"), the JSON, SARIF and GitHub outputs carry the same, and an
+/// include declared irrelevant (`--ignore-include`, upkeep.toml's
+/// `ignore-includes`) counts as read.
+#[test]
+fn what_upkeep_cannot_read_is_never_green() {
+    let input = b"http {\n    server {\n        location /x/ {\n            include snippets/x.conf;\n            proxy_pass http://x:9000;\n        }\n    }\n}\n";
+    let check = upkeep_stdin(&["--no-config", "--check", "-"], input);
+    assert_eq!(check.status.code(), Some(2), "{}", stderr(&check));
+    assert!(check.stdout.is_empty(), "{}", stdout(&check));
+    let err = stderr(&check);
+    for want in [
+        "-:4:13: warning: `include snippets/x.conf` could not be read",
+        "-:5:13: warning: left alone: `include snippets/x.conf` could not be read",
+        "error: could not decide 2 places: -:4:13, -:5:13: ",
+        "nothing to change in 1 file; 2 places left alone, 2 warnings (-v says why); 1 error\n",
+    ] {
+        assert!(err.contains(want), "lacks {want:?}:\n{err}");
+    }
+    // Without --check the warnings are the same, and the run is no error.
+    let diff = upkeep_stdin(&["--no-config", "-"], input);
+    assert_eq!(diff.status.code(), Some(0));
+    assert_eq!(
+        stderr(&diff).lines().last(),
+        Some("nothing to change in 1 file; 2 places left alone, 2 warnings (-v says why)")
+    );
+
+    let json = upkeep_stdin(&["--no-config", "--check", "--format", "json", "-"], input);
+    assert_eq!(json.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let kinds: Vec<(&str, u64)> = report["files"][0]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["kind"].as_str().unwrap(), n["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("undecided", 4), ("undecided", 5)]);
+    let summary = &report["summary"];
+    assert_eq!(
+        [
+            &summary["undecided"],
+            &summary["left_alone"],
+            &summary["warnings"]
+        ],
+        [2, 2, 2]
+    );
+    assert!(report["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("could not decide 2 places: -:4:13, -:5:13"));
+
+    let sarif = upkeep_stdin(&["--no-config", "--format", "sarif", "-"], input);
+    let log: serde_json::Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    let levels: Vec<&str> = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(levels, ["warning", "warning"]);
+
+    // Declared irrelevant: read as empty, so the location is pooled.
+    for args in [
+        &[
+            "--no-config",
+            "--check",
+            "--ignore-include",
+            "snippets/*",
+            "-",
+        ][..],
+        &["--no-config", "--check", "--ignore-include", "*x.conf", "-"][..],
+    ] {
+        let out = upkeep_stdin(args, input);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+        assert!(stdout(&out).contains("+            proxy_pass http://x;"));
+    }
+    // A glob that matches another include changes nothing.
+    let other = upkeep_stdin(
+        &[
+            "--no-config",
+            "--check",
+            "--ignore-include",
+            "mime.types",
+            "-",
+        ],
+        input,
+    );
+    assert_eq!(other.status.code(), Some(2));
+    let bad = upkeep_stdin(&["--no-config", "--ignore-include", "[a", "-"], input);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("`[a` is not a glob"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+/// Roots: in a git work tree the diff names files relative to its root, so
+/// `git apply` applies it from any directory in it; a file read from
+/// outside the roots is said once per run, on stderr without -v, and is
+/// never written.
+#[test]
+fn diffs_are_relative_to_the_repository_and_outside_files_are_said_once() {
+    let repo = tempfile::tempdir().unwrap();
+    let machine = tempfile::tempdir().unwrap();
+    let git = |args: &[&str], dir: &Path| {
+        let s = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run git");
+        assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    };
+    git(&["init", "-q"], repo.path());
+    let deploy = repo.path().join("deploy");
+    std::fs::create_dir(&deploy).unwrap();
+    let headers = machine.path().join("headers.conf");
+    std::fs::write(&headers, "proxy_set_header X-Edge 1;\n").unwrap();
+    for name in ["a.conf", "b.conf"] {
+        std::fs::write(
+            deploy.join(name),
+            format!(
+                "events {{}}\nhttp {{\n    server {{\n        location / {{\n            include {};\n            proxy_pass http://app:8080;\n        }}\n    }}\n}}\n",
+                headers.display()
+            ),
+        )
+        .unwrap();
+    }
+    let out = upkeep(&deploy, &["--no-config", "a.conf", "b.conf"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let diff = stdout(&out);
+    assert!(
+        diff.starts_with("--- a/deploy/a.conf\n+++ b/deploy/a.conf\n"),
+        "{diff}"
+    );
+    assert!(diff.contains("--- a/deploy/b.conf\n"), "{diff}");
+    let err = stderr(&out);
+    assert_eq!(err.matches("from outside").count(), 1, "{err}");
+    // Counted in the summary with the notes' warnings.
+    assert!(
+        err.ends_with(" in 2 files; 1 warning (-v says why)\n"),
+        "{err}"
+    );
+    let github = upkeep(
+        &deploy,
+        &["--no-config", "--format", "github", "a.conf", "b.conf"],
+    );
+    assert!(
+        stdout(&github)
+            .contains("::warning title=upkeep warning::read 1 file from outside the repository"),
+        "{}",
+        stdout(&github)
+    );
+    assert!(
+        err.contains(&format!(
+            "warning: read 1 file from outside the repository {} (upkeep writes only there, never these): {}",
+            std::fs::canonicalize(repo.path()).unwrap().display(),
+            std::fs::canonicalize(&headers).unwrap().display()
+        )),
+        "{err}"
+    );
+    // `git apply` from the subdirectory applies the root-relative paths.
+    std::fs::write(repo.path().join("change.diff"), &out.stdout).unwrap();
+    git(&["apply", "../change.diff"], &deploy);
+    let again = upkeep(&deploy, &["--no-config", "--check", "a.conf", "b.conf"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    assert_eq!(
+        std::fs::read_to_string(&headers).unwrap(),
+        "proxy_set_header X-Edge 1;\n"
+    );
+}
+
+/// A file of `conf.d/` given alone is read with its siblings, which are
+/// context only: a change the sibling would need (keepalive for its
+/// upstream that the given file uses) is an error at its line, and
+/// nothing is written; named too, the sibling is changed.
+#[test]
+fn siblings_read_as_context_are_never_edited() {
+    let dir = tempfile::tempdir().unwrap();
+    let confd = dir.path().join("conf.d");
+    std::fs::create_dir(&confd).unwrap();
+    let upstreams = "upstream shared {\n    server app:8080;\n}\n";
+    let site =
+        "server {\n    listen 81;\n    location / {\n        proxy_pass http://shared;\n    }\n}\n";
+    std::fs::write(confd.join("00-up.conf"), upstreams).unwrap();
+    std::fs::write(confd.join("site.conf"), site).unwrap();
+    let out = upkeep(dir.path(), &["--no-config", "--write", "conf.d/site.conf"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("error: conf.d/00-up.conf:3:1: the change needs this file edited, which upkeep read only as context"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(confd.join("00-up.conf")).unwrap(),
+        upstreams
+    );
+    assert_eq!(
+        std::fs::read_to_string(confd.join("site.conf")).unwrap(),
+        site
+    );
+    let both = upkeep(
+        dir.path(),
+        &[
+            "--no-config",
+            "--write",
+            "conf.d/site.conf",
+            "conf.d/00-up.conf",
+        ],
+    );
+    assert_eq!(both.status.code(), Some(0), "{}", stderr(&both));
+    assert!(std::fs::read_to_string(confd.join("00-up.conf"))
+        .unwrap()
+        .contains("    keepalive 32;\n"));
 }

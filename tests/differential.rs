@@ -204,11 +204,12 @@ fn every_tree_behaves_the_same_on_real_nginx() {
         }
         let work = scratch.path().join(&case.name);
         let (before, after) = (work.join("before"), work.join("after"));
-        case.copy("input", &before);
+        pointed_into(&case, &before).copy("input", &before);
         if settings.against_upkeep {
-            case.copy("input", &after);
+            let placed = pointed_into(&case, &after);
+            placed.copy("input", &after);
             let out = std::process::Command::new(env!("CARGO_BIN_EXE_upkeep"))
-                .args(&case.args)
+                .args(&placed.args)
                 .args(["--write", "--color=never"])
                 .current_dir(&after)
                 .output()
@@ -221,7 +222,7 @@ fn every_tree_behaves_the_same_on_real_nginx() {
                 continue;
             }
         } else {
-            case.copy("expected", &after);
+            pointed_into(&case, &after).copy("expected", &after);
         }
         for main in case.mains() {
             let read = |root: &Path| -> Result<Vec<u8>, String> {
@@ -256,6 +257,27 @@ fn every_tree_behaves_the_same_on_real_nginx() {
         settings.against("expected/")
     );
     prove(&nginx, &cases, &settings.known, skipped, scratch.path());
+}
+
+/// The case with its links out of the tree (`$OUTSIDE`) leading into the
+/// copy at `tree`, where its `--path-map $OUTSIDE=DIR` says the
+/// repository's copy is: nginx then reads through the links what upkeep
+/// read.
+fn pointed_into(case: &trees::TreeCase, tree: &Path) -> trees::TreeCase {
+    if case.links().is_empty() {
+        return case.clone();
+    }
+    let machine = tree.with_extension("machine");
+    let placed = case.pointed(&machine);
+    let to = placed
+        .path_maps()
+        .into_iter()
+        .find(|(from, _)| Path::new(from) == machine)
+        .map(|(_, to)| to)
+        .expect("a tree with links out of it maps them back (--path-map $OUTSIDE=DIR)");
+    std::fs::create_dir_all(machine.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(tree.join(to), &machine).unwrap();
+    placed
 }
 
 /// `text` without the directives that name the machine's own paths.

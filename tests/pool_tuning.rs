@@ -172,7 +172,8 @@ fn upkeep_toml_keys_are_the_flags() {
 /// A pool added with nginx's default `keepalive_timeout` and no known
 /// backend idle timeout gets a note (with -v, and in JSON); with
 /// `--backend-idle-timeout` it does not, and a pool left untuned that
-/// keeps connections longer than the backends do gets one.
+/// keeps connections longer than the backends do gets a warning, said
+/// without -v and counted in the summary line.
 #[test]
 fn notes_about_idle_timeouts() {
     let dir = tempfile::tempdir().unwrap();
@@ -226,7 +227,26 @@ fn notes_about_idle_timeouts() {
         out.stdout.is_empty(),
         "nothing changes without --tune-existing"
     );
-    assert_stderr_has(&out, "existing.conf:1:1: note: upstream \"app\" keeps idle connections for 60s (nginx's default keepalive_timeout), not less than the backends' idle timeout (5s)");
+    let risk = "existing.conf:1:1: warning: upstream \"app\" keeps idle connections for 60s (nginx's default keepalive_timeout), not less than the backends' idle timeout (5s)";
+    assert_stderr_has(&out, risk);
+    let plain = upkeep(
+        dir.path(),
+        &[
+            "--no-config",
+            "--backend-idle-timeout",
+            "5s",
+            "existing.conf",
+        ],
+    );
+    assert_eq!(plain.status.code(), Some(0));
+    let err = stderr(&plain);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].starts_with(risk), "{err}");
+    assert_eq!(
+        lines[1],
+        "nothing to change in 1 file; 1 warning (-v says why)"
+    );
 }
 
 /// `--help` documents every new flag.

@@ -1,12 +1,18 @@
 //! Every case in `fixtures/trees/`: a tree of files (`input/`), the
 //! arguments upkeep gets there (`args`, one line), and either the tree it
 //! must leave after `--write` (`expected/`, every file and symlink) or the
-//! exit code and error it must give (`exit`, `stderr`: each line must
-//! appear) with every file unchanged.
+//! exit code and error it must give (`exit`) with every file unchanged.
+//! `stderr`: each line must appear in `--write`'s stderr, or, starting with
+//! `!`, must not. `check-exit`: what `--check` on the written tree exits
+//! (default 0: nothing more to change); `check-stderr`: lines its stderr
+//! must hold. `diff`: the exact diff upkeep prints. `links`, `outside/`,
+//! `repository`: links out of the tree, what the machine holds there, a
+//! git work tree (see `common/trees.rs`); every run must leave `outside/`
+//! as it was.
 //!
 //! For each case: the diff applies with `git apply` and gives `expected/`;
 //! `--write` gives `expected/` byte for byte, symlinks kept; `--check`
-//! afterwards finds nothing (idempotent); and real `nginx -t` accepts the
+//! afterwards finds nothing to change (idempotent); and real `nginx -t` accepts the
 //! written tree (`nginx-t`: the main configs to test; `stubs`: files that
 //! live only on the servers, created empty for the test). Absolute
 //! includes are tested where they point: the tree is bind-mounted at every
@@ -39,6 +45,9 @@ fn main() {
         .map(|case| {
             let nginx = nginx.clone();
             Trial::test(case.name.clone(), move || {
+                // `$OUTSIDE`: what the machine has outside the tree.
+                let machine = tempfile::tempdir().unwrap();
+                let case = case.placed(&machine.path().join("etc-nginx"));
                 let mut failures = rewrite(&case, bless);
                 if let Some(nginx) = &nginx {
                     if !case.mains().is_empty() {
@@ -86,15 +95,34 @@ fn upkeep(dir: &Path, args: &[String], extra: &[&str]) -> std::process::Output {
 /// `--check` is then clean, and the diff applies with `git apply`.
 fn rewrite(case: &TreeCase, bless: bool) -> Vec<String> {
     let mut failures = Vec::new();
-    let input = snapshot(&case.dir.join("input"));
+    let work = tempfile::tempdir().unwrap();
+    let laid_out = |which: &str| {
+        let at = work.path().join(format!("{which}-as-laid-out"));
+        case.lay_out(which, &at);
+        snapshot(&at)
+    };
+    let input = laid_out("input");
+    let outside = case.outside.as_deref().map(snapshot);
+    let outside_unchanged = |failures: &mut Vec<String>, run: &str| {
+        if let (Some(before), Some(dir)) = (&outside, &case.outside) {
+            let d = differences(&snapshot(dir), before);
+            if !d.is_empty() {
+                failures.push(format!(
+                    "{}: {run} wrote outside the tree:\n{}",
+                    case.name,
+                    d.join("\n")
+                ));
+            }
+        }
+    };
     let expected_exit: i32 = std::fs::read_to_string(case.dir.join("exit"))
         .map(|s| s.trim().parse().unwrap())
         .unwrap_or(0);
     // --write
-    let work = tempfile::tempdir().unwrap();
     let tree = work.path().join("tree");
-    copy_tree(&case.dir.join("input"), &tree);
+    case.lay_out("input", &tree);
     let out = upkeep(&tree, &case.args, &["--write"]);
+    outside_unchanged(&mut failures, "--write");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if out.status.code() != Some(expected_exit) {
         failures.push(format!(
@@ -104,15 +132,7 @@ fn rewrite(case: &TreeCase, bless: bool) -> Vec<String> {
         ));
         return failures;
     }
-    for line in std::fs::read_to_string(case.dir.join("stderr"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-    {
-        if !stderr.contains(line) {
-            failures.push(format!("{}: stderr lacks {line:?}:\n{stderr}", case.name));
-        }
-    }
+    failures.extend(stderr_lines(case, "stderr", &stderr));
     let written = snapshot(&tree);
     let expected_dir = case.dir.join("expected");
     if expected_exit != 0 {
@@ -129,27 +149,55 @@ fn rewrite(case: &TreeCase, bless: bool) -> Vec<String> {
     if bless {
         let _ = std::fs::remove_dir_all(&expected_dir);
         copy_tree(&tree, &expected_dir);
+        // The links out of the tree are made by the test, not stored.
+        for (link, _) in case.links() {
+            std::fs::remove_file(expected_dir.join(link)).unwrap();
+        }
     }
-    let expected = snapshot(&expected_dir);
+    let expected = laid_out("expected");
     let d = differences(&written, &expected);
     if !d.is_empty() {
         failures.push(format!("{}: --write:\n{}", case.name, d.join("\n")));
     }
-    // Idempotent: the written tree needs nothing more.
+    // Idempotent: the written tree needs nothing more (a tree upkeep
+    // cannot see whole still cannot be decided: `check-exit`).
+    let check_exit: i32 = std::fs::read_to_string(case.dir.join("check-exit"))
+        .map(|s| s.trim().parse().unwrap())
+        .unwrap_or(0);
     let again = upkeep(&tree, &case.args, &["--check"]);
-    if again.status.code() != Some(0) {
+    if again.status.code() != Some(check_exit) {
         failures.push(format!(
-            "{}: --check after --write exited {:?}:\n{}{}",
+            "{}: --check after --write exited {:?}, expected {check_exit}:\n{}{}",
             case.name,
             again.status.code(),
             String::from_utf8_lossy(&again.stdout),
             String::from_utf8_lossy(&again.stderr)
         ));
     }
+    if !again.stdout.is_empty() {
+        failures.push(format!(
+            "{}: --check after --write printed a diff:\n{}",
+            case.name,
+            String::from_utf8_lossy(&again.stdout)
+        ));
+    }
+    failures.extend(stderr_lines(
+        case,
+        "check-stderr",
+        &String::from_utf8_lossy(&again.stderr),
+    ));
     // The diff, applied with git apply from the tree's root, gives the same.
     let fresh = work.path().join("fresh");
-    copy_tree(&case.dir.join("input"), &fresh);
+    case.lay_out("input", &fresh);
     let diff = upkeep(&fresh, &case.args, &[]);
+    outside_unchanged(&mut failures, "--diff");
+    // `diff`: the exact diff, where the case gives it.
+    if let Ok(want) = std::fs::read_to_string(case.dir.join("diff")) {
+        let got = String::from_utf8_lossy(&diff.stdout);
+        if got != case.outside_text(&want) {
+            failures.push(format!("{}: the diff differs; got:\n{got}", case.name));
+        }
+    }
     let patch = work.path().join("change.diff");
     std::fs::write(&patch, &diff.stdout).unwrap();
     if !diff.stdout.is_empty() {
@@ -176,6 +224,31 @@ fn rewrite(case: &TreeCase, bless: bool) -> Vec<String> {
             case.name,
             d.join("\n")
         ));
+    }
+    failures
+}
+
+/// The lines of the case's file `name` that `stderr` lacks (or, for a
+/// line starting with `!`, holds).
+fn stderr_lines(case: &TreeCase, name: &str, stderr: &str) -> Vec<String> {
+    let mut failures = Vec::new();
+    for line in std::fs::read_to_string(case.dir.join(name))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        let line = case.outside_text(line);
+        let line = line.as_str();
+        match line.strip_prefix('!') {
+            Some(absent) if stderr.contains(absent) => {
+                failures.push(format!("{}: stderr holds {absent:?}:\n{stderr}", case.name))
+            }
+            Some(_) => {}
+            None if !stderr.contains(line) => {
+                failures.push(format!("{}: stderr lacks {line:?}:\n{stderr}", case.name))
+            }
+            None => {}
+        }
     }
     failures
 }

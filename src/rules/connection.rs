@@ -25,7 +25,7 @@ use crate::model::LevelId;
 use crate::rules::websocket::WsMode;
 use crate::rules::websocket_map::MapNeeds;
 use crate::rules::{Board, Ctx, Location, Rule};
-use crate::vocab::{Note, Plan, RuleId};
+use crate::vocab::{Note, NoteKind, Plan, RuleId};
 
 pub struct Connection;
 
@@ -171,6 +171,7 @@ fn plain_connection(
                 let model = ctx.model;
                 let at = model.levels[location].owner.map(|d| model.dirs[d].range.start);
                 notes.push(Note {
+                    kind: NoteKind::LeftAlone,
                     offset: at,
                     message: format!(
                         "Connection is set from {v}, whose value upkeep cannot tell; left as it is"

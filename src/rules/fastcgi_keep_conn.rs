@@ -29,7 +29,7 @@ use crate::edit::Slot;
 use crate::layout::{self, settings_anchor_after};
 use crate::model::LevelId;
 use crate::rules::{Board, Context, Ctx, Location, Rule};
-use crate::vocab::{Change, Note, Plan, Protocol, RuleId};
+use crate::vocab::{Change, Note, NoteKind, Plan, Protocol, RuleId};
 
 pub struct FastcgiKeepConn;
 
@@ -59,6 +59,7 @@ impl Rule for FastcgiKeepConn {
                 continue;
             };
             out.notes.push(Note {
+                kind: NoteKind::Info,
                 offset: Some(model.dirs[*first].range.start),
                 message: format!(
                     "upstream \"{}\" keeps up to {} idle FastCGI connections per nginx worker, and the application holds one process (a php-fpm child) on each while it is idle: keep keepalive × worker_processes well below pm.max_children (--keepalive {}=N)",

@@ -39,7 +39,7 @@ use crate::model::DirId;
 use crate::naming;
 use crate::rules::{Board, Context, Ctx, Rule};
 use crate::tuning::{self, Time};
-use crate::vocab::{Change, Note, Plan, RuleId};
+use crate::vocab::{Change, Note, NoteKind, Plan, RuleId};
 
 pub struct PoolTuning;
 
@@ -76,10 +76,11 @@ impl Rule for PoolTuning {
                     .map(|(u, users)| (&u.name, users)),
             );
         for (name, users) in names {
-            out.notes.push(Note {
-                offset: users.first().map(|d| ctx.model.dirs[*d].range.start),
-                message: default_timeout_note(name.as_str()),
-            });
+            out.notes.push(Note::new(
+                NoteKind::Info,
+                users.first().map(|d| ctx.model.dirs[*d].range.start),
+                default_timeout_note(name.as_str()),
+            ));
         }
     }
 }
@@ -210,10 +211,8 @@ fn notes(ctx: &Ctx, pool: &Pool, name: &str, own_timeout: Option<DirId>, out: &m
         })
     });
     if written.is_none() && kept.is_none() && pool.gets_keepalive {
-        out.notes.push(Note {
-            offset: at,
-            message: default_timeout_note(name),
-        });
+        out.notes
+            .push(Note::new(NoteKind::Info, at, default_timeout_note(name)));
     }
     let Some(idle) = &tuning.backend_idle_timeout else {
         return;
@@ -227,12 +226,14 @@ fn notes(ctx: &Ctx, pool: &Pool, name: &str, own_timeout: Option<DirId>, out: &m
         ),
     };
     if after.ms >= idle.ms {
-        out.notes.push(Note {
-            offset: at,
-            message: format!(
+        // The one note that predicts failed requests: said without -v.
+        out.notes.push(Note::new(
+            NoteKind::Warning,
+            at,
+            format!(
                 "upstream \"{name}\" keeps idle connections for {after} ({source}), not less than the backends' idle timeout ({idle}): a request nginx sends on a connection the backend is closing fails (\"upstream prematurely closed connection\"); --tune-existing sets keepalive_timeout {}",
                 Time::from_ms(tuning::timeout_below(idle.ms))
             ),
-        });
+        ));
     }
 }

@@ -40,7 +40,7 @@ use crate::layout::{self, settings_anchor};
 use crate::model::{DirId, LevelId, LevelKind, Model, Word};
 use crate::rules::{Board, Ctx, Location, Rule, Site};
 use crate::target::ProxyTarget;
-use crate::vocab::{Change, HostHeaderMode, Note, Plan, RuleId};
+use crate::vocab::{Change, HostHeaderMode, Note, NoteKind, Plan, RuleId};
 
 pub struct ProxyHost;
 
@@ -278,6 +278,7 @@ fn pins(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) ->
     if ctx.opts.host_header == HostHeaderMode::Upstream {
         if old_host != site.upstream.as_str() {
             notes.push(Note {
+                kind: NoteKind::Info,
                 offset: Some(model.dirs[site.pass].range.start),
                 message: format!(
                     "--proxy-host upstream: $proxy_host changes from {old_host} to {} (the default Host, proxy_redirect, TLS name and cache key follow it)",

@@ -30,7 +30,7 @@ use crate::headers::{self, HeaderOp};
 use crate::model::{LevelId, LevelKind, LocationKind, LocationPath};
 use crate::rules::{Board, Ctx, Location, Rule, Site};
 use crate::target::ProxyTarget;
-use crate::vocab::{Change, Note, Plan, RuleId};
+use crate::vocab::{Change, Note, NoteKind, Plan, RuleId};
 
 pub struct Websocket;
 
@@ -144,6 +144,7 @@ fn classify(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
                     continue;
                 }
                 notes.push(Note {
+                    kind: NoteKind::LeftAlone,
                     offset: model.levels[location].owner.map(|d| model.dirs[d].range.start),
                     message: format!(
                         "--websocket {ws}: not split off from location {}: its proxy_pass is inside an if/limit_except, there are several, or it has nested locations; add `location {ws}` yourself",

@@ -3,17 +3,93 @@
 //! `stderr`, `nginx-t` (the main configs real nginx tests), `stubs` (files
 //! that live only on the servers, created empty), `requests` (extra
 //! requests for the differential test).
+//!
+//! A tree whose symlinks point outside it (Debian's `sites-enabled/app ->
+//! /etc/nginx/sites-available/app`) names that place `$OUTSIDE`: `links`
+//! lists `LINK -> TARGET` lines created in every copy, `outside/` holds
+//! what the machine has there (copied to a directory of the test's own,
+//! [`TreeCase::placed`]), and `$OUTSIDE` in `args` and the expected
+//! stderr is that directory. A `repository` file makes every copy a git
+//! work tree.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+#[derive(Clone)]
 pub struct TreeCase {
     pub name: String,
     pub dir: PathBuf,
     pub args: Vec<String>,
+    /// Where `$OUTSIDE` is, once [`TreeCase::placed`].
+    pub outside: Option<PathBuf>,
 }
 
 impl TreeCase {
+    /// The case with `$OUTSIDE` at `outside`: `outside/` copied there, the
+    /// args naming it.
+    pub fn placed(&self, outside: &Path) -> TreeCase {
+        std::fs::create_dir_all(outside).unwrap();
+        if self.dir.join("outside").is_dir() {
+            copy_tree(&self.dir.join("outside"), outside);
+        }
+        self.pointed(outside)
+    }
+
+    /// The case with `$OUTSIDE` at `outside`, whatever is there.
+    pub fn pointed(&self, outside: &Path) -> TreeCase {
+        TreeCase {
+            args: self
+                .args
+                .iter()
+                .map(|a| self.substitute(a, outside))
+                .collect(),
+            outside: Some(outside.to_path_buf()),
+            ..self.clone()
+        }
+    }
+
+    fn substitute(&self, text: &str, outside: &Path) -> String {
+        text.replace("$OUTSIDE", &outside.display().to_string())
+    }
+
+    /// `text` with `$OUTSIDE` replaced, once placed.
+    pub fn outside_text(&self, text: &str) -> String {
+        match &self.outside {
+            Some(o) => self.substitute(text, o),
+            None => text.to_string(),
+        }
+    }
+
+    /// Copies `input/` or `expected/` to `to` as upkeep sees it: with the
+    /// links out of the tree and (for a `repository`) a git work tree, but
+    /// no stubs.
+    pub fn lay_out(&self, which: &str, to: &Path) {
+        copy_tree(&self.dir.join(which), to);
+        for (link, target) in self.links() {
+            let path = to.join(link);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(self.outside_text(&target), path).unwrap();
+        }
+        if self.dir.join("repository").exists() {
+            let init = std::process::Command::new("git")
+                .args(["init", "-q"])
+                .current_dir(to)
+                .status()
+                .expect("run git init");
+            assert!(init.success());
+        }
+    }
+
+    /// The `LINK -> TARGET` lines of `links`, TARGET as written.
+    pub fn links(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.dir.join("links"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(" -> "))
+            .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+            .collect()
+    }
+
     /// The `--path-map FROM=TO` pairs of the args, as written.
     pub fn path_maps(&self) -> Vec<(String, String)> {
         self.args
@@ -37,9 +113,10 @@ impl TreeCase {
             .collect()
     }
 
-    /// Copies `input/` or `expected/` to `to` and creates the stubs.
+    /// Copies `input/` or `expected/` to `to` and creates the stubs, as
+    /// [`TreeCase::lay_out`] does.
     pub fn copy(&self, which: &str, to: &Path) {
-        copy_tree(&self.dir.join(which), to);
+        self.lay_out(which, to);
         for stub in std::fs::read_to_string(self.dir.join("stubs"))
             .unwrap_or_default()
             .lines()
@@ -69,6 +146,7 @@ pub fn tree_cases() -> Vec<TreeCase> {
                 name: e.file_name().to_string_lossy().into_owned(),
                 dir,
                 args,
+                outside: None,
             }
         })
         .collect();
@@ -76,10 +154,13 @@ pub fn tree_cases() -> Vec<TreeCase> {
     out
 }
 
-/// Copies a tree, symlinks as symlinks.
+/// Copies a tree, symlinks as symlinks, a git repository's `.git` left out.
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {
+        if entry.file_name() == ".git" {
+            continue;
+        }
         let kind = entry.file_type().unwrap();
         let target = to.join(entry.file_name());
         if kind.is_symlink() {
@@ -92,13 +173,17 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Every file of a tree: relative path → contents, or `-> target` for a link.
+/// Every file of a tree: relative path → contents, or `-> target` for a
+/// link; a git repository's `.git` left out.
 pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
             let path = entry.path();
             let rel = path.strip_prefix(root).unwrap().display().to_string();
             let kind = entry.file_type().unwrap();
+            if entry.file_name() == ".git" {
+                continue;
+            }
             if kind.is_symlink() {
                 let link = std::fs::read_link(&path).unwrap();
                 out.insert(rel, format!("-> {}", link.display()).into_bytes());
