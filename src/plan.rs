@@ -226,7 +226,7 @@ fn name_backends(
     let mut sites: Vec<Site> = Vec::new();
     let mut new_upstreams: BTreeMap<LevelId, Vec<naming::NewUpstream>> = BTreeMap::new();
     let mut keepalive_needed: BTreeSet<DirId> = BTreeSet::new();
-    let users = upstream_users(model);
+    let users = upstream_users(model, &discovered.valued);
     for (http, found) in &discovered.by_http {
         let mut existing = discovered.upstreams.get(http).cloned().unwrap_or_default();
         for up in existing.iter_mut() {
@@ -269,7 +269,32 @@ fn name_backends(
         let choices = naming::assign(&backends, existing, &taken_hosts, opts)?;
         let mut created = Vec::new();
         let mut created_names = HashSet::new();
+        // A proxy_pass with variables is pooled only when every upstream
+        // its values name can be: one left on HTTP/1.0 would make nothing
+        // of the location's keepalive settings but is not worth a half change.
+        let mixed = |up: &ExistingUpstream| {
+            !up.has_keepalive
+                && users
+                    .get(&(*http, up.name.clone()))
+                    .is_some_and(|u| u.len() > 1)
+        };
+        let refused: BTreeSet<DirId> = found
+            .iter()
+            .filter(|f| discovered.valued.contains_key(&f.pass))
+            .filter(|f| matches!(&f.kind, FoundKind::Existing(up) if mixed(up)))
+            .map(|f| f.pass)
+            .collect();
+        let mut said: BTreeSet<DirId> = BTreeSet::new();
         for f in found {
+            if refused.contains(&f.pass) {
+                if said.insert(f.pass) {
+                    notes.push(Note {
+                        offset: Some(model.dirs[f.pass].range.start),
+                        message: "left alone: this proxy_pass with variables may use an upstream that locations with different protocols or TLS/connection settings use; with keepalive they would reuse each other's connections".into(),
+                    });
+                }
+                continue;
+            }
             let (upstream, literal) = match &f.kind {
                 FoundKind::Literal(t) => {
                     let choice = &choices[&pool_of[&f.pass]];
@@ -399,6 +424,7 @@ fn leave_alone_ignored(ctx: &Ctx, found: &mut Discovered, suppressed: &mut Vec<N
             false
         });
     }
+    let mut removed: BTreeSet<DirId> = BTreeSet::new();
     for (http, list) in found.by_http.iter_mut() {
         list.retain(|f| {
             let by = match &f.kind {
@@ -416,8 +442,11 @@ fn leave_alone_ignored(ctx: &Ctx, found: &mut Discovered, suppressed: &mut Vec<N
             if let FoundKind::Literal(t) = &f.kind {
                 keep_host_taken(&mut found.remaining_hosts, *http, t);
             }
+            removed.insert(f.pass);
             false
         });
+        // A proxy_pass with variables keeps all its upstreams or none.
+        list.retain(|f| !(found.valued.contains_key(&f.pass) && removed.contains(&f.pass)));
     }
 }
 
@@ -447,12 +476,32 @@ pub struct Discovered {
     /// http contexts with a `fastcgi_pass`/`grpc_pass` with variables, by
     /// protocol.
     pub variable_passes: BTreeSet<(LevelId, Protocol)>,
+    /// `proxy_pass` directives with variables whose every value names an
+    /// upstream block, with those values (`variables::upstream_valued_passes`).
+    pub valued: BTreeMap<DirId, Vec<ProxyTarget>>,
 }
 
 /// The connection settings of the locations proxying to each upstream
 /// block by name (`http://NAME`, no port), per http context.
-fn upstream_users(model: &Model) -> BTreeMap<(LevelId, UpstreamName), BTreeSet<String>> {
+fn upstream_users(
+    model: &Model,
+    valued: &BTreeMap<DirId, Vec<ProxyTarget>>,
+) -> BTreeMap<(LevelId, UpstreamName), BTreeSet<String>> {
     let mut users: BTreeMap<(LevelId, UpstreamName), BTreeSet<String>> = BTreeMap::new();
+    // A proxy_pass with variables uses each upstream its values name.
+    for (pass, targets) in valued {
+        let level = model.dirs[*pass].level;
+        let Some(http) = model.http_context(level) else {
+            continue;
+        };
+        let chain = model.place_chain(level);
+        for t in targets {
+            users
+                .entry((http, t.host_name()))
+                .or_default()
+                .insert(behaviour::connection_settings(model, &chain, t));
+        }
+    }
     for &pass in &model.index.pass {
         let dir = &model.dirs[pass];
         let Some(protocol) = Protocol::of_pass(&dir.name.value) else {
@@ -513,20 +562,19 @@ fn keep_variable_lookups(ctx: &Ctx, found: &mut Discovered, notes: &mut Vec<Note
         }
         let taken = found.remaining_hosts.entry(*http).or_default();
         taken.extend(variables::portless_hosts(&possible));
-        let anything = possible.contains(&variables::Possible::Anything);
         list.retain(|f| {
             let FoundKind::Literal(t) = &f.kind else {
                 return true;
             };
-            if !variables::may_name(&possible, t) {
+            let Some(why) = variables::may_name(&possible, t) else {
                 return true;
-            }
+            };
             notes.push(Note {
                 offset: Some(model.dirs[f.pass].range.start),
-                message: if anything {
-                    format!("left alone: a proxy_pass with variables in this http context may evaluate to {} (its values are not all literal `map`/`set` values), and nginx would find it among the implicit upstreams this line creates", t.server_entry())
-                } else {
-                    format!("left alone: a proxy_pass with variables in this http context evaluates to {}, which nginx finds among the implicit upstreams this line creates; pooling it would send those requests to a resolver", t.server_entry())
+                message: match why {
+                    variables::Possible::Anything => format!("left alone: a proxy_pass with variables in this http context may evaluate to {} (its values are not all literal `map`/`set` values, or may hold `:`, `/` or `?` and so choose the port), and nginx would find it among the implicit upstreams this line creates", t.server_entry()),
+                    variables::Possible::Hosts(p) => format!("left alone: a proxy_pass with `$host` in this http context may evaluate to {} (it reaches hosts {p}), and nginx would find it among the implicit upstreams this line creates", t.server_entry()),
+                    variables::Possible::Targets(_) => format!("left alone: a proxy_pass with variables in this http context evaluates to {}, which nginx finds among the implicit upstreams this line creates; pooling it would send those requests to a resolver", t.server_entry()),
                 },
             });
             if !t.is_unix() {
@@ -587,6 +635,11 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
             first_named.entry((*http, u.name.clone())).or_insert(i);
         }
     }
+
+    // proxy_pass with variables whose every value names an upstream block.
+    found.valued = variables::upstream_valued_passes(model, |http, name| {
+        first_named.contains_key(&(http, name.clone()))
+    });
 
     for &pass in &model.index.pass {
         let dir = &model.dirs[pass];
@@ -651,6 +704,27 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
         }
         if protocol == Protocol::Proxy {
             found.all_proxy_levels.insert(model.settings_level(level));
+        }
+        if let (Some(values), false) = (found.valued.get(&pass), ctx.opts.resolve) {
+            if let Some(reason) = hidden_settings(ctx, level) {
+                notes.push(note(reason));
+                continue;
+            }
+            let mut names: Vec<UpstreamName> = Vec::new();
+            for t in values {
+                if !names.contains(&t.host_name()) {
+                    names.push(t.host_name());
+                }
+            }
+            for name in names {
+                let up = found.upstreams[&http][first_named[&(http, name)]].clone();
+                found.by_http.entry(http).or_default().push(Found {
+                    pass,
+                    protocol,
+                    kind: FoundKind::Existing(up),
+                });
+            }
+            continue;
         }
         let target = match parsed {
             Ok(target) => target,

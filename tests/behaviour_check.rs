@@ -62,6 +62,8 @@ fn expected_outputs_pass() {
         "50-grpcs-tls-name",
         "47-memcached-pools",
         "48-protocols-keep-their-own-pools",
+        "65-host-variable-reaches-its-pattern",
+        "67-variable-target-names-upstreams",
     ] {
         let a = args(name);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
@@ -330,6 +332,67 @@ fn resolve_spoiled_rewrites_are_refused() {
     assert!(
         p.iter()
             .any(|l| l.contains("location /#0: the backend changes")),
+        "{p:?}"
+    );
+}
+
+/// Fixture 67 spoiled: a target with variables may speak HTTP/1.1 without
+/// `Connection: close` only when every upstream its values name keeps
+/// connections, and its pools follow the pool rules like any location's.
+#[test]
+fn a_variable_target_pooled_only_in_part_is_refused() {
+    let name = "67-variable-target-names-upstreams";
+    let input = fixture(name, "input.conf");
+    let expected = fixture(name, "expected.conf");
+    // lemmy-ui left without keepalive: its requests would change for nothing.
+    let half = replace(
+        &expected,
+        "server \"lemmy-ui:1234\";\n    keepalive 32;",
+        "server \"lemmy-ui:1234\";",
+    );
+    let p = problems(&input, &half, &[]);
+    assert!(
+        p.iter()
+            .any(|l| l.contains("a target with variables that is not pooled")),
+        "{p:?}"
+    );
+    // A value that names no upstream block is resolved per request.
+    let before = replace(
+        &input,
+        "set $proxpass \"http://lemmy\";",
+        "set $proxpass \"http://lemmy.example\";",
+    );
+    let after = replace(
+        &expected,
+        "set $proxpass \"http://lemmy\";",
+        "set $proxpass \"http://lemmy.example\";",
+    );
+    let p = problems(&before, &after, &[]);
+    assert!(
+        p.iter()
+            .any(|l| l.contains("a target with variables that is not pooled")),
+        "{p:?}"
+    );
+    // A server changed behind the variable is a changed backend.
+    let moved = replace(
+        &expected,
+        "server \"lemmy-ui:1234\";",
+        "server \"lemmy-ui:1235\";",
+    );
+    let p = problems(&input, &moved, &[]);
+    assert!(p.iter().any(|l| l.contains("the backend changes")), "{p:?}");
+    // The pool of lemmy shared with a location that binds elsewhere.
+    let bound = |t: &[u8]| {
+        replace(
+            t,
+            "proxy_pass \"http://lemmy\";",
+            "proxy_pass \"http://lemmy\";\n        proxy_bind 127.0.0.2;",
+        )
+    };
+    let p = problems(&bound(&input), &bound(&expected), &[]);
+    assert!(
+        p.iter()
+            .any(|l| l.contains("would share the pool of upstream \"lemmy\"")),
         "{p:?}"
     );
 }
