@@ -344,55 +344,52 @@ fn a_variable_target_pooled_only_in_part_is_refused() {
     let name = "67-variable-target-names-upstreams";
     let input = fixture(name, "input.conf");
     let expected = fixture(name, "expected.conf");
-    // lemmy-ui left without keepalive: its requests would change for nothing.
-    let half = replace(
-        &expected,
-        "server \"lemmy-ui:1234\";\n    keepalive 32;",
-        "server \"lemmy-ui:1234\";",
-    );
-    let p = problems(&input, &half, &[]);
-    assert!(
-        p.iter()
-            .any(|l| l.contains("a target with variables that is not pooled")),
-        "{p:?}"
-    );
-    // A value that names no upstream block is resolved per request.
-    let before = replace(
-        &input,
-        "set $proxpass \"http://lemmy\";",
-        "set $proxpass \"http://lemmy.example\";",
-    );
-    let after = replace(
-        &expected,
-        "set $proxpass \"http://lemmy\";",
-        "set $proxpass \"http://lemmy.example\";",
-    );
-    let p = problems(&before, &after, &[]);
-    assert!(
-        p.iter()
-            .any(|l| l.contains("a target with variables that is not pooled")),
-        "{p:?}"
-    );
-    // A server changed behind the variable is a changed backend.
-    let moved = replace(
-        &expected,
-        "server \"lemmy-ui:1234\";",
-        "server \"lemmy-ui:1235\";",
-    );
-    let p = problems(&input, &moved, &[]);
-    assert!(p.iter().any(|l| l.contains("the backend changes")), "{p:?}");
-    // The pool of lemmy shared with a location that binds elsewhere.
-    let bound = |t: &[u8]| {
-        replace(
-            t,
-            "proxy_pass \"http://lemmy\";",
-            "proxy_pass \"http://lemmy\";\n        proxy_bind 127.0.0.2;",
-        )
-    };
-    let p = problems(&bound(&input), &bound(&expected), &[]);
-    assert!(
-        p.iter()
-            .any(|l| l.contains("would share the pool of upstream \"lemmy\"")),
-        "{p:?}"
-    );
+    let unpooled = "a target with variables that is not pooled";
+    // (the input and the output spoiled alike, the output alone, wanted)
+    let cases = [
+        // lemmy-ui left without keepalive: its requests change for nothing.
+        (
+            None,
+            (
+                "server \"lemmy-ui:1234\";\n    keepalive 32;",
+                "server \"lemmy-ui:1234\";",
+            ),
+            unpooled,
+        ),
+        // A value that names no upstream block is resolved per request.
+        (
+            Some((
+                "\"http://lemmy\";\n        }\n        if",
+                "\"http://lemmy.example\";\n        }\n        if",
+            )),
+            ("", ""),
+            unpooled,
+        ),
+        // A server changed behind the variable is a changed backend.
+        (
+            None,
+            ("server \"lemmy-ui:1234\";", "server \"lemmy-ui:1235\";"),
+            "the backend changes",
+        ),
+        // lemmy's pool shared with a location that binds elsewhere.
+        (
+            Some((
+                "proxy_pass \"http://lemmy\";",
+                "proxy_pass \"http://lemmy\";\n        proxy_bind 127.0.0.2;",
+            )),
+            ("", ""),
+            "would share the pool of upstream \"lemmy\"",
+        ),
+    ];
+    for (both, (from, to), wanted) in cases {
+        let (mut before, mut after) = (input.clone(), expected.clone());
+        if let Some((f, t)) = both {
+            (before, after) = (replace(&before, f, t), replace(&after, f, t));
+        }
+        if !from.is_empty() {
+            after = replace(&after, from, to);
+        }
+        let p = problems(&before, &after, &[]);
+        assert!(p.iter().any(|l| l.contains(wanted)), "{wanted}: {p:?}");
+    }
 }
