@@ -74,7 +74,7 @@ pub fn plan_except(
     };
     sites.extend(resolved.sites.iter().cloned());
 
-    out.seen = seen(model, &sites, &new_upstreams);
+    out.seen = seen(model, opts, &sites, &new_upstreams);
     out.seen.backends.extend(resolved.backends.iter().cloned());
     let mut board = Board {
         maps: rules::websocket_map::MapNeeds::new(&ctx),
@@ -163,6 +163,7 @@ pub fn plan_except(
 /// What the unit holds that flags can name (see [`Seen`]).
 fn seen(
     model: &Model,
+    opts: &Options,
     sites: &[Site],
     new_upstreams: &BTreeMap<LevelId, Vec<naming::NewUpstream>>,
 ) -> Seen {
@@ -200,6 +201,21 @@ fn seen(
                 LocationKind::Exact => seen.locations.insert((lp.path, false)),
                 _ => false,
             };
+        }
+        // A named location serves the paths of the locations that hand
+        // their requests to it.
+        let key =
+            |lp: &crate::model::LocationPath| (lp.path.clone(), lp.kind == LocationKind::Prefix);
+        match rules::websocket::handoff(model, site.location, &opts.websocket_paths) {
+            rules::websocket::Handoff::Dedicated(paths) => {
+                seen.locations.extend(paths.iter().map(key));
+            }
+            rules::websocket::Handoff::Shared { paths, advice } => {
+                for lp in &paths {
+                    seen.handoffs.insert(key(lp), advice.clone());
+                }
+            }
+            rules::websocket::Handoff::None => {}
         }
     }
     seen

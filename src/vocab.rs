@@ -36,6 +36,10 @@ pub struct Seen {
     /// Paths of the locations with a pooled `proxy_pass`, and whether the
     /// location is a prefix (`location /api/`) rather than exact (`= /`).
     pub locations: BTreeSet<(String, bool)>,
+    /// Paths of locations that hand requests to a pooled named location
+    /// `--websocket` cannot make dedicated (prefix, as above), with what
+    /// to do instead (`rules::websocket::handoff`).
+    pub handoffs: BTreeMap<(String, bool), String>,
 }
 
 impl Seen {
@@ -43,6 +47,18 @@ impl Seen {
         self.upstreams.extend(other.upstreams.iter().cloned());
         self.backends.extend(other.backends.iter().cloned());
         self.locations.extend(other.locations.iter().cloned());
+        self.handoffs.extend(other.handoffs.clone());
+    }
+
+    /// What to do instead when `path` reaches a pooled named location that
+    /// `--websocket` cannot make dedicated.
+    pub fn handoff_advice(&self, path: &str) -> Option<&str> {
+        self.handoffs
+            .iter()
+            .find(|((location, prefix), _)| {
+                location == path || (*prefix && path.starts_with(location.as_str()))
+            })
+            .map(|(_, advice)| advice.as_str())
     }
 
     /// A WebSocket path some proxying location serves: its own path, or
