@@ -220,7 +220,13 @@ pub fn level_keys(model: &Model) -> Vec<LevelKey> {
 
 /// Observes every proxying place of an `http` context in `model`.
 pub fn observe(model: &Model, values: ProxyHostValues, new_defaults: bool) -> Observations {
-    observe_with(model, values, new_defaults, false)
+    observe_with(
+        model,
+        values,
+        new_defaults,
+        false,
+        crate::vocab::GrpcHost::HostHeader,
+    )
 }
 
 /// [`observe`]; with `runtime` (`--resolve`), a target with variables that
@@ -233,12 +239,14 @@ pub fn observe_with(
     values: ProxyHostValues,
     new_defaults: bool,
     runtime: bool,
+    grpc_host: crate::vocab::GrpcHost,
 ) -> Observations {
     let keys = level_keys(model);
-    let upstreams = upstream_blocks(model);
+    let blocks = upstream_blocks(model);
     let valued = crate::variables::upstream_valued_passes(model, |http, name| {
-        upstreams.contains_key(&(Some(http), name.clone()))
+        blocks.contains_key(&(Some(http), name.clone()))
     });
+    let upstreams = Upstreams { blocks, valued };
     let runtime = runtime.then(|| Runtime {
         defined: crate::variables::Defined::of(model),
         literals: literal_targets(model),
@@ -252,10 +260,10 @@ pub fn observe_with(
             model,
             place,
             &upstreams,
-            &valued,
             values,
             new_defaults,
             runtime.as_ref(),
+            grpc_host,
         );
         out.places.insert(keys[level.index()].clone(), observed);
     }
@@ -298,6 +306,14 @@ fn proxying_place(model: &Model, level: LevelId) -> Option<Place> {
         protocol,
         chain: model.place_chain(level),
     })
+}
+
+/// The `upstream` blocks by http context and name, and the `proxy_pass`
+/// directives with variables whose every value names one of them
+/// (`variables::upstream_valued_passes`), with those values.
+struct Upstreams {
+    blocks: BTreeMap<(Option<LevelId>, UpstreamName), UpstreamBlock>,
+    valued: BTreeMap<DirId, Vec<ProxyTarget>>,
 }
 
 struct UpstreamBlock {
@@ -353,11 +369,11 @@ fn upstream_blocks(model: &Model) -> BTreeMap<(Option<LevelId>, UpstreamName), U
 fn observe_place(
     model: &Model,
     place: Place,
-    upstreams: &BTreeMap<(Option<LevelId>, UpstreamName), UpstreamBlock>,
-    valued: &BTreeMap<DirId, Vec<ProxyTarget>>,
+    upstreams: &Upstreams,
     values: ProxyHostValues,
     new_defaults: bool,
     runtime: Option<&Runtime>,
+    grpc_host: crate::vocab::GrpcHost,
 ) -> Observed {
     let url = model.dirs[place.pass].arg(0).unwrap_or("").to_string();
     let http = model.http_context(place.level);
@@ -373,7 +389,7 @@ fn observe_place(
     // nginx looks `http://NAME` (no port) up among upstream blocks first.
     let block = target.as_ref().and_then(|t| {
         t.names_upstream()
-            .then(|| upstreams.get(&(http, t.host_name())))
+            .then(|| upstreams.blocks.get(&(http, t.host_name())))
             .flatten()
     });
     let backend = match (&target, block) {
@@ -416,11 +432,11 @@ fn observe_place(
             block: Vec::new(),
         },
         // Values that all name upstream blocks: the blocks are the backend.
-        (None, _) => match valued.get(&place.pass).filter(|_| proxy) {
+        (None, _) => match upstreams.valued.get(&place.pass).filter(|_| proxy) {
             Some(targets) => {
                 let mut text = url.clone();
                 for t in targets {
-                    if let Some(b) = upstreams.get(&(http, t.host_name())) {
+                    if let Some(b) = upstreams.blocks.get(&(http, t.host_name())) {
                         let _ = write!(
                             text,
                             "; {}://{}: {:?} {:?}",
@@ -438,10 +454,11 @@ fn observe_place(
             BTreeMap::from([(t.host_name(), connection_settings(model, &place.chain, t))])
         }
         // Pooled only when every upstream its values name keeps connections.
-        (None, _) if proxy => match valued.get(&place.pass) {
+        (None, _) if proxy => match upstreams.valued.get(&place.pass) {
             Some(targets)
                 if targets.iter().all(|t| {
                     upstreams
+                        .blocks
                         .get(&(http, t.host_name()))
                         .is_some_and(|b| b.keepalive)
                 }) =>
@@ -506,13 +523,27 @@ fn observe_place(
         }
         // `ngx_http_grpc_create_request`: `:authority` from the target
         // (`host:port` as written) only when no Host is set.
-        Protocol::Grpc if !host_set => {
+        Protocol::Grpc => {
             let authority = match &target {
                 _ if symbolic => "<upstream authority>".to_string(),
                 Some(t) => t.grpc_authority(),
                 None => "<per request>".to_string(),
             };
-            headers.push((":authority".into(), authority));
+            match headers.iter().position(|(n, _)| n == "host") {
+                None => headers.push((":authority".into(), authority)),
+                // nginx 1.31.4 and later send the Host value as
+                // `:authority`, the target's when the value is empty.
+                Some(i) if grpc_host == crate::vocab::GrpcHost::Authority => {
+                    let (_, value) = headers.remove(i);
+                    let sent = if crate::variables::may_be_empty(model, place.level, &value) {
+                        format!("{value}, or {authority} when empty")
+                    } else {
+                        value
+                    };
+                    headers.push((":authority".into(), sent));
+                }
+                Some(_) => {}
+            }
         }
         // FastCGI params are settings (`fastcgi_param`); memcached sends a key.
         _ => {}

@@ -17,6 +17,9 @@ pub const RESOLVE_VERSION: (u32, u32, u32) = (1, 27, 3);
 /// The nginx release from which keepalive, HTTP/1.1 and no `Connection`
 /// header are upstream defaults.
 pub const NEW_DEFAULTS_VERSION: (u32, u32, u32) = (1, 29, 7);
+/// nginx sends a `grpc_set_header Host` value as `:authority` from this
+/// version on (commit dea68dbf, in release-1.31.4).
+pub const GRPC_AUTHORITY_VERSION: (u32, u32, u32) = (1, 31, 4);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -477,6 +480,11 @@ impl Args {
                 new_defaults: self
                     .nginx_version
                     .is_some_and(|v| v >= NEW_DEFAULTS_VERSION),
+                grpc_host: match self.nginx_version {
+                    None => crate::vocab::GrpcHost::Either,
+                    Some(v) if v >= GRPC_AUTHORITY_VERSION => crate::vocab::GrpcHost::Authority,
+                    Some(_) => crate::vocab::GrpcHost::HostHeader,
+                },
                 host_header: match self.host_header {
                     HostHeaderArg::Keep => HostHeaderMode::Keep,
                     HostHeaderArg::Upstream => HostHeaderMode::Upstream,

@@ -28,7 +28,7 @@ use crate::rules::{self, Board, Context, Ctx, Location, Site, RULES};
 use crate::target::{literal_pass_host, NotLiteral, ProxyTarget};
 use crate::variables;
 pub use crate::vocab::Plan;
-use crate::vocab::{HostHeaderMode, Note, Options, PlanError, Protocol, Seen};
+use crate::vocab::{GrpcHost, HostHeaderMode, Note, Options, PlanError, Protocol, Seen};
 
 pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
     plan_except(model, opts, &BTreeMap::new())
@@ -816,11 +816,18 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
 
 /// In the default `--proxy-host keep` mode, a `grpc_pass` whose requests
 /// carry nginx's default `:authority` (the target's `host:port` as
-/// written) is left alone: an upstream name has no port, and pinning the
-/// old value with `grpc_set_header Host` would send a `host` header
-/// instead of the `:authority` pseudo-header (`ngx_http_grpc_create_request`
-/// writes `:authority` only when no Host is set), which a backend can tell
-/// apart. Where the location sets Host itself, the target does not matter.
+/// written) is left alone unless upkeep can pin it: an upstream name has
+/// no port. Before nginx 1.31.4 a pinned `grpc_set_header Host` would send
+/// a `host` header instead of the `:authority` pseudo-header
+/// (`ngx_http_grpc_create_request` wrote `:authority` only when no Host was
+/// set), which a backend can tell apart; from 1.31.4 on (commit dea68dbf)
+/// the value is sent as `:authority`, so with `--nginx-version 1.31.4` or
+/// later `rules::grpc_authority` pins it, where the location's own
+/// `grpc_set_header` list (or none at all) is in effect and every
+/// `grpc_pass` of the location has the same authority. Where the location
+/// sets Host itself, the target does not matter — unless the value may be
+/// empty and the nginx may be 1.31.4 or later, which then sends the
+/// target's `host:port` as `:authority`.
 fn grpc_authority_blocker(
     ctx: &Ctx,
     level: LevelId,
@@ -834,22 +841,41 @@ fn grpc_authority_blocker(
         return None;
     }
     let model = ctx.model;
-    let host_set = model
+    let host = model
         .nearest(&model.place_chain(level), "grpc_set_header")
-        .is_some_and(|(_, dirs)| {
-            dirs.iter().any(|d| {
+        .and_then(|(_, dirs)| {
+            dirs.into_iter().rev().find(|d| {
                 model.dirs[*d]
                     .arg(0)
                     .is_some_and(|h| h.eq_ignore_ascii_case("host"))
             })
         });
-    (!host_set).then(|| {
-        format!(
-            "grpc_pass {} is left alone: its requests carry `:authority: {}`, which an upstream name cannot keep (pinning it with `grpc_set_header Host` would send a `host` header instead); pass --proxy-host upstream to accept `:authority` becoming the upstream name",
-            written,
+    if let Some(host) = host {
+        let value = model.dirs[host].arg(1).unwrap_or("");
+        if ctx.opts.grpc_host != GrpcHost::HostHeader
+            && crate::variables::may_be_empty(model, level, value)
+        {
+            return Some(format!(
+                "grpc_pass {written} is left alone: its `grpc_set_header Host {value}` may be empty, and nginx 1.31.4 and later then send the target's `:authority: {}`, which an upstream name cannot keep (pass --nginx-version if it is older)",
+                target.grpc_authority()
+            ));
+        }
+        return None;
+    }
+    if ctx.opts.grpc_host == GrpcHost::Authority {
+        if rules::grpc_authority::pinnable(ctx, model.settings_level(level)) {
+            return None;
+        }
+        return Some(format!(
+            "grpc_pass {written} is left alone: its requests carry `:authority: {}`, and a `grpc_set_header Host` here would drop the `grpc_set_header` list the location inherits (or its grpc_pass targets differ in authority); pass --proxy-host upstream to accept the upstream name as `:authority`",
             target.grpc_authority()
-        )
-    })
+        ));
+    }
+    Some(format!(
+        "grpc_pass {} is left alone: its requests carry `:authority: {}`, which an upstream name cannot keep before nginx 1.31.4 (pinning it with `grpc_set_header Host` would send a `host` header instead); with --nginx-version 1.31.4 or later upkeep pins it, or pass --proxy-host upstream to accept `:authority` becoming the upstream name",
+        written,
+        target.grpc_authority()
+    ))
 }
 
 /// Settings upkeep cannot see: an `include` on the way from the `http`

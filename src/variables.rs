@@ -248,6 +248,35 @@ fn host_is_validated(model: &Model, level: LevelId) -> bool {
     })
 }
 
+/// Whether a header value (as written, variables unevaluated) may be
+/// empty for some request at `level`: an empty text, or one made of
+/// variables only, except `$host` where the server's first `server_name`
+/// (what nginx falls back to) is not empty.
+pub fn may_be_empty(model: &Model, level: LevelId, value: &str) -> bool {
+    if value.is_empty() {
+        return true;
+    }
+    let mut rest = value;
+    let mut only_host = true;
+    while !rest.is_empty() {
+        let Some(after) = rest.strip_prefix('$') else {
+            return false;
+        };
+        let Some((name, len)) = variable_name(after).filter(|(n, _)| !n.is_empty()) else {
+            return false;
+        };
+        only_host &= name.eq_ignore_ascii_case("host");
+        rest = &after[len..];
+    }
+    let named_server = model
+        .ancestors(level)
+        .find(|l| model.levels[*l].kind == LevelKind::Server)
+        .and_then(|s| model.named(s, "server_name").first().copied())
+        .and_then(|d| model.dirs[d].arg(0).map(|a| !a.is_empty()))
+        .unwrap_or(false);
+    !(only_host && named_server)
+}
+
 /// What an expanded target with [`ANY_HOST`] in it may reach, as nginx
 /// parses it (`ngx_http_proxy_eval`, `ngx_parse_inet_url`): the host ends
 /// at the first `:`, `/` or `?` of the literal text (the validated value

@@ -70,6 +70,22 @@ impl Seen {
     }
 }
 
+/// What nginx makes of `grpc_set_header Host VALUE`, by version: since
+/// nginx 1.31.4 (commit dea68dbf, "Upstream: special handling of the Host
+/// header in proxy and gRPC") it is sent as `:authority`, or, when `VALUE`
+/// is empty, the target's `host:port` is; before, it was a `host` header
+/// and `:authority` was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GrpcHost {
+    /// Any version (no `--nginx-version`): both must hold.
+    #[default]
+    Either,
+    /// Before 1.31.4: a `host` header instead of `:authority`.
+    HostHeader,
+    /// 1.31.4 and later: the value as `:authority`.
+    Authority,
+}
+
 /// How `Host` is handled when `$proxy_host` changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HostHeaderMode {
@@ -172,6 +188,8 @@ pub struct Options {
     /// The target nginx is 1.29.7 or later: keepalive, HTTP/1.1 and no
     /// `Connection: close` are its defaults.
     pub new_defaults: bool,
+    /// What nginx does with a `grpc_set_header Host` value.
+    pub grpc_host: GrpcHost,
     pub host_header: HostHeaderMode,
     /// Protocols left alone (`--skip`, or everything `--only` leaves out).
     pub skipped: BTreeSet<Protocol>,
@@ -215,6 +233,7 @@ pub enum RuleId {
     FastcgiKeepConn,
     GrpcPassTarget,
     GrpcSslName,
+    GrpcAuthority,
     MemcachedPassTarget,
     PoolTuning,
     UpstreamResolve,
@@ -224,7 +243,7 @@ pub enum RuleId {
 impl RuleId {
     /// Every rule, in the order summaries and statistics list them: what
     /// pools first, then what keeps behaviour the same.
-    pub const ALL: [RuleId; 20] = [
+    pub const ALL: [RuleId; 21] = [
         RuleId::UpstreamBlock,
         RuleId::UpstreamKeepalive,
         RuleId::ProxyPassTarget,
@@ -241,6 +260,7 @@ impl RuleId {
         RuleId::FastcgiKeepConn,
         RuleId::GrpcPassTarget,
         RuleId::GrpcSslName,
+        RuleId::GrpcAuthority,
         RuleId::MemcachedPassTarget,
         RuleId::PoolTuning,
         RuleId::UpstreamResolve,
@@ -283,6 +303,7 @@ impl RuleId {
             }
             RuleId::GrpcPassTarget => ("grpc_pass target rewritten", "grpc_pass targets rewritten"),
             RuleId::GrpcSslName => ("gRPC TLS name kept", "gRPC TLS names kept"),
+            RuleId::GrpcAuthority => ("gRPC :authority kept", "gRPC :authority values kept"),
             RuleId::MemcachedPassTarget => (
                 "memcached_pass target rewritten",
                 "memcached_pass targets rewritten",
@@ -315,6 +336,7 @@ impl RuleId {
             RuleId::FastcgiKeepConn => "fastcgi-keep-conn",
             RuleId::GrpcPassTarget => "grpc-pass-target",
             RuleId::GrpcSslName => "grpc-ssl-name",
+            RuleId::GrpcAuthority => "grpc-authority",
             RuleId::MemcachedPassTarget => "memcached-pass-target",
             RuleId::PoolTuning => "pool-tuning",
             RuleId::UpstreamResolve => "upstream-resolve",

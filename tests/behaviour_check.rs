@@ -393,3 +393,43 @@ fn a_variable_target_pooled_only_in_part_is_refused() {
         assert!(p.iter().any(|l| l.contains(wanted)), "{wanted}: {p:?}");
     }
 }
+
+/// Fixture 69: a `grpc_set_header Host` that keeps the old `:authority` is
+/// the same request on nginx 1.31.4 and later (the value is sent as
+/// `:authority`), and a different one before (a `host` header, no
+/// `:authority`) or on an unknown version.
+#[test]
+fn a_grpc_authority_pin_holds_only_on_1_31_4() {
+    let name = "69-grpc-authority-pinned-on-1.31.4";
+    let (input, expected) = (fixture(name, "input.conf"), fixture(name, "expected.conf"));
+    for version in ["1.31.4", "1.32.0"] {
+        let p = problems(&input, &expected, &["--nginx-version", version]);
+        assert!(p.is_empty(), "{version}: {p:?}");
+    }
+    for args in [&["--nginx-version", "1.31.3"][..], &[][..]] {
+        let p = problems(&input, &expected, args);
+        assert!(
+            p.iter()
+                .any(|l| l.contains("/orders.Orders/") && l.contains(":authority")),
+            "{args:?}: {p:?}"
+        );
+    }
+    // An empty Host falls back to the target's authority from 1.31.4 on.
+    let spoil = |t: &[u8]| {
+        replace(
+            t,
+            "grpc_set_header X-Request-Id $request_id;",
+            "grpc_set_header X-Request-Id $request_id;\n        grpc_set_header Host $http_x_host;",
+        )
+    };
+    let after = replace(
+        &spoil(&expected),
+        "        grpc_set_header Host search:50052;\n",
+        "",
+    );
+    let p = problems(&spoil(&input), &after, &["--nginx-version", "1.31.4"]);
+    assert!(
+        p.iter().any(|l| l.contains("or search:50052 when empty")),
+        "{p:?}"
+    );
+}
