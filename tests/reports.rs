@@ -248,7 +248,7 @@ fn sarif_results_point_at_the_directives() {
         .as_str()
         .unwrap()
         .contains("**Safety**: only the address changes"));
-    assert_eq!(rules[20]["id"], "note");
+    assert_eq!(rules[21]["id"], "note");
 
     let results = run["results"].as_array().unwrap();
     let target = results
