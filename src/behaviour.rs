@@ -601,11 +601,19 @@ fn observe_place(
         cut_ssl_name(&name)
     });
 
+    let exact_key = (!symbolic && parsed.is_some())
+        .then(|| {
+            crate::rules::proxy_host::default_cache_key(model, model.settings_level(place.level))
+        })
+        .flatten();
     let cache_key = nearest("proxy_cache")
         .filter(|_| proxy)
         .filter(|(_, dirs)| args_of(dirs[0]).first().is_some_and(|v| v != "off"))
         .map(|_| match nearest("proxy_cache_key") {
             Some((_, dirs)) => args_of(dirs[0]).join(" "),
+            // An exact location's default key, spelled as
+            // `proxy_cache_key` would spell it (`rules::proxy_host`).
+            None if exact_key.is_some() => exact_key.clone().unwrap_or_default(),
             None => {
                 let start = match &target {
                     Some(t) => format!("{}://{}", t.scheme, eval("$proxy_host")),

@@ -64,6 +64,8 @@ fn expected_outputs_pass() {
         "48-protocols-keep-their-own-pools",
         "65-host-variable-reaches-its-pattern",
         "67-variable-target-names-upstreams",
+        "68-websocket-through-named-location",
+        "70-proxy-cache-exact-location-key",
     ] {
         let a = args(name);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
@@ -432,4 +434,25 @@ fn a_grpc_authority_pin_holds_only_on_1_31_4() {
         p.iter().any(|l| l.contains("or search:50052 when empty")),
         "{p:?}"
     );
+}
+
+/// Fixture 70: the default key of an exact location written out is the
+/// same key; written without the arguments, or dropped, it is not.
+#[test]
+fn an_exact_location_cache_key_spelled_wrong_is_refused() {
+    let name = "70-proxy-cache-exact-location-key";
+    let (input, expected) = (fixture(name, "input.conf"), fixture(name, "expected.conf"));
+    for (from, to) in [
+        ("plausible.js$is_args$args;", "plausible.js;"),
+        (
+            "        proxy_cache_key http://plausible:18000/js/plausible.js$is_args$args;\n",
+            "",
+        ),
+    ] {
+        let p = problems(&input, &replace(&expected, from, to), &[]);
+        assert!(
+            p.iter().any(|l| l.contains("the cache key changes")),
+            "{to}: {p:?}"
+        );
+    }
 }

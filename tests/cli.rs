@@ -1593,3 +1593,23 @@ fn websocket_through_a_shared_named_location_says_what_to_do() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("connection_upgrade"));
 }
+
+/// An existing FastCGI upstream that gets `keepalive`: `-v` names the
+/// protocol that uses it, and the php-fpm sizing note appears as for a new
+/// FastCGI upstream.
+#[test]
+fn an_existing_fastcgi_upstream_is_named_by_its_protocol() {
+    let input = b"upstream php {\n    server php:9000;\n}\nserver {\n    listen 80;\n    location ~ \\.php$ {\n        fastcgi_pass php;\n    }\n}\n";
+    let out = upkeep_stdin(&["--no-config", "-v", "-"], input);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("upstream \"php\" is used by fastcgi_pass but keeps no idle connections"),
+        "{err}"
+    );
+    assert!(
+        err.contains("upstream \"php\" keeps up to 32 idle FastCGI connections per nginx worker")
+            && err.contains("pm.max_children"),
+        "{err}"
+    );
+}
