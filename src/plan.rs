@@ -706,6 +706,11 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
                 notes.push(note(
                     "this file has no http context of its own (a fragment included from `server`?): upstream blocks cannot be added here; run upkeep on the file that holds the server block".into(),
                 ));
+            } else if arg.value.contains('$') {
+                notes.push(note(format!(
+                    "{} {} has variables, and this file has no http context of its own (a fragment included from `server`?): what they may evaluate to depends on the configs that include it; left alone",
+                    dir.name.value, arg.value
+                )));
             }
             continue;
         };
