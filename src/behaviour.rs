@@ -32,6 +32,7 @@
 //! connection settings are identical or they shared it before.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
 use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model, ROOT};
 use crate::names::UpstreamName;
@@ -77,10 +78,10 @@ pub struct Observed {
     /// The TLS name used for SNI and verification (https only).
     pub ssl_name: Option<String>,
     pub cache_key: Option<String>,
-    /// The keepalive upstream whose pool this uses.
-    pub pool: Option<UpstreamName>,
-    /// What shapes the connection (compared between pool members).
-    pub connection: String,
+    /// The keepalive upstreams whose pools this uses (several for a target
+    /// with variables whose values name upstream blocks), each with what
+    /// shapes its connections there (compared between pool members).
+    pub pools: BTreeMap<UpstreamName, String>,
     /// The location's path, for mapping a split location to its origin.
     location: Option<(String, LocationKind)>,
 }
@@ -219,7 +220,13 @@ pub fn level_keys(model: &Model) -> Vec<LevelKey> {
 
 /// Observes every proxying place of an `http` context in `model`.
 pub fn observe(model: &Model, values: ProxyHostValues, new_defaults: bool) -> Observations {
-    observe_with(model, values, new_defaults, false)
+    observe_with(
+        model,
+        values,
+        new_defaults,
+        false,
+        crate::vocab::GrpcHost::HostHeader,
+    )
 }
 
 /// [`observe`]; with `runtime` (`--resolve`), a target with variables that
@@ -232,9 +239,14 @@ pub fn observe_with(
     values: ProxyHostValues,
     new_defaults: bool,
     runtime: bool,
+    grpc_host: crate::vocab::GrpcHost,
 ) -> Observations {
     let keys = level_keys(model);
-    let upstreams = upstream_blocks(model);
+    let blocks = upstream_blocks(model);
+    let valued = crate::variables::upstream_valued_passes(model, |http, name| {
+        blocks.contains_key(&(Some(http), name.clone()))
+    });
+    let upstreams = Upstreams { blocks, valued };
     let runtime = runtime.then(|| Runtime {
         defined: crate::variables::Defined::of(model),
         literals: literal_targets(model),
@@ -251,6 +263,7 @@ pub fn observe_with(
             values,
             new_defaults,
             runtime.as_ref(),
+            grpc_host,
         );
         out.places.insert(keys[level.index()].clone(), observed);
     }
@@ -293,6 +306,14 @@ fn proxying_place(model: &Model, level: LevelId) -> Option<Place> {
         protocol,
         chain: model.place_chain(level),
     })
+}
+
+/// The `upstream` blocks by http context and name, and the `proxy_pass`
+/// directives with variables whose every value names one of them
+/// (`variables::upstream_valued_passes`), with those values.
+struct Upstreams {
+    blocks: BTreeMap<(Option<LevelId>, UpstreamName), UpstreamBlock>,
+    valued: BTreeMap<DirId, Vec<ProxyTarget>>,
 }
 
 struct UpstreamBlock {
@@ -348,10 +369,11 @@ fn upstream_blocks(model: &Model) -> BTreeMap<(Option<LevelId>, UpstreamName), U
 fn observe_place(
     model: &Model,
     place: Place,
-    upstreams: &BTreeMap<(Option<LevelId>, UpstreamName), UpstreamBlock>,
+    upstreams: &Upstreams,
     values: ProxyHostValues,
     new_defaults: bool,
     runtime: Option<&Runtime>,
+    grpc_host: crate::vocab::GrpcHost,
 ) -> Observed {
     let url = model.dirs[place.pass].arg(0).unwrap_or("").to_string();
     let http = model.http_context(place.level);
@@ -367,7 +389,7 @@ fn observe_place(
     // nginx looks `http://NAME` (no port) up among upstream blocks first.
     let block = target.as_ref().and_then(|t| {
         t.names_upstream()
-            .then(|| upstreams.get(&(http, t.host_name())))
+            .then(|| upstreams.blocks.get(&(http, t.host_name())))
             .flatten()
     });
     let backend = match (&target, block) {
@@ -409,11 +431,46 @@ fn observe_place(
             servers: vec![t.backend_key().to_string()],
             block: Vec::new(),
         },
-        (None, _) => Backend::Variable(url.clone()),
+        // Values that all name upstream blocks: the blocks are the backend.
+        (None, _) => match upstreams.valued.get(&place.pass).filter(|_| proxy) {
+            Some(targets) => {
+                let mut text = url.clone();
+                for t in targets {
+                    if let Some(b) = upstreams.blocks.get(&(http, t.host_name())) {
+                        let _ = write!(
+                            text,
+                            "; {}://{}: {:?} {:?}",
+                            t.scheme, t.host, b.servers, b.block
+                        );
+                    }
+                }
+                Backend::Variable(text)
+            }
+            None => Backend::Variable(url.clone()),
+        },
     };
-    let pool = match (&target, block) {
-        (Some(t), Some(b)) if b.keepalive => Some(t.host_name()),
-        _ => None,
+    let pools: BTreeMap<UpstreamName, String> = match (&target, block) {
+        (Some(t), Some(b)) if b.keepalive => {
+            BTreeMap::from([(t.host_name(), connection_settings(model, &place.chain, t))])
+        }
+        // Pooled only when every upstream its values name keeps connections.
+        (None, _) if proxy => match upstreams.valued.get(&place.pass) {
+            Some(targets)
+                if targets.iter().all(|t| {
+                    upstreams
+                        .blocks
+                        .get(&(http, t.host_name()))
+                        .is_some_and(|b| b.keepalive)
+                }) =>
+            {
+                targets
+                    .iter()
+                    .map(|t| (t.host_name(), connection_settings(model, &place.chain, t)))
+                    .collect()
+            }
+            _ => BTreeMap::new(),
+        },
+        _ => BTreeMap::new(),
     };
     let tls = target.as_ref().is_some_and(|t| t.tls());
     // $proxy_host and $proxy_port, concrete within this model.
@@ -466,13 +523,27 @@ fn observe_place(
         }
         // `ngx_http_grpc_create_request`: `:authority` from the target
         // (`host:port` as written) only when no Host is set.
-        Protocol::Grpc if !host_set => {
+        Protocol::Grpc => {
             let authority = match &target {
                 _ if symbolic => "<upstream authority>".to_string(),
                 Some(t) => t.grpc_authority(),
                 None => "<per request>".to_string(),
             };
-            headers.push((":authority".into(), authority));
+            match headers.iter().position(|(n, _)| n == "host") {
+                None => headers.push((":authority".into(), authority)),
+                // nginx 1.31.4 and later send the Host value as
+                // `:authority`, the target's when the value is empty.
+                Some(i) if grpc_host == crate::vocab::GrpcHost::Authority => {
+                    let (_, value) = headers.remove(i);
+                    let sent = if crate::variables::may_be_empty(model, place.level, &value) {
+                        format!("{value}, or {authority} when empty")
+                    } else {
+                        value
+                    };
+                    headers.push((":authority".into(), sent));
+                }
+                Some(_) => {}
+            }
         }
         // FastCGI params are settings (`fastcgi_param`); memcached sends a key.
         _ => {}
@@ -530,11 +601,19 @@ fn observe_place(
         cut_ssl_name(&name)
     });
 
+    let exact_key = (!symbolic && parsed.is_some())
+        .then(|| {
+            crate::rules::proxy_host::default_cache_key(model, model.settings_level(place.level))
+        })
+        .flatten();
     let cache_key = nearest("proxy_cache")
         .filter(|_| proxy)
         .filter(|(_, dirs)| args_of(dirs[0]).first().is_some_and(|v| v != "off"))
         .map(|_| match nearest("proxy_cache_key") {
             Some((_, dirs)) => args_of(dirs[0]).join(" "),
+            // An exact location's default key, spelled as
+            // `proxy_cache_key` would spell it (`rules::proxy_host`).
+            None if exact_key.is_some() => exact_key.clone().unwrap_or_default(),
             None => {
                 let start = match &target {
                     Some(t) => format!("{}://{}", t.scheme, eval("$proxy_host")),
@@ -546,11 +625,6 @@ fn observe_place(
                 )
             }
         });
-
-    let connection = match &target {
-        Some(t) => connection_settings(model, &place.chain, t),
-        None => String::new(),
-    };
 
     let location = model
         .location_path(model.settings_level(place.level))
@@ -574,8 +648,7 @@ fn observe_place(
         settings,
         ssl_name,
         cache_key,
-        pool,
-        connection,
+        pools,
         location,
     }
 }
@@ -871,16 +944,16 @@ pub fn compare(before: &Observations, after: &Observations, allowed: Allowed) ->
     }
     // Pools: members with different connection settings must have shared
     // that pool before.
-    let mut pools: BTreeMap<&UpstreamName, Vec<(&LevelKey, &Observed)>> = BTreeMap::new();
+    let mut pools: BTreeMap<&UpstreamName, Vec<(&LevelKey, &Observed, &String)>> = BTreeMap::new();
     for (key, a) in &after.places {
-        if let Some(pool) = &a.pool {
-            pools.entry(pool).or_default().push((key, a));
+        for (pool, connection) in &a.pools {
+            pools.entry(pool).or_default().push((key, a, connection));
         }
     }
     for (pool, members) in pools {
-        for (i, (k1, o1)) in members.iter().enumerate() {
-            for (k2, o2) in &members[i + 1..] {
-                if o1.connection == o2.connection {
+        for (i, (k1, _, c1)) in members.iter().enumerate() {
+            for (k2, _, c2) in &members[i + 1..] {
+                if c1 == c2 {
                     continue;
                 }
                 let origin = |k: &LevelKey| {
@@ -889,13 +962,14 @@ pub fn compare(before: &Observations, after: &Observations, allowed: Allowed) ->
                     })
                 };
                 let shared_before = match (origin(k1), origin(k2)) {
-                    (Some((_, b1)), Some((_, b2))) => b1.pool.is_some() && b1.pool == b2.pool,
+                    (Some((_, b1)), Some((_, b2))) => {
+                        b1.pools.contains_key(pool) && b2.pools.contains_key(pool)
+                    }
                     _ => false,
                 };
                 if !shared_before {
                     problems.push(format!(
-                        "{k1} and {k2} would share the pool of upstream \"{pool}\" with different connection settings ({} / {})",
-                        o1.connection, o2.connection
+                        "{k1} and {k2} would share the pool of upstream \"{pool}\" with different connection settings ({c1} / {c2})"
                     ));
                 }
             }
@@ -960,7 +1034,8 @@ fn compare_place(
     }
     // `fastcgi_keep_conn on` is what pooling FastCGI takes (the flag asks
     // the application to keep the connection; requests stay the same).
-    if b.keep_conn != a.keep_conn && !(a.keep_conn && a.pool.is_some()) {
+    let pooled = !a.pools.is_empty();
+    if b.keep_conn != a.keep_conn && !(a.keep_conn && pooled) {
         differ(
             "fastcgi_keep_conn",
             b.keep_conn.to_string(),
@@ -1046,6 +1121,26 @@ fn compare_place(
             "the headers sent",
             format!("{:?}", ordinary(&b.headers, false)),
             format!("{:?}", ordinary(&a.headers, false)),
+        );
+    }
+    // A target with variables speaks HTTP/1.1 without `Connection: close`
+    // only when every upstream its values name keeps connections: nothing
+    // else of it is rewritten, and for a value resolved per request the
+    // change would be the only one.
+    let connection = |o: &Observed| {
+        o.headers
+            .iter()
+            .find(|(n, _)| n == "connection")
+            .map(|(_, v)| v.clone())
+    };
+    if matches!(b.backend, Backend::Variable(_))
+        && a.pools.is_empty()
+        && (b.http_version != a.http_version || connection(b) != connection(a))
+    {
+        differ(
+            "the HTTP version or Connection header of a target with variables that is not pooled",
+            format!("{} {:?}", b.http_version, connection(b)),
+            format!("{} {:?}", a.http_version, connection(a)),
         );
     }
     if b.http_version != a.http_version && !(b.http_version == "1.0" && a.http_version == "1.1") {

@@ -17,6 +17,9 @@ pub const RESOLVE_VERSION: (u32, u32, u32) = (1, 27, 3);
 /// The nginx release from which keepalive, HTTP/1.1 and no `Connection`
 /// header are upstream defaults.
 pub const NEW_DEFAULTS_VERSION: (u32, u32, u32) = (1, 29, 7);
+/// nginx sends a `grpc_set_header Host` value as `:authority` from this
+/// version on (commit dea68dbf, in release-1.31.4).
+pub const GRPC_AUTHORITY_VERSION: (u32, u32, u32) = (1, 31, 4);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -127,9 +130,11 @@ pub struct Args {
     #[arg(long, value_name = "LIST", value_parser = parse_protocols)]
     pub skip: Vec<Vec<Protocol>>,
 
-    /// The nginx version the config runs on (default: any, so emit what older versions need).
-    #[arg(long, value_name = "X.Y.Z", value_parser = parse_version)]
-    pub nginx_version: Option<(u32, u32, u32)>,
+    /// The nginx.org version the config runs on (default: any, so emit
+    /// what older versions need); a fork's as FORK:X.Y.Z (openresty, angie,
+    /// freenginx, tengine).
+    #[arg(long, value_name = "[FORK:]X.Y.Z", value_parser = parse_version)]
+    pub nginx_version: Option<NginxVersion>,
 
     /// `keepalive_timeout` of the pools upkeep adds: how long nginx keeps
     /// an idle backend connection (nginx time: 4s, 500ms, 1m30s; nginx's
@@ -321,6 +326,11 @@ pub struct Config {
 }
 
 impl Args {
+    /// The nginx.org core version `--nginx-version` names, if it names one.
+    fn core_version(&self) -> Option<(u32, u32, u32)> {
+        self.nginx_version.and_then(|v| v.0)
+    }
+
     /// Parses the command line with the settings of upkeep.toml (unless
     /// `--no-config`) placed before the typed flags, so that those win.
     /// The error is what to print after `error: ` (exit 2).
@@ -355,7 +365,7 @@ impl Args {
         if tuning.tune_existing && tuning.is_empty() {
             return Err("--tune-existing writes the pool settings into existing upstream blocks, but none was given: add --keepalive-timeout, --keepalive-requests, --keepalive-time or --backend-idle-timeout".into());
         }
-        tuning.check(self.nginx_version)?;
+        tuning.check(self.core_version())?;
         if self.resolver.is_some() && !self.resolve {
             return Err(
                 "--resolver adds a `resolver` for the upstreams --resolve creates; add --resolve"
@@ -364,7 +374,7 @@ impl Args {
         }
         if self.resolve {
             let shown = |(a, b, c): (u32, u32, u32)| format!("{a}.{b}.{c}");
-            match self.nginx_version {
+            match self.core_version() {
                 None => return Err(format!(
                     "--resolve writes `server NAME:PORT resolve` into upstream blocks, which nginx accepts from {} on: say which nginx the config runs on with --nginx-version",
                     shown(RESOLVE_VERSION)
@@ -485,7 +495,13 @@ impl Args {
                 websocket_paths: self.websocket,
                 new_defaults: self
                     .nginx_version
+                    .and_then(|v| v.0)
                     .is_some_and(|v| v >= NEW_DEFAULTS_VERSION),
+                grpc_host: match self.nginx_version.and_then(|v| v.0) {
+                    None => crate::vocab::GrpcHost::Either,
+                    Some(v) if v >= GRPC_AUTHORITY_VERSION => crate::vocab::GrpcHost::Authority,
+                    Some(_) => crate::vocab::GrpcHost::HostHeader,
+                },
                 host_header: match self.host_header {
                     HostHeaderArg::Keep => HostHeaderMode::Keep,
                     HostHeaderArg::Upstream => HostHeaderMode::Upstream,
@@ -705,12 +721,60 @@ pub(crate) fn parse_resolver(text: &str) -> Result<String, String> {
     Ok(words.join(" "))
 }
 
-pub(crate) fn parse_version(text: &str) -> Result<(u32, u32, u32), String> {
-    let parts: Vec<Option<u32>> = text.split('.').map(|p| p.parse().ok()).collect();
-    match parts.as_slice() {
-        [Some(a), Some(b), Some(c)] => Ok((*a, *b, *c)),
-        [Some(a), Some(b)] => Ok((*a, *b, 0)),
-        _ => Err(format!("`{text}` is not a version: use X.Y.Z, e.g. 1.29.7")),
+/// What `--nginx-version` says: the nginx.org core the config runs on, when
+/// it is known (`None`: any version, as without the flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NginxVersion(pub Option<(u32, u32, u32)>);
+
+/// `X.Y.Z` (nginx.org, whose versions are 0.x and 1.x), or `FORK:VERSION`.
+/// A fork's own version number says nothing about the defaults upkeep
+/// depends on, so it never switches on what depends on a version:
+/// `openresty:A.B.C.D` is nginx A.B.C (OpenResty's version is its nginx
+/// core's and one more number, `util/ver`, and its patches keep the core's
+/// proxy defaults); `angie:`, `tengine:` and `freenginx:` mean any version.
+/// Angie 1.12.0 speaks HTTP/1.1 without `Connection: close` by default but
+/// left `keepalive` off in upstream blocks; Tengine 3.2.0 carries nginx
+/// 1.31.3's defaults; freenginx (its GitHub mirror, 1.27.2) nginx 1.27's:
+/// none of them follows its own number, and no fork pools an implicit
+/// upstream. A bare version outside nginx.org's range (`3.2.0`) is an
+/// error rather than a fork's number taken for nginx.org's.
+pub(crate) fn parse_version(text: &str) -> Result<NginxVersion, String> {
+    let (fork, number) = match text.split_once(':') {
+        Some((fork, number)) => (fork.to_ascii_lowercase(), number),
+        None => (String::from("nginx"), text),
+    };
+    let parts: Vec<Option<u32>> = number.split('.').map(|p| p.parse().ok()).collect();
+    let bad = || {
+        format!("`{text}` is not a version: use X.Y.Z, e.g. 1.29.7, or FORK:VERSION for openresty, angie, freenginx or tengine")
+    };
+    let three = |parts: &[Option<u32>]| match parts {
+        [Some(a), Some(b), Some(c)] => Some((*a, *b, *c)),
+        [Some(a), Some(b)] => Some((*a, *b, 0)),
+        _ => None,
+    };
+    match fork.as_str() {
+        "nginx" => {
+            let v = three(&parts).ok_or_else(bad)?;
+            if v.0 > 1 {
+                return Err(format!(
+                    "`{text}` is not an nginx.org version (those are 1.x.y): a fork's own number says nothing about nginx's defaults; write FORK:{number} (openresty, angie, freenginx, tengine)"
+                ));
+            }
+            Ok(NginxVersion(Some(v)))
+        }
+        "openresty" => match parts.as_slice() {
+            [Some(a), Some(b), Some(c), Some(_)] | [Some(a), Some(b), Some(c)] => {
+                Ok(NginxVersion(Some((*a, *b, *c))))
+            }
+            _ => Err(bad()),
+        },
+        "angie" | "tengine" | "freenginx" => {
+            three(&parts).ok_or_else(bad)?;
+            Ok(NginxVersion(None))
+        }
+        _ => Err(format!(
+            "`{fork}` is not a fork upkeep knows: use X.Y.Z for nginx.org's nginx, or openresty:, angie:, freenginx:, tengine:"
+        )),
     }
 }
 
@@ -787,7 +851,17 @@ mod tests {
         );
         assert!(parse_name("stack-auth=x").is_err());
         assert!(parse_websocket("ws").is_err());
-        assert_eq!(parse_version("1.29.7").unwrap(), (1, 29, 7));
+        assert_eq!(parse_version("1.29.7").unwrap().0, Some((1, 29, 7)));
         assert!(parse_version("latest").is_err());
+        // A fork's number never switches on what depends on nginx's.
+        assert!(parse_version("3.2.0").is_err());
+        assert_eq!(parse_version("tengine:3.2.0").unwrap().0, None);
+        assert_eq!(parse_version("Angie:1.12.0").unwrap().0, None);
+        assert_eq!(parse_version("freenginx:1.29.7").unwrap().0, None);
+        assert_eq!(
+            parse_version("openresty:1.31.3.1").unwrap().0,
+            Some((1, 31, 3))
+        );
+        assert!(parse_version("caddy:2.0.0").is_err());
     }
 }

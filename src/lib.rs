@@ -497,7 +497,7 @@ fn internal_error(ws: &Workspace, unit: &Unit, message: String) -> FileError {
 /// each core.
 fn verify(
     (again_ws, again): (Workspace, Unit),
-    before: &behaviour::Observations,
+    before: &[behaviour::Observations],
     opts: &Options,
 ) -> Result<Workspace, FileError> {
     let after = Model::build_unit(&again, &again_ws);
@@ -567,29 +567,61 @@ fn compare_models(old: &Model, new: &Model, opts: &Options) -> Vec<String> {
     compare(&observe(old, opts), &observe(new, opts), opts)
 }
 
-/// What nginx does with requests under `model`, as `opts` lets it change.
-fn observe(model: &Model, opts: &Options) -> behaviour::Observations {
+/// What nginx does with requests under `model`, under each meaning of a
+/// gRPC Host the run must hold for: for any nginx version both
+/// (`vocab::GrpcHost`), when the model has a `grpc_pass`.
+fn observe(model: &Model, opts: &Options) -> Vec<behaviour::Observations> {
+    let grpc = || {
+        model
+            .index
+            .pass
+            .iter()
+            .any(|d| model.dirs[*d].is("grpc_pass"))
+    };
+    let meanings = match opts.grpc_host {
+        vocab::GrpcHost::Either if grpc() => {
+            vec![vocab::GrpcHost::HostHeader, vocab::GrpcHost::Authority]
+        }
+        vocab::GrpcHost::Either => vec![vocab::GrpcHost::HostHeader],
+        meaning => vec![meaning],
+    };
+    meanings
+        .into_iter()
+        .map(|m| observe_as(model, opts, m))
+        .collect()
+}
+
+fn observe_as(
+    model: &Model,
+    opts: &Options,
+    grpc_host: vocab::GrpcHost,
+) -> behaviour::Observations {
     let values = match opts.host_header {
         vocab::HostHeaderMode::Keep => behaviour::ProxyHostValues::Kept,
         vocab::HostHeaderMode::Upstream => behaviour::ProxyHostValues::Accepted,
     };
-    behaviour::observe_with(model, values, opts.new_defaults, opts.resolve)
+    behaviour::observe_with(model, values, opts.new_defaults, opts.resolve, grpc_host)
 }
 
 fn compare(
-    before: &behaviour::Observations,
-    after: &behaviour::Observations,
+    before: &[behaviour::Observations],
+    after: &[behaviour::Observations],
     opts: &Options,
 ) -> Vec<String> {
-    behaviour::compare(
-        before,
-        after,
-        behaviour::Allowed {
-            move_upgrade: !opts.websocket_paths.is_empty(),
-            resolve: opts.resolve,
-            resolver_added: opts.resolver.is_some(),
-        },
-    )
+    let allowed = behaviour::Allowed {
+        move_upgrade: !opts.websocket_paths.is_empty(),
+        resolve: opts.resolve,
+        resolver_added: opts.resolver.is_some(),
+    };
+    let mut problems: Vec<String> = Vec::new();
+    for (b, a) in before.iter().zip(after) {
+        for p in behaviour::compare(b, a, allowed) {
+            if !problems.contains(&p) {
+                problems.push(p);
+            }
+        }
+    }
+    problems
 }
 
 /// The fuzz target's body (see `fuzz/`), here so that the seed corpus also

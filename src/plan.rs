@@ -28,7 +28,7 @@ use crate::rules::{self, Board, Context, Ctx, Location, Site, RULES};
 use crate::target::{literal_pass_host, NotLiteral, ProxyTarget};
 use crate::variables;
 pub use crate::vocab::Plan;
-use crate::vocab::{HostHeaderMode, Note, NoteKind, Options, PlanError, Protocol, Seen};
+use crate::vocab::{GrpcHost, HostHeaderMode, Note, NoteKind, Options, PlanError, Protocol, Seen};
 
 pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
     plan_except(model, opts, &BTreeMap::new())
@@ -74,7 +74,7 @@ pub fn plan_except(
     };
     sites.extend(resolved.sites.iter().cloned());
 
-    out.seen = seen(model, &sites, &new_upstreams);
+    out.seen = seen(model, opts, &sites, &new_upstreams);
     out.seen.backends.extend(resolved.backends.iter().cloned());
     let mut board = Board {
         maps: rules::websocket_map::MapNeeds::new(&ctx),
@@ -163,6 +163,7 @@ pub fn plan_except(
 /// What the unit holds that flags can name (see [`Seen`]).
 fn seen(
     model: &Model,
+    opts: &Options,
     sites: &[Site],
     new_upstreams: &BTreeMap<LevelId, Vec<naming::NewUpstream>>,
 ) -> Seen {
@@ -201,6 +202,21 @@ fn seen(
                 _ => false,
             };
         }
+        // A named location serves the paths of the locations that hand
+        // their requests to it.
+        let key =
+            |lp: &crate::model::LocationPath| (lp.path.clone(), lp.kind == LocationKind::Prefix);
+        match rules::websocket::handoff(model, site.location, &opts.websocket_paths) {
+            rules::websocket::Handoff::Dedicated(paths) => {
+                seen.locations.extend(paths.iter().map(key));
+            }
+            rules::websocket::Handoff::Shared { paths, advice } => {
+                for lp in &paths {
+                    seen.handoffs.insert(key(lp), advice.clone());
+                }
+            }
+            rules::websocket::Handoff::None => {}
+        }
     }
     seen
 }
@@ -226,7 +242,7 @@ fn name_backends(
     let mut sites: Vec<Site> = Vec::new();
     let mut new_upstreams: BTreeMap<LevelId, Vec<naming::NewUpstream>> = BTreeMap::new();
     let mut keepalive_needed: BTreeSet<DirId> = BTreeSet::new();
-    let users = upstream_users(model);
+    let users = upstream_users(model, &discovered.valued);
     for (http, found) in &discovered.by_http {
         let mut existing = discovered.upstreams.get(http).cloned().unwrap_or_default();
         for up in existing.iter_mut() {
@@ -269,7 +285,33 @@ fn name_backends(
         let choices = naming::assign(&backends, existing, &taken_hosts, opts)?;
         let mut created = Vec::new();
         let mut created_names = HashSet::new();
+        // A proxy_pass with variables is pooled only when every upstream
+        // its values name can be: one left on HTTP/1.0 would make nothing
+        // of the location's keepalive settings but is not worth a half change.
+        let mixed = |up: &ExistingUpstream| {
+            !up.has_keepalive
+                && users
+                    .get(&(*http, up.name.clone()))
+                    .is_some_and(|u| u.len() > 1)
+        };
+        let refused: BTreeSet<DirId> = found
+            .iter()
+            .filter(|f| discovered.valued.contains_key(&f.pass))
+            .filter(|f| matches!(&f.kind, FoundKind::Existing(up) if mixed(up)))
+            .map(|f| f.pass)
+            .collect();
+        let mut said: BTreeSet<DirId> = BTreeSet::new();
         for f in found {
+            if refused.contains(&f.pass) {
+                if said.insert(f.pass) {
+                    notes.push(Note {
+                        kind: NoteKind::LeftAlone,
+                        offset: Some(model.dirs[f.pass].range.start),
+                        message: "left alone: this proxy_pass with variables may use an upstream that locations with different protocols or TLS/connection settings use; with keepalive they would reuse each other's connections".into(),
+                    });
+                }
+                continue;
+            }
             let (upstream, literal) = match &f.kind {
                 FoundKind::Literal(t) => {
                     let choice = &choices[&pool_of[&f.pass]];
@@ -403,6 +445,7 @@ fn leave_alone_ignored(ctx: &Ctx, found: &mut Discovered, suppressed: &mut Vec<N
             false
         });
     }
+    let mut removed: BTreeSet<DirId> = BTreeSet::new();
     for (http, list) in found.by_http.iter_mut() {
         list.retain(|f| {
             let by = match &f.kind {
@@ -420,8 +463,11 @@ fn leave_alone_ignored(ctx: &Ctx, found: &mut Discovered, suppressed: &mut Vec<N
             if let FoundKind::Literal(t) = &f.kind {
                 keep_host_taken(&mut found.remaining_hosts, *http, t);
             }
+            removed.insert(f.pass);
             false
         });
+        // A proxy_pass with variables keeps all its upstreams or none.
+        list.retain(|f| !(found.valued.contains_key(&f.pass) && removed.contains(&f.pass)));
     }
 }
 
@@ -451,12 +497,32 @@ pub struct Discovered {
     /// http contexts with a `fastcgi_pass`/`grpc_pass` with variables, by
     /// protocol.
     pub variable_passes: BTreeSet<(LevelId, Protocol)>,
+    /// `proxy_pass` directives with variables whose every value names an
+    /// upstream block, with those values (`variables::upstream_valued_passes`).
+    pub valued: BTreeMap<DirId, Vec<ProxyTarget>>,
 }
 
 /// The connection settings of the locations proxying to each upstream
 /// block by name (`http://NAME`, no port), per http context.
-fn upstream_users(model: &Model) -> BTreeMap<(LevelId, UpstreamName), BTreeSet<String>> {
+fn upstream_users(
+    model: &Model,
+    valued: &BTreeMap<DirId, Vec<ProxyTarget>>,
+) -> BTreeMap<(LevelId, UpstreamName), BTreeSet<String>> {
     let mut users: BTreeMap<(LevelId, UpstreamName), BTreeSet<String>> = BTreeMap::new();
+    // A proxy_pass with variables uses each upstream its values name.
+    for (pass, targets) in valued {
+        let level = model.dirs[*pass].level;
+        let Some(http) = model.http_context(level) else {
+            continue;
+        };
+        let chain = model.place_chain(level);
+        for t in targets {
+            users
+                .entry((http, t.host_name()))
+                .or_default()
+                .insert(behaviour::connection_settings(model, &chain, t));
+        }
+    }
     for &pass in &model.index.pass {
         let dir = &model.dirs[pass];
         let Some(protocol) = Protocol::of_pass(&dir.name.value) else {
@@ -518,21 +584,20 @@ fn keep_variable_lookups(ctx: &Ctx, found: &mut Discovered, notes: &mut Vec<Note
         }
         let taken = found.remaining_hosts.entry(*http).or_default();
         taken.extend(variables::portless_hosts(&possible));
-        let anything = possible.contains(&variables::Possible::Anything);
         list.retain(|f| {
             let FoundKind::Literal(t) = &f.kind else {
                 return true;
             };
-            if !variables::may_name(&possible, t) {
+            let Some(why) = variables::may_name(&possible, t) else {
                 return true;
-            }
+            };
             notes.push(Note {
                 kind: NoteKind::LeftAlone,
                 offset: Some(model.dirs[f.pass].range.start),
-                message: if anything {
-                    format!("left alone: a proxy_pass with variables in this http context may evaluate to {} (its values are not all literal `map`/`set` values), and nginx would find it among the implicit upstreams this line creates", t.server_entry())
-                } else {
-                    format!("left alone: a proxy_pass with variables in this http context evaluates to {}, which nginx finds among the implicit upstreams this line creates; pooling it would send those requests to a resolver", t.server_entry())
+                message: match why {
+                    variables::Possible::Anything => format!("left alone: a proxy_pass with variables in this http context may evaluate to {} (its values are not all literal `map`/`set` values, or may hold `:`, `/` or `?` and so choose the port), and nginx would find it among the implicit upstreams this line creates", t.server_entry()),
+                    variables::Possible::Hosts(p) => format!("left alone: a proxy_pass with `$host` in this http context may evaluate to {} (it reaches hosts {p}), and nginx would find it among the implicit upstreams this line creates", t.server_entry()),
+                    variables::Possible::Targets(_) => format!("left alone: a proxy_pass with variables in this http context evaluates to {}, which nginx finds among the implicit upstreams this line creates; pooling it would send those requests to a resolver", t.server_entry()),
                 },
             });
             if !t.is_unix() {
@@ -595,6 +660,11 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
         }
     }
 
+    // proxy_pass with variables whose every value names an upstream block.
+    found.valued = variables::upstream_valued_passes(model, |http, name| {
+        first_named.contains_key(&(http, name.clone()))
+    });
+
     for &pass in &model.index.pass {
         let dir = &model.dirs[pass];
         // nginx takes exactly one target and no block; anything else it refuses.
@@ -643,6 +713,11 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
                 notes.push(note(
                     "this file has no http context of its own (a fragment included from `server`?): upstream blocks cannot be added here; run upkeep on the file that holds the server block".into(),
                 ));
+            } else if arg.value.contains('$') {
+                notes.push(note(format!(
+                    "{} {} has variables, and this file has no http context of its own (a fragment included from `server`?): what they may evaluate to depends on the configs that include it; left alone",
+                    dir.name.value, arg.value
+                )));
             }
             continue;
         };
@@ -657,6 +732,27 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
         }
         if protocol == Protocol::Proxy {
             found.all_proxy_levels.insert(model.settings_level(level));
+        }
+        if let (Some(values), false) = (found.valued.get(&pass), ctx.opts.resolve) {
+            if let Some(Hidden { kind, reason }) = hidden_settings(ctx, level) {
+                notes.push(Note::new(kind, Some(dir.range.start), reason));
+                continue;
+            }
+            let mut names: Vec<UpstreamName> = Vec::new();
+            for t in values {
+                if !names.contains(&t.host_name()) {
+                    names.push(t.host_name());
+                }
+            }
+            for name in names {
+                let up = found.upstreams[&http][first_named[&(http, name)]].clone();
+                found.by_http.entry(http).or_default().push(Found {
+                    pass,
+                    protocol,
+                    kind: FoundKind::Existing(up),
+                });
+            }
+            continue;
         }
         let target = match parsed {
             Ok(target) => target,
@@ -732,11 +828,18 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
 
 /// In the default `--proxy-host keep` mode, a `grpc_pass` whose requests
 /// carry nginx's default `:authority` (the target's `host:port` as
-/// written) is left alone: an upstream name has no port, and pinning the
-/// old value with `grpc_set_header Host` would send a `host` header
-/// instead of the `:authority` pseudo-header (`ngx_http_grpc_create_request`
-/// writes `:authority` only when no Host is set), which a backend can tell
-/// apart. Where the location sets Host itself, the target does not matter.
+/// written) is left alone unless upkeep can pin it: an upstream name has
+/// no port. Before nginx 1.31.4 a pinned `grpc_set_header Host` would send
+/// a `host` header instead of the `:authority` pseudo-header
+/// (`ngx_http_grpc_create_request` wrote `:authority` only when no Host was
+/// set), which a backend can tell apart; from 1.31.4 on (commit dea68dbf)
+/// the value is sent as `:authority`, so with `--nginx-version 1.31.4` or
+/// later `rules::grpc_authority` pins it, where the location's own
+/// `grpc_set_header` list (or none at all) is in effect and every
+/// `grpc_pass` of the location has the same authority. Where the location
+/// sets Host itself, the target does not matter — unless the value may be
+/// empty and the nginx may be 1.31.4 or later, which then sends the
+/// target's `host:port` as `:authority`.
 fn grpc_authority_blocker(
     ctx: &Ctx,
     level: LevelId,
@@ -750,22 +853,41 @@ fn grpc_authority_blocker(
         return None;
     }
     let model = ctx.model;
-    let host_set = model
+    let host = model
         .nearest(&model.place_chain(level), "grpc_set_header")
-        .is_some_and(|(_, dirs)| {
-            dirs.iter().any(|d| {
+        .and_then(|(_, dirs)| {
+            dirs.into_iter().rev().find(|d| {
                 model.dirs[*d]
                     .arg(0)
                     .is_some_and(|h| h.eq_ignore_ascii_case("host"))
             })
         });
-    (!host_set).then(|| {
-        format!(
-            "grpc_pass {} is left alone: its requests carry `:authority: {}`, which an upstream name cannot keep (pinning it with `grpc_set_header Host` would send a `host` header instead); pass --proxy-host upstream to accept `:authority` becoming the upstream name",
-            written,
+    if let Some(host) = host {
+        let value = model.dirs[host].arg(1).unwrap_or("");
+        if ctx.opts.grpc_host != GrpcHost::HostHeader
+            && crate::variables::may_be_empty(model, level, value)
+        {
+            return Some(format!(
+                "grpc_pass {written} is left alone: its `grpc_set_header Host {value}` may be empty, and nginx 1.31.4 and later then send the target's `:authority: {}`, which an upstream name cannot keep (pass --nginx-version if it is older)",
+                target.grpc_authority()
+            ));
+        }
+        return None;
+    }
+    if ctx.opts.grpc_host == GrpcHost::Authority {
+        if rules::grpc_authority::pinnable(ctx, model.settings_level(level)) {
+            return None;
+        }
+        return Some(format!(
+            "grpc_pass {written} is left alone: its requests carry `:authority: {}`, and a `grpc_set_header Host` here would drop the `grpc_set_header` list the location inherits (or its grpc_pass targets differ in authority); pass --proxy-host upstream to accept the upstream name as `:authority`",
             target.grpc_authority()
-        )
-    })
+        ));
+    }
+    Some(format!(
+        "grpc_pass {} is left alone: its requests carry `:authority: {}`, which an upstream name cannot keep before nginx 1.31.4 (pinning it with `grpc_set_header Host` would send a `host` header instead); with --nginx-version 1.31.4 or later upkeep pins it, or pass --proxy-host upstream to accept `:authority` becoming the upstream name",
+        written,
+        target.grpc_authority()
+    ))
 }
 
 /// Why settings at a level are hidden from upkeep, and what that makes

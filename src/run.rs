@@ -734,7 +734,12 @@ fn unmatched_flags(opts: &crate::vocab::Options, seen: &Seen) -> Vec<(String, St
         }
     }
     for path in &opts.websocket_paths {
-        if !seen.serves(path) {
+        if let (false, Some(advice)) = (seen.serves(path), seen.handoff_advice(path)) {
+            out.push((
+                format!("--websocket {path}"),
+                format!("{path} cannot get a dedicated WebSocket location: {advice}"),
+            ));
+        } else if !seen.serves(path) {
             out.push((
                 format!("--websocket {path}"),
                 format!(

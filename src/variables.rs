@@ -8,8 +8,16 @@
 //! `upstream NAME` must not capture a port-less value `NAME`.
 //!
 //! Values are known when every variable in the target is set only by
-//! `map` blocks and `set` directives with literal values; otherwise the
-//! target may name anything.
+//! `map` blocks and `set` directives with literal values. `$host` is not
+//! known, but nginx validated it (`ngx_http_validate_host`: no `/`, `?`,
+//! and `:` only inside an IPv6 `[...]` at its start) or took it from the
+//! server's `server_name`; around it the literal text of the target still
+//! decides the port and the ends of the host (`ngx_parse_inet_url` ends
+//! the host at the first `:`, `/` or `?`), so `http://$host.internal:9100`
+//! reaches only hosts ending in `.internal` on port 9100. A variable whose
+//! value may hold `/`, `?` or `:` (`$arg_*`, `$http_*`, ...) may move the
+//! port anywhere (`?target=app:8080/` makes `http://$arg_target:7070`
+//! reach `app:8080`), so such a target may name anything.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,7 +32,39 @@ pub enum Possible {
     Anything,
     /// These (host, effective port, port written) triples.
     Targets(BTreeSet<(UpstreamName, Option<u16>, bool)>),
+    /// Hosts that start with `prefix` and end with `suffix` (lowercased),
+    /// on the literal `port`: a host with `$host` in it.
+    Hosts(HostPattern),
 }
+
+/// The hosts one target with `$host` in its host may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    pub prefix: String,
+    pub suffix: String,
+    pub port: u16,
+}
+
+impl HostPattern {
+    /// Does it cover the implicit upstream of `target`?
+    fn covers(&self, target: &ProxyTarget) -> bool {
+        let host = target.host.to_ascii_lowercase();
+        !target.is_unix()
+            && target.effective_port() == Some(self.port)
+            && host.starts_with(&self.prefix)
+            && host.ends_with(&self.suffix)
+    }
+}
+
+impl std::fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}*{}:{}", self.prefix, self.suffix, self.port)
+    }
+}
+
+/// Stands for the value of a validated host variable while a target is
+/// expanded; a noncharacter, so never part of a real value.
+const ANY_HOST: char = '\u{FFFF}';
 
 /// Values each variable may take in the http context `http` (`None`:
 /// unknown), from `map` blocks and `set` directives.
@@ -32,7 +72,7 @@ fn known_values(model: &Model, http: LevelId) -> BTreeMap<String, Option<BTreeSe
     let mut values: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
     let mut add = |var: &str, value: Option<&str>| {
         let entry = values
-            .entry(var.trim_start_matches('$').to_string())
+            .entry(var.trim_start_matches('$').to_ascii_lowercase())
             .or_insert_with(|| Some(BTreeSet::new()));
         match (entry.as_mut(), value) {
             (Some(set), Some(v)) if !v.contains('$') => {
@@ -95,8 +135,14 @@ fn variable_name(after: &str) -> Option<(&str, usize)> {
 }
 
 /// Expands the variables of `text` with their known values (at most `LIMIT`
-/// results); `None` when a variable is unknown or there are too many.
-fn expand(text: &str, values: &BTreeMap<String, Option<BTreeSet<String>>>) -> Option<Vec<String>> {
+/// results), a validated host variable (`host_ok`) as [`ANY_HOST`];
+/// `None` when a variable is unknown or there are too many. nginx compares
+/// variable names case-insensitively.
+fn expand(
+    text: &str,
+    values: &BTreeMap<String, Option<BTreeSet<String>>>,
+    host_ok: bool,
+) -> Option<Vec<String>> {
     const LIMIT: usize = 256;
     let mut results = vec![String::new()];
     let mut rest = text;
@@ -106,7 +152,15 @@ fn expand(text: &str, values: &BTreeMap<String, Option<BTreeSet<String>>>) -> Op
         }
         let after = &rest[i + 1..];
         let (name, len) = variable_name(after)?;
-        let options = values.get(name)?.as_ref()?;
+        let lower = name.to_ascii_lowercase();
+        let any_host = BTreeSet::from([ANY_HOST.to_string()]);
+        let options = match values.get(&lower) {
+            Some(known) => known.as_ref()?,
+            // `$host` cannot be redefined (`set`, `map` and regex captures
+            // of its name are refused as a "duplicate variable").
+            None if lower == "host" && host_ok => &any_host,
+            None => return None,
+        };
         let mut next = Vec::new();
         for r in &results {
             for o in options {
@@ -145,11 +199,15 @@ pub fn possible_targets(model: &Model, http: LevelId) -> Vec<Possible> {
                 continue;
             }
             let values = values.get_or_insert_with(|| known_values(model, http));
-            let possible = match expand(url, values) {
+            let possible = match expand(url, values, host_is_validated(model, level)) {
                 None => Possible::Anything,
                 Some(urls) => {
                     let mut set = BTreeSet::new();
                     for u in urls {
+                        if u.contains(ANY_HOST) {
+                            out.push(host_pattern(&u).unwrap_or(Possible::Anything));
+                            continue;
+                        }
                         let full = if u.contains("://") {
                             u
                         } else {
@@ -172,14 +230,105 @@ pub fn possible_targets(model: &Model, http: LevelId) -> Vec<Possible> {
     out
 }
 
-/// May one of `possible` name the implicit upstream of `target`?
-pub fn may_name(possible: &[Possible], target: &ProxyTarget) -> bool {
+/// Whether `$host` in a `proxy_pass` at `level` holds a validated host
+/// name: when the request has none, nginx uses the server's first
+/// `server_name`, which must then hold no `:`, `/`, `?` or `[` either.
+fn host_is_validated(model: &Model, level: LevelId) -> bool {
+    let Some(server) = model
+        .ancestors(level)
+        .find(|l| model.levels[*l].kind == LevelKind::Server)
+    else {
+        return false;
+    };
+    model.named(server, "server_name").iter().all(|d| {
+        model.dirs[*d]
+            .args
+            .iter()
+            .all(|a| !a.value.contains([':', '/', '?', '[', '$']))
+    })
+}
+
+/// Whether a header value (as written, variables unevaluated) may be
+/// empty for some request at `level`: an empty text, or one made of
+/// variables only, except `$host` where the server's first `server_name`
+/// (what nginx falls back to) is not empty.
+pub fn may_be_empty(model: &Model, level: LevelId, value: &str) -> bool {
+    if value.is_empty() {
+        return true;
+    }
+    let mut rest = value;
+    let mut only_host = true;
+    while !rest.is_empty() {
+        let Some(after) = rest.strip_prefix('$') else {
+            return false;
+        };
+        let Some((name, len)) = variable_name(after).filter(|(n, _)| !n.is_empty()) else {
+            return false;
+        };
+        only_host &= name.eq_ignore_ascii_case("host");
+        rest = &after[len..];
+    }
+    let named_server = model
+        .ancestors(level)
+        .find(|l| model.levels[*l].kind == LevelKind::Server)
+        .and_then(|s| model.named(s, "server_name").first().copied())
+        .and_then(|d| model.dirs[d].arg(0).map(|a| !a.is_empty()))
+        .unwrap_or(false);
+    !(only_host && named_server)
+}
+
+/// What an expanded target with [`ANY_HOST`] in it may reach, as nginx
+/// parses it (`ngx_http_proxy_eval`, `ngx_parse_inet_url`): the host ends
+/// at the first `:`, `/` or `?` of the literal text (the validated value
+/// holds none of them outside an IPv6 `[...]` at the start, which nginx
+/// then parses as an IPv6 address followed by the same literal port, or
+/// refuses), and a literal port after it is the port. `None` (anything)
+/// without a literal port: a port-less value may name any `upstream`
+/// block, a new one included.
+fn host_pattern(url: &str) -> Option<Possible> {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let skip = if lower.starts_with("http://") {
+        7
+    } else if lower.starts_with("https://") {
+        8
+    } else {
+        return None;
+    };
+    let rest = &url[skip..];
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    if !authority.contains(ANY_HOST) {
+        // Only the URI part varies: the target is the literal authority.
+        let t = ProxyTarget::parse(&format!("{}{authority}", &url[..skip])).ok()?;
+        return Some(Possible::Targets(BTreeSet::from([(
+            t.host_name(),
+            t.effective_port(),
+            t.port.is_some(),
+        )])));
+    }
+    let (host, port) = authority.split_once(':')?;
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let port = port.parse::<u16>().ok().filter(|p| *p > 0)?;
+    let first = host.find(ANY_HOST)?;
+    let last = host.rfind(ANY_HOST)? + ANY_HOST.len_utf8();
+    Some(Possible::Hosts(HostPattern {
+        prefix: host[..first].to_ascii_lowercase(),
+        suffix: host[last..].to_ascii_lowercase(),
+        port,
+    }))
+}
+
+/// The first of `possible` that may name the implicit upstream of `target`.
+pub fn may_name<'p>(possible: &'p [Possible], target: &ProxyTarget) -> Option<&'p Possible> {
     let host = target.host_name();
-    possible.iter().any(|p| match p {
+    possible.iter().find(|p| match p {
         Possible::Anything => true,
         Possible::Targets(set) => set
             .iter()
             .any(|(h, port, _)| *h == host && *port == target.effective_port()),
+        Possible::Hosts(pattern) => pattern.covers(target),
     })
 }
 
@@ -194,9 +343,73 @@ pub fn portless_hosts(possible: &[Possible]) -> BTreeSet<UpstreamName> {
                 .filter(|(_, _, written)| !written)
                 .map(|(h, _, _)| h.clone())
                 .collect::<Vec<_>>(),
-            Possible::Anything => Vec::new(),
+            // Patterns have a literal port: no upstream block can match.
+            Possible::Anything | Possible::Hosts(_) => Vec::new(),
         })
         .collect()
+}
+
+/// The `proxy_pass` directives with variables whose every value names an
+/// `upstream` block (`set $p "http://lemmy-ui"; if (...) { set $p
+/// "http://lemmy"; } proxy_pass $p;`), each with the targets its values
+/// are (`http://NAME` and an optional URI: no port, so nginx finds the
+/// block of that name first, `ngx_http_upstream_init_request`), per
+/// `http` context. The values are every literal `set`/`map` value the
+/// context gives the variables, a superset of what a request can see;
+/// variables that anything else defines (`geo`, `auth_request_set`, a
+/// regex capture, ...) are unknown. `is_block` says whether a name is an
+/// `upstream` block of the context.
+pub fn upstream_valued_passes(
+    model: &Model,
+    is_block: impl Fn(LevelId, &UpstreamName) -> bool,
+) -> BTreeMap<DirId, Vec<ProxyTarget>> {
+    let mut out = BTreeMap::new();
+    let mut per_http: BTreeMap<LevelId, BTreeMap<String, Option<BTreeSet<String>>>> =
+        BTreeMap::new();
+    let mut other = None;
+    for &pass in &model.index.pass {
+        let dir = &model.dirs[pass];
+        let Some(url) = dir
+            .arg(0)
+            .filter(|u| dir.is("proxy_pass") && u.contains('$'))
+        else {
+            continue;
+        };
+        let Some(http) = model.http_context(dir.level) else {
+            continue;
+        };
+        if ProxyTarget::parse(url).is_ok() {
+            continue;
+        }
+        let other = other.get_or_insert_with(|| Defined::except(model, &["map"]));
+        if names_of(url).any(|n| other.0.contains(&n)) {
+            continue;
+        }
+        let values = per_http
+            .entry(http)
+            .or_insert_with(|| known_values(model, http));
+        let Some(urls) = expand(url, values, false) else {
+            continue;
+        };
+        let targets: Option<Vec<ProxyTarget>> = urls
+            .iter()
+            .map(|u| {
+                ProxyTarget::parse(u)
+                    .ok()
+                    .filter(|t| t.names_upstream() && is_block(http, &t.host_name()))
+            })
+            .collect();
+        if let Some(targets) = targets.filter(|t| !t.is_empty()) {
+            out.insert(pass, targets);
+        }
+    }
+    out
+}
+
+/// The lowercased names of the variables `text` refers to.
+fn names_of(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.match_indices('$')
+        .filter_map(|(i, _)| variable_name(&text[i + 1..]).map(|(n, _)| n.to_ascii_lowercase()))
 }
 
 /// Directives that define the variable named by one of their arguments
@@ -361,9 +574,14 @@ pub struct Defined(BTreeSet<String>);
 
 impl Defined {
     pub fn of(model: &Model) -> Defined {
+        Defined::except(model, &[])
+    }
+
+    /// [`Defined::of`], leaving out what the definers `skip` define.
+    pub fn except(model: &Model, skip: &[&str]) -> Defined {
         let mut names = BTreeSet::new();
         for d in &model.dirs {
-            let definer = DEFINERS.iter().any(|n| d.is(n));
+            let definer = DEFINERS.iter().any(|n| d.is(n) && !skip.contains(n));
             let regexes = !d.is("server_name") && !d.is("location");
             for a in &d.args {
                 let value = a.value.as_ref();
@@ -403,4 +621,56 @@ fn captures(pattern: &str) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(url: &str) -> Option<Possible> {
+        host_pattern(&url.replace("$host", &ANY_HOST.to_string()))
+    }
+
+    #[test]
+    fn a_validated_host_keeps_the_literal_port_and_ends() {
+        assert_eq!(
+            pattern("http://$host.internal:9100/x"),
+            Some(Possible::Hosts(HostPattern {
+                prefix: String::new(),
+                suffix: ".internal".into(),
+                port: 9100
+            }))
+        );
+        assert_eq!(
+            pattern("https://API-$host:8443?a"),
+            Some(Possible::Hosts(HostPattern {
+                prefix: "api-".into(),
+                suffix: String::new(),
+                port: 8443
+            }))
+        );
+        // No literal port: a port-less value may name any upstream block.
+        assert_eq!(pattern("http://$host.internal"), None);
+        assert_eq!(pattern("http://app:$host"), None);
+        assert_eq!(pattern("http://$host:99999"), None);
+        // Only the URI varies: the literal authority.
+        assert!(matches!(
+            pattern("http://app:8080/$host"),
+            Some(Possible::Targets(_))
+        ));
+    }
+
+    #[test]
+    fn a_pattern_covers_hosts_on_its_port_only() {
+        let p = HostPattern {
+            prefix: String::new(),
+            suffix: ".internal".into(),
+            port: 9100,
+        };
+        let t = |s: &str| ProxyTarget::parse(s).unwrap();
+        assert!(p.covers(&t("http://Metrics.INTERNAL:9100/")));
+        assert!(!p.covers(&t("http://metrics.internal:9200/")));
+        assert!(!p.covers(&t("http://metrics.internal/")));
+        assert!(!p.covers(&t("http://app:9100/")));
+    }
 }

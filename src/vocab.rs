@@ -36,6 +36,10 @@ pub struct Seen {
     /// Paths of the locations with a pooled `proxy_pass`, and whether the
     /// location is a prefix (`location /api/`) rather than exact (`= /`).
     pub locations: BTreeSet<(String, bool)>,
+    /// Paths of locations that hand requests to a pooled named location
+    /// `--websocket` cannot make dedicated (prefix, as above), with what
+    /// to do instead (`rules::websocket::handoff`).
+    pub handoffs: BTreeMap<(String, bool), String>,
 }
 
 impl Seen {
@@ -43,6 +47,18 @@ impl Seen {
         self.upstreams.extend(other.upstreams.iter().cloned());
         self.backends.extend(other.backends.iter().cloned());
         self.locations.extend(other.locations.iter().cloned());
+        self.handoffs.extend(other.handoffs.clone());
+    }
+
+    /// What to do instead when `path` reaches a pooled named location that
+    /// `--websocket` cannot make dedicated.
+    pub fn handoff_advice(&self, path: &str) -> Option<&str> {
+        self.handoffs
+            .iter()
+            .find(|((location, prefix), _)| {
+                location == path || (*prefix && path.starts_with(location.as_str()))
+            })
+            .map(|(_, advice)| advice.as_str())
     }
 
     /// A WebSocket path some proxying location serves: its own path, or
@@ -52,6 +68,22 @@ impl Seen {
             location == path || (*prefix && path.starts_with(location.as_str()))
         })
     }
+}
+
+/// What nginx makes of `grpc_set_header Host VALUE`, by version: since
+/// nginx 1.31.4 (commit dea68dbf, "Upstream: special handling of the Host
+/// header in proxy and gRPC") it is sent as `:authority`, or, when `VALUE`
+/// is empty, the target's `host:port` is; before, it was a `host` header
+/// and `:authority` was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GrpcHost {
+    /// Any version (no `--nginx-version`): both must hold.
+    #[default]
+    Either,
+    /// Before 1.31.4: a `host` header instead of `:authority`.
+    HostHeader,
+    /// 1.31.4 and later: the value as `:authority`.
+    Authority,
 }
 
 /// How `Host` is handled when `$proxy_host` changes.
@@ -156,6 +188,8 @@ pub struct Options {
     /// The target nginx is 1.29.7 or later: keepalive, HTTP/1.1 and no
     /// `Connection: close` are its defaults.
     pub new_defaults: bool,
+    /// What nginx does with a `grpc_set_header Host` value.
+    pub grpc_host: GrpcHost,
     pub host_header: HostHeaderMode,
     /// Protocols left alone (`--skip`, or everything `--only` leaves out).
     pub skipped: BTreeSet<Protocol>,
@@ -204,6 +238,7 @@ pub enum RuleId {
     FastcgiKeepConn,
     GrpcPassTarget,
     GrpcSslName,
+    GrpcAuthority,
     MemcachedPassTarget,
     PoolTuning,
     UpstreamResolve,
@@ -213,7 +248,7 @@ pub enum RuleId {
 impl RuleId {
     /// Every rule, in the order summaries and statistics list them: what
     /// pools first, then what keeps behaviour the same.
-    pub const ALL: [RuleId; 20] = [
+    pub const ALL: [RuleId; 21] = [
         RuleId::UpstreamBlock,
         RuleId::UpstreamKeepalive,
         RuleId::ProxyPassTarget,
@@ -230,6 +265,7 @@ impl RuleId {
         RuleId::FastcgiKeepConn,
         RuleId::GrpcPassTarget,
         RuleId::GrpcSslName,
+        RuleId::GrpcAuthority,
         RuleId::MemcachedPassTarget,
         RuleId::PoolTuning,
         RuleId::UpstreamResolve,
@@ -272,6 +308,7 @@ impl RuleId {
             }
             RuleId::GrpcPassTarget => ("grpc_pass target rewritten", "grpc_pass targets rewritten"),
             RuleId::GrpcSslName => ("gRPC TLS name kept", "gRPC TLS names kept"),
+            RuleId::GrpcAuthority => ("gRPC :authority kept", "gRPC :authority values kept"),
             RuleId::MemcachedPassTarget => (
                 "memcached_pass target rewritten",
                 "memcached_pass targets rewritten",
@@ -304,6 +341,7 @@ impl RuleId {
             RuleId::FastcgiKeepConn => "fastcgi-keep-conn",
             RuleId::GrpcPassTarget => "grpc-pass-target",
             RuleId::GrpcSslName => "grpc-ssl-name",
+            RuleId::GrpcAuthority => "grpc-authority",
             RuleId::MemcachedPassTarget => "memcached-pass-target",
             RuleId::PoolTuning => "pool-tuning",
             RuleId::UpstreamResolve => "upstream-resolve",

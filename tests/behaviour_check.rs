@@ -62,6 +62,10 @@ fn expected_outputs_pass() {
         "50-grpcs-tls-name",
         "47-memcached-pools",
         "48-protocols-keep-their-own-pools",
+        "65-host-variable-reaches-its-pattern",
+        "67-variable-target-names-upstreams",
+        "68-websocket-through-named-location",
+        "70-proxy-cache-exact-location-key",
     ] {
         let a = args(name);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
@@ -332,4 +336,123 @@ fn resolve_spoiled_rewrites_are_refused() {
             .any(|l| l.contains("location /#0: the backend changes")),
         "{p:?}"
     );
+}
+
+/// Fixture 67 spoiled: a target with variables may speak HTTP/1.1 without
+/// `Connection: close` only when every upstream its values name keeps
+/// connections, and its pools follow the pool rules like any location's.
+#[test]
+fn a_variable_target_pooled_only_in_part_is_refused() {
+    let name = "67-variable-target-names-upstreams";
+    let input = fixture(name, "input.conf");
+    let expected = fixture(name, "expected.conf");
+    let unpooled = "a target with variables that is not pooled";
+    // (the input and the output spoiled alike, the output alone, wanted)
+    let cases = [
+        // lemmy-ui left without keepalive: its requests change for nothing.
+        (
+            None,
+            (
+                "server \"lemmy-ui:1234\";\n    keepalive 32;",
+                "server \"lemmy-ui:1234\";",
+            ),
+            unpooled,
+        ),
+        // A value that names no upstream block is resolved per request.
+        (
+            Some((
+                "\"http://lemmy\";\n        }\n        if",
+                "\"http://lemmy.example\";\n        }\n        if",
+            )),
+            ("", ""),
+            unpooled,
+        ),
+        // A server changed behind the variable is a changed backend.
+        (
+            None,
+            ("server \"lemmy-ui:1234\";", "server \"lemmy-ui:1235\";"),
+            "the backend changes",
+        ),
+        // lemmy's pool shared with a location that binds elsewhere.
+        (
+            Some((
+                "proxy_pass \"http://lemmy\";",
+                "proxy_pass \"http://lemmy\";\n        proxy_bind 127.0.0.2;",
+            )),
+            ("", ""),
+            "would share the pool of upstream \"lemmy\"",
+        ),
+    ];
+    for (both, (from, to), wanted) in cases {
+        let (mut before, mut after) = (input.clone(), expected.clone());
+        if let Some((f, t)) = both {
+            (before, after) = (replace(&before, f, t), replace(&after, f, t));
+        }
+        if !from.is_empty() {
+            after = replace(&after, from, to);
+        }
+        let p = problems(&before, &after, &[]);
+        assert!(p.iter().any(|l| l.contains(wanted)), "{wanted}: {p:?}");
+    }
+}
+
+/// Fixture 69: a `grpc_set_header Host` that keeps the old `:authority` is
+/// the same request on nginx 1.31.4 and later (the value is sent as
+/// `:authority`), and a different one before (a `host` header, no
+/// `:authority`) or on an unknown version.
+#[test]
+fn a_grpc_authority_pin_holds_only_on_1_31_4() {
+    let name = "69-grpc-authority-pinned-on-1.31.4";
+    let (input, expected) = (fixture(name, "input.conf"), fixture(name, "expected.conf"));
+    for version in ["1.31.4", "1.32.0"] {
+        let p = problems(&input, &expected, &["--nginx-version", version]);
+        assert!(p.is_empty(), "{version}: {p:?}");
+    }
+    for args in [&["--nginx-version", "1.31.3"][..], &[][..]] {
+        let p = problems(&input, &expected, args);
+        assert!(
+            p.iter()
+                .any(|l| l.contains("/orders.Orders/") && l.contains(":authority")),
+            "{args:?}: {p:?}"
+        );
+    }
+    // An empty Host falls back to the target's authority from 1.31.4 on.
+    let spoil = |t: &[u8]| {
+        replace(
+            t,
+            "grpc_set_header X-Request-Id $request_id;",
+            "grpc_set_header X-Request-Id $request_id;\n        grpc_set_header Host $http_x_host;",
+        )
+    };
+    let after = replace(
+        &spoil(&expected),
+        "        grpc_set_header Host search:50052;\n",
+        "",
+    );
+    let p = problems(&spoil(&input), &after, &["--nginx-version", "1.31.4"]);
+    assert!(
+        p.iter().any(|l| l.contains("or search:50052 when empty")),
+        "{p:?}"
+    );
+}
+
+/// Fixture 70: the default key of an exact location written out is the
+/// same key; written without the arguments, or dropped, it is not.
+#[test]
+fn an_exact_location_cache_key_spelled_wrong_is_refused() {
+    let name = "70-proxy-cache-exact-location-key";
+    let (input, expected) = (fixture(name, "input.conf"), fixture(name, "expected.conf"));
+    for (from, to) in [
+        ("plausible.js$is_args$args;", "plausible.js;"),
+        (
+            "        proxy_cache_key http://plausible:18000/js/plausible.js$is_args$args;\n",
+            "",
+        ),
+    ] {
+        let p = problems(&input, &replace(&expected, from, to), &[]);
+        assert!(
+            p.iter().any(|l| l.contains("the cache key changes")),
+            "{to}: {p:?}"
+        );
+    }
 }

@@ -1787,3 +1787,63 @@ fn siblings_read_as_context_are_never_edited() {
         .unwrap()
         .contains("    keepalive 32;\n"));
 }
+
+/// `--websocket` for a location that hands its requests to a named
+/// location (PeerTube's `try_files /dev/null @api_websocket;`): the named
+/// location is dedicated when every location handing to it is named with
+/// `--websocket` (fixture 68); otherwise exit 2 with what to do instead,
+/// and nothing changed.
+#[test]
+fn websocket_through_a_shared_named_location_says_what_to_do() {
+    let input = repo()
+        .join("fixtures/68-websocket-through-named-location")
+        .join("input.conf");
+    let dir = input.parent().unwrap();
+    let out = upkeep(dir, &["--websocket", "/socket.io", "input.conf"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        err.contains("error: --websocket /socket.io: /socket.io cannot get a dedicated WebSocket location: named location @api_websocket serves it (try_files/error_page) and also serves /tracker/socket;"),
+        "{err}"
+    );
+    let out = upkeep(dir, &["--websocket", "/socket.io/x", "input.conf"]);
+    assert!(
+        stderr(&out).contains("named location @api_websocket serves it through location /socket.io (try_files/error_page), which also serves other paths"),
+        "{}",
+        stderr(&out)
+    );
+    // Both of them: @api_websocket is the WebSocket location (no map).
+    let out = upkeep(
+        dir,
+        &[
+            "--websocket",
+            "/socket.io",
+            "--websocket",
+            "/tracker/socket",
+            "input.conf",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("connection_upgrade"));
+}
+
+/// An existing FastCGI upstream that gets `keepalive`: `-v` names the
+/// protocol that uses it, and the php-fpm sizing note appears as for a new
+/// FastCGI upstream.
+#[test]
+fn an_existing_fastcgi_upstream_is_named_by_its_protocol() {
+    let input = b"upstream php {\n    server php:9000;\n}\nserver {\n    listen 80;\n    location ~ \\.php$ {\n        fastcgi_pass php;\n    }\n}\n";
+    let out = upkeep_stdin(&["--no-config", "-v", "-"], input);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("upstream \"php\" is used by fastcgi_pass but keeps no idle connections"),
+        "{err}"
+    );
+    assert!(
+        err.contains("upstream \"php\" keeps up to 32 idle FastCGI connections per nginx worker")
+            && err.contains("pm.max_children"),
+        "{err}"
+    );
+}

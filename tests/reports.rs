@@ -242,14 +242,14 @@ fn sarif_results_point_at_the_directives() {
     assert_eq!(run["columnKind"], "unicodeCodePoints");
     assert_eq!(run["invocations"][0]["executionSuccessful"], true);
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
-    assert_eq!(rules.len(), 21);
+    assert_eq!(rules.len(), 22);
     assert_eq!(rules[2]["id"], "proxy-pass-target");
     assert_eq!(rules[2]["name"], "ProxyPassTarget");
     assert!(rules[2]["help"]["markdown"]
         .as_str()
         .unwrap()
         .contains("**Safety**: only the address changes"));
-    assert_eq!(rules[20]["id"], "note");
+    assert_eq!(rules[21]["id"], "note");
 
     let results = run["results"].as_array().unwrap();
     let target = results

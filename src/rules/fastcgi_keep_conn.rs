@@ -27,7 +27,7 @@
 
 use crate::edit::Slot;
 use crate::layout::{self, settings_anchor_after};
-use crate::model::LevelId;
+use crate::model::{DirId, LevelId};
 use crate::rules::{Board, Context, Ctx, Location, Rule};
 use crate::vocab::{Change, Note, NoteKind, Plan, Protocol, RuleId};
 
@@ -48,6 +48,22 @@ impl Rule for FastcgiKeepConn {
         out.changes.extend(keep_conn(ctx, location.id));
     }
 
+    /// The sizing advice for an existing FastCGI upstream that gets
+    /// `keepalive` (`upstream-keepalive`).
+    fn upstream(&self, ctx: &Ctx, upstream: DirId, out: &mut Plan) {
+        let users = super::upstream_keepalive::protocols_using(ctx, upstream);
+        if !users.contains(&Protocol::FastCgi) {
+            return;
+        }
+        let dir = &ctx.model.dirs[upstream];
+        let name = dir.arg(0).unwrap_or_default();
+        out.notes.push(Note::new(
+            crate::vocab::NoteKind::Info,
+            Some(dir.range.start),
+            sizing(name, ctx.opts.pool_size(name)),
+        ));
+    }
+
     /// The sizing advice, once per new FastCGI upstream.
     fn context(&self, ctx: &Ctx, context: &Context, _: &mut Board, out: &mut Plan) {
         let model = ctx.model;
@@ -61,13 +77,17 @@ impl Rule for FastcgiKeepConn {
             out.notes.push(Note {
                 kind: NoteKind::Info,
                 offset: Some(model.dirs[*first].range.start),
-                message: format!(
-                    "upstream \"{}\" keeps up to {} idle FastCGI connections per nginx worker, and the application holds one process (a php-fpm child) on each while it is idle: keep keepalive × worker_processes well below pm.max_children (--keepalive {}=N)",
-                    upstream.name, upstream.keepalive, upstream.name
-                ),
+                message: sizing(upstream.name.as_str(), upstream.keepalive),
             });
         }
     }
+}
+
+/// What an idle pooled FastCGI connection costs the application.
+fn sizing(name: &str, keepalive: u32) -> String {
+    format!(
+        "upstream \"{name}\" keeps up to {keepalive} idle FastCGI connections per nginx worker, and the application holds one process (a php-fpm child) on each while it is idle: keep keepalive × worker_processes well below pm.max_children (--keepalive {name}=N)"
+    )
 }
 
 const REASON: &str = "nginx keeps FastCGI connections for reuse only with `fastcgi_keep_conn on` (nginx's default is off)";

@@ -15,6 +15,7 @@
 
 pub mod connection;
 pub mod fastcgi_keep_conn;
+pub mod grpc_authority;
 pub mod grpc_ssl_name;
 pub mod http_version;
 pub mod pool_tuning;
@@ -193,15 +194,17 @@ pub static RULES: &[&dyn Rule] = &[
     &websocket_map::WebsocketMap,
     &fastcgi_keep_conn::FastcgiKeepConn,
     &grpc_ssl_name::GrpcSslName,
+    &grpc_authority::GrpcAuthority,
     &upstream_block::UpstreamBlock,
     &upstream_resolve::UpstreamResolve,
     &pool_tuning::PoolTuning,
 ];
 
 /// The rule files' text, for [`doc`].
-const SOURCES: [&str; 12] = [
+const SOURCES: [&str; 13] = [
     include_str!("connection.rs"),
     include_str!("fastcgi_keep_conn.rs"),
+    include_str!("grpc_authority.rs"),
     include_str!("grpc_ssl_name.rs"),
     include_str!("http_version.rs"),
     include_str!("pool_tuning.rs"),

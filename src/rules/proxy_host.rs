@@ -29,7 +29,9 @@
 //! **Safety**: [`blocker`] leaves a location alone (with a note) where the
 //! old values cannot be kept: `if` branches with different `$proxy_host`s,
 //! a cache with nginx's default key (it holds the proxied URI, which no
-//! directive can spell), values nested locations would inherit wrongly, or
+//! directive can spell, except in an exact location: [`default_cache_key`],
+//! pinned as `proxy_cache_key`), values nested locations would inherit
+//! wrongly, or
 //! a `map` that reads `$proxy_host`. The behaviour check (`behaviour.rs`)
 //! verifies the result.
 
@@ -53,7 +55,77 @@ impl Rule for ProxyHost {
         let pins = pins(ctx, location.id, &location.sites, &mut out.notes);
         location.header_ops.extend(pins.header_ops);
         out.changes.extend(pins.changes);
+        out.changes.extend(pin_cache_key(ctx, location));
     }
+}
+
+/// nginx's default `proxy_cache_key` of `location`, spelled as a
+/// `proxy_cache_key` value, where one can spell it: an exact location
+/// (`location = /js/script.js`) whose one `proxy_pass` sits directly in it
+/// with a literal target and a URI part without variables, and no
+/// `rewrite` in it or its `if` blocks. `ngx_http_proxy_create_key` builds
+/// the key from the target's scheme as written and `$proxy_host`, then the
+/// URI part, the request URI after the location's path (empty: an exact
+/// location's path is the whole URI) and `?` with the arguments when there
+/// are any; a `rewrite ... break` would clear `r->valid_location` and put
+/// the rewritten URI there instead. The key is hashed as one text, so one
+/// value equals its parts. Without a URI part nginx uses the raw request
+/// line (`$request_uri`) only while `r->valid_unparsed_uri` holds, which an
+/// internal redirect into the location ends: no value spells both.
+pub fn default_cache_key(model: &Model, location: LevelId) -> Option<String> {
+    let lp = model.location_path(location)?;
+    if lp.kind != crate::model::LocationKind::Exact {
+        return None;
+    }
+    let passes = passes_of(model, location);
+    let [pass] = passes.as_slice() else {
+        return None;
+    };
+    if model.dirs[*pass].level != location
+        || local_levels(model, location)
+            .iter()
+            .any(|l| !model.named(*l, "rewrite").is_empty())
+    {
+        return None;
+    }
+    let url = model.dirs[*pass].arg(0)?;
+    let target = ProxyTarget::parse(url).ok()?;
+    if target.uri.is_empty() || target.uri.contains('$') || target.is_unix() {
+        return None;
+    }
+    Some(format!(
+        "{}{}{}$is_args$args",
+        &url[..target.authority.start],
+        target.proxy_host(),
+        target.uri
+    ))
+}
+
+/// `proxy_cache_key OLD_DEFAULT;` where a cache with nginx's default key
+/// is in effect for a pooled location that [`default_cache_key`] spells.
+fn pin_cache_key(ctx: &Ctx, location: &Location) -> Option<Change> {
+    let model = ctx.model;
+    if ctx.opts.host_header == HostHeaderMode::Upstream {
+        return None;
+    }
+    let site = location.sites.first()?;
+    site.literal.as_ref()?;
+    let chain = model.place_chain(location.id);
+    let cache = model
+        .nearest(&chain, "proxy_cache")
+        .is_some_and(|(_, dirs)| model.dirs[dirs[0]].arg(0).is_some_and(|v| v != "off"));
+    if !cache || model.nearest(&chain, "proxy_cache_key").is_some() {
+        return None;
+    }
+    let key = default_cache_key(model, location.id)?;
+    let anchor = crate::layout::settings_anchor_after(model, location.id, "proxy_pass")?;
+    let text = format!("proxy_cache_key {};", layout::word(&key));
+    let edit = layout::at_anchor(model, anchor, text, Slot::ProtocolSetting);
+    let reason = format!(
+        "keeps the cache key {key}: nginx's default key holds $proxy_host, which becomes {}",
+        site.upstream
+    );
+    Some(Change::new(RuleId::ProxyHostValue, edit, reason).about(model.dirs[site.pass].head()))
 }
 
 #[derive(Debug, Default)]
@@ -205,7 +277,10 @@ pub fn blocker(ctx: &Ctx, location: LevelId, pooled: &[(DirId, &ProxyTarget)]) -
         let cache = model
             .nearest(chain, "proxy_cache")
             .is_some_and(|(_, dirs)| model.dirs[dirs[0]].arg(0).is_some_and(|v| v != "off"));
-        if cache && model.nearest(chain, "proxy_cache_key").is_none() {
+        if cache
+            && model.nearest(chain, "proxy_cache_key").is_none()
+            && default_cache_key(model, location).is_none()
+        {
             return Some(format!(
                 "left alone: proxy_cache uses nginx's default key, which holds $proxy_host ({}) and the proxied URI; no proxy_cache_key can spell it, so pooling would empty the cache. Set proxy_cache_key explicitly, or run with --proxy-host upstream to accept a cold cache",
                 first.proxy_host()

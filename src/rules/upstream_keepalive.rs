@@ -1,7 +1,8 @@
 //! `upstream-keepalive`
 //!
-//! **What**: adds `keepalive N;` to an existing `upstream` block that
-//! `proxy_pass` uses and that has none.
+//! **What**: adds `keepalive N;` to an existing `upstream` block that a
+//! pooled `*_pass` (`proxy_pass`, `fastcgi_pass`, `grpc_pass`,
+//! `memcached_pass`) uses and that has none.
 //!
 //! **Why**: without `keepalive` an upstream block does not cache idle
 //! connections (before nginx 1.29.7), so every request still pays a TCP
@@ -14,11 +15,15 @@
 //! (`least_conn`, `hash`, ...) to come before `keepalive`. N is the pool
 //! size per worker (`--keepalive`, `--keepalive NAME=N`).
 
+use std::collections::BTreeSet;
+
 use crate::edit::Slot;
 use crate::layout;
 use crate::model::DirId;
+use crate::names::UpstreamName;
 use crate::rules::{Ctx, Rule};
-use crate::vocab::{Change, Plan, RuleId};
+use crate::target::ProxyTarget;
+use crate::vocab::{Change, Plan, Protocol, RuleId};
 
 pub struct UpstreamKeepalive;
 
@@ -41,10 +46,41 @@ fn keepalive(ctx: &Ctx, upstream: DirId) -> Change {
         .block
         .expect("upstream directives found by the query have a block");
     let edit = layout::at_block_end(model, block, format!("keepalive {size};"), Slot::First);
+    let users = protocols_using(ctx, upstream);
+    let passes = if users.is_empty() {
+        // Only targets with variables name it (`proxy_pass $proxpass`).
+        Protocol::Proxy.pass().to_string()
+    } else {
+        users
+            .iter()
+            .map(|p| p.pass())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
     let reason = if ctx.opts.new_defaults {
         format!("upstream \"{name}\" relies on nginx ≥ 1.29.7's default pool (32 idle connections per worker); this makes the size explicit")
     } else {
-        format!("upstream \"{name}\" is used by proxy_pass but keeps no idle connections (before nginx 1.29.7, an upstream without keepalive keeps none)")
+        format!("upstream \"{name}\" is used by {passes} but keeps no idle connections (before nginx 1.29.7, an upstream without keepalive keeps none)")
     };
     Change::new(RuleId::UpstreamKeepalive, edit, reason).about(dir.head())
+}
+
+/// The protocols whose literal `*_pass` targets name the upstream block
+/// `upstream` by name (no port) in its `http` context.
+pub fn protocols_using(ctx: &Ctx, upstream: DirId) -> BTreeSet<Protocol> {
+    let model = ctx.model;
+    let http = model.http_context(model.dirs[upstream].level);
+    let name = UpstreamName::new(model.dirs[upstream].arg(0).unwrap_or_default());
+    model
+        .index
+        .pass
+        .iter()
+        .filter_map(|d| {
+            let dir = &model.dirs[*d];
+            let protocol = Protocol::of_pass(&dir.name.value)?;
+            let t = ProxyTarget::parse_as(protocol, dir.arg(0)?).ok()?;
+            (t.names_upstream() && t.host_name() == name && model.http_context(dir.level) == http)
+                .then_some(protocol)
+        })
+        .collect()
 }

@@ -12,7 +12,11 @@
 //!   $http_upgrade` and `Connection "upgrade"`; the original loses `Upgrade`
 //!   and gets `Connection ""` (`rules::connection`);
 //! - a location that forwards `Upgrade $http_upgrade` with no `--websocket`
-//!   for it: the `$connection_upgrade` map (`rules::websocket_map`).
+//!   for it: the `$connection_upgrade` map (`rules::websocket_map`);
+//! - a named location (`@ws`) that only locations named with `--websocket`
+//!   hand requests to (`try_files /dev/null @ws;`, `error_page 404 = @ws;`):
+//!   those requests are served by its settings, so it is the dedicated
+//!   WebSocket location ([`handoff`]).
 //!
 //! **Why**: a pooled connection cannot carry `Connection: upgrade` on every
 //! request; only the handshake needs it.
@@ -27,7 +31,7 @@
 
 use crate::edit::{self, Edit, Slot};
 use crate::headers::{self, HeaderOp};
-use crate::model::{LevelId, LevelKind, LocationKind, LocationPath};
+use crate::model::{LevelId, LevelKind, LocationKind, LocationPath, Model};
 use crate::rules::{Board, Ctx, Location, Rule, Site};
 use crate::target::ProxyTarget;
 use crate::vocab::{Change, Note, NoteKind, Plan, RuleId};
@@ -112,6 +116,14 @@ fn classify(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
         {
             return WsMode::Dedicated;
         }
+        if lp.kind == LocationKind::Named
+            && matches!(
+                handoff(ctx.model, location, &ctx.opts.websocket_paths),
+                Handoff::Dedicated(_)
+            )
+        {
+            return WsMode::Dedicated;
+        }
         if lp.kind == LocationKind::Prefix {
             let mut split = Vec::new();
             let mut drop_upgrade = false;
@@ -167,9 +179,131 @@ fn classify(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>
     }
 }
 
+/// Who hands requests to a named location, as far as `--websocket` goes.
+#[derive(Debug, Clone)]
+pub enum Handoff {
+    /// Only these locations, each named with `--websocket`: the named
+    /// location serves WebSocket traffic only.
+    Dedicated(Vec<LocationPath>),
+    /// A `--websocket` path is handed to it, but so is other traffic: what
+    /// to say (the flag cannot apply; a named location has no path to
+    /// split off).
+    Shared {
+        paths: Vec<LocationPath>,
+        advice: String,
+    },
+    /// No `--websocket` path reaches it through a hand-off.
+    None,
+}
+
+/// The directives that hand a request to a named location given as their
+/// last argument (`ngx_http_named_location`): `try_files` when no file
+/// matches, `error_page` for the codes it lists, `post_action` after it.
+const HANDOFFS: &[&str] = &["try_files", "error_page", "post_action"];
+
+/// Who hands requests to the named location `named` (in its `server`, where
+/// nginx looks named locations up), judged against `websocket_paths`. A
+/// hand-off from anything but a prefix or exact location (the server
+/// level, an `if`, a regex or another named location) is other traffic.
+pub fn handoff(model: &Model, named: LevelId, websocket_paths: &[String]) -> Handoff {
+    let Some(name) = model
+        .location_path(named)
+        .filter(|lp| lp.kind == LocationKind::Named && !websocket_paths.is_empty())
+        .map(|lp| lp.path)
+    else {
+        return Handoff::None;
+    };
+    let Some(server) = model
+        .ancestors(named)
+        .find(|l| model.levels[*l].kind == LevelKind::Server)
+    else {
+        return Handoff::None;
+    };
+    // Inherited from `http` (`error_page` is) into every location.
+    let http = model.http_context(server);
+    let mut paths: Vec<(LevelId, LocationPath)> = Vec::new();
+    let mut other: Vec<String> = Vec::new();
+    let levels = std::iter::once(server)
+        .chain(model.descendants(server))
+        .chain(http);
+    for level in levels {
+        let hands = model.levels[level].statements.iter().any(|d| {
+            let dir = &model.dirs[*d];
+            HANDOFFS.iter().any(|h| dir.is(h)) && dir.args.last().is_some_and(|a| a.value == name)
+        });
+        if !hands {
+            continue;
+        }
+        match model.location_path(level) {
+            Some(lp) if matches!(lp.kind, LocationKind::Prefix | LocationKind::Exact) => {
+                paths.push((level, lp))
+            }
+            Some(lp) => other.push(format!("location {}", lp.path)),
+            None => other.push(match model.levels[level].kind {
+                LevelKind::Server => "the server level (every location without its own)".into(),
+                LevelKind::If => "an `if` block".into(),
+                _ => "the http level (every location without its own)".into(),
+            }),
+        }
+    }
+    let is_ws = |lp: &LocationPath| websocket_paths.contains(&lp.path);
+    // A WebSocket path below a prefix location that nginx routes there (no
+    // longer or exact sibling takes it).
+    let below = |level: LevelId, lp: &LocationPath| {
+        lp.kind == LocationKind::Prefix
+            && websocket_paths.iter().any(|ws| {
+                ws.starts_with(&lp.path)
+                    && *ws != lp.path
+                    && !sibling_locations(model, level)
+                        .iter()
+                        .any(|sib| match sib.kind {
+                            LocationKind::Prefix => {
+                                ws.starts_with(&sib.path) && sib.path.len() > lp.path.len()
+                            }
+                            LocationKind::Exact => *ws == sib.path,
+                            _ => false,
+                        })
+            })
+    };
+    if !paths.iter().any(|(l, lp)| is_ws(lp) || below(*l, lp)) {
+        return Handoff::None;
+    }
+    let paths_only = || paths.iter().map(|(_, lp)| lp.clone()).collect::<Vec<_>>();
+    if other.is_empty() && paths.iter().all(|(_, lp)| is_ws(lp)) {
+        return Handoff::Dedicated(paths_only());
+    }
+    let show = |lp: &LocationPath| match lp.kind {
+        LocationKind::Exact => format!("= {}", lp.path),
+        _ => lp.path.clone(),
+    };
+    other.extend(
+        paths
+            .iter()
+            .filter(|(l, lp)| !is_ws(lp) && !below(*l, lp))
+            .map(|(_, lp)| show(lp)),
+    );
+    let split: Vec<String> = paths
+        .iter()
+        .filter(|(l, lp)| below(*l, lp))
+        .map(|(_, lp)| show(lp))
+        .collect();
+    let advice = if split.is_empty() {
+        format!(
+            "named location {name} serves it (try_files/error_page) and also serves {}; give each --websocket location its own named location, or pass --websocket for every location that hands requests to {name} if they all carry WebSocket traffic",
+            other.join(", ")
+        )
+    } else {
+        format!(
+            "named location {name} serves it through location {} (try_files/error_page), which also serves other paths; a named location has no path to split off: add a `location` for the WebSocket path that hands it to a named location of its own",
+            split.join(", ")
+        )
+    };
+    let paths = paths_only();
+    Handoff::Shared { paths, advice }
+}
+
 /// The other `location` blocks in the same block as `location`.
-fn sibling_locations(ctx: &Ctx, location: LevelId) -> Vec<LocationPath> {
-    let model = ctx.model;
+fn sibling_locations(model: &Model, location: LevelId) -> Vec<LocationPath> {
     let Some(parent) = model.levels[location].parent else {
         return Vec::new();
     };
@@ -184,7 +318,7 @@ fn sibling_locations(ctx: &Ctx, location: LevelId) -> Vec<LocationPath> {
 
 /// A sibling prefix location longer than `path` that also matches `ws`.
 fn owned_by_longer_sibling(ctx: &Ctx, location: LevelId, path: &str, ws: &str) -> bool {
-    sibling_locations(ctx, location).iter().any(|sib| {
+    sibling_locations(ctx.model, location).iter().any(|sib| {
         let matches = match sib.kind {
             LocationKind::Prefix => ws.starts_with(&sib.path),
             LocationKind::Exact => ws == sib.path,
@@ -196,7 +330,7 @@ fn owned_by_longer_sibling(ctx: &Ctx, location: LevelId, path: &str, ws: &str) -
 
 /// A location for `path` next to `location` (same parent block).
 fn sibling_location_exists(ctx: &Ctx, location: LevelId, path: &str) -> bool {
-    sibling_locations(ctx, location)
+    sibling_locations(ctx.model, location)
         .iter()
         .any(|lp| lp.path == path && lp.kind != LocationKind::Regex)
 }
