@@ -29,6 +29,7 @@ pub mod rules;
 pub mod run;
 pub mod sarif;
 pub mod settings;
+pub mod shape;
 pub mod source;
 pub mod style;
 pub mod target;
@@ -154,6 +155,11 @@ pub fn process_unit(ws: &Workspace, unit: &Unit, opts: &Options) -> Result<UnitR
         ));
     }
     let model = Model::build_unit(unit, ws);
+    // The rules assume the shapes nginx enforces; a file nginx refuses to
+    // load is not planned.
+    if let Some(error) = shape::first_error(&model) {
+        return Err(plan_error(ws, unit, error));
+    }
     let (planned, seen) = plan_unit(ws, unit, &model, opts)?;
     let edits: HashMap<FileId, &[edit::Edit]> = planned
         .iter()
