@@ -423,27 +423,13 @@ impl<'s> Model<'s> {
     where
         's: 'c,
     {
-        let mut walks = vec![FileWalk {
-            cursor,
-            started: false,
-            open: Vec::new(),
-            level,
-            restore: (self.base, self.via),
-            pending: Vec::new(),
-        }];
+        let mut walks = vec![FileWalk::new(cursor, level, (self.base, self.via))];
         while let Some(w) = walks.last_mut() {
             // The files an include just read come before its next sibling.
             if let Some((file, base, via)) = w.pending.pop() {
                 let level = w.level;
                 if let Some(cursor) = self.enter_file(file, base) {
-                    walks.push(FileWalk {
-                        cursor,
-                        started: false,
-                        open: Vec::new(),
-                        level,
-                        restore: (self.base, self.via),
-                        pending: Vec::new(),
-                    });
+                    walks.push(FileWalk::new(cursor, level, (self.base, self.via)));
                     self.base = base;
                     self.via = via;
                 }
@@ -914,6 +900,20 @@ struct FileWalk<'c> {
     /// The files the include under the cursor reads and that are not yet
     /// read, the next one last, each with its base and `via`.
     pending: Vec<(crate::workspace::FileId, usize, Option<DirId>)>,
+}
+
+impl<'c> FileWalk<'c> {
+    /// A walk from the root of a file, reading into `level`.
+    fn new(cursor: TreeCursor<'c>, level: LevelId, restore: (usize, Option<DirId>)) -> Self {
+        FileWalk {
+            cursor,
+            started: false,
+            open: Vec::new(),
+            level,
+            restore,
+            pending: Vec::new(),
+        }
+    }
 }
 
 /// Moves the cursor from a directive to the first child of its block
