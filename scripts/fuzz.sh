@@ -37,11 +37,12 @@ if [ -n "$corpus" ] && [ ! -d "$corpus" ]; then
     echo "fuzz.sh: UPKEEP_CORPUS=$corpus is not a directory" >&2
     exit 2
 fi
+[ -n "$corpus" ] && corpus="$(cd "$corpus" && pwd)"
 [ -n "$corpus" ] || echo "fuzz.sh: no real-world corpus found (set UPKEEP_CORPUS); seeding from the fixtures only" >&2
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "fuzz.sh: no nightly toolchain; running the stable mutation driver (tests/mutate.rs) for ${seconds}s" >&2
-    if UPKEEP_FUZZ_SECONDS="$seconds" ${corpus:+UPKEEP_CORPUS="$corpus"} \
+    if env UPKEEP_FUZZ_SECONDS="$seconds" ${corpus:+UPKEEP_CORPUS="$corpus"} \
         cargo test --release --test mutate -- --nocapture; then
         exit 0
     fi
