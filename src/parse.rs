@@ -173,17 +173,21 @@ pub fn edited_tree(source: &Source, tree: &Tree, edits: &[Edit]) -> Tree {
     edited
 }
 
-/// The leftmost ERROR or MISSING node, searching only subtrees that hold one.
-fn first_error(node: Node) -> Option<Node> {
-    if node.is_error() || node.is_missing() {
-        return Some(node);
+/// The leftmost ERROR or MISSING node, searching only subtrees that hold
+/// one: a descent into the first child that holds one, a loop rather than
+/// a recursion (a stack's depth is no bound on a tree's).
+fn first_error(root: Node) -> Option<Node> {
+    let mut node = root;
+    loop {
+        if node.is_error() || node.is_missing() {
+            return Some(node);
+        }
+        let mut cursor = node.walk();
+        let next = node
+            .children(&mut cursor)
+            .find(|child| child.has_error() || child.is_missing());
+        node = next?;
     }
-    let mut cursor = node.walk();
-    let found = node
-        .children(&mut cursor)
-        .filter(|child| child.has_error() || child.is_missing())
-        .find_map(first_error);
-    found
 }
 
 fn describe(source: &Source, bad: Node) -> SyntaxError {
