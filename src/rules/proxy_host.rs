@@ -201,21 +201,6 @@ pub fn blocker(ctx: &Ctx, location: LevelId, pooled: &[(DirId, &ProxyTarget)]) -
             return Some("left alone: its `if` branches have different default proxy_redirect mappings, and proxy_redirect is not allowed in `if`".into());
         }
     }
-    // The pin of a location whose proxy_pass is only in its `if` blocks
-    // goes into the location, and nested locations inherit it: nginx
-    // builds their default redirects from their own URLs only while
-    // nothing above them sets a list (a `proxy_pass` in the location
-    // itself would have set one already, and the pin changes nothing).
-    if model.own_pass(location).is_none() && default_redirect {
-        let inherits = model
-            .descendants(location)
-            .into_iter()
-            .filter(|l| !levels.contains(l))
-            .any(|l| !matches!(redirect_source(model, l), RedirectSource::Explicit));
-        if inherits {
-            return Some("left alone: its proxy_pass is in an `if` block, so the default proxy_redirect it needs would be written into the location, where nested locations would inherit it instead of the default built from their own proxy_pass".into());
-        }
-    }
     for chain in &chains {
         let cache = model
             .nearest(chain, "proxy_cache")
