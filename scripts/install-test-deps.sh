@@ -3,7 +3,9 @@
 # nginx for `nginx -t` and the traffic tests), its stream module, patch,
 # unshare and ip (the traffic tests run in a private network namespace),
 # openssl (test certificates for the TLS backends), script (a terminal
-# for the color tests) and man (the man page test).
+# for the color tests), man (the man page test), setfattr/setfacl (a
+# write keeps extended attributes and ACLs) and git (diffs apply with
+# `git apply`).
 # Idempotent; does nothing when everything is there already.
 set -euo pipefail
 
@@ -16,6 +18,9 @@ command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(
 command -v openssl >/dev/null || missing+=(openssl)
 command -v script >/dev/null || missing+=(bsdutils)
 command -v man >/dev/null || missing+=(man-db)
+command -v setfattr >/dev/null || missing+=(attr)
+command -v setfacl >/dev/null || missing+=(acl)
+command -v git >/dev/null || missing+=(git)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then

@@ -174,6 +174,12 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
+    /// Complete a `--write` that was interrupted (killed, or the machine
+    /// went down): `rollback` puts every file back as it was, `finish`
+    /// writes the rest. Only needed when upkeep says it found a journal.
+    #[arg(long, value_enum, value_name = "rollback|finish")]
+    pub recover: Option<crate::write::Recovery>,
+
     /// Write what goes to standard output (the diff, report or
     /// annotations) to FILE instead.
     #[arg(short = 'o', long = "output-file", value_name = "FILE")]
@@ -299,6 +305,8 @@ pub struct Config {
     pub statistics: bool,
     /// `-o FILE`: where standard output goes instead.
     pub output_file: Option<std::path::PathBuf>,
+    /// `--recover`: complete an interrupted write instead of a run.
+    pub recover: Option<crate::write::Recovery>,
     /// Stop after parsing (the benchmarks' baseline).
     pub parse_only: bool,
     pub options: Options,
@@ -459,6 +467,7 @@ impl Args {
             verbose: self.verbose,
             statistics: self.statistics,
             output_file: self.output_file,
+            recover: self.recover,
             parse_only: self.parse_only,
             options: Options {
                 keepalive,
@@ -517,11 +526,23 @@ pub(crate) fn parse_path_map(
     }
 }
 
+/// The largest `keepalive N` upkeep writes. nginx allocates every slot of
+/// a pool when it loads the config (`ngx_http_upstream_init_keepalive`:
+/// about 150 bytes a slot, per upstream), so `keepalive 4294967295` asks for
+/// 652 GB and fails, and 100,000,000 takes 15 GB and most of a minute. A
+/// pool upkeep writes has one backend address, and from one local address
+/// nginx can open at most 65,535 TCP connections to it (one per local
+/// port), so a larger pool could never fill; 65,535 slots cost about 10 MB.
+pub const MAX_POOL_SIZE: u32 = 65_535;
+
 fn parse_pool_size(text: &str) -> Result<u32, String> {
-    match text.parse::<u32>() {
-        Ok(n) if n >= 1 => Ok(n),
+    match text.parse::<u64>() {
+        Ok(n) if n > u64::from(MAX_POOL_SIZE) => Err(format!(
+            "`{text}` is larger than {MAX_POOL_SIZE}, the most TCP connections nginx can open from one local address to one backend (one per local port); nginx reserves memory for every slot at start-up"
+        )),
+        Ok(n) if n >= 1 => Ok(n as u32),
         _ => Err(format!(
-            "`{text}` is not a pool size: use a whole number of at least 1"
+            "`{text}` is not a pool size: use a whole number from 1 to {MAX_POOL_SIZE}"
         )),
     }
 }
@@ -574,13 +595,28 @@ pub(crate) fn parse_name(text: &str) -> Result<(BackendKey, String), String> {
 }
 
 pub(crate) fn parse_websocket(text: &str) -> Result<String, String> {
-    if text.starts_with('/') && !text.contains(char::is_whitespace) {
-        Ok(text.to_string())
-    } else {
-        Err(format!(
+    if !text.starts_with('/') {
+        return Err(format!(
             "`{text}` is not a URI path: it must start with `/`"
-        ))
+        ));
     }
+    // The path is written into a `location` line as one bare word: these
+    // would end it, open a block, quote or comment in nginx's syntax.
+    if let Some(c) = text.chars().find(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, ';' | '{' | '}' | '"' | '\'' | '#' | '\\')
+    }) {
+        let what = match c {
+            c if c.is_whitespace() => "whitespace".to_string(),
+            c if c.is_control() => format!("the control character {:?}", c),
+            c => format!("`{c}`"),
+        };
+        return Err(format!(
+            "`{text}` holds {what}, which nginx's config syntax would read as more than a path; give the URI path alone, e.g. /api/ws"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 /// A `--resolver` value: the arguments of nginx's `resolver` directive

@@ -33,6 +33,39 @@ pub fn display_path(path: &str) -> String {
     }
 }
 
+/// `prefix` + `name` as git writes it in a diff header: in double quotes
+/// with C escapes when the name holds a control character, `"` or `\`
+/// (git's `quote_c_style`), so that `git apply` and `patch` read the name
+/// back whole. A raw newline would end the header early and point `patch`
+/// at another file. Other bytes (spaces, UTF-8) stay as they are, as with
+/// git's `core.quotePath=false`, which both tools read.
+fn header_path(prefix: &str, name: &str) -> String {
+    let needs_quotes = name
+        .chars()
+        .any(|c| c.is_ascii_control() || c == '"' || c == '\\');
+    if !needs_quotes {
+        return format!("{prefix}{name}");
+    }
+    let mut out = String::from("\"");
+    for c in prefix.chars().chain(name.chars()) {
+        match c {
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\x0b' => out.push_str("\\v"),
+            '\x0c' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_ascii_control() => out.push_str(&format!("\\{:03o}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     bytes.split_inclusive(|b| *b == b'\n')
 }
@@ -168,7 +201,8 @@ pub fn unified(path: &str, source: &Source, edits: &[Edit]) -> Vec<u8> {
         &new_text[new_lines[lines + index - start].clone()]
     };
     let name = display_path(path);
-    let mut out = format!("--- a/{name}\n+++ b/{name}\n").into_bytes();
+    let (old_name, new_name) = (header_path("a/", &name), header_path("b/", &name));
+    let mut out = format!("--- {old_name}\n+++ {new_name}\n").into_bytes();
     for hunk in similar::group_diff_ops(ops, CONTEXT) {
         out.extend_from_slice(format!("{}\n", UnifiedHunkHeader::new(&hunk)).as_bytes());
         for op in &hunk {
@@ -238,6 +272,14 @@ mod tests {
         let mut edits = edits;
         edit::normalize(&mut edits).unwrap();
         String::from_utf8(unified("./conf/a.conf", &source, &edits)).unwrap()
+    }
+
+    #[test]
+    fn header_paths_quoted_as_git_quotes_them() {
+        assert_eq!(header_path("a/", "conf/x.conf"), "a/conf/x.conf");
+        assert_eq!(header_path("a/", "a b/é.conf"), "a/a b/é.conf");
+        assert_eq!(header_path("a/", "a\nb.conf"), r#""a/a\nb.conf""#);
+        assert_eq!(header_path("b/", "q\"\\\t\x01"), r#""b/q\"\\\t\001""#);
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub trait Emitter {
     }
     /// A warning about the run as a whole.
     fn warning(&mut self, message: &str) -> io::Result<()>;
+    /// `--recover` completed the interrupted write of `journal`: a line per
+    /// file. Said on stderr in every format (it is not a report).
+    fn recovered(&mut self, journal: &std::path::Path, done: &[String]) -> io::Result<()>;
     /// The end of the run; `failed` marks files whose write failed.
     fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary>;
 }
@@ -115,6 +118,28 @@ fn warn(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
     if !config.quiet {
         let label = paint(config.err_color, style::WARNING, "warning:");
         writeln!(err, "{label} {message}")?;
+    }
+    Ok(())
+}
+
+/// What `--recover` did, on stderr (even with `--quiet`: it changed files).
+fn recovered_lines(
+    err: &mut dyn Write,
+    config: &Config,
+    journal: &std::path::Path,
+    done: &[String],
+) -> io::Result<()> {
+    let how = match config.recover {
+        Some(crate::write::Recovery::Finish) => "finished",
+        _ => "rolled back",
+    };
+    writeln!(
+        err,
+        "{}: the interrupted write is {how}",
+        crate::workspace::shown_path(journal)
+    )?;
+    for line in done {
+        writeln!(err, "  {line}")?;
     }
     Ok(())
 }
@@ -205,6 +230,10 @@ impl Emitter for Text<'_> {
         warn(self.err, self.config, message)
     }
 
+    fn recovered(&mut self, journal: &std::path::Path, done: &[String]) -> io::Result<()> {
+        recovered_lines(self.err, self.config, journal, done)
+    }
+
     fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
         let Text {
             config,
@@ -268,6 +297,10 @@ impl Emitter for Json<'_> {
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
         warn(self.err, self.config, message)
+    }
+
+    fn recovered(&mut self, journal: &std::path::Path, done: &[String]) -> io::Result<()> {
+        recovered_lines(self.err, self.config, journal, done)
     }
 
     fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
@@ -419,6 +452,10 @@ impl Emitter for Github<'_> {
 
     fn warning(&mut self, message: &str) -> io::Result<()> {
         warn(self.err, self.config, message)
+    }
+
+    fn recovered(&mut self, journal: &std::path::Path, done: &[String]) -> io::Result<()> {
+        recovered_lines(self.err, self.config, journal, done)
     }
 
     fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {

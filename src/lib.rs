@@ -15,6 +15,7 @@ pub mod cli;
 pub mod diff;
 pub mod edit;
 pub mod emit;
+pub mod files;
 pub mod headers;
 pub mod layout;
 pub mod model;

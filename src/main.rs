@@ -34,23 +34,12 @@ fn main() -> ExitCode {
     let config = args.into_config(colors);
     let stdout = io::stdout();
     let stderr = io::stderr();
-    let mut out: Box<dyn Write> = match &config.output_file {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(file) => Box::new(io::BufWriter::new(file)),
-            Err(e) => {
-                eprintln!(
-                    "error: {}: {} (-o names the file the output is written to)",
-                    path.display(),
-                    upkeep::workspace::describe_io(&e)
-                );
-                return ExitCode::from(upkeep::ExitStatus::Error as u8);
-            }
-        },
-        None => Box::new(io::BufWriter::new(PipeEnd {
-            inner: stdout.lock(),
-            closed: false,
-        })),
-    };
+    // With -o, the run writes the file itself, once it knows the file is
+    // not one it reads.
+    let mut out = io::BufWriter::new(PipeEnd {
+        inner: stdout.lock(),
+        closed: false,
+    });
     let mut err = stderr.lock();
     let status = upkeep::run(&config, &mut io::stdin().lock(), &mut out, &mut err);
     match status {

@@ -177,15 +177,9 @@ pub struct CharColumns {
 
 impl CharColumns {
     fn of(source: &Source, range: Range<usize>) -> CharColumns {
-        let count = |offset: usize| {
-            String::from_utf8_lossy(&source.text[source.line_start(offset)..offset])
-                .chars()
-                .count()
-                + 1
-        };
         CharColumns {
-            start: count(range.start),
-            end: count(range.end),
+            start: source.char_column(range.start),
+            end: source.char_column(range.end),
         }
     }
 }

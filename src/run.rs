@@ -40,6 +40,55 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<ExitStatus> {
+    let Some(path) = &config.output_file else {
+        return run_into(config, stdin, out, err, &mut false);
+    };
+    // `-o FILE` is opened only once the run is over and FILE is known not
+    // to be one of the files it read: opening it first would empty a
+    // config named by mistake (`upkeep --check -o site.conf site.conf`)
+    // before it was read.
+    let mut buffer = Vec::new();
+    let mut aliased = false;
+    let status = run_into(config, stdin, &mut buffer, err, &mut aliased)?;
+    if aliased {
+        return Ok(ExitStatus::Error);
+    }
+    let written = std::fs::File::create(path).and_then(|mut f| {
+        f.write_all(&buffer)?;
+        f.flush()
+    });
+    if let Err(e) = written {
+        let label = crate::style::paint(config.err_color, crate::style::ERROR, "error:");
+        writeln!(
+            err,
+            "{label} {}: {} (-o names the file the output is written to)",
+            path.display(),
+            describe_io(&e)
+        )?;
+        return Ok(ExitStatus::Error);
+    }
+    Ok(status)
+}
+
+/// `-o FILE` when it is a file of the run (compared by device and inode,
+/// so a symlink or a hard link to it counts): the file's name in the run.
+fn output_aliases_input(config: &Config, ws: &Workspace) -> Option<String> {
+    let output = crate::files::stamp(config.output_file.as_deref()?).ok()?;
+    ws.files()
+        .find(|f| {
+            f.stamp
+                .is_some_and(|s| (s.dev, s.ino) == (output.dev, output.ino))
+        })
+        .map(|f| f.shown.clone())
+}
+
+fn run_into(
+    config: &Config,
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    aliased: &mut bool,
+) -> io::Result<ExitStatus> {
     let mut emitter = emit::for_config(config, out, err);
     let mut ws = Workspace::new(config.paths.clone());
     let (candidates, stdin_file) = read_inputs(config, stdin, &mut ws, emitter.as_mut())?;
@@ -55,6 +104,52 @@ pub fn run(
     };
 
     let (jobs, broken) = units(config, &mut ws, &candidates, root, stdin_file);
+    // A tree an interrupted write left part old, part new is not worth
+    // analysing: it is completed first, either way, on request.
+    let dirs: Vec<PathBuf> = ws
+        .files()
+        .filter_map(|f| f.real.as_deref()?.parent().map(Path::to_path_buf))
+        .collect();
+    let journals = write::find_journals(dirs.iter().map(PathBuf::as_path));
+    if let Some(how) = config.recover {
+        if journals.is_empty() {
+            emitter.warning(
+                "--recover: no interrupted write was found beside these files; nothing to do",
+            )?;
+        }
+        for journal in &journals {
+            match write::recover(journal, how) {
+                Ok(done) => emitter.recovered(journal, &done)?,
+                Err(message) => emitter.run_error(&message)?,
+            }
+        }
+        let summary = emitter.finish(&[], None)?;
+        return Ok(if summary.errors > 0 {
+            ExitStatus::Error
+        } else {
+            ExitStatus::Success
+        });
+    }
+    if !journals.is_empty() {
+        for journal in &journals {
+            emitter.run_error(&write::journal_error(journal).to_string())?;
+        }
+        emitter.finish(&[], None)?;
+        return Ok(ExitStatus::Error);
+    }
+    if let Some(input) = output_aliases_input(config, &ws) {
+        let output = config
+            .output_file
+            .as_deref()
+            .unwrap_or(Path::new(""))
+            .display();
+        emitter.run_error(&format!(
+            "-o {output} is {input}, a file this run reads; nothing was written and {input} is untouched (send the output to another file)"
+        ))?;
+        emitter.finish(&[], None)?;
+        *aliased = true;
+        return Ok(ExitStatus::Error);
+    }
     for e in broken {
         emitter.error(failed_file(&e.path, crate::FileError::Syntax(e.clone())))?;
     }
@@ -180,6 +275,7 @@ pub fn run(
                 shown: ws.file(*f).shown.clone(),
                 original: ws.file(*f).source.text.clone(),
                 new: new.clone(),
+                stamp: ws.file(*f).stamp,
             })
             .collect();
         let shown: Vec<(String, usize)> = pending
@@ -221,6 +317,13 @@ fn read_inputs(
     let mut named: HashSet<FileId> = HashSet::new();
     let mut stdin_file = None;
     for p in &config.inputs {
+        if p == "-" && stdin_file.is_some() {
+            // Read once, it would count once: a second `-` would be empty,
+            // "nothing to change", and `--check` green on a config that
+            // needs changes.
+            emitter.run_error("`-` (standard input) is named more than once; name it once")?;
+            continue;
+        }
         if p == "-" {
             let mut text = Vec::new();
             stdin.take(MAX_FILE_SIZE + 1).read_to_end(&mut text)?;
@@ -594,9 +697,9 @@ fn walk_error(dir: &Path, e: &ignore::Error) -> (String, String) {
     match e {
         ignore::Error::WithPath { path, err } => {
             let shown = crate::workspace::shown_path(path);
-            let what = match err.as_ref() {
-                ignore::Error::Io(io) => describe_io(io),
-                other => other.to_string(),
+            let what = match err.io_error() {
+                Some(io) => describe_io(io),
+                None => err.to_string(),
             };
             (shown.clone(), format!("{shown}: {what}"))
         }

@@ -109,8 +109,8 @@ pub fn find(dir: &Path) -> Option<PathBuf> {
 /// `path:line:column: what is wrong`, with what to do.
 pub fn load(path: &Path) -> Result<Settings, String> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("{shown}: {}", crate::workspace::describe_io(&e)))?;
+    let (bytes, _) =
+        crate::files::read_regular(path).map_err(|e| format!("{shown}: {}", e.describe()))?;
     let source = Source::new(shown.clone(), bytes);
     let at = |span: Option<Range<usize>>, message: &str| match span {
         Some(span) => {
@@ -331,7 +331,7 @@ mod tests {
         );
         assert_eq!(
             load_text("[upstreams]\ngateway = 0\n").unwrap_err(),
-            "upkeep.toml:2:11: keepalive: `0` is not a pool size: use a whole number of at least 1"
+            "upkeep.toml:2:11: keepalive: `0` is not a pool size: use a whole number from 1 to 65535"
         );
         assert_eq!(
             load_text("websocket = [\"ws\"]\n").unwrap_err(),

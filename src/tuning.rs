@@ -176,6 +176,15 @@ impl Tuning {
     /// The combination, and the nginx release the config runs on (`None`:
     /// any). The error says what to change.
     pub fn check(&self, nginx: Option<(u32, u32, u32)>) -> Result<(), String> {
+        if let Some(idle) = &self.backend_idle_timeout {
+            // 1ms would give `keepalive_timeout 0s`: nginx closes every idle
+            // connection at once, and nothing is pooled.
+            if self.keepalive_timeout.is_none() && timeout_below(idle.ms) < 1 {
+                return Err(format!(
+                    "--backend-idle-timeout {idle} leaves no time to keep a connection: the keepalive_timeout below it would be 0, which turns pooling off; a backend that closes idle connections this fast cannot be pooled (give its real idle timeout, 2ms at least)"
+                ));
+            }
+        }
         if let (Some(t), Some(idle)) = (&self.keepalive_timeout, &self.backend_idle_timeout) {
             if t.ms >= idle.ms {
                 return Err(format!(

@@ -109,6 +109,9 @@ pub struct File {
     pub includes: Arc<[IncludeSite]>,
     /// The deepest nesting of its blocks (0 for a file without any).
     pub depth: usize,
+    /// The file's state when it was read (`None` for text not read from a
+    /// path): a write replaces it only while it still matches.
+    pub stamp: Option<crate::files::Stamp>,
 }
 
 impl File {
@@ -135,6 +138,7 @@ impl File {
             tree,
             includes: includes.into(),
             depth,
+            stamp: None,
         }
     }
 }
@@ -195,6 +199,11 @@ impl Workspace {
         }
     }
 
+    /// Every file read so far, in the order they were reached.
+    pub fn files(&self) -> impl Iterator<Item = &File> {
+        (0..self.files.len()).map(|i| self.file(FileId(i as u32)))
+    }
+
     pub fn file(&self, id: FileId) -> &File {
         self.edited
             .get(&id)
@@ -229,21 +238,10 @@ impl Workspace {
         if let Some(id) = self.by_real.get(&real) {
             return Ok(Read::Known(*id));
         }
-        let meta = std::fs::metadata(&real)
-            .map_err(|e| ReadError(format!("{shown}: {}", describe_io(&e))))?;
-        if meta.is_dir() {
-            return Err(ReadError(format!("{shown}: is a directory, not a file")));
-        }
-        if meta.len() > crate::MAX_FILE_SIZE {
-            return Err(ReadError(format!(
-                "{shown}: file is {} MiB, larger than the {} MiB upkeep reads; is this an nginx config?",
-                meta.len() >> 20,
-                crate::MAX_FILE_SIZE >> 20
-            )));
-        }
-        let text =
-            std::fs::read(&real).map_err(|e| ReadError(format!("{shown}: {}", describe_io(&e))))?;
-        let file = File::parsed(FileId(0), shown, Some(real), text, None);
+        let (text, stamp) = crate::files::read_regular(&real)
+            .map_err(|e| ReadError(format!("{shown}: {}", e.describe())))?;
+        let mut file = File::parsed(FileId(0), shown, Some(real), text, None);
+        file.stamp = Some(stamp);
         Ok(Read::New(Box::new(file)))
     }
 
@@ -729,11 +727,5 @@ fn normalize(path: &Path) -> PathBuf {
 }
 
 pub fn describe_io(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".into(),
-        std::io::ErrorKind::PermissionDenied => {
-            "permission denied (check the file's permissions)".into()
-        }
-        _ => e.to_string(),
-    }
+    crate::files::describe_io(e)
 }
