@@ -11,6 +11,8 @@
 //! `location` without a path) otherwise made the rules plan a rewrite that
 //! planning its output would change again.
 //!
+//! `upstream` and `map` must also be where nginx allows them (in `http`).
+//!
 //! Only the directives below are checked, and only where the rules read
 //! them: everywhere but in `stream` and `mail` (other modules) and in data
 //! blocks (`map`, `types`, `geo`, `split_clients`, `charset_map`) and
@@ -107,7 +109,8 @@ pub fn first_error(model: &Model) -> Option<PlanError> {
             _ => &[],
         };
         for d in &l.statements {
-            let Some(message) = wrong(model, *d, local) else {
+            let Some(message) = misplaced(model, *d, l.kind).or_else(|| wrong(model, *d, local))
+            else {
                 continue;
             };
             let at = model.dirs[*d].range.start;
@@ -120,6 +123,17 @@ pub fn first_error(model: &Model) -> Option<PlanError> {
         offset: Some(at),
         message: format!("{message}; nginx cannot load this config (fix the directive)"),
     })
+}
+
+/// nginx's complaint about `upstream` or `map` inside a block other than
+/// `http` (they are `NGX_HTTP_MAIN_CONF` only): the rules read every
+/// upstream block wherever it is, and one nested in a location made a
+/// rewrite that planning its output would change again (a fuzz finding).
+/// A file's top level may be a snippet of `http`.
+fn misplaced(model: &Model, d: DirId, kind: LevelKind) -> Option<String> {
+    let name = model.dirs[d].name.value.as_ref();
+    (matches!(name, "upstream" | "map") && !matches!(kind, LevelKind::Http | LevelKind::Root))
+        .then(|| format!("\"{name}\" directive is not allowed here"))
 }
 
 /// nginx's complaint about directive `d`, if it has one.
@@ -186,6 +200,14 @@ mod tests {
             (
                 "http { server a:80; }",
                 "1:8: directive \"server\" has no opening \"{\"",
+            ),
+            (
+                "server {\n    location / {\n        upstream u { server a:80; }\n    }\n}\n",
+                "3:9: \"upstream\" directive is not allowed here",
+            ),
+            (
+                "upstream u { map $a $b {} }",
+                "1:14: \"map\" directive is not allowed here",
             ),
             // An unknown block: nginx refuses its name, the rules read it.
             (

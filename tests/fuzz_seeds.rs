@@ -45,6 +45,21 @@ fn not_stable_findings_are_refused_like_nginx_refuses_them() {
             5,
             "directive \"location\" has no opening \"{\"",
         ),
+        // The 20-minute run of scripts/fuzz.sh: `upstream` blocks in a
+        // server and a location (an upstream-keepalive edit that a second
+        // run made again).
+        (
+            "crash-370ec2148e5c7361cbaee261222ed3e809da2ec6",
+            36,
+            5,
+            "\"upstream\" directive is not allowed here",
+        ),
+        (
+            "crash-4126bf1d676ab37d5c661cc56c4544fa58d61fa1",
+            36,
+            5,
+            "\"upstream\" directive is not allowed here",
+        ),
     ] {
         let source = upkeep::source::Source::new(file, std::fs::read(root.join(file)).unwrap());
         match upkeep::process(&source, &upkeep::vocab::Options::default()) {
