@@ -32,6 +32,7 @@ pub mod rules;
 pub mod run;
 pub mod sarif;
 pub mod settings;
+pub mod shape;
 pub mod siblings;
 pub mod source;
 pub mod style;
@@ -158,6 +159,11 @@ pub fn process_unit(ws: &Workspace, unit: &Unit, opts: &Options) -> Result<UnitR
         ));
     }
     let model = Model::build_unit(unit, ws);
+    // The rules assume the shapes nginx enforces; a file nginx refuses to
+    // load is not planned.
+    if let Some(error) = shape::first_error(&model) {
+        return Err(plan_error(ws, unit, error));
+    }
     let (planned, seen) = plan_unit(ws, unit, &model, opts)?;
     let edits: HashMap<FileId, &[edit::Edit]> = planned
         .iter()

@@ -212,7 +212,7 @@ impl<'s> Model<'s> {
         let mut model = Model::empty(source, tree, source.text.len(), None);
         let (matched, ()) = rayon::join(
             || query::queries().run(tree.root_node(), &source.text),
-            || model.collect(&mut tree.walk(), ROOT),
+            || model.collect(tree.walk(), ROOT),
         );
         model.matched = matched;
         model.finish()
@@ -356,34 +356,50 @@ impl<'s> Model<'s> {
         level: LevelId,
         via: Option<DirId>,
     ) {
-        let Some((_, ws)) = self.unit else { return };
-        let Ok(tree) = &ws.file(file).tree else {
+        let Some(cursor) = self.enter_file(file, base) else {
             return;
         };
-        self.walked.push((file, base));
-        let (saved_base, saved_via) = (self.base, self.via);
+        let saved = (self.base, self.via);
         self.base = base;
         self.via = via;
-        let mut cursor = tree.walk();
-        self.collect(&mut cursor, level);
-        self.base = saved_base;
-        self.via = saved_via;
+        self.collect(cursor, level);
+        (self.base, self.via) = saved;
     }
 
-    /// Reads what an `include` directive at `level` brings in.
-    fn include(&mut self, id: DirId, level: LevelId) {
+    /// A cursor on the tree of `file` (read at `base`), which the walk
+    /// notes it read; `None` for a file that did not parse.
+    fn enter_file<'c>(
+        &mut self,
+        file: crate::workspace::FileId,
+        base: usize,
+    ) -> Option<TreeCursor<'c>>
+    where
+        's: 'c,
+    {
+        let (_, ws) = self.unit?;
+        let tree = ws.file(file).tree.as_ref().ok()?;
+        self.walked.push((file, base));
+        Some(tree.walk())
+    }
+
+    /// What an `include` directive at `level` brings in: the segments to
+    /// read in its place, each with its base and `via`.
+    fn include(&mut self, id: DirId) -> Vec<(crate::workspace::FileId, usize, Option<DirId>)> {
         let Some((unit, _)) = self.unit else {
             self.unseen
                 .insert(id, "upkeep was given this file alone".into());
-            return;
+            return Vec::new();
         };
         match unit.inclusions.get(&self.dirs[id].range.start) {
             Some(Inclusion::Segments(segments)) => {
                 let via = self.via.or(Some(id));
-                for s in segments {
-                    let segment = unit.segment(*s);
-                    self.walk_file(segment.file, segment.base, level, via);
-                }
+                return segments
+                    .iter()
+                    .map(|s| {
+                        let segment = unit.segment(*s);
+                        (segment.file, segment.base, via)
+                    })
+                    .collect();
             }
             Some(Inclusion::Nothing { .. }) => self.empty_globs.push(id),
             Some(Inclusion::Ignored) => self.ignored_includes.push(id),
@@ -397,28 +413,93 @@ impl<'s> Model<'s> {
                 self.unseen.insert(id, "not a single file name".into());
             }
         }
+        Vec::new()
     }
 
-    /// Walks the statements under the cursor's node (the root or a block)
-    /// with one tree cursor: no per-node allocation but the words' values.
-    fn collect(&mut self, cursor: &mut TreeCursor<'_>, level: LevelId) {
-        if !cursor.goto_first_child() {
-            return;
-        }
-        loop {
-            let node = cursor.node();
+    /// Walks the statements under the cursor's node (the root or a block),
+    /// and the files its includes read in their place, with one tree
+    /// cursor per file: no per-node allocation but the words' values.
+    ///
+    /// A loop with its own stacks (of files being read, and of the blocks
+    /// each is in), not a recursion: nesting is bounded
+    /// (`parse::MAX_DEPTH`), but a thread's stack is not the place to find
+    /// out how deep a tree can be (recursive, 5,000 levels overflowed it).
+    fn collect<'c>(&mut self, cursor: TreeCursor<'c>, level: LevelId)
+    where
+        's: 'c,
+    {
+        let mut walks = vec![FileWalk::new(cursor, level, (self.base, self.via))];
+        while let Some(w) = walks.last_mut() {
+            // The files an include just read come before its next sibling.
+            if let Some((file, base, via)) = w.pending.pop() {
+                let level = w.level;
+                if let Some(cursor) = self.enter_file(file, base) {
+                    walks.push(FileWalk::new(cursor, level, (self.base, self.via)));
+                    self.base = base;
+                    self.via = via;
+                }
+                continue;
+            }
+            let on_node = if w.started {
+                self.next_statement(w)
+            } else {
+                w.started = true;
+                w.cursor.goto_first_child()
+            };
+            if !on_node {
+                // The file is read: back to the walk that included it.
+                (self.base, self.via) = w.restore;
+                walks.pop();
+                continue;
+            }
+            let node = w.cursor.node();
             let is_lua = node.kind_id() == lua_directive_kind();
-            if is_lua || node.kind_id() == directive_kind() {
-                self.directive(cursor, level, is_lua);
+            if !is_lua && node.kind_id() != directive_kind() {
+                continue;
             }
-            if !cursor.goto_next_sibling() {
-                break;
+            match self.directive(&mut w.cursor, w.level, is_lua) {
+                Next::Sibling => {}
+                Next::Block(child) => {
+                    // Directives inside a block are written in this file,
+                    // whatever brought the block's owner in.
+                    let saved_via = self.via.take();
+                    if enter_block(&mut w.cursor) {
+                        w.open.push((w.level, saved_via));
+                        w.level = child;
+                    } else {
+                        self.via = saved_via;
+                    }
+                }
+                Next::Include(id) => {
+                    let mut segments = self.include(id);
+                    // Popped from the end: the first segment first.
+                    segments.reverse();
+                    w.pending = segments;
+                }
             }
         }
-        cursor.goto_parent();
     }
 
-    fn directive(&mut self, cursor: &mut TreeCursor<'_>, level: LevelId, is_lua: bool) {
+    /// Moves `w`'s cursor to the next node of its file in reading order,
+    /// leaving the blocks that end on the way; false at the end of the file.
+    fn next_statement(&mut self, w: &mut FileWalk<'_>) -> bool {
+        while !w.cursor.goto_next_sibling() {
+            // The end of a block's statements (or of the file's).
+            w.cursor.goto_parent();
+            let Some((parent, via)) = w.open.pop() else {
+                return false;
+            };
+            // From the block up to its directive.
+            w.cursor.goto_parent();
+            self.via = via;
+            w.level = parent;
+        }
+        true
+    }
+
+    /// Models the directive under the cursor in `level`; says what the
+    /// walk reads next.
+    fn directive(&mut self, cursor: &mut TreeCursor<'_>, level: LevelId, is_lua: bool) -> Next {
         let node = cursor.node();
         let id = DirId::new(self.dirs.len());
         let mut name = None;
@@ -454,9 +535,9 @@ impl<'s> Model<'s> {
         self.levels[level].statements.push(id);
         let Some(block) = block else {
             if !is_lua && self.dirs[id].is("include") {
-                self.include(id, level);
+                return Next::Include(id);
             }
-            return;
+            return Next::Sibling;
         };
         let kind = if is_lua {
             LevelKind::Other
@@ -472,24 +553,11 @@ impl<'s> Model<'s> {
             close: block.end_byte().saturating_sub(1) + base,
         });
         self.dirs[id].block = Some(child);
-        if !is_lua {
-            // Directives inside a block are written in this file, whatever
-            // brought the block's owner in.
-            let saved_via = self.via.take();
-            // The cursor is on the directive; descend into its block.
-            if cursor.goto_first_child() {
-                loop {
-                    if cursor.field_name() == Some("block") {
-                        self.collect(cursor, child);
-                        break;
-                    }
-                    if !cursor.goto_next_sibling() {
-                        break;
-                    }
-                }
-                cursor.goto_parent();
-            }
-            self.via = saved_via;
+        if is_lua {
+            // A Lua block's text is Lua, not directives.
+            Next::Sibling
+        } else {
+            Next::Block(child)
         }
     }
 
@@ -812,6 +880,66 @@ pub struct LocationPath {
 
 /// The comment that tells upkeep to leave a directive alone.
 pub const IGNORE_COMMENT: &str = "# upkeep:ignore";
+
+/// What the model's walk reads after a directive.
+enum Next {
+    Sibling,
+    /// The statements of the directive's block, at this level.
+    Block(LevelId),
+    /// The files the `include` reads.
+    Include(DirId),
+}
+
+/// One file the model's walk is reading.
+struct FileWalk<'c> {
+    cursor: TreeCursor<'c>,
+    /// Whether the cursor has moved from the file's root yet.
+    started: bool,
+    /// The blocks the cursor is in: the level to return to and the `via`
+    /// to restore when each ends.
+    open: Vec<(LevelId, Option<DirId>)>,
+    /// The level of the statements under the cursor.
+    level: LevelId,
+    /// The including walk's base and `via`, restored when this file ends.
+    restore: (usize, Option<DirId>),
+    /// The files the include under the cursor reads and that are not yet
+    /// read, the next one last, each with its base and `via`.
+    pending: Vec<(crate::workspace::FileId, usize, Option<DirId>)>,
+}
+
+impl<'c> FileWalk<'c> {
+    /// A walk from the root of a file, reading into `level`.
+    fn new(cursor: TreeCursor<'c>, level: LevelId, restore: (usize, Option<DirId>)) -> Self {
+        FileWalk {
+            cursor,
+            started: false,
+            open: Vec::new(),
+            level,
+            restore,
+            pending: Vec::new(),
+        }
+    }
+}
+
+/// Moves the cursor from a directive to the first child of its block
+/// (the `{`), or leaves it on the directive and returns false.
+fn enter_block(cursor: &mut TreeCursor<'_>) -> bool {
+    if cursor.goto_first_child() {
+        loop {
+            if cursor.field_name() == Some("block") {
+                if cursor.goto_first_child() {
+                    return true;
+                }
+                break;
+            }
+            if !cursor.goto_next_sibling() {
+                break;
+            }
+        }
+        cursor.goto_parent();
+    }
+    false
+}
 
 /// `Some(reason)` when the line above `start` (not before `file_start`,
 /// where the directive's file begins in the text) is `# upkeep:ignore`,

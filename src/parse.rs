@@ -54,6 +54,28 @@ impl fmt::Display for SyntaxError {
     }
 }
 
+/// The deepest nesting upkeep reads: blocks inside blocks, an `include`
+/// counting as one more level for the blocks of the file it reads.
+///
+/// nginx has no limit of its own: `ngx_conf_parse` recurses once per block
+/// (each block directive's handler calls it again) and once per include,
+/// so its limit is its stack. Debian's nginx 1.22.1 with an 8 MiB stack
+/// reads 12,968 nested locations and dies of a segmentation fault at
+/// 13,125. Real configs nest a handful of levels; 1,000 is far beyond any
+/// of them, keeps upkeep's own walks and tree-sitter's query pass (whose
+/// time grows faster than the depth) fast, and is checked here, before
+/// tree-sitter or the model sees the file.
+pub const MAX_DEPTH: usize = 1000;
+
+/// The message and help for nesting deeper than [`MAX_DEPTH`]; `what`
+/// says what is nested ("blocks are").
+pub fn too_deep(what: &str) -> (String, String) {
+    (
+        format!("{what} nested deeper than {MAX_DEPTH} levels, the most upkeep reads"),
+        "flatten the nesting (no working config needs this depth; nginx itself crashes at about 13,000 levels)".into(),
+    )
+}
+
 /// Parses `source`; any syntax nginx would reject is an error.
 pub fn parse(source: &Source) -> Result<Tree, SyntaxError> {
     parse_incremental(source, None)
@@ -151,17 +173,21 @@ pub fn edited_tree(source: &Source, tree: &Tree, edits: &[Edit]) -> Tree {
     edited
 }
 
-/// The leftmost ERROR or MISSING node, searching only subtrees that hold one.
-fn first_error(node: Node) -> Option<Node> {
-    if node.is_error() || node.is_missing() {
-        return Some(node);
+/// The leftmost ERROR or MISSING node, searching only subtrees that hold
+/// one: a descent into the first child that holds one, a loop rather than
+/// a recursion (a stack's depth is no bound on a tree's).
+fn first_error(root: Node) -> Option<Node> {
+    let mut node = root;
+    loop {
+        if node.is_error() || node.is_missing() {
+            return Some(node);
+        }
+        let mut cursor = node.walk();
+        let next = node
+            .children(&mut cursor)
+            .find(|child| child.has_error() || child.is_missing());
+        node = next?;
     }
-    let mut cursor = node.walk();
-    let found = node
-        .children(&mut cursor)
-        .filter(|child| child.has_error() || child.is_missing())
-        .find_map(first_error);
-    found
 }
 
 fn describe(source: &Source, bad: Node) -> SyntaxError {
@@ -348,6 +374,14 @@ fn tokenizer_error(text: &[u8]) -> Option<TokenError> {
                         }
                     }
                 } else {
+                    if open_blocks.len() == MAX_DEPTH {
+                        let (message, help) = too_deep("blocks are");
+                        return Some(TokenError {
+                            offset: i,
+                            message,
+                            help,
+                        });
+                    }
                     open_blocks.push(i);
                     i += 1;
                 }
@@ -509,7 +543,8 @@ fn skip_lua_body(text: &[u8], mut i: usize) -> Option<usize> {
     None
 }
 
-fn error_at(source: &Source, offset: usize, message: String, help: String) -> SyntaxError {
+/// A syntax error at `offset` of `source`.
+pub fn error_at(source: &Source, offset: usize, message: String, help: String) -> SyntaxError {
     let (line, column) = source.line_col(offset);
     SyntaxError {
         path: source.path.clone(),
@@ -560,5 +595,46 @@ mod tests {
     fn reports_bom() {
         let err = parse(&Source::new("t", b"\xEF\xBB\xBFserver {}".to_vec())).unwrap_err();
         assert!(err.message.contains("byte-order mark"));
+    }
+}
+
+/// tree-sitter's own C code (the parser, the tree cursor, incremental
+/// re-parses, clones and the tree's release) keeps its stacks on the
+/// heap: 100,000 nested blocks go through all of them on a thread with a
+/// 256 KiB stack. What recurses is upkeep's own code, bounded by
+/// [`MAX_DEPTH`]. (The query cursor is left out: its time grows faster
+/// than the depth, over ten minutes at 100,000 levels.)
+#[cfg(test)]
+mod depth {
+    #[test]
+    fn tree_sitter_does_not_recurse_on_deep_nesting() {
+        const N: usize = 100_000;
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let mut text = "location ~ a {\n".repeat(N).into_bytes();
+                text.extend_from_slice(b"proxy_pass http://b:8080;\n");
+                text.extend_from_slice("}\n".repeat(N).as_bytes());
+                let tree = super::parse_tree(&text);
+                let root = tree.root_node();
+                assert!(!root.has_error());
+                // The cursor's walk to the innermost directive.
+                let mut cursor = tree.walk();
+                let mut depth = 0;
+                while cursor.goto_first_child() {
+                    while cursor.node().child_count() == 0 && cursor.goto_next_sibling() {}
+                    depth += 1;
+                }
+                assert!(depth > 2 * N, "{depth}");
+                let edited = tree.clone();
+                let again = super::parse_tree_with(&text, Some(&edited));
+                assert!(!again.root_node().has_error());
+                drop(cursor);
+                drop((tree, edited, again));
+            })
+            .unwrap();
+        handle
+            .join()
+            .expect("tree-sitter ran out of a 256 KiB stack");
     }
 }

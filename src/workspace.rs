@@ -111,6 +111,8 @@ pub struct IncludeSite {
     pub start: usize,
     /// The name as nginx reads it (quotes removed).
     pub name: String,
+    /// The blocks around it in its file.
+    pub depth: usize,
 }
 
 /// One file as read.
@@ -125,6 +127,8 @@ pub struct File {
     pub source: Arc<Source>,
     pub tree: Result<Tree, SyntaxError>,
     pub includes: Arc<[IncludeSite]>,
+    /// The deepest nesting of its blocks (0 for a file without any).
+    pub depth: usize,
     /// The file's state when it was read (`None` for text not read from a
     /// path): a write replaces it only while it still matches.
     pub stamp: Option<crate::files::Stamp>,
@@ -142,9 +146,9 @@ impl File {
     ) -> File {
         let source = Source::new(shown.clone(), text);
         let tree = parse::parse_incremental(&source, old);
-        let includes = match &tree {
+        let (includes, depth) = match &tree {
             Ok(tree) => include_sites(&source, tree),
-            Err(_) => Vec::new(),
+            Err(_) => (Vec::new(), 0),
         };
         File {
             id,
@@ -153,6 +157,7 @@ impl File {
             source: Arc::new(source),
             tree,
             includes: includes.into(),
+            depth,
             stamp: None,
         }
     }
@@ -547,7 +552,7 @@ impl Unit {
             stack: Vec::new(),
         };
         for id in entries {
-            builder.add(ws, *id, None, prefix);
+            builder.add(ws, *id, None, prefix, 0);
         }
         let parts: Vec<(usize, &Source)> = builder
             .segments
@@ -603,12 +608,15 @@ struct Builder {
 }
 
 impl Builder {
+    /// Adds file `id`, whose statements are `depth` levels deep in the
+    /// unit, and the files it includes.
     fn add(
         &mut self,
         ws: &mut Workspace,
         id: FileId,
         by: Option<usize>,
         prefix: Option<&Path>,
+        depth: usize,
     ) -> SegmentId {
         let base = self.text.len();
         let segment =
@@ -653,10 +661,23 @@ impl Builder {
                         Inclusion::Cycle {
                             chain: chain.join(" → "),
                         }
+                    } else if let Some(deep) = self.too_deep(ws, id, site, depth, &ids) {
+                        // Not read: its blocks (or its own includes) would
+                        // nest deeper than any walk of upkeep goes.
+                        self.errors.push(deep);
+                        Inclusion::Unseen {
+                            reason: "nested too deep".into(),
+                        }
                     } else {
                         let mut segments = Vec::new();
                         for f in ids {
-                            segments.push(self.add(ws, f, Some(at), prefix));
+                            segments.push(self.add(
+                                ws,
+                                f,
+                                Some(at),
+                                prefix,
+                                depth + site.depth + 1,
+                            ));
                         }
                         Inclusion::Segments(segments)
                     }
@@ -672,14 +693,46 @@ impl Builder {
         self.stack.pop();
         segment
     }
+
+    /// The error at `site` (in file `id`, `depth` levels deep) when one of
+    /// the files it includes would nest deeper than `parse::MAX_DEPTH`: a
+    /// file's own nesting is checked when it is parsed, a chain of includes
+    /// adds up here.
+    fn too_deep(
+        &self,
+        ws: &Workspace,
+        id: FileId,
+        site: &IncludeSite,
+        depth: usize,
+        ids: &[FileId],
+    ) -> Option<SyntaxError> {
+        let inner = depth + site.depth + 1;
+        let deepest = ids.iter().map(|f| ws.file(*f).depth).max().unwrap_or(0);
+        if inner + deepest <= parse::MAX_DEPTH {
+            return None;
+        }
+        let (message, help) = parse::too_deep(&format!(
+            "included here, {inner} levels deep, the blocks of {} ({deepest} deep) are",
+            site.name
+        ));
+        Some(parse::error_at(
+            &ws.file(id).source,
+            site.start,
+            message,
+            help,
+        ))
+    }
 }
 
-/// The `include NAME;` directives of a parsed file, at any depth.
-fn include_sites(source: &Source, tree: &Tree) -> Vec<IncludeSite> {
+/// The `include NAME;` directives of a parsed file, at any depth, and the
+/// deepest nesting of its blocks.
+fn include_sites(source: &Source, tree: &Tree) -> (Vec<IncludeSite>, usize) {
     let mut out = Vec::new();
     let mut cursor = tree.walk();
-    let mut stack = vec![tree.root_node()];
-    while let Some(node) = stack.pop() {
+    let mut deepest = 0;
+    let mut stack = vec![(tree.root_node(), 0)];
+    while let Some((node, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
         let mut children = Vec::new();
         for child in node.named_children(&mut cursor) {
             children.push(child);
@@ -701,16 +754,17 @@ fn include_sites(source: &Source, tree: &Tree) -> Vec<IncludeSite> {
                                 &source.text[arg.byte_range()],
                                 arg.kind() == "string",
                             ),
+                            depth,
                         });
                     }
                 } else if let Some(block) = child.child_by_field_name("block") {
-                    stack.push(block);
+                    stack.push((block, depth + 1));
                 }
             }
         }
     }
     out.sort_by_key(|s| s.start);
-    out
+    (out, deepest)
 }
 
 fn word_value(raw: &[u8], quoted: bool) -> String {
