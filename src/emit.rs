@@ -108,7 +108,7 @@ fn summary_lines(
         return Ok(());
     }
     let written = config.mode == Mode::Write && failure.is_none();
-    writeln!(err, "{}", summary.line(written))?;
+    writeln!(err, "{}", summary.line(written, config.verbose))?;
     if config.statistics {
         for row in summary.statistics() {
             writeln!(err, "{row}")?;

@@ -83,7 +83,9 @@ impl Summary {
     /// what was left alone, the warnings and the errors are counted after
     /// semicolons, so that a run that changed nothing is never mistaken for
     /// one that saw nothing to change.
-    pub fn line(&self, written: bool) -> String {
+    /// `verbose`: the reasons are printed above it, so the line does not
+    /// point to `-v`.
+    pub fn line(&self, written: bool, verbose: bool) -> String {
         let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         let mut parts = Vec::new();
         if self.changed > 0 {
@@ -117,7 +119,8 @@ impl Summary {
             seen.push(plural(self.warnings, "warning"));
         }
         if !seen.is_empty() {
-            parts.push(format!("{} (-v says why)", seen.join(", ")));
+            let hint = if verbose { "" } else { " (-v says why)" };
+            parts.push(format!("{}{hint}", seen.join(", ")));
         }
         if self.errors > 0 {
             parts.push(plural(self.errors, "error"));

@@ -1847,3 +1847,22 @@ fn an_existing_fastcgi_upstream_is_named_by_its_protocol() {
         "{err}"
     );
 }
+
+/// The summary line points to `-v` for the reasons, except under `-v`,
+/// where they are printed above it.
+#[test]
+fn summary_points_to_verbose_only_without_it() {
+    let input = b"server {\n    location / {\n        proxy_pass http://$arg_to:8080;\n    }\n}\n";
+    let plain = upkeep_stdin(&["--no-config", "-"], input);
+    assert!(
+        stderr(&plain).contains("1 place left alone (-v says why)"),
+        "{}",
+        stderr(&plain)
+    );
+    let verbose = upkeep_stdin(&["--no-config", "-v", "-"], input);
+    let err = stderr(&verbose);
+    assert!(
+        err.contains("1 place left alone") && !err.contains("-v says why"),
+        "{err}"
+    );
+}
