@@ -86,17 +86,7 @@ impl ReadFailure {
 
 /// Reads a regular file whole, with its stamp.
 pub fn read_regular(path: &Path) -> Result<(Vec<u8>, Stamp), ReadFailure> {
-    // By name first, for the message: opening a socket fails with ENXIO,
-    // which says less than "is a socket". The descriptor is checked again.
-    let named = fs::metadata(path).map_err(ReadFailure::Io)?;
-    if let Some(what) = not_a_file(&named) {
-        return Err(ReadFailure::NotAFile(what));
-    }
-    let file = open_nonblocking(path).map_err(ReadFailure::Io)?;
-    let meta = file.metadata().map_err(ReadFailure::Io)?;
-    if let Some(what) = not_a_file(&meta) {
-        return Err(ReadFailure::NotAFile(what));
-    }
+    let (file, meta) = open_regular(path)?;
     if meta.len() > MAX_FILE_SIZE {
         return Err(ReadFailure::TooLarge(Some(meta.len())));
     }
@@ -109,6 +99,33 @@ pub fn read_regular(path: &Path) -> Result<(Vec<u8>, Stamp), ReadFailure> {
         return Err(ReadFailure::TooLarge(None));
     }
     Ok((text, Stamp::of(&meta)))
+}
+
+/// The first `limit` bytes of a regular file (to tell what it is).
+pub fn read_prefix(path: &Path, limit: u64) -> Result<Vec<u8>, ReadFailure> {
+    let (file, _) = open_regular(path)?;
+    let mut head = Vec::new();
+    file.take(limit)
+        .read_to_end(&mut head)
+        .map_err(ReadFailure::Io)?;
+    Ok(head)
+}
+
+/// Opens `path` if it is a regular file (checked by name, then on the
+/// descriptor).
+fn open_regular(path: &Path) -> Result<(fs::File, fs::Metadata), ReadFailure> {
+    // By name first, for the message: opening a socket fails with ENXIO,
+    // which says less than "is a socket". The descriptor is checked again.
+    let named = fs::metadata(path).map_err(ReadFailure::Io)?;
+    if let Some(what) = not_a_file(&named) {
+        return Err(ReadFailure::NotAFile(what));
+    }
+    let file = open_nonblocking(path).map_err(ReadFailure::Io)?;
+    let meta = file.metadata().map_err(ReadFailure::Io)?;
+    if let Some(what) = not_a_file(&meta) {
+        return Err(ReadFailure::NotAFile(what));
+    }
+    Ok((file, meta))
 }
 
 /// The stamp of `path` now (following symlinks), without reading it.

@@ -206,8 +206,9 @@ pub fn real_path(path: &Path, maps: &[(PathBuf, PathBuf)]) -> io::Result<PathBuf
     Ok(out)
 }
 
-/// `target` with its first matching `--path-map` FROM replaced by TO.
-fn map(target: &Path, maps: &[(PathBuf, PathBuf)]) -> PathBuf {
+/// `target` with its first matching `--path-map` FROM replaced by TO: how
+/// include names and symlink targets alike reach the repository's copy.
+pub fn map(target: &Path, maps: &[(PathBuf, PathBuf)]) -> PathBuf {
     for (from, to) in maps {
         if let Ok(rest) = target.strip_prefix(from) {
             return to.join(rest);

@@ -21,10 +21,11 @@ use rayon::prelude::*;
 
 use crate::cli::{Config, Mode};
 use crate::emit::{self, Emitter, Output};
+use crate::files::describe_io;
 use crate::report::{ChangeReport, FileReport, FileStatus, NoteReport};
 use crate::roots::Roots;
 use crate::vocab::Seen;
-use crate::workspace::{describe_io, FileId, Unit, UnitKind, Workspace};
+use crate::workspace::{FileId, Unit, UnitKind, Workspace};
 use crate::{diff, model, write, ExitStatus, FileError, Rewrite, MAX_FILE_SIZE};
 
 /// One unit to process, with the note that says what upkeep assumed.
@@ -569,30 +570,17 @@ fn read_outside(
     ))
 }
 
-/// The text of the file at `path` when it is an `nginx -T` dump.
+/// The text of the file at `path` when it is an `nginx -T` dump. Read
+/// with the same guards as every config (regular files only, never
+/// blocking, capped); anything that is not a dump, or cannot be read, is
+/// left to the workspace, which reads (or refuses) it as a config.
 fn dump_file(path: &Path) -> Option<Vec<u8>> {
-    // Only a regular file is opened here: opening a FIFO would wait for a
-    // writer, and a device may never end. Anything else is read (or
-    // refused) the way every config is.
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        return None;
-    }
-    let mut head = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(64 * 1024)
-        .read_to_end(&mut head)
-        .ok()?;
+    // The markers come first in a dump: its head decides.
+    let head = crate::files::read_prefix(path, 64 * 1024).ok()?;
     if !crate::dump::is_dump(&head) {
         return None;
     }
-    let mut text = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(MAX_FILE_SIZE)
-        .read_to_end(&mut text)
-        .ok()?;
-    Some(text)
+    crate::files::read_regular(path).ok().map(|(text, _)| text)
 }
 
 /// Adds the files of the dump `text` (named `shown`) at their real paths:
@@ -632,13 +620,13 @@ fn differ_from_dump(ws: &Workspace, pending: &[(FileId, Vec<u8>, usize)]) -> Vec
         .filter_map(|(f, _, _)| {
             let file = ws.file(*f);
             let path = file.real.as_ref()?;
-            match std::fs::read(path) {
-                Ok(disk) if disk == file.source.text => None,
+            match crate::files::read_regular(path) {
+                Ok((disk, _)) if disk == file.source.text => None,
                 Ok(_) => Some(format!(
                     "{}: the file on disk differs from the dump",
                     path.display()
                 )),
-                Err(e) => Some(format!("{}: {}", path.display(), describe_io(&e))),
+                Err(e) => Some(format!("{}: {}", path.display(), e.describe())),
             }
         })
         .collect()

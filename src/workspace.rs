@@ -78,12 +78,7 @@ impl Paths {
         } else {
             prefix.join(named)
         };
-        for (from, to) in &self.maps {
-            if let Ok(rest) = full.strip_prefix(from) {
-                return to.join(rest);
-            }
-        }
-        full
+        crate::roots::map(&full, &self.maps)
     }
 
     /// Whether an include upkeep could not read was declared irrelevant:
@@ -258,7 +253,7 @@ impl Workspace {
         let shown = shown_path(path);
         // Symlinks resolved, absolute link targets through --path-map.
         let real = crate::roots::real_path(path, &self.paths.maps)
-            .map_err(|e| ReadError(format!("{shown}: {}", describe_io(&e))))?;
+            .map_err(|e| ReadError(format!("{shown}: {}", crate::files::describe_io(&e))))?;
         if let Some(id) = self.by_real.get(&real) {
             return Ok(Read::Known(*id));
         }
@@ -826,8 +821,4 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
-}
-
-pub fn describe_io(e: &std::io::Error) -> String {
-    crate::files::describe_io(e)
 }

@@ -144,7 +144,7 @@ fn path_of(bytes: &[u8]) -> PathBuf {
 /// `UPKEEP_TEST_PAUSE=staged:N:MS` or `renamed:N:MS` stops for MS
 /// milliseconds after the N-th file is staged or replaced, saying so on
 /// stderr. Signals are still noticed during the pause.
-fn test_pause(stage: &str, done: usize, interrupted: &AtomicBool) {
+fn test_pause(stage: &str, done: usize) {
     let Ok(spec) = std::env::var("UPKEEP_TEST_PAUSE") else {
         return;
     };
@@ -157,7 +157,7 @@ fn test_pause(stage: &str, done: usize, interrupted: &AtomicBool) {
     }
     eprintln!("upkeep-test: paused after {done} {stage}");
     let end = std::time::Instant::now() + std::time::Duration::from_millis(ms.parse().unwrap_or(0));
-    while std::time::Instant::now() < end && !interrupted.load(Ordering::SeqCst) {
+    while std::time::Instant::now() < end && !SIGNALLED.load(Ordering::SeqCst) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
@@ -295,7 +295,7 @@ fn stage_and_commit(
             return Err(WriteError::Interrupted);
         }
         s.entry.in_place = stage(s.file, &path_of(&s.entry.temp))?;
-        test_pause("staged", i + 1, &SIGNALLED);
+        test_pause("staged", i + 1);
     }
     // The journals now say how each file will be written.
     for (i, path) in journals.iter().enumerate() {
@@ -312,7 +312,7 @@ fn stage_and_commit(
             return Err(WriteError::Interrupted);
         }
         commit(s.file, &s.entry, s.backed_up)?;
-        test_pause("renamed", i + 1, &SIGNALLED);
+        test_pause("renamed", i + 1);
     }
     if signals.arrived() {
         // Every file is replaced; a signal now still rolls back, so that
@@ -359,12 +359,8 @@ fn journal_dir<'a>(files: impl Iterator<Item = &'a Pending>) -> PathBuf {
 }
 
 fn create_journal(path: &Path, index: usize, staged: &[Staged]) -> Result<(), WriteError> {
-    if let Ok(text) = fs::read(path) {
-        let pid = serde_json::from_slice::<Journal>(&text).ok().map(|j| j.pid);
-        return Err(WriteError::JournalExists {
-            path: path.to_path_buf(),
-            pid,
-        });
+    if fs::symlink_metadata(path).is_ok() {
+        return Err(journal_error(path));
     }
     write_journal(path, index, staged, true)
 }
