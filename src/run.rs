@@ -124,7 +124,14 @@ fn run_into(
             )?;
         }
         for journal in &journals {
-            match write::recover(journal, how) {
+            let writable = |p: &Path| {
+                let real = p
+                    .parent()
+                    .and_then(|d| std::fs::canonicalize(d).ok())
+                    .map(|d| d.join(p.file_name().unwrap_or_default()));
+                real.is_some_and(|r| roots.holding(&r).is_some())
+            };
+            match write::recover(journal, how, &writable) {
                 Ok(done) => emitter.recovered(journal, &done)?,
                 Err(message) => emitter.run_error(&message)?,
             }

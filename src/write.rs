@@ -695,12 +695,32 @@ pub fn journal_error(path: &Path) -> WriteError {
 
 /// Completes an interrupted write one way or the other. Returns what was
 /// done, a line per file.
-pub fn recover(journal: &Path, how: Recovery) -> Result<Vec<String>, String> {
+/// `writable` says whether upkeep may write a path (inside the run's
+/// roots): a journal naming anything else is refused whole, since a
+/// journal is only a file on disk and could name any path.
+pub fn recover(
+    journal: &Path,
+    how: Recovery,
+    writable: &dyn Fn(&Path) -> bool,
+) -> Result<Vec<String>, String> {
     let shown = crate::workspace::shown_path(journal);
-    let text = fs::read(journal).map_err(|e| format!("{shown}: {}", describe_io(&e)))?;
+    let (text, _) =
+        crate::files::read_regular(journal).map_err(|e| format!("{shown}: {}", e.describe()))?;
     let j: Journal = serde_json::from_slice(&text).map_err(|e| {
         format!("{shown}: not a journal upkeep can read ({e}); nothing was done (move it away by hand once you have checked the files it names)")
     })?;
+    let outside = j
+        .files
+        .iter()
+        .flat_map(|e| [&e.path, &e.temp, &e.backup])
+        .map(|p| path_of(p))
+        .find(|p| !writable(p) || !writable(journal));
+    if let Some(p) = outside {
+        return Err(format!(
+            "{shown}: names {}, outside the directories this run may write; nothing was done (run upkeep --recover on the repository that holds those files)",
+            crate::workspace::shown_path(&p)
+        ));
+    }
     if j.pid != std::process::id() && process_alive(j.pid) {
         return Err(journal_found(journal, &Some(j.pid)));
     }
@@ -864,7 +884,7 @@ mod tests {
             find_journals(std::iter::once(dir.path())),
             [dir.path().join(JOURNAL)]
         );
-        recover(&dir.path().join(JOURNAL), Recovery::Rollback).unwrap();
+        recover(&dir.path().join(JOURNAL), Recovery::Rollback, &|_| true).unwrap();
         assert_eq!(entries(dir.path()), ["a.conf"]);
     }
 }

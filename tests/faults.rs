@@ -646,3 +646,35 @@ fn an_unreadable_directory_is_named_with_what_to_do() {
     // The readable site is still checked.
     assert!(String::from_utf8_lossy(&out.stdout).contains("+++ b/conf.d/site.conf"));
 }
+
+/// A journal is only a file: one naming files outside the run's roots is
+/// refused whole by `--recover`, and nothing is written there.
+#[test]
+fn recover_never_writes_outside_the_roots() {
+    let (dir, conf) = tree(1);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let victim = elsewhere.path().join("victim.conf");
+    std::fs::write(&victim, "untouched\n").unwrap();
+    let backup = elsewhere.path().join("backup");
+    std::fs::write(&backup, "would overwrite the victim\n").unwrap();
+    let bytes = |p: &Path| format!("{:?}", p.to_str().unwrap().as_bytes());
+    let journal = format!(
+        r#"{{"version":1,"pid":4000000,"files":[{{"shown":"victim.conf","path":{},"temp":{},"backup":{},"in_place":false}}]}}"#,
+        bytes(&victim),
+        bytes(&elsewhere.path().join("temp")),
+        bytes(&backup)
+    );
+    std::fs::write(conf.join(".upkeep-journal"), journal).unwrap();
+    let out = upkeep_run(
+        dir.path(),
+        &["--no-config", "--recover", "rollback", "conf.d"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert_stderr_has(
+        &out,
+        "outside the directories this run may write; nothing was done",
+    );
+    assert_eq!(std::fs::read(&victim).unwrap(), b"untouched\n");
+    assert!(backup.exists() && conf.join(".upkeep-journal").exists());
+}
