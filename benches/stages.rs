@@ -13,8 +13,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use upkeep::source::Source;
-use upkeep::vocab::Options;
+use upkeep::Source;
+use upkeep::Options;
 
 /// One tenant server block, as the Python generator writes it; `many`:
 /// backends of its own (`--many`) instead of a few shared ones.
@@ -53,13 +53,13 @@ fn stages(c: &mut Criterion) {
     };
     for (shape, many) in [("few", false), ("many", true)] {
         let source = Source::new("bench.conf", config(2_500_000, many));
-        let tree = upkeep::parse::parse(&source).unwrap();
+        let tree = upkeep::parse(&source).unwrap();
         let model = upkeep::model::Model::build(&source, &tree);
         let plan = upkeep::plan::plan(&model, &opts).unwrap();
         let mut edits: Vec<_> = plan.changes.iter().map(|c| c.edit.clone()).collect();
         upkeep::edit::normalize(&mut edits).unwrap();
         let output = Source::new("bench.conf", upkeep::edit::apply(&source.text, &edits));
-        let output_tree = upkeep::parse::parse(&output).unwrap();
+        let output_tree = upkeep::parse(&output).unwrap();
         let output_model = upkeep::model::Model::build(&output, &output_tree);
         let observed = upkeep::behaviour::observe(&model, values, false);
 
@@ -67,7 +67,7 @@ fn stages(c: &mut Criterion) {
         group.sample_size(10);
         group.throughput(Throughput::Bytes(source.text.len() as u64));
         group.bench_function("parse", |b| {
-            b.iter(|| upkeep::parse::parse(&source).unwrap())
+            b.iter(|| upkeep::parse(&source).unwrap())
         });
         group.bench_function("model", |b| {
             b.iter(|| upkeep::model::Model::build(&source, &tree))
@@ -85,7 +85,7 @@ fn stages(c: &mut Criterion) {
             })
         });
         group.bench_function("verify/reparse-full", |b| {
-            b.iter(|| upkeep::parse::parse(&output).unwrap())
+            b.iter(|| upkeep::parse(&output).unwrap())
         });
         group.bench_function("verify/model+plan", |b| {
             b.iter(|| {
@@ -128,7 +128,7 @@ fn diff_sizes(c: &mut Criterion) {
     group.sample_size(10);
     for size in [3_000_000, 30_000_000] {
         let source = Source::new("bench.conf", config(size, false));
-        let tree = upkeep::parse::parse(&source).unwrap();
+        let tree = upkeep::parse(&source).unwrap();
         let model = upkeep::model::Model::build(&source, &tree);
         let plan = upkeep::plan::plan(&model, &opts).unwrap();
         let mut edits: Vec<_> = plan.changes.iter().map(|c| c.edit.clone()).collect();
@@ -169,7 +169,7 @@ fn report_line_length(c: &mut Criterion) {
         .collect();
     for (layout, text) in [("lines", multi), ("one line", one_line)] {
         let source = Source::new("bench.conf", text);
-        let tree = upkeep::parse::parse(&source).unwrap();
+        let tree = upkeep::parse(&source).unwrap();
         let model = upkeep::model::Model::build(&source, &tree);
         let plan = upkeep::plan::plan(&model, &opts).unwrap();
         group.bench_function(

@@ -50,8 +50,32 @@ use workspace::{FileId, SegmentId, Unit, UnitKind, Workspace};
 
 pub use run::run;
 
-use source::Source;
-use vocab::{Change, Note, Options};
+// The public API: what the binary, the tests, the benchmarks and the fuzz
+// target use. Everything else is the crate's own.
+pub use parse::{parse, parse_tree, SyntaxError, MAX_DEPTH};
+pub use report::Place;
+pub use source::Source;
+pub use tuning::{parse_count, parse_count_flag, parse_msec, parse_time_flag, Tuning};
+pub use vocab::{HostHeaderMode, Options, PlanError};
+
+/// The [`Options`] that upkeep's command line `ARGS` gives (as if a
+/// standard-input run: `upkeep ARGS -`), checked together as the binary
+/// checks them, or the message the binary would print.
+pub fn options_for<I, S>(args: I) -> Result<Options, String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString> + Clone,
+{
+    let argv = std::iter::once(std::ffi::OsString::from("upkeep"))
+        .chain(args.into_iter().map(Into::into))
+        .chain(std::iter::once(std::ffi::OsString::from("-")));
+    <cli::Args as clap::Parser>::try_parse_from(argv)
+        .map_err(|e| e.to_string())?
+        .checked()
+        .map(|a| a.into_config(cli::Colors::default()).options)
+}
+
+use vocab::{Change, Note};
 
 /// Exit codes, one place: 0 nothing to report, 1 `--check` found changes,
 /// 2 any error (unreadable file, syntax error, bad flag, internal error).
@@ -555,22 +579,25 @@ fn verify(
     }
 }
 
-/// Observes what nginx does with requests before and after (see
-/// `behaviour`); each returned line is a change the rules may not make.
+/// Observes what nginx does with requests under `before` and under
+/// `after`, each read alone the way [`process`] reads a text (the path the
+/// binary takes: workspace, layout, model); each returned line is a change
+/// the rules may not make. A text that does not parse is an error.
 pub fn check_behaviour(
     before: &Source,
-    before_tree: &tree_sitter::Tree,
     after: &Source,
-    after_tree: &tree_sitter::Tree,
     opts: &Options,
-) -> Vec<String> {
-    let old = model::Model::build(before, before_tree);
-    let new = model::Model::build(after, after_tree);
-    compare_models(&old, &new, opts)
-}
-
-fn compare_models(old: &Model, new: &Model, opts: &Options) -> Vec<String> {
-    compare(&observe(old, opts), &observe(new, opts), opts)
+) -> Result<Vec<String>, FileError> {
+    let observed = |source: &Source| -> Result<Vec<behaviour::Observations>, FileError> {
+        let mut ws = Workspace::new(workspace::Paths::default());
+        let id = ws.add_text(&source.path, source.text.clone());
+        let unit = Unit::layout(&mut ws, UnitKind::Snippets, &[id], None);
+        if let Some(e) = unit.errors.first() {
+            return Err(FileError::Syntax(e.clone()));
+        }
+        Ok(observe(&Model::build_unit(&unit, &ws), opts))
+    };
+    Ok(compare(&observed(before)?, &observed(after)?, opts))
 }
 
 /// What nginx does with requests under `model`, under each meaning of a

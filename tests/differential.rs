@@ -387,8 +387,8 @@ fn after_text(f: &Fixture, against_upkeep: bool) -> Result<Vec<u8>, String> {
             e.lines().next().unwrap_or("")
         )
     })?;
-    let source = upkeep::source::Source::new(format!("{}/input.conf", f.name), f.input.clone());
-    upkeep::process(&source, &config.options)
+    let source = upkeep::Source::new(format!("{}/input.conf", f.name), f.input.clone());
+    upkeep::process(&source, &config)
         .map(|r| r.new_text)
         .map_err(|e| format!("today's upkeep refuses the input: {e}"))
 }

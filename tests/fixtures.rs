@@ -40,8 +40,8 @@ fn main() {
 fn check(f: &Fixture, nginx: Option<&Path>, bless: bool) -> Result<(), Failed> {
     let mut failures = Vec::new();
     let config = config_for(&f.args);
-    let source = upkeep::source::Source::new(format!("{}/input.conf", f.name), f.input.clone());
-    let output = upkeep::process(&source, &config.options)
+    let source = upkeep::Source::new(format!("{}/input.conf", f.name), f.input.clone());
+    let output = upkeep::process(&source, &config)
         .map_err(|e| format!("upkeep refuses the input: {e}"))?
         .new_text;
     if bless {
@@ -67,8 +67,8 @@ fn check(f: &Fixture, nginx: Option<&Path>, bless: bool) -> Result<(), Failed> {
         ));
     }
     // The expected output is a fixed point: nothing more to change.
-    let again = upkeep::source::Source::new("expected.conf", expected.clone());
-    match upkeep::process(&again, &config.options) {
+    let again = upkeep::Source::new("expected.conf", expected.clone());
+    match upkeep::process(&again, &config) {
         Ok(r) if r.changes.is_empty() => {}
         Ok(r) => failures.push(format!(
             "a second run would change expected.conf: {:?}",

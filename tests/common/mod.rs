@@ -9,7 +9,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use clap::Parser;
 
 /// A test's outcome from the failures it collected (one test per fixture
 /// directory runs under libtest-mimic).
@@ -147,18 +146,13 @@ pub fn fixtures_with_expected() -> Vec<(Fixture, Vec<u8>)> {
 }
 
 /// The library configuration the fixture's args describe.
-pub fn config_for(args: &[String]) -> upkeep::cli::Config {
+pub fn config_for(args: &[String]) -> upkeep::Options {
     try_config_for(args).expect("fixture args parse")
 }
 
 /// [`config_for`], or why the args do not parse.
-pub fn try_config_for(args: &[String]) -> Result<upkeep::cli::Config, String> {
-    let mut argv = vec!["upkeep".to_string()];
-    argv.extend(args.iter().cloned());
-    argv.push("-".into());
-    upkeep::cli::Args::try_parse_from(argv)
-        .map(|a| a.into_config(upkeep::cli::Colors::default()))
-        .map_err(|e| e.to_string())
+pub fn try_config_for(args: &[String]) -> Result<upkeep::Options, String> {
+    upkeep::options_for(args)
 }
 
 /// Host names a config connects to (upstream servers and `*_pass`
