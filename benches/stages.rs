@@ -13,8 +13,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use upkeep::Source;
 use upkeep::Options;
+use upkeep::Source;
 
 /// One tenant server block, as the Python generator writes it; `many`:
 /// backends of its own (`--many`) instead of a few shared ones.
@@ -45,8 +45,8 @@ fn stages(c: &mut Criterion) {
         keepalive: 32,
         ..Options::default()
     };
-    let values = upkeep::behaviour::ProxyHostValues::Kept;
-    let allowed = upkeep::behaviour::Allowed {
+    let values = upkeep::check::behaviour::ProxyHostValues::Kept;
+    let allowed = upkeep::check::behaviour::Allowed {
         move_upgrade: false,
         resolve: false,
         resolver_added: false,
@@ -57,11 +57,14 @@ fn stages(c: &mut Criterion) {
         let model = upkeep::model::Model::build(&source, &tree);
         let plan = upkeep::plan::plan(&model, &opts).unwrap();
         let mut edits: Vec<_> = plan.changes.iter().map(|c| c.edit.clone()).collect();
-        upkeep::edit::normalize(&mut edits).unwrap();
-        let output = Source::new("bench.conf", upkeep::edit::apply(&source.text, &edits));
+        upkeep::syntax::edit::normalize(&mut edits).unwrap();
+        let output = Source::new(
+            "bench.conf",
+            upkeep::syntax::edit::apply(&source.text, &edits),
+        );
         let output_tree = upkeep::parse(&output).unwrap();
         let output_model = upkeep::model::Model::build(&output, &output_tree);
-        let observed = upkeep::behaviour::observe(&model, values, false);
+        let observed = upkeep::check::behaviour::observe(&model, values, false);
 
         let mut group = c.benchmark_group(format!("2.5MB-{shape}"));
         group.sample_size(10);
@@ -76,12 +79,12 @@ fn stages(c: &mut Criterion) {
             b.iter(|| upkeep::plan::plan(&model, &opts).unwrap())
         });
         group.bench_function("apply", |b| {
-            b.iter(|| upkeep::edit::apply(&source.text, &edits))
+            b.iter(|| upkeep::syntax::edit::apply(&source.text, &edits))
         });
         group.bench_function("verify/reparse-incremental", |b| {
             b.iter(|| {
-                let edited = upkeep::parse::edited_tree(&source, &tree, &edits);
-                upkeep::parse::parse_incremental(&output, Some(&edited)).unwrap()
+                let edited = upkeep::syntax::parse::edited_tree(&source, &tree, &edits);
+                upkeep::syntax::parse::parse_incremental(&output, Some(&edited)).unwrap()
             })
         });
         group.bench_function("verify/reparse-full", |b| {
@@ -98,17 +101,17 @@ fn stages(c: &mut Criterion) {
         });
         group.bench_function("verify/behaviour", |b| {
             b.iter(|| {
-                let before = upkeep::behaviour::observe(&model, values, false);
-                let after = upkeep::behaviour::observe(&output_model, values, false);
-                assert!(upkeep::behaviour::compare(&before, &after, allowed).is_empty());
+                let before = upkeep::check::behaviour::observe(&model, values, false);
+                let after = upkeep::check::behaviour::observe(&output_model, values, false);
+                assert!(upkeep::check::behaviour::compare(&before, &after, allowed).is_empty());
             })
         });
         group.bench_function("verify/behaviour-compare", |b| {
-            let after = upkeep::behaviour::observe(&output_model, values, false);
-            b.iter(|| upkeep::behaviour::compare(&observed, &after, allowed))
+            let after = upkeep::check::behaviour::observe(&output_model, values, false);
+            b.iter(|| upkeep::check::behaviour::compare(&observed, &after, allowed))
         });
         group.bench_function("diff", |b| {
-            b.iter(|| upkeep::diff::unified("bench.conf", &source, &edits))
+            b.iter(|| upkeep::output::diff::unified("bench.conf", &source, &edits))
         });
         group.bench_function("whole-pipeline", |b| {
             b.iter(|| upkeep::process(&source, &opts).unwrap())
@@ -132,11 +135,11 @@ fn diff_sizes(c: &mut Criterion) {
         let model = upkeep::model::Model::build(&source, &tree);
         let plan = upkeep::plan::plan(&model, &opts).unwrap();
         let mut edits: Vec<_> = plan.changes.iter().map(|c| c.edit.clone()).collect();
-        upkeep::edit::normalize(&mut edits).unwrap();
+        upkeep::syntax::edit::normalize(&mut edits).unwrap();
         group.throughput(Throughput::Bytes(source.text.len() as u64));
         group.bench_function(
             format!("{}MB, {} edits", size / 1_000_000, edits.len()),
-            |b| b.iter(|| upkeep::diff::unified("bench.conf", &source, &edits)),
+            |b| b.iter(|| upkeep::output::diff::unified("bench.conf", &source, &edits)),
         );
     }
     group.finish();
@@ -178,7 +181,11 @@ fn report_line_length(c: &mut Criterion) {
                 b.iter(|| {
                     plan.changes
                         .iter()
-                        .map(|c| upkeep::report::ChangeReport::new(&source, c).chars.end)
+                        .map(|c| {
+                            upkeep::output::report::ChangeReport::new(&source, c)
+                                .chars
+                                .end
+                        })
                         .sum::<usize>()
                 })
             },

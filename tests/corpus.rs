@@ -22,8 +22,7 @@ fn every_file_nginx_accepts_parses_and_every_rejected_file_is_refused() {
     let mut failures = Vec::new();
     let mut parsed = 0;
     for path in &ok {
-        let source =
-            upkeep::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
+        let source = upkeep::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
         match upkeep::parse(&source) {
             Ok(_) => parsed += 1,
             Err(e) => failures.push(format!("nginx accepts it, upkeep does not:\n{e}")),
@@ -31,8 +30,7 @@ fn every_file_nginx_accepts_parses_and_every_rejected_file_is_refused() {
     }
     let mut refused = 0;
     for path in &bad {
-        let source =
-            upkeep::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
+        let source = upkeep::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
         match upkeep::parse(&source) {
             Err(e) if e.line > 0 && e.column > 0 => refused += 1,
             Err(e) => failures.push(format!(
@@ -65,8 +63,7 @@ fn every_accepted_file_goes_through_the_pipeline_safely() {
     let (mut rewritten, mut unchanged) = (0, 0);
     let mut failures = Vec::new();
     for path in list(&dir, "NGINX_OK.txt") {
-        let source =
-            upkeep::Source::new(path.display().to_string(), std::fs::read(&path).unwrap());
+        let source = upkeep::Source::new(path.display().to_string(), std::fs::read(&path).unwrap());
         // `process` verifies: the output re-parses and re-plans to nothing.
         match upkeep::process(&source, &options) {
             Ok(r) if r.new_text != source.text => rewritten += 1,
@@ -105,8 +102,7 @@ fn the_queries_find_every_directive_upkeep_acts_on() {
     }
     let (mut passes, mut upstreams, mut maps) = (0, 0, 0);
     for path in &files {
-        let source =
-            upkeep::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
+        let source = upkeep::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
         let tree = upkeep::parse_tree(&source.text);
         let model = upkeep::model::Model::build(&source, &tree);
         for (i, d) in model.dirs.iter().enumerate() {

@@ -229,8 +229,8 @@ fn options() -> impl Strategy<Value = upkeep::Options> {
         // Pool settings (issue 13): none, or into every pool.
         prop::bool::ANY,
     )
-        .prop_map(|(ws, new_defaults, upstream_host, keepalive, tuned)| {
-            upkeep::Options {
+        .prop_map(
+            |(ws, new_defaults, upstream_host, keepalive, tuned)| upkeep::Options {
                 keepalive,
                 websocket_paths: ws.into_iter().map(String::from).collect(),
                 new_defaults,
@@ -250,8 +250,8 @@ fn options() -> impl Strategy<Value = upkeep::Options> {
                     Default::default()
                 },
                 ..Default::default()
-            }
-        })
+            },
+        )
 }
 
 proptest! {
@@ -374,11 +374,7 @@ fn coverage_check_does_not_depend_on_the_diffs_alignment() {
 fn rewrite_fully_covered(
     text: &str,
     options: upkeep::Options,
-) -> (
-    upkeep::Source,
-    upkeep::Rewrite,
-    Vec<std::ops::Range<usize>>,
-) {
+) -> (upkeep::Source, upkeep::Rewrite, Vec<std::ops::Range<usize>>) {
     let source = upkeep::Source::new("t.conf", text.as_bytes().to_vec());
     let rewrite = upkeep::process(&source, &options).unwrap();
     let ranges: Vec<_> = rewrite

@@ -20,8 +20,8 @@
 //! 1.29.7 an absent `Connection` is already right, and a wrong one is
 //! removed rather than replaced when the level keeps other headers.
 
-use crate::headers::{HeaderAction, HeaderOp, HeaderValue};
 use crate::model::LevelId;
+use crate::rules::headers::{HeaderAction, HeaderOp, HeaderValue};
 use crate::rules::websocket::WsMode;
 use crate::rules::websocket_map::MapNeeds;
 use crate::rules::{Board, Ctx, Location, Rule};

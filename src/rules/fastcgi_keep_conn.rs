@@ -25,10 +25,10 @@
 //! closing it, and each idle pooled connection holds one application
 //! process (php-fpm child) while it waits — a note says so per upstream.
 
-use crate::edit::Slot;
-use crate::layout::{self, settings_anchor_after};
 use crate::model::{DirId, LevelId};
+use crate::rules::layout::{self, settings_anchor_after};
 use crate::rules::{Board, Context, Ctx, Location, Rule};
+use crate::syntax::edit::Slot;
 use crate::vocab::{Change, Note, NoteKind, Plan, Protocol, RuleId};
 
 pub struct FastcgiKeepConn;

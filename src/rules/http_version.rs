@@ -15,10 +15,10 @@
 //! locations keep what they had. For nginx ≥ 1.29.7 nothing that restates
 //! the default is added.
 
-use crate::edit::Slot;
-use crate::layout::{self, settings_anchor};
 use crate::model::LevelId;
+use crate::rules::layout::{self, settings_anchor};
 use crate::rules::{Board, Ctx, Location, Rule};
+use crate::syntax::edit::Slot;
 use crate::vocab::{Change, Plan, RuleId};
 
 pub struct HttpVersion;

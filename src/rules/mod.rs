@@ -1,6 +1,6 @@
 //! The rewrite rules, one file each. Every file starts with What / Why /
 //! Example / Safety. Rules only *plan*: they add [`Change`]s, notes and
-//! header operations (for `crate::headers`), and never apply anything.
+//! header operations (for `crate::rules::headers`), and never apply anything.
 //!
 //! Every rule implements [`Rule`], whose methods are the phases of planning
 //! in the order `plan.rs` runs them; within a phase the rules run in the
@@ -17,7 +17,9 @@ pub mod connection;
 pub mod fastcgi_keep_conn;
 pub mod grpc_authority;
 pub mod grpc_ssl_name;
+pub mod headers;
 pub mod http_version;
+pub mod layout;
 pub mod pool_tuning;
 pub mod proxy_host;
 pub mod proxy_pass;
@@ -29,11 +31,11 @@ pub mod websocket_map;
 
 use std::collections::BTreeMap;
 
-use crate::headers::HeaderOp;
+use crate::model::target::ProxyTarget;
 use crate::model::{DirId, LevelId, Model};
-use crate::names::UpstreamName;
-use crate::naming::NewUpstream;
-use crate::target::ProxyTarget;
+use crate::plan::naming::NewUpstream;
+use crate::rules::headers::HeaderOp;
+use crate::vocab::names::UpstreamName;
 use crate::vocab::{Options, Plan, Protocol, RuleId};
 
 /// A `proxy_pass` upkeep pools.
@@ -128,7 +130,7 @@ pub struct Context {
     /// `proxy_pass` directives that use it.
     pub new_upstreams: Vec<(NewUpstream, Vec<DirId>)>,
     /// The re-resolving upstream blocks `--resolve` adds, with their users.
-    pub resolve_upstreams: Vec<(crate::resolve::ResolveUpstream, Vec<DirId>)>,
+    pub resolve_upstreams: Vec<(crate::plan::resolve::ResolveUpstream, Vec<DirId>)>,
     /// The context gets `resolver ADDR;` from `--resolver`.
     pub add_resolver: bool,
 }

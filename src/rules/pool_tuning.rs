@@ -33,12 +33,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::edit::{Edit, Slot};
-use crate::layout;
 use crate::model::DirId;
-use crate::naming;
+use crate::plan::naming;
+use crate::rules::layout;
 use crate::rules::{Board, Context, Ctx, Rule};
-use crate::tuning::{self, Time};
+use crate::syntax::edit::{Edit, Slot};
+use crate::vocab::tuning::{self, Time};
 use crate::vocab::{Change, Note, NoteKind, Plan, RuleId};
 
 pub struct PoolTuning;

@@ -35,13 +35,13 @@
 //! a `map` that reads `$proxy_host`. The behaviour check (`behaviour.rs`)
 //! verifies the result.
 
-use crate::behaviour::{substitute, uses_proxy_vars};
-use crate::edit::{Edit, Slot};
-use crate::headers::{HeaderAction, HeaderOp, HeaderValue};
-use crate::layout::{self, settings_anchor};
+use crate::check::behaviour::{substitute, uses_proxy_vars};
+use crate::model::target::ProxyTarget;
 use crate::model::{DirId, LevelId, LevelKind, Model, Word};
+use crate::rules::headers::{HeaderAction, HeaderOp, HeaderValue};
+use crate::rules::layout::{self, settings_anchor};
 use crate::rules::{Board, Ctx, Location, Rule, Site};
-use crate::target::ProxyTarget;
+use crate::syntax::edit::{Edit, Slot};
 use crate::vocab::{Change, HostHeaderMode, Note, NoteKind, Plan, RuleId};
 
 pub struct ProxyHost;
@@ -118,8 +118,8 @@ fn pin_cache_key(ctx: &Ctx, location: &Location) -> Option<Change> {
         return None;
     }
     let key = default_cache_key(model, location.id)?;
-    let anchor = crate::layout::settings_anchor_after(model, location.id, "proxy_pass")?;
-    let text = format!("proxy_cache_key {};", layout::word(&key));
+    let anchor = crate::rules::layout::settings_anchor_after(model, location.id, "proxy_pass")?;
+    let text = format!("proxy_cache_key {};", crate::syntax::word::word(&key));
     let edit = layout::at_anchor(model, anchor, text, Slot::ProtocolSetting);
     let reason = format!(
         "keeps the cache key {key}: nginx's default key holds $proxy_host, which becomes {}",
@@ -376,7 +376,7 @@ fn pins(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) ->
             name: "Host".into(),
             action: HeaderAction::Set(HeaderValue {
                 value: old_host.clone(),
-                written: layout::word(&old_host),
+                written: crate::syntax::word::word(&old_host),
             }),
             rule: RuleId::HostHeader,
             reason: format!(
@@ -394,7 +394,7 @@ fn pins(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) ->
             pins.header_ops.push(HeaderOp {
                 name: model.dirs[*d].arg(0).unwrap_or(name).to_string(),
                 action: HeaderAction::Set(HeaderValue {
-                    written: layout::word(&new),
+                    written: crate::syntax::word::word(&new),
                     value: new,
                 }),
                 rule: RuleId::ProxyHostValue,
@@ -413,12 +413,16 @@ fn pins(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) ->
             {
                 let url = model.dirs[pass].arg(0).unwrap_or("").to_string();
                 let (pattern, replacement) =
-                    crate::behaviour::default_redirect(model, model.dirs[pass].level, &url);
+                    crate::check::behaviour::default_redirect(model, model.dirs[pass].level, &url);
                 if seen_redirect.contains(&(pattern.clone(), replacement.clone())) {
                     continue;
                 }
                 seen_redirect.push((pattern.clone(), replacement.clone()));
-                let words = format!("{} {}", layout::word(&pattern), layout::word(&replacement));
+                let words = format!(
+                    "{} {}",
+                    crate::syntax::word::word(&pattern),
+                    crate::syntax::word::word(&replacement)
+                );
                 let reason = format!(
                     "keeps rewriting redirects to {pattern}...: nginx's default proxy_redirect is built from the proxy_pass URL, which changes"
                 );
@@ -449,7 +453,10 @@ fn pins(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) ->
         && target.host != site.upstream.as_str()
     {
         if let Some(anchor) = anchor {
-            let text = format!("proxy_ssl_name {};", layout::word(&target.host));
+            let text = format!(
+                "proxy_ssl_name {};",
+                crate::syntax::word::word(&target.host)
+            );
             let edit = layout::at_anchor(model, anchor, text, Slot::SslName);
             let reason = format!(
                 "keeps the TLS name (SNI, certificate check) {}: nginx's default is the upstream's host, which becomes {}",
@@ -538,6 +545,6 @@ pub fn new_url(url: &str, target: &ProxyTarget, upstream: &str) -> String {
 fn rewritten(arg: &Word, value: &str) -> String {
     match arg.quote {
         Some(q) if !value.contains(q) && !value.contains('\\') => format!("{q}{value}{q}"),
-        _ => layout::word(value),
+        _ => crate::syntax::word::word(value),
     }
 }

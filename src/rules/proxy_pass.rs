@@ -22,8 +22,8 @@
 //! user accepts it. Each protocol gets its own upstream blocks: nginx hands
 //! a pooled connection to whichever user of the block asks next.
 
-use crate::edit::Edit;
 use crate::rules::{Ctx, Rule, Site};
+use crate::syntax::edit::Edit;
 use crate::vocab::{Change, Plan, RuleId};
 
 pub struct ProxyPass;

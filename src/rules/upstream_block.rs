@@ -18,10 +18,10 @@
 
 use std::collections::HashMap;
 
-use crate::edit::{Edit, Slot};
 use crate::model::{DirId, LevelId, LevelKind};
-use crate::naming::NewUpstream;
+use crate::plan::naming::NewUpstream;
 use crate::rules::{Board, Context, Ctx, Rule};
+use crate::syntax::edit::{Edit, Slot};
 use crate::vocab::{Change, Plan, RuleId};
 
 pub struct UpstreamBlock;
@@ -53,7 +53,7 @@ struct NewBlock {
 
 /// Inside `http { }`, comment lines directly above the first `server` (no
 /// blank line between) describe it: the new blocks go above them.
-fn start_of_attached_comments(source: &crate::source::Source, line_start: usize) -> usize {
+fn start_of_attached_comments(source: &crate::syntax::source::Source, line_start: usize) -> usize {
     let mut at = line_start;
     while at > 0 {
         let previous = source.line_start(at - 1);
@@ -161,7 +161,7 @@ fn blocks(
                 NewBlock {
                     header: format!("upstream {}", u.name),
                     body: [
-                        format!("server {};", crate::layout::word(&u.server)),
+                        format!("server {};", crate::syntax::word::word(&u.server)),
                         format!("keepalive {};", u.keepalive),
                     ]
                     .into_iter()

@@ -17,12 +17,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::edit::Slot;
-use crate::layout;
+use crate::model::target::ProxyTarget;
 use crate::model::DirId;
-use crate::names::UpstreamName;
+use crate::rules::layout;
 use crate::rules::{Ctx, Rule};
-use crate::target::ProxyTarget;
+use crate::syntax::edit::Slot;
+use crate::vocab::names::UpstreamName;
 use crate::vocab::{Change, Plan, Protocol, RuleId};
 
 pub struct UpstreamKeepalive;

@@ -32,10 +32,10 @@
 //! as the variable was per request). The behaviour check compares the
 //! evaluated target before with the re-resolving server after.
 
-use crate::edit::{Edit, Slot};
-use crate::layout;
 use crate::model::{LevelId, Model};
+use crate::rules::layout;
 use crate::rules::{upstream_block, Board, Context, Ctx, Location, Rule, Site};
+use crate::syntax::edit::{Edit, Slot};
 use crate::vocab::{Change, Plan, RuleId};
 
 pub struct UpstreamResolve;

@@ -16,10 +16,10 @@
 
 use std::collections::BTreeSet;
 
-use crate::edit::{Edit, Slot};
-use crate::layout;
 use crate::model::{DirId, LevelId};
+use crate::rules::layout;
 use crate::rules::{Board, Context, Ctx, Rule};
+use crate::syntax::edit::{Edit, Slot};
 use crate::vocab::{Change, Plan, RuleId};
 
 /// The file's maps, and what the locations asked of them.

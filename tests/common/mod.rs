@@ -9,7 +9,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-
 /// A test's outcome from the failures it collected (one test per fixture
 /// directory runs under libtest-mimic).
 pub fn outcome(failures: Vec<String>) -> Result<(), libtest_mimic::Failed> {

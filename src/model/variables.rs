@@ -21,9 +21,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::model::target::ProxyTarget;
 use crate::model::{DirId, LevelId, LevelKind, Model};
-use crate::names::UpstreamName;
-use crate::target::ProxyTarget;
+use crate::vocab::names::UpstreamName;
 
 /// Where an evaluated target may go.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,7 @@
 
 use std::ops::Range;
 
-use crate::names::{BackendKey, UpstreamName};
+use crate::vocab::names::{BackendKey, UpstreamName};
 use crate::vocab::Protocol;
 
 /// A literal target of a `*_pass` directive.

@@ -144,7 +144,7 @@ impl Tuning {
             };
             out.push(Directive {
                 name: "keepalive_timeout",
-                word: crate::layout::word(&t.text),
+                word: crate::syntax::word::word(&t.text),
                 value: t.ms,
                 why,
             });
@@ -152,7 +152,7 @@ impl Tuning {
         if let Some(n) = &self.keepalive_requests {
             out.push(Directive {
                 name: "keepalive_requests",
-                word: crate::layout::word(&n.text),
+                word: crate::syntax::word::word(&n.text),
                 value: n.value,
                 why: "--keepalive-requests".into(),
             });
@@ -160,7 +160,7 @@ impl Tuning {
         if let Some(t) = &self.keepalive_time {
             out.push(Directive {
                 name: "keepalive_time",
-                word: crate::layout::word(&t.text),
+                word: crate::syntax::word::word(&t.text),
                 value: t.ms,
                 why: "--keepalive-time".into(),
             });

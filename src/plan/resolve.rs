@@ -51,14 +51,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
-use crate::behaviour;
+use crate::check::behaviour;
+use crate::model::target::ProxyTarget;
+use crate::model::variables;
 use crate::model::{DirId, LevelId, LevelKind, Model};
-use crate::names::{BackendKey, UpstreamName};
-use crate::naming::{self, NewUpstream};
+use crate::plan::naming::{self, NewUpstream};
 use crate::plan::Discovered;
 use crate::rules::{self, Ctx, Site};
-use crate::target::ProxyTarget;
-use crate::variables;
+use crate::vocab::names::{BackendKey, UpstreamName};
 use crate::vocab::{Note, NoteKind, PlanError};
 
 /// The size of the shared memory zone of a new re-resolving upstream: one
@@ -84,7 +84,10 @@ impl ResolveUpstream {
     pub fn body(&self, tuning: &[String]) -> Vec<String> {
         let mut body = vec![
             format!("zone {} {ZONE_SIZE};", self.zone),
-            format!("server {} resolve;", crate::layout::word(&self.server)),
+            format!(
+                "server {} resolve;",
+                crate::syntax::word::word(&self.server)
+            ),
         ];
         body.extend(self.resolver_lines.iter().cloned());
         body.push(format!("keepalive {};", self.keepalive));
@@ -289,7 +292,7 @@ fn candidate(
     let evaluated: String = pieces.iter().map(|p| p.value.as_str()).collect();
     let target = match ProxyTarget::parse(&evaluated) {
         Ok(t) => t,
-        Err(crate::target::NotLiteral::VariableHost) => {
+        Err(crate::model::target::NotLiteral::VariableHost) => {
             return Err(format!(
                 "it evaluates to {evaluated}: the variables left in its host or port are not fixed by a `set` in its location"
             ))

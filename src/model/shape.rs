@@ -154,11 +154,11 @@ fn wrong(model: &Model, d: DirId, local: &[Shape]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::source::Source;
+    use crate::syntax::source::Source;
 
     fn check(text: &str) -> Option<String> {
         let source = Source::new("t.conf", text.as_bytes().to_vec());
-        let tree = crate::parse::parse(&source).unwrap();
+        let tree = crate::syntax::parse::parse(&source).unwrap();
         let model = crate::model::Model::build(&source, &tree);
         super::first_error(&model).map(|e| {
             let (line, column) = source.line_col(e.offset.unwrap());

@@ -8,6 +8,15 @@
 //! file a directive came from beyond byte offsets into one [`Source`], so a
 //! later multi-file model (following `include`) can keep the same questions.
 
+pub mod dump;
+pub mod files;
+pub mod roots;
+pub mod shape;
+pub mod siblings;
+pub mod target;
+pub mod variables;
+pub mod workspace;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -15,9 +24,9 @@ use std::ops::Range;
 use rayon::prelude::*;
 use tree_sitter::{Node, Tree, TreeCursor};
 
-use crate::query::{self, Matches};
-use crate::source::Source;
-use crate::workspace::{Inclusion, Unit, Workspace};
+use crate::model::workspace::{Inclusion, Unit, Workspace};
+use crate::syntax::query::{self, Matches};
+use crate::syntax::source::Source;
 
 /// Defines an id type: an index into one of the model's tables, kept
 /// apart from other numbers (offsets, counts, other tables' ids) by type;
@@ -165,7 +174,7 @@ pub struct Model<'s> {
     /// starts in the unit's (a file included in several places is queried
     /// once and placed at each).
     matched: Matches,
-    walked: Vec<(crate::workspace::FileId, usize)>,
+    walked: Vec<(crate::model::workspace::FileId, usize)>,
     /// Directive by start offset.
     starts: HashMap<usize, DirId>,
     /// Directives without a block, by level and name, in order: a tree's
@@ -351,7 +360,7 @@ impl<'s> Model<'s> {
     /// Walks one file's statements into `level`, its text at `base`.
     fn walk_file(
         &mut self,
-        file: crate::workspace::FileId,
+        file: crate::model::workspace::FileId,
         base: usize,
         level: LevelId,
         via: Option<DirId>,
@@ -370,7 +379,7 @@ impl<'s> Model<'s> {
     /// notes it read; `None` for a file that did not parse.
     fn enter_file<'c>(
         &mut self,
-        file: crate::workspace::FileId,
+        file: crate::model::workspace::FileId,
         base: usize,
     ) -> Option<TreeCursor<'c>>
     where
@@ -384,7 +393,10 @@ impl<'s> Model<'s> {
 
     /// What an `include` directive at `level` brings in: the segments to
     /// read in its place, each with its base and `via`.
-    fn include(&mut self, id: DirId) -> Vec<(crate::workspace::FileId, usize, Option<DirId>)> {
+    fn include(
+        &mut self,
+        id: DirId,
+    ) -> Vec<(crate::model::workspace::FileId, usize, Option<DirId>)> {
         let Some((unit, _)) = self.unit else {
             self.unseen
                 .insert(id, "upkeep was given this file alone".into());
@@ -577,7 +589,7 @@ impl<'s> Model<'s> {
         };
         let value = match std::str::from_utf8(inner) {
             Ok(text) if !text.contains('\\') => Cow::Borrowed(text),
-            _ => Cow::Owned(unescape(inner)),
+            _ => Cow::Owned(crate::syntax::word::unescape(inner)),
         };
         Word {
             range,
@@ -904,7 +916,7 @@ struct FileWalk<'c> {
     restore: (usize, Option<DirId>),
     /// The files the include under the cursor reads and that are not yet
     /// read, the next one last, each with its base and `via`.
-    pending: Vec<(crate::workspace::FileId, usize, Option<DirId>)>,
+    pending: Vec<(crate::model::workspace::FileId, usize, Option<DirId>)>,
 }
 
 impl<'c> FileWalk<'c> {
@@ -1006,47 +1018,10 @@ fn kind_of(name: &str) -> LevelKind {
     }
 }
 
-/// nginx's tokenizer resolves `\"`, `\'`, `\\`, `\t`, `\r` and `\n`; any
-/// other backslash stays as written.
-pub fn unescape(raw: &[u8]) -> String {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'\\' && i + 1 < raw.len() {
-            match raw[i + 1] {
-                b'"' | b'\'' | b'\\' => {
-                    out.push(raw[i + 1]);
-                    i += 2;
-                    continue;
-                }
-                b't' => {
-                    out.push(b'\t');
-                    i += 2;
-                    continue;
-                }
-                b'r' => {
-                    out.push(b'\r');
-                    i += 2;
-                    continue;
-                }
-                b'n' => {
-                    out.push(b'\n');
-                    i += 2;
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        out.push(raw[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::parse;
+    use crate::syntax::parse::parse;
 
     #[test]
     fn inheritance_of_headers_skips_if_and_stops_at_the_defining_level() {
@@ -1071,11 +1046,6 @@ mod tests {
             .find(|l| model.location_path(*l).map(|p| p.path) == Some("/b".into()));
         let (_, headers) = model.effective_headers(b.unwrap());
         assert_eq!(headers[0].0, "b");
-    }
-
-    #[test]
-    fn unescapes_like_nginx() {
-        assert_eq!(unescape(br#"a\"b\q"#), "a\"b\\q");
     }
 
     /// The index holds exactly what the queries match, as the model's own
@@ -1114,7 +1084,7 @@ mod tests {
     /// locations gives two `proxy_pass` directives, one per inclusion.
     #[test]
     fn the_index_of_a_unit_covers_every_inclusion() {
-        use crate::workspace::{Paths, Unit, UnitKind, Workspace};
+        use crate::model::workspace::{Paths, Unit, UnitKind, Workspace};
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("nginx.conf"),

@@ -29,9 +29,9 @@ use rayon::prelude::*;
 
 use tree_sitter::Tree;
 
-use crate::edit::Edit;
-use crate::parse::{self, SyntaxError};
-use crate::source::Source;
+use crate::syntax::edit::Edit;
+use crate::syntax::parse::{self, SyntaxError};
+use crate::syntax::source::Source;
 
 /// A file of the run, by the order it was first reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,7 +78,7 @@ impl Paths {
         } else {
             prefix.join(named)
         };
-        crate::roots::map(&full, &self.maps)
+        crate::model::roots::map(&full, &self.maps)
     }
 
     /// Whether an include upkeep could not read was declared irrelevant:
@@ -126,7 +126,7 @@ pub struct File {
     pub depth: usize,
     /// The file's state when it was read (`None` for text not read from a
     /// path): a write replaces it only while it still matches.
-    pub stamp: Option<crate::files::Stamp>,
+    pub stamp: Option<crate::model::files::Stamp>,
 }
 
 impl File {
@@ -252,12 +252,12 @@ impl Workspace {
     fn read(&self, path: &Path) -> Result<Read, ReadError> {
         let shown = shown_path(path);
         // Symlinks resolved, absolute link targets through --path-map.
-        let real = crate::roots::real_path(path, &self.paths.maps)
-            .map_err(|e| ReadError(format!("{shown}: {}", crate::files::describe_io(&e))))?;
+        let real = crate::model::roots::real_path(path, &self.paths.maps)
+            .map_err(|e| ReadError(format!("{shown}: {}", crate::model::files::describe_io(&e))))?;
         if let Some(id) = self.by_real.get(&real) {
             return Ok(Read::Known(*id));
         }
-        let (text, stamp) = crate::files::read_regular(&real)
+        let (text, stamp) = crate::model::files::read_regular(&real)
             .map_err(|e| ReadError(format!("{shown}: {}", e.describe())))?;
         let mut file = File::parsed(FileId(0), shown, Some(real), text, None);
         file.stamp = Some(stamp);
@@ -303,7 +303,7 @@ impl Workspace {
             .filter(|(_, edits)| !edits.is_empty())
             .map(|(id, edits)| {
                 let f = self.file(*id);
-                let text = crate::edit::apply(&f.source.text, edits);
+                let text = crate::syntax::edit::apply(&f.source.text, edits);
                 // tree-sitter's incremental parse pays off for a few edits;
                 // with edits all over the file (one per 4 KiB or more: a
                 // generated config with thousands of locations) telling the
@@ -333,7 +333,7 @@ impl Workspace {
     /// Adds the files of an `nginx -T` dump, each at its path: includes
     /// then resolve among them, as nginx resolved them when it wrote the
     /// dump. Returns their ids, in the dump's order.
-    pub fn add_dump(&mut self, dump: crate::dump::Dump) -> Vec<FileId> {
+    pub fn add_dump(&mut self, dump: crate::model::dump::Dump) -> Vec<FileId> {
         let paths: Vec<PathBuf> = dump.files.iter().map(|(p, _)| p.clone()).collect();
         let ids = dump
             .files
@@ -768,7 +768,7 @@ fn word_value(raw: &[u8], quoted: bool) -> String {
     } else {
         raw
     };
-    crate::model::unescape(inner)
+    crate::syntax::word::unescape(inner)
 }
 
 /// A path for messages and diffs: relative to the current directory when

@@ -17,8 +17,8 @@ use std::ops::Range;
 use similar::udiff::UnifiedHunkHeader;
 use similar::{Algorithm, DiffOp, DiffTag};
 
-use crate::edit::{self, Edit};
-use crate::source::Source;
+use crate::syntax::edit::{self, Edit};
+use crate::syntax::source::Source;
 
 /// Lines of context around each change, as `diff -u` and git show.
 const CONTEXT: usize = 3;
@@ -230,9 +230,9 @@ fn push_line(out: &mut Vec<u8>, marker: u8, line: &[u8]) {
 }
 
 /// ANSI colors for a rendered diff: headers bold, hunks cyan, - red, + green
-/// (`crate::style`).
+/// (`crate::output::style`).
 pub fn colorize(diff: &[u8]) -> Vec<u8> {
-    use crate::style;
+    use crate::output::style;
     let mut out = Vec::with_capacity(diff.len() + diff.len() / 8);
     for line in diff.split_inclusive(|b| *b == b'\n') {
         let style = if line.starts_with(b"---") || line.starts_with(b"+++") {
@@ -265,7 +265,7 @@ pub fn colorize(diff: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edit::Slot;
+    use crate::syntax::edit::Slot;
 
     fn diff(old: &str, edits: Vec<Edit>) -> String {
         let source = Source::new("t", old.as_bytes().to_vec());

@@ -41,7 +41,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::files::{describe_io, Stamp};
+use crate::model::files::{describe_io, Stamp};
+use crate::vocab::Recovery;
 
 /// The journal's file name, in the directory that holds every written file.
 pub const JOURNAL: &str = ".upkeep-journal";
@@ -63,7 +64,7 @@ pub enum WriteError {
 }
 
 fn journal_found(path: &Path, pid: &Option<u32>) -> String {
-    let shown = crate::workspace::shown_path(path);
+    let shown = crate::model::workspace::shown_path(path);
     match pid {
         Some(pid) if process_alive(*pid) => format!(
             "{shown}: another upkeep (process {pid}) is writing these files right now; nothing was written (wait for it to finish)"
@@ -383,7 +384,7 @@ fn write_journal(
             .map(|s| s.entry.clone())
             .collect(),
     };
-    let shown = crate::workspace::shown_path(path);
+    let shown = crate::model::workspace::shown_path(path);
     let io_err = |source| WriteError::Io {
         path: shown.clone(),
         source,
@@ -536,7 +537,7 @@ fn back_up(f: &Pending, entry: &Entry) -> Result<Stamp, WriteError> {
             return Err(io_err(e));
         }
     }
-    crate::files::stamp(&f.path).map_err(io_err)
+    crate::model::files::stamp(&f.path).map_err(io_err)
 }
 
 /// The file is as upkeep read it: its stamp (when known) and its bytes.
@@ -548,12 +549,12 @@ fn unchanged(f: &Pending, stamp: Option<Stamp>) -> Result<(), WriteError> {
     let changed = || WriteError::ChangedMeanwhile {
         path: f.shown.clone(),
     };
-    let now = crate::files::stamp(&f.path).map_err(io_err)?;
+    let now = crate::model::files::stamp(&f.path).map_err(io_err)?;
     if stamp.is_some_and(|then| !then.same_state(&now)) {
         return Err(changed());
     }
-    let (text, _) =
-        crate::files::read_regular(&f.path).map_err(|e| io_err(io::Error::other(e.describe())))?;
+    let (text, _) = crate::model::files::read_regular(&f.path)
+        .map_err(|e| io_err(io::Error::other(e.describe())))?;
     if text != f.original {
         return Err(changed());
     }
@@ -585,8 +586,8 @@ fn commit(f: &Pending, entry: &Entry, stamp: Option<Stamp>) -> Result<(), WriteE
 /// The backup is a file of its own, not a link to the original.
 fn backup_is_a_copy(entry: &Entry) -> bool {
     match (
-        crate::files::stamp(&path_of(&entry.backup)),
-        crate::files::stamp(&path_of(&entry.path)),
+        crate::model::files::stamp(&path_of(&entry.backup)),
+        crate::model::files::stamp(&path_of(&entry.path)),
     ) {
         (Ok(b), Ok(p)) => (b.dev, b.ino) != (p.dev, p.ino),
         _ => false,
@@ -649,16 +650,6 @@ fn sync_dirs<'a>(paths: impl Iterator<Item = &'a Path>) {
     }
 }
 
-/// What `--recover` does with an interrupted write's journal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Recovery {
-    /// Put every file back as it was before the interrupted write.
-    Rollback,
-    /// Complete the interrupted write: replace the files not replaced yet.
-    Finish,
-}
-
 /// Journals of interrupted writes in `dirs` or any directory above them.
 pub fn find_journals<'a>(dirs: impl Iterator<Item = &'a Path>) -> Vec<PathBuf> {
     let mut seen = std::collections::HashSet::new();
@@ -703,9 +694,9 @@ pub fn recover(
     how: Recovery,
     writable: &dyn Fn(&Path) -> bool,
 ) -> Result<Vec<String>, String> {
-    let shown = crate::workspace::shown_path(journal);
-    let (text, _) =
-        crate::files::read_regular(journal).map_err(|e| format!("{shown}: {}", e.describe()))?;
+    let shown = crate::model::workspace::shown_path(journal);
+    let (text, _) = crate::model::files::read_regular(journal)
+        .map_err(|e| format!("{shown}: {}", e.describe()))?;
     let j: Journal = serde_json::from_slice(&text).map_err(|e| {
         format!("{shown}: not a journal upkeep can read ({e}); nothing was done (move it away by hand once you have checked the files it names)")
     })?;
@@ -718,7 +709,7 @@ pub fn recover(
     if let Some(p) = outside {
         return Err(format!(
             "{shown}: names {}, outside the directories this run may write; nothing was done (run upkeep --recover on the repository that holds those files)",
-            crate::workspace::shown_path(&p)
+            crate::model::workspace::shown_path(&p)
         ));
     }
     if j.pid != std::process::id() && process_alive(j.pid) {
@@ -802,7 +793,7 @@ mod tests {
             shown: path.display().to_string(),
             original: original.to_vec(),
             new: new.to_vec(),
-            stamp: crate::files::stamp(path).ok(),
+            stamp: crate::model::files::stamp(path).ok(),
             root: path.parent().unwrap().to_path_buf(),
         }
     }

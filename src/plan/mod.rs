@@ -17,16 +17,20 @@
 //! Nothing here touches the file system; the result is checked by
 //! `verify` in `lib.rs` before anything is printed or written.
 
+pub mod naming;
+pub mod resolve;
+pub mod units;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::behaviour;
-use crate::headers;
+use crate::check::behaviour;
+use crate::model::target::{literal_pass_host, NotLiteral, ProxyTarget};
+use crate::model::variables;
 use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model};
-use crate::names::{BackendKey, UpstreamName};
-use crate::naming::{self, Backend, ExistingUpstream, PoolKey, UpstreamChoice};
+use crate::plan::naming::{Backend, ExistingUpstream, PoolKey, UpstreamChoice};
+use crate::rules::headers;
 use crate::rules::{self, Board, Context, Ctx, Location, Site, RULES};
-use crate::target::{literal_pass_host, NotLiteral, ProxyTarget};
-use crate::variables;
+use crate::vocab::names::{BackendKey, UpstreamName};
 pub use crate::vocab::Plan;
 use crate::vocab::{GrpcHost, HostHeaderMode, Note, NoteKind, Options, PlanError, Protocol, Seen};
 
@@ -62,7 +66,7 @@ pub fn plan_except(
     // --resolve: proxy_pass targets resolved per request, as pooled
     // upstreams that re-resolve (`resolve.rs`).
     let resolved = if opts.resolve {
-        crate::resolve::discover(
+        crate::plan::resolve::discover(
             &ctx,
             &discovered,
             &new_upstreams,
@@ -70,7 +74,7 @@ pub fn plan_except(
             &mut out.suppressed,
         )?
     } else {
-        crate::resolve::Resolved::default()
+        crate::plan::resolve::Resolved::default()
     };
     sites.extend(resolved.sites.iter().cloned());
 
@@ -865,7 +869,7 @@ fn grpc_authority_blocker(
     if let Some(host) = host {
         let value = model.dirs[host].arg(1).unwrap_or("");
         if ctx.opts.grpc_host != GrpcHost::HostHeader
-            && crate::variables::may_be_empty(model, level, value)
+            && crate::model::variables::may_be_empty(model, level, value)
         {
             return Some(format!(
                 "grpc_pass {written} is left alone: its `grpc_set_header Host {value}` may be empty, and nginx 1.31.4 and later then send the target's `:authority: {}`, which an upstream name cannot keep (pass --nginx-version if it is older)",

@@ -16,10 +16,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::edit::Slot;
-use crate::layout::{self, settings_anchor};
 use crate::model::{DirId, LevelId};
+use crate::rules::layout::{self, settings_anchor};
 use crate::rules::{Ctx, Location};
+use crate::syntax::edit::Slot;
 use crate::vocab::{Change, RuleId};
 
 /// One operation on the effective `proxy_set_header` list of a location.
@@ -264,7 +264,7 @@ pub fn edit_level(ctx: &Ctx, level: LevelId, ops: &[HeaderOp]) -> Vec<Change> {
             for d in &present {
                 if let Some(old) = model.dirs[*d].args.get(1) {
                     if old.value != value.value.as_str() {
-                        let edit = crate::edit::Edit::replace(
+                        let edit = crate::syntax::edit::Edit::replace(
                             old.range.clone(),
                             value.replacing(old.quote),
                         );

@@ -4,13 +4,19 @@
 //! the model up to the emitters speaks it, and it depends on nothing but
 //! [`Edit`] and the name types.
 
+pub mod errors;
+pub mod names;
+pub mod tuning;
+
+pub use errors::{ExitStatus, FileError};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::edit::Edit;
-use crate::names::{BackendKey, UpstreamName};
+use crate::syntax::edit::Edit;
+use crate::vocab::names::{BackendKey, UpstreamName};
 
 /// What planning produces for one unit: the edits with their reasons, and
 /// notes. Rules add to it; `lib.rs` verifies it before anything is shown.
@@ -195,7 +201,7 @@ pub struct Options {
     pub skipped: BTreeSet<Protocol>,
     /// `keepalive_timeout`, `keepalive_requests` and `keepalive_time` for
     /// the pools upkeep adds (and existing ones with `--tune-existing`).
-    pub tuning: crate::tuning::Tuning,
+    pub tuning: crate::vocab::tuning::Tuning,
     /// `--resolve`: a `proxy_pass` whose host a `set` fixes becomes a
     /// pooled upstream that re-resolves the name (nginx 1.27.3 or later).
     pub resolve: bool,
@@ -455,4 +461,22 @@ impl Note {
 pub struct PlanError {
     pub offset: Option<usize>,
     pub message: String,
+}
+
+/// A point in a file: 1-based line and byte column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Place {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// What `--recover` does with an interrupted write's journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Recovery {
+    /// Put every file back as it was before the interrupted write.
+    Rollback,
+    /// Complete the interrupted write: replace the files not replaced yet.
+    Finish,
 }

@@ -1,5 +1,5 @@
 //! Reading a file of the run: only regular files, never more than
-//! [`MAX_FILE_SIZE`](crate::MAX_FILE_SIZE) bytes, and never blocking.
+//! [`MAX_FILE_SIZE`] bytes, and never blocking.
 //!
 //! Why each guard is there:
 //! - The file is opened with `O_NONBLOCK` and its type is checked on the
@@ -20,7 +20,9 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
 
-use crate::MAX_FILE_SIZE;
+/// Largest file upkeep reads: nginx configs are kilobytes; this bounds
+/// memory for a wrong path.
+pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
 /// What identifies the state of a file as upkeep read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

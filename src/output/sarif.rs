@@ -17,7 +17,7 @@
 
 use serde_json::{json, Value};
 
-use crate::report::{FileReport, RunReport};
+use crate::output::report::{FileReport, RunReport};
 use crate::rules;
 use crate::vocab::RuleId;
 

@@ -12,9 +12,9 @@ use std::fmt;
 
 use tree_sitter::{InputEdit, Node, Parser, Point, Tree};
 
-use crate::edit::Edit;
+use crate::syntax::edit::Edit;
 
-use crate::source::Source;
+use crate::syntax::source::Source;
 
 /// A file nginx would refuse to read, located precisely.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,9 +18,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use crate::model::target::ProxyTarget;
 use crate::model::{DirId, Model};
-use crate::names::{BackendKey, UpstreamName};
-use crate::target::ProxyTarget;
+use crate::vocab::names::{BackendKey, UpstreamName};
 use crate::vocab::{Options, PlanError, Protocol};
 
 /// An `upstream` block already in the file.
@@ -289,7 +289,7 @@ pub fn assign(
 /// (IPv6 brackets and the `unix:` prefix dropped first).
 pub fn sanitize(host: &str) -> String {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let host = if crate::target::starts_with_unix(host) {
+    let host = if crate::model::target::starts_with_unix(host) {
         &host[5..]
     } else {
         host

@@ -2,12 +2,14 @@
 //! validated [`Config`] (what the run does). Values are checked by clap's
 //! value parsers, so a bad flag gets clap's message and exit code 2.
 
+pub mod settings;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::{ArgGroup, Parser, ValueEnum};
 
-use crate::names::{BackendKey, UpstreamName};
-use crate::tuning::{self, Count, Time, Tuning};
+use crate::vocab::names::{BackendKey, UpstreamName};
+use crate::vocab::tuning::{self, Count, Time, Tuning};
 use crate::vocab::{HostHeaderMode, Options, Protocol};
 
 /// The nginx release whose `upstream` blocks re-resolve names: `server
@@ -191,7 +193,7 @@ pub struct Args {
     /// went down): `rollback` puts every file back as it was, `finish`
     /// writes the rest. Only needed when upkeep says it found a journal.
     #[arg(long, value_enum, value_name = "rollback|finish")]
-    pub recover: Option<crate::write::Recovery>,
+    pub recover: Option<crate::vocab::Recovery>,
 
     /// Write what goes to standard output (the diff, report or
     /// annotations) to FILE instead.
@@ -301,7 +303,7 @@ pub struct Config {
     pub root: Option<std::path::PathBuf>,
     pub prefix: Option<std::path::PathBuf>,
     /// How include names map to files.
-    pub paths: crate::workspace::Paths,
+    pub paths: crate::model::workspace::Paths,
     /// `--exclude` globs for directory walks.
     pub exclude: Vec<String>,
     /// What standard input is called in the output (`-` unless
@@ -319,7 +321,7 @@ pub struct Config {
     /// `-o FILE`: where standard output goes instead.
     pub output_file: Option<std::path::PathBuf>,
     /// `--recover`: complete an interrupted write instead of a run.
-    pub recover: Option<crate::write::Recovery>,
+    pub recover: Option<crate::vocab::Recovery>,
     /// Stop after parsing (the benchmarks' baseline).
     pub parse_only: bool,
     pub options: Options,
@@ -342,10 +344,14 @@ impl Args {
         if typed.no_config || typed.tool.is_some() {
             return typed.checked();
         }
-        let Some(path) = typed.config.clone().or_else(|| crate::settings::find(cwd)) else {
+        let Some(path) = typed
+            .config
+            .clone()
+            .or_else(|| crate::cli::settings::find(cwd))
+        else {
             return typed.checked();
         };
-        let settings = crate::settings::load(&path)?;
+        let settings = crate::cli::settings::load(&path)?;
         let mut merged: Vec<std::ffi::OsString> = argv[..1].to_vec();
         merged.extend(settings.args.iter().map(Into::into));
         merged.extend(argv[1..].iter().cloned());
@@ -469,7 +475,7 @@ impl Args {
             prefix: prefix.clone(),
             exclude: self.exclude,
             stdin_name: self.stdin_filename.clone().unwrap_or_else(|| "-".into()),
-            paths: crate::workspace::Paths {
+            paths: crate::model::workspace::Paths {
                 prefix,
                 maps: self
                     .path_maps

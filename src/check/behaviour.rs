@@ -34,9 +34,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use crate::model::target::ProxyTarget;
 use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model, ROOT};
-use crate::names::UpstreamName;
-use crate::target::ProxyTarget;
+use crate::vocab::names::UpstreamName;
 use crate::vocab::Protocol;
 
 /// How `$proxy_host`-derived values are compared.
@@ -243,12 +243,12 @@ pub fn observe_with(
 ) -> Observations {
     let keys = level_keys(model);
     let blocks = upstream_blocks(model);
-    let valued = crate::variables::upstream_valued_passes(model, |http, name| {
+    let valued = crate::model::variables::upstream_valued_passes(model, |http, name| {
         blocks.contains_key(&(Some(http), name.clone()))
     });
     let upstreams = Upstreams { blocks, valued };
     let runtime = runtime.then(|| Runtime {
-        defined: crate::variables::Defined::of(model),
+        defined: crate::model::variables::Defined::of(model),
         literals: literal_targets(model),
     });
     let mut out = Observations::default();
@@ -381,8 +381,10 @@ fn observe_place(
     let proxy = protocol == Protocol::Proxy;
     let parsed = ProxyTarget::parse_as(protocol, &url).ok();
     let evaluated = match (&parsed, runtime) {
-        (None, Some(r)) if proxy => crate::variables::evaluate_pass(model, &r.defined, place.pass)
-            .and_then(|u| ProxyTarget::parse(&u).ok()),
+        (None, Some(r)) if proxy => {
+            crate::model::variables::evaluate_pass(model, &r.defined, place.pass)
+                .and_then(|u| ProxyTarget::parse(&u).ok())
+        }
         _ => None,
     };
     let target = parsed.clone().or_else(|| evaluated.clone());
@@ -535,7 +537,8 @@ fn observe_place(
                 // `:authority`, the target's when the value is empty.
                 Some(i) if grpc_host == crate::vocab::GrpcHost::Authority => {
                     let (_, value) = headers.remove(i);
-                    let sent = if crate::variables::may_be_empty(model, place.level, &value) {
+                    let sent = if crate::model::variables::may_be_empty(model, place.level, &value)
+                    {
                         format!("{value}, or {authority} when empty")
                     } else {
                         value
@@ -718,7 +721,7 @@ pub fn connection_settings(model: &Model, chain: &[LevelId], target: &ProxyTarge
 
 /// What observing targets with variables needs, computed once per model.
 struct Runtime {
-    defined: crate::variables::Defined,
+    defined: crate::model::variables::Defined,
     literals: BTreeSet<(Option<LevelId>, UpstreamName, Option<u16>)>,
 }
 
@@ -747,7 +750,7 @@ pub fn literal_targets(model: &Model) -> BTreeSet<(Option<LevelId>, UpstreamName
 fn via(resolver: Option<String>, timeout: Option<String>) -> String {
     let ms = timeout
         .as_deref()
-        .and_then(crate::tuning::parse_msec)
+        .and_then(crate::vocab::tuning::parse_msec)
         .unwrap_or(30_000);
     format!(
         " via resolver {} timeout {ms}ms",

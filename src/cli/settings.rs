@@ -50,7 +50,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::cli;
-use crate::source::Source;
+use crate::syntax::source::Source;
 
 /// The file's name.
 pub const FILE_NAME: &str = "upkeep.toml";
@@ -111,8 +111,8 @@ pub fn find(dir: &Path) -> Option<PathBuf> {
 /// `path:line:column: what is wrong`, with what to do.
 pub fn load(path: &Path) -> Result<Settings, String> {
     let shown = path.display().to_string();
-    let (bytes, _) =
-        crate::files::read_regular(path).map_err(|e| format!("{shown}: {}", e.describe()))?;
+    let (bytes, _) = crate::model::files::read_regular(path)
+        .map_err(|e| format!("{shown}: {}", e.describe()))?;
     let source = Source::new(shown.clone(), bytes);
     let at = |span: Option<Range<usize>>, message: &str| match span {
         Some(span) => {
@@ -215,7 +215,7 @@ pub fn load(path: &Path) -> Result<Settings, String> {
             &|v| cli::parse_include_glob(v).map(drop),
         )?;
     }
-    let time = |v: &str| crate::tuning::parse_time_flag(v).map(drop);
+    let time = |v: &str| crate::vocab::tuning::parse_time_flag(v).map(drop);
     for (name, value) in [
         ("keepalive-timeout", raw.keepalive_timeout),
         ("keepalive-time", raw.keepalive_time),
@@ -230,7 +230,7 @@ pub fn load(path: &Path) -> Result<Settings, String> {
             "keepalive-requests",
             n.get_ref().to_string(),
             n.span(),
-            &|v| crate::tuning::parse_count_flag(v).map(drop),
+            &|v| crate::vocab::tuning::parse_count_flag(v).map(drop),
         )?;
     }
     if let Some(v) = raw.resolver {

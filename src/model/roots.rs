@@ -108,9 +108,9 @@ impl Roots {
         match self.holding(real).filter(|r| r.git) {
             Some(root) => match real.strip_prefix(&root.dir) {
                 Ok(rest) if !rest.as_os_str().is_empty() => rest.display().to_string(),
-                _ => crate::workspace::shown_path(real),
+                _ => crate::model::workspace::shown_path(real),
             },
-            None => crate::workspace::shown_path(real),
+            None => crate::model::workspace::shown_path(real),
         }
     }
 
@@ -142,7 +142,7 @@ impl Roots {
 pub fn shown_dir(dir: &Path) -> String {
     match std::env::current_dir() {
         Ok(cwd) if cwd == dir => ".".into(),
-        _ => crate::workspace::shown_path(dir),
+        _ => crate::model::workspace::shown_path(dir),
     }
 }
 
@@ -152,7 +152,7 @@ pub fn shown_dir(dir: &Path) -> String {
 /// links (`sites-enabled/app -> ../sites-available/app`) and the includes
 /// upkeep reads for them lead.
 fn config_dir(dir: PathBuf) -> PathBuf {
-    let sites = crate::siblings::Wholesale::of(&dir).is_some()
+    let sites = crate::model::siblings::Wholesale::of(&dir).is_some()
         || dir.file_name().is_some_and(|n| n == "sites-available");
     match dir.parent() {
         Some(parent) if sites => parent.to_path_buf(),

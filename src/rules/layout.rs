@@ -4,8 +4,8 @@
 //!
 //! Every function returns an [`Edit`]; none decides *what* to write.
 
-use crate::edit::{Edit, Slot};
 use crate::model::{DirId, LevelId, Model, Word};
+use crate::syntax::edit::{Edit, Slot};
 
 /// Inserts `text` (one directive, no indentation, no line ending) right
 /// after directive `after`: on a new line with the same indentation when
@@ -148,32 +148,7 @@ pub fn settings_anchor_after(model: &Model, level: LevelId, pass: &str) -> Optio
 pub fn replace_arg(arg: &Word, value: &str) -> Edit {
     let text = match arg.quote {
         Some(q) if !value.contains(q) && !value.contains('\\') => format!("{q}{value}{q}"),
-        _ => word(value),
+        _ => crate::syntax::word::word(value),
     };
     Edit::replace(arg.range.clone(), text)
-}
-
-/// A value written as one nginx word: bare when that reads back the same,
-/// otherwise double-quoted with `"` and `\` escaped.
-pub fn word(value: &str) -> String {
-    let bare = !value.is_empty()
-        && !value.contains(|c: char| {
-            c.is_whitespace() || matches!(c, ';' | '{' | '}' | '"' | '\'' | '\\' | '#')
-        });
-    if bare {
-        value.to_string()
-    } else {
-        format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn words_that_need_quotes_get_them() {
-        assert_eq!(super::word("/api/"), "/api/");
-        assert_eq!(super::word("/a b"), "\"/a b\"");
-        assert_eq!(super::word("/x{"), "\"/x{\"");
-        assert_eq!(super::word("a\"b"), "\"a\\\"b\"");
-    }
 }

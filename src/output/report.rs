@@ -8,8 +8,8 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::source::Source;
-use crate::vocab::{Change, Note, NoteKind, RuleId};
+use crate::syntax::source::Source;
+use crate::vocab::{Change, Note, NoteKind, Place, RuleId};
 
 /// The version of the JSON report's shape (`schemas/report.schema.json`):
 /// raised when a field changes meaning or goes away, not when one is added.
@@ -155,14 +155,6 @@ pub struct FileReport {
     /// file includes), line and column.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_at: Option<Place>,
-}
-
-/// A point in a file: 1-based line and byte column.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Place {
-    pub path: String,
-    pub line: usize,
-    pub column: usize,
 }
 
 /// What happened to one file.

@@ -19,18 +19,18 @@
 //! - [`Sarif`]: one SARIF 2.1.0 log at the end (`sarif.rs`), for code
 //!   scanning; errors on stderr as in JSON mode.
 //!
-//! Colors (`crate::style`) are used on a stream only when the run decided
+//! Colors (`crate::output::style`) are used on a stream only when the run decided
 //! that stream gets them (`Config::color`, `Config::err_color`).
 
 use std::collections::HashSet;
 use std::io::{self, Write};
 
 use crate::cli::{Config, Format, Mode};
-use crate::report::{
+use crate::output::report::{
     FileReport, FileStatus, NoteReport, RunError, RunReport, Span, Summary, REPORT_VERSION,
 };
-use crate::style::{self, paint};
-use crate::{diff, sarif};
+use crate::output::style::{self, paint};
+use crate::output::{diff, sarif};
 
 /// What the run produced for one file, beside its report.
 pub enum Output<'a> {
@@ -134,13 +134,13 @@ fn recovered_lines(
     done: &[String],
 ) -> io::Result<()> {
     let how = match config.recover {
-        Some(crate::write::Recovery::Finish) => "finished",
+        Some(crate::vocab::Recovery::Finish) => "finished",
         _ => "rolled back",
     };
     writeln!(
         err,
         "{}: the interrupted write is {how}",
-        crate::workspace::shown_path(journal)
+        crate::model::workspace::shown_path(journal)
     )?;
     for line in done {
         writeln!(err, "  {line}")?;

@@ -27,17 +27,17 @@ const FILES: [(QueryFile, &str, &str); 3] = [
     (
         QueryFile::Pass,
         "pass.scm",
-        include_str!("../queries/pass.scm"),
+        include_str!("../../queries/pass.scm"),
     ),
     (
         QueryFile::Upstream,
         "upstream.scm",
-        include_str!("../queries/upstream.scm"),
+        include_str!("../../queries/upstream.scm"),
     ),
     (
         QueryFile::Map,
         "map.scm",
-        include_str!("../queries/map.scm"),
+        include_str!("../../queries/map.scm"),
     ),
 ];
 
@@ -137,7 +137,7 @@ impl Queries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::parse_tree;
+    use crate::syntax::parse::parse_tree;
 
     fn starts_of(text: &str, needle: &str) -> Vec<usize> {
         text.match_indices(needle).map(|(i, _)| i).collect()
