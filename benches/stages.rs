@@ -69,9 +69,7 @@ fn stages(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("2.5MB-{shape}"));
         group.sample_size(10);
         group.throughput(Throughput::Bytes(source.text.len() as u64));
-        group.bench_function("parse", |b| {
-            b.iter(|| upkeep::parse(&source).unwrap())
-        });
+        group.bench_function("parse", |b| b.iter(|| upkeep::parse(&source).unwrap()));
         group.bench_function("model", |b| {
             b.iter(|| upkeep::model::Model::build(&source, &tree))
         });

@@ -444,7 +444,7 @@ fn read_inputs(
             continue;
         }
         let maps = &config.paths.maps;
-        let found = match crate::model::roots::real_path(path, maps).and_then(std::fs::metadata) {
+        let found = match crate::model::paths::real_path(path, maps).and_then(std::fs::metadata) {
             Ok(meta) if meta.is_dir() => {
                 let (mut found, errors) = walk(path, &config.exclude, maps);
                 for (at, message) in errors {
@@ -562,7 +562,7 @@ fn read_outside(
         if !seen.insert(id) || roots.holding(real).is_some() {
             continue;
         }
-        let at = crate::model::workspace::shown_path(real);
+        let at = crate::model::paths::shown_path(real);
         outside.push(if at == f.shown {
             at
         } else {
@@ -676,7 +676,7 @@ fn keep_outside_unchanged(
             .collect();
         let shown: Vec<String> = outside
             .iter()
-            .map(|p| crate::model::workspace::shown_path(p))
+            .map(|p| crate::model::paths::shown_path(p))
             .collect();
         let hint = match crate::model::roots::suggest_map(first, &near, roots) {
             Some((from, to)) => format!(
@@ -896,8 +896,8 @@ fn units(
             format!(
                 "no main config reads these files: upkeep read the {} file(s) given in {} as one http context, relative includes from {} (name the main config with --root, or the include directory with --prefix)",
                 ids.len(),
-                crate::model::workspace::shown_path(&dir),
-                crate::model::workspace::shown_path(&prefix)
+                crate::model::paths::shown_path(&dir),
+                crate::model::paths::shown_path(&prefix)
             )
         });
         jobs.push(Job {
@@ -936,7 +936,7 @@ fn with_siblings(
             Ok(id) if !given.contains(&id) && !siblings.contains(&id) => siblings.push(id),
             Ok(_) => {}
             Err(e) => {
-                let shown = crate::model::workspace::shown_path(path);
+                let shown = crate::model::paths::shown_path(path);
                 return Err((shown, format!("{e}; upkeep reads it as context for the files given beside it, and nothing was changed there")));
             }
         }
@@ -966,9 +966,9 @@ fn with_siblings(
         "no main config reads {}: upkeep read {}{with} nginx loads from {}{} as one http context, relative includes from {}; files loaded into that context from elsewhere are unseen, so new upstream names carry _PORT (name the main config with --root to see the whole context)",
         names.join(", "),
         if names.len() == 1 { "it" } else { "them" },
-        crate::model::workspace::shown_path(dir),
+        crate::model::paths::shown_path(dir),
         if siblings.is_empty() { "" } else { " (read only, as context)" },
-        crate::model::workspace::shown_path(prefix)
+        crate::model::paths::shown_path(prefix)
     );
     Ok(Job {
         unit,
@@ -1054,11 +1054,11 @@ fn walk(
         // A symlink counts when it leads to a file (a link to a directory
         // is not followed; an absolute target through --path-map); a
         // dangling one is an error like any unreadable file.
-        match crate::model::roots::real_path(path, maps).and_then(std::fs::metadata) {
+        match crate::model::paths::real_path(path, maps).and_then(std::fs::metadata) {
             Ok(meta) if meta.is_file() => found.push(path.to_path_buf()),
             Ok(_) => {}
             Err(e) => {
-                let shown = crate::model::workspace::shown_path(path);
+                let shown = crate::model::paths::shown_path(path);
                 errors.push((shown.clone(), format!("{shown}: {}", describe_io(&e))));
             }
         }
@@ -1071,7 +1071,7 @@ fn walk(
 fn walk_error(dir: &Path, e: &ignore::Error) -> (String, String) {
     match e {
         ignore::Error::WithPath { path, err } => {
-            let shown = crate::model::workspace::shown_path(path);
+            let shown = crate::model::paths::shown_path(path);
             let what = match err.io_error() {
                 Some(io) => describe_io(io),
                 None => err.to_string(),
@@ -1082,14 +1082,14 @@ fn walk_error(dir: &Path, e: &ignore::Error) -> (String, String) {
             walk_error(dir, err)
         }
         ignore::Error::Loop { child, .. } => {
-            let shown = crate::model::workspace::shown_path(child);
+            let shown = crate::model::paths::shown_path(child);
             (
                 shown.clone(),
                 format!("{shown}: a symlink loop; not followed"),
             )
         }
         other => {
-            let shown = crate::model::workspace::shown_path(dir);
+            let shown = crate::model::paths::shown_path(dir);
             (shown.clone(), format!("{shown}: {other}"))
         }
     }

@@ -34,6 +34,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use crate::model::nginx::{
+    connection_settings, cut_ssl_name, default_redirect, faithful, literal_targets, substitute,
+};
 use crate::model::target::ProxyTarget;
 use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model, ROOT};
 use crate::vocab::names::UpstreamName;
@@ -131,71 +134,6 @@ fn own_pass(model: &Model, level: LevelId) -> Option<(DirId, Protocol)> {
 /// Directives of the rewrite module run before `proxy_pass` picks a target
 /// (`$proxy_host` is empty there) and are not inherited like settings.
 const NOT_SETTINGS: &[&str] = &["set", "rewrite", "return", "break", "if"];
-
-/// Settings that shape the connection rather than the request: nginx keeps
-/// idle connections per peer, so locations that differ here must not share
-/// a pool. (`proxy_ssl_*`, `grpc_ssl_*` count only for TLS targets.)
-pub fn shapes_connection(protocol: Protocol, name: &str, tls: bool) -> bool {
-    let Some(rest) = name.strip_prefix(protocol.prefix()) else {
-        return false;
-    };
-    matches!(rest, "bind" | "socket_keepalive") || (tls && rest.starts_with("ssl"))
-}
-
-/// Replaces `$proxy_host`/`${proxy_host}` and `$proxy_port`/`${proxy_port}`
-/// in `text`; `None` keeps them as written (compared symbolically).
-pub fn substitute(text: &str, host: Option<&str>, port: Option<&str>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        let (name, len) = if let Some(inner) = after.strip_prefix('{') {
-            match inner.find('}') {
-                Some(end) => (&inner[..end], end + 2),
-                None => ("", 0),
-            }
-        } else {
-            let end = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            (&after[..end], end)
-        };
-        let value = match name {
-            "proxy_host" => host,
-            "proxy_port" => port,
-            _ => None,
-        };
-        match value {
-            Some(v) if len > 0 => {
-                // `$scheme` + `pages:8080` must not read back as
-                // `$schemepages`: brace a bare variable name the value
-                // would extend.
-                if v.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
-                    if let Some(dollar) = out.rfind('$') {
-                        let name = &out[dollar + 1..];
-                        if !name.is_empty()
-                            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                        {
-                            out.insert(dollar + 1, '{');
-                            out.push('}');
-                        }
-                    }
-                }
-                out.push_str(v)
-            }
-            _ => out.push_str(&rest[i..i + 1 + len]),
-        }
-        rest = &rest[i + 1 + len..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Does `text` name `$proxy_host` or `$proxy_port`?
-pub fn uses_proxy_vars(text: &str) -> bool {
-    substitute(text, Some("\u{1}"), Some("\u{1}")) != text
-}
 
 /// Keys for every level of the model (the root's is empty).
 pub fn level_keys(model: &Model) -> Vec<LevelKey> {
@@ -605,9 +543,7 @@ fn observe_place(
     });
 
     let exact_key = (!symbolic && parsed.is_some())
-        .then(|| {
-            crate::rules::proxy_host::default_cache_key(model, model.settings_level(place.level))
-        })
+        .then(|| crate::model::nginx::default_cache_key(model, model.settings_level(place.level)))
         .flatten();
     let cache_key = nearest("proxy_cache")
         .filter(|_| proxy)
@@ -656,94 +592,10 @@ fn observe_place(
     }
 }
 
-/// The settings that shape the connections of a place with `target`,
-/// whose settings come from `chain` (nearest level first), as one
-/// comparable string: locations may share a pool only if theirs are equal.
-/// Values are concrete (`$proxy_host` evaluated for this target).
-pub fn connection_settings(model: &Model, chain: &[LevelId], target: &ProxyTarget) -> String {
-    let protocol = target.protocol;
-    let tls = target.tls();
-    let ssl_name = format!("{}ssl_name", protocol.prefix());
-    let host = target.proxy_host();
-    let port = target
-        .effective_port()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    let mut names: BTreeMap<&str, Vec<Vec<String>>> = BTreeMap::new();
-    for l in chain {
-        for d in model.plain(*l) {
-            let dir = &model.dirs[*d];
-            let name = dir.name.value.as_ref();
-            if dir.block.is_some()
-                || !shapes_connection(protocol, name, tls)
-                || names.contains_key(name)
-            {
-                continue;
-            }
-            // Only the nearest level that sets it counts.
-            let dirs = model
-                .plain(*l)
-                .iter()
-                .filter(|x| model.dirs[**x].is(name) && model.dirs[**x].block.is_none());
-            names.insert(
-                name,
-                dirs.map(|x| {
-                    model.dirs[*x]
-                        .args
-                        .iter()
-                        .map(|a| substitute(&faithful(model, a), Some(&host), Some(&port)))
-                        .collect()
-                })
-                .collect(),
-            );
-        }
-    }
-    // One upstream's pool is shared by every protocol that uses it (keyed
-    // by address only), so the protocol is part of what must be equal.
-    let mut out = match protocol {
-        Protocol::Proxy => format!("scheme={}", target.scheme),
-        _ => format!("protocol={protocol}; scheme={}", target.scheme),
-    };
-    for (name, args) in &names {
-        if *name != ssl_name {
-            out.push_str(&format!("; {name}={args:?}"));
-        }
-    }
-    if tls {
-        let name = match names.get(ssl_name.as_str()) {
-            Some(args) => args[0].first().cloned().unwrap_or_default(),
-            None => target.host.clone(),
-        };
-        out.push_str(&format!("; TLS name={}", cut_ssl_name(&name)));
-    }
-    out
-}
-
 /// What observing targets with variables needs, computed once per model.
 struct Runtime {
     defined: crate::model::variables::Defined,
     literals: BTreeSet<(Option<LevelId>, UpstreamName, Option<u16>)>,
-}
-
-/// The implicit upstreams that literal `proxy_pass` targets create, per
-/// `http` context: (context, host, port). A target with variables that
-/// evaluates to one of them is not resolved per request.
-pub fn literal_targets(model: &Model) -> BTreeSet<(Option<LevelId>, UpstreamName, Option<u16>)> {
-    model
-        .index
-        .pass
-        .iter()
-        .filter(|d| model.dirs[**d].is("proxy_pass"))
-        .filter_map(|d| {
-            let dir = &model.dirs[*d];
-            let t = ProxyTarget::parse(dir.arg(0)?).ok()?;
-            Some((
-                model.http_context(dir.level),
-                t.host_name(),
-                t.effective_port(),
-            ))
-        })
-        .collect()
 }
 
 /// ` via resolver ARGS timeout MS` for a name resolved at run time.
@@ -794,32 +646,6 @@ fn block_resolver(model: &Model, http: Option<LevelId>, block: &[String]) -> Str
         own("resolver").or_else(|| context("resolver")),
         own("resolver_timeout").or_else(|| context("resolver_timeout")),
     )
-}
-
-/// A word's value, with bytes that are not UTF-8 kept distinguishable (a
-/// lossy value would hide a copy that mangled them).
-fn faithful(model: &Model, word: &crate::model::Word) -> String {
-    if word.value.contains('\u{FFFD}') {
-        format!(
-            "{:?}",
-            model.bytes(word.range.clone()).escape_ascii().to_string()
-        )
-    } else {
-        word.value.to_string()
-    }
-}
-
-/// nginx cuts a TLS name at its port (after an IPv6 bracket).
-fn cut_ssl_name(name: &str) -> String {
-    let from = if name.starts_with('[') {
-        name.find(']').unwrap_or(0)
-    } else {
-        0
-    };
-    match name[from..].find(':') {
-        Some(i) => name[..from + i].to_string(),
-        None => name.to_string(),
-    }
 }
 
 /// The `proxy_redirect` list in effect, merged top-down along the chain the
@@ -883,25 +709,6 @@ fn redirects(
         return None;
     }
     Some(list.unwrap_or_default())
-}
-
-/// The mapping nginx's default `proxy_redirect` makes of the `proxy_pass`
-/// URL `url` written at `level`: the URL to the location's name, or, for a
-/// URL without a URI, `URL/` to `/`. Unnamed levels (`if`, `limit_except`)
-/// and regex or named locations give no location name.
-pub fn default_redirect(model: &Model, level: LevelId, url: &str) -> (String, String) {
-    let location = match model.levels[level].kind {
-        LevelKind::Location => model
-            .location_path(level)
-            .filter(|p| matches!(p.kind, LocationKind::Prefix | LocationKind::Exact))
-            .map(|p| p.path)
-            .unwrap_or_default(),
-        _ => String::new(),
-    };
-    match ProxyTarget::parse(url) {
-        Ok(t) if !t.uri.is_empty() => (url.to_string(), location),
-        _ => (format!("{url}/"), "/".into()),
-    }
 }
 
 /// Marks a default `proxy_redirect` compared without its authority.
@@ -1231,6 +1038,7 @@ pub fn level_by_key(model: &Model, key: &str) -> Option<LevelId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::nginx::uses_proxy_vars;
 
     #[test]
     fn a_value_after_a_variable_name_does_not_extend_it() {

@@ -10,6 +10,8 @@
 
 pub mod dump;
 pub mod files;
+pub mod nginx;
+pub mod paths;
 pub mod roots;
 pub mod shape;
 pub mod siblings;

@@ -20,8 +20,7 @@
 //! `git apply` applies the diff from anywhere in it; outside a repository
 //! they are relative to the current directory as before.
 
-use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// One directory upkeep may write below.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,9 +107,9 @@ impl Roots {
         match self.holding(real).filter(|r| r.git) {
             Some(root) => match real.strip_prefix(&root.dir) {
                 Ok(rest) if !rest.as_os_str().is_empty() => rest.display().to_string(),
-                _ => crate::model::workspace::shown_path(real),
+                _ => crate::model::paths::shown_path(real),
             },
-            None => crate::model::workspace::shown_path(real),
+            None => crate::model::paths::shown_path(real),
         }
     }
 
@@ -142,7 +141,7 @@ impl Roots {
 pub fn shown_dir(dir: &Path) -> String {
     match std::env::current_dir() {
         Ok(cwd) if cwd == dir => ".".into(),
-        _ => crate::model::workspace::shown_path(dir),
+        _ => crate::model::paths::shown_path(dir),
     }
 }
 
@@ -158,78 +157,6 @@ fn config_dir(dir: PathBuf) -> PathBuf {
         Some(parent) if sites => parent.to_path_buf(),
         _ => dir,
     }
-}
-
-/// How many symlinks one path may go through (Linux's `MAXSYMLINKS`).
-const MAX_LINKS: usize = 40;
-
-/// The file `path` names, every symlink resolved as the kernel resolves
-/// it, except that an absolute link target below a `--path-map` FROM is
-/// read below its TO instead. Without maps this is `canonicalize`.
-pub fn real_path(path: &Path, maps: &[(PathBuf, PathBuf)]) -> io::Result<PathBuf> {
-    let absolute = std::path::absolute(path)?;
-    // The components still to walk, the next one last.
-    let mut pending: Vec<PathBuf> = components_reversed(&absolute);
-    let mut out = PathBuf::from("/");
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        if part.as_os_str() == ".." {
-            // `out` holds no symlinks, so `..` is its parent, as for the
-            // kernel.
-            out.pop();
-            continue;
-        }
-        let next = out.join(&part);
-        let meta = std::fs::symlink_metadata(&next)?;
-        if !meta.file_type().is_symlink() {
-            out = next;
-            continue;
-        }
-        links += 1;
-        if links > MAX_LINKS {
-            // The kernel's own error (ELOOP) where it sees the loop too,
-            // so that it reads as every other I/O error does.
-            return Err(std::fs::metadata(&absolute).err().unwrap_or_else(|| {
-                io::Error::other(format!(
-                    "more than {MAX_LINKS} symlinks through --path-map (a loop?)"
-                ))
-            }));
-        }
-        let target = std::fs::read_link(&next)?;
-        if target.is_absolute() {
-            out = PathBuf::from("/");
-            pending.extend(components_reversed(&map(&target, maps)));
-        } else {
-            pending.extend(components_reversed(&target));
-        }
-    }
-    Ok(out)
-}
-
-/// `target` with its first matching `--path-map` FROM replaced by TO: how
-/// include names and symlink targets alike reach the repository's copy.
-pub fn map(target: &Path, maps: &[(PathBuf, PathBuf)]) -> PathBuf {
-    for (from, to) in maps {
-        if let Ok(rest) = target.strip_prefix(from) {
-            return to.join(rest);
-        }
-    }
-    target.to_path_buf()
-}
-
-/// The normal and `..` components of `path`, last first (`.` and the root
-/// dropped: the walk starts at `/` for an absolute path).
-fn components_reversed(path: &Path) -> Vec<PathBuf> {
-    let mut parts: Vec<PathBuf> = path
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(PathBuf::from(n)),
-            Component::ParentDir => Some(PathBuf::from("..")),
-            _ => None,
-        })
-        .collect();
-    parts.reverse();
-    parts
 }
 
 /// The `--path-map FROM=TO` that would bring `outside` into a root: FROM
@@ -269,6 +196,7 @@ pub fn suggest_map(outside: &Path, near: &[PathBuf], roots: &Roots) -> Option<(P
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::paths::real_path;
     use std::os::unix::fs::symlink;
 
     /// A Debian layout in `dir`: `nginx/sites-available/app`, and

@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::model::roots::real_path;
+use crate::model::paths::real_path;
 
 /// A directory nginx's packaged configs include wholesale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ impl Wholesale {
                     .is_ok_and(|m| m.is_file())
             })
             .collect();
-        crate::model::workspace::sort_as_glob(&mut out);
+        crate::model::paths::sort_as_glob(&mut out);
         out
     }
 }

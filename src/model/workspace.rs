@@ -19,10 +19,11 @@
 //! any other name must be a readable file. `--path-map FROM=TO` rewrites
 //! names below FROM to TO before any of that.
 
+use crate::model::paths::{normalize, shown_path, sort_as_glob};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -78,7 +79,7 @@ impl Paths {
         } else {
             prefix.join(named)
         };
-        crate::model::roots::map(&full, &self.maps)
+        crate::model::paths::map(&full, &self.maps)
     }
 
     /// Whether an include upkeep could not read was declared irrelevant:
@@ -252,7 +253,7 @@ impl Workspace {
     fn read(&self, path: &Path) -> Result<Read, ReadError> {
         let shown = shown_path(path);
         // Symlinks resolved, absolute link targets through --path-map.
-        let real = crate::model::roots::real_path(path, &self.paths.maps)
+        let real = crate::model::paths::real_path(path, &self.paths.maps)
             .map_err(|e| ReadError(format!("{shown}: {}", crate::model::files::describe_io(&e))))?;
         if let Some(id) = self.by_real.get(&real) {
             return Ok(Read::Known(*id));
@@ -769,56 +770,4 @@ fn word_value(raw: &[u8], quoted: bool) -> String {
         raw
     };
     crate::syntax::word::unescape(inner)
-}
-
-/// A path for messages and diffs: relative to the current directory when
-/// it lies below it, as written otherwise.
-pub fn shown_path(path: &Path) -> String {
-    let cwd = std::env::current_dir().ok();
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        match &cwd {
-            Some(c) => c.join(path),
-            None => path.to_path_buf(),
-        }
-    };
-    let normal = normalize(&absolute);
-    if let Some(cwd) = cwd {
-        if let Ok(rest) = normal.strip_prefix(&cwd) {
-            if !rest.as_os_str().is_empty() {
-                return rest.display().to_string();
-            }
-        }
-    }
-    if path.is_absolute() {
-        normal.display().to_string()
-    } else {
-        path.display().to_string()
-    }
-}
-
-/// Sorts paths as `glob(3)` in the C locale does: whole paths, by bytes.
-pub fn sort_as_glob<P: AsRef<Path>>(paths: &mut [P]) {
-    paths.sort_by(|a, b| {
-        a.as_ref()
-            .as_os_str()
-            .as_encoded_bytes()
-            .cmp(b.as_ref().as_os_str().as_encoded_bytes())
-    });
-}
-
-/// `a/./b/../c` → `a/c`, without touching the file system.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }

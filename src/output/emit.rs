@@ -140,7 +140,7 @@ fn recovered_lines(
     writeln!(
         err,
         "{}: the interrupted write is {how}",
-        crate::model::workspace::shown_path(journal)
+        crate::model::paths::shown_path(journal)
     )?;
     for line in done {
         writeln!(err, "  {line}")?;

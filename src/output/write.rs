@@ -64,7 +64,7 @@ pub enum WriteError {
 }
 
 fn journal_found(path: &Path, pid: &Option<u32>) -> String {
-    let shown = crate::model::workspace::shown_path(path);
+    let shown = crate::model::paths::shown_path(path);
     match pid {
         Some(pid) if process_alive(*pid) => format!(
             "{shown}: another upkeep (process {pid}) is writing these files right now; nothing was written (wait for it to finish)"
@@ -384,7 +384,7 @@ fn write_journal(
             .map(|s| s.entry.clone())
             .collect(),
     };
-    let shown = crate::model::workspace::shown_path(path);
+    let shown = crate::model::paths::shown_path(path);
     let io_err = |source| WriteError::Io {
         path: shown.clone(),
         source,
@@ -694,7 +694,7 @@ pub fn recover(
     how: Recovery,
     writable: &dyn Fn(&Path) -> bool,
 ) -> Result<Vec<String>, String> {
-    let shown = crate::model::workspace::shown_path(journal);
+    let shown = crate::model::paths::shown_path(journal);
     let (text, _) = crate::model::files::read_regular(journal)
         .map_err(|e| format!("{shown}: {}", e.describe()))?;
     let j: Journal = serde_json::from_slice(&text).map_err(|e| {
@@ -709,7 +709,7 @@ pub fn recover(
     if let Some(p) = outside {
         return Err(format!(
             "{shown}: names {}, outside the directories this run may write; nothing was done (run upkeep --recover on the repository that holds those files)",
-            crate::model::workspace::shown_path(&p)
+            crate::model::paths::shown_path(&p)
         ));
     }
     if j.pid != std::process::id() && process_alive(j.pid) {

@@ -23,13 +23,14 @@ pub mod units;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::check::behaviour;
+use crate::model::nginx::ExistingUpstream;
 use crate::model::target::{literal_pass_host, NotLiteral, ProxyTarget};
 use crate::model::variables;
 use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model};
-use crate::plan::naming::{Backend, ExistingUpstream, PoolKey, UpstreamChoice};
+use crate::plan::naming::{Backend, PoolKey, UpstreamChoice};
+use crate::rules::api::{Board, Context, Ctx, Location, Site};
 use crate::rules::headers;
-use crate::rules::{self, Board, Context, Ctx, Location, Site, RULES};
+use crate::rules::{self, RULES};
 use crate::vocab::names::{BackendKey, UpstreamName};
 pub use crate::vocab::Plan;
 use crate::vocab::{GrpcHost, HostHeaderMode, Note, NoteKind, Options, PlanError, Protocol, Seen};
@@ -81,7 +82,7 @@ pub fn plan_except(
     out.seen = seen(model, opts, &sites, &new_upstreams);
     out.seen.backends.extend(resolved.backends.iter().cloned());
     let mut board = Board {
-        maps: rules::websocket_map::MapNeeds::new(&ctx),
+        maps: crate::rules::api::MapNeeds::new(&ctx),
         ..Board::default()
     };
     for site in &sites {
@@ -169,12 +170,12 @@ fn seen(
     model: &Model,
     opts: &Options,
     sites: &[Site],
-    new_upstreams: &BTreeMap<LevelId, Vec<naming::NewUpstream>>,
+    new_upstreams: &BTreeMap<LevelId, Vec<crate::rules::api::NewUpstream>>,
 ) -> Seen {
     let mut seen = Seen::default();
     // An upstream block's servers count as backends: after a migration the
     // same `--name` flags find them there (and `upkeep --check` passes).
-    for up in naming::existing_upstreams(model) {
+    for up in crate::model::nginx::existing_upstreams(model) {
         seen.backends.extend(up.servers);
         seen.upstreams.insert(up.name);
     }
@@ -230,7 +231,7 @@ fn seen(
 /// that need `keepalive`.
 struct Named {
     sites: Vec<Site>,
-    new_upstreams: BTreeMap<LevelId, Vec<naming::NewUpstream>>,
+    new_upstreams: BTreeMap<LevelId, Vec<crate::rules::api::NewUpstream>>,
     keepalive_needed: BTreeSet<DirId>,
 }
 
@@ -244,7 +245,7 @@ fn name_backends(
     notes: &mut Vec<Note>,
 ) -> Result<Named, PlanError> {
     let mut sites: Vec<Site> = Vec::new();
-    let mut new_upstreams: BTreeMap<LevelId, Vec<naming::NewUpstream>> = BTreeMap::new();
+    let mut new_upstreams: BTreeMap<LevelId, Vec<crate::rules::api::NewUpstream>> = BTreeMap::new();
     let mut keepalive_needed: BTreeSet<DirId> = BTreeSet::new();
     let users = upstream_users(model, &discovered.valued);
     for (http, found) in &discovered.by_http {
@@ -265,7 +266,7 @@ fn name_backends(
             .filter_map(|f| match &f.kind {
                 FoundKind::Literal(t) => {
                     let chain = model.place_chain(model.dirs[f.pass].level);
-                    let connection = behaviour::connection_settings(model, &chain, t);
+                    let connection = crate::model::nginx::connection_settings(model, &chain, t);
                     let list = variants.entry((t.protocol, t.backend_key())).or_default();
                     let variant = match list.iter().position(|c| *c == connection) {
                         Some(v) => v,
@@ -524,7 +525,7 @@ fn upstream_users(
             users
                 .entry((http, t.host_name()))
                 .or_default()
-                .insert(behaviour::connection_settings(model, &chain, t));
+                .insert(crate::model::nginx::connection_settings(model, &chain, t));
         }
     }
     for &pass in &model.index.pass {
@@ -545,7 +546,7 @@ fn upstream_users(
         users
             .entry((http, t.host_name()))
             .or_default()
-            .insert(behaviour::connection_settings(model, &chain, &t));
+            .insert(crate::model::nginx::connection_settings(model, &chain, &t));
     }
     users
 }
@@ -649,7 +650,7 @@ fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
     let model = ctx.model;
     let mut found = Discovered::default();
 
-    for up in naming::existing_upstreams(model) {
+    for up in crate::model::nginx::existing_upstreams(model) {
         if let Some(http) = model.http_context(model.dirs[up.dir].level) {
             found.upstreams.entry(http).or_default().push(up);
         }

@@ -18,22 +18,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use crate::model::nginx::ExistingUpstream;
 use crate::model::target::ProxyTarget;
-use crate::model::{DirId, Model};
+use crate::rules::api::NewUpstream;
 use crate::vocab::names::{BackendKey, UpstreamName};
 use crate::vocab::{Options, PlanError, Protocol};
-
-/// An `upstream` block already in the file.
-#[derive(Debug, Clone)]
-pub struct ExistingUpstream {
-    pub dir: DirId,
-    pub name: UpstreamName,
-    pub servers: Vec<BackendKey>,
-    pub has_keepalive: bool,
-    /// The connection settings of the locations that use it
-    /// (`behaviour::connection_settings`), filled in by planning.
-    pub users: BTreeSet<String>,
-}
 
 /// A backend as a literal target names it.
 #[derive(Debug, Clone)]
@@ -86,13 +75,6 @@ pub struct PoolKey {
 }
 
 #[derive(Debug, Clone)]
-pub struct NewUpstream {
-    pub name: UpstreamName,
-    pub server: String,
-    pub keepalive: u32,
-}
-
-#[derive(Debug, Clone)]
 pub enum UpstreamChoice {
     New(NewUpstream),
     Reuse(ExistingUpstream),
@@ -105,33 +87,6 @@ impl UpstreamChoice {
             UpstreamChoice::Reuse(u) => u.name.as_str(),
         }
     }
-}
-
-/// Every `upstream` block of the file, via `queries/upstream.scm`.
-pub fn existing_upstreams(model: &Model) -> Vec<ExistingUpstream> {
-    model
-        .index
-        .upstream
-        .iter()
-        .filter_map(|&dir| {
-            let block = model.dirs[dir].block?;
-            let name = UpstreamName::new(model.dirs[dir].arg(0)?);
-            let statements = &model.levels[block].statements;
-            let servers = statements
-                .iter()
-                .filter(|d| model.dirs[**d].is("server"))
-                .filter_map(|d| model.dirs[*d].arg(0).map(ProxyTarget::server_key))
-                .collect();
-            let has_keepalive = statements.iter().any(|d| model.dirs[*d].is("keepalive"));
-            Some(ExistingUpstream {
-                dir,
-                name,
-                servers,
-                has_keepalive,
-                users: BTreeSet::new(),
-            })
-        })
-        .collect()
 }
 
 /// Chooses an upstream for every backend (keyed by backend key).

@@ -51,50 +51,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
-use crate::check::behaviour;
 use crate::model::target::ProxyTarget;
 use crate::model::variables;
 use crate::model::{DirId, LevelId, LevelKind, Model};
-use crate::plan::naming::{self, NewUpstream};
+use crate::plan::naming;
 use crate::plan::Discovered;
-use crate::rules::{self, Ctx, Site};
+use crate::rules;
+use crate::rules::api::{Ctx, Site};
+use crate::rules::api::{NewUpstream, ResolveUpstream};
 use crate::vocab::names::{BackendKey, UpstreamName};
 use crate::vocab::{Note, NoteKind, PlanError};
-
-/// The size of the shared memory zone of a new re-resolving upstream: one
-/// server's peers and their state need a few kilobytes; nginx refuses less
-/// than eight pages.
-pub const ZONE_SIZE: &str = "64k";
-
-/// An upstream block that re-resolves its server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolveUpstream {
-    pub name: UpstreamName,
-    pub zone: String,
-    /// `host:port`.
-    pub server: String,
-    pub keepalive: u32,
-    /// `resolver` and `resolver_timeout` lines copied from where the
-    /// locations set them (not needed when the `http` context's apply).
-    pub resolver_lines: Vec<String>,
-}
-
-impl ResolveUpstream {
-    /// The block's directives, in order.
-    pub fn body(&self, tuning: &[String]) -> Vec<String> {
-        let mut body = vec![
-            format!("zone {} {ZONE_SIZE};", self.zone),
-            format!(
-                "server {} resolve;",
-                crate::syntax::word::word(&self.server)
-            ),
-        ];
-        body.extend(self.resolver_lines.iter().cloned());
-        body.push(format!("keepalive {};", self.keepalive));
-        body.extend(tuning.iter().cloned());
-        body
-    }
-}
 
 /// What `--resolve` found in a unit.
 #[derive(Debug, Default)]
@@ -140,10 +106,10 @@ pub fn discover(
 ) -> Result<Resolved, PlanError> {
     let model = ctx.model;
     let mut out = Resolved::default();
-    let existing = naming::existing_upstreams(model);
+    let existing = crate::model::nginx::existing_upstreams(model);
     let known = Known {
         defined: variables::Defined::of(model),
-        literals: behaviour::literal_targets(model),
+        literals: crate::model::nginx::literal_targets(model),
     };
     let mut candidates: Vec<Candidate> = Vec::new();
     for &pass in &model.index.pass {
@@ -275,7 +241,7 @@ fn candidate(
     pass: DirId,
     http: LevelId,
     location: LevelId,
-    existing: &[naming::ExistingUpstream],
+    existing: &[crate::model::nginx::ExistingUpstream],
     known: &Known,
 ) -> Result<Option<Candidate>, String> {
     let model = ctx.model;
@@ -401,7 +367,7 @@ fn candidate(
         pass,
         location,
         http,
-        connection: behaviour::connection_settings(model, &chain, &target),
+        connection: crate::model::nginx::connection_settings(model, &chain, &target),
         target: ProxyTarget {
             authority,
             ..target

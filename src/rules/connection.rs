@@ -21,10 +21,10 @@
 //! removed rather than replaced when the level keeps other headers.
 
 use crate::model::LevelId;
-use crate::rules::headers::{HeaderAction, HeaderOp, HeaderValue};
-use crate::rules::websocket::WsMode;
-use crate::rules::websocket_map::MapNeeds;
-use crate::rules::{Board, Ctx, Location, Rule};
+use crate::rules::api::MapNeeds;
+use crate::rules::api::WsMode;
+use crate::rules::api::{Board, Ctx, Location, Rule};
+use crate::rules::api::{HeaderAction, HeaderOp, HeaderValue};
 use crate::vocab::{Note, NoteKind, Plan, RuleId};
 
 pub struct Connection;

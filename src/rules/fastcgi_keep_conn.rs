@@ -26,8 +26,8 @@
 //! process (php-fpm child) while it waits — a note says so per upstream.
 
 use crate::model::{DirId, LevelId};
+use crate::rules::api::{Board, Context, Ctx, Location, Rule};
 use crate::rules::layout::{self, settings_anchor_after};
-use crate::rules::{Board, Context, Ctx, Location, Rule};
 use crate::syntax::edit::Slot;
 use crate::vocab::{Change, Note, NoteKind, Plan, Protocol, RuleId};
 

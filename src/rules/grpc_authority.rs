@@ -27,8 +27,8 @@
 
 use crate::model::target::ProxyTarget;
 use crate::model::{LevelId, LevelKind};
+use crate::rules::api::{Board, Ctx, Location, Rule};
 use crate::rules::layout::{self, settings_anchor_after};
-use crate::rules::{Board, Ctx, Location, Rule};
 use crate::syntax::edit::Slot;
 use crate::vocab::{Change, GrpcHost, HostHeaderMode, Plan, Protocol, RuleId};
 

@@ -18,8 +18,8 @@
 //! `:authority` is not pinned here: planning leaves a `grpc_pass` alone
 //! when its `:authority` would change (see `plan.rs`).
 
+use crate::rules::api::{Board, Ctx, Location, Rule, Site};
 use crate::rules::layout::{self, settings_anchor_after};
-use crate::rules::{Board, Ctx, Location, Rule, Site};
 use crate::syntax::edit::Slot;
 use crate::vocab::{Change, HostHeaderMode, Plan, Protocol, RuleId};
 

@@ -17,67 +17,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{DirId, LevelId};
+use crate::rules::api::{Ctx, HeaderAction, HeaderOp, HeaderValue, Location};
 use crate::rules::layout::{self, settings_anchor};
-use crate::rules::{Ctx, Location};
 use crate::syntax::edit::Slot;
 use crate::vocab::{Change, RuleId};
-
-/// One operation on the effective `proxy_set_header` list of a location.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderOp {
-    /// Canonical header name (`Connection`, `Upgrade`, `Host`).
-    pub name: String,
-    pub action: HeaderAction,
-    pub rule: RuleId,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HeaderAction {
-    /// Make the header's value `value` (added in front when absent).
-    Set(HeaderValue),
-    /// Remove the header; when it is the level's only header, set `fallback`
-    /// instead so that the level keeps defining its own list.
-    Remove { fallback: Option<HeaderValue> },
-}
-
-/// A header value and how to write it in a new directive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderValue {
-    /// What nginx sees (quotes removed).
-    pub value: String,
-    /// How a new directive writes it (`""`, `"upgrade"`, `$http_upgrade`).
-    pub written: String,
-}
-
-impl HeaderValue {
-    pub fn quoted(value: &str) -> HeaderValue {
-        HeaderValue {
-            value: value.to_string(),
-            written: format!("\"{value}\""),
-        }
-    }
-
-    pub fn bare(value: &str) -> HeaderValue {
-        HeaderValue {
-            value: value.to_string(),
-            written: value.to_string(),
-        }
-    }
-
-    /// The text replacing an existing value token, in that token's quoting.
-    fn replacing(&self, old_quote: Option<char>) -> String {
-        let plain = !self.value.is_empty()
-            && !self
-                .value
-                .contains(|c: char| c.is_whitespace() || "\"';{}$#\\".contains(c));
-        match old_quote {
-            Some(q) if !self.value.contains('$') => format!("{q}{}{q}", self.value),
-            None if plain => self.value.clone(),
-            _ => self.written.clone(),
-        }
-    }
-}
 
 /// Turns the header operations of every location into edits.
 ///

@@ -16,8 +16,8 @@
 //! the default is added.
 
 use crate::model::LevelId;
+use crate::rules::api::{Board, Ctx, Location, Rule};
 use crate::rules::layout::{self, settings_anchor};
-use crate::rules::{Board, Ctx, Location, Rule};
 use crate::syntax::edit::Slot;
 use crate::vocab::{Change, Plan, RuleId};
 

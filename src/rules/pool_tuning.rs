@@ -34,23 +34,13 @@
 use std::collections::BTreeSet;
 
 use crate::model::DirId;
-use crate::plan::naming;
+use crate::rules::api::{Board, Context, Ctx, Pool, Rule};
 use crate::rules::layout;
-use crate::rules::{Board, Context, Ctx, Rule};
 use crate::syntax::edit::{Edit, Slot};
 use crate::vocab::tuning::{self, Time};
 use crate::vocab::{Change, Note, NoteKind, Plan, RuleId};
 
 pub struct PoolTuning;
-
-/// An existing `upstream` block that keeps idle connections after this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pool {
-    pub dir: DirId,
-    /// `upstream-keepalive` adds `keepalive N;` to it in this run: the pool
-    /// is new, so it gets the settings without `--tune-existing`.
-    pub gets_keepalive: bool,
-}
 
 impl Rule for PoolTuning {
     fn id(&self) -> RuleId {
@@ -91,7 +81,7 @@ impl Rule for PoolTuning {
 /// marked `# upkeep:ignore` are left alone.
 pub fn existing_pools(ctx: &Ctx, keepalive_needed: &BTreeSet<DirId>) -> Vec<Pool> {
     let model = ctx.model;
-    naming::existing_upstreams(model)
+    crate::model::nginx::existing_upstreams(model)
         .into_iter()
         .filter(|up| {
             model.http_context(model.dirs[up.dir].level).is_some()

@@ -22,7 +22,7 @@
 //! user accepts it. Each protocol gets its own upstream blocks: nginx hands
 //! a pooled connection to whichever user of the block asks next.
 
-use crate::rules::{Ctx, Rule, Site};
+use crate::rules::api::{Ctx, Rule, Site};
 use crate::syntax::edit::Edit;
 use crate::vocab::{Change, Plan, RuleId};
 

@@ -19,8 +19,8 @@
 use std::collections::HashMap;
 
 use crate::model::{DirId, LevelId, LevelKind};
-use crate::plan::naming::NewUpstream;
-use crate::rules::{Board, Context, Ctx, Rule};
+use crate::rules::api::NewUpstream;
+use crate::rules::api::{Board, Context, Ctx, Rule};
 use crate::syntax::edit::{Edit, Slot};
 use crate::vocab::{Change, Plan, RuleId};
 

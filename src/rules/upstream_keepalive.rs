@@ -19,8 +19,8 @@ use std::collections::BTreeSet;
 
 use crate::model::target::ProxyTarget;
 use crate::model::DirId;
+use crate::rules::api::{Ctx, Rule};
 use crate::rules::layout;
-use crate::rules::{Ctx, Rule};
 use crate::syntax::edit::Slot;
 use crate::vocab::names::UpstreamName;
 use crate::vocab::{Change, Plan, Protocol, RuleId};

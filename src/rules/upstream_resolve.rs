@@ -33,8 +33,9 @@
 //! evaluated target before with the re-resolving server after.
 
 use crate::model::{LevelId, Model};
+use crate::rules::api::{Board, Context, Ctx, Location, Rule, Site};
 use crate::rules::layout;
-use crate::rules::{upstream_block, Board, Context, Ctx, Location, Rule, Site};
+use crate::rules::upstream_block;
 use crate::syntax::edit::{Edit, Slot};
 use crate::vocab::{Change, Plan, RuleId};
 

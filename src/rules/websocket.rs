@@ -31,8 +31,8 @@
 
 use crate::model::target::ProxyTarget;
 use crate::model::{LevelId, LevelKind, LocationKind, LocationPath, Model};
-use crate::rules::headers::{self, HeaderOp};
-use crate::rules::{Board, Ctx, Location, Rule, Site};
+use crate::rules::api::{Board, Ctx, HeaderOp, Location, Rule, Site, WsMode};
+use crate::rules::headers;
 use crate::syntax::edit::{self, Edit, Slot};
 use crate::vocab::{Change, Note, NoteKind, Plan, RuleId};
 
@@ -85,20 +85,6 @@ impl Rule for Websocket {
             out.changes.extend(copy);
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WsMode {
-    /// Ordinary traffic only.
-    Plain,
-    /// Ordinary traffic whose WebSocket path already has its own location.
-    PlainDropUpgrade,
-    /// The location is the WebSocket location.
-    Dedicated,
-    /// Split these paths off into new dedicated locations.
-    Split { paths: Vec<String> },
-    /// Both kinds of traffic: use the `$connection_upgrade` map.
-    Map,
 }
 
 fn classify(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) -> WsMode {

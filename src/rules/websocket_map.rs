@@ -17,19 +17,10 @@
 use std::collections::BTreeSet;
 
 use crate::model::{DirId, LevelId};
+use crate::rules::api::{Board, Context, Ctx, MapNeeds, Rule};
 use crate::rules::layout;
-use crate::rules::{Board, Context, Ctx, Rule};
 use crate::syntax::edit::{Edit, Slot};
 use crate::vocab::{Change, Plan, RuleId};
-
-/// The file's maps, and what the locations asked of them.
-#[derive(Debug, Default)]
-pub struct MapNeeds {
-    /// `(map directive, http context, source, variable)`, found once.
-    maps: Vec<(DirId, LevelId, String, String)>,
-    fix: BTreeSet<DirId>,
-    create: BTreeSet<LevelId>,
-}
 
 impl MapNeeds {
     /// Finds every map of the file with `queries/map.scm`.
