@@ -49,7 +49,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::cli;
+use crate::cli::values;
 use crate::syntax::source::Source;
 
 /// The file's name.
@@ -153,7 +153,7 @@ pub fn load(path: &Path) -> Result<Settings, String> {
         args.push(value);
         Ok::<(), String>(())
     };
-    let keepalive = |v: &str| cli::parse_keepalive(v).map(drop);
+    let keepalive = |v: &str| values::parse_keepalive(v).map(drop);
     if let Some(n) = raw.keepalive {
         flag("keepalive", n.get_ref().to_string(), n.span(), &keepalive)?;
     }
@@ -170,17 +170,17 @@ pub fn load(path: &Path) -> Result<Settings, String> {
             "name",
             format!("{backend}={}", name.get_ref()),
             name.span(),
-            &|v| cli::parse_name(v).map(drop),
+            &|v| values::parse_name(v).map(drop),
         )?;
     }
     for path in raw.websocket.iter().flatten() {
         flag("websocket", path.get_ref().clone(), path.span(), &|v| {
-            cli::parse_websocket(v).map(drop)
+            values::parse_websocket(v).map(drop)
         })?;
     }
     if let Some(v) = raw.nginx_version {
         flag("nginx-version", v.get_ref().clone(), v.span(), &|v| {
-            cli::parse_version(v).map(drop)
+            values::parse_version(v).map(drop)
         })?;
     }
     if let Some(v) = raw.proxy_host {
@@ -192,7 +192,7 @@ pub fn load(path: &Path) -> Result<Settings, String> {
     for (name, list) in [("only", &raw.only), ("skip", &raw.skip)] {
         for v in list.iter().flatten() {
             flag(name, v.get_ref().clone(), v.span(), &|v| {
-                cli::parse_protocols(v).map(drop)
+                values::parse_protocols(v).map(drop)
             })?;
         }
     }
@@ -204,7 +204,7 @@ pub fn load(path: &Path) -> Result<Settings, String> {
     }
     for glob in raw.exclude.iter().flatten() {
         flag("exclude", glob.get_ref().clone(), glob.span(), &|v| {
-            cli::parse_exclude(v).map(drop)
+            values::parse_exclude(v).map(drop)
         })?;
     }
     for glob in raw.ignore_includes.iter().flatten() {
@@ -212,7 +212,7 @@ pub fn load(path: &Path) -> Result<Settings, String> {
             "ignore-include",
             glob.get_ref().clone(),
             glob.span(),
-            &|v| cli::parse_include_glob(v).map(drop),
+            &|v| values::parse_include_glob(v).map(drop),
         )?;
     }
     let time = |v: &str| crate::vocab::tuning::parse_time_flag(v).map(drop);
@@ -235,13 +235,13 @@ pub fn load(path: &Path) -> Result<Settings, String> {
     }
     if let Some(v) = raw.resolver {
         flag("resolver", v.get_ref().clone(), v.span(), &|v| {
-            cli::parse_resolver(v).map(drop)
+            values::parse_resolver(v).map(drop)
         })?;
     }
     for (from, to) in raw.path_map.iter().flatten() {
         let value = format!("{from}={}", absolute(to.get_ref()));
         flag("path-map", value, to.span(), &|v| {
-            cli::parse_path_map(v).map(drop)
+            values::parse_path_map(v).map(drop)
         })?;
     }
     if raw.tune_existing.is_some_and(|t| *t.get_ref()) {

@@ -54,8 +54,8 @@ use std::ops::Range;
 use crate::model::target::ProxyTarget;
 use crate::model::variables;
 use crate::model::{DirId, LevelId, LevelKind, Model};
+use crate::plan::discover::{hidden_settings, Discovered};
 use crate::plan::naming;
-use crate::plan::Discovered;
 use crate::rules;
 use crate::rules::api::{Ctx, Site};
 use crate::rules::api::{NewUpstream, ResolveUpstream};
@@ -144,8 +144,7 @@ pub fn discover(
             Ok(None) => {}
             Err(why) => {
                 // Left alone because an include hides its settings: undecided.
-                let kind = crate::plan::hidden_settings(ctx, dir.level)
-                    .map_or(NoteKind::LeftAlone, |h| h.kind);
+                let kind = hidden_settings(ctx, dir.level).map_or(NoteKind::LeftAlone, |h| h.kind);
                 notes.push(note(kind, format!("proxy_pass {url} is left alone: {why}")))
             }
         }
@@ -322,7 +321,7 @@ fn candidate(
             ));
         }
     }
-    if let Some(hidden) = crate::plan::hidden_settings(ctx, dir.level) {
+    if let Some(hidden) = hidden_settings(ctx, dir.level) {
         return Err(hidden.reason.trim_start_matches("left alone: ").to_string());
     }
     let refs = [(pass, &target)];

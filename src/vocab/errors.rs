@@ -2,7 +2,7 @@
 //! may return, in one place.
 
 use crate::syntax::parse::SyntaxError;
-use crate::vocab::{Place, PlanError};
+use serde::Serialize;
 
 /// Exit codes, one place: 0 nothing to report, 1 `--check` found changes,
 /// 2 any error (unreadable file, syntax error, bad flag, internal error).
@@ -50,4 +50,20 @@ impl FileError {
             FileError::Internal { .. } | FileError::Unsafe { .. } => None,
         }
     }
+}
+
+/// A file upkeep cannot plan for as asked (e.g. a `--name` that clashes).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct PlanError {
+    pub offset: Option<usize>,
+    pub message: String,
+}
+
+/// A point in a file: 1-based line and byte column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Place {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
 }

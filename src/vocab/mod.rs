@@ -8,7 +8,7 @@ pub mod errors;
 pub mod names;
 pub mod tuning;
 
-pub use errors::{ExitStatus, FileError};
+pub use errors::{ExitStatus, FileError, Place, PlanError};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -453,22 +453,6 @@ impl Note {
             kind,
         }
     }
-}
-
-/// A file upkeep cannot plan for as asked (e.g. a `--name` that clashes).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct PlanError {
-    pub offset: Option<usize>,
-    pub message: String,
-}
-
-/// A point in a file: 1-based line and byte column.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Place {
-    pub path: String,
-    pub line: usize,
-    pub column: usize,
 }
 
 /// What `--recover` does with an interrupted write's journal.
