@@ -29,6 +29,12 @@ pub use syntax::source::Source;
 pub use vocab::tuning::{parse_count, parse_count_flag, parse_msec, parse_time_flag, Tuning};
 pub use vocab::{ExitStatus, FileError, HostHeaderMode, Options, Place, PlanError};
 
+/// Every rule id, in the order reports list them (`upstream-block`,
+/// `upstream-keepalive`, …), as the JSON report and SARIF spell them.
+pub fn rule_ids() -> impl Iterator<Item = &'static str> {
+    rules::RuleId::ALL.iter().map(|r| r.as_str())
+}
+
 /// The [`Options`] that upkeep's command line `ARGS` gives (as if a
 /// standard-input run: `upkeep ARGS -`), checked together as the binary
 /// checks them, or the message the binary would print.

@@ -11,9 +11,10 @@ use crate::model::{shape, Model};
 use crate::output::diff;
 use crate::plan;
 use crate::plan::units::{plan_error, plan_unit, read_only_locations};
+use crate::rules::api::Change;
 use crate::syntax::edit;
 use crate::syntax::source::Source;
-use crate::vocab::{self, tuning, Change, FileError, Note, Options};
+use crate::vocab::{self, tuning, FileError, Note, Options};
 
 /// The verified result of planning one file.
 #[derive(Debug)]

@@ -8,8 +8,10 @@ use std::ops::Range;
 
 use serde::Serialize;
 
+use crate::rules::api::Change;
+use crate::rules::RuleId;
 use crate::syntax::source::Source;
-use crate::vocab::{Change, Note, NoteKind, Place, RuleId};
+use crate::vocab::{Note, NoteKind, Place};
 
 /// The version of the JSON report's shape (`schemas/report.schema.json`):
 /// raised when a field changes meaning or goes away, not when one is added.

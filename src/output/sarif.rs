@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::output::report::{FileReport, RunReport};
 use crate::rules;
-use crate::vocab::RuleId;
+use crate::rules::RuleId;
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 

@@ -11,8 +11,8 @@ use crate::model::nginx::ExistingUpstream;
 use crate::model::target::{literal_pass_host, NotLiteral, ProxyTarget};
 use crate::model::variables;
 use crate::model::{DirId, LevelId, LevelKind};
-use crate::rules::api::Ctx;
 use crate::rules;
+use crate::rules::api::Ctx;
 use crate::vocab::names::UpstreamName;
 use crate::vocab::{GrpcHost, HostHeaderMode, Note, NoteKind, Protocol};
 

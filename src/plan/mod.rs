@@ -28,11 +28,11 @@ use crate::model::nginx::ExistingUpstream;
 use crate::model::target::ProxyTarget;
 use crate::model::{DirId, LevelId, LocationKind, Model};
 use crate::plan::naming::{Backend, PoolKey, UpstreamChoice};
+pub use crate::rules::api::Plan;
 use crate::rules::api::{Board, Context, Ctx, Location, Site};
 use crate::rules::headers;
 use crate::rules::{self, RULES};
 use crate::vocab::names::{BackendKey, UpstreamName};
-pub use crate::vocab::Plan;
 use crate::vocab::{Note, NoteKind, Options, PlanError, Protocol, Seen};
 use discover::{
     discover, include_notes, keep_variable_lookups, leave_alone_blocked, leave_alone_ignored,

@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use crate::model::workspace::{FileId, SegmentId, Unit, Workspace};
 use crate::model::{self, Model};
 use crate::plan;
+use crate::rules::api::Change;
 use crate::syntax::edit;
-use crate::vocab::{self, Change, FileError, Note, Options, Place};
+use crate::vocab::{self, FileError, Note, Options, Place};
 
 /// One file's part of a unit's plan, in file offsets.
 #[derive(Debug, Default)]

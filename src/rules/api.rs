@@ -9,11 +9,66 @@
 //! here, never a side channel.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
 use crate::model::target::ProxyTarget;
 use crate::model::{DirId, LevelId, Model};
+use crate::rules::RuleId;
+use crate::syntax::edit::Edit;
 use crate::vocab::names::UpstreamName;
-use crate::vocab::{Options, Plan, Protocol, RuleId};
+use crate::vocab::{Note, Options, Protocol, Seen};
+
+/// What planning produces for one unit: the edits with their reasons, and
+/// notes. Rules add to it; `lib.rs` verifies it before anything is shown.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    pub notes: Vec<Note>,
+    /// What the unit holds that a flag can name.
+    pub seen: Seen,
+    /// Directives left alone because of `# upkeep:ignore`, at the
+    /// directive, with the reason given (or none).
+    pub suppressed: Vec<Note>,
+}
+
+/// One planned edit and why.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub rule: RuleId,
+    pub edit: Edit,
+    pub reason: String,
+    /// The directive the change is about (the `proxy_pass` an upstream is
+    /// added for, the location a header line goes into), where reports
+    /// point; `None` points at the edit itself.
+    pub about: Option<Range<usize>>,
+}
+
+impl Change {
+    pub fn new(rule: RuleId, edit: Edit, reason: impl Into<String>) -> Change {
+        Change {
+            rule,
+            edit,
+            reason: reason.into(),
+            about: None,
+        }
+    }
+
+    /// The same change, reported at `range` (a directive's head; `None`
+    /// keeps the edit's position).
+    pub fn about(self, range: impl Into<Option<Range<usize>>>) -> Change {
+        Change {
+            about: range.into(),
+            ..self
+        }
+    }
+
+    /// Where reports point: the directive it is about, else the edit.
+    pub fn span(&self) -> Range<usize> {
+        self.about
+            .clone()
+            .unwrap_or_else(|| self.edit.range.clone())
+    }
+}
 
 /// A `proxy_pass` upkeep pools.
 #[derive(Debug, Clone)]

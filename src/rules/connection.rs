@@ -25,7 +25,9 @@ use crate::rules::api::MapNeeds;
 use crate::rules::api::WsMode;
 use crate::rules::api::{Board, Ctx, Location, Rule};
 use crate::rules::api::{HeaderAction, HeaderOp, HeaderValue};
-use crate::vocab::{Note, NoteKind, Plan, RuleId};
+use crate::vocab::{Note, NoteKind};
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct Connection;
 

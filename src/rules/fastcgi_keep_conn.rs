@@ -29,7 +29,10 @@ use crate::model::{DirId, LevelId};
 use crate::rules::api::{Board, Context, Ctx, Location, Rule};
 use crate::rules::layout::{self, settings_anchor_after};
 use crate::syntax::edit::Slot;
-use crate::vocab::{Change, Note, NoteKind, Plan, Protocol, RuleId};
+use crate::vocab::{Note, NoteKind, Protocol};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct FastcgiKeepConn;
 

@@ -30,7 +30,10 @@ use crate::model::{LevelId, LevelKind};
 use crate::rules::api::{Board, Ctx, Location, Rule};
 use crate::rules::layout::{self, settings_anchor_after};
 use crate::syntax::edit::Slot;
-use crate::vocab::{Change, GrpcHost, HostHeaderMode, Plan, Protocol, RuleId};
+use crate::vocab::{GrpcHost, HostHeaderMode, Protocol};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct GrpcAuthority;
 

@@ -21,7 +21,10 @@
 use crate::rules::api::{Board, Ctx, Location, Rule, Site};
 use crate::rules::layout::{self, settings_anchor_after};
 use crate::syntax::edit::Slot;
-use crate::vocab::{Change, HostHeaderMode, Plan, Protocol, RuleId};
+use crate::vocab::{HostHeaderMode, Protocol};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct GrpcSslName;
 

@@ -17,10 +17,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{DirId, LevelId};
+use crate::rules::api::Change;
 use crate::rules::api::{Ctx, HeaderAction, HeaderOp, HeaderValue, Location};
 use crate::rules::layout::{self, settings_anchor};
+use crate::rules::RuleId;
 use crate::syntax::edit::Slot;
-use crate::vocab::{Change, RuleId};
 
 /// Turns the header operations of every location into edits.
 ///

@@ -19,7 +19,9 @@ use crate::model::LevelId;
 use crate::rules::api::{Board, Ctx, Location, Rule};
 use crate::rules::layout::{self, settings_anchor};
 use crate::syntax::edit::Slot;
-use crate::vocab::{Change, Plan, RuleId};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct HttpVersion;
 

@@ -1,73 +1,100 @@
-//! The rewrite rules, one file each. Every file starts with What / Why /
-//! Example / Safety. Rules only *plan*: they add [`Change`]s, notes and
-//! header operations (for `crate::rules::headers`), and never apply anything.
+//! The rewrite rules, one file each, and what they share. Every rule file
+//! starts with What / Why / Example / Safety. Rules only *plan*: they add
+//! changes, notes and header operations (applied by [`headers`]), and
+//! never apply anything.
 //!
-//! Every rule implements [`Rule`], whose methods are the phases of planning
-//! in the order `plan.rs` runs them; within a phase the rules run in the
-//! order of [`RULES`]. What one rule hands to a later one
-//! is a named field of [`LocationWork`] or [`Board`], never a side channel.
+//! - [`api`]: what a rule sees and hands on ([`api::Rule`], whose methods
+//!   are the phases of planning, and the push-only output).
+//! - [`registry`]: the one table of rules: their ids, the order they run
+//!   in, how the summary counts them and which file documents them.
+//! - [`headers`], [`layout`]: the `proxy_set_header` inheritance and where
+//!   new lines go, shared by several rules.
 //!
-//! The header of each file is also the rule's documentation in reports
-//! (SARIF's rule help): [`doc`] reads it from the file itself, so there is
-//! one text to keep true.
+//! The header of each rule file is also the rule's documentation in
+//! reports (SARIF's rule help): [`doc`] reads it from the file itself, so
+//! there is one text to keep true.
 //!
-//! [`Change`]: crate::vocab::Change
+//! Architecture invariant: rules read the model and their own inputs
+//! ([`api`]); they never read another rule's output, and nothing here
+//! touches a file.
 
 pub mod api;
-pub mod connection;
-pub mod fastcgi_keep_conn;
-pub mod grpc_authority;
-pub mod grpc_ssl_name;
 pub mod headers;
-pub mod http_version;
 pub mod layout;
-pub mod pool_tuning;
-pub mod proxy_host;
-pub mod proxy_pass;
-pub mod upstream_block;
-pub mod upstream_keepalive;
-pub mod upstream_resolve;
-pub mod websocket;
-pub mod websocket_map;
+pub mod registry;
 
-use crate::rules::api::Rule;
-use crate::vocab::RuleId;
-
-/// Every rule, in the order they run within a phase: the WebSocket mode is
-/// decided before `Connection` follows it; maps are decided before the
-/// upstream blocks that carry new ones.
-pub static RULES: &[&dyn Rule] = &[
-    &proxy_pass::ProxyPass,
-    &upstream_keepalive::UpstreamKeepalive,
-    &http_version::HttpVersion,
-    &websocket::Websocket,
-    &connection::Connection,
-    &proxy_host::ProxyHost,
-    &websocket_map::WebsocketMap,
-    &fastcgi_keep_conn::FastcgiKeepConn,
-    &grpc_ssl_name::GrpcSslName,
-    &grpc_authority::GrpcAuthority,
-    &upstream_block::UpstreamBlock,
-    &upstream_resolve::UpstreamResolve,
-    &pool_tuning::PoolTuning,
-];
-
-/// The rule files' text, for [`doc`].
-const SOURCES: [&str; 13] = [
-    include_str!("connection.rs"),
-    include_str!("fastcgi_keep_conn.rs"),
-    include_str!("grpc_authority.rs"),
-    include_str!("grpc_ssl_name.rs"),
-    include_str!("http_version.rs"),
-    include_str!("pool_tuning.rs"),
-    include_str!("proxy_host.rs"),
-    include_str!("proxy_pass.rs"),
-    include_str!("upstream_block.rs"),
-    include_str!("upstream_keepalive.rs"),
-    include_str!("upstream_resolve.rs"),
-    include_str!("websocket.rs"),
-    include_str!("websocket_map.rs"),
-];
+// The table of rules (see `registry`): a row per rule file, in the order
+// the rules run within a phase; `rank` is an id's place in reports.
+registry::registry! {
+    proxy_pass::ProxyPass => {
+        ProxyPassTarget = "proxy-pass-target", rank 2,
+            counted ("proxy_pass target rewritten", "proxy_pass targets rewritten");
+        FastcgiPassTarget = "fastcgi-pass-target", rank 12,
+            counted ("fastcgi_pass target rewritten", "fastcgi_pass targets rewritten");
+        GrpcPassTarget = "grpc-pass-target", rank 14,
+            counted ("grpc_pass target rewritten", "grpc_pass targets rewritten");
+        MemcachedPassTarget = "memcached-pass-target", rank 17,
+            counted ("memcached_pass target rewritten", "memcached_pass targets rewritten");
+    }
+    upstream_keepalive::UpstreamKeepalive => {
+        UpstreamKeepalive = "upstream-keepalive", rank 1,
+            counted ("existing upstream given keepalive", "existing upstreams given keepalive");
+    }
+    http_version::HttpVersion => {
+        HttpVersion = "http-version", rank 3,
+            counted ("proxy_http_version set to 1.1", "proxy_http_version set to 1.1");
+    }
+    websocket::Websocket => {
+        WebsocketSplit = "websocket-split", rank 6,
+            counted ("WebSocket location split off", "WebSocket locations split off");
+    }
+    connection::Connection => {
+        ConnectionHeader = "connection-header", rank 4,
+            counted ("Connection header fixed", "Connection headers fixed");
+        UpgradeHeader = "upgrade-header", rank 5,
+            counted ("Upgrade header moved", "Upgrade headers moved");
+    }
+    proxy_host::ProxyHost => {
+        HostHeader = "host-header", rank 8,
+            counted ("Host header kept", "Host headers kept");
+        ProxyRedirect = "proxy-redirect", rank 9,
+            counted ("proxy_redirect kept", "proxy_redirects kept");
+        ProxySslName = "proxy-ssl-name", rank 10,
+            counted ("TLS name kept", "TLS names kept");
+        ProxyHostValue = "proxy-host-value", rank 11,
+            counted ("$proxy_host value kept", "$proxy_host values kept");
+    }
+    websocket_map::WebsocketMap => {
+        WebsocketMap = "websocket-map", rank 7,
+            counted ("WebSocket map change", "WebSocket map changes");
+    }
+    fastcgi_keep_conn::FastcgiKeepConn => {
+        FastcgiKeepConn = "fastcgi-keep-conn", rank 13,
+            counted ("fastcgi_keep_conn turned on", "fastcgi_keep_conn turned on");
+    }
+    grpc_ssl_name::GrpcSslName => {
+        GrpcSslName = "grpc-ssl-name", rank 15,
+            counted ("gRPC TLS name kept", "gRPC TLS names kept");
+    }
+    grpc_authority::GrpcAuthority => {
+        GrpcAuthority = "grpc-authority", rank 16,
+            counted ("gRPC :authority kept", "gRPC :authority values kept");
+    }
+    upstream_block::UpstreamBlock => {
+        UpstreamBlock = "upstream-block", rank 0,
+            counted ("upstream added", "upstreams added");
+    }
+    upstream_resolve::UpstreamResolve => {
+        UpstreamResolve = "upstream-resolve", rank 19,
+            counted ("re-resolving upstream added", "re-resolving upstreams added");
+        Resolver = "resolver", rank 20,
+            counted ("resolver added", "resolvers added");
+    }
+    pool_tuning::PoolTuning => {
+        PoolTuning = "pool-tuning", rank 18,
+            counted ("pool setting tuned", "pool settings tuned");
+    }
+}
 
 /// A rule's documentation: the What / Why / Example / Safety header of the
 /// file that makes its changes.
@@ -104,11 +131,11 @@ pub fn doc(rule: RuleId) -> RuleDoc {
             .map(|l| l.strip_prefix(' ').unwrap_or(l))
             .collect()
     };
-    let lines = SOURCES
-        .iter()
-        .map(|s| header(s))
-        .find(|h| h.first().is_some_and(|first| first.contains(&wanted)))
-        .unwrap_or_else(|| panic!("no rule file documents {wanted}"));
+    let lines = header(rule.source());
+    assert!(
+        lines.first().is_some_and(|first| first.contains(&wanted)),
+        "the file of {wanted} does not name it in its first line"
+    );
     // rustdoc's [`item`] links mean nothing outside rustdoc.
     let markdown = lines.join("\n").replace("[`", "`").replace("`]", "`");
     // What runs to the Why section (lists and all).

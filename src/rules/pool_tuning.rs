@@ -38,7 +38,10 @@ use crate::rules::api::{Board, Context, Ctx, Pool, Rule};
 use crate::rules::layout;
 use crate::syntax::edit::{Edit, Slot};
 use crate::vocab::tuning::{self, Time};
-use crate::vocab::{Change, Note, NoteKind, Plan, RuleId};
+use crate::vocab::{Note, NoteKind};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct PoolTuning;
 

@@ -44,7 +44,10 @@ use crate::rules::api::{Board, Ctx, Location, Rule, Site};
 use crate::rules::api::{HeaderAction, HeaderOp, HeaderValue};
 use crate::rules::layout::{self, settings_anchor};
 use crate::syntax::edit::{Edit, Slot};
-use crate::vocab::{Change, HostHeaderMode, Note, NoteKind, Plan, RuleId};
+use crate::vocab::{HostHeaderMode, Note, NoteKind};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct ProxyHost;
 

@@ -24,7 +24,9 @@
 
 use crate::rules::api::{Ctx, Rule, Site};
 use crate::syntax::edit::Edit;
-use crate::vocab::{Change, Plan, RuleId};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct ProxyPass;
 
@@ -67,6 +69,6 @@ fn rewrite(ctx: &Ctx, site: &Site) -> Option<Change> {
         )
     };
     let edit = Edit::replace(start..end, site.upstream.as_str());
-    let rule = site.protocol.target_rule();
+    let rule = RuleId::target_of(site.protocol);
     Some(Change::new(rule, edit, reason).about(model.dirs[site.pass].head()))
 }

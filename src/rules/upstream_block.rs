@@ -22,7 +22,9 @@ use crate::model::{DirId, LevelId, LevelKind};
 use crate::rules::api::NewUpstream;
 use crate::rules::api::{Board, Context, Ctx, Rule};
 use crate::syntax::edit::{Edit, Slot};
-use crate::vocab::{Change, Plan, RuleId};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct UpstreamBlock;
 

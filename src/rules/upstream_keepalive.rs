@@ -23,7 +23,10 @@ use crate::rules::api::{Ctx, Rule};
 use crate::rules::layout;
 use crate::syntax::edit::Slot;
 use crate::vocab::names::UpstreamName;
-use crate::vocab::{Change, Plan, Protocol, RuleId};
+use crate::vocab::Protocol;
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct UpstreamKeepalive;
 

@@ -37,7 +37,9 @@ use crate::rules::api::{Board, Context, Ctx, Location, Rule, Site};
 use crate::rules::layout;
 use crate::rules::upstream_block;
 use crate::syntax::edit::{Edit, Slot};
-use crate::vocab::{Change, Plan, RuleId};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct UpstreamResolve;
 

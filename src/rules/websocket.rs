@@ -34,7 +34,10 @@ use crate::model::{LevelId, LevelKind, LocationKind, LocationPath, Model};
 use crate::rules::api::{Board, Ctx, HeaderOp, Location, Rule, Site, WsMode};
 use crate::rules::headers;
 use crate::syntax::edit::{self, Edit, Slot};
-use crate::vocab::{Change, Note, NoteKind, Plan, RuleId};
+use crate::vocab::{Note, NoteKind};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct Websocket;
 

@@ -20,7 +20,9 @@ use crate::model::{DirId, LevelId};
 use crate::rules::api::{Board, Context, Ctx, MapNeeds, Rule};
 use crate::rules::layout;
 use crate::syntax::edit::{Edit, Slot};
-use crate::vocab::{Change, Plan, RuleId};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 impl MapNeeds {
     /// Finds every map of the file with `queries/map.scm`.

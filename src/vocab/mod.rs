@@ -11,25 +11,10 @@ pub mod tuning;
 pub use errors::{ExitStatus, FileError, Place, PlanError};
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::syntax::edit::Edit;
 use crate::vocab::names::{BackendKey, UpstreamName};
-
-/// What planning produces for one unit: the edits with their reasons, and
-/// notes. Rules add to it; `lib.rs` verifies it before anything is shown.
-#[derive(Debug, Default)]
-pub struct Plan {
-    pub changes: Vec<Change>,
-    pub notes: Vec<Note>,
-    /// What the unit holds that a flag can name.
-    pub seen: Seen,
-    /// Directives left alone because of `# upkeep:ignore`, at the
-    /// directive, with the reason given (or none).
-    pub suppressed: Vec<Note>,
-}
 
 /// What the configs hold that a flag value can name: upstreams (existing
 /// or new) for `--keepalive NAME=N`, literal backends for `--name`, and the
@@ -155,16 +140,6 @@ impl Protocol {
         Protocol::ALL.into_iter().find(|p| p.pass() == directive)
     }
 
-    /// The rule that rewrites this protocol's literal targets.
-    pub fn target_rule(self) -> RuleId {
-        match self {
-            Protocol::Proxy => RuleId::ProxyPassTarget,
-            Protocol::FastCgi => RuleId::FastcgiPassTarget,
-            Protocol::Grpc => RuleId::GrpcPassTarget,
-            Protocol::Memcached => RuleId::MemcachedPassTarget,
-        }
-    }
-
     /// The prefix of the module's settings (`proxy_bind`, `grpc_ssl_name`).
     pub fn prefix(self) -> &'static str {
         match self {
@@ -221,177 +196,6 @@ impl Options {
             .get(&UpstreamName::new(upstream))
             .copied()
             .unwrap_or(self.keepalive)
-    }
-}
-
-/// Stable identifiers of the rewrite rules, used in reports and JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RuleId {
-    UpstreamBlock,
-    UpstreamKeepalive,
-    ProxyPassTarget,
-    HttpVersion,
-    ConnectionHeader,
-    UpgradeHeader,
-    WebsocketSplit,
-    WebsocketMap,
-    HostHeader,
-    ProxyRedirect,
-    ProxySslName,
-    ProxyHostValue,
-    FastcgiPassTarget,
-    FastcgiKeepConn,
-    GrpcPassTarget,
-    GrpcSslName,
-    GrpcAuthority,
-    MemcachedPassTarget,
-    PoolTuning,
-    UpstreamResolve,
-    Resolver,
-}
-
-impl RuleId {
-    /// Every rule, in the order summaries and statistics list them: what
-    /// pools first, then what keeps behaviour the same.
-    pub const ALL: [RuleId; 21] = [
-        RuleId::UpstreamBlock,
-        RuleId::UpstreamKeepalive,
-        RuleId::ProxyPassTarget,
-        RuleId::HttpVersion,
-        RuleId::ConnectionHeader,
-        RuleId::UpgradeHeader,
-        RuleId::WebsocketSplit,
-        RuleId::WebsocketMap,
-        RuleId::HostHeader,
-        RuleId::ProxyRedirect,
-        RuleId::ProxySslName,
-        RuleId::ProxyHostValue,
-        RuleId::FastcgiPassTarget,
-        RuleId::FastcgiKeepConn,
-        RuleId::GrpcPassTarget,
-        RuleId::GrpcSslName,
-        RuleId::GrpcAuthority,
-        RuleId::MemcachedPassTarget,
-        RuleId::PoolTuning,
-        RuleId::UpstreamResolve,
-        RuleId::Resolver,
-    ];
-
-    /// `n` changes of this rule, as the summary line says it.
-    pub fn counted(self, n: usize) -> String {
-        let (one, many) = match self {
-            RuleId::UpstreamBlock => ("upstream added", "upstreams added"),
-            RuleId::UpstreamKeepalive => (
-                "existing upstream given keepalive",
-                "existing upstreams given keepalive",
-            ),
-            RuleId::ProxyPassTarget => (
-                "proxy_pass target rewritten",
-                "proxy_pass targets rewritten",
-            ),
-            RuleId::HttpVersion => (
-                "proxy_http_version set to 1.1",
-                "proxy_http_version set to 1.1",
-            ),
-            RuleId::ConnectionHeader => ("Connection header fixed", "Connection headers fixed"),
-            RuleId::UpgradeHeader => ("Upgrade header moved", "Upgrade headers moved"),
-            RuleId::WebsocketSplit => (
-                "WebSocket location split off",
-                "WebSocket locations split off",
-            ),
-            RuleId::WebsocketMap => ("WebSocket map change", "WebSocket map changes"),
-            RuleId::HostHeader => ("Host header kept", "Host headers kept"),
-            RuleId::ProxyRedirect => ("proxy_redirect kept", "proxy_redirects kept"),
-            RuleId::ProxySslName => ("TLS name kept", "TLS names kept"),
-            RuleId::ProxyHostValue => ("$proxy_host value kept", "$proxy_host values kept"),
-            RuleId::FastcgiPassTarget => (
-                "fastcgi_pass target rewritten",
-                "fastcgi_pass targets rewritten",
-            ),
-            RuleId::FastcgiKeepConn => {
-                ("fastcgi_keep_conn turned on", "fastcgi_keep_conn turned on")
-            }
-            RuleId::GrpcPassTarget => ("grpc_pass target rewritten", "grpc_pass targets rewritten"),
-            RuleId::GrpcSslName => ("gRPC TLS name kept", "gRPC TLS names kept"),
-            RuleId::GrpcAuthority => ("gRPC :authority kept", "gRPC :authority values kept"),
-            RuleId::MemcachedPassTarget => (
-                "memcached_pass target rewritten",
-                "memcached_pass targets rewritten",
-            ),
-            RuleId::PoolTuning => ("pool setting tuned", "pool settings tuned"),
-            RuleId::UpstreamResolve => (
-                "re-resolving upstream added",
-                "re-resolving upstreams added",
-            ),
-            RuleId::Resolver => ("resolver added", "resolvers added"),
-        };
-        format!("{n} {}", if n == 1 { one } else { many })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleId::UpstreamBlock => "upstream-block",
-            RuleId::UpstreamKeepalive => "upstream-keepalive",
-            RuleId::ProxyPassTarget => "proxy-pass-target",
-            RuleId::HttpVersion => "http-version",
-            RuleId::ConnectionHeader => "connection-header",
-            RuleId::UpgradeHeader => "upgrade-header",
-            RuleId::WebsocketSplit => "websocket-split",
-            RuleId::WebsocketMap => "websocket-map",
-            RuleId::HostHeader => "host-header",
-            RuleId::ProxyRedirect => "proxy-redirect",
-            RuleId::ProxySslName => "proxy-ssl-name",
-            RuleId::ProxyHostValue => "proxy-host-value",
-            RuleId::FastcgiPassTarget => "fastcgi-pass-target",
-            RuleId::FastcgiKeepConn => "fastcgi-keep-conn",
-            RuleId::GrpcPassTarget => "grpc-pass-target",
-            RuleId::GrpcSslName => "grpc-ssl-name",
-            RuleId::GrpcAuthority => "grpc-authority",
-            RuleId::MemcachedPassTarget => "memcached-pass-target",
-            RuleId::PoolTuning => "pool-tuning",
-            RuleId::UpstreamResolve => "upstream-resolve",
-            RuleId::Resolver => "resolver",
-        }
-    }
-}
-
-/// One planned edit and why.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub rule: RuleId,
-    pub edit: Edit,
-    pub reason: String,
-    /// The directive the change is about (the `proxy_pass` an upstream is
-    /// added for, the location a header line goes into), where reports
-    /// point; `None` points at the edit itself.
-    pub about: Option<Range<usize>>,
-}
-
-impl Change {
-    pub fn new(rule: RuleId, edit: Edit, reason: impl Into<String>) -> Change {
-        Change {
-            rule,
-            edit,
-            reason: reason.into(),
-            about: None,
-        }
-    }
-
-    /// The same change, reported at `range` (a directive's head; `None`
-    /// keeps the edit's position).
-    pub fn about(self, range: impl Into<Option<Range<usize>>>) -> Change {
-        Change {
-            about: range.into(),
-            ..self
-        }
-    }
-
-    /// Where reports point: the directive it is about, else the edit.
-    pub fn span(&self) -> Range<usize> {
-        self.about
-            .clone()
-            .unwrap_or_else(|| self.edit.range.clone())
     }
 }
 
