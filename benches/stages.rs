@@ -45,8 +45,8 @@ fn stages(c: &mut Criterion) {
         keepalive: 32,
         ..Options::default()
     };
-    let values = upkeep::check::behaviour::ProxyHostValues::Kept;
-    let allowed = upkeep::check::behaviour::Allowed {
+    let values = upkeep::stages::ProxyHostValues::Kept;
+    let allowed = upkeep::stages::Allowed {
         move_upgrade: false,
         resolve: false,
         resolver_added: false,
@@ -54,35 +54,32 @@ fn stages(c: &mut Criterion) {
     for (shape, many) in [("few", false), ("many", true)] {
         let source = Source::new("bench.conf", config(2_500_000, many));
         let tree = upkeep::parse(&source).unwrap();
-        let model = upkeep::model::Model::build(&source, &tree);
-        let plan = upkeep::plan::plan(&model, &opts).unwrap();
+        let model = upkeep::stages::Model::build(&source, &tree);
+        let plan = upkeep::stages::plan(&model, &opts).unwrap();
         let mut edits: Vec<_> = plan.changes.iter().map(|c| c.edit.clone()).collect();
-        upkeep::syntax::edit::normalize(&mut edits).unwrap();
-        let output = Source::new(
-            "bench.conf",
-            upkeep::syntax::edit::apply(&source.text, &edits),
-        );
+        upkeep::stages::normalize(&mut edits).unwrap();
+        let output = Source::new("bench.conf", upkeep::stages::apply(&source.text, &edits));
         let output_tree = upkeep::parse(&output).unwrap();
-        let output_model = upkeep::model::Model::build(&output, &output_tree);
-        let observed = upkeep::check::behaviour::observe(&model, values, false);
+        let output_model = upkeep::stages::Model::build(&output, &output_tree);
+        let observed = upkeep::stages::observe(&model, values, false);
 
         let mut group = c.benchmark_group(format!("2.5MB-{shape}"));
         group.sample_size(10);
         group.throughput(Throughput::Bytes(source.text.len() as u64));
         group.bench_function("parse", |b| b.iter(|| upkeep::parse(&source).unwrap()));
         group.bench_function("model", |b| {
-            b.iter(|| upkeep::model::Model::build(&source, &tree))
+            b.iter(|| upkeep::stages::Model::build(&source, &tree))
         });
         group.bench_function("plan", |b| {
-            b.iter(|| upkeep::plan::plan(&model, &opts).unwrap())
+            b.iter(|| upkeep::stages::plan(&model, &opts).unwrap())
         });
         group.bench_function("apply", |b| {
-            b.iter(|| upkeep::syntax::edit::apply(&source.text, &edits))
+            b.iter(|| upkeep::stages::apply(&source.text, &edits))
         });
         group.bench_function("verify/reparse-incremental", |b| {
             b.iter(|| {
-                let edited = upkeep::syntax::parse::edited_tree(&source, &tree, &edits);
-                upkeep::syntax::parse::parse_incremental(&output, Some(&edited)).unwrap()
+                let edited = upkeep::stages::edited_tree(&source, &tree, &edits);
+                upkeep::stages::parse_incremental(&output, Some(&edited)).unwrap()
             })
         });
         group.bench_function("verify/reparse-full", |b| {
@@ -90,8 +87,8 @@ fn stages(c: &mut Criterion) {
         });
         group.bench_function("verify/model+plan", |b| {
             b.iter(|| {
-                let model = upkeep::model::Model::build(&output, &output_tree);
-                assert!(upkeep::plan::plan(&model, &opts)
+                let model = upkeep::stages::Model::build(&output, &output_tree);
+                assert!(upkeep::stages::plan(&model, &opts)
                     .unwrap()
                     .changes
                     .is_empty());
@@ -99,17 +96,17 @@ fn stages(c: &mut Criterion) {
         });
         group.bench_function("verify/behaviour", |b| {
             b.iter(|| {
-                let before = upkeep::check::behaviour::observe(&model, values, false);
-                let after = upkeep::check::behaviour::observe(&output_model, values, false);
-                assert!(upkeep::check::behaviour::compare(&before, &after, allowed).is_empty());
+                let before = upkeep::stages::observe(&model, values, false);
+                let after = upkeep::stages::observe(&output_model, values, false);
+                assert!(upkeep::stages::compare(&before, &after, allowed).is_empty());
             })
         });
         group.bench_function("verify/behaviour-compare", |b| {
-            let after = upkeep::check::behaviour::observe(&output_model, values, false);
-            b.iter(|| upkeep::check::behaviour::compare(&observed, &after, allowed))
+            let after = upkeep::stages::observe(&output_model, values, false);
+            b.iter(|| upkeep::stages::compare(&observed, &after, allowed))
         });
         group.bench_function("diff", |b| {
-            b.iter(|| upkeep::output::diff::unified("bench.conf", &source, &edits))
+            b.iter(|| upkeep::stages::unified("bench.conf", &source, &edits))
         });
         group.bench_function("whole-pipeline", |b| {
             b.iter(|| upkeep::process(&source, &opts).unwrap())
@@ -130,14 +127,14 @@ fn diff_sizes(c: &mut Criterion) {
     for size in [3_000_000, 30_000_000] {
         let source = Source::new("bench.conf", config(size, false));
         let tree = upkeep::parse(&source).unwrap();
-        let model = upkeep::model::Model::build(&source, &tree);
-        let plan = upkeep::plan::plan(&model, &opts).unwrap();
+        let model = upkeep::stages::Model::build(&source, &tree);
+        let plan = upkeep::stages::plan(&model, &opts).unwrap();
         let mut edits: Vec<_> = plan.changes.iter().map(|c| c.edit.clone()).collect();
-        upkeep::syntax::edit::normalize(&mut edits).unwrap();
+        upkeep::stages::normalize(&mut edits).unwrap();
         group.throughput(Throughput::Bytes(source.text.len() as u64));
         group.bench_function(
             format!("{}MB, {} edits", size / 1_000_000, edits.len()),
-            |b| b.iter(|| upkeep::output::diff::unified("bench.conf", &source, &edits)),
+            |b| b.iter(|| upkeep::stages::unified("bench.conf", &source, &edits)),
         );
     }
     group.finish();
@@ -171,19 +168,15 @@ fn report_line_length(c: &mut Criterion) {
     for (layout, text) in [("lines", multi), ("one line", one_line)] {
         let source = Source::new("bench.conf", text);
         let tree = upkeep::parse(&source).unwrap();
-        let model = upkeep::model::Model::build(&source, &tree);
-        let plan = upkeep::plan::plan(&model, &opts).unwrap();
+        let model = upkeep::stages::Model::build(&source, &tree);
+        let plan = upkeep::stages::plan(&model, &opts).unwrap();
         group.bench_function(
             format!("1MB {layout}, {} changes", plan.changes.len()),
             |b| {
                 b.iter(|| {
                     plan.changes
                         .iter()
-                        .map(|c| {
-                            upkeep::output::report::ChangeReport::new(&source, c)
-                                .chars
-                                .end
-                        })
+                        .map(|c| upkeep::stages::ChangeReport::new(&source, c).chars.end)
                         .sum::<usize>()
                 })
             },

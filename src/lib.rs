@@ -12,22 +12,55 @@
 //! The public API below is what the binary, the tests, the benchmarks and
 //! the fuzz target use; the modules are the crate's own.
 
-pub mod check;
-pub mod cli;
-pub mod model;
-pub mod output;
-pub mod plan;
-pub mod rules;
-pub mod run;
-pub mod syntax;
-pub mod vocab;
+pub(crate) mod check;
+pub(crate) mod cli;
+pub(crate) mod model;
+pub(crate) mod output;
+pub(crate) mod plan;
+pub(crate) mod rules;
+pub(crate) mod run;
+pub mod stages;
+pub(crate) mod syntax;
+pub(crate) mod vocab;
 
 pub use check::verify::{check_behaviour, fuzz_one, process, Rewrite};
-pub use run::run;
 pub use syntax::parse::{parse, parse_tree, SyntaxError, MAX_DEPTH};
 pub use syntax::source::Source;
 pub use vocab::tuning::{parse_count, parse_count_flag, parse_msec, parse_time_flag, Tuning};
 pub use vocab::{ExitStatus, FileError, HostHeaderMode, Options, Place, PlanError};
+
+/// Runs upkeep as the binary does: `argv` (the program's name first), the
+/// `upkeep.toml` found from `cwd`, then the run or the tool asked for
+/// (completions, the man page). Every error is said on `stderr` as
+/// `error: …`; the status is the exit code.
+pub fn main_with(
+    argv: Vec<std::ffi::OsString>,
+    cwd: &std::path::Path,
+    stdin: &mut dyn std::io::Read,
+    stdout: &mut dyn std::io::Write,
+    stderr: &mut dyn std::io::Write,
+) -> ExitStatus {
+    let failed = |stderr: &mut dyn std::io::Write, e: &dyn std::fmt::Display| {
+        let _ = writeln!(stderr, "error: {e}");
+        ExitStatus::Error
+    };
+    let args = match cli::Args::parse_with_settings(argv, cwd) {
+        Ok(args) => args,
+        Err(e) => return failed(stderr, &e),
+    };
+    if let Some(tool) = &args.tool {
+        return match tool.print(stdout).and_then(|()| stdout.flush()) {
+            Ok(()) => ExitStatus::Success,
+            Err(e) => failed(stderr, &e),
+        };
+    }
+    let colors = args.colors();
+    let config = args.into_config(colors);
+    match run::run(&config, stdin, stdout, stderr) {
+        Ok(status) => status,
+        Err(e) => failed(stderr, &e),
+    }
+}
 
 /// Every rule id, in the order reports list them (`upstream-block`,
 /// `upstream-keepalive`, …), as the JSON report and SARIF spell them.

@@ -104,9 +104,9 @@ fn the_queries_find_every_directive_upkeep_acts_on() {
     for path in &files {
         let source = upkeep::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
         let tree = upkeep::parse_tree(&source.text);
-        let model = upkeep::model::Model::build(&source, &tree);
+        let model = upkeep::stages::Model::build(&source, &tree);
         for (i, d) in model.dirs.iter().enumerate() {
-            let id = upkeep::model::DirId::new(i);
+            let id = upkeep::stages::DirId::new(i);
             let bare = d.name.quote.is_none();
             let list = match d.name.value.as_ref() {
                 "proxy_pass" if bare && d.args.len() == 1 => {

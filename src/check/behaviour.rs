@@ -38,7 +38,7 @@ use crate::model::nginx::{
     connection_settings, cut_ssl_name, default_redirect, faithful, literal_targets, substitute,
 };
 use crate::model::target::ProxyTarget;
-use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model, ROOT};
+use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model};
 use crate::vocab::names::UpstreamName;
 use crate::vocab::Protocol;
 
@@ -1024,15 +1024,6 @@ fn without_resolver(entry: &str) -> String {
         (Some(from), Some(to)) if from < to => format!("{}{}", &entry[..from], &entry[to..]),
         _ => entry.to_string(),
     }
-}
-
-/// Level ids by key, for tests and reports.
-pub fn level_by_key(model: &Model, key: &str) -> Option<LevelId> {
-    level_keys(model)
-        .iter()
-        .position(|k| k == key)
-        .map(LevelId::new)
-        .or((key.is_empty()).then_some(ROOT))
 }
 
 #[cfg(test)]

@@ -84,8 +84,6 @@ struct Raw {
 /// A loaded `upkeep.toml`.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
-    /// Where it was read from.
-    pub path: PathBuf,
     /// The flags it stands for, checked.
     pub args: Vec<String>,
     /// What to read when no PATH is typed (absolute).
@@ -251,7 +249,6 @@ pub fn load(path: &Path) -> Result<Settings, String> {
         args.push("--resolve".into());
     }
     Ok(Settings {
-        path: path.to_path_buf(),
         args,
         paths: raw
             .paths

@@ -168,7 +168,6 @@ pub struct Model<'s> {
     /// Every directive, in source order (so sorted by start offset).
     pub dirs: Vec<Directive<'s>>,
     pub root_role: RootRole,
-    tree: Tree,
     /// The directives `queries/*.scm` match, by id, in source order.
     pub index: Index,
     /// While building: what the queries matched, as offsets into the
@@ -220,7 +219,7 @@ pub struct Index {
 impl<'s> Model<'s> {
     /// The model of one file read alone (its includes unseen).
     pub fn build(source: &'s Source, tree: &Tree) -> Model<'s> {
-        let mut model = Model::empty(source, tree, source.text.len(), None);
+        let mut model = Model::empty(source, source.text.len(), None);
         let (matched, ()) = rayon::join(
             || query::queries().run(tree.root_node(), &source.text),
             || model.collect(tree.walk(), ROOT),
@@ -233,12 +232,11 @@ impl<'s> Model<'s> {
     /// level, every include read in place, as nginx reads them.
     pub fn build_unit(unit: &'s Unit, ws: &'s Workspace) -> Model<'s> {
         let first = &unit.segments[0];
-        let tree = ws
-            .file(first.file)
-            .tree
-            .as_ref()
-            .expect("a unit with syntax errors is not modelled");
-        let mut model = Model::empty(&unit.source, tree, first.base + first.len, Some((unit, ws)));
+        assert!(
+            ws.file(first.file).tree.is_ok(),
+            "a unit with syntax errors is not modelled"
+        );
+        let mut model = Model::empty(&unit.source, first.base + first.len, Some((unit, ws)));
         // Each file's query pass on its own tree, on the other cores while
         // the walk reads the unit in order (the two cost about the same);
         // the matches are placed at every inclusion the walk saw.
@@ -284,7 +282,6 @@ impl<'s> Model<'s> {
 
     fn empty(
         source: &'s Source,
-        tree: &Tree,
         close: usize,
         unit: Option<(&'s Unit, &'s Workspace)>,
     ) -> Model<'s> {
@@ -299,7 +296,6 @@ impl<'s> Model<'s> {
             }],
             dirs: Vec::new(),
             root_role: RootRole::Fragment,
-            tree: tree.clone(),
             index: Index::default(),
             matched: Matches::default(),
             walked: Vec::new(),
@@ -632,15 +628,6 @@ impl<'s> Model<'s> {
             .map(|(i, l)| (LevelId::new(i), l))
     }
 
-    pub fn tree_root(&self) -> Node<'_> {
-        self.tree.root_node()
-    }
-
-    /// The directive that starts at byte `start`.
-    pub fn dir_at(&self, start: usize) -> Option<DirId> {
-        self.starts.get(&start).copied()
-    }
-
     /// The innermost level an edit at `at` (inside the file text `within`)
     /// belongs to: the deepest block there that holds it, or the level the
     /// file's top-level directives were read into.
@@ -684,10 +671,6 @@ impl<'s> Model<'s> {
                 self.ignored.contains_key(d)
                     && (self.dirs[*d].is("location") || self.dirs[*d].is("server"))
             })
-    }
-
-    pub fn level_of_owner(&self, dir: DirId) -> Option<LevelId> {
-        self.dirs[dir].block
     }
 
     /// Ancestors of `level`, nearest first, `level` itself included.
@@ -863,10 +846,6 @@ impl<'s> Model<'s> {
             }
         }
         out
-    }
-
-    pub fn text(&self, range: Range<usize>) -> String {
-        self.source.slice(range)
     }
 
     /// The bytes of `range` as written (copies must keep bytes that are

@@ -267,15 +267,6 @@ impl ProxyTarget {
             _ => self.host.clone(),
         }
     }
-
-    /// The host without brackets or port, for `proxy_ssl_name`.
-    pub fn bare_host(&self) -> &str {
-        self.host.trim_start_matches('[').trim_end_matches(']')
-    }
-
-    pub fn uri_has_variable(&self) -> bool {
-        self.uri.contains('$')
-    }
 }
 
 /// `unix:` in any case, without slicing inside a multi-byte character.

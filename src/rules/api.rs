@@ -312,10 +312,6 @@ impl ResolveUpstream {
 /// A rewrite rule. Each method is one phase, listed in the order they run;
 /// a rule implements those it takes part in, the others do nothing.
 pub trait Rule: Sync {
-    /// The id of the rule's main change (a rule may add others, such as
-    /// `upgrade-header` next to `connection-header`).
-    fn id(&self) -> RuleId;
-
     /// The protocol whose locations the location and split phases run for
     /// (`None`: every location with a pooled site).
     fn protocol(&self) -> Option<Protocol> {

@@ -32,9 +32,6 @@ use crate::rules::RuleId;
 pub struct Connection;
 
 impl Rule for Connection {
-    fn id(&self) -> RuleId {
-        RuleId::ConnectionHeader
-    }
 
     fn location(&self, ctx: &Ctx, location: &mut Location, board: &mut Board, out: &mut Plan) {
         let own = ops(

@@ -39,9 +39,6 @@ pub struct FastcgiKeepConn;
 const DIRECTIVE: &str = "fastcgi_keep_conn";
 
 impl Rule for FastcgiKeepConn {
-    fn id(&self) -> RuleId {
-        RuleId::FastcgiKeepConn
-    }
 
     fn protocol(&self) -> Option<Protocol> {
         Some(Protocol::FastCgi)

@@ -38,9 +38,6 @@ use crate::rules::RuleId;
 pub struct GrpcAuthority;
 
 impl Rule for GrpcAuthority {
-    fn id(&self) -> RuleId {
-        RuleId::GrpcAuthority
-    }
 
     fn protocol(&self) -> Option<Protocol> {
         Some(Protocol::Grpc)

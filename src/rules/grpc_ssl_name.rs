@@ -29,9 +29,6 @@ use crate::rules::RuleId;
 pub struct GrpcSslName;
 
 impl Rule for GrpcSslName {
-    fn id(&self) -> RuleId {
-        RuleId::GrpcSslName
-    }
 
     fn protocol(&self) -> Option<Protocol> {
         Some(Protocol::Grpc)

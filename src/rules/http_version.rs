@@ -26,9 +26,6 @@ use crate::rules::RuleId;
 pub struct HttpVersion;
 
 impl Rule for HttpVersion {
-    fn id(&self) -> RuleId {
-        RuleId::HttpVersion
-    }
 
     fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
         out.changes.extend(version(ctx, location.id));

@@ -46,9 +46,6 @@ use crate::rules::RuleId;
 pub struct PoolTuning;
 
 impl Rule for PoolTuning {
-    fn id(&self) -> RuleId {
-        RuleId::PoolTuning
-    }
 
     fn pool(&self, ctx: &Ctx, pool: &Pool, out: &mut Plan) {
         tune(ctx, pool, out);

@@ -52,9 +52,6 @@ use crate::rules::RuleId;
 pub struct ProxyHost;
 
 impl Rule for ProxyHost {
-    fn id(&self) -> RuleId {
-        RuleId::HostHeader
-    }
 
     fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
         let pins = pins(ctx, location.id, &location.sites, &mut out.notes);

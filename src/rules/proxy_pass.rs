@@ -31,9 +31,6 @@ use crate::rules::RuleId;
 pub struct ProxyPass;
 
 impl Rule for ProxyPass {
-    fn id(&self) -> RuleId {
-        RuleId::ProxyPassTarget
-    }
 
     fn site(&self, ctx: &Ctx, site: &Site, out: &mut Plan) {
         out.changes.extend(rewrite(ctx, site));

@@ -29,9 +29,6 @@ use crate::rules::RuleId;
 pub struct UpstreamBlock;
 
 impl Rule for UpstreamBlock {
-    fn id(&self) -> RuleId {
-        RuleId::UpstreamBlock
-    }
 
     fn context(&self, ctx: &Ctx, context: &Context, board: &mut Board, out: &mut Plan) {
         out.changes.extend(blocks(

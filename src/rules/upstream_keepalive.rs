@@ -31,9 +31,6 @@ use crate::rules::RuleId;
 pub struct UpstreamKeepalive;
 
 impl Rule for UpstreamKeepalive {
-    fn id(&self) -> RuleId {
-        RuleId::UpstreamKeepalive
-    }
 
     fn upstream(&self, ctx: &Ctx, upstream: DirId, out: &mut Plan) {
         out.changes.push(keepalive(ctx, upstream));

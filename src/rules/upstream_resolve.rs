@@ -44,9 +44,6 @@ use crate::rules::RuleId;
 pub struct UpstreamResolve;
 
 impl Rule for UpstreamResolve {
-    fn id(&self) -> RuleId {
-        RuleId::UpstreamResolve
-    }
 
     fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
         out.changes.extend(redirect_off(ctx, location));

@@ -42,9 +42,6 @@ use crate::rules::RuleId;
 pub struct Websocket;
 
 impl Rule for Websocket {
-    fn id(&self) -> RuleId {
-        RuleId::WebsocketSplit
-    }
 
     fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
         location.ws = classify(ctx, location.id, &location.sites, &mut out.notes);

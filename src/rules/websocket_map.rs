@@ -113,9 +113,6 @@ impl MapNeeds {
 pub struct WebsocketMap;
 
 impl Rule for WebsocketMap {
-    fn id(&self) -> RuleId {
-        RuleId::WebsocketMap
-    }
 
     fn context(&self, ctx: &Ctx, context: &Context, board: &mut Board, out: &mut Plan) {
         let needs = &board.maps;
