@@ -12,6 +12,8 @@
 //! The public API below is what the binary, the tests, the benchmarks and
 //! the fuzz target use; the modules are the crate's own.
 
+#![deny(missing_docs)]
+
 pub(crate) mod check;
 pub(crate) mod cli;
 pub(crate) mod model;

@@ -105,6 +105,7 @@ pub enum Backend {
 /// The observations of a whole file.
 #[derive(Debug, Default)]
 pub struct Observations {
+    /// Every proxying place, by its key.
     pub places: BTreeMap<LevelKey, Observed>,
 }
 

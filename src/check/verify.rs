@@ -19,10 +19,13 @@ use crate::vocab::{self, tuning, FileError, Note, Options};
 /// The verified result of planning one file.
 #[derive(Debug)]
 pub struct Rewrite {
+    /// The file as upkeep writes it (its text unchanged when nothing is).
     pub new_text: Vec<u8>,
     /// The applied edits, normalized (sorted, distinct), in file offsets.
     pub edits: Vec<edit::Edit>,
+    /// What changed and why, in file offsets, in order.
     pub changes: Vec<Change>,
+    /// What upkeep left alone or assumed.
     pub notes: Vec<Note>,
     /// What `# upkeep:ignore` left alone, with the reason.
     pub suppressed: Vec<Note>,

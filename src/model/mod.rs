@@ -40,10 +40,12 @@ macro_rules! id_type {
         pub struct $name(u32);
 
         impl $name {
+            /// The id of the `index`th item.
             pub fn new(index: usize) -> $name {
                 $name(u32::try_from(index).expect("fewer than 2^32 entries"))
             }
 
+            /// The position of the item in its list.
             pub fn index(self) -> usize {
                 self.0 as usize
             }
@@ -162,11 +164,16 @@ impl Directive<'_> {
     }
 }
 
+/// What nginx reads from a unit: its levels (blocks) and directives, with
+/// inheritance and the directives the queries find indexed.
 pub struct Model<'s> {
+    /// The text the model was built from (a unit's joined text).
     pub source: &'s Source,
+    /// Every level, the top one first.
     pub levels: Vec<Level>,
     /// Every directive, in source order (so sorted by start offset).
     pub dirs: Vec<Directive<'s>>,
+    /// What the top level is: a main config, an `http` body, a fragment.
     pub root_role: RootRole,
     /// The directives `queries/*.scm` match, by id, in source order.
     pub index: Index,

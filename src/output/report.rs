@@ -209,7 +209,9 @@ impl CharColumns {
 }
 
 #[derive(Debug, Serialize)]
+/// One change as reports show it.
 pub struct ChangeReport {
+    /// The rule that made it.
     pub rule: RuleId,
     /// The directive the change is about (`line`, `column`, `end_line`,
     /// `end_column`).
@@ -217,10 +219,14 @@ pub struct ChangeReport {
     pub at: Span,
     /// The bytes the edit replaces (empty for an insertion).
     pub edit: Span,
+    /// The bytes it replaces, as text.
     pub before: String,
+    /// The bytes it writes, as text.
     pub after: String,
+    /// Why, in a sentence.
     pub reason: String,
     #[serde(skip)]
+    /// Where the directive it is about starts and ends, in characters.
     pub chars: CharColumns,
     /// The bytes the edit replaces, as file offsets (SARIF's fixes).
     #[serde(skip)]
@@ -238,6 +244,7 @@ pub struct NoteReport {
 }
 
 impl ChangeReport {
+    /// The report of `change`, a change to `source`.
     pub fn new(source: &Source, change: &Change) -> ChangeReport {
         let span = change.span();
         ChangeReport {

@@ -39,6 +39,7 @@ use discover::{
     Discovered, FoundKind,
 };
 
+/// Plans `model` as `opts` ask: every change, note and suppression.
 pub fn plan(model: &Model, opts: &Options) -> Result<Plan, PlanError> {
     plan_except(model, opts, &BTreeMap::new())
 }

@@ -9,7 +9,9 @@
 use std::ops::Range;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// One edit of a text: replace `range` with `text`.
 pub struct Edit {
+    /// The bytes replaced (empty for an insertion).
     pub range: Range<usize>,
     /// The replacement as bytes: text copied from the file keeps bytes that
     /// are not UTF-8 exactly as they were.
@@ -48,6 +50,7 @@ pub enum Slot {
 }
 
 impl Edit {
+    /// Inserts `text` at `at`, in the slot `order` among insertions there.
     pub fn insert(at: usize, text: impl Into<Vec<u8>>, order: Slot) -> Edit {
         Edit {
             range: at..at,
@@ -56,6 +59,7 @@ impl Edit {
         }
     }
 
+    /// Replaces `range` with `text`.
     pub fn replace(range: Range<usize>, text: impl Into<Vec<u8>>) -> Edit {
         Edit {
             range,
@@ -64,6 +68,7 @@ impl Edit {
         }
     }
 
+    /// Deletes `range`.
     pub fn delete(range: Range<usize>) -> Edit {
         Edit {
             range,
@@ -72,6 +77,7 @@ impl Edit {
         }
     }
 
+    /// Whether the edit replaces nothing.
     pub fn is_insertion(&self) -> bool {
         self.range.is_empty()
     }

@@ -19,11 +19,15 @@ use crate::syntax::source::Source;
 /// A file nginx would refuse to read, located precisely.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
+    /// The file, as messages show it.
     pub path: String,
+    /// 1-based line.
     pub line: usize,
     /// 1-based byte column.
     pub column: usize,
+    /// What is wrong.
     pub message: String,
+    /// What to do about it.
     pub help: String,
     /// The offending line, lossily decoded, for the caret display.
     pub line_text: String,

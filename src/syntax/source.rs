@@ -17,6 +17,7 @@ const CHAR_BLOCK: usize = 1024;
 pub struct Source {
     /// The path as the user named it (`-` for standard input).
     pub path: String,
+    /// The bytes as read.
     pub text: Vec<u8>,
     line_starts: Vec<usize>,
     /// `"\r\n"` when the file's first line ends that way, else `"\n"`.
@@ -33,6 +34,7 @@ pub struct Source {
 }
 
 impl Source {
+    /// A text read from `path`.
     pub fn new(path: impl Into<String>, text: Vec<u8>) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(

@@ -160,17 +160,20 @@ impl std::fmt::Display for Protocol {
 /// What the user asked for, already validated.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
+    /// Idle connections kept per pool (`--keepalive`).
     pub keepalive: u32,
     /// Pool sizes for named upstreams.
     pub keepalive_for: BTreeMap<UpstreamName, u32>,
     /// Upstream names for backends.
     pub names: BTreeMap<BackendKey, String>,
+    /// Paths whose WebSocket traffic gets a location of its own (`--websocket`).
     pub websocket_paths: Vec<String>,
     /// The target nginx is 1.29.7 or later: keepalive, HTTP/1.1 and no
     /// `Connection: close` are its defaults.
     pub new_defaults: bool,
     /// What nginx does with a `grpc_set_header Host` value.
     pub grpc_host: GrpcHost,
+    /// What `Host` the backends see (`--proxy-host`).
     pub host_header: HostHeaderMode,
     /// Protocols left alone (`--skip`, or everything `--only` leaves out).
     pub skipped: BTreeSet<Protocol>,
@@ -191,6 +194,7 @@ pub struct Options {
 }
 
 impl Options {
+    /// The pool size of `upstream`: its `--keepalive NAME=N`, else the default.
     pub fn pool_size(&self, upstream: &str) -> u32 {
         self.keepalive_for
             .get(&UpstreamName::new(upstream))

@@ -78,8 +78,11 @@ pub struct Count {
 /// combination is checked by [`Tuning::check`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tuning {
+    /// `keepalive_timeout` for pools (`--keepalive-timeout`).
     pub keepalive_timeout: Option<Time>,
+    /// `keepalive_requests` for pools (`--keepalive-requests`).
     pub keepalive_requests: Option<Count>,
+    /// `keepalive_time` for pools (`--keepalive-time`).
     pub keepalive_time: Option<Time>,
     /// The backends' idle timeout: `keepalive_timeout` goes below it.
     pub backend_idle_timeout: Option<Time>,
