@@ -462,4 +462,5 @@ pub mod memcached;
 pub mod netns;
 pub mod nginx;
 pub mod pki;
+pub mod run;
 pub mod trees;
