@@ -88,14 +88,10 @@ fn every_accepted_file_goes_through_the_pipeline_safely() {
 fn the_queries_find_every_directive_upkeep_acts_on() {
     let mut files: Vec<PathBuf> = Vec::new();
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    for entry in std::fs::read_dir(&fixtures).unwrap().flatten() {
-        // A case may have no expected.conf yet (a bug reproduced before its fix).
-        for name in ["input.conf", "expected.conf"] {
-            let path = entry.path().join(name);
-            if path.exists() {
-                files.push(path);
-            }
-        }
+    // Every case has both (`common::fixtures_with_expected` fails on one
+    // without its expected output).
+    for (f, _) in common::fixtures_with_expected() {
+        files.extend(["input.conf", "expected.conf"].map(|name| fixtures.join(&f.name).join(name)));
     }
     if let Some(dir) = corpus("the_queries_find_every_directive_upkeep_acts_on (corpus part)") {
         files.extend(list(&dir, "NGINX_OK.txt"));
