@@ -29,7 +29,7 @@ use crate::model::target::ProxyTarget;
 use crate::model::{DirId, LevelId, LocationKind, Model};
 use crate::plan::naming::{Backend, PoolKey, UpstreamChoice};
 pub use crate::rules::api::Plan;
-use crate::rules::api::{Board, Context, Ctx, Location, Site};
+use crate::rules::api::{Board, Change, Context, Ctx, Location, Out, Site, WsMode};
 use crate::rules::headers;
 use crate::rules::{self, RULES};
 use crate::vocab::names::{BackendKey, UpstreamName};
@@ -92,17 +92,17 @@ pub fn plan_except(
     };
     for site in &sites {
         for rule in RULES {
-            rule.site(&ctx, site, &mut out);
+            rule.site(&ctx, site, &mut Out::new(&mut out));
         }
     }
     for dir in &keepalive_needed {
         for rule in RULES {
-            rule.upstream(&ctx, *dir, &mut out);
+            rule.upstream(&ctx, *dir, &mut Out::new(&mut out));
         }
     }
     for pool in rules::pool_tuning::existing_pools(&ctx, &keepalive_needed) {
         for rule in RULES {
-            rule.pool(&ctx, &pool, &mut out);
+            rule.pool(&ctx, &pool, &mut Out::new(&mut out));
         }
     }
 
@@ -117,7 +117,7 @@ pub fn plan_except(
     for location in locations.values_mut() {
         for rule in RULES {
             if location.serves(rule.protocol()) {
-                rule.location(&ctx, location, &mut board, &mut out);
+                rule.location(&ctx, location, &mut board, &mut Out::new(&mut out));
             }
         }
     }
@@ -127,9 +127,22 @@ pub fn plan_except(
         &discovered.all_proxy_levels,
     ));
     for location in locations.values() {
+        // What a WebSocket copy takes along: the changes planned inside
+        // the location, gathered only where a split happens.
+        let inside: Vec<Change> = match (&location.ws, model.levels[location.id].owner) {
+            (WsMode::Split { .. }, Some(owner)) => {
+                let range = &model.dirs[owner].range;
+                out.changes
+                    .iter()
+                    .filter(|c| c.edit.range.start >= range.start && c.edit.range.end <= range.end)
+                    .cloned()
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
         for rule in RULES {
             if location.serves(rule.protocol()) {
-                rule.split(&ctx, location, &mut out);
+                rule.split(&ctx, location, &inside, &mut Out::new(&mut out));
             }
         }
     }
@@ -164,7 +177,7 @@ pub fn plan_except(
             add_resolver: resolved.resolver_for.contains(&http),
         };
         for rule in RULES {
-            rule.context(&ctx, &context, &mut board, &mut out);
+            rule.context(&ctx, &context, &mut board, &mut Out::new(&mut out));
         }
     }
     Ok(out)

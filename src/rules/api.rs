@@ -70,6 +70,35 @@ impl Change {
     }
 }
 
+/// Where a rule puts what it plans: changes and notes go in; nothing
+/// already planned comes out, so that no rule can depend on what another
+/// rule decided but through the named fields of [`Location`] and [`Board`].
+pub struct Out<'p> {
+    changes: &'p mut Vec<Change>,
+    /// Notes about what the rule left alone or assumed.
+    pub notes: &'p mut Vec<Note>,
+}
+
+impl<'p> Out<'p> {
+    /// An output that adds to `plan`.
+    pub fn new(plan: &'p mut Plan) -> Out<'p> {
+        Out {
+            changes: &mut plan.changes,
+            notes: &mut plan.notes,
+        }
+    }
+
+    /// Adds a change.
+    pub fn add(&mut self, change: Change) {
+        self.changes.push(change);
+    }
+
+    /// Adds changes.
+    pub fn add_all(&mut self, changes: impl IntoIterator<Item = Change>) {
+        self.changes.extend(changes);
+    }
+}
+
 /// A `proxy_pass` upkeep pools.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -319,25 +348,27 @@ pub trait Rule: Sync {
     }
 
     /// Per pooled `proxy_pass`, in source order.
-    fn site(&self, _ctx: &Ctx, _site: &Site, _out: &mut Plan) {}
+    fn site(&self, _ctx: &Ctx, _site: &Site, _out: &mut Out) {}
 
     /// Per existing `upstream` that needs `keepalive`.
-    fn upstream(&self, _ctx: &Ctx, _upstream: DirId, _out: &mut Plan) {}
+    fn upstream(&self, _ctx: &Ctx, _upstream: DirId, _out: &mut Out) {}
 
     /// Per existing `upstream` block of an `http` context that keeps idle
     /// connections after this run (it has `keepalive`, gets it, or pools
     /// by nginx 1.29.7's default), in source order.
-    fn pool(&self, _ctx: &Ctx, _pool: &Pool, _out: &mut Plan) {}
+    fn pool(&self, _ctx: &Ctx, _pool: &Pool, _out: &mut Out) {}
 
     /// Per location with pooled sites, in source order. After this phase,
     /// `headers::apply` turns every location's header operations into
     /// edits, respecting inheritance.
-    fn location(&self, _ctx: &Ctx, _location: &mut Location, _board: &mut Board, _out: &mut Plan) {}
+    fn location(&self, _ctx: &Ctx, _location: &mut Location, _board: &mut Board, _out: &mut Out) {}
 
     /// Per location whose WebSocket paths are split off, after the header
     /// edits exist: a split copies the location as it will be.
-    fn split(&self, _ctx: &Ctx, _location: &Location, _out: &mut Plan) {}
+    /// `inside` holds the changes planned so far within the location (the
+    /// other phases' output, nested locations included): a copy takes them.
+    fn split(&self, _ctx: &Ctx, _location: &Location, _inside: &[Change], _out: &mut Out) {}
 
     /// Per `http` context with something to add, last.
-    fn context(&self, _ctx: &Ctx, _context: &Context, _board: &mut Board, _out: &mut Plan) {}
+    fn context(&self, _ctx: &Ctx, _context: &Context, _board: &mut Board, _out: &mut Out) {}
 }

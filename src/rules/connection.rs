@@ -23,17 +23,16 @@
 use crate::model::LevelId;
 use crate::rules::api::MapNeeds;
 use crate::rules::api::WsMode;
-use crate::rules::api::{Board, Ctx, Location, Rule};
+use crate::rules::api::{Board, Ctx, Location, Out, Rule};
 use crate::rules::api::{HeaderAction, HeaderOp, HeaderValue};
 use crate::vocab::{Note, NoteKind};
-use crate::rules::api::Plan;
 use crate::rules::RuleId;
 
 pub struct Connection;
 
 impl Rule for Connection {
 
-    fn location(&self, ctx: &Ctx, location: &mut Location, board: &mut Board, out: &mut Plan) {
+    fn location(&self, ctx: &Ctx, location: &mut Location, board: &mut Board, out: &mut Out) {
         let own = ops(
             ctx,
             location.id,

@@ -26,12 +26,11 @@
 //! process (php-fpm child) while it waits — a note says so per upstream.
 
 use crate::model::{DirId, LevelId};
-use crate::rules::api::{Board, Context, Ctx, Location, Rule};
+use crate::rules::api::{Board, Context, Ctx, Location, Out, Rule};
 use crate::rules::layout::{self, settings_anchor_after};
 use crate::syntax::edit::Slot;
 use crate::vocab::{Note, NoteKind, Protocol};
 use crate::rules::api::Change;
-use crate::rules::api::Plan;
 use crate::rules::RuleId;
 
 pub struct FastcgiKeepConn;
@@ -44,13 +43,13 @@ impl Rule for FastcgiKeepConn {
         Some(Protocol::FastCgi)
     }
 
-    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
-        out.changes.extend(keep_conn(ctx, location.id));
+    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Out) {
+        out.add_all(keep_conn(ctx, location.id));
     }
 
     /// The sizing advice for an existing FastCGI upstream that gets
     /// `keepalive` (`upstream-keepalive`).
-    fn upstream(&self, ctx: &Ctx, upstream: DirId, out: &mut Plan) {
+    fn upstream(&self, ctx: &Ctx, upstream: DirId, out: &mut Out) {
         let users = super::upstream_keepalive::protocols_using(ctx, upstream);
         if !users.contains(&Protocol::FastCgi) {
             return;
@@ -65,7 +64,7 @@ impl Rule for FastcgiKeepConn {
     }
 
     /// The sizing advice, once per new FastCGI upstream.
-    fn context(&self, ctx: &Ctx, context: &Context, _: &mut Board, out: &mut Plan) {
+    fn context(&self, ctx: &Ctx, context: &Context, _: &mut Board, out: &mut Out) {
         let model = ctx.model;
         for (upstream, users) in &context.new_upstreams {
             let Some(first) = users

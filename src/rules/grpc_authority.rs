@@ -27,12 +27,11 @@
 
 use crate::model::target::ProxyTarget;
 use crate::model::{LevelId, LevelKind};
-use crate::rules::api::{Board, Ctx, Location, Rule};
+use crate::rules::api::{Board, Ctx, Location, Out, Rule};
 use crate::rules::layout::{self, settings_anchor_after};
 use crate::syntax::edit::Slot;
 use crate::vocab::{GrpcHost, HostHeaderMode, Protocol};
 use crate::rules::api::Change;
-use crate::rules::api::Plan;
 use crate::rules::RuleId;
 
 pub struct GrpcAuthority;
@@ -43,7 +42,7 @@ impl Rule for GrpcAuthority {
         Some(Protocol::Grpc)
     }
 
-    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
+    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Out) {
         if ctx.opts.host_header == HostHeaderMode::Upstream
             || ctx.opts.grpc_host != GrpcHost::Authority
         {
@@ -81,7 +80,7 @@ impl Rule for GrpcAuthority {
             "keeps `:authority: {authority}`: nginx's default is the target as written, which becomes {}; nginx 1.31.4 and later send a `grpc_set_header Host` value as `:authority`",
             site.upstream
         );
-        out.changes.push(
+        out.add(
             Change::new(RuleId::GrpcAuthority, edit, reason).about(model.dirs[site.pass].head()),
         );
     }

@@ -18,12 +18,11 @@
 //! `:authority` is not pinned here: planning leaves a `grpc_pass` alone
 //! when its `:authority` would change (see `plan.rs`).
 
-use crate::rules::api::{Board, Ctx, Location, Rule, Site};
+use crate::rules::api::{Board, Ctx, Location, Out, Rule, Site};
 use crate::rules::layout::{self, settings_anchor_after};
 use crate::syntax::edit::Slot;
 use crate::vocab::{HostHeaderMode, Protocol};
 use crate::rules::api::Change;
-use crate::rules::api::Plan;
 use crate::rules::RuleId;
 
 pub struct GrpcSslName;
@@ -34,12 +33,12 @@ impl Rule for GrpcSslName {
         Some(Protocol::Grpc)
     }
 
-    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
+    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Out) {
         if ctx.opts.host_header == HostHeaderMode::Upstream {
             return;
         }
         for site in &location.other_sites {
-            out.changes.extend(pin(ctx, location.id, site));
+            out.add_all(pin(ctx, location.id, site));
         }
     }
 }

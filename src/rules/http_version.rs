@@ -16,19 +16,18 @@
 //! the default is added.
 
 use crate::model::LevelId;
-use crate::rules::api::{Board, Ctx, Location, Rule};
+use crate::rules::api::{Board, Ctx, Location, Out, Rule};
 use crate::rules::layout::{self, settings_anchor};
 use crate::syntax::edit::Slot;
 use crate::rules::api::Change;
-use crate::rules::api::Plan;
 use crate::rules::RuleId;
 
 pub struct HttpVersion;
 
 impl Rule for HttpVersion {
 
-    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
-        out.changes.extend(version(ctx, location.id));
+    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Out) {
+        out.add_all(version(ctx, location.id));
     }
 }
 

@@ -34,24 +34,23 @@
 use std::collections::BTreeSet;
 
 use crate::model::DirId;
-use crate::rules::api::{Board, Context, Ctx, Pool, Rule};
+use crate::rules::api::{Board, Context, Ctx, Out, Pool, Rule};
 use crate::rules::layout;
 use crate::syntax::edit::{Edit, Slot};
 use crate::vocab::tuning::{self, Time};
 use crate::vocab::{Note, NoteKind};
 use crate::rules::api::Change;
-use crate::rules::api::Plan;
 use crate::rules::RuleId;
 
 pub struct PoolTuning;
 
 impl Rule for PoolTuning {
 
-    fn pool(&self, ctx: &Ctx, pool: &Pool, out: &mut Plan) {
+    fn pool(&self, ctx: &Ctx, pool: &Pool, out: &mut Out) {
         tune(ctx, pool, out);
     }
 
-    fn context(&self, ctx: &Ctx, context: &Context, _: &mut Board, out: &mut Plan) {
+    fn context(&self, ctx: &Ctx, context: &Context, _: &mut Board, out: &mut Out) {
         if ctx.opts.tuning.timeout().is_some() {
             return;
         }
@@ -128,7 +127,7 @@ fn value_of(name: &str, text: &str) -> Option<i64> {
     }
 }
 
-fn tune(ctx: &Ctx, pool: &Pool, out: &mut Plan) {
+fn tune(ctx: &Ctx, pool: &Pool, out: &mut Out) {
     let model = ctx.model;
     let tuning = &ctx.opts.tuning;
     let dir = &model.dirs[pool.dir];
@@ -150,7 +149,7 @@ fn tune(ctx: &Ctx, pool: &Pool, out: &mut Plan) {
         match own(d.name) {
             None if pool.gets_keepalive || tuning.tune_existing => {
                 let edit = layout::at_block_end(model, block, d.line(), Slot::PoolSetting);
-                out.changes.push(
+                out.add(
                     Change::new(
                         RuleId::PoolTuning,
                         edit,
@@ -167,7 +166,7 @@ fn tune(ctx: &Ctx, pool: &Pool, out: &mut Plan) {
                     continue;
                 }
                 let edit = Edit::replace(arg.range.clone(), d.word.clone());
-                out.changes.push(
+                out.add(
                     Change::new(
                         RuleId::PoolTuning,
                         edit,
@@ -186,7 +185,7 @@ fn tune(ctx: &Ctx, pool: &Pool, out: &mut Plan) {
 }
 
 /// What is worth saying about a pool's idle timeout after this run.
-fn notes(ctx: &Ctx, pool: &Pool, name: &str, own_timeout: Option<DirId>, out: &mut Plan) {
+fn notes(ctx: &Ctx, pool: &Pool, name: &str, own_timeout: Option<DirId>, out: &mut Out) {
     let model = ctx.model;
     let tuning = &ctx.opts.tuning;
     let at = Some(model.dirs[pool.dir].range.start);

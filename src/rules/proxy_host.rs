@@ -40,24 +40,23 @@ use crate::model::nginx::{
 };
 use crate::model::target::ProxyTarget;
 use crate::model::{DirId, LevelId, LevelKind, Model, Word};
-use crate::rules::api::{Board, Ctx, Location, Rule, Site};
+use crate::rules::api::{Board, Ctx, Location, Out, Rule, Site};
 use crate::rules::api::{HeaderAction, HeaderOp, HeaderValue};
 use crate::rules::layout::{self, settings_anchor};
 use crate::syntax::edit::{Edit, Slot};
 use crate::vocab::{HostHeaderMode, Note, NoteKind};
 use crate::rules::api::Change;
-use crate::rules::api::Plan;
 use crate::rules::RuleId;
 
 pub struct ProxyHost;
 
 impl Rule for ProxyHost {
 
-    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
+    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Out) {
         let pins = pins(ctx, location.id, &location.sites, &mut out.notes);
         location.header_ops.extend(pins.header_ops);
-        out.changes.extend(pins.changes);
-        out.changes.extend(pin_cache_key(ctx, location));
+        out.add_all(pins.changes);
+        out.add_all(pin_cache_key(ctx, location));
     }
 }
 

@@ -22,18 +22,17 @@
 //! user accepts it. Each protocol gets its own upstream blocks: nginx hands
 //! a pooled connection to whichever user of the block asks next.
 
-use crate::rules::api::{Ctx, Rule, Site};
+use crate::rules::api::{Ctx, Out, Rule, Site};
 use crate::syntax::edit::Edit;
 use crate::rules::api::Change;
-use crate::rules::api::Plan;
 use crate::rules::RuleId;
 
 pub struct ProxyPass;
 
 impl Rule for ProxyPass {
 
-    fn site(&self, ctx: &Ctx, site: &Site, out: &mut Plan) {
-        out.changes.extend(rewrite(ctx, site));
+    fn site(&self, ctx: &Ctx, site: &Site, out: &mut Out) {
+        out.add_all(rewrite(ctx, site));
     }
 }
 

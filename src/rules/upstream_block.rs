@@ -20,18 +20,17 @@ use std::collections::HashMap;
 
 use crate::model::{DirId, LevelId, LevelKind};
 use crate::rules::api::NewUpstream;
-use crate::rules::api::{Board, Context, Ctx, Rule};
+use crate::rules::api::{Board, Context, Ctx, Out, Rule};
 use crate::syntax::edit::{Edit, Slot};
 use crate::rules::api::Change;
-use crate::rules::api::Plan;
 use crate::rules::RuleId;
 
 pub struct UpstreamBlock;
 
 impl Rule for UpstreamBlock {
 
-    fn context(&self, ctx: &Ctx, context: &Context, board: &mut Board, out: &mut Plan) {
-        out.changes.extend(blocks(
+    fn context(&self, ctx: &Ctx, context: &Context, board: &mut Board, out: &mut Out) {
+        out.add_all(blocks(
             ctx,
             context.http,
             &context.new_upstreams,

@@ -19,21 +19,20 @@ use std::collections::BTreeSet;
 
 use crate::model::target::ProxyTarget;
 use crate::model::DirId;
-use crate::rules::api::{Ctx, Rule};
+use crate::rules::api::{Ctx, Out, Rule};
 use crate::rules::layout;
 use crate::syntax::edit::Slot;
 use crate::vocab::names::UpstreamName;
 use crate::vocab::Protocol;
 use crate::rules::api::Change;
-use crate::rules::api::Plan;
 use crate::rules::RuleId;
 
 pub struct UpstreamKeepalive;
 
 impl Rule for UpstreamKeepalive {
 
-    fn upstream(&self, ctx: &Ctx, upstream: DirId, out: &mut Plan) {
-        out.changes.push(keepalive(ctx, upstream));
+    fn upstream(&self, ctx: &Ctx, upstream: DirId, out: &mut Out) {
+        out.add(keepalive(ctx, upstream));
     }
 }
 

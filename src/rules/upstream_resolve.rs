@@ -33,23 +33,22 @@
 //! evaluated target before with the re-resolving server after.
 
 use crate::model::{LevelId, Model};
-use crate::rules::api::{Board, Context, Ctx, Location, Rule, Site};
+use crate::rules::api::{Board, Context, Ctx, Location, Out, Rule, Site};
 use crate::rules::layout;
 use crate::rules::upstream_block;
 use crate::syntax::edit::{Edit, Slot};
 use crate::rules::api::Change;
-use crate::rules::api::Plan;
 use crate::rules::RuleId;
 
 pub struct UpstreamResolve;
 
 impl Rule for UpstreamResolve {
 
-    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
-        out.changes.extend(redirect_off(ctx, location));
+    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Out) {
+        out.add_all(redirect_off(ctx, location));
     }
 
-    fn context(&self, ctx: &Ctx, context: &Context, _: &mut Board, out: &mut Plan) {
+    fn context(&self, ctx: &Ctx, context: &Context, _: &mut Board, out: &mut Out) {
         let tuning = ctx.opts.tuning.lines();
         for (upstream, users) in &context.resolve_upstreams {
             let reason = format!(
@@ -57,7 +56,7 @@ impl Rule for UpstreamResolve {
                 upstream.server,
                 crate::rules::pool_tuning::reason_suffix(ctx)
             );
-            out.changes.push(upstream_block::block_for(
+            out.add(upstream_block::block_for(
                 ctx,
                 context.http,
                 users,
@@ -72,7 +71,7 @@ impl Rule for UpstreamResolve {
                 &ctx.opts.resolver,
                 resolver_line(ctx.model, context.http, ctx.opts.resolver.as_deref()),
             ) {
-                out.changes.push(Change::new(
+                out.add(Change::new(
                     RuleId::Resolver,
                     edit,
                     format!("an upstream that re-resolves needs a resolver in the http context, and none was in effect: resolver {words} (--resolver)"),

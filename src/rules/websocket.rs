@@ -31,23 +31,22 @@
 
 use crate::model::target::ProxyTarget;
 use crate::model::{LevelId, LevelKind, LocationKind, LocationPath, Model};
-use crate::rules::api::{Board, Ctx, HeaderOp, Location, Rule, Site, WsMode};
+use crate::rules::api::{Board, Ctx, HeaderOp, Location, Out, Rule, Site, WsMode};
 use crate::rules::headers;
 use crate::syntax::edit::{self, Edit, Slot};
 use crate::vocab::{Note, NoteKind};
 use crate::rules::api::Change;
-use crate::rules::api::Plan;
 use crate::rules::RuleId;
 
 pub struct Websocket;
 
 impl Rule for Websocket {
 
-    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
+    fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Out) {
         location.ws = classify(ctx, location.id, &location.sites, &mut out.notes);
     }
 
-    fn split(&self, ctx: &Ctx, location: &Location, out: &mut Plan) {
+    fn split(&self, ctx: &Ctx, location: &Location, inside: &[Change], out: &mut Out) {
         let WsMode::Split { paths } = &location.ws else {
             return;
         };
@@ -79,10 +78,10 @@ impl Rule for Websocket {
                 site,
                 &copy_ops,
                 &own,
-                &out.changes,
+                inside,
                 order,
             );
-            out.changes.extend(copy);
+            out.add_all(copy);
         }
     }
 }

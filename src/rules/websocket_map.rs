@@ -17,11 +17,10 @@
 use std::collections::BTreeSet;
 
 use crate::model::{DirId, LevelId};
-use crate::rules::api::{Board, Context, Ctx, MapNeeds, Rule};
+use crate::rules::api::{Board, Context, Ctx, MapNeeds, Out, Rule};
 use crate::rules::layout;
 use crate::syntax::edit::{Edit, Slot};
 use crate::rules::api::Change;
-use crate::rules::api::Plan;
 use crate::rules::RuleId;
 
 impl MapNeeds {
@@ -114,10 +113,10 @@ pub struct WebsocketMap;
 
 impl Rule for WebsocketMap {
 
-    fn context(&self, ctx: &Ctx, context: &Context, board: &mut Board, out: &mut Plan) {
+    fn context(&self, ctx: &Ctx, context: &Context, board: &mut Board, out: &mut Out) {
         let needs = &board.maps;
         for dir in needs.fixes_in(context.http) {
-            out.changes.extend(make_friendly(ctx, dir));
+            out.add_all(make_friendly(ctx, dir));
         }
         if needs.create.contains(&context.http) {
             board.new_maps.insert(

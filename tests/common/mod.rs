@@ -171,7 +171,10 @@ pub fn fixtures_with_expected() -> Vec<(Fixture, Vec<u8>)> {
     for mut f in fixtures() {
         match f.expected.take() {
             Some(expected) => with.push((f, expected)),
-            None => missing.push(missing_expected(&format!("fixtures/{}", f.name), "expected.conf")),
+            None => missing.push(missing_expected(
+                &format!("fixtures/{}", f.name),
+                "expected.conf",
+            )),
         }
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));

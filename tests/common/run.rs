@@ -149,9 +149,8 @@ impl Ran {
 
     /// A file of the directory the run happened in.
     pub fn file(&self, path: &str) -> Vec<u8> {
-        std::fs::read(self.dir.join(path)).unwrap_or_else(|e| {
-            panic!("{}", self.failure(&[format!("{path}: {e}")]))
-        })
+        std::fs::read(self.dir.join(path))
+            .unwrap_or_else(|e| panic!("{}", self.failure(&[format!("{path}: {e}")])))
     }
 
     pub fn failure(&self, problems: &[String]) -> String {
@@ -247,10 +246,7 @@ impl Case<'_> {
             line.push_str(&quote(&a));
         }
         match self.stdin {
-            Some(input) => line.push_str(&format!(
-                " <<< {:?})",
-                String::from_utf8_lossy(input)
-            )),
+            Some(input) => line.push_str(&format!(" <<< {:?})", String::from_utf8_lossy(input))),
             None => line.push(')'),
         }
         line
