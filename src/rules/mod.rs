@@ -23,6 +23,8 @@ pub mod headers;
 pub mod layout;
 pub mod registry;
 
+use crate::vocab::Protocol;
+
 // The table of rules (see `registry`): a row per rule file, in the order
 // the rules run within a phase; `rank` is an id's place in reports.
 registry::registry! {
@@ -93,6 +95,25 @@ registry::registry! {
     pool_tuning::PoolTuning => {
         PoolTuning = "pool-tuning", rank 18,
             counted ("pool setting tuned", "pool settings tuned");
+    }
+}
+
+/// Reports spell an id as [`RuleId::as_str`] does: one spelling.
+impl serde::Serialize for RuleId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl RuleId {
+    /// The rule that rewrites a `*_pass` target of `protocol`.
+    pub fn target_of(protocol: Protocol) -> RuleId {
+        match protocol {
+            Protocol::Proxy => RuleId::ProxyPassTarget,
+            Protocol::FastCgi => RuleId::FastcgiPassTarget,
+            Protocol::Grpc => RuleId::GrpcPassTarget,
+            Protocol::Memcached => RuleId::MemcachedPassTarget,
+        }
     }
 }
 
@@ -175,5 +196,16 @@ mod tests {
             doc(RuleId::ProxyPassTarget).summary(),
             "rewrites the literal target of a `proxy_pass`, `fastcgi_pass`, `grpc_pass` or `memcached_pass` to the name of the upstream block that pools connections to it."
         );
+    }
+
+    /// The ranks are a permutation: every id is listed once.
+    #[test]
+    fn every_id_has_its_own_rank() {
+        let mut ranks: Vec<usize> = RANKED.iter().map(|(r, _)| *r).collect();
+        ranks.sort();
+        assert_eq!(ranks, (0..RuleId::ALL.len()).collect::<Vec<_>>());
+        for id in RANKED.iter().map(|(_, id)| *id) {
+            assert_eq!(RuleId::ALL.iter().filter(|a| **a == id).count(), 1);
+        }
     }
 }

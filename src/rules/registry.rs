@@ -15,11 +15,6 @@
 //! holds it to [`RuleId::ALL`]. Adding a rule: its file, one row here, a
 //! fixture.
 
-use crate::vocab::Protocol;
-
-#[cfg(test)]
-use crate::rules::{RuleId, RANKED_FOR_TESTS as RANKED};
-
 /// Declares the rule modules and generates [`RuleId`] and [`RULES`] from
 /// the table (see the module doc).
 macro_rules! registry {
@@ -38,7 +33,7 @@ macro_rules! registry {
         }
 
         /// Every id with its rank, in row order.
-        const RANKED: &[(usize, RuleId)] = &[ $( $( ($rank, RuleId::$variant), )+ )+ ];
+        pub(crate) const RANKED: &[(usize, RuleId)] = &[ $( $( ($rank, RuleId::$variant), )+ )+ ];
 
         /// How many ids there are.
         const COUNT: usize = RANKED.len();
@@ -97,9 +92,6 @@ macro_rules! registry {
         /// Every rule, in the order they run within a phase.
         pub static RULES: &[&dyn $crate::rules::api::Rule] = &[ $( &$module::$rule, )+ ];
 
-        #[cfg(test)]
-        pub(crate) const RANKED_FOR_TESTS: &[(usize, RuleId)] = RANKED;
-
         /// The text of every rule file, in row order.
         #[cfg(test)]
         pub(crate) const SOURCES: &[&str] = &[ $( include_str!(concat!(stringify!($module), ".rs")), )+ ];
@@ -107,39 +99,3 @@ macro_rules! registry {
 }
 
 pub(crate) use registry;
-
-/// Reports spell an id as [`RuleId::as_str`] does: one spelling.
-impl serde::Serialize for crate::rules::RuleId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl crate::rules::RuleId {
-    /// The rule that rewrites a `*_pass` target of `protocol`.
-    pub fn target_of(protocol: Protocol) -> crate::rules::RuleId {
-        use crate::rules::RuleId;
-        match protocol {
-            Protocol::Proxy => RuleId::ProxyPassTarget,
-            Protocol::FastCgi => RuleId::FastcgiPassTarget,
-            Protocol::Grpc => RuleId::GrpcPassTarget,
-            Protocol::Memcached => RuleId::MemcachedPassTarget,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The ranks are a permutation: every id is listed once.
-    #[test]
-    fn every_id_has_its_own_rank() {
-        let mut ranks: Vec<usize> = RANKED.iter().map(|(r, _)| *r).collect();
-        ranks.sort();
-        assert_eq!(ranks, (0..RuleId::ALL.len()).collect::<Vec<_>>());
-        for id in RANKED.iter().map(|(_, id)| *id) {
-            assert_eq!(RuleId::ALL.iter().filter(|a| **a == id).count(), 1);
-        }
-    }
-}
