@@ -16,8 +16,8 @@
 #
 # GitHub's variables it reads: RUNNER_TEMP, GITHUB_OUTPUT,
 # GITHUB_STEP_SUMMARY, GITHUB_PATH (install), GITHUB_SERVER_URL. Others:
-# UPKEEP_BIN (the upkeep to run; default `upkeep` on PATH), ACTION_PATH and
-# ACTION_REPOSITORY (install).
+# UPKEEP_BIN (the upkeep to run; default `upkeep` on PATH), ACTION_PATH,
+# ACTION_REF and ACTION_REPOSITORY (install).
 set -euo pipefail
 
 die() {
@@ -72,6 +72,11 @@ cmd_install() {
             die "ACTION_PATH (the action's checkout) has no Cargo.toml: ${ACTION_PATH:-unset}"
         command -v cargo >/dev/null || die "cargo is needed to build upkeep (GitHub's hosted runners have it; on others, install Rust first)"
         echo "building upkeep from the action's checkout ($ACTION_PATH)"
+        # GitHub unpacks an action without .git, so build.rs cannot ask
+        # git: a ref that is a commit sha names the commit.
+        if [ -z "${UPKEEP_COMMIT:-}" ] && [[ "${ACTION_REF:-}" =~ ^[0-9a-f]{40}$ ]]; then
+            export UPKEEP_COMMIT="${ACTION_REF:0:12}"
+        fi
         cargo install --locked --path "$ACTION_PATH" --bin upkeep
         ;;
     *)
