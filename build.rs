@@ -103,7 +103,7 @@ impl GitCheckout {
     /// The files whose change means a new commit is checked out: HEAD (in
     /// the worktree's own git directory: `.git` is a file in a linked
     /// worktree), the branch's loose ref, and packed-refs, where a ref
-    /// lives after `git pack-refs`. Only existing files: cargo reruns the
+    /// lives after `git pack-refs`. Only existing paths: cargo reruns the
     /// script on every build for a path that does not exist.
     fn watched(&self) -> Vec<PathBuf> {
         let mut paths = Vec::new();
@@ -115,10 +115,19 @@ impl GitCheckout {
             .unwrap_or_else(|| git_dir.clone());
         paths.push(git_dir.join("HEAD"));
         if let Some(branch) = self.run(&["symbolic-ref", "-q", "HEAD"]) {
-            paths.push(common.join(branch));
+            let loose = common.join(branch);
+            // A branch only in packed-refs gets its loose file at the next
+            // commit: watch the directory it appears in (cargo sees a new
+            // file in a watched directory).
+            let watch = loose
+                .ancestors()
+                .find(|p| p.exists())
+                .filter(|p| p.starts_with(&common))
+                .map(Path::to_path_buf);
+            paths.extend(watch);
         }
         paths.push(common.join("packed-refs"));
-        paths.retain(|p| p.is_file());
+        paths.retain(|p| p.exists());
         paths
     }
 }

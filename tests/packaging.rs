@@ -265,6 +265,15 @@ fn build_script_without_git_says_unknown() {
             "watches a file that does not exist: {path}"
         );
     }
+    // After `git pack-refs` the branch has no loose file until the next
+    // commit: the directory where it will appear is watched, and
+    // packed-refs.
+    git(&home, &outer, &["pack-refs", "--all"]);
+    let said = run(&outer, &[]);
+    assert!(said.contains(&format!("UPKEEP_COMMIT={head}\n")), "{said}");
+    assert!(said.contains(".git/refs/heads\n"), "{said}");
+    assert!(said.contains(".git/packed-refs\n"), "{said}");
+    assert!(!said.contains("refs/heads/main"), "{said}");
 }
 
 // ------------------------------------------------------------- pre-commit
