@@ -13,8 +13,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use upkeep::source::Source;
-use upkeep::vocab::Options;
+use upkeep::Options;
+use upkeep::Source;
 
 /// One tenant server block, as the Python generator writes it; `many`:
 /// backends of its own (`--many`) instead of a few shared ones.
@@ -45,52 +45,50 @@ fn stages(c: &mut Criterion) {
         keepalive: 32,
         ..Options::default()
     };
-    let values = upkeep::behaviour::ProxyHostValues::Kept;
-    let allowed = upkeep::behaviour::Allowed {
+    let values = upkeep::stages::ProxyHostValues::Kept;
+    let allowed = upkeep::stages::Allowed {
         move_upgrade: false,
         resolve: false,
         resolver_added: false,
     };
     for (shape, many) in [("few", false), ("many", true)] {
         let source = Source::new("bench.conf", config(2_500_000, many));
-        let tree = upkeep::parse::parse(&source).unwrap();
-        let model = upkeep::model::Model::build(&source, &tree);
-        let plan = upkeep::plan::plan(&model, &opts).unwrap();
+        let tree = upkeep::parse(&source).unwrap();
+        let model = upkeep::stages::Model::build(&source, &tree);
+        let plan = upkeep::stages::plan(&model, &opts).unwrap();
         let mut edits: Vec<_> = plan.changes.iter().map(|c| c.edit.clone()).collect();
-        upkeep::edit::normalize(&mut edits).unwrap();
-        let output = Source::new("bench.conf", upkeep::edit::apply(&source.text, &edits));
-        let output_tree = upkeep::parse::parse(&output).unwrap();
-        let output_model = upkeep::model::Model::build(&output, &output_tree);
-        let observed = upkeep::behaviour::observe(&model, values, false);
+        upkeep::stages::normalize(&mut edits).unwrap();
+        let output = Source::new("bench.conf", upkeep::stages::apply(&source.text, &edits));
+        let output_tree = upkeep::parse(&output).unwrap();
+        let output_model = upkeep::stages::Model::build(&output, &output_tree);
+        let observed = upkeep::stages::observe(&model, values, false);
 
         let mut group = c.benchmark_group(format!("2.5MB-{shape}"));
         group.sample_size(10);
         group.throughput(Throughput::Bytes(source.text.len() as u64));
-        group.bench_function("parse", |b| {
-            b.iter(|| upkeep::parse::parse(&source).unwrap())
-        });
+        group.bench_function("parse", |b| b.iter(|| upkeep::parse(&source).unwrap()));
         group.bench_function("model", |b| {
-            b.iter(|| upkeep::model::Model::build(&source, &tree))
+            b.iter(|| upkeep::stages::Model::build(&source, &tree))
         });
         group.bench_function("plan", |b| {
-            b.iter(|| upkeep::plan::plan(&model, &opts).unwrap())
+            b.iter(|| upkeep::stages::plan(&model, &opts).unwrap())
         });
         group.bench_function("apply", |b| {
-            b.iter(|| upkeep::edit::apply(&source.text, &edits))
+            b.iter(|| upkeep::stages::apply(&source.text, &edits))
         });
         group.bench_function("verify/reparse-incremental", |b| {
             b.iter(|| {
-                let edited = upkeep::parse::edited_tree(&source, &tree, &edits);
-                upkeep::parse::parse_incremental(&output, Some(&edited)).unwrap()
+                let edited = upkeep::stages::edited_tree(&source, &tree, &edits);
+                upkeep::stages::parse_incremental(&output, Some(&edited)).unwrap()
             })
         });
         group.bench_function("verify/reparse-full", |b| {
-            b.iter(|| upkeep::parse::parse(&output).unwrap())
+            b.iter(|| upkeep::parse(&output).unwrap())
         });
         group.bench_function("verify/model+plan", |b| {
             b.iter(|| {
-                let model = upkeep::model::Model::build(&output, &output_tree);
-                assert!(upkeep::plan::plan(&model, &opts)
+                let model = upkeep::stages::Model::build(&output, &output_tree);
+                assert!(upkeep::stages::plan(&model, &opts)
                     .unwrap()
                     .changes
                     .is_empty());
@@ -98,17 +96,17 @@ fn stages(c: &mut Criterion) {
         });
         group.bench_function("verify/behaviour", |b| {
             b.iter(|| {
-                let before = upkeep::behaviour::observe(&model, values, false);
-                let after = upkeep::behaviour::observe(&output_model, values, false);
-                assert!(upkeep::behaviour::compare(&before, &after, allowed).is_empty());
+                let before = upkeep::stages::observe(&model, values, false);
+                let after = upkeep::stages::observe(&output_model, values, false);
+                assert!(upkeep::stages::compare(&before, &after, allowed).is_empty());
             })
         });
         group.bench_function("verify/behaviour-compare", |b| {
-            let after = upkeep::behaviour::observe(&output_model, values, false);
-            b.iter(|| upkeep::behaviour::compare(&observed, &after, allowed))
+            let after = upkeep::stages::observe(&output_model, values, false);
+            b.iter(|| upkeep::stages::compare(&observed, &after, allowed))
         });
         group.bench_function("diff", |b| {
-            b.iter(|| upkeep::diff::unified("bench.conf", &source, &edits))
+            b.iter(|| upkeep::stages::unified("bench.conf", &source, &edits))
         });
         group.bench_function("whole-pipeline", |b| {
             b.iter(|| upkeep::process(&source, &opts).unwrap())
@@ -128,15 +126,15 @@ fn diff_sizes(c: &mut Criterion) {
     group.sample_size(10);
     for size in [3_000_000, 30_000_000] {
         let source = Source::new("bench.conf", config(size, false));
-        let tree = upkeep::parse::parse(&source).unwrap();
-        let model = upkeep::model::Model::build(&source, &tree);
-        let plan = upkeep::plan::plan(&model, &opts).unwrap();
+        let tree = upkeep::parse(&source).unwrap();
+        let model = upkeep::stages::Model::build(&source, &tree);
+        let plan = upkeep::stages::plan(&model, &opts).unwrap();
         let mut edits: Vec<_> = plan.changes.iter().map(|c| c.edit.clone()).collect();
-        upkeep::edit::normalize(&mut edits).unwrap();
+        upkeep::stages::normalize(&mut edits).unwrap();
         group.throughput(Throughput::Bytes(source.text.len() as u64));
         group.bench_function(
             format!("{}MB, {} edits", size / 1_000_000, edits.len()),
-            |b| b.iter(|| upkeep::diff::unified("bench.conf", &source, &edits)),
+            |b| b.iter(|| upkeep::stages::unified("bench.conf", &source, &edits)),
         );
     }
     group.finish();
@@ -169,16 +167,16 @@ fn report_line_length(c: &mut Criterion) {
         .collect();
     for (layout, text) in [("lines", multi), ("one line", one_line)] {
         let source = Source::new("bench.conf", text);
-        let tree = upkeep::parse::parse(&source).unwrap();
-        let model = upkeep::model::Model::build(&source, &tree);
-        let plan = upkeep::plan::plan(&model, &opts).unwrap();
+        let tree = upkeep::parse(&source).unwrap();
+        let model = upkeep::stages::Model::build(&source, &tree);
+        let plan = upkeep::stages::plan(&model, &opts).unwrap();
         group.bench_function(
             format!("1MB {layout}, {} changes", plan.changes.len()),
             |b| {
                 b.iter(|| {
                     plan.changes
                         .iter()
-                        .map(|c| upkeep::report::ChangeReport::new(&source, c).chars.end)
+                        .map(|c| upkeep::stages::ChangeReport::new(&source, c).chars.end)
                         .sum::<usize>()
                 })
             },

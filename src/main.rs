@@ -12,43 +12,23 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cwd = std::env::current_dir().unwrap_or_default();
-    let args = match upkeep::cli::Args::parse_with_settings(std::env::args_os().collect(), &cwd) {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(upkeep::ExitStatus::Error as u8);
-        }
-    };
-    if let Some(tool) = &args.tool {
-        let mut out = io::stdout().lock();
-        return match tool.print(&mut out).and_then(|()| out.flush()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(upkeep::ExitStatus::Error as u8)
-            }
-        };
-    }
-    let colors = args.colors();
-    let config = args.into_config(colors);
-    let stdout = io::stdout();
-    let stderr = io::stderr();
     // With -o, the run writes the file itself, once it knows the file is
     // not one it reads.
     let mut out = io::BufWriter::new(PipeEnd {
-        inner: stdout.lock(),
+        inner: io::stdout().lock(),
         closed: false,
     });
-    let mut err = stderr.lock();
-    let status = upkeep::run(&config, &mut io::stdin().lock(), &mut out, &mut err);
-    match status {
-        Ok(status) => ExitCode::from(status as u8),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(upkeep::ExitStatus::Error as u8)
-        }
-    }
+    let status = upkeep::main_with(
+        std::env::args_os().collect(),
+        &cwd,
+        &mut io::stdin().lock(),
+        &mut out,
+        &mut io::stderr().lock(),
+    );
+    // The run flushes what it prints; what a failed write left in the
+    // buffer is dropped with it, as before.
+    drop(out);
+    ExitCode::from(status as u8)
 }
 
 /// Standard output that a reader may close early (`upkeep --check | head`):

@@ -19,14 +19,17 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::check::verify::{self, Rewrite, UnitRewrite};
 use crate::cli::{Config, Mode};
-use crate::emit::{self, Emitter, Output};
-use crate::files::describe_io;
-use crate::report::{ChangeReport, FileReport, FileStatus, NoteReport};
-use crate::roots::Roots;
+use crate::model::files::describe_io;
+use crate::model::roots::Roots;
+use crate::model::workspace::{FileId, Unit, UnitKind, Workspace};
+use crate::model::{self, files::MAX_FILE_SIZE};
+use crate::output::emit::{self, Emitter, Output};
+use crate::output::report::{ChangeReport, FileReport, FileStatus, NoteReport};
+use crate::output::{diff, write};
 use crate::vocab::Seen;
-use crate::workspace::{FileId, Unit, UnitKind, Workspace};
-use crate::{diff, model, write, ExitStatus, FileError, Rewrite, MAX_FILE_SIZE};
+use crate::vocab::{ExitStatus, FileError};
 
 /// One unit to process, with the note that says what upkeep assumed.
 struct Job {
@@ -63,7 +66,8 @@ pub fn run(
         f.flush()
     });
     if let Err(e) = written {
-        let label = crate::style::paint(config.err_color, crate::style::ERROR, "error:");
+        let label =
+            crate::output::style::paint(config.err_color, crate::output::style::ERROR, "error:");
         writeln!(
             err,
             "{label} {}: {} (-o names the file the output is written to)",
@@ -78,7 +82,7 @@ pub fn run(
 /// `-o FILE` when it is a file of the run (compared by device and inode,
 /// so a symlink or a hard link to it counts): the file's name in the run.
 fn output_aliases_input(config: &Config, ws: &Workspace) -> Option<String> {
-    let output = crate::files::stamp(config.output_file.as_deref()?).ok()?;
+    let output = crate::model::files::stamp(config.output_file.as_deref()?).ok()?;
     ws.files()
         .find(|f| {
             f.stamp
@@ -164,7 +168,7 @@ fn run_into(
         return Ok(ExitStatus::Error);
     }
     for e in broken {
-        emitter.error(failed_file(&e.path, crate::FileError::Syntax(e.clone())))?;
+        emitter.error(failed_file(&e.path, FileError::Syntax(e.clone())))?;
     }
     for (path, message) in unreadable {
         emitter.error(error_report(&path, message))?;
@@ -172,11 +176,11 @@ fn run_into(
     if config.parse_only {
         for job in &jobs {
             for e in &job.unit.errors {
-                emitter.error(failed_file(&e.path, crate::FileError::Syntax(e.clone())))?;
+                emitter.error(failed_file(&e.path, FileError::Syntax(e.clone())))?;
             }
         }
     }
-    let processed: Vec<Result<crate::UnitRewrite, Failure>> = if config.parse_only {
+    let processed: Vec<Result<UnitRewrite, Failure>> = if config.parse_only {
         Vec::new()
     } else {
         // Units are independent: every core takes some, and the results
@@ -420,7 +424,7 @@ fn read_inputs(
                 ))?;
                 continue;
             }
-            if crate::dump::is_dump(&text) {
+            if crate::model::dump::is_dump(&text) {
                 read_dump(
                     config,
                     &config.stdin_name,
@@ -440,7 +444,7 @@ fn read_inputs(
             continue;
         }
         let maps = &config.paths.maps;
-        let found = match crate::roots::real_path(path, maps).and_then(std::fs::metadata) {
+        let found = match crate::model::paths::real_path(path, maps).and_then(std::fs::metadata) {
             Ok(meta) if meta.is_dir() => {
                 let (mut found, errors) = walk(path, &config.exclude, maps);
                 for (at, message) in errors {
@@ -558,7 +562,7 @@ fn read_outside(
         if !seen.insert(id) || roots.holding(real).is_some() {
             continue;
         }
-        let at = crate::workspace::shown_path(real);
+        let at = crate::model::paths::shown_path(real);
         outside.push(if at == f.shown {
             at
         } else {
@@ -583,11 +587,13 @@ fn read_outside(
 /// left to the workspace, which reads (or refuses) it as a config.
 fn dump_file(path: &Path) -> Option<Vec<u8>> {
     // The markers come first in a dump: its head decides.
-    let head = crate::files::read_prefix(path, 64 * 1024).ok()?;
-    if !crate::dump::is_dump(&head) {
+    let head = crate::model::files::read_prefix(path, 64 * 1024).ok()?;
+    if !crate::model::dump::is_dump(&head) {
         return None;
     }
-    crate::files::read_regular(path).ok().map(|(text, _)| text)
+    crate::model::files::read_regular(path)
+        .ok()
+        .map(|(text, _)| text)
 }
 
 /// Adds the files of the dump `text` (named `shown`) at their real paths:
@@ -607,7 +613,7 @@ fn read_dump(
             format!("{shown}: an `nginx -T` dump is the whole tree nginx reads; give it alone, without other paths"),
         ));
     }
-    match crate::dump::parse(text) {
+    match crate::model::dump::parse(text) {
         Ok(dump) => {
             let ids = ws.add_dump(dump);
             candidates.extend(ids.first());
@@ -627,7 +633,7 @@ fn differ_from_dump(ws: &Workspace, pending: &[(FileId, Vec<u8>, usize)]) -> Vec
         .filter_map(|(f, _, _)| {
             let file = ws.file(*f);
             let path = file.real.as_ref()?;
-            match crate::files::read_regular(path) {
+            match crate::model::files::read_regular(path) {
                 Ok((disk, _)) if disk == file.source.text => None,
                 Ok(_) => Some(format!(
                     "{}: the file on disk differs from the dump",
@@ -670,13 +676,13 @@ fn keep_outside_unchanged(
             .collect();
         let shown: Vec<String> = outside
             .iter()
-            .map(|p| crate::workspace::shown_path(p))
+            .map(|p| crate::model::paths::shown_path(p))
             .collect();
-        let hint = match crate::roots::suggest_map(first, &near, roots) {
+        let hint = match crate::model::roots::suggest_map(first, &near, roots) {
             Some((from, to)) => format!(
                 "--path-map {}={} reads {} from the repository's copy",
                 from.display(),
-                crate::roots::shown_dir(&to),
+                crate::model::roots::shown_dir(&to),
                 if shown.len() == 1 { "it" } else { "them" }
             ),
             None => "map the directory to the repository's copy with --path-map FROM=TO".into(),
@@ -759,7 +765,7 @@ fn process_job(
     ws: &Workspace,
     job: &Job,
     opts: &crate::vocab::Options,
-) -> Result<crate::UnitRewrite, FileError> {
+) -> Result<UnitRewrite, FileError> {
     let qualified;
     let opts = if job.qualified_names {
         qualified = crate::vocab::Options {
@@ -770,7 +776,7 @@ fn process_job(
     } else {
         opts
     };
-    let mut rewrites = crate::process_unit(ws, &job.unit, opts)?;
+    let mut rewrites = verify::process_unit(ws, &job.unit, opts)?;
     // Context only: not reported, and never changed (`plan_unit` keeps
     // every edit out of them).
     if let Some((f, _)) = rewrites
@@ -810,7 +816,7 @@ fn units(
     stdin_file: Option<FileId>,
 ) -> (
     Vec<Job>,
-    Vec<crate::parse::SyntaxError>,
+    Vec<crate::syntax::parse::SyntaxError>,
     Vec<(String, String)>,
 ) {
     let mut unreadable = Vec::new();
@@ -854,7 +860,7 @@ fn units(
             continue;
         }
         let dir = match &ws.file(*id).real {
-            Some(real) => crate::siblings::loaded_from(&directory_of(ws, *id), real, maps),
+            Some(real) => crate::model::siblings::loaded_from(&directory_of(ws, *id), real, maps),
             None => directory_of(ws, *id),
         };
         let next = group_of.len();
@@ -878,7 +884,7 @@ fn units(
             .prefix
             .clone()
             .unwrap_or_else(|| dir.parent().map(Path::to_path_buf).unwrap_or(dir.clone()));
-        if let Some(wholesale) = crate::siblings::Wholesale::of(&dir) {
+        if let Some(wholesale) = crate::model::siblings::Wholesale::of(&dir) {
             match with_siblings(ws, wholesale, &dir, &ids, &prefix, maps) {
                 Ok(job) => jobs.push(job),
                 Err(e) => unreadable.push(e),
@@ -890,8 +896,8 @@ fn units(
             format!(
                 "no main config reads these files: upkeep read the {} file(s) given in {} as one http context, relative includes from {} (name the main config with --root, or the include directory with --prefix)",
                 ids.len(),
-                crate::workspace::shown_path(&dir),
-                crate::workspace::shown_path(&prefix)
+                crate::model::paths::shown_path(&dir),
+                crate::model::paths::shown_path(&prefix)
             )
         });
         jobs.push(Job {
@@ -917,7 +923,7 @@ fn units(
 /// is an error for the unit: what it holds could collide.
 fn with_siblings(
     ws: &mut Workspace,
-    wholesale: crate::siblings::Wholesale,
+    wholesale: crate::model::siblings::Wholesale,
     dir: &Path,
     given: &[FileId],
     prefix: &Path,
@@ -930,7 +936,7 @@ fn with_siblings(
             Ok(id) if !given.contains(&id) && !siblings.contains(&id) => siblings.push(id),
             Ok(_) => {}
             Err(e) => {
-                let shown = crate::workspace::shown_path(path);
+                let shown = crate::model::paths::shown_path(path);
                 return Err((shown, format!("{e}; upkeep reads it as context for the files given beside it, and nothing was changed there")));
             }
         }
@@ -960,9 +966,9 @@ fn with_siblings(
         "no main config reads {}: upkeep read {}{with} nginx loads from {}{} as one http context, relative includes from {}; files loaded into that context from elsewhere are unseen, so new upstream names carry _PORT (name the main config with --root to see the whole context)",
         names.join(", "),
         if names.len() == 1 { "it" } else { "them" },
-        crate::workspace::shown_path(dir),
+        crate::model::paths::shown_path(dir),
         if siblings.is_empty() { "" } else { " (read only, as context)" },
-        crate::workspace::shown_path(prefix)
+        crate::model::paths::shown_path(prefix)
     );
     Ok(Job {
         unit,
@@ -1048,11 +1054,11 @@ fn walk(
         // A symlink counts when it leads to a file (a link to a directory
         // is not followed; an absolute target through --path-map); a
         // dangling one is an error like any unreadable file.
-        match crate::roots::real_path(path, maps).and_then(std::fs::metadata) {
+        match crate::model::paths::real_path(path, maps).and_then(std::fs::metadata) {
             Ok(meta) if meta.is_file() => found.push(path.to_path_buf()),
             Ok(_) => {}
             Err(e) => {
-                let shown = crate::workspace::shown_path(path);
+                let shown = crate::model::paths::shown_path(path);
                 errors.push((shown.clone(), format!("{shown}: {}", describe_io(&e))));
             }
         }
@@ -1065,7 +1071,7 @@ fn walk(
 fn walk_error(dir: &Path, e: &ignore::Error) -> (String, String) {
     match e {
         ignore::Error::WithPath { path, err } => {
-            let shown = crate::workspace::shown_path(path);
+            let shown = crate::model::paths::shown_path(path);
             let what = match err.io_error() {
                 Some(io) => describe_io(io),
                 None => err.to_string(),
@@ -1076,14 +1082,14 @@ fn walk_error(dir: &Path, e: &ignore::Error) -> (String, String) {
             walk_error(dir, err)
         }
         ignore::Error::Loop { child, .. } => {
-            let shown = crate::workspace::shown_path(child);
+            let shown = crate::model::paths::shown_path(child);
             (
                 shown.clone(),
                 format!("{shown}: a symlink loop; not followed"),
             )
         }
         other => {
-            let shown = crate::workspace::shown_path(dir);
+            let shown = crate::model::paths::shown_path(dir);
             (shown.clone(), format!("{shown}: {other}"))
         }
     }
@@ -1092,11 +1098,11 @@ fn walk_error(dir: &Path, e: &ignore::Error) -> (String, String) {
 /// Why a unit was not processed, and where, when that is a place in a file.
 struct Failure {
     message: String,
-    at: Option<crate::report::Place>,
+    at: Option<crate::vocab::Place>,
 }
 
-impl From<crate::FileError> for Failure {
-    fn from(e: crate::FileError) -> Failure {
+impl From<FileError> for Failure {
+    fn from(e: FileError) -> Failure {
         Failure {
             message: e.to_string(),
             at: e.place(),
@@ -1105,7 +1111,7 @@ impl From<crate::FileError> for Failure {
 }
 
 /// The report of a file that could not be processed because of `error`.
-fn failed_file(path: &str, error: crate::FileError) -> FileReport {
+fn failed_file(path: &str, error: FileError) -> FileReport {
     FileReport {
         error_at: error.place(),
         ..error_report(path, error.to_string())

@@ -4,24 +4,15 @@
 //! and expects the difference named; the fixtures' own expected outputs
 //! pass it.
 
-use upkeep::source::Source;
+use upkeep::Source;
 
 fn problems(before: &[u8], after: &[u8], args: &[&str]) -> Vec<String> {
-    let mut argv = vec!["upkeep"];
-    argv.extend_from_slice(args);
-    argv.push("-");
-    let config = <upkeep::cli::Args as clap::Parser>::try_parse_from(argv)
-        .unwrap()
-        .into_config(upkeep::cli::Colors::default());
+    let options = upkeep::options_for(args).unwrap();
     let (b, a) = (
         Source::new("before", before.to_vec()),
         Source::new("after", after.to_vec()),
     );
-    let (tb, ta) = (
-        upkeep::parse::parse(&b).unwrap(),
-        upkeep::parse::parse(&a).unwrap(),
-    );
-    upkeep::check_behaviour(&b, &tb, &a, &ta, &config.options)
+    upkeep::check_behaviour(&b, &a, &options).unwrap()
 }
 
 fn fixture(name: &str, file: &str) -> Vec<u8> {

@@ -22,18 +22,16 @@ fn every_file_nginx_accepts_parses_and_every_rejected_file_is_refused() {
     let mut failures = Vec::new();
     let mut parsed = 0;
     for path in &ok {
-        let source =
-            upkeep::source::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
-        match upkeep::parse::parse(&source) {
+        let source = upkeep::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
+        match upkeep::parse(&source) {
             Ok(_) => parsed += 1,
             Err(e) => failures.push(format!("nginx accepts it, upkeep does not:\n{e}")),
         }
     }
     let mut refused = 0;
     for path in &bad {
-        let source =
-            upkeep::source::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
-        match upkeep::parse::parse(&source) {
+        let source = upkeep::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
+        match upkeep::parse(&source) {
             Err(e) if e.line > 0 && e.column > 0 => refused += 1,
             Err(e) => failures.push(format!(
                 "{}: refused without a position: {e}",
@@ -58,15 +56,14 @@ fn every_accepted_file_goes_through_the_pipeline_safely() {
     let Some(dir) = corpus("every_accepted_file_goes_through_the_pipeline_safely") else {
         return;
     };
-    let options = upkeep::vocab::Options {
+    let options = upkeep::Options {
         keepalive: 32,
         ..Default::default()
     };
     let (mut rewritten, mut unchanged) = (0, 0);
     let mut failures = Vec::new();
     for path in list(&dir, "NGINX_OK.txt") {
-        let source =
-            upkeep::source::Source::new(path.display().to_string(), std::fs::read(&path).unwrap());
+        let source = upkeep::Source::new(path.display().to_string(), std::fs::read(&path).unwrap());
         // `process` verifies: the output re-parses and re-plans to nothing.
         match upkeep::process(&source, &options) {
             Ok(r) if r.new_text != source.text => rewritten += 1,
@@ -91,26 +88,21 @@ fn every_accepted_file_goes_through_the_pipeline_safely() {
 fn the_queries_find_every_directive_upkeep_acts_on() {
     let mut files: Vec<PathBuf> = Vec::new();
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    for entry in std::fs::read_dir(&fixtures).unwrap().flatten() {
-        // A case may have no expected.conf yet (a bug reproduced before its fix).
-        for name in ["input.conf", "expected.conf"] {
-            let path = entry.path().join(name);
-            if path.exists() {
-                files.push(path);
-            }
-        }
+    // Every case has both (`common::fixtures_with_expected` fails on one
+    // without its expected output).
+    for (f, _) in common::fixtures_with_expected() {
+        files.extend(["input.conf", "expected.conf"].map(|name| fixtures.join(&f.name).join(name)));
     }
     if let Some(dir) = corpus("the_queries_find_every_directive_upkeep_acts_on (corpus part)") {
         files.extend(list(&dir, "NGINX_OK.txt"));
     }
     let (mut passes, mut upstreams, mut maps) = (0, 0, 0);
     for path in &files {
-        let source =
-            upkeep::source::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
-        let tree = upkeep::parse::parse_tree(&source.text);
-        let model = upkeep::model::Model::build(&source, &tree);
+        let source = upkeep::Source::new(path.display().to_string(), std::fs::read(path).unwrap());
+        let tree = upkeep::parse_tree(&source.text);
+        let model = upkeep::stages::Model::build(&source, &tree);
         for (i, d) in model.dirs.iter().enumerate() {
-            let id = upkeep::model::DirId::new(i);
+            let id = upkeep::stages::DirId::new(i);
             let bare = d.name.quote.is_none();
             let list = match d.name.value.as_ref() {
                 "proxy_pass" if bare && d.args.len() == 1 => {

@@ -22,7 +22,7 @@ fn corpus_outputs_are_minimal_and_accepted_by_nginx() {
         return;
     };
     let nginx = require_nginx();
-    let options = upkeep::vocab::Options {
+    let options = upkeep::Options {
         keepalive: 32,
         ..Default::default()
     };
@@ -32,7 +32,7 @@ fn corpus_outputs_are_minimal_and_accepted_by_nginx() {
     for path in corpus_list(&dir, "NGINX_OK.txt") {
         let name = path.strip_prefix(&dir).unwrap().display().to_string();
         let name = name.as_str();
-        let source = upkeep::source::Source::new(name, std::fs::read(&path).unwrap());
+        let source = upkeep::Source::new(name, std::fs::read(&path).unwrap());
         let rewrite = match upkeep::process(&source, &options) {
             Ok(r) => r,
             Err(e) => {

@@ -1,5 +1,5 @@
 //! Nesting depth, with the real binary on real files: blocks nested up to
-//! `upkeep::parse::MAX_DEPTH` levels (includes counting one level each) are
+//! `upkeep::MAX_DEPTH` levels (includes counting one level each) are
 //! rewritten; one level more is a syntax error at path:line:column, exit 2,
 //! nothing written to that file, and the other files of the run are
 //! written. Before the limit, 5,000 nested blocks overflowed a stack
@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use upkeep::parse::MAX_DEPTH;
+use upkeep::MAX_DEPTH;
 
 const GOOD: &str = "server {\n    location / {\n        proxy_pass http://api:8080;\n    }\n}\n";
 

@@ -2,9 +2,11 @@
 //! one). For each: the rewrite matches `expected.conf` byte for byte, a
 //! second run changes nothing, the `--diff` output applies with `patch -p1`
 //! and `git apply`, `--write` leaves the same bytes and `--check` is then
-//! clean, and real `nginx -t` accepts input and expected output (a case
-//! without `expected.conf` yet: its input; `--resolve` output on an nginx
-//! older than 1.27.3: without `resolve`, which that nginx refuses).
+//! clean, and real `nginx -t` accepts input and expected output
+//! (`--resolve` output on an nginx older than 1.27.3: without `resolve`,
+//! which that nginx refuses). A case without `expected.conf` fails, saying
+//! how to bless it; a directory of `fixtures/` without `input.conf` fails
+//! them all (`common::fixtures`).
 //!
 //! `UPKEEP_BLESS=1 cargo test --test fixtures [NAME]` (or
 //! `scripts/bless.sh`) writes `expected.conf` from upkeep's output instead
@@ -40,8 +42,8 @@ fn main() {
 fn check(f: &Fixture, nginx: Option<&Path>, bless: bool) -> Result<(), Failed> {
     let mut failures = Vec::new();
     let config = config_for(&f.args);
-    let source = upkeep::source::Source::new(format!("{}/input.conf", f.name), f.input.clone());
-    let output = upkeep::process(&source, &config.options)
+    let source = upkeep::Source::new(format!("{}/input.conf", f.name), f.input.clone());
+    let output = upkeep::process(&source, &config)
         .map_err(|e| format!("upkeep refuses the input: {e}"))?
         .new_text;
     if bless {
@@ -50,15 +52,8 @@ fn check(f: &Fixture, nginx: Option<&Path>, bless: bool) -> Result<(), Failed> {
     let expected = match (bless, &f.expected) {
         (true, _) => output.clone(),
         (false, Some(e)) => e.clone(),
-        // Only a bug reproduction waits for its expected output; nginx
-        // must still accept its input.
-        (false, None) => {
-            if let Some(nginx) = nginx {
-                nginx_accepts(nginx, &f.input, &f.input, "input.conf", &mut failures);
-            }
-            println!("{}: no expected.conf yet", f.name);
-            return outcome(failures);
-        }
+        // Nothing says what upkeep must write: a failure, never a pass.
+        (false, None) => return Err(f.expected().unwrap_err().into()),
     };
     if output != expected {
         failures.push(format!(
@@ -67,8 +62,8 @@ fn check(f: &Fixture, nginx: Option<&Path>, bless: bool) -> Result<(), Failed> {
         ));
     }
     // The expected output is a fixed point: nothing more to change.
-    let again = upkeep::source::Source::new("expected.conf", expected.clone());
-    match upkeep::process(&again, &config.options) {
+    let again = upkeep::Source::new("expected.conf", expected.clone());
+    match upkeep::process(&again, &config) {
         Ok(r) if r.changes.is_empty() => {}
         Ok(r) => failures.push(format!(
             "a second run would change expected.conf: {:?}",

@@ -61,8 +61,8 @@ fn not_stable_findings_are_refused_like_nginx_refuses_them() {
             "\"upstream\" directive is not allowed here",
         ),
     ] {
-        let source = upkeep::source::Source::new(file, std::fs::read(root.join(file)).unwrap());
-        match upkeep::process(&source, &upkeep::vocab::Options::default()) {
+        let source = upkeep::Source::new(file, std::fs::read(root.join(file)).unwrap());
+        match upkeep::process(&source, &upkeep::Options::default()) {
             Err(upkeep::FileError::Plan { path, place, error }) => {
                 assert_eq!(path, format!("{file}:{line}:{column}"));
                 let place = place.unwrap();

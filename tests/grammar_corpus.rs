@@ -83,7 +83,7 @@ fn grammar_corpus_matches() {
     );
     let mut failures = Vec::new();
     for case in &cases {
-        let tree = upkeep::parse::parse_tree(case.input.as_bytes());
+        let tree = upkeep::parse_tree(case.input.as_bytes());
         let root = tree.root_node();
         if case.expect_error {
             if !root.has_error() {
@@ -120,7 +120,7 @@ fn line_endings_final_newline_and_non_utf8() {
         b"",
         b"\n\n# only a comment",
     ] {
-        let tree = upkeep::parse::parse_tree(text);
+        let tree = upkeep::parse_tree(text);
         assert!(
             !tree.root_node().has_error(),
             "{:?}: {}",

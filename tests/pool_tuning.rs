@@ -16,7 +16,6 @@
 
 mod common;
 
-use clap::Parser as _;
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
@@ -308,17 +307,17 @@ fn values_are_read_as_nginx_reads_them() {
             "upstream u {{\n    server 127.0.0.1:9;\n    keepalive 1;\n    keepalive_timeout \"{text}\";\n}}\n"
         );
         let nginx_accepts = nginx_check(&nginx, config.as_bytes(), &[]).is_ok();
-        let upkeep_reads = upkeep::tuning::parse_msec(text).is_some();
+        let upkeep_reads = upkeep::parse_msec(text).is_some();
         if nginx_accepts != upkeep_reads {
             disagree.push(format!(
                 "keepalive_timeout {text:?}: nginx {nginx_accepts}, upkeep {upkeep_reads}"
             ));
         }
         // The flag takes what nginx takes, except zero.
-        let flag = upkeep::tuning::parse_time_flag(text).is_ok();
+        let flag = upkeep::parse_time_flag(text).is_ok();
         assert_eq!(
             flag,
-            nginx_accepts && upkeep::tuning::parse_msec(text) != Some(0),
+            nginx_accepts && upkeep::parse_msec(text) != Some(0),
             "{text:?}"
         );
     }
@@ -335,7 +334,7 @@ fn values_are_read_as_nginx_reads_them() {
             "upstream u {{\n    server 127.0.0.1:9;\n    keepalive 1;\n    keepalive_requests \"{text}\";\n}}\n"
         );
         let nginx_accepts = nginx_check(&nginx, config.as_bytes(), &[]).is_ok();
-        let upkeep_reads = upkeep::tuning::parse_count(text).is_some();
+        let upkeep_reads = upkeep::parse_count(text).is_some();
         if nginx_accepts != upkeep_reads {
             disagree.push(format!(
                 "keepalive_requests {text:?}: nginx {nginx_accepts}, upkeep {upkeep_reads}"
@@ -359,17 +358,10 @@ fn site(port: u16) -> String {
 /// runs it).
 fn rewritten(input: &str, args: &[&str]) -> String {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    // Checked together, as the command line checks them.
     let config = try_config_for(&args).unwrap();
-    // The flags are right together, as the command line checks them.
-    let argv = ["upkeep".to_string()]
-        .into_iter()
-        .chain(args.iter().cloned());
-    upkeep::cli::Args::try_parse_from(argv)
-        .unwrap()
-        .checked()
-        .unwrap();
-    let source = upkeep::source::Source::new("site.conf", input.as_bytes().to_vec());
-    let rewrite = upkeep::process(&source, &config.options).unwrap();
+    let source = upkeep::Source::new("site.conf", input.as_bytes().to_vec());
+    let rewrite = upkeep::process(&source, &config).unwrap();
     String::from_utf8(rewrite.new_text).unwrap()
 }
 

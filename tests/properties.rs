@@ -217,7 +217,7 @@ fn render(servers: &[Server], main: bool, with_map: bool, style: &Style) -> Stri
     out
 }
 
-fn options() -> impl Strategy<Value = upkeep::vocab::Options> {
+fn options() -> impl Strategy<Value = upkeep::Options> {
     (
         prop::collection::vec(
             prop::sample::select(vec!["/api/ws", "/socket", "/app/live", "/"]),
@@ -229,20 +229,20 @@ fn options() -> impl Strategy<Value = upkeep::vocab::Options> {
         // Pool settings (issue 13): none, or into every pool.
         prop::bool::ANY,
     )
-        .prop_map(|(ws, new_defaults, upstream_host, keepalive, tuned)| {
-            upkeep::vocab::Options {
+        .prop_map(
+            |(ws, new_defaults, upstream_host, keepalive, tuned)| upkeep::Options {
                 keepalive,
                 websocket_paths: ws.into_iter().map(String::from).collect(),
                 new_defaults,
                 host_header: if upstream_host {
-                    upkeep::vocab::HostHeaderMode::Upstream
+                    upkeep::HostHeaderMode::Upstream
                 } else {
-                    upkeep::vocab::HostHeaderMode::Keep
+                    upkeep::HostHeaderMode::Keep
                 },
                 tuning: if tuned {
-                    upkeep::tuning::Tuning {
-                        backend_idle_timeout: upkeep::tuning::parse_time_flag("5s").ok(),
-                        keepalive_requests: upkeep::tuning::parse_count_flag("500").ok(),
+                    upkeep::Tuning {
+                        backend_idle_timeout: upkeep::parse_time_flag("5s").ok(),
+                        keepalive_requests: upkeep::parse_count_flag("500").ok(),
                         tune_existing: true,
                         ..Default::default()
                     }
@@ -250,8 +250,8 @@ fn options() -> impl Strategy<Value = upkeep::vocab::Options> {
                     Default::default()
                 },
                 ..Default::default()
-            }
-        })
+            },
+        )
 }
 
 proptest! {
@@ -268,8 +268,8 @@ proptest! {
     ) {
         let style = Style { indent: if tabs { "\t" } else { "    " }, eol: if crlf { "\r\n" } else { "\n" } };
         let text = render(&servers, main, with_map, &style);
-        let source = upkeep::source::Source::new("gen.conf", text.clone().into_bytes());
-        prop_assert!(upkeep::parse::parse(&source).is_ok(), "generator wrote invalid nginx:\n{text}");
+        let source = upkeep::Source::new("gen.conf", text.clone().into_bytes());
+        prop_assert!(upkeep::parse(&source).is_ok(), "generator wrote invalid nginx:\n{text}");
         // `process` re-parses the output and requires a second plan to be empty.
         let rewrite = upkeep::process(&source, &opts);
         // A refusal by the behaviour check writes nothing (safe); it is a
@@ -314,7 +314,7 @@ fn coverage_check_catches_a_change_missing_from_the_report() {
     let text = "server {\n    listen 80;\n    location / {\n        proxy_pass http://api:8080;\n        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n        proxy_set_header Host $host;\n        proxy_redirect off;\n    }\n}\n";
     let (source, rewrite, ranges) = rewrite_fully_covered(
         text,
-        upkeep::vocab::Options {
+        upkeep::Options {
             keepalive: 32,
             ..Default::default()
         },
@@ -361,7 +361,7 @@ fn coverage_check_does_not_depend_on_the_diffs_alignment() {
     let text = "server {\n    listen 8000;\n    location / {\n        proxy_pass http://gateway;\n    }\n    location /auth/ {\n        proxy_pass \"http://stack-auth\";\n        proxy_set_header Connection \"upgrade\";\n    }\n}\n\n";
     rewrite_fully_covered(
         text,
-        upkeep::vocab::Options {
+        upkeep::Options {
             keepalive: 1,
             websocket_paths: vec!["/api/ws".into()],
             ..Default::default()
@@ -373,13 +373,9 @@ fn coverage_check_does_not_depend_on_the_diffs_alignment() {
 /// returns the source, the rewrite and the reported ranges.
 fn rewrite_fully_covered(
     text: &str,
-    options: upkeep::vocab::Options,
-) -> (
-    upkeep::source::Source,
-    upkeep::Rewrite,
-    Vec<std::ops::Range<usize>>,
-) {
-    let source = upkeep::source::Source::new("t.conf", text.as_bytes().to_vec());
+    options: upkeep::Options,
+) -> (upkeep::Source, upkeep::Rewrite, Vec<std::ops::Range<usize>>) {
+    let source = upkeep::Source::new("t.conf", text.as_bytes().to_vec());
     let rewrite = upkeep::process(&source, &options).unwrap();
     let ranges: Vec<_> = rewrite
         .changes

@@ -112,8 +112,8 @@ fn run_scenario(s: &Scenario) {
     let mut args = fixture.args.clone();
     args.extend(s.extra_args.iter().map(|a| a.to_string()));
     let config = config_for(&args);
-    let source = upkeep::source::Source::new(s.fixture, fixture.input.clone());
-    let rewrite = upkeep::process(&source, &config.options).expect("upkeep rewrites the fixture");
+    let source = upkeep::Source::new(s.fixture, fixture.input.clone());
+    let rewrite = upkeep::process(&source, &config).expect("upkeep rewrites the fixture");
     let mut before = String::from_utf8(fixture.input.clone()).unwrap();
     let mut after = String::from_utf8(rewrite.new_text).unwrap();
     let backends: Vec<Backend> = s
@@ -378,9 +378,9 @@ fn wrk_before_and_after() {
         .find(|f| f.name == "01-motivating-frontend")
         .unwrap();
     let config = config_for(&fixture.args);
-    let source = upkeep::source::Source::new("frontend.conf", fixture.input.clone());
+    let source = upkeep::Source::new("frontend.conf", fixture.input.clone());
     let after_text =
-        String::from_utf8(upkeep::process(&source, &config.options).unwrap().new_text).unwrap();
+        String::from_utf8(upkeep::process(&source, &config).unwrap().new_text).unwrap();
     let backend = Backend::start("gateway:8000");
     let replace = |t: &str| t.replace("gateway:8000", &format!("gateway:{}", backend.port));
     let (before, after) = (

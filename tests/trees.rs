@@ -1,7 +1,8 @@
 //! Every case in `fixtures/trees/`: a tree of files (`input/`), the
 //! arguments upkeep gets there (`args`, one line), and either the tree it
 //! must leave after `--write` (`expected/`, every file and symlink) or the
-//! exit code and error it must give (`exit`) with every file unchanged.
+//! exit code and error it must give (`exit`, not 0, and `stderr`) with
+//! every file unchanged; a case with neither fails, saying how to bless it.
 //! `stderr`: each line must appear in `--write`'s stderr, or, starting with
 //! `!`, must not. `check-exit`: what `--check` on the written tree exits
 //! (default 0: nothing more to change); `check-stderr`: lines its stderr
@@ -115,9 +116,13 @@ fn rewrite(case: &TreeCase, bless: bool) -> Vec<String> {
             }
         }
     };
-    let expected_exit: i32 = std::fs::read_to_string(case.dir.join("exit"))
-        .map(|s| s.trim().parse().unwrap())
-        .unwrap_or(0);
+    // A case that declares neither `expected/` nor a refusal fails here
+    // (blessing writes its `expected/`).
+    if let (false, Err(e)) = (bless, case.outcome()) {
+        failures.push(e);
+        return failures;
+    }
+    let expected_exit = case.exit_code();
     // --write
     let tree = work.path().join("tree");
     case.lay_out("input", &tree);

@@ -20,19 +20,18 @@
 //! 1.29.7 an absent `Connection` is already right, and a wrong one is
 //! removed rather than replaced when the level keeps other headers.
 
-use crate::headers::{HeaderAction, HeaderOp, HeaderValue};
 use crate::model::LevelId;
-use crate::rules::websocket::WsMode;
-use crate::rules::websocket_map::MapNeeds;
-use crate::rules::{Board, Ctx, Location, Rule};
-use crate::vocab::{Note, NoteKind, Plan, RuleId};
+use crate::rules::api::MapNeeds;
+use crate::rules::api::WsMode;
+use crate::rules::api::{Board, Ctx, Location, Rule};
+use crate::rules::api::{HeaderAction, HeaderOp, HeaderValue};
+use crate::vocab::{Note, NoteKind};
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct Connection;
 
 impl Rule for Connection {
-    fn id(&self) -> RuleId {
-        RuleId::ConnectionHeader
-    }
 
     fn location(&self, ctx: &Ctx, location: &mut Location, board: &mut Board, out: &mut Plan) {
         let own = ops(

@@ -25,20 +25,20 @@
 //! closing it, and each idle pooled connection holds one application
 //! process (php-fpm child) while it waits — a note says so per upstream.
 
-use crate::edit::Slot;
-use crate::layout::{self, settings_anchor_after};
 use crate::model::{DirId, LevelId};
-use crate::rules::{Board, Context, Ctx, Location, Rule};
-use crate::vocab::{Change, Note, NoteKind, Plan, Protocol, RuleId};
+use crate::rules::api::{Board, Context, Ctx, Location, Rule};
+use crate::rules::layout::{self, settings_anchor_after};
+use crate::syntax::edit::Slot;
+use crate::vocab::{Note, NoteKind, Protocol};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct FastcgiKeepConn;
 
 const DIRECTIVE: &str = "fastcgi_keep_conn";
 
 impl Rule for FastcgiKeepConn {
-    fn id(&self) -> RuleId {
-        RuleId::FastcgiKeepConn
-    }
 
     fn protocol(&self) -> Option<Protocol> {
         Some(Protocol::FastCgi)

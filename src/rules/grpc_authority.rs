@@ -25,19 +25,19 @@
 //! targets of different authorities in one location, planning leaves the
 //! location alone ([`pinnable`]). The value is a literal, never empty.
 
-use crate::edit::Slot;
-use crate::layout::{self, settings_anchor_after};
+use crate::model::target::ProxyTarget;
 use crate::model::{LevelId, LevelKind};
-use crate::rules::{Board, Ctx, Location, Rule};
-use crate::target::ProxyTarget;
-use crate::vocab::{Change, GrpcHost, HostHeaderMode, Plan, Protocol, RuleId};
+use crate::rules::api::{Board, Ctx, Location, Rule};
+use crate::rules::layout::{self, settings_anchor_after};
+use crate::syntax::edit::Slot;
+use crate::vocab::{GrpcHost, HostHeaderMode, Protocol};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct GrpcAuthority;
 
 impl Rule for GrpcAuthority {
-    fn id(&self) -> RuleId {
-        RuleId::GrpcAuthority
-    }
 
     fn protocol(&self) -> Option<Protocol> {
         Some(Protocol::Grpc)
@@ -62,7 +62,10 @@ impl Rule for GrpcAuthority {
         if authority == site.upstream.as_str() || host_set(ctx, location.id) {
             return;
         }
-        let text = format!("grpc_set_header Host {};", layout::word(&authority));
+        let text = format!(
+            "grpc_set_header Host {};",
+            crate::syntax::word::word(&authority)
+        );
         let edit = match model.named(location.id, "grpc_set_header").first() {
             // Joins the location's own list.
             Some(first) => layout::before_directive(model, *first, &text, Slot::Header),

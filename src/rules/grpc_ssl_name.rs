@@ -18,17 +18,17 @@
 //! `:authority` is not pinned here: planning leaves a `grpc_pass` alone
 //! when its `:authority` would change (see `plan.rs`).
 
-use crate::edit::Slot;
-use crate::layout::{self, settings_anchor_after};
-use crate::rules::{Board, Ctx, Location, Rule, Site};
-use crate::vocab::{Change, HostHeaderMode, Plan, Protocol, RuleId};
+use crate::rules::api::{Board, Ctx, Location, Rule, Site};
+use crate::rules::layout::{self, settings_anchor_after};
+use crate::syntax::edit::Slot;
+use crate::vocab::{HostHeaderMode, Protocol};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct GrpcSslName;
 
 impl Rule for GrpcSslName {
-    fn id(&self) -> RuleId {
-        RuleId::GrpcSslName
-    }
 
     fn protocol(&self) -> Option<Protocol> {
         Some(Protocol::Grpc)
@@ -57,7 +57,7 @@ fn pin(ctx: &Ctx, location: crate::model::LevelId, site: &Site) -> Option<Change
         return None;
     }
     let anchor = settings_anchor_after(model, location, Protocol::Grpc.pass())?;
-    let text = format!("grpc_ssl_name {};", layout::word(&target.host));
+    let text = format!("grpc_ssl_name {};", crate::syntax::word::word(&target.host));
     let edit = layout::at_anchor(model, anchor, text, Slot::ProtocolSetting);
     let reason = format!(
         "keeps the TLS name (SNI, certificate check) {}: nginx's default is the upstream's host, which becomes {}",

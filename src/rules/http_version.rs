@@ -15,18 +15,17 @@
 //! locations keep what they had. For nginx ≥ 1.29.7 nothing that restates
 //! the default is added.
 
-use crate::edit::Slot;
-use crate::layout::{self, settings_anchor};
 use crate::model::LevelId;
-use crate::rules::{Board, Ctx, Location, Rule};
-use crate::vocab::{Change, Plan, RuleId};
+use crate::rules::api::{Board, Ctx, Location, Rule};
+use crate::rules::layout::{self, settings_anchor};
+use crate::syntax::edit::Slot;
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct HttpVersion;
 
 impl Rule for HttpVersion {
-    fn id(&self) -> RuleId {
-        RuleId::HttpVersion
-    }
 
     fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
         out.changes.extend(version(ctx, location.id));

@@ -1,221 +1,100 @@
-//! The rewrite rules, one file each. Every file starts with What / Why /
-//! Example / Safety. Rules only *plan*: they add [`Change`]s, notes and
-//! header operations (for `crate::headers`), and never apply anything.
+//! The rewrite rules, one file each, and what they share. Every rule file
+//! starts with What / Why / Example / Safety. Rules only *plan*: they add
+//! changes, notes and header operations (applied by [`headers`]), and
+//! never apply anything.
 //!
-//! Every rule implements [`Rule`], whose methods are the phases of planning
-//! in the order `plan.rs` runs them; within a phase the rules run in the
-//! order of [`RULES`]. What one rule hands to a later one
-//! is a named field of [`LocationWork`] or [`Board`], never a side channel.
+//! - [`api`]: what a rule sees and hands on ([`api::Rule`], whose methods
+//!   are the phases of planning, and the push-only output).
+//! - [`registry`]: the one table of rules: their ids, the order they run
+//!   in, how the summary counts them and which file documents them.
+//! - [`headers`], [`layout`]: the `proxy_set_header` inheritance and where
+//!   new lines go, shared by several rules.
 //!
-//! The header of each file is also the rule's documentation in reports
-//! (SARIF's rule help): [`doc`] reads it from the file itself, so there is
-//! one text to keep true.
+//! The header of each rule file is also the rule's documentation in
+//! reports (SARIF's rule help): [`doc`] reads it from the file itself, so
+//! there is one text to keep true.
 //!
-//! [`Change`]: crate::vocab::Change
+//! Architecture invariant: rules read the model and their own inputs
+//! ([`api`]); they never read another rule's output, and nothing here
+//! touches a file.
 
-pub mod connection;
-pub mod fastcgi_keep_conn;
-pub mod grpc_authority;
-pub mod grpc_ssl_name;
-pub mod http_version;
-pub mod pool_tuning;
-pub mod proxy_host;
-pub mod proxy_pass;
-pub mod upstream_block;
-pub mod upstream_keepalive;
-pub mod upstream_resolve;
-pub mod websocket;
-pub mod websocket_map;
+pub mod api;
+pub mod headers;
+pub mod layout;
+pub mod registry;
 
-use std::collections::BTreeMap;
-
-use crate::headers::HeaderOp;
-use crate::model::{DirId, LevelId, Model};
-use crate::names::UpstreamName;
-use crate::naming::NewUpstream;
-use crate::target::ProxyTarget;
-use crate::vocab::{Options, Plan, Protocol, RuleId};
-
-/// A `proxy_pass` upkeep pools.
-#[derive(Debug, Clone)]
-pub struct Site {
-    pub pass: DirId,
-    pub protocol: Protocol,
-    /// The location (settings level) whose `proxy_*` settings apply.
-    pub location: LevelId,
-    pub http: LevelId,
-    /// The upstream it ends up using.
-    pub upstream: UpstreamName,
-    /// The literal target it had, when the rewrite changes it (for
-    /// `resolve`: the target as nginx evaluated it, its `authority` the
-    /// range of the written value that the upstream name replaces).
-    pub literal: Option<ProxyTarget>,
-    /// A target nginx resolved per request (`--resolve`): the upstream
-    /// re-resolves it (`upstream-resolve` adds it).
-    pub resolve: bool,
-}
-
-/// Shared, read-only state every rule sees.
-pub struct Ctx<'m, 's> {
-    pub model: &'m Model<'s>,
-    pub opts: &'m Options,
-    /// Locations (settings levels) to leave as they are, with the note why.
-    pub blocked: &'m BTreeMap<LevelId, String>,
-}
-
-/// Work gathered per location, handed from rule to rule within
-/// [`Rule::location`] and on to `headers::apply` and [`Rule::split`].
-#[derive(Debug, Clone)]
-pub struct Location<'a> {
-    pub id: LevelId,
-    /// The pooled `proxy_pass` sites whose settings this location holds.
-    pub sites: Vec<&'a Site>,
-    /// The pooled `fastcgi_pass`, `grpc_pass` and `memcached_pass` sites
-    /// (apart, so that the `proxy_*` rules never see them).
-    pub other_sites: Vec<&'a Site>,
-    /// How the location treats WebSocket traffic (`websocket` decides,
-    /// `connection` and the split follow).
-    pub ws: websocket::WsMode,
-    /// Header operations for the location itself.
-    pub header_ops: Vec<HeaderOp>,
-    /// `Connection`/`Upgrade` operations for the WebSocket locations split
-    /// off (`connection` writes them, the split applies them).
-    pub split_ops: Vec<HeaderOp>,
-}
-
-impl<'a> Location<'a> {
-    pub fn new(id: LevelId) -> Location<'a> {
-        Location {
-            id,
-            sites: Vec::new(),
-            other_sites: Vec::new(),
-            ws: websocket::WsMode::Plain,
-            header_ops: Vec::new(),
-            split_ops: Vec::new(),
-        }
+// The table of rules (see `registry`): a row per rule file, in the order
+// the rules run within a phase; `rank` is an id's place in reports.
+registry::registry! {
+    proxy_pass::ProxyPass => {
+        ProxyPassTarget = "proxy-pass-target", rank 2,
+            counted ("proxy_pass target rewritten", "proxy_pass targets rewritten");
+        FastcgiPassTarget = "fastcgi-pass-target", rank 12,
+            counted ("fastcgi_pass target rewritten", "fastcgi_pass targets rewritten");
+        GrpcPassTarget = "grpc-pass-target", rank 14,
+            counted ("grpc_pass target rewritten", "grpc_pass targets rewritten");
+        MemcachedPassTarget = "memcached-pass-target", rank 17,
+            counted ("memcached_pass target rewritten", "memcached_pass targets rewritten");
     }
-
-    /// Adds a pooled site to the list of its protocol.
-    pub fn add(&mut self, site: &'a Site) {
-        match site.protocol {
-            Protocol::Proxy => self.sites.push(site),
-            _ => self.other_sites.push(site),
-        }
+    upstream_keepalive::UpstreamKeepalive => {
+        UpstreamKeepalive = "upstream-keepalive", rank 1,
+            counted ("existing upstream given keepalive", "existing upstreams given keepalive");
     }
-
-    /// Whether the location and split phases of a rule for `protocol`
-    /// (`None`: any) run here.
-    pub fn serves(&self, protocol: Option<Protocol>) -> bool {
-        match protocol {
-            None => true,
-            Some(Protocol::Proxy) => !self.sites.is_empty(),
-            Some(p) => self.other_sites.iter().any(|s| s.protocol == p),
-        }
+    http_version::HttpVersion => {
+        HttpVersion = "http-version", rank 3,
+            counted ("proxy_http_version set to 1.1", "proxy_http_version set to 1.1");
     }
-
-    /// Header edits must stay in this location, never move to an outer
-    /// level: a split-off copy takes the location's own list.
-    pub fn keep_local(&self) -> bool {
-        matches!(self.ws, websocket::WsMode::Split { .. })
+    websocket::Websocket => {
+        WebsocketSplit = "websocket-split", rank 6,
+            counted ("WebSocket location split off", "WebSocket locations split off");
+    }
+    connection::Connection => {
+        ConnectionHeader = "connection-header", rank 4,
+            counted ("Connection header fixed", "Connection headers fixed");
+        UpgradeHeader = "upgrade-header", rank 5,
+            counted ("Upgrade header moved", "Upgrade headers moved");
+    }
+    proxy_host::ProxyHost => {
+        HostHeader = "host-header", rank 8,
+            counted ("Host header kept", "Host headers kept");
+        ProxyRedirect = "proxy-redirect", rank 9,
+            counted ("proxy_redirect kept", "proxy_redirects kept");
+        ProxySslName = "proxy-ssl-name", rank 10,
+            counted ("TLS name kept", "TLS names kept");
+        ProxyHostValue = "proxy-host-value", rank 11,
+            counted ("$proxy_host value kept", "$proxy_host values kept");
+    }
+    websocket_map::WebsocketMap => {
+        WebsocketMap = "websocket-map", rank 7,
+            counted ("WebSocket map change", "WebSocket map changes");
+    }
+    fastcgi_keep_conn::FastcgiKeepConn => {
+        FastcgiKeepConn = "fastcgi-keep-conn", rank 13,
+            counted ("fastcgi_keep_conn turned on", "fastcgi_keep_conn turned on");
+    }
+    grpc_ssl_name::GrpcSslName => {
+        GrpcSslName = "grpc-ssl-name", rank 15,
+            counted ("gRPC TLS name kept", "gRPC TLS names kept");
+    }
+    grpc_authority::GrpcAuthority => {
+        GrpcAuthority = "grpc-authority", rank 16,
+            counted ("gRPC :authority kept", "gRPC :authority values kept");
+    }
+    upstream_block::UpstreamBlock => {
+        UpstreamBlock = "upstream-block", rank 0,
+            counted ("upstream added", "upstreams added");
+    }
+    upstream_resolve::UpstreamResolve => {
+        UpstreamResolve = "upstream-resolve", rank 19,
+            counted ("re-resolving upstream added", "re-resolving upstreams added");
+        Resolver = "resolver", rank 20,
+            counted ("resolver added", "resolvers added");
+    }
+    pool_tuning::PoolTuning => {
+        PoolTuning = "pool-tuning", rank 18,
+            counted ("pool setting tuned", "pool settings tuned");
     }
 }
-
-/// What an `http` context gets in [`Rule::context`].
-#[derive(Debug)]
-pub struct Context {
-    pub http: LevelId,
-    /// The upstream blocks naming decided to add, each with the
-    /// `proxy_pass` directives that use it.
-    pub new_upstreams: Vec<(NewUpstream, Vec<DirId>)>,
-    /// The re-resolving upstream blocks `--resolve` adds, with their users.
-    pub resolve_upstreams: Vec<(crate::resolve::ResolveUpstream, Vec<DirId>)>,
-    /// The context gets `resolver ADDR;` from `--resolver`.
-    pub add_resolver: bool,
-}
-
-/// State one rule hands to a later phase.
-#[derive(Debug, Default)]
-pub struct Board {
-    /// The `$http_upgrade` maps of the unit and what the locations asked of
-    /// them (`connection` asks, `websocket_map` answers).
-    pub maps: websocket_map::MapNeeds,
-    /// Bodies of new `map` blocks per http context (`websocket_map` decides,
-    /// `upstream_block` places them with the new upstreams).
-    pub new_maps: BTreeMap<LevelId, Vec<String>>,
-}
-
-/// A rewrite rule. Each method is one phase, listed in the order they run;
-/// a rule implements those it takes part in, the others do nothing.
-pub trait Rule: Sync {
-    /// The id of the rule's main change (a rule may add others, such as
-    /// `upgrade-header` next to `connection-header`).
-    fn id(&self) -> RuleId;
-
-    /// The protocol whose locations the location and split phases run for
-    /// (`None`: every location with a pooled site).
-    fn protocol(&self) -> Option<Protocol> {
-        Some(Protocol::Proxy)
-    }
-
-    /// Per pooled `proxy_pass`, in source order.
-    fn site(&self, _ctx: &Ctx, _site: &Site, _out: &mut Plan) {}
-
-    /// Per existing `upstream` that needs `keepalive`.
-    fn upstream(&self, _ctx: &Ctx, _upstream: DirId, _out: &mut Plan) {}
-
-    /// Per existing `upstream` block of an `http` context that keeps idle
-    /// connections after this run (it has `keepalive`, gets it, or pools
-    /// by nginx 1.29.7's default), in source order.
-    fn pool(&self, _ctx: &Ctx, _pool: &pool_tuning::Pool, _out: &mut Plan) {}
-
-    /// Per location with pooled sites, in source order. After this phase,
-    /// `headers::apply` turns every location's header operations into
-    /// edits, respecting inheritance.
-    fn location(&self, _ctx: &Ctx, _location: &mut Location, _board: &mut Board, _out: &mut Plan) {}
-
-    /// Per location whose WebSocket paths are split off, after the header
-    /// edits exist: a split copies the location as it will be.
-    fn split(&self, _ctx: &Ctx, _location: &Location, _out: &mut Plan) {}
-
-    /// Per `http` context with something to add, last.
-    fn context(&self, _ctx: &Ctx, _context: &Context, _board: &mut Board, _out: &mut Plan) {}
-}
-
-/// Every rule, in the order they run within a phase: the WebSocket mode is
-/// decided before `Connection` follows it; maps are decided before the
-/// upstream blocks that carry new ones.
-pub static RULES: &[&dyn Rule] = &[
-    &proxy_pass::ProxyPass,
-    &upstream_keepalive::UpstreamKeepalive,
-    &http_version::HttpVersion,
-    &websocket::Websocket,
-    &connection::Connection,
-    &proxy_host::ProxyHost,
-    &websocket_map::WebsocketMap,
-    &fastcgi_keep_conn::FastcgiKeepConn,
-    &grpc_ssl_name::GrpcSslName,
-    &grpc_authority::GrpcAuthority,
-    &upstream_block::UpstreamBlock,
-    &upstream_resolve::UpstreamResolve,
-    &pool_tuning::PoolTuning,
-];
-
-/// The rule files' text, for [`doc`].
-const SOURCES: [&str; 13] = [
-    include_str!("connection.rs"),
-    include_str!("fastcgi_keep_conn.rs"),
-    include_str!("grpc_authority.rs"),
-    include_str!("grpc_ssl_name.rs"),
-    include_str!("http_version.rs"),
-    include_str!("pool_tuning.rs"),
-    include_str!("proxy_host.rs"),
-    include_str!("proxy_pass.rs"),
-    include_str!("upstream_block.rs"),
-    include_str!("upstream_keepalive.rs"),
-    include_str!("upstream_resolve.rs"),
-    include_str!("websocket.rs"),
-    include_str!("websocket_map.rs"),
-];
 
 /// A rule's documentation: the What / Why / Example / Safety header of the
 /// file that makes its changes.
@@ -252,11 +131,11 @@ pub fn doc(rule: RuleId) -> RuleDoc {
             .map(|l| l.strip_prefix(' ').unwrap_or(l))
             .collect()
     };
-    let lines = SOURCES
-        .iter()
-        .map(|s| header(s))
-        .find(|h| h.first().is_some_and(|first| first.contains(&wanted)))
-        .unwrap_or_else(|| panic!("no rule file documents {wanted}"));
+    let lines = header(rule.source());
+    assert!(
+        lines.first().is_some_and(|first| first.contains(&wanted)),
+        "the file of {wanted} does not name it in its first line"
+    );
     // rustdoc's [`item`] links mean nothing outside rustdoc.
     let markdown = lines.join("\n").replace("[`", "`").replace("`]", "`");
     // What runs to the Why section (lists and all).

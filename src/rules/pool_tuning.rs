@@ -33,29 +33,19 @@
 
 use std::collections::BTreeSet;
 
-use crate::edit::{Edit, Slot};
-use crate::layout;
 use crate::model::DirId;
-use crate::naming;
-use crate::rules::{Board, Context, Ctx, Rule};
-use crate::tuning::{self, Time};
-use crate::vocab::{Change, Note, NoteKind, Plan, RuleId};
+use crate::rules::api::{Board, Context, Ctx, Pool, Rule};
+use crate::rules::layout;
+use crate::syntax::edit::{Edit, Slot};
+use crate::vocab::tuning::{self, Time};
+use crate::vocab::{Note, NoteKind};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct PoolTuning;
 
-/// An existing `upstream` block that keeps idle connections after this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pool {
-    pub dir: DirId,
-    /// `upstream-keepalive` adds `keepalive N;` to it in this run: the pool
-    /// is new, so it gets the settings without `--tune-existing`.
-    pub gets_keepalive: bool,
-}
-
 impl Rule for PoolTuning {
-    fn id(&self) -> RuleId {
-        RuleId::PoolTuning
-    }
 
     fn pool(&self, ctx: &Ctx, pool: &Pool, out: &mut Plan) {
         tune(ctx, pool, out);
@@ -91,7 +81,7 @@ impl Rule for PoolTuning {
 /// marked `# upkeep:ignore` are left alone.
 pub fn existing_pools(ctx: &Ctx, keepalive_needed: &BTreeSet<DirId>) -> Vec<Pool> {
     let model = ctx.model;
-    naming::existing_upstreams(model)
+    crate::model::nginx::existing_upstreams(model)
         .into_iter()
         .filter(|up| {
             model.http_context(model.dirs[up.dir].level).is_some()

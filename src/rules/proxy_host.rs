@@ -35,21 +35,23 @@
 //! a `map` that reads `$proxy_host`. The behaviour check (`behaviour.rs`)
 //! verifies the result.
 
-use crate::behaviour::{substitute, uses_proxy_vars};
-use crate::edit::{Edit, Slot};
-use crate::headers::{HeaderAction, HeaderOp, HeaderValue};
-use crate::layout::{self, settings_anchor};
+use crate::model::nginx::{
+    default_cache_key, local_levels, passes_of, substitute, uses_proxy_vars,
+};
+use crate::model::target::ProxyTarget;
 use crate::model::{DirId, LevelId, LevelKind, Model, Word};
-use crate::rules::{Board, Ctx, Location, Rule, Site};
-use crate::target::ProxyTarget;
-use crate::vocab::{Change, HostHeaderMode, Note, NoteKind, Plan, RuleId};
+use crate::rules::api::{Board, Ctx, Location, Rule, Site};
+use crate::rules::api::{HeaderAction, HeaderOp, HeaderValue};
+use crate::rules::layout::{self, settings_anchor};
+use crate::syntax::edit::{Edit, Slot};
+use crate::vocab::{HostHeaderMode, Note, NoteKind};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct ProxyHost;
 
 impl Rule for ProxyHost {
-    fn id(&self) -> RuleId {
-        RuleId::HostHeader
-    }
 
     fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
         let pins = pins(ctx, location.id, &location.sites, &mut out.notes);
@@ -57,48 +59,6 @@ impl Rule for ProxyHost {
         out.changes.extend(pins.changes);
         out.changes.extend(pin_cache_key(ctx, location));
     }
-}
-
-/// nginx's default `proxy_cache_key` of `location`, spelled as a
-/// `proxy_cache_key` value, where one can spell it: an exact location
-/// (`location = /js/script.js`) whose one `proxy_pass` sits directly in it
-/// with a literal target and a URI part without variables, and no
-/// `rewrite` in it or its `if` blocks. `ngx_http_proxy_create_key` builds
-/// the key from the target's scheme as written and `$proxy_host`, then the
-/// URI part, the request URI after the location's path (empty: an exact
-/// location's path is the whole URI) and `?` with the arguments when there
-/// are any; a `rewrite ... break` would clear `r->valid_location` and put
-/// the rewritten URI there instead. The key is hashed as one text, so one
-/// value equals its parts. Without a URI part nginx uses the raw request
-/// line (`$request_uri`) only while `r->valid_unparsed_uri` holds, which an
-/// internal redirect into the location ends: no value spells both.
-pub fn default_cache_key(model: &Model, location: LevelId) -> Option<String> {
-    let lp = model.location_path(location)?;
-    if lp.kind != crate::model::LocationKind::Exact {
-        return None;
-    }
-    let passes = passes_of(model, location);
-    let [pass] = passes.as_slice() else {
-        return None;
-    };
-    if model.dirs[*pass].level != location
-        || local_levels(model, location)
-            .iter()
-            .any(|l| !model.named(*l, "rewrite").is_empty())
-    {
-        return None;
-    }
-    let url = model.dirs[*pass].arg(0)?;
-    let target = ProxyTarget::parse(url).ok()?;
-    if target.uri.is_empty() || target.uri.contains('$') || target.is_unix() {
-        return None;
-    }
-    Some(format!(
-        "{}{}{}$is_args$args",
-        &url[..target.authority.start],
-        target.proxy_host(),
-        target.uri
-    ))
 }
 
 /// `proxy_cache_key OLD_DEFAULT;` where a cache with nginx's default key
@@ -118,8 +78,8 @@ fn pin_cache_key(ctx: &Ctx, location: &Location) -> Option<Change> {
         return None;
     }
     let key = default_cache_key(model, location.id)?;
-    let anchor = crate::layout::settings_anchor_after(model, location.id, "proxy_pass")?;
-    let text = format!("proxy_cache_key {};", layout::word(&key));
+    let anchor = crate::rules::layout::settings_anchor_after(model, location.id, "proxy_pass")?;
+    let text = format!("proxy_cache_key {};", crate::syntax::word::word(&key));
     let edit = layout::at_anchor(model, anchor, text, Slot::ProtocolSetting);
     let reason = format!(
         "keeps the cache key {key}: nginx's default key holds $proxy_host, which becomes {}",
@@ -132,32 +92,6 @@ fn pin_cache_key(ctx: &Ctx, location: &Location) -> Option<Change> {
 struct Pins {
     pub header_ops: Vec<HeaderOp>,
     pub changes: Vec<Change>,
-}
-
-/// Levels whose settings apply to requests of `location`: the location and
-/// the `if`/`limit_except` blocks directly in it.
-fn local_levels(model: &Model, location: LevelId) -> Vec<LevelId> {
-    let mut out = vec![location];
-    for d in &model.levels[location].statements {
-        if let Some(child) = model.dirs[*d].block {
-            if matches!(
-                model.levels[child].kind,
-                LevelKind::If | LevelKind::LimitExcept
-            ) {
-                out.push(child);
-            }
-        }
-    }
-    out
-}
-
-/// Every `proxy_pass` that serves requests of `location`.
-pub fn passes_of(model: &Model, location: LevelId) -> Vec<DirId> {
-    local_levels(model, location)
-        .into_iter()
-        .flat_map(|l| model.levels[l].statements.clone())
-        .filter(|d| model.dirs[*d].is("proxy_pass"))
-        .collect()
 }
 
 fn dir_uses_vars(model: &Model, d: DirId) -> bool {
@@ -376,7 +310,7 @@ fn pins(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) ->
             name: "Host".into(),
             action: HeaderAction::Set(HeaderValue {
                 value: old_host.clone(),
-                written: layout::word(&old_host),
+                written: crate::syntax::word::word(&old_host),
             }),
             rule: RuleId::HostHeader,
             reason: format!(
@@ -394,7 +328,7 @@ fn pins(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) ->
             pins.header_ops.push(HeaderOp {
                 name: model.dirs[*d].arg(0).unwrap_or(name).to_string(),
                 action: HeaderAction::Set(HeaderValue {
-                    written: layout::word(&new),
+                    written: crate::syntax::word::word(&new),
                     value: new,
                 }),
                 rule: RuleId::ProxyHostValue,
@@ -413,12 +347,16 @@ fn pins(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) ->
             {
                 let url = model.dirs[pass].arg(0).unwrap_or("").to_string();
                 let (pattern, replacement) =
-                    crate::behaviour::default_redirect(model, model.dirs[pass].level, &url);
+                    crate::model::nginx::default_redirect(model, model.dirs[pass].level, &url);
                 if seen_redirect.contains(&(pattern.clone(), replacement.clone())) {
                     continue;
                 }
                 seen_redirect.push((pattern.clone(), replacement.clone()));
-                let words = format!("{} {}", layout::word(&pattern), layout::word(&replacement));
+                let words = format!(
+                    "{} {}",
+                    crate::syntax::word::word(&pattern),
+                    crate::syntax::word::word(&replacement)
+                );
                 let reason = format!(
                     "keeps rewriting redirects to {pattern}...: nginx's default proxy_redirect is built from the proxy_pass URL, which changes"
                 );
@@ -449,7 +387,10 @@ fn pins(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) ->
         && target.host != site.upstream.as_str()
     {
         if let Some(anchor) = anchor {
-            let text = format!("proxy_ssl_name {};", layout::word(&target.host));
+            let text = format!(
+                "proxy_ssl_name {};",
+                crate::syntax::word::word(&target.host)
+            );
             let edit = layout::at_anchor(model, anchor, text, Slot::SslName);
             let reason = format!(
                 "keeps the TLS name (SNI, certificate check) {}: nginx's default is the upstream's host, which becomes {}",
@@ -538,6 +479,6 @@ pub fn new_url(url: &str, target: &ProxyTarget, upstream: &str) -> String {
 fn rewritten(arg: &Word, value: &str) -> String {
     match arg.quote {
         Some(q) if !value.contains(q) && !value.contains('\\') => format!("{q}{value}{q}"),
-        _ => layout::word(value),
+        _ => crate::syntax::word::word(value),
     }
 }

@@ -22,16 +22,15 @@
 //! user accepts it. Each protocol gets its own upstream blocks: nginx hands
 //! a pooled connection to whichever user of the block asks next.
 
-use crate::edit::Edit;
-use crate::rules::{Ctx, Rule, Site};
-use crate::vocab::{Change, Plan, RuleId};
+use crate::rules::api::{Ctx, Rule, Site};
+use crate::syntax::edit::Edit;
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct ProxyPass;
 
 impl Rule for ProxyPass {
-    fn id(&self) -> RuleId {
-        RuleId::ProxyPassTarget
-    }
 
     fn site(&self, ctx: &Ctx, site: &Site, out: &mut Plan) {
         out.changes.extend(rewrite(ctx, site));
@@ -67,6 +66,6 @@ fn rewrite(ctx: &Ctx, site: &Site) -> Option<Change> {
         )
     };
     let edit = Edit::replace(start..end, site.upstream.as_str());
-    let rule = site.protocol.target_rule();
+    let rule = RuleId::target_of(site.protocol);
     Some(Change::new(rule, edit, reason).about(model.dirs[site.pass].head()))
 }

@@ -18,18 +18,17 @@
 
 use std::collections::HashMap;
 
-use crate::edit::{Edit, Slot};
 use crate::model::{DirId, LevelId, LevelKind};
-use crate::naming::NewUpstream;
-use crate::rules::{Board, Context, Ctx, Rule};
-use crate::vocab::{Change, Plan, RuleId};
+use crate::rules::api::NewUpstream;
+use crate::rules::api::{Board, Context, Ctx, Rule};
+use crate::syntax::edit::{Edit, Slot};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct UpstreamBlock;
 
 impl Rule for UpstreamBlock {
-    fn id(&self) -> RuleId {
-        RuleId::UpstreamBlock
-    }
 
     fn context(&self, ctx: &Ctx, context: &Context, board: &mut Board, out: &mut Plan) {
         out.changes.extend(blocks(
@@ -53,7 +52,7 @@ struct NewBlock {
 
 /// Inside `http { }`, comment lines directly above the first `server` (no
 /// blank line between) describe it: the new blocks go above them.
-fn start_of_attached_comments(source: &crate::source::Source, line_start: usize) -> usize {
+fn start_of_attached_comments(source: &crate::syntax::source::Source, line_start: usize) -> usize {
     let mut at = line_start;
     while at > 0 {
         let previous = source.line_start(at - 1);
@@ -161,7 +160,7 @@ fn blocks(
                 NewBlock {
                     header: format!("upstream {}", u.name),
                     body: [
-                        format!("server {};", crate::layout::word(&u.server)),
+                        format!("server {};", crate::syntax::word::word(&u.server)),
                         format!("keepalive {};", u.keepalive),
                     ]
                     .into_iter()

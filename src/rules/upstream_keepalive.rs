@@ -17,20 +17,20 @@
 
 use std::collections::BTreeSet;
 
-use crate::edit::Slot;
-use crate::layout;
+use crate::model::target::ProxyTarget;
 use crate::model::DirId;
-use crate::names::UpstreamName;
-use crate::rules::{Ctx, Rule};
-use crate::target::ProxyTarget;
-use crate::vocab::{Change, Plan, Protocol, RuleId};
+use crate::rules::api::{Ctx, Rule};
+use crate::rules::layout;
+use crate::syntax::edit::Slot;
+use crate::vocab::names::UpstreamName;
+use crate::vocab::Protocol;
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct UpstreamKeepalive;
 
 impl Rule for UpstreamKeepalive {
-    fn id(&self) -> RuleId {
-        RuleId::UpstreamKeepalive
-    }
 
     fn upstream(&self, ctx: &Ctx, upstream: DirId, out: &mut Plan) {
         out.changes.push(keepalive(ctx, upstream));

@@ -32,18 +32,18 @@
 //! as the variable was per request). The behaviour check compares the
 //! evaluated target before with the re-resolving server after.
 
-use crate::edit::{Edit, Slot};
-use crate::layout;
 use crate::model::{LevelId, Model};
-use crate::rules::{upstream_block, Board, Context, Ctx, Location, Rule, Site};
-use crate::vocab::{Change, Plan, RuleId};
+use crate::rules::api::{Board, Context, Ctx, Location, Rule, Site};
+use crate::rules::layout;
+use crate::rules::upstream_block;
+use crate::syntax::edit::{Edit, Slot};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct UpstreamResolve;
 
 impl Rule for UpstreamResolve {
-    fn id(&self) -> RuleId {
-        RuleId::UpstreamResolve
-    }
 
     fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
         out.changes.extend(redirect_off(ctx, location));

@@ -29,19 +29,19 @@
 //! is only made when the `proxy_pass` sits directly in the location (not in
 //! an `if`) and no location for PATH exists yet; otherwise a note says why.
 
-use crate::edit::{self, Edit, Slot};
-use crate::headers::{self, HeaderOp};
+use crate::model::target::ProxyTarget;
 use crate::model::{LevelId, LevelKind, LocationKind, LocationPath, Model};
-use crate::rules::{Board, Ctx, Location, Rule, Site};
-use crate::target::ProxyTarget;
-use crate::vocab::{Change, Note, NoteKind, Plan, RuleId};
+use crate::rules::api::{Board, Ctx, HeaderOp, Location, Rule, Site, WsMode};
+use crate::rules::headers;
+use crate::syntax::edit::{self, Edit, Slot};
+use crate::vocab::{Note, NoteKind};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 pub struct Websocket;
 
 impl Rule for Websocket {
-    fn id(&self) -> RuleId {
-        RuleId::WebsocketSplit
-    }
 
     fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Plan) {
         location.ws = classify(ctx, location.id, &location.sites, &mut out.notes);
@@ -85,20 +85,6 @@ impl Rule for Websocket {
             out.changes.extend(copy);
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WsMode {
-    /// Ordinary traffic only.
-    Plain,
-    /// Ordinary traffic whose WebSocket path already has its own location.
-    PlainDropUpgrade,
-    /// The location is the WebSocket location.
-    Dedicated,
-    /// Split these paths off into new dedicated locations.
-    Split { paths: Vec<String> },
-    /// Both kinds of traffic: use the `$connection_upgrade` map.
-    Map,
 }
 
 fn classify(ctx: &Ctx, location: LevelId, sites: &[&Site], notes: &mut Vec<Note>) -> WsMode {
@@ -390,7 +376,7 @@ fn split(
     let path_word = &model.dirs[owner].args.last()?;
     let path_text = match path_word.quote {
         Some(q) if !path.contains(q) && !path.contains('\\') => format!("{q}{path}{q}"),
-        _ => crate::layout::word(path),
+        _ => crate::syntax::word::word(path),
     };
     edits.push(Edit::replace(path_word.range.clone(), path_text));
 
@@ -402,7 +388,7 @@ fn split(
         site.upstream,
         map_uri(&lp.path, &target.uri, path)
     );
-    edits.push(crate::layout::replace_arg(arg, &url));
+    edits.push(crate::rules::layout::replace_arg(arg, &url));
 
     let header_changes = if model.effective_headers(location).0 == Some(location) {
         headers::edit_level(ctx, location, copy_ops)
@@ -426,9 +412,9 @@ fn split(
     let eol = source.eol_at(range.start).as_bytes();
     let text = if source.ends_line(range.end) && source.starts_line(range.start) {
         let indent = source.indent_of(range.start);
-        crate::layout::concat(&[eol, eol, indent.as_bytes(), &copy])
+        crate::rules::layout::concat(&[eol, eol, indent.as_bytes(), &copy])
     } else {
-        crate::layout::concat(&[b" ", &copy])
+        crate::rules::layout::concat(&[b" ", &copy])
     };
     let reason = format!(
         "WebSocket traffic under {path} gets its own location with `Connection: upgrade`, so that {} can pool ordinary requests",

@@ -16,20 +16,13 @@
 
 use std::collections::BTreeSet;
 
-use crate::edit::{Edit, Slot};
-use crate::layout;
 use crate::model::{DirId, LevelId};
-use crate::rules::{Board, Context, Ctx, Rule};
-use crate::vocab::{Change, Plan, RuleId};
-
-/// The file's maps, and what the locations asked of them.
-#[derive(Debug, Default)]
-pub struct MapNeeds {
-    /// `(map directive, http context, source, variable)`, found once.
-    maps: Vec<(DirId, LevelId, String, String)>,
-    fix: BTreeSet<DirId>,
-    create: BTreeSet<LevelId>,
-}
+use crate::rules::api::{Board, Context, Ctx, MapNeeds, Rule};
+use crate::rules::layout;
+use crate::syntax::edit::{Edit, Slot};
+use crate::rules::api::Change;
+use crate::rules::api::Plan;
+use crate::rules::RuleId;
 
 impl MapNeeds {
     /// Finds every map of the file with `queries/map.scm`.
@@ -120,9 +113,6 @@ impl MapNeeds {
 pub struct WebsocketMap;
 
 impl Rule for WebsocketMap {
-    fn id(&self) -> RuleId {
-        RuleId::WebsocketMap
-    }
 
     fn context(&self, ctx: &Ctx, context: &Context, board: &mut Board, out: &mut Plan) {
         let needs = &board.maps;

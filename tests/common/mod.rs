@@ -9,8 +9,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use clap::Parser;
-
 /// A test's outcome from the failures it collected (one test per fixture
 /// directory runs under libtest-mimic).
 pub fn outcome(failures: Vec<String>) -> Result<(), libtest_mimic::Failed> {
@@ -97,20 +95,55 @@ pub struct Fixture {
     pub name: String,
     pub dir: PathBuf,
     pub input: Vec<u8>,
-    /// `None` while a case only reproduces a bug: its expected output is
-    /// written together with the fix.
+    /// `None` only for a case not blessed yet: [`Fixture::expected`] is
+    /// then a failure that says how to bless it. (A case upkeep must
+    /// refuse is a tree fixture with `exit` and `stderr`, not a one-file
+    /// fixture without an expected output.)
     pub expected: Option<Vec<u8>>,
     pub args: Vec<String>,
 }
 
+impl Fixture {
+    /// The expected output, or the failure of a case that has none.
+    pub fn expected(&self) -> Result<&[u8], String> {
+        self.expected
+            .as_deref()
+            .ok_or_else(|| missing_expected(&format!("fixtures/{}", self.name), "expected.conf"))
+    }
+}
+
+/// The failure of a fixture without its expected output: nothing says
+/// what upkeep must write there, so it is never a pass (nor a skip).
+pub fn missing_expected(case: &str, file: &str) -> String {
+    let name = case.rsplit('/').next().unwrap_or(case);
+    format!(
+        "{case} has its input but no {file}: nothing says what upkeep must write. \
+         Write it from upkeep's output with `scripts/bless.sh {name}`, review \
+         `git diff fixtures/`, and commit it. A case upkeep must refuse is a tree \
+         fixture (fixtures/trees/<case>/) that declares the refusal in `exit` \
+         (the exit code) and `stderr` (lines the error must hold)"
+    )
+}
+
+/// Every one-file case: each directory of `fixtures/` but `trees/`. A
+/// directory without `input.conf` is an error, not a case left out.
 pub fn fixtures() -> Vec<Fixture> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(repo().join("fixtures"))
         .expect("fixtures/ exists")
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.join("input.conf").exists())
+        .filter(|p| p.is_dir() && !p.ends_with("trees"))
         .collect();
     dirs.sort();
+    let strays: Vec<String> = dirs
+        .iter()
+        .filter(|d| !d.join("input.conf").is_file())
+        .map(|d| d.display().to_string())
+        .collect();
+    assert!(
+        strays.is_empty(),
+        "directories of fixtures/ without input.conf (every directory there but trees/ is a case): {strays:?}"
+    );
     dirs.into_iter()
         .map(|dir| {
             let args = std::fs::read_to_string(dir.join("args"))
@@ -131,34 +164,28 @@ pub fn fixtures() -> Vec<Fixture> {
         .collect()
 }
 
-/// The fixtures that have an expected output; a printed line for each that
-/// has none yet.
+/// Every fixture with its expected output; fails, naming each case
+/// without one and how to bless it, when any lacks it.
 pub fn fixtures_with_expected() -> Vec<(Fixture, Vec<u8>)> {
-    fixtures()
-        .into_iter()
-        .filter_map(|mut f| match f.expected.take() {
-            Some(expected) => Some((f, expected)),
-            None => {
-                println!("skipped: {}: no expected.conf yet", f.name);
-                None
-            }
-        })
-        .collect()
+    let (mut with, mut missing) = (Vec::new(), Vec::new());
+    for mut f in fixtures() {
+        match f.expected.take() {
+            Some(expected) => with.push((f, expected)),
+            None => missing.push(missing_expected(&format!("fixtures/{}", f.name), "expected.conf")),
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+    with
 }
 
 /// The library configuration the fixture's args describe.
-pub fn config_for(args: &[String]) -> upkeep::cli::Config {
+pub fn config_for(args: &[String]) -> upkeep::Options {
     try_config_for(args).expect("fixture args parse")
 }
 
 /// [`config_for`], or why the args do not parse.
-pub fn try_config_for(args: &[String]) -> Result<upkeep::cli::Config, String> {
-    let mut argv = vec!["upkeep".to_string()];
-    argv.extend(args.iter().cloned());
-    argv.push("-".into());
-    upkeep::cli::Args::try_parse_from(argv)
-        .map(|a| a.into_config(upkeep::cli::Colors::default()))
-        .map_err(|e| e.to_string())
+pub fn try_config_for(args: &[String]) -> Result<upkeep::Options, String> {
+    upkeep::options_for(args)
 }
 
 /// Host names a config connects to (upstream servers and `*_pass`
@@ -434,4 +461,5 @@ pub mod memcached;
 pub mod netns;
 pub mod nginx;
 pub mod pki;
+pub mod run;
 pub mod trees;

@@ -129,8 +129,63 @@ impl TreeCase {
     }
 }
 
+/// What a tree case says upkeep does there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// `--write` exits 0 and leaves `expected/`.
+    Writes,
+    /// upkeep refuses the tree: `exit` holds this code (not 0), `stderr`
+    /// the lines the error must hold, and no file changes.
+    Refuses(i32),
+}
+
+impl TreeCase {
+    /// The exit code `exit` declares (0 when there is no `exit`).
+    pub fn exit_code(&self) -> i32 {
+        std::fs::read_to_string(self.dir.join("exit"))
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{}/exit: {e}", self.dir.display()))
+            })
+            .unwrap_or(0)
+    }
+
+    /// What the case declares: `expected/`, or a refusal (`exit` not 0
+    /// and `stderr`). A case with neither (or both) is a failure that
+    /// says how to bless it; it never passes unchecked.
+    pub fn outcome(&self) -> Result<Outcome, String> {
+        let name = format!("fixtures/trees/{}", self.name);
+        let expected = self.dir.join("expected").is_dir();
+        match self.exit_code() {
+            0 if expected => Ok(Outcome::Writes),
+            0 => Err(super::missing_expected(&name, "expected/ (nor an `exit` that declares a refusal)")),
+            _ if expected => Err(format!(
+                "{name}: `exit` declares a refusal, yet there is an expected/ tree: keep one of them"
+            )),
+            _ if !self.dir.join("stderr").is_file() => Err(format!(
+                "{name}: `exit` declares a refusal without `stderr`, the lines its error must hold"
+            )),
+            code => Ok(Outcome::Refuses(code)),
+        }
+    }
+}
+
+/// Every tree case: each directory of `fixtures/trees/`. A directory
+/// without `input/` is an error, not a case left out.
 pub fn tree_cases() -> Vec<TreeCase> {
     let root = super::repo().join("fixtures/trees");
+    let strays: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !p.join("input").is_dir())
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        strays.is_empty(),
+        "directories of fixtures/trees/ without input/: {strays:?}"
+    );
     let mut out: Vec<TreeCase> = std::fs::read_dir(&root)
         .unwrap()
         .flatten()

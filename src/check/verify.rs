@@ -1,0 +1,350 @@
+//! The pipeline for one unit, checked: plan, apply the edits once, re-parse
+//! the output, plan it again (nothing more may change) and compare what
+//! nginx does with requests before and after (`behaviour`). Nothing is
+//! printed or written unless this passes.
+
+use std::collections::HashMap;
+
+use crate::check::behaviour;
+use crate::model::workspace::{self, FileId, Unit, UnitKind, Workspace};
+use crate::model::{shape, Model};
+use crate::output::diff;
+use crate::plan;
+use crate::plan::units::{plan_error, plan_unit, read_only_locations};
+use crate::rules::api::Change;
+use crate::syntax::edit;
+use crate::syntax::source::Source;
+use crate::vocab::{self, tuning, FileError, Note, Options};
+
+/// The verified result of planning one file.
+#[derive(Debug)]
+pub struct Rewrite {
+    /// The file as upkeep writes it (its text unchanged when nothing is).
+    pub new_text: Vec<u8>,
+    /// The applied edits, normalized (sorted, distinct), in file offsets.
+    pub edits: Vec<edit::Edit>,
+    /// What changed and why, in file offsets, in order.
+    pub changes: Vec<Change>,
+    /// What upkeep left alone or assumed.
+    pub notes: Vec<Note>,
+    /// What `# upkeep:ignore` left alone, with the reason.
+    pub suppressed: Vec<Note>,
+}
+
+/// Parses, plans, applies and verifies one text read alone (its includes
+/// unseen). Pure: no I/O.
+pub fn process(source: &Source, opts: &Options) -> Result<Rewrite, FileError> {
+    let mut ws = Workspace::new(workspace::Paths::default());
+    let id = ws.add_text(&source.path, source.text.clone());
+    let unit = Unit::layout(&mut ws, UnitKind::Snippets, &[id], None);
+    let mut files = process_unit(&ws, &unit, opts)?.files;
+    let (_, rewrite) = files.remove(0);
+    Ok(rewrite)
+}
+
+/// Plans a unit (one http context across its files), applies the edits,
+/// and verifies the whole tree: the output parses, needs no further
+/// change, and behaves the same (see `behaviour`). Returns every file of
+/// the unit with its rewrite (unchanged files included), in reading order.
+pub fn process_unit(ws: &Workspace, unit: &Unit, opts: &Options) -> Result<UnitRewrite, FileError> {
+    if let Some(e) = unit.errors.first() {
+        return Err(FileError::Syntax(e.clone()));
+    }
+    // nginx never finishes reading a config that includes itself.
+    let mut cycles: Vec<(&usize, &String)> = unit
+        .inclusions
+        .iter()
+        .filter_map(|(at, i)| match i {
+            workspace::Inclusion::Cycle { chain } => Some((at, chain)),
+            _ => None,
+        })
+        .collect();
+    cycles.sort();
+    if let Some((at, chain)) = cycles.first() {
+        return Err(plan_error(
+            ws,
+            unit,
+            vocab::PlanError {
+                offset: Some(**at),
+                message: format!(
+                    "include cycle: {chain}; nginx cannot load this config (remove one of these includes)"
+                ),
+            },
+        ));
+    }
+    let model = Model::build_unit(unit, ws);
+    // The rules assume the shapes nginx enforces; a file nginx refuses to
+    // load is not planned.
+    if let Some(error) = shape::first_error(&model) {
+        return Err(plan_error(ws, unit, error));
+    }
+    let (planned, seen) = plan_unit(ws, unit, &model, opts)?;
+    let edits: HashMap<FileId, &[edit::Edit]> = planned
+        .iter()
+        .filter(|(_, p)| !p.edits.is_empty())
+        .map(|(file, p)| (*file, p.edits.as_slice()))
+        .collect();
+    let rewritten = if edits.is_empty() {
+        None
+    } else {
+        // The original is observed on one core while the rewritten text is
+        // parsed on the other (the parse takes longer), and its model is
+        // dropped as soon as it is observed: the rewritten tree's model
+        // takes its place in memory, not its side.
+        let (before, again) = rayon::join(
+            move || {
+                let before = observe(&model, opts);
+                drop(model);
+                before
+            },
+            || reparse(ws, unit, &edits),
+        );
+        Some(verify(again?, &before, opts)?)
+    };
+    let files = planned
+        .into_iter()
+        .map(|(file, p)| {
+            let new_text = match (&rewritten, !p.edits.is_empty()) {
+                (Some(after), true) => after.file(file).source.text.clone(),
+                _ => ws.file(file).source.text.clone(),
+            };
+            let mut changes = p.changes;
+            changes.sort_by_key(|c| (c.edit.range.start, c.edit.order));
+            (
+                file,
+                Rewrite {
+                    new_text,
+                    edits: p.edits,
+                    changes,
+                    notes: p.notes,
+                    suppressed: p.suppressed,
+                },
+            )
+        })
+        .collect();
+    Ok(UnitRewrite { files, seen })
+}
+
+/// A unit's outcome: every file with its rewrite (unchanged files
+/// included), in reading order, and what the flags could have named.
+#[derive(Debug)]
+pub struct UnitRewrite {
+    pub files: Vec<(FileId, Rewrite)>,
+    pub seen: vocab::Seen,
+}
+
+/// The rewritten tree, parsed and laid out as the original was; it must
+/// parse.
+fn reparse(
+    ws: &Workspace,
+    unit: &Unit,
+    edits: &HashMap<FileId, &[edit::Edit]>,
+) -> Result<(Workspace, Unit), FileError> {
+    let mut again_ws = ws.with_edits(edits);
+    let mut again = Unit::layout(
+        &mut again_ws,
+        unit.kind.clone(),
+        &unit.entries,
+        unit.prefix.as_deref(),
+    );
+    again.read_only = unit.read_only.clone();
+    if let Some(e) = again.errors.first() {
+        return Err(internal_error(
+            &again_ws,
+            &again,
+            format!("the rewritten file does not parse: {e}"),
+        ));
+    }
+    Ok((again_ws, again))
+}
+
+fn internal_error(ws: &Workspace, unit: &Unit, message: String) -> FileError {
+    FileError::Internal {
+        path: ws.file(unit.entries[0]).shown.clone(),
+        message,
+    }
+}
+
+/// Planning the rewritten tree again must change nothing, and nginx must
+/// do the same with every request but reuse connections. The second plan
+/// and the observation of the rewritten tree read the same model, one on
+/// each core.
+fn verify(
+    (again_ws, again): (Workspace, Unit),
+    before: &[behaviour::Observations],
+    opts: &Options,
+) -> Result<Workspace, FileError> {
+    let after = Model::build_unit(&again, &again_ws);
+    let context = read_only_locations(&again_ws, &again, &after);
+    let (replanned, observed) = rayon::join(
+        || plan::plan_except(&after, opts, &context),
+        || observe(&after, opts),
+    );
+    drop(after);
+    match replanned {
+        Ok(p) if p.changes.is_empty() => {}
+        Ok(p) => {
+            let message = format!(
+                "the rewritten file is not stable: a second run would change it again ({})",
+                p.changes
+                    .iter()
+                    .map(|c| {
+                        let (file, local) = again
+                            .locate(c.edit.range.start)
+                            .unwrap_or((again.entries[0], 0));
+                        format!(
+                            "{} at {}:{}",
+                            c.rule.as_str(),
+                            again_ws.file(file).shown,
+                            again_ws.file(file).source.line_col(local).0
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return Err(internal_error(&again_ws, &again, message));
+        }
+        Err(e) => {
+            return Err(internal_error(
+                &again_ws,
+                &again,
+                format!("the rewritten file cannot be planned again: {e}"),
+            ))
+        }
+    }
+    let problems = compare(before, &observed, opts);
+    if problems.is_empty() {
+        Ok(again_ws)
+    } else {
+        Err(FileError::Unsafe {
+            path: again_ws.file(again.entries[0]).shown.clone(),
+            message: problems.join("; "),
+        })
+    }
+}
+
+/// Observes what nginx does with requests under `before` and under
+/// `after`, each read alone the way [`process`] reads a text (the path the
+/// binary takes: workspace, layout, model); each returned line is a change
+/// the rules may not make. A text that does not parse is an error.
+pub fn check_behaviour(
+    before: &Source,
+    after: &Source,
+    opts: &Options,
+) -> Result<Vec<String>, FileError> {
+    let observed = |source: &Source| -> Result<Vec<behaviour::Observations>, FileError> {
+        let mut ws = Workspace::new(workspace::Paths::default());
+        let id = ws.add_text(&source.path, source.text.clone());
+        let unit = Unit::layout(&mut ws, UnitKind::Snippets, &[id], None);
+        if let Some(e) = unit.errors.first() {
+            return Err(FileError::Syntax(e.clone()));
+        }
+        Ok(observe(&Model::build_unit(&unit, &ws), opts))
+    };
+    Ok(compare(&observed(before)?, &observed(after)?, opts))
+}
+
+/// What nginx does with requests under `model`, under each meaning of a
+/// gRPC Host the run must hold for: for any nginx version both
+/// (`vocab::GrpcHost`), when the model has a `grpc_pass`.
+fn observe(model: &Model, opts: &Options) -> Vec<behaviour::Observations> {
+    let grpc = || {
+        model
+            .index
+            .pass
+            .iter()
+            .any(|d| model.dirs[*d].is("grpc_pass"))
+    };
+    let meanings = match opts.grpc_host {
+        vocab::GrpcHost::Either if grpc() => {
+            vec![vocab::GrpcHost::HostHeader, vocab::GrpcHost::Authority]
+        }
+        vocab::GrpcHost::Either => vec![vocab::GrpcHost::HostHeader],
+        meaning => vec![meaning],
+    };
+    meanings
+        .into_iter()
+        .map(|m| observe_as(model, opts, m))
+        .collect()
+}
+
+fn observe_as(
+    model: &Model,
+    opts: &Options,
+    grpc_host: vocab::GrpcHost,
+) -> behaviour::Observations {
+    let values = match opts.host_header {
+        vocab::HostHeaderMode::Keep => behaviour::ProxyHostValues::Kept,
+        vocab::HostHeaderMode::Upstream => behaviour::ProxyHostValues::Accepted,
+    };
+    behaviour::observe_with(model, values, opts.new_defaults, opts.resolve, grpc_host)
+}
+
+fn compare(
+    before: &[behaviour::Observations],
+    after: &[behaviour::Observations],
+    opts: &Options,
+) -> Vec<String> {
+    let allowed = behaviour::Allowed {
+        move_upgrade: !opts.websocket_paths.is_empty(),
+        resolve: opts.resolve,
+        resolver_added: opts.resolver.is_some(),
+    };
+    let mut problems: Vec<String> = Vec::new();
+    for (b, a) in before.iter().zip(after) {
+        for p in behaviour::compare(b, a, allowed) {
+            if !problems.contains(&p) {
+                problems.push(p);
+            }
+        }
+    }
+    problems
+}
+
+/// The fuzz target's body (see `fuzz/`), here so that the seed corpus also
+/// runs as a regression test: any input must be handled without a panic;
+/// an input that parses must give output that re-parses and is stable.
+/// An internal error (failed verification, overlapping edits) is a bug and
+/// panics.
+#[doc(hidden)]
+pub fn fuzz_one(data: &[u8]) {
+    let variants = [
+        Options {
+            keepalive: 32,
+            ..Options::default()
+        },
+        Options {
+            keepalive: 8,
+            websocket_paths: vec!["/api/ws".into(), "/ws".into(), "/".into()],
+            new_defaults: true,
+            host_header: vocab::HostHeaderMode::Upstream,
+            ..Options::default()
+        },
+        // Issue 13: pool settings everywhere, runtime-resolved targets.
+        Options {
+            keepalive: 16,
+            tuning: tuning::Tuning {
+                backend_idle_timeout: tuning::parse_time_flag("5s").ok(),
+                keepalive_requests: tuning::parse_count_flag("100").ok(),
+                tune_existing: true,
+                ..tuning::Tuning::default()
+            },
+            resolve: true,
+            resolver: Some("127.0.0.11".into()),
+            ..Options::default()
+        },
+    ];
+    let source = Source::new("fuzz.conf", data.to_vec());
+    for opts in &variants {
+        match process(&source, opts) {
+            Ok(rewrite) => {
+                let _ = diff::unified("fuzz.conf", &source, &rewrite.edits);
+            }
+            Err(FileError::Internal { message, .. }) => panic!("internal error: {message}"),
+            // Refused by the behaviour check: nothing would be written. The
+            // inputs known to get here are listed in fuzz/open/README.md.
+            Err(FileError::Unsafe { .. }) => {}
+            Err(_) => {}
+        }
+    }
+}

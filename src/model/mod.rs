@@ -1,0 +1,1105 @@
+//! A typed view of one parsed file: its blocks ("levels": the main context,
+//! `http`, `server`, `location`, `if`, `upstream`, ...) and the directives in
+//! each, plus the questions the rewrite rules ask about nginx's inheritance.
+//!
+//! The model knows nothing of `proxy_pass` in particular: it answers "which
+//! level defines `proxy_set_header` for this location?" for any setting, so
+//! rules for other `*_pass` modules can share it. Nothing here refers to the
+//! file a directive came from beyond byte offsets into one [`Source`], so a
+//! later multi-file model (following `include`) can keep the same questions.
+
+pub mod dump;
+pub mod files;
+pub mod nginx;
+pub mod paths;
+pub mod roots;
+pub mod shape;
+pub mod siblings;
+pub mod target;
+pub mod variables;
+pub mod workspace;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ops::Range;
+
+use rayon::prelude::*;
+use tree_sitter::{Node, Tree, TreeCursor};
+
+use crate::model::workspace::{Inclusion, Unit, Workspace};
+use crate::syntax::query::{self, Matches};
+use crate::syntax::source::Source;
+
+/// Defines an id type: an index into one of the model's tables, kept
+/// apart from other numbers (offsets, counts, other tables' ids) by type;
+/// the table is indexed with it directly (`model.levels[id]`).
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident indexes $item:ty $(, $lt:lifetime)?) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(u32);
+
+        impl $name {
+            /// The id of the `index`th item.
+            pub fn new(index: usize) -> $name {
+                $name(u32::try_from(index).expect("fewer than 2^32 entries"))
+            }
+
+            /// The position of the item in its list.
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+
+        impl<$($lt)?> std::ops::Index<$name> for Vec<$item> {
+            type Output = $item;
+            fn index(&self, id: $name) -> &$item {
+                &self[id.index()]
+            }
+        }
+
+        impl<$($lt)?> std::ops::IndexMut<$name> for Vec<$item> {
+            fn index_mut(&mut self, id: $name) -> &mut $item {
+                &mut self[id.index()]
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A level of the model: the root or a block's inside.
+    LevelId indexes Level
+);
+id_type!(
+    /// A directive of the model.
+    DirId indexes Directive<'s>, 's
+);
+
+/// What kind of block a level is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelKind {
+    /// The file's top level.
+    Root,
+    Http,
+    Server,
+    Location,
+    If,
+    LimitExcept,
+    Upstream,
+    Map,
+    Stream,
+    Mail,
+    /// Any other block (`events`, `types`, `geo`, a Lua block, ...).
+    Other,
+}
+
+/// What the file's top level is, judged from the directives it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootRole {
+    /// A main configuration (`http`, `events`, `stream` ... at the top).
+    Main,
+    /// A snippet included from `http` (top-level `server`/`upstream`/`map`).
+    HttpSnippet,
+    /// Anything else, e.g. a snippet of `location` blocks included from `server`.
+    Fragment,
+}
+
+#[derive(Debug, Clone)]
+pub struct Level {
+    pub kind: LevelKind,
+    /// The block directive that opens this level (`None` for the root).
+    pub owner: Option<DirId>,
+    pub parent: Option<LevelId>,
+    /// The directives directly inside, in source order.
+    pub statements: Vec<DirId>,
+    /// Offset of the closing `}` (end of file for the root).
+    pub close: usize,
+}
+
+/// One argument (or the name) of a directive.
+#[derive(Debug, Clone)]
+pub struct Word<'s> {
+    /// Byte range of the word as written, quotes included.
+    pub range: Range<usize>,
+    /// The value nginx sees: quotes removed, escapes resolved (borrowed
+    /// from the source when nothing needed resolving, as is usual).
+    pub value: Cow<'s, str>,
+    /// `Some('"')` or `Some('\'')` when written quoted.
+    pub quote: Option<char>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Directive<'s> {
+    pub name: Word<'s>,
+    pub args: Vec<Word<'s>>,
+    /// From the name to the `;` or the closing `}`.
+    pub range: Range<usize>,
+    pub level: LevelId,
+    pub block: Option<LevelId>,
+    /// For a directive read from an included file directly into `level`:
+    /// the `include` in `level`'s own file that brought it (the outermost,
+    /// when includes nest). New text placed "after" it goes after that.
+    pub via: Option<DirId>,
+}
+
+impl Directive<'_> {
+    pub fn is(&self, name: &str) -> bool {
+        self.name.value == name
+    }
+
+    /// What a report points at: a simple directive whole, a block
+    /// directive from its name to its last argument (not its body).
+    pub fn head(&self) -> Range<usize> {
+        match self.block {
+            Some(_) => {
+                let end = self.args.last().unwrap_or(&self.name).range.end;
+                self.range.start..end
+            }
+            None => self.range.clone(),
+        }
+    }
+
+    pub fn arg(&self, index: usize) -> Option<&str> {
+        self.args.get(index).map(|a| a.value.as_ref())
+    }
+}
+
+/// What nginx reads from a unit: its levels (blocks) and directives, with
+/// inheritance and the directives the queries find indexed.
+pub struct Model<'s> {
+    /// The text the model was built from (a unit's joined text).
+    pub source: &'s Source,
+    /// Every level, the top one first.
+    pub levels: Vec<Level>,
+    /// Every directive, in source order (so sorted by start offset).
+    pub dirs: Vec<Directive<'s>>,
+    /// What the top level is: a main config, an `http` body, a fragment.
+    pub root_role: RootRole,
+    /// The directives `queries/*.scm` match, by id, in source order.
+    pub index: Index,
+    /// While building: what the queries matched, as offsets into the
+    /// unit's text, and every file the walk read with where its text
+    /// starts in the unit's (a file included in several places is queried
+    /// once and placed at each).
+    matched: Matches,
+    walked: Vec<(crate::model::workspace::FileId, usize)>,
+    /// Directive by start offset.
+    starts: HashMap<usize, DirId>,
+    /// Directives without a block, by level and name, in order: a tree's
+    /// `http` level holds thousands of included servers, and every
+    /// location asks it for settings.
+    by_name: HashMap<(LevelId, Cow<'s, str>), Vec<DirId>>,
+    /// Per level, its directives without a block, in order.
+    plain: Vec<Vec<DirId>>,
+    /// `include`s whose files upkeep could not read (or that loop), with
+    /// why: what they hold is unknown.
+    pub unseen: HashMap<DirId, String>,
+    /// `include`s whose glob matched no file (nginx includes nothing).
+    pub empty_globs: Vec<DirId>,
+    /// `include`s upkeep could not read that `--ignore-include` declares
+    /// irrelevant: read as empty.
+    pub ignored_includes: Vec<DirId>,
+    /// Directives with `# upkeep:ignore [reason]` on the line right above
+    /// them (in the same file), with the reason if one was given.
+    pub ignored: HashMap<DirId, Option<String>>,
+    /// While building: where the file being walked starts in the text, and
+    /// the include that brought its top level in.
+    base: usize,
+    via: Option<DirId>,
+    unit: Option<(&'s Unit, &'s Workspace)>,
+}
+
+pub const ROOT: LevelId = LevelId(0);
+
+/// The directives the queries in `queries/` match, in reading order: the
+/// only list of the directives upkeep looks for.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Index {
+    /// `*_pass` directives with a target (`queries/pass.scm`).
+    pub pass: Vec<DirId>,
+    /// `upstream NAME { }` blocks (`queries/upstream.scm`).
+    pub upstream: Vec<DirId>,
+    /// `map SOURCE $VAR { }` blocks (`queries/map.scm`).
+    pub map: Vec<DirId>,
+}
+
+impl<'s> Model<'s> {
+    /// The model of one file read alone (its includes unseen).
+    pub fn build(source: &'s Source, tree: &Tree) -> Model<'s> {
+        let mut model = Model::empty(source, source.text.len(), None);
+        let (matched, ()) = rayon::join(
+            || query::queries().run(tree.root_node(), &source.text),
+            || model.collect(tree.walk(), ROOT),
+        );
+        model.matched = matched;
+        model.finish()
+    }
+
+    /// The model of a unit: its entry files one after another at the top
+    /// level, every include read in place, as nginx reads them.
+    pub fn build_unit(unit: &'s Unit, ws: &'s Workspace) -> Model<'s> {
+        let first = &unit.segments[0];
+        assert!(
+            ws.file(first.file).tree.is_ok(),
+            "a unit with syntax errors is not modelled"
+        );
+        let mut model = Model::empty(&unit.source, first.base + first.len, Some((unit, ws)));
+        // Each file's query pass on its own tree, on the other cores while
+        // the walk reads the unit in order (the two cost about the same);
+        // the matches are placed at every inclusion the walk saw.
+        let (matched_in, ()) = rayon::join(
+            || {
+                unit.files
+                    .par_iter()
+                    .filter_map(|id| {
+                        let file = ws.file(*id);
+                        let tree = file.tree.as_ref().ok()?;
+                        Some((
+                            *id,
+                            query::queries().run(tree.root_node(), &file.source.text),
+                        ))
+                    })
+                    .collect::<HashMap<_, _>>()
+            },
+            || {
+                for (i, segment) in unit.segments.iter().enumerate() {
+                    if segment.included_by.is_none() {
+                        if i > 0 {
+                            model.levels[ROOT].close = segment.base + segment.len;
+                        }
+                        model.walk_file(segment.file, segment.base, ROOT, None);
+                    }
+                }
+            },
+        );
+        for (file, base) in std::mem::take(&mut model.walked) {
+            // The walk reads only files that parsed, and the unit lists
+            // every file it reads.
+            let here = &matched_in[&file];
+            for (all, here) in [
+                (&mut model.matched.pass, &here.pass),
+                (&mut model.matched.upstream, &here.upstream),
+                (&mut model.matched.map, &here.map),
+            ] {
+                all.extend(here.iter().map(|start| start + base));
+            }
+        }
+        model.finish()
+    }
+
+    fn empty(
+        source: &'s Source,
+        close: usize,
+        unit: Option<(&'s Unit, &'s Workspace)>,
+    ) -> Model<'s> {
+        Model {
+            source,
+            levels: vec![Level {
+                kind: LevelKind::Root,
+                owner: None,
+                parent: None,
+                statements: Vec::new(),
+                close,
+            }],
+            dirs: Vec::new(),
+            root_role: RootRole::Fragment,
+            index: Index::default(),
+            matched: Matches::default(),
+            walked: Vec::new(),
+            starts: HashMap::new(),
+            by_name: HashMap::new(),
+            plain: Vec::new(),
+            unseen: HashMap::new(),
+            empty_globs: Vec::new(),
+            ignored_includes: Vec::new(),
+            ignored: HashMap::new(),
+            base: 0,
+            via: None,
+            unit,
+        }
+    }
+
+    fn finish(mut self) -> Model<'s> {
+        self.root_role = self.classify_root();
+        self.starts = self
+            .dirs
+            .iter()
+            .enumerate()
+            .map(|(id, d)| (d.range.start, DirId::new(id)))
+            .collect();
+        // A match the walk did not model (inside a Lua block's text, say)
+        // is not a directive nginx reads as one.
+        let matched = std::mem::take(&mut self.matched);
+        let ids = |starts: &[usize]| -> Vec<DirId> {
+            let mut ids: Vec<DirId> = starts
+                .iter()
+                .filter_map(|s| self.starts.get(s).copied())
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        self.index = Index {
+            pass: ids(&matched.pass),
+            upstream: ids(&matched.upstream),
+            map: ids(&matched.map),
+        };
+        self.plain = vec![Vec::new(); self.levels.len()];
+        for (level, l) in self.levels.iter().enumerate() {
+            let level = LevelId::new(level);
+            for d in &l.statements {
+                let dir = &self.dirs[*d];
+                if dir.block.is_none() {
+                    self.plain[level.index()].push(*d);
+                    self.by_name
+                        .entry((level, dir.name.value.clone()))
+                        .or_default()
+                        .push(*d);
+                }
+            }
+        }
+        self.unit = None;
+        self
+    }
+
+    /// Walks one file's statements into `level`, its text at `base`.
+    fn walk_file(
+        &mut self,
+        file: crate::model::workspace::FileId,
+        base: usize,
+        level: LevelId,
+        via: Option<DirId>,
+    ) {
+        let Some(cursor) = self.enter_file(file, base) else {
+            return;
+        };
+        let saved = (self.base, self.via);
+        self.base = base;
+        self.via = via;
+        self.collect(cursor, level);
+        (self.base, self.via) = saved;
+    }
+
+    /// A cursor on the tree of `file` (read at `base`), which the walk
+    /// notes it read; `None` for a file that did not parse.
+    fn enter_file<'c>(
+        &mut self,
+        file: crate::model::workspace::FileId,
+        base: usize,
+    ) -> Option<TreeCursor<'c>>
+    where
+        's: 'c,
+    {
+        let (_, ws) = self.unit?;
+        let tree = ws.file(file).tree.as_ref().ok()?;
+        self.walked.push((file, base));
+        Some(tree.walk())
+    }
+
+    /// What an `include` directive at `level` brings in: the segments to
+    /// read in its place, each with its base and `via`.
+    fn include(
+        &mut self,
+        id: DirId,
+    ) -> Vec<(crate::model::workspace::FileId, usize, Option<DirId>)> {
+        let Some((unit, _)) = self.unit else {
+            self.unseen
+                .insert(id, "upkeep was given this file alone".into());
+            return Vec::new();
+        };
+        match unit.inclusions.get(&self.dirs[id].range.start) {
+            Some(Inclusion::Segments(segments)) => {
+                let via = self.via.or(Some(id));
+                return segments
+                    .iter()
+                    .map(|s| {
+                        let segment = unit.segment(*s);
+                        (segment.file, segment.base, via)
+                    })
+                    .collect();
+            }
+            Some(Inclusion::Nothing { .. }) => self.empty_globs.push(id),
+            Some(Inclusion::Ignored) => self.ignored_includes.push(id),
+            Some(Inclusion::Unseen { reason }) => {
+                self.unseen.insert(id, reason.clone());
+            }
+            Some(Inclusion::Cycle { chain }) => {
+                self.unseen.insert(id, format!("include cycle: {chain}"));
+            }
+            None => {
+                self.unseen.insert(id, "not a single file name".into());
+            }
+        }
+        Vec::new()
+    }
+
+    /// Walks the statements under the cursor's node (the root or a block),
+    /// and the files its includes read in their place, with one tree
+    /// cursor per file: no per-node allocation but the words' values.
+    ///
+    /// A loop with its own stacks (of files being read, and of the blocks
+    /// each is in), not a recursion: nesting is bounded
+    /// (`parse::MAX_DEPTH`), but a thread's stack is not the place to find
+    /// out how deep a tree can be (recursive, 5,000 levels overflowed it).
+    fn collect<'c>(&mut self, cursor: TreeCursor<'c>, level: LevelId)
+    where
+        's: 'c,
+    {
+        let mut walks = vec![FileWalk::new(cursor, level, (self.base, self.via))];
+        while let Some(w) = walks.last_mut() {
+            // The files an include just read come before its next sibling.
+            if let Some((file, base, via)) = w.pending.pop() {
+                let level = w.level;
+                if let Some(cursor) = self.enter_file(file, base) {
+                    walks.push(FileWalk::new(cursor, level, (self.base, self.via)));
+                    self.base = base;
+                    self.via = via;
+                }
+                continue;
+            }
+            let on_node = if w.started {
+                self.next_statement(w)
+            } else {
+                w.started = true;
+                w.cursor.goto_first_child()
+            };
+            if !on_node {
+                // The file is read: back to the walk that included it.
+                (self.base, self.via) = w.restore;
+                walks.pop();
+                continue;
+            }
+            let node = w.cursor.node();
+            let is_lua = node.kind_id() == lua_directive_kind();
+            if !is_lua && node.kind_id() != directive_kind() {
+                continue;
+            }
+            match self.directive(&mut w.cursor, w.level, is_lua) {
+                Next::Sibling => {}
+                Next::Block(child) => {
+                    // Directives inside a block are written in this file,
+                    // whatever brought the block's owner in.
+                    let saved_via = self.via.take();
+                    if enter_block(&mut w.cursor) {
+                        w.open.push((w.level, saved_via));
+                        w.level = child;
+                    } else {
+                        self.via = saved_via;
+                    }
+                }
+                Next::Include(id) => {
+                    let mut segments = self.include(id);
+                    // Popped from the end: the first segment first.
+                    segments.reverse();
+                    w.pending = segments;
+                }
+            }
+        }
+    }
+
+    /// Moves `w`'s cursor to the next node of its file in reading order,
+    /// leaving the blocks that end on the way; false at the end of the file.
+    fn next_statement(&mut self, w: &mut FileWalk<'_>) -> bool {
+        while !w.cursor.goto_next_sibling() {
+            // The end of a block's statements (or of the file's).
+            w.cursor.goto_parent();
+            let Some((parent, via)) = w.open.pop() else {
+                return false;
+            };
+            // From the block up to its directive.
+            w.cursor.goto_parent();
+            self.via = via;
+            w.level = parent;
+        }
+        true
+    }
+
+    /// Models the directive under the cursor in `level`; says what the
+    /// walk reads next.
+    fn directive(&mut self, cursor: &mut TreeCursor<'_>, level: LevelId, is_lua: bool) -> Next {
+        let node = cursor.node();
+        let id = DirId::new(self.dirs.len());
+        let mut name = None;
+        let mut args = Vec::new();
+        let mut block = None;
+        if cursor.goto_first_child() {
+            loop {
+                match cursor.field_name() {
+                    Some("name") => name = Some(self.word(cursor.node())),
+                    Some("argument") => args.push(self.word(cursor.node())),
+                    Some("block") => block = Some(cursor.node()),
+                    _ => {}
+                }
+                if !cursor.goto_next_sibling() {
+                    break;
+                }
+            }
+            cursor.goto_parent();
+        }
+        let name = name.expect("grammar: every directive has a name");
+        let base = self.base;
+        if let Some(reason) = ignore_comment(self.source, base, node.start_byte() + base) {
+            self.ignored.insert(id, reason);
+        }
+        self.dirs.push(Directive {
+            name,
+            args,
+            range: node.start_byte() + base..node.end_byte() + base,
+            level,
+            block: None,
+            via: self.via,
+        });
+        self.levels[level].statements.push(id);
+        let Some(block) = block else {
+            if !is_lua && self.dirs[id].is("include") {
+                return Next::Include(id);
+            }
+            return Next::Sibling;
+        };
+        let kind = if is_lua {
+            LevelKind::Other
+        } else {
+            kind_of(&self.dirs[id].name.value)
+        };
+        let child = LevelId::new(self.levels.len());
+        self.levels.push(Level {
+            kind,
+            owner: Some(id),
+            parent: Some(level),
+            statements: Vec::new(),
+            close: block.end_byte().saturating_sub(1) + base,
+        });
+        self.dirs[id].block = Some(child);
+        if is_lua {
+            // A Lua block's text is Lua, not directives.
+            Next::Sibling
+        } else {
+            Next::Block(child)
+        }
+    }
+
+    fn word(&self, node: Node) -> Word<'s> {
+        let source: &'s Source = self.source;
+        let range = node.start_byte() + self.base..node.end_byte() + self.base;
+        let raw = &source.text[range.clone()];
+        let quote = match raw.first() {
+            Some(b'"') if node.kind_id() == string_kind() => Some('"'),
+            Some(b'\'') if node.kind_id() == string_kind() => Some('\''),
+            _ => None,
+        };
+        let inner = if quote.is_some() && raw.len() >= 2 {
+            &raw[1..raw.len() - 1]
+        } else {
+            raw
+        };
+        let value = match std::str::from_utf8(inner) {
+            Ok(text) if !text.contains('\\') => Cow::Borrowed(text),
+            _ => Cow::Owned(crate::syntax::word::unescape(inner)),
+        };
+        Word {
+            range,
+            value,
+            quote,
+        }
+    }
+
+    fn classify_root(&self) -> RootRole {
+        let names = self.levels[ROOT]
+            .statements
+            .iter()
+            .map(|d| self.dirs[*d].name.value.as_ref());
+        if is_main_config(names) {
+            return RootRole::Main;
+        }
+        let names: Vec<&str> = self.levels[ROOT]
+            .statements
+            .iter()
+            .map(|d| self.dirs[*d].name.value.as_ref())
+            .collect();
+        if names
+            .iter()
+            .any(|n| matches!(*n, "server" | "upstream" | "map"))
+        {
+            RootRole::HttpSnippet
+        } else {
+            RootRole::Fragment
+        }
+    }
+
+    /// The syntax tree's root, for running queries.
+    /// Every level with its id, in order (the root first).
+    pub fn each_level(&self) -> impl Iterator<Item = (LevelId, &Level)> + '_ {
+        self.levels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (LevelId::new(i), l))
+    }
+
+    /// The innermost level an edit at `at` (inside the file text `within`)
+    /// belongs to: the deepest block there that holds it, or the level the
+    /// file's top-level directives were read into.
+    pub fn level_holding(&self, at: usize, within: Range<usize>) -> LevelId {
+        let inside = |r: &Range<usize>| within.start <= r.start && r.end <= within.end;
+        let mut best: Option<(usize, LevelId)> = None;
+        let mut top = None;
+        for d in &self.dirs {
+            if !inside(&d.range) {
+                continue;
+            }
+            // The file's first directive is one of its top-level ones.
+            top.get_or_insert(d.level);
+            if let Some(block) = d.block {
+                if d.range.start <= at && at < d.range.end {
+                    let depth = self.ancestors(block).count();
+                    if best.is_none_or(|(b, _)| depth > b) {
+                        best = Some((depth, block));
+                    }
+                }
+            }
+        }
+        best.map(|(_, l)| l).or(top).unwrap_or(ROOT)
+    }
+
+    /// Where new text "after" `dir` goes: `dir` itself, or, for a
+    /// directive read from an included file, the `include` that read it.
+    pub fn anchor(&self, dir: DirId) -> DirId {
+        self.dirs[dir].via.unwrap_or(dir)
+    }
+
+    /// The directive whose `# upkeep:ignore` covers the `*_pass` `pass`:
+    /// itself, or the `location` or `server` it sits in.
+    pub fn ignore_mark(&self, pass: DirId) -> Option<DirId> {
+        if self.ignored.contains_key(&pass) {
+            return Some(pass);
+        }
+        self.ancestors(self.dirs[pass].level)
+            .filter_map(|l| self.levels[l].owner)
+            .find(|d| {
+                self.ignored.contains_key(d)
+                    && (self.dirs[*d].is("location") || self.dirs[*d].is("server"))
+            })
+    }
+
+    /// Ancestors of `level`, nearest first, `level` itself included.
+    pub fn ancestors(&self, level: LevelId) -> impl Iterator<Item = LevelId> + '_ {
+        std::iter::successors(Some(level), move |l| self.levels[*l].parent)
+    }
+
+    /// The `http` context that holds `level`: an `http` block, or the root of
+    /// a snippet included from `http`. `None` inside `stream`/`mail` or in a
+    /// fragment with no `http` context of its own.
+    pub fn http_context(&self, level: LevelId) -> Option<LevelId> {
+        for l in self.ancestors(level) {
+            match self.levels[l].kind {
+                LevelKind::Http => return Some(l),
+                LevelKind::Stream | LevelKind::Mail => return None,
+                LevelKind::Root if self.root_role == RootRole::HttpSnippet => return Some(l),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The nearest level that can hold `proxy_*` settings (`location`,
+    /// `server`, `http`): `if` and `limit_except` inherit from the location
+    /// around them and cannot hold `proxy_set_header` themselves.
+    pub fn settings_level(&self, level: LevelId) -> LevelId {
+        self.ancestors(level)
+            .find(|l| !matches!(self.levels[*l].kind, LevelKind::If | LevelKind::LimitExcept))
+            .unwrap_or(ROOT)
+    }
+
+    /// The levels a setting is inherited through, nearest first: the
+    /// settings level of `level`, then every enclosing location, server and
+    /// http context.
+    pub fn inheritance_chain(&self, level: LevelId) -> Vec<LevelId> {
+        let start = self.settings_level(level);
+        let top = self.http_context(start);
+        let mut chain = Vec::new();
+        for l in self.ancestors(start) {
+            if matches!(
+                self.levels[l].kind,
+                LevelKind::Location | LevelKind::Server | LevelKind::Http | LevelKind::Root
+            ) {
+                chain.push(l);
+            }
+            if Some(l) == top {
+                break;
+            }
+        }
+        chain
+    }
+
+    /// The levels whose settings apply to requests handled at `level`,
+    /// nearest first: an `if`/`limit_except` level itself (it has settings
+    /// of its own, such as `add_header`), then [`Self::inheritance_chain`].
+    pub fn place_chain(&self, level: LevelId) -> Vec<LevelId> {
+        let mut chain = Vec::new();
+        if matches!(
+            self.levels[level].kind,
+            LevelKind::If | LevelKind::LimitExcept
+        ) {
+            chain.push(level);
+        }
+        chain.extend(self.inheritance_chain(level));
+        chain
+    }
+
+    /// The directives named `name` at the nearest level of `chain` that has
+    /// any (nginx merges settings per level: that level decides).
+    pub fn nearest(&self, chain: &[LevelId], name: &str) -> Option<(LevelId, Vec<DirId>)> {
+        chain.iter().find_map(|l| {
+            let dirs = self.dirs_named(*l, name)?;
+            Some((*l, dirs.to_vec()))
+        })
+    }
+
+    /// The `proxy_pass` written directly in `level`, if any.
+    pub fn own_pass(&self, level: LevelId) -> Option<DirId> {
+        self.dirs_named(level, "proxy_pass")
+            .and_then(|d| d.first().copied())
+    }
+
+    /// The directives of `level` that have no block (its settings, not the
+    /// `server`s or `location`s inside it), in order.
+    pub fn plain(&self, level: LevelId) -> &[DirId] {
+        &self.plain[level.index()]
+    }
+
+    /// The head of the block directive that opens `level` (`location
+    /// /api/`), where reports about the level point; `None` for the root.
+    pub fn level_head(&self, level: LevelId) -> Option<Range<usize>> {
+        self.levels[level].owner.map(|d| self.dirs[d].head())
+    }
+
+    /// The directives named `name` directly in `level` (without a block),
+    /// in order.
+    pub fn named(&self, level: LevelId, name: &str) -> Vec<DirId> {
+        self.dirs_named(level, name)
+            .map(<[DirId]>::to_vec)
+            .unwrap_or_default()
+    }
+
+    /// The directives without a block named `name` in `level`: a look-up
+    /// that allocates nothing (the key borrows `name`).
+    fn dirs_named<'a>(&'a self, level: LevelId, name: &'a str) -> Option<&'a [DirId]> {
+        let by_name: &HashMap<(LevelId, Cow<'_, str>), Vec<DirId>> = &self.by_name;
+        by_name
+            .get(&(level, Cow::Borrowed(name)))
+            .map(Vec::as_slice)
+    }
+
+    /// The level whose `name` directives apply at `level` (nginx merges
+    /// these per level: a level that defines one inherits none), or `None`
+    /// when nginx's default applies.
+    pub fn effective_source(&self, level: LevelId, name: &str) -> Option<LevelId> {
+        self.inheritance_chain(level)
+            .into_iter()
+            .find(|l| !self.named(*l, name).is_empty())
+    }
+
+    /// The `proxy_set_header` entries in effect at `level`, as
+    /// (lowercased header name, directive).
+    pub fn effective_headers(&self, level: LevelId) -> (Option<LevelId>, Vec<(String, DirId)>) {
+        let source = self.effective_source(level, "proxy_set_header");
+        let headers = source
+            .map(|l| {
+                self.named(l, "proxy_set_header")
+                    .into_iter()
+                    .filter_map(|d| Some((self.dirs[d].arg(0)?.to_ascii_lowercase(), d)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (source, headers)
+    }
+
+    /// The path of a `location` level and whether it is a plain prefix
+    /// (or `^~`/`=`) location, as opposed to a regex or named one.
+    pub fn location_path(&self, level: LevelId) -> Option<LocationPath> {
+        let owner = &self.dirs[self.levels[level].owner?];
+        if !owner.is("location") {
+            return None;
+        }
+        let (modifier, path) = match owner.args.as_slice() {
+            [path] => (None, path),
+            [modifier, path] => (Some(modifier.value.as_ref()), path),
+            _ => return None,
+        };
+        let kind = match modifier {
+            None if path.value.starts_with('@') => LocationKind::Named,
+            None | Some("^~") => LocationKind::Prefix,
+            Some("=") => LocationKind::Exact,
+            _ => LocationKind::Regex,
+        };
+        Some(LocationPath {
+            path: path.value.to_string(),
+            path_range: path.range.clone(),
+            kind,
+        })
+    }
+
+    /// Levels of `kind` below `level` (depth-first, in source order).
+    pub fn descendants(&self, level: LevelId) -> Vec<LevelId> {
+        let mut out = Vec::new();
+        let mut stack = vec![level];
+        while let Some(l) = stack.pop() {
+            for d in self.levels[l].statements.iter().rev() {
+                if let Some(child) = self.dirs[*d].block {
+                    stack.push(child);
+                }
+            }
+            if l != level {
+                out.push(l);
+            }
+        }
+        out
+    }
+
+    /// The bytes of `range` as written (copies must keep bytes that are
+    /// not UTF-8).
+    pub fn bytes(&self, range: Range<usize>) -> &'s [u8] {
+        let source: &'s Source = self.source;
+        &source.text[range]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocationKind {
+    Prefix,
+    Exact,
+    Regex,
+    Named,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocationPath {
+    pub path: String,
+    pub path_range: Range<usize>,
+    pub kind: LocationKind,
+}
+
+/// The comment that tells upkeep to leave a directive alone.
+pub const IGNORE_COMMENT: &str = "# upkeep:ignore";
+
+/// What the model's walk reads after a directive.
+enum Next {
+    Sibling,
+    /// The statements of the directive's block, at this level.
+    Block(LevelId),
+    /// The files the `include` reads.
+    Include(DirId),
+}
+
+/// One file the model's walk is reading.
+struct FileWalk<'c> {
+    cursor: TreeCursor<'c>,
+    /// Whether the cursor has moved from the file's root yet.
+    started: bool,
+    /// The blocks the cursor is in: the level to return to and the `via`
+    /// to restore when each ends.
+    open: Vec<(LevelId, Option<DirId>)>,
+    /// The level of the statements under the cursor.
+    level: LevelId,
+    /// The including walk's base and `via`, restored when this file ends.
+    restore: (usize, Option<DirId>),
+    /// The files the include under the cursor reads and that are not yet
+    /// read, the next one last, each with its base and `via`.
+    pending: Vec<(crate::model::workspace::FileId, usize, Option<DirId>)>,
+}
+
+impl<'c> FileWalk<'c> {
+    /// A walk from the root of a file, reading into `level`.
+    fn new(cursor: TreeCursor<'c>, level: LevelId, restore: (usize, Option<DirId>)) -> Self {
+        FileWalk {
+            cursor,
+            started: false,
+            open: Vec::new(),
+            level,
+            restore,
+            pending: Vec::new(),
+        }
+    }
+}
+
+/// Moves the cursor from a directive to the first child of its block
+/// (the `{`), or leaves it on the directive and returns false.
+fn enter_block(cursor: &mut TreeCursor<'_>) -> bool {
+    if cursor.goto_first_child() {
+        loop {
+            if cursor.field_name() == Some("block") {
+                if cursor.goto_first_child() {
+                    return true;
+                }
+                break;
+            }
+            if !cursor.goto_next_sibling() {
+                break;
+            }
+        }
+        cursor.goto_parent();
+    }
+    false
+}
+
+/// `Some(reason)` when the line above `start` (not before `file_start`,
+/// where the directive's file begins in the text) is `# upkeep:ignore`,
+/// optionally followed by a reason. Only that exact spelling counts: a
+/// comment that merely mentions it (`# see upkeep:ignore`) does not.
+fn ignore_comment(source: &Source, file_start: usize, start: usize) -> Option<Option<String>> {
+    let line_start = source.line_start(start);
+    if line_start <= file_start {
+        return None;
+    }
+    let above = source.line_start(line_start - 1);
+    if above < file_start {
+        return None;
+    }
+    let line = std::str::from_utf8(&source.text[above..line_start])
+        .ok()?
+        .trim();
+    let rest = line.strip_prefix(IGNORE_COMMENT)?;
+    if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+        return None;
+    }
+    let reason = rest.trim();
+    Some((!reason.is_empty()).then(|| reason.to_string()))
+}
+
+/// A main config holds one of these at its top level.
+pub fn is_main_config<S: AsRef<str>>(top_level: impl IntoIterator<Item = S>) -> bool {
+    top_level
+        .into_iter()
+        .any(|n| matches!(n.as_ref(), "http" | "events" | "stream" | "mail"))
+}
+
+fn kind_id(name: &str, named: bool) -> u16 {
+    tree_sitter::Language::new(tree_sitter_nginx::LANGUAGE).id_for_node_kind(name, named)
+}
+
+fn directive_kind() -> u16 {
+    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| kind_id("directive", true))
+}
+
+fn lua_directive_kind() -> u16 {
+    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| kind_id("lua_block_directive", true))
+}
+
+fn string_kind() -> u16 {
+    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| kind_id("string", true))
+}
+
+fn kind_of(name: &str) -> LevelKind {
+    match name {
+        "http" => LevelKind::Http,
+        "server" => LevelKind::Server,
+        "location" => LevelKind::Location,
+        "if" => LevelKind::If,
+        "limit_except" => LevelKind::LimitExcept,
+        "upstream" => LevelKind::Upstream,
+        "map" => LevelKind::Map,
+        "stream" => LevelKind::Stream,
+        "mail" => LevelKind::Mail,
+        _ => LevelKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::parse::parse;
+
+    #[test]
+    fn inheritance_of_headers_skips_if_and_stops_at_the_defining_level() {
+        let source = Source::new(
+            "t",
+            b"http { proxy_set_header A 1; server { location / { if ($x) { proxy_pass http://a; } } location /b { proxy_set_header B 2; } } }".to_vec(),
+        );
+        let tree = parse(&source).unwrap();
+        let model = Model::build(&source, &tree);
+        let (if_level, _) = model
+            .each_level()
+            .find(|(_, l)| l.kind == LevelKind::If)
+            .unwrap();
+        let location = model.settings_level(if_level);
+        assert_eq!(model.levels[location].kind, LevelKind::Location);
+        let (from, headers) = model.effective_headers(if_level);
+        assert_eq!(model.levels[from.unwrap()].kind, LevelKind::Http);
+        assert_eq!(headers[0].0, "a");
+        let b = model
+            .descendants(ROOT)
+            .into_iter()
+            .find(|l| model.location_path(*l).map(|p| p.path) == Some("/b".into()));
+        let (_, headers) = model.effective_headers(b.unwrap());
+        assert_eq!(headers[0].0, "b");
+    }
+
+    /// The index holds exactly what the queries match, as the model's own
+    /// directives: a quoted name, Lua code and a block-less upstream are not
+    /// matches.
+    #[test]
+    fn the_index_is_what_the_queries_match() {
+        let text = "http { upstream api { server a:1; } upstream none;\n\
+            map $http_upgrade $c { default upgrade; }\n\
+            server { location / { proxy_pass http://api; \"proxy_pass\" http://q;\n\
+            content_by_lua_block { proxy_pass = 1 } grpc_pass grpc://g:1; } } }";
+        let source = Source::new("t", text.as_bytes().to_vec());
+        let tree = parse(&source).unwrap();
+        let model = Model::build(&source, &tree);
+        let shown = |ids: &[DirId]| -> Vec<String> {
+            ids.iter()
+                .map(|d| {
+                    format!(
+                        "{} {}",
+                        model.dirs[*d].name.value,
+                        model.dirs[*d].arg(0).unwrap_or("")
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            shown(&model.index.pass),
+            ["proxy_pass http://api", "grpc_pass grpc://g:1"]
+        );
+        assert_eq!(shown(&model.index.upstream), ["upstream api"]);
+        assert_eq!(shown(&model.index.map), ["map $http_upgrade"]);
+    }
+
+    /// In a unit, every file is queried in its own tree and its matches
+    /// land at each place it is included: a snippet included by two
+    /// locations gives two `proxy_pass` directives, one per inclusion.
+    #[test]
+    fn the_index_of_a_unit_covers_every_inclusion() {
+        use crate::model::workspace::{Paths, Unit, UnitKind, Workspace};
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("nginx.conf"),
+            "events {}\nhttp {\n    include ups.conf;\n    server {\n        location /a { include pass.conf; }\n        location /b { include pass.conf; }\n    }\n}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("pass.conf"), "proxy_pass http://api;\n").unwrap();
+        std::fs::write(
+            dir.path().join("ups.conf"),
+            "upstream api { server a:1; }\n",
+        )
+        .unwrap();
+        let mut ws = Workspace::new(Paths::default());
+        let main = ws.load(&dir.path().join("nginx.conf")).unwrap();
+        let unit = Unit::layout(&mut ws, UnitKind::Main, &[main], Some(dir.path()));
+        let model = Model::build_unit(&unit, &ws);
+        let locations: Vec<String> = model
+            .index
+            .pass
+            .iter()
+            .map(|d| {
+                let location = model.settings_level(model.dirs[*d].level);
+                model.location_path(location).unwrap().path
+            })
+            .collect();
+        assert_eq!(locations, ["/a", "/b"]);
+        assert_eq!(model.index.upstream.len(), 1);
+        assert!(model.dirs[model.index.upstream[0]].is("upstream"));
+    }
+}

@@ -1,0 +1,773 @@
+//! The files of a run and how nginx ties them together: `include`s followed
+//! the way nginx follows them, and the *units* upkeep plans as one.
+//!
+//! A unit is one `http` context with every file nginx reads for it: a main
+//! config and its includes, or (without a main config) the snippets of one
+//! directory, read as `include DIR/*.conf;` would read them. The model is
+//! built over a unit's *joined text*: each inclusion of a file gets its own
+//! copy (a *segment*), one byte apart, so that every directive nginx reads
+//! has its own position even when a snippet is included from several
+//! places. An edit's position therefore names its segment and through it
+//! its [`FileId`]; `lib.rs` maps edits back to files and accepts an edit to
+//! a shared snippet only when every inclusion asks for the same one.
+//!
+//! Resolution follows `ngx_conf_include` (src/core/ngx_conf_file.c):
+//! relative names are taken from the prefix (the main config's directory
+//! unless `--prefix` says otherwise); a name with `*`, `?` or `[` is a glob,
+//! matched with `glob(3)` in the C locale (sorted by bytes, dot files only
+//! when the pattern names the dot), and matching nothing is not an error;
+//! any other name must be a readable file. `--path-map FROM=TO` rewrites
+//! names below FROM to TO before any of that.
+
+use crate::model::paths::{normalize, shown_path, sort_as_glob};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use tree_sitter::Tree;
+
+use crate::syntax::edit::Edit;
+use crate::syntax::parse::{self, SyntaxError};
+use crate::syntax::source::Source;
+
+/// A file of the run, by the order it was first reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId(u32);
+
+impl FileId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A segment of a unit's joined text: one inclusion of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SegmentId(u32);
+
+impl SegmentId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    pub fn from_index(i: usize) -> SegmentId {
+        SegmentId(u32::try_from(i).expect("fewer than 2^32 segments"))
+    }
+}
+
+/// Where upkeep reads relative and mapped include names from.
+#[derive(Debug, Clone, Default)]
+pub struct Paths {
+    /// `--prefix`: relative includes are read from here.
+    pub prefix: Option<PathBuf>,
+    /// `--path-map FROM=TO`, in the order given; the first match applies.
+    pub maps: Vec<(PathBuf, PathBuf)>,
+    /// `--ignore-include GLOB`: includes that count as read and empty when
+    /// upkeep cannot read them.
+    pub ignored: Vec<glob::Pattern>,
+}
+
+impl Paths {
+    /// The path upkeep reads for an include name seen from `prefix`.
+    pub fn resolve(&self, name: &str, prefix: &Path) -> PathBuf {
+        let named = Path::new(name);
+        let full = if named.is_absolute() {
+            named.to_path_buf()
+        } else {
+            prefix.join(named)
+        };
+        crate::model::paths::map(&full, &self.maps)
+    }
+
+    /// Whether an include upkeep could not read was declared irrelevant:
+    /// its name as written, or the path it resolves to, matches a glob.
+    pub fn is_ignored(&self, name: &str, prefix: Option<&Path>) -> bool {
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: false,
+            require_literal_leading_dot: false,
+        };
+        let resolved = prefix.map(|p| self.resolve(name, p));
+        self.ignored.iter().any(|g| {
+            g.matches_with(name, options)
+                || resolved
+                    .as_deref()
+                    .is_some_and(|r| g.matches_path_with(r, options))
+        })
+    }
+}
+
+/// An `include` directive of a file, found once per file.
+#[derive(Debug, Clone)]
+pub struct IncludeSite {
+    /// Start of the directive in its file.
+    pub start: usize,
+    /// The name as nginx reads it (quotes removed).
+    pub name: String,
+    /// The blocks around it in its file.
+    pub depth: usize,
+}
+
+/// One file as read.
+#[derive(Debug, Clone)]
+pub struct File {
+    pub id: FileId,
+    /// The path as reached (an argument or an include), for messages.
+    pub shown: String,
+    /// The file to write: symlinks resolved (`None` for standard input).
+    pub real: Option<PathBuf>,
+    /// Shared with the rewritten copy while unchanged ([`Workspace::with_edits`]).
+    pub source: Arc<Source>,
+    pub tree: Result<Tree, SyntaxError>,
+    pub includes: Arc<[IncludeSite]>,
+    /// The deepest nesting of its blocks (0 for a file without any).
+    pub depth: usize,
+    /// The file's state when it was read (`None` for text not read from a
+    /// path): a write replaces it only while it still matches.
+    pub stamp: Option<crate::model::files::Stamp>,
+}
+
+impl File {
+    /// A file read from `text`; `old` is the tree of the text it was edited
+    /// from, told about the edits, for an incremental parse.
+    fn parsed(
+        id: FileId,
+        shown: String,
+        real: Option<PathBuf>,
+        text: Vec<u8>,
+        old: Option<&Tree>,
+    ) -> File {
+        let source = Source::new(shown.clone(), text);
+        let tree = parse::parse_incremental(&source, old);
+        let (includes, depth) = match &tree {
+            Ok(tree) => include_sites(&source, tree),
+            Err(_) => (Vec::new(), 0),
+        };
+        File {
+            id,
+            shown,
+            real,
+            source: Arc::new(source),
+            tree,
+            includes: includes.into(),
+            depth,
+            stamp: None,
+        }
+    }
+}
+
+/// A file [`Workspace::read`] found: one already held, or a new one (not
+/// numbered yet).
+enum Read {
+    Known(FileId),
+    New(Box<File>),
+}
+
+/// What an `include` reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reached {
+    Files(Vec<FileId>),
+    /// A glob that matches nothing: nginx includes nothing, and so does upkeep.
+    Nothing {
+        pattern: String,
+    },
+    /// A file upkeep could not read: what it holds is unknown.
+    Unseen {
+        reason: String,
+    },
+}
+
+/// Every file of a run, each read and parsed once.
+///
+/// A rewritten copy ([`Workspace::with_edits`]) shares the files, the
+/// paths read and the include resolutions with its original, and holds
+/// only the files it changes: making one costs the edited files, not the
+/// run (a run of thousands of trees verifies each against the same files).
+#[derive(Debug, Default)]
+pub struct Workspace {
+    files: Arc<Vec<File>>,
+    /// The rewritten files of a copy, in place of the shared ones.
+    edited: HashMap<FileId, File>,
+    pub paths: Paths,
+    by_real: Arc<HashMap<PathBuf, FileId>>,
+    /// Include resolutions, by (full name, prefix).
+    reached: Arc<HashMap<(String, PathBuf), Reached>>,
+    /// An `nginx -T` dump's paths: includes resolve among them, never on
+    /// this machine's disk.
+    dumped: Option<Arc<Vec<PathBuf>>>,
+}
+
+/// Why a file could not be read.
+#[derive(Debug, Clone)]
+pub struct ReadError(pub String);
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Workspace {
+    pub fn new(paths: Paths) -> Self {
+        Workspace {
+            paths,
+            ..Workspace::default()
+        }
+    }
+
+    /// Every file read so far, in the order they were reached.
+    pub fn files(&self) -> impl Iterator<Item = &File> {
+        (0..self.files.len()).map(|i| self.file(FileId(i as u32)))
+    }
+
+    pub fn file(&self, id: FileId) -> &File {
+        self.edited
+            .get(&id)
+            .unwrap_or_else(|| &self.files[id.index()])
+    }
+
+    /// Adds text that is not read from a path (standard input, tests).
+    pub fn add_text(&mut self, shown: &str, text: Vec<u8>) -> FileId {
+        self.push(shown.to_string(), None, text)
+    }
+
+    /// Reads a file once: a path reached twice (through a symlink, `..`, or
+    /// an include and an argument) is one file.
+    pub fn load(&mut self, path: &Path) -> Result<FileId, ReadError> {
+        let read = self.read(path)?;
+        Ok(self.add(read))
+    }
+
+    /// [`Workspace::load`] for every path, in order, the files read and
+    /// parsed on every core; the ids are those loading them one by one
+    /// would give.
+    pub fn load_all(&mut self, paths: &[PathBuf]) -> Vec<Result<FileId, ReadError>> {
+        let read: Vec<Result<Read, ReadError>> = paths.par_iter().map(|p| self.read(p)).collect();
+        read.into_iter().map(|r| r.map(|r| self.add(r))).collect()
+    }
+
+    /// Reads and parses a file this workspace does not hold yet.
+    fn read(&self, path: &Path) -> Result<Read, ReadError> {
+        let shown = shown_path(path);
+        // Symlinks resolved, absolute link targets through --path-map.
+        let real = crate::model::paths::real_path(path, &self.paths.maps)
+            .map_err(|e| ReadError(format!("{shown}: {}", crate::model::files::describe_io(&e))))?;
+        if let Some(id) = self.by_real.get(&real) {
+            return Ok(Read::Known(*id));
+        }
+        let (text, stamp) = crate::model::files::read_regular(&real)
+            .map_err(|e| ReadError(format!("{shown}: {}", e.describe())))?;
+        let mut file = File::parsed(FileId(0), shown, Some(real), text, None);
+        file.stamp = Some(stamp);
+        Ok(Read::New(Box::new(file)))
+    }
+
+    /// Numbers a file read by [`Workspace::read`]; one read twice in a batch
+    /// (two paths to it) is added once.
+    fn add(&mut self, read: Read) -> FileId {
+        let mut file = match read {
+            Read::Known(id) => return id,
+            Read::New(file) => *file,
+        };
+        let real = file.real.clone().expect("read from a path");
+        if let Some(id) = self.by_real.get(&real) {
+            return *id;
+        }
+        let id = self.next_id();
+        file.id = id;
+        Arc::make_mut(&mut self.files).push(file);
+        Arc::make_mut(&mut self.by_real).insert(real, id);
+        id
+    }
+
+    fn next_id(&self) -> FileId {
+        FileId(u32::try_from(self.files.len()).expect("fewer than 2^32 files"))
+    }
+
+    fn push(&mut self, shown: String, real: Option<PathBuf>, text: Vec<u8>) -> FileId {
+        let id = self.next_id();
+        let file = File::parsed(id, shown, real, text, None);
+        Arc::make_mut(&mut self.files).push(file);
+        id
+    }
+
+    /// A copy whose files are rewritten with `edits` (normalized, in file
+    /// offsets): the rewritten tree, to be planned and observed again.
+    /// Unchanged files are shared, changed ones re-parsed incrementally from
+    /// their old trees. Includes resolve as they did here.
+    pub fn with_edits(&self, edits: &HashMap<FileId, &[Edit]>) -> Workspace {
+        let edited = edits
+            .par_iter()
+            .filter(|(_, edits)| !edits.is_empty())
+            .map(|(id, edits)| {
+                let f = self.file(*id);
+                let text = crate::syntax::edit::apply(&f.source.text, edits);
+                // tree-sitter's incremental parse pays off for a few edits;
+                // with edits all over the file (one per 4 KiB or more: a
+                // generated config with thousands of locations) telling the
+                // old tree about each costs more than it saves, and a fresh
+                // parse is faster (stages bench: 230 ms -> 205 ms, 2.5 MB).
+                let sparse = edits.len() <= f.source.text.len() / 4096;
+                let old = f
+                    .tree
+                    .as_ref()
+                    .ok()
+                    .filter(|_| sparse)
+                    .map(|tree| parse::edited_tree(&f.source, tree, edits));
+                let file = File::parsed(*id, f.shown.clone(), f.real.clone(), text, old.as_ref());
+                (*id, file)
+            })
+            .collect();
+        Workspace {
+            files: self.files.clone(),
+            edited,
+            paths: self.paths.clone(),
+            by_real: self.by_real.clone(),
+            reached: self.reached.clone(),
+            dumped: self.dumped.clone(),
+        }
+    }
+
+    /// Adds the files of an `nginx -T` dump, each at its path: includes
+    /// then resolve among them, as nginx resolved them when it wrote the
+    /// dump. Returns their ids, in the dump's order.
+    pub fn add_dump(&mut self, dump: crate::model::dump::Dump) -> Vec<FileId> {
+        let paths: Vec<PathBuf> = dump.files.iter().map(|(p, _)| p.clone()).collect();
+        let ids = dump
+            .files
+            .into_iter()
+            .map(|(path, text)| {
+                let id = self.push(path.display().to_string(), Some(path.clone()), text);
+                Arc::make_mut(&mut self.by_real).insert(path, id);
+                id
+            })
+            .collect();
+        self.dumped = Some(Arc::new(paths));
+        ids
+    }
+
+    /// Whether the files came from an `nginx -T` dump (a dump is the only
+    /// input of its run).
+    pub fn is_dump(&self) -> bool {
+        self.dumped.is_some()
+    }
+
+    /// What `include` reaches in a dump: the dumped files the name (or
+    /// glob, matched as `glob(3)` matches) names. A name nginx read is in
+    /// the dump; one that is not was never read (a glob matching nothing).
+    fn reach_dumped(&self, dumped: &[PathBuf], name: &str, full: &Path) -> Reached {
+        let shown = full.display().to_string();
+        let full = normalize(full);
+        if !name.contains(['*', '?', '[']) {
+            return match self.by_real.get(&full) {
+                Some(id) => Reached::Files(vec![*id]),
+                None => Reached::Unseen {
+                    reason: format!("{shown} is not in the dump"),
+                },
+            };
+        }
+        let Ok(pattern) = glob::Pattern::new(&full.display().to_string()) else {
+            return Reached::Unseen {
+                reason: format!("{shown}: not a valid pattern"),
+            };
+        };
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let mut found: Vec<&PathBuf> = dumped
+            .iter()
+            .filter(|p| pattern.matches_path_with(p, options))
+            .collect();
+        sort_as_glob(&mut found);
+        if found.is_empty() {
+            return Reached::Nothing { pattern: shown };
+        }
+        Reached::Files(found.iter().map(|p| self.by_real[*p]).collect())
+    }
+
+    /// What `include NAME` reaches, seen from `prefix`.
+    pub fn reach(&mut self, name: &str, prefix: &Path) -> Reached {
+        let key = (name.to_string(), prefix.to_path_buf());
+        if let Some(r) = self.reached.get(&key) {
+            return r.clone();
+        }
+        let full = self.paths.resolve(name, prefix);
+        let reached = if let Some(dumped) = self.dumped.clone() {
+            self.reach_dumped(&dumped, name, &full)
+        } else if name.contains(['*', '?', '[']) {
+            self.reach_glob(&full)
+        } else {
+            match self.load(&full) {
+                Ok(id) => Reached::Files(vec![id]),
+                Err(e) => Reached::Unseen { reason: e.0 },
+            }
+        };
+        Arc::make_mut(&mut self.reached).insert(key, reached.clone());
+        reached
+    }
+
+    fn reach_glob(&mut self, pattern: &Path) -> Reached {
+        let shown = shown_path(pattern);
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let Some(text) = pattern.to_str() else {
+            return Reached::Unseen {
+                reason: format!("{shown}: not a pattern upkeep can match (not UTF-8)"),
+            };
+        };
+        let paths = match glob::glob_with(text, options) {
+            Ok(paths) => paths,
+            Err(e) => {
+                return Reached::Unseen {
+                    reason: format!("{shown}: not a valid pattern: {e}"),
+                }
+            }
+        };
+        let mut found = Vec::new();
+        for p in paths {
+            match p {
+                Ok(p) => found.push(p),
+                Err(e) => {
+                    return Reached::Unseen {
+                        reason: format!("{shown}: {e}"),
+                    }
+                }
+            }
+        }
+        sort_as_glob(&mut found);
+        if found.is_empty() {
+            return Reached::Nothing { pattern: shown };
+        }
+        let read: Vec<Result<Read, ReadError>> = found.par_iter().map(|p| self.read(p)).collect();
+        let mut ids = Vec::new();
+        for r in read {
+            // Added up to the first file that cannot be read, as one by one.
+            match r {
+                Ok(r) => ids.push(self.add(r)),
+                Err(e) => return Reached::Unseen { reason: e.0 },
+            }
+        }
+        Reached::Files(ids)
+    }
+}
+
+/// How one inclusion of a file came out in a unit.
+#[derive(Debug, Clone)]
+pub enum Inclusion {
+    Segments(Vec<SegmentId>),
+    Nothing {
+        pattern: String,
+    },
+    Unseen {
+        reason: String,
+    },
+    /// A file upkeep could not read that `--ignore-include` declares
+    /// irrelevant: read as empty.
+    Ignored,
+    /// The file includes itself, directly or through others: nginx would
+    /// never finish reading it.
+    Cycle {
+        chain: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub file: FileId,
+    /// Where the file's bytes start in the joined text.
+    pub base: usize,
+    pub len: usize,
+    /// The `include` that brought it in (joined-text start of that
+    /// directive), `None` for an entry file.
+    pub included_by: Option<usize>,
+}
+
+impl Segment {
+    pub fn range(&self) -> Range<usize> {
+        self.base..self.base + self.len
+    }
+}
+
+/// What kind of unit this is: it decides where includes are read from and
+/// what the notes say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitKind {
+    /// A main config (top-level `http`/`events`, or `--root`).
+    Main,
+    /// Snippets without their main config: the files of one directory, read
+    /// as one `http` context.
+    Snippets,
+}
+
+/// One http context and every file nginx reads for it.
+#[derive(Debug)]
+pub struct Unit {
+    pub kind: UnitKind,
+    pub entries: Vec<FileId>,
+    pub source: Source,
+    pub segments: Vec<Segment>,
+    /// By the joined-text start of each `include` directive.
+    pub inclusions: HashMap<usize, Inclusion>,
+    /// Syntax errors of the files nginx would read: the unit is not planned.
+    pub errors: Vec<SyntaxError>,
+    /// The files of the unit, in the order nginx first reads them.
+    pub files: Vec<FileId>,
+    /// Where relative includes are read from; `None` for text read alone
+    /// (standard input, tests): its includes are unseen.
+    pub prefix: Option<PathBuf>,
+    /// Files read only as context (the siblings of a snippet, which nginx
+    /// loads beside it): their locations are left as they are, and no
+    /// edit may land in them.
+    pub read_only: HashSet<FileId>,
+}
+
+impl Unit {
+    /// Lays out the unit that starts at `entries` (read in order, as nginx
+    /// reads a main config or a directory's snippets).
+    pub fn layout(
+        ws: &mut Workspace,
+        kind: UnitKind,
+        entries: &[FileId],
+        prefix: Option<&Path>,
+    ) -> Unit {
+        let mut builder = Builder {
+            text: Vec::new(),
+            segments: Vec::new(),
+            inclusions: HashMap::new(),
+            errors: Vec::new(),
+            files: Vec::new(),
+            known: HashSet::new(),
+            stack: Vec::new(),
+        };
+        for id in entries {
+            builder.add(ws, *id, None, prefix, 0);
+        }
+        let parts: Vec<(usize, &Source)> = builder
+            .segments
+            .iter()
+            .map(|s| (s.base, &*ws.file(s.file).source))
+            .collect();
+        let shown = entries
+            .first()
+            .map(|f| ws.file(*f).shown.clone())
+            .unwrap_or_default();
+        Unit {
+            kind,
+            entries: entries.to_vec(),
+            source: Source::joined(shown, builder.text, &parts),
+            segments: builder.segments,
+            inclusions: builder.inclusions,
+            errors: builder.errors,
+            files: builder.files,
+            prefix: prefix.map(Path::to_path_buf),
+            read_only: HashSet::new(),
+        }
+    }
+
+    /// The segment holding joined-text `offset` (a segment's end included).
+    pub fn segment_at(&self, offset: usize) -> Option<SegmentId> {
+        let i = self.segments.partition_point(|s| s.base <= offset);
+        let i = i.checked_sub(1)?;
+        (offset <= self.segments[i].base + self.segments[i].len).then_some(SegmentId(i as u32))
+    }
+
+    pub fn segment(&self, id: SegmentId) -> &Segment {
+        &self.segments[id.index()]
+    }
+
+    /// The file and file offset of joined-text `offset`.
+    pub fn locate(&self, offset: usize) -> Option<(FileId, usize)> {
+        let s = self.segment(self.segment_at(offset)?);
+        Some((s.file, offset - s.base))
+    }
+}
+
+struct Builder {
+    text: Vec<u8>,
+    segments: Vec<Segment>,
+    inclusions: HashMap<usize, Inclusion>,
+    errors: Vec<SyntaxError>,
+    files: Vec<FileId>,
+    /// `files` as a set: a tree of thousands of files asks once per
+    /// inclusion.
+    known: HashSet<FileId>,
+    /// The files being read, outermost first (for cycles).
+    stack: Vec<FileId>,
+}
+
+impl Builder {
+    /// Adds file `id`, whose statements are `depth` levels deep in the
+    /// unit, and the files it includes.
+    fn add(
+        &mut self,
+        ws: &mut Workspace,
+        id: FileId,
+        by: Option<usize>,
+        prefix: Option<&Path>,
+        depth: usize,
+    ) -> SegmentId {
+        let base = self.text.len();
+        let segment =
+            SegmentId(u32::try_from(self.segments.len()).expect("fewer than 2^32 segments"));
+        let file = ws.file(id);
+        self.text.extend_from_slice(&file.source.text);
+        // One byte between files, so that the end of one and the start of
+        // the next are different positions, and lines never run across.
+        self.text.push(b'\n');
+        self.segments.push(Segment {
+            file: id,
+            base,
+            len: file.source.text.len(),
+            included_by: by,
+        });
+        if self.known.insert(id) {
+            self.files.push(id);
+            if let Err(e) = &file.tree {
+                self.errors.push(e.clone());
+            }
+        }
+        let sites = file.includes.clone();
+        self.stack.push(id);
+        for site in sites.iter() {
+            let at = base + site.start;
+            let reached = match prefix {
+                Some(prefix) => ws.reach(&site.name, prefix),
+                None => Reached::Unseen {
+                    reason: "upkeep read this text alone, without the files around it".into(),
+                },
+            };
+            let inclusion = match reached {
+                Reached::Files(ids) => {
+                    if let Some(looped) = ids.iter().find(|f| self.stack.contains(f)) {
+                        let mut chain: Vec<String> = self
+                            .stack
+                            .iter()
+                            .skip_while(|f| *f != looped)
+                            .map(|f| ws.file(*f).shown.clone())
+                            .collect();
+                        chain.push(ws.file(*looped).shown.clone());
+                        Inclusion::Cycle {
+                            chain: chain.join(" → "),
+                        }
+                    } else if let Some(deep) = self.too_deep(ws, id, site, depth, &ids) {
+                        // Not read: its blocks (or its own includes) would
+                        // nest deeper than any walk of upkeep goes.
+                        self.errors.push(deep);
+                        Inclusion::Unseen {
+                            reason: "nested too deep".into(),
+                        }
+                    } else {
+                        let mut segments = Vec::new();
+                        for f in ids {
+                            segments.push(self.add(
+                                ws,
+                                f,
+                                Some(at),
+                                prefix,
+                                depth + site.depth + 1,
+                            ));
+                        }
+                        Inclusion::Segments(segments)
+                    }
+                }
+                Reached::Nothing { pattern } => Inclusion::Nothing { pattern },
+                Reached::Unseen { .. } if ws.paths.is_ignored(&site.name, prefix) => {
+                    Inclusion::Ignored
+                }
+                Reached::Unseen { reason } => Inclusion::Unseen { reason },
+            };
+            self.inclusions.insert(at, inclusion);
+        }
+        self.stack.pop();
+        segment
+    }
+
+    /// The error at `site` (in file `id`, `depth` levels deep) when one of
+    /// the files it includes would nest deeper than `parse::MAX_DEPTH`: a
+    /// file's own nesting is checked when it is parsed, a chain of includes
+    /// adds up here.
+    fn too_deep(
+        &self,
+        ws: &Workspace,
+        id: FileId,
+        site: &IncludeSite,
+        depth: usize,
+        ids: &[FileId],
+    ) -> Option<SyntaxError> {
+        let inner = depth + site.depth + 1;
+        let deepest = ids.iter().map(|f| ws.file(*f).depth).max().unwrap_or(0);
+        if inner + deepest <= parse::MAX_DEPTH {
+            return None;
+        }
+        let (message, help) = parse::too_deep(&format!(
+            "included here, {inner} levels deep, the blocks of {} ({deepest} deep) are",
+            site.name
+        ));
+        Some(parse::error_at(
+            &ws.file(id).source,
+            site.start,
+            message,
+            help,
+        ))
+    }
+}
+
+/// The `include NAME;` directives of a parsed file, at any depth, and the
+/// deepest nesting of its blocks.
+fn include_sites(source: &Source, tree: &Tree) -> (Vec<IncludeSite>, usize) {
+    let mut out = Vec::new();
+    let mut cursor = tree.walk();
+    let mut deepest = 0;
+    let mut stack = vec![(tree.root_node(), 0)];
+    while let Some((node, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        let mut children = Vec::new();
+        for child in node.named_children(&mut cursor) {
+            children.push(child);
+        }
+        for child in children.into_iter().rev() {
+            if child.kind() == "directive" {
+                let name = child.child_by_field_name("name");
+                let is_include = name.is_some_and(|n| &source.text[n.byte_range()] == b"include");
+                if is_include {
+                    let mut args = Vec::new();
+                    let mut c = child.walk();
+                    for a in child.children_by_field_name("argument", &mut c) {
+                        args.push(a);
+                    }
+                    if let [arg] = args.as_slice() {
+                        out.push(IncludeSite {
+                            start: child.start_byte(),
+                            name: word_value(
+                                &source.text[arg.byte_range()],
+                                arg.kind() == "string",
+                            ),
+                            depth,
+                        });
+                    }
+                } else if let Some(block) = child.child_by_field_name("block") {
+                    stack.push((block, depth + 1));
+                }
+            }
+        }
+    }
+    out.sort_by_key(|s| s.start);
+    (out, deepest)
+}
+
+fn word_value(raw: &[u8], quoted: bool) -> String {
+    let inner = if quoted && raw.len() >= 2 {
+        &raw[1..raw.len() - 1]
+    } else {
+        raw
+    };
+    crate::syntax::word::unescape(inner)
+}

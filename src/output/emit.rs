@@ -1,0 +1,553 @@
+//! Emitters: how a run's outcome reaches the user, one per output mode.
+//! The run hands every emitter the same events (a file's report with its
+//! diff or rewritten text, an error, the end); what goes to stdout and
+//! stderr is decided here and nowhere else.
+//!
+//! - [`Text`]: the unified diff on stdout (colored when asked) and one
+//!   summary line on stderr (none with `--quiet`; per-rule counts after it
+//!   with `--statistics`); reasons and notes, each note once, with `-v`;
+//!   with `--write`, one line per written file; standard input under
+//!   `--write` gets the rewritten text.
+//! - [`Json`]: nothing until the end, then one JSON document on stdout
+//!   ([`RunReport`], shape in `schemas/report.schema.json`); errors still go
+//!   to stderr as they happen.
+//! - [`Github`]: GitHub Actions workflow commands on stdout, one per
+//!   change (`::warning`), note and suppression (`::notice`; `::warning`
+//!   for the notes said without `-v`), warning about the run
+//!   (`::warning`) and error (`::error`), which the runner shows on the
+//!   pull request's lines; the summary line on stderr as in text mode.
+//! - [`Sarif`]: one SARIF 2.1.0 log at the end (`sarif.rs`), for code
+//!   scanning; errors on stderr as in JSON mode.
+//!
+//! Colors (`crate::output::style`) are used on a stream only when the run decided
+//! that stream gets them (`Config::color`, `Config::err_color`).
+
+use std::collections::HashSet;
+use std::io::{self, Write};
+
+use crate::cli::{Config, Format, Mode};
+use crate::output::report::{
+    FileReport, FileStatus, NoteReport, RunError, RunReport, Span, Summary, REPORT_VERSION,
+};
+use crate::output::style::{self, paint};
+use crate::output::{diff, sarif};
+
+/// What the run produced for one file, beside its report.
+pub enum Output<'a> {
+    /// A diff to show (diff and check modes).
+    Diff(Vec<u8>),
+    /// The rewritten text of standard input (write mode).
+    Stdout(&'a [u8]),
+    /// Nothing to print for this file.
+    None,
+}
+
+pub trait Emitter {
+    /// One file's outcome (its report names the path to print).
+    fn file(&mut self, report: FileReport, output: Output<'_>) -> io::Result<()>;
+    /// A file that could not be processed (its report holds the error).
+    fn error(&mut self, report: FileReport) -> io::Result<()>;
+    /// An error about the run rather than a file (a flag value that names
+    /// nothing); counted like a file's.
+    fn run_error(&mut self, message: &str) -> io::Result<()>;
+    /// Files written by `--write`: `(path, number of changes)`. Only the
+    /// text mode says so; a report is the whole output of the others.
+    fn written(&mut self, _files: &[(String, usize)]) -> io::Result<()> {
+        Ok(())
+    }
+    /// A warning about the run as a whole.
+    fn warning(&mut self, message: &str) -> io::Result<()>;
+    /// `--recover` completed the interrupted write of `journal`: a line per
+    /// file. Said on stderr in every format (it is not a report).
+    fn recovered(&mut self, journal: &std::path::Path, done: &[String]) -> io::Result<()>;
+    /// The end of the run; `failed` marks files whose write failed.
+    fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary>;
+}
+
+/// The emitter `config` asks for.
+pub fn for_config<'w>(
+    config: &'w Config,
+    out: &'w mut dyn Write,
+    err: &'w mut dyn Write,
+) -> Box<dyn Emitter + 'w> {
+    match config.format {
+        Format::Text => Box::new(Text {
+            config,
+            out,
+            err,
+            diffs: Vec::new(),
+            summary: Summary::default(),
+            notes_seen: HashSet::new(),
+        }),
+        Format::Github => Box::new(Github {
+            config,
+            out,
+            err,
+            summary: Summary::default(),
+        }),
+        Format::Json | Format::Sarif => Box::new(Json {
+            config,
+            err,
+            out,
+            files: Vec::new(),
+            errors: Vec::new(),
+            warnings: 0,
+        }),
+    }
+}
+
+/// What the text and GitHub modes end with on stderr: the summary line
+/// and, with `--statistics`, the changes per rule (nothing with `--quiet`).
+fn summary_lines(
+    config: &Config,
+    summary: &Summary,
+    failure: Option<&str>,
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    if config.quiet {
+        return Ok(());
+    }
+    let written = config.mode == Mode::Write && failure.is_none();
+    writeln!(err, "{}", summary.line(written, config.verbose))?;
+    if config.statistics {
+        for row in summary.statistics() {
+            writeln!(err, "{row}")?;
+        }
+    }
+    Ok(())
+}
+
+/// A warning about the run, on stderr unless `--quiet` (every mode).
+fn warn(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
+    if !config.quiet {
+        let label = paint(config.err_color, style::WARNING, "warning:");
+        writeln!(err, "{label} {message}")?;
+    }
+    Ok(())
+}
+
+/// What `--recover` did, on stderr (even with `--quiet`: it changed files).
+fn recovered_lines(
+    err: &mut dyn Write,
+    config: &Config,
+    journal: &std::path::Path,
+    done: &[String],
+) -> io::Result<()> {
+    let how = match config.recover {
+        Some(crate::vocab::Recovery::Finish) => "finished",
+        _ => "rolled back",
+    };
+    writeln!(
+        err,
+        "{}: the interrupted write is {how}",
+        crate::model::paths::shown_path(journal)
+    )?;
+    for line in done {
+        writeln!(err, "  {line}")?;
+    }
+    Ok(())
+}
+
+/// An error on stderr, in every mode and even with `--quiet`.
+fn error_line(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
+    let label = paint(config.err_color, style::ERROR, "error:");
+    writeln!(err, "{label} {message}")
+}
+
+impl Text<'_> {
+    /// `path:line:col: note: message` (`warning:` for what warns), each
+    /// once: a shared file's note is said once.
+    fn note_line(&mut self, path: &str, n: &NoteReport) -> io::Result<()> {
+        if !self.notes_seen.insert(n.text(path)) {
+            return Ok(());
+        }
+        let color = self.config.err_color;
+        let place = match (n.line, n.column) {
+            (Some(l), Some(c)) => format!("{path}:{l}:{c}:"),
+            _ => format!("{path}:"),
+        };
+        let label = if n.kind.warns() {
+            paint(color, style::WARNING, "warning:")
+        } else {
+            paint(color, style::NOTE, "note:")
+        };
+        writeln!(
+            self.err,
+            "{} {label} {}",
+            paint(color, style::PLACE, &place),
+            n.message
+        )
+    }
+}
+
+pub struct Text<'w> {
+    config: &'w Config,
+    out: &'w mut dyn Write,
+    err: &'w mut dyn Write,
+    /// Every file's diff, printed at the end as one patch.
+    diffs: Vec<u8>,
+    summary: Summary,
+    /// Notes already printed: a shared file's note is said once.
+    notes_seen: HashSet<String>,
+}
+
+impl Emitter for Text<'_> {
+    fn file(&mut self, report: FileReport, output: Output<'_>) -> io::Result<()> {
+        if !self.config.verbose && !self.config.quiet {
+            // What could fail, was not decided, or decided names on an
+            // assumption is said without -v.
+            for n in report.notes.iter().filter(|n| n.kind.said_plainly()) {
+                self.note_line(&report.path, n)?;
+            }
+        }
+        if self.config.verbose {
+            let color = self.config.err_color;
+            for c in &report.changes {
+                let place = format!("{}:{}:{}:", report.path, c.at.line, c.at.column);
+                writeln!(
+                    self.err,
+                    "{} {} {}",
+                    paint(color, style::PLACE, &place),
+                    paint(color, style::RULE, &format!("{}:", c.rule.as_str())),
+                    c.reason
+                )?;
+            }
+            for n in report.notes.iter().chain(&report.suppressed) {
+                self.note_line(&report.path, n)?;
+            }
+        }
+        match output {
+            Output::Diff(d) => self.diffs.extend(d),
+            Output::Stdout(text) => self.out.write_all(text)?,
+            Output::None if report.status == FileStatus::Unchanged && self.config.verbose => {
+                writeln!(self.err, "{}: nothing to change", report.path)?;
+            }
+            Output::None => {}
+        }
+        self.summary.add(&report);
+        Ok(())
+    }
+
+    fn error(&mut self, report: FileReport) -> io::Result<()> {
+        if let Some(e) = &report.error {
+            error_line(self.err, self.config, e)?;
+        }
+        self.summary.add(&report);
+        Ok(())
+    }
+
+    fn run_error(&mut self, message: &str) -> io::Result<()> {
+        error_line(self.err, self.config, message)?;
+        self.summary.errors += 1;
+        Ok(())
+    }
+
+    fn written(&mut self, files: &[(String, usize)]) -> io::Result<()> {
+        for (path, n) in files {
+            writeln!(self.out, "{path}: {n} change(s) written")?;
+        }
+        Ok(())
+    }
+
+    fn warning(&mut self, message: &str) -> io::Result<()> {
+        self.summary.warnings += 1;
+        warn(self.err, self.config, message)
+    }
+
+    fn recovered(&mut self, journal: &std::path::Path, done: &[String]) -> io::Result<()> {
+        recovered_lines(self.err, self.config, journal, done)
+    }
+
+    fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
+        let Text {
+            config,
+            out,
+            err,
+            diffs,
+            mut summary,
+            ..
+        } = *self;
+        if !diffs.is_empty() {
+            if config.color {
+                out.write_all(&diff::colorize(&diffs))?;
+            } else {
+                out.write_all(&diffs)?;
+            }
+        }
+        if let Some(e) = failure {
+            error_line(err, config, &format!("{e}; no file was changed"))?;
+            summary.failed_write(failed.len());
+        }
+        out.flush()?;
+        summary_lines(config, &summary, failure, err)?;
+        Ok(summary)
+    }
+}
+
+/// `--format json` and `--format sarif`: the same report, collected, then
+/// printed as one document in the format asked for.
+pub struct Json<'w> {
+    config: &'w Config,
+    out: &'w mut dyn Write,
+    err: &'w mut dyn Write,
+    files: Vec<FileReport>,
+    errors: Vec<RunError>,
+    /// Warnings about the run as a whole, counted in the summary.
+    warnings: usize,
+}
+
+impl Emitter for Json<'_> {
+    fn file(&mut self, report: FileReport, output: Output<'_>) -> io::Result<()> {
+        // The document is the output: a rewritten standard input has no
+        // place in it, and diffs are not part of it.
+        let _ = output;
+        self.files.push(report);
+        Ok(())
+    }
+
+    fn error(&mut self, report: FileReport) -> io::Result<()> {
+        if let Some(e) = &report.error {
+            error_line(self.err, self.config, e)?;
+        }
+        self.files.push(report);
+        Ok(())
+    }
+
+    fn run_error(&mut self, message: &str) -> io::Result<()> {
+        error_line(self.err, self.config, message)?;
+        self.errors.push(RunError {
+            message: message.to_string(),
+        });
+        Ok(())
+    }
+
+    fn warning(&mut self, message: &str) -> io::Result<()> {
+        self.warnings += 1;
+        warn(self.err, self.config, message)
+    }
+
+    fn recovered(&mut self, journal: &std::path::Path, done: &[String]) -> io::Result<()> {
+        recovered_lines(self.err, self.config, journal, done)
+    }
+
+    fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
+        let Json {
+            config,
+            out,
+            err,
+            mut files,
+            mut errors,
+            warnings,
+        } = *self;
+        let mut summary = Summary::default();
+        for r in &files {
+            summary.add(r);
+        }
+        summary.errors += errors.len();
+        summary.warnings += warnings;
+        if let Some(e) = failure {
+            let message = format!("{e}; no file was changed");
+            error_line(err, config, &message)?;
+            for r in files.iter_mut().filter(|r| failed.contains(&r.path)) {
+                r.status = FileStatus::Error;
+                r.error = Some(format!("not written: {e}"));
+            }
+            errors.push(RunError { message });
+            summary.failed_write(failed.len());
+        }
+        let report = RunReport {
+            version: REPORT_VERSION,
+            files,
+            errors,
+            summary,
+        };
+        match config.format {
+            Format::Sarif => {
+                serde_json::to_writer_pretty(&mut *out, &sarif::log(&report))
+                    .map_err(io::Error::other)?;
+            }
+            _ => serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?,
+        }
+        writeln!(out)?;
+        out.flush()?;
+        Ok(report.summary)
+    }
+}
+
+pub struct Github<'w> {
+    config: &'w Config,
+    out: &'w mut dyn Write,
+    err: &'w mut dyn Write,
+    summary: Summary,
+}
+
+/// A workflow command's message: `%`, CR and LF escaped as GitHub reads them.
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A workflow command's property value: also `:` and `,`.
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Where an annotation points: a line and column, or a whole span.
+enum At {
+    Nowhere,
+    Point(usize, usize),
+    Span(Span),
+}
+
+/// `::LEVEL file=…,line=…,col=…[,endLine=…,endColumn=…],title=…::MESSAGE`
+fn annotation(level: &str, file: &str, at: At, title: &str, message: &str) -> String {
+    let mut properties = format!("file={}", escape_property(file));
+    match at {
+        At::Nowhere => {}
+        At::Point(line, col) => properties.push_str(&format!(",line={line},col={col}")),
+        At::Span(s) => properties.push_str(&format!(
+            ",line={},col={},endLine={},endColumn={}",
+            s.line, s.column, s.end_line, s.end_column
+        )),
+    }
+    properties.push_str(&format!(",title={}", escape_property(title)));
+    format!("::{level} {properties}::{}", escape_data(message))
+}
+
+/// An error about the run (no file to point at): an annotation for the
+/// workflow, and the line on stderr every mode prints.
+fn github_run_error(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    config: &Config,
+    message: &str,
+) -> io::Result<()> {
+    writeln!(out, "::error title=upkeep error::{}", escape_data(message))?;
+    error_line(err, config, message)
+}
+
+impl Emitter for Github<'_> {
+    fn file(&mut self, report: FileReport, _output: Output<'_>) -> io::Result<()> {
+        for c in &report.changes {
+            let title = format!("upkeep {}", c.rule.as_str());
+            let line = annotation("warning", &report.path, At::Span(c.at), &title, &c.reason);
+            writeln!(self.out, "{line}")?;
+        }
+        for (n, title) in report
+            .notes
+            .iter()
+            .map(|n| (n, "upkeep note"))
+            .chain(report.suppressed.iter().map(|n| (n, "upkeep:ignore")))
+        {
+            let at = match (n.line, n.column) {
+                (Some(l), Some(c)) => At::Point(l, c),
+                _ => At::Nowhere,
+            };
+            let (level, title) = if n.kind.warns() {
+                ("warning", "upkeep warning")
+            } else {
+                ("notice", title)
+            };
+            writeln!(
+                self.out,
+                "{}",
+                annotation(level, &report.path, at, title, &n.message)
+            )?;
+        }
+        self.summary.add(&report);
+        Ok(())
+    }
+
+    fn error(&mut self, report: FileReport) -> io::Result<()> {
+        if let Some(e) = &report.error {
+            // At the error's own place when it has one (perhaps a file the
+            // reported one includes).
+            let (file, at) = match &report.error_at {
+                Some(p) => (p.path.as_str(), At::Point(p.line, p.column)),
+                None => (report.path.as_str(), At::Nowhere),
+            };
+            writeln!(
+                self.out,
+                "{}",
+                annotation("error", file, at, "upkeep error", e)
+            )?;
+            error_line(self.err, self.config, e)?;
+        }
+        self.summary.add(&report);
+        Ok(())
+    }
+
+    fn run_error(&mut self, message: &str) -> io::Result<()> {
+        github_run_error(self.out, self.err, self.config, message)?;
+        self.summary.errors += 1;
+        Ok(())
+    }
+
+    fn warning(&mut self, message: &str) -> io::Result<()> {
+        // On the pull request too, as run-level annotations are.
+        writeln!(
+            self.out,
+            "::warning title=upkeep warning::{}",
+            escape_data(message)
+        )?;
+        self.summary.warnings += 1;
+        warn(self.err, self.config, message)
+    }
+
+    fn recovered(&mut self, journal: &std::path::Path, done: &[String]) -> io::Result<()> {
+        recovered_lines(self.err, self.config, journal, done)
+    }
+
+    fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
+        let Github {
+            config,
+            out,
+            err,
+            mut summary,
+        } = *self;
+        if let Some(e) = failure {
+            github_run_error(out, err, config, &format!("{e}; no file was changed"))?;
+            summary.failed_write(failed.len());
+        }
+        out.flush()?;
+        summary_lines(config, &summary, failure, err)?;
+        Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GitHub's runner reads `%25`, `%0D`, `%0A` in messages and also `%3A`,
+    /// `%2C` in property values (the Actions toolkit's escaping).
+    #[test]
+    fn workflow_commands_are_escaped_as_github_reads_them() {
+        assert_eq!(
+            escape_data("50% done\r\nnext: a, b"),
+            "50%25 done%0D%0Anext: a, b"
+        );
+        assert_eq!(escape_property("a:b,c%"), "a%3Ab%2Cc%25");
+        assert_eq!(
+            annotation(
+                "warning",
+                "conf/x,y.conf",
+                At::Point(3, 7),
+                "upkeep http-version",
+                "a\nb"
+            ),
+            "::warning file=conf/x%2Cy.conf,line=3,col=7,title=upkeep http-version::a%0Ab"
+        );
+        let span = Span {
+            line: 3,
+            column: 5,
+            end_line: 3,
+            end_column: 33,
+        };
+        assert_eq!(
+            annotation("warning", "a.conf", At::Span(span), "t", "m"),
+            "::warning file=a.conf,line=3,col=5,endLine=3,endColumn=33,title=t::m"
+        );
+    }
+}

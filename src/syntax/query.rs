@@ -1,0 +1,167 @@
+//! The tree-sitter queries in `queries/`: the one place that says which
+//! directives upkeep looks for. The model's index (`Model::index`) is built
+//! from their matches; nothing else in the program lists those directives.
+//!
+//! The files are compiled once, together, as one multi-pattern query, so a
+//! tree is traversed once whatever the number of files; each match is
+//! routed back to its file by pattern index. Every file captures its
+//! directive as `@directive`; the index resolved when the query is
+//! compiled, so a renamed capture fails the unit test below rather than a
+//! user's run. Other captures in a file exist for its predicates.
+
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use streaming_iterator::StreamingIterator;
+use tree_sitter::{Node, Query, QueryCursor};
+
+/// The query files, in the order their patterns are compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryFile {
+    Pass,
+    Upstream,
+    Map,
+}
+
+const FILES: [(QueryFile, &str, &str); 3] = [
+    (
+        QueryFile::Pass,
+        "pass.scm",
+        include_str!("../../queries/pass.scm"),
+    ),
+    (
+        QueryFile::Upstream,
+        "upstream.scm",
+        include_str!("../../queries/upstream.scm"),
+    ),
+    (
+        QueryFile::Map,
+        "map.scm",
+        include_str!("../../queries/map.scm"),
+    ),
+];
+
+/// What the queries matched in one tree: the start byte of each matched
+/// directive, per file, sorted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Matches {
+    pub pass: Vec<usize>,
+    pub upstream: Vec<usize>,
+    pub map: Vec<usize>,
+}
+
+impl Matches {
+    pub fn of(&mut self, file: QueryFile) -> &mut Vec<usize> {
+        match file {
+            QueryFile::Pass => &mut self.pass,
+            QueryFile::Upstream => &mut self.upstream,
+            QueryFile::Map => &mut self.map,
+        }
+    }
+}
+
+pub struct Queries {
+    query: Query,
+    /// Where each file's patterns start in the combined source.
+    files: Vec<(QueryFile, Range<usize>)>,
+    /// The index of the `@directive` capture.
+    directive: u32,
+}
+
+fn compile() -> Queries {
+    let language = tree_sitter_nginx::LANGUAGE.into();
+    let mut source = String::new();
+    let mut files = Vec::new();
+    for (file, name, text) in FILES {
+        // Each file must compile on its own, so a mistake names its file.
+        match Query::new(&language, text) {
+            Err(err) => panic!("queries/{name} does not compile: {err}"),
+            Ok(q) if q.capture_index_for_name("directive").is_none() => {
+                panic!("queries/{name} has no @directive capture")
+            }
+            Ok(_) => {}
+        }
+        let start = source.len();
+        source.push_str(text);
+        source.push('\n');
+        files.push((file, start..source.len()));
+    }
+    let query = Query::new(&language, &source).expect("the query files compile together");
+    let directive = query
+        .capture_index_for_name("directive")
+        .expect("checked per file above");
+    Queries {
+        query,
+        files,
+        directive,
+    }
+}
+
+/// The queries, compiled on first use.
+pub fn queries() -> &'static Queries {
+    static QUERIES: OnceLock<Queries> = OnceLock::new();
+    QUERIES.get_or_init(compile)
+}
+
+impl Queries {
+    /// Runs every query over the tree in one traversal.
+    pub fn run(&self, root: Node, text: &[u8]) -> Matches {
+        // Which file each pattern belongs to, resolved once per run rather
+        // than per match.
+        let file_of: Vec<QueryFile> = (0..self.query.pattern_count())
+            .map(|p| {
+                let start = self.query.start_byte_for_pattern(p);
+                self.files
+                    .iter()
+                    .find(|(_, range)| range.contains(&start))
+                    .map(|(file, _)| *file)
+                    .expect("every pattern comes from a file")
+            })
+            .collect();
+        let mut found = Matches::default();
+        let mut cursor = QueryCursor::new();
+        let mut matches = cursor.matches(&self.query, root, text);
+        while let Some(m) = matches.next() {
+            if let Some(c) = m.captures().iter().find(|c| c.index == self.directive) {
+                found.of(file_of[m.pattern_index]).push(c.node.start_byte());
+            }
+        }
+        for list in [&mut found.pass, &mut found.upstream, &mut found.map] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::parse::parse_tree;
+
+    fn starts_of(text: &str, needle: &str) -> Vec<usize> {
+        text.match_indices(needle).map(|(i, _)| i).collect()
+    }
+
+    /// Each file finds its directives and nothing else: a quoted name, a
+    /// pass without a target, a map with one argument, an upstream without
+    /// a block, and `*_pass` names outside `[a-z_]` are not matches.
+    #[test]
+    fn every_query_compiles_and_finds_its_directives() {
+        let text = "http { map $http_upgrade $c { default upgrade; '' close; }\n\
+            map $one { }\n\
+            upstream api { server api:8080; }\n\
+            upstream lonely;\n\
+            server { location / { proxy_pass http://api; fastcgi_pass php:9000;\n\
+            \"proxy_pass\" http://quoted; grpc_pass; Proxy_Pass http://upper; x1_pass y; } } }";
+        let tree = parse_tree(text.as_bytes());
+        let found = queries().run(tree.root_node(), text.as_bytes());
+        let at = |needle: &str| text.find(needle).unwrap();
+        assert_eq!(
+            found.pass,
+            vec![at("proxy_pass http://api"), at("fastcgi_pass")]
+        );
+        assert_eq!(found.upstream, starts_of(text, "upstream api"));
+        assert_eq!(found.map, starts_of(text, "map $http_upgrade"));
+    }
+}
