@@ -26,10 +26,20 @@ pub const NEW_DEFAULTS_VERSION: (u32, u32, u32) = (1, 29, 7);
 /// version on (commit dea68dbf, in release-1.31.4).
 pub const GRPC_AUTHORITY_VERSION: (u32, u32, u32) = (1, 31, 4);
 
+/// `upkeep --version`: the version, the commit and its date (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("UPKEEP_COMMIT"),
+    " ",
+    env!("UPKEEP_COMMIT_DATE"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "upkeep",
-    version,
+    version = VERSION,
     about = "Give nginx reverse proxies pooled, keep-alive upstream connections",
     long_about = "upkeep rewrites nginx configs so that proxied locations reuse backend connections: \
 it adds `upstream` blocks with `keepalive`, points `proxy_pass` at them, sets `proxy_http_version 1.1`, \
