@@ -31,12 +31,19 @@ pub struct Rewrite {
     pub suppressed: Vec<Note>,
 }
 
-/// Parses, plans, applies and verifies one text read alone (its includes
-/// unseen). Pure: no I/O.
-pub fn process(source: &Source, opts: &Options) -> Result<Rewrite, FileError> {
+/// A text as the one file of a workspace, laid out as a unit of snippets
+/// (its includes unseen): how [`process`] and [`check_behaviour`] read it.
+fn read_alone(source: &Source) -> (Workspace, Unit) {
     let mut ws = Workspace::new(workspace::Paths::default());
     let id = ws.add_text(&source.path, source.text.clone());
     let unit = Unit::layout(&mut ws, UnitKind::Snippets, &[id], None);
+    (ws, unit)
+}
+
+/// Parses, plans, applies and verifies one text read alone (its includes
+/// unseen). Pure: no I/O.
+pub fn process(source: &Source, opts: &Options) -> Result<Rewrite, FileError> {
+    let (ws, unit) = read_alone(source);
     let mut files = process_unit(&ws, &unit, opts)?.files;
     let (_, rewrite) = files.remove(0);
     Ok(rewrite)
@@ -233,9 +240,7 @@ pub fn check_behaviour(
     opts: &Options,
 ) -> Result<Vec<String>, FileError> {
     let observed = |source: &Source| -> Result<Vec<behaviour::Observations>, FileError> {
-        let mut ws = Workspace::new(workspace::Paths::default());
-        let id = ws.add_text(&source.path, source.text.clone());
-        let unit = Unit::layout(&mut ws, UnitKind::Snippets, &[id], None);
+        let (ws, unit) = read_alone(source);
         if let Some(e) = unit.errors.first() {
             return Err(FileError::Syntax(e.clone()));
         }

@@ -5,7 +5,10 @@
 pub mod settings;
 pub mod values;
 
-use values::*;
+use values::{
+    parse_exclude, parse_include_glob, parse_keepalive, parse_name, parse_path_map,
+    parse_protocols, parse_resolver, parse_version, parse_websocket, KeepaliveArg, NginxVersion,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -38,7 +38,7 @@ impl Rule for Connection {
             location.id,
             &location.ws,
             &mut board.maps,
-            &mut out.notes,
+            out.notes,
         );
         location.header_ops.extend(own);
         if let WsMode::Split { .. } = location.ws {
@@ -48,7 +48,7 @@ impl Rule for Connection {
                 location.id,
                 &WsMode::Dedicated,
                 &mut board.maps,
-                &mut out.notes,
+                out.notes,
             );
         }
     }

@@ -53,7 +53,7 @@ pub struct ProxyHost;
 impl Rule for ProxyHost {
 
     fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Out) {
-        let pins = pins(ctx, location.id, &location.sites, &mut out.notes);
+        let pins = pins(ctx, location.id, &location.sites, out.notes);
         location.header_ops.extend(pins.header_ops);
         out.add_all(pins.changes);
         out.add_all(pin_cache_key(ctx, location));

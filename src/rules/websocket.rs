@@ -43,7 +43,7 @@ pub struct Websocket;
 impl Rule for Websocket {
 
     fn location(&self, ctx: &Ctx, location: &mut Location, _: &mut Board, out: &mut Out) {
-        location.ws = classify(ctx, location.id, &location.sites, &mut out.notes);
+        location.ws = classify(ctx, location.id, &location.sites, out.notes);
     }
 
     fn split(&self, ctx: &Ctx, location: &Location, inside: &[Change], out: &mut Out) {
