@@ -35,7 +35,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::model::nginx::{
-    connection_settings, cut_ssl_name, default_redirect, faithful, literal_targets, substitute,
+    connection_settings, cut_ssl_name, default_redirect, faithful, literal_targets, sizes_pool,
+    substitute,
 };
 use crate::model::target::ProxyTarget;
 use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model};
@@ -288,7 +289,10 @@ fn upstream_blocks(model: &Model) -> BTreeMap<(Option<LevelId>, UpstreamName), U
                     }
                     servers.push(entry);
                 }
-                n if n.starts_with("keepalive") => keepalive = true,
+                _ if sizes_pool(dir) => keepalive = true,
+                // The pool's own tuning (`keepalive_timeout`, ...): upkeep
+                // may add it, and it shapes only idle connections.
+                n if n.starts_with("keepalive_") => {}
                 n => block.push(format!("{n} {}", args.join(" "))),
             }
         }

@@ -276,6 +276,34 @@ pub fn passes_of(model: &Model, location: LevelId) -> Vec<DirId> {
         .collect()
 }
 
+/// The directive that makes an `upstream` block keep idle connections
+/// (`keepalive N`). Its `keepalive_timeout`, `keepalive_requests` and
+/// `keepalive_time` siblings only tune a pool; alone they make none.
+pub const POOL_SIZE: &str = "keepalive";
+
+/// Whether `dir` is the directive that gives an `upstream` block a pool
+/// ([`POOL_SIZE`]). Planning and the behaviour check both ask this one.
+pub fn sizes_pool(dir: &crate::model::Directive) -> bool {
+    dir.is(POOL_SIZE)
+}
+
+/// What planning asks of one model more than once, answered once per plan:
+/// `plan::plan_except` builds it and hands it to everything that plans
+/// through `rules::api::Ctx::facts`.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// Every `upstream` block, in source order ([`existing_upstreams`]).
+    pub upstreams: Vec<ExistingUpstream>,
+}
+
+impl Facts {
+    pub fn of(model: &Model) -> Self {
+        Facts {
+            upstreams: existing_upstreams(model),
+        }
+    }
+}
+
 /// An `upstream` block already in the file.
 #[derive(Debug, Clone)]
 pub struct ExistingUpstream {
@@ -288,8 +316,9 @@ pub struct ExistingUpstream {
     pub users: BTreeSet<String>,
 }
 
-/// Every `upstream` block of the file, via `queries/upstream.scm`.
-pub fn existing_upstreams(model: &Model) -> Vec<ExistingUpstream> {
+/// Every `upstream` block of the file, via `queries/upstream.scm`
+/// (planning reads them from [`Facts`]).
+fn existing_upstreams(model: &Model) -> Vec<ExistingUpstream> {
     model
         .index
         .upstream
@@ -303,7 +332,7 @@ pub fn existing_upstreams(model: &Model) -> Vec<ExistingUpstream> {
                 .filter(|d| model.dirs[**d].is("server"))
                 .filter_map(|d| model.dirs[*d].arg(0).map(ProxyTarget::server_key))
                 .collect();
-            let has_keepalive = statements.iter().any(|d| model.dirs[*d].is("keepalive"));
+            let has_keepalive = statements.iter().any(|d| sizes_pool(&model.dirs[*d]));
             Some(ExistingUpstream {
                 dir,
                 name,

@@ -14,6 +14,7 @@
 
 use std::ops::Range;
 
+use crate::syntax::word::bare_char;
 use crate::vocab::names::{BackendKey, UpstreamName};
 use crate::vocab::Protocol;
 
@@ -70,10 +71,7 @@ impl ProxyTarget {
         // and `unix:/path:x` a URI it does not take here.
         if starts_with_unix(rest) {
             let path_ok = rest.len() > 5
-                && rest[5..].chars().all(|c| {
-                    !c.is_whitespace()
-                        && !matches!(c, ':' | '#' | ';' | '{' | '}' | '"' | '\'' | '\\')
-                });
+                && rest[5..].chars().all(|c| c != ':' && bare_char(c));
             if !path_ok {
                 return Err(NotLiteral::Malformed);
             }
@@ -130,9 +128,7 @@ impl ProxyTarget {
             let uri = rest.get(path_end + 1..).unwrap_or("");
             // A socket path upkeep can write back as it is, and a URI that
             // is a path (`unix:/run/app.sock:/api/`).
-            let path_ok = host[5..].chars().all(|c| {
-                !c.is_whitespace() && !matches!(c, '#' | ';' | '{' | '}' | '"' | '\'' | '\\')
-            });
+            let path_ok = host[5..].chars().all(bare_char);
             if !path_ok || !(uri.is_empty() || uri.starts_with('/')) {
                 return Err(NotLiteral::Malformed);
             }

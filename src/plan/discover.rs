@@ -226,9 +226,9 @@ pub(crate) fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
     let model = ctx.model;
     let mut found = Discovered::default();
 
-    for up in crate::model::nginx::existing_upstreams(model) {
+    for up in &ctx.facts.upstreams {
         if let Some(http) = model.http_context(model.dirs[up.dir].level) {
-            found.upstreams.entry(http).or_default().push(up);
+            found.upstreams.entry(http).or_default().push(up.clone());
         }
     }
 

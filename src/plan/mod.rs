@@ -24,7 +24,7 @@ pub mod units;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::model::nginx::ExistingUpstream;
+use crate::model::nginx::{ExistingUpstream, Facts};
 use crate::model::target::ProxyTarget;
 use crate::model::{DirId, LevelId, LocationKind, Model};
 use crate::plan::naming::{Backend, PoolKey, UpstreamChoice};
@@ -50,9 +50,11 @@ pub fn plan_except(
     opts: &Options,
     blocked: &BTreeMap<LevelId, String>,
 ) -> Result<Plan, PlanError> {
+    let facts = Facts::of(model);
     let ctx = Ctx {
         model,
         opts,
+        facts: &facts,
         blocked,
     };
     let mut out = Plan::default();
@@ -84,7 +86,7 @@ pub fn plan_except(
     };
     sites.extend(resolved.sites.iter().cloned());
 
-    out.seen = seen(model, opts, &sites, &new_upstreams);
+    out.seen = seen(model, &facts, opts, &sites, &new_upstreams);
     out.seen.backends.extend(resolved.backends.iter().cloned());
     let mut board = Board {
         maps: crate::rules::api::MapNeeds::new(&ctx),
@@ -186,6 +188,7 @@ pub fn plan_except(
 /// What the unit holds that flags can name (see [`Seen`]).
 fn seen(
     model: &Model,
+    facts: &Facts,
     opts: &Options,
     sites: &[Site],
     new_upstreams: &BTreeMap<LevelId, Vec<crate::rules::api::NewUpstream>>,
@@ -193,9 +196,9 @@ fn seen(
     let mut seen = Seen::default();
     // An upstream block's servers count as backends: after a migration the
     // same `--name` flags find them there (and `upkeep --check` passes).
-    for up in crate::model::nginx::existing_upstreams(model) {
-        seen.backends.extend(up.servers);
-        seen.upstreams.insert(up.name);
+    for up in &facts.upstreams {
+        seen.backends.extend(up.servers.iter().cloned());
+        seen.upstreams.insert(up.name.clone());
     }
     seen.upstreams
         .extend(new_upstreams.values().flatten().map(|u| u.name.clone()));

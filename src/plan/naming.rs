@@ -214,18 +214,7 @@ pub fn assign(
             let first = opts.names.get(&backend.key).cloned().unwrap_or(name);
             name = format!("{first}_{}", backend.variant + 1);
         }
-        let free =
-            |name: &str, taken: &BTreeSet<UpstreamName>| !taken.contains(&UpstreamName::new(name));
-        if !free(&name, &taken) {
-            let with_port = format!("{base}{port_suffix}");
-            name = with_port.clone();
-            let mut n = 2;
-            while !free(&name, &taken) {
-                name = format!("{with_port}_{n}");
-                n += 1;
-            }
-        }
-        let name = UpstreamName::new(name);
+        let name = first_free(name, &format!("{base}{port_suffix}"), &taken);
         taken.insert(name.clone());
         claimed.insert(name.clone(), backend.protocol);
         choices.insert(
@@ -264,6 +253,29 @@ pub fn sanitize(host: &str) -> String {
     } else {
         name
     }
+}
+
+
+/// `preferred` when no upstream has that name yet, else `with_port`, then
+/// `with_port_2`, `with_port_3`, ...: the one collision rule for new
+/// upstream names (pools named here and `--resolve`'s in `resolve.rs`).
+/// Names compare as nginx does, without case.
+pub(crate) fn first_free(
+    preferred: String,
+    with_port: &str,
+    taken: &BTreeSet<UpstreamName>,
+) -> UpstreamName {
+    let free = |name: &str| !taken.contains(&UpstreamName::new(name));
+    if free(&preferred) {
+        return UpstreamName::new(preferred);
+    }
+    let mut name = with_port.to_string();
+    let mut n = 2;
+    while !free(&name) {
+        name = format!("{with_port}_{n}");
+        n += 1;
+    }
+    UpstreamName::new(name)
 }
 
 #[cfg(test)]

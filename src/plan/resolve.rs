@@ -106,7 +106,7 @@ pub fn discover(
 ) -> Result<Resolved, PlanError> {
     let model = ctx.model;
     let mut out = Resolved::default();
-    let existing = crate::model::nginx::existing_upstreams(model);
+    let existing = &ctx.facts.upstreams;
     let known = Known {
         defined: variables::Defined::of(model),
         literals: crate::model::nginx::literal_targets(model),
@@ -139,7 +139,7 @@ pub fn discover(
             ));
             continue;
         }
-        match candidate(ctx, pass, http, location, &existing, &known) {
+        match candidate(ctx, pass, http, location, existing, &known) {
             Ok(Some(c)) => candidates.push(c),
             Ok(None) => {}
             Err(why) => {
@@ -153,7 +153,7 @@ pub fn discover(
     // One upstream per backend, http context, connection settings and
     // resolver; names as naming gives them, never one that is taken.
     let mut taken: BTreeMap<LevelId, BTreeSet<UpstreamName>> = BTreeMap::new();
-    for up in &existing {
+    for up in existing {
         if let Some(http) = model.http_context(model.dirs[up.dir].level) {
             taken.entry(http).or_default().insert(up.name.clone());
         }
@@ -429,22 +429,13 @@ fn choose_name(
         Some(given) => given.clone(),
         None => naming::sanitize(&target.host),
     };
-    let mut name = if variant > 1 {
+    let name = if variant > 1 {
         format!("{base}_{variant}")
     } else {
         base.clone()
     };
-    if !free(&name) {
-        let port = target.effective_port().unwrap_or(0);
-        let with_port = format!("{base}_{port}");
-        name = with_port.clone();
-        let mut n = 2;
-        while !free(&name) {
-            name = format!("{with_port}_{n}");
-            n += 1;
-        }
-    }
-    Ok(UpstreamName::new(name))
+    let port = target.effective_port().unwrap_or(0);
+    Ok(naming::first_free(name, &format!("{base}_{port}"), taken))
 }
 
 /// Names of the shared memory zones the configs declare (they share one

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
+use crate::model::nginx::Facts;
 use crate::model::target::ProxyTarget;
 use crate::model::{DirId, LevelId, Model};
 use crate::rules::RuleId;
@@ -122,6 +123,9 @@ pub struct Site {
 pub struct Ctx<'m, 's> {
     pub model: &'m Model<'s>,
     pub opts: &'m Options,
+    /// What the model holds that planning asks more than once, answered
+    /// once for this plan.
+    pub facts: &'m Facts,
     /// Locations (settings levels) to leave as they are, with the note why.
     pub blocked: &'m BTreeMap<LevelId, String>,
 }
@@ -239,7 +243,7 @@ impl HeaderValue {
     pub fn quoted(value: &str) -> HeaderValue {
         HeaderValue {
             value: value.to_string(),
-            written: format!("\"{value}\""),
+            written: crate::syntax::word::quoted(value),
         }
     }
 
@@ -252,10 +256,9 @@ impl HeaderValue {
 
     /// The text replacing an existing value token, in that token's quoting.
     pub(crate) fn replacing(&self, old_quote: Option<char>) -> String {
-        let plain = !self.value.is_empty()
-            && !self
-                .value
-                .contains(|c: char| c.is_whitespace() || "\"';{}$#\\".contains(c));
+        // A `$` starts a variable however the word is quoted: such a value
+        // keeps the spelling it was made with.
+        let plain = crate::syntax::word::is_bare(&self.value) && !self.value.contains('$');
         match old_quote {
             Some(q) if !self.value.contains('$') => format!("{q}{}{q}", self.value),
             None if plain => self.value.clone(),

@@ -80,8 +80,9 @@ impl Rule for PoolTuning {
 /// marked `# upkeep:ignore` are left alone.
 pub fn existing_pools(ctx: &Ctx, keepalive_needed: &BTreeSet<DirId>) -> Vec<Pool> {
     let model = ctx.model;
-    crate::model::nginx::existing_upstreams(model)
-        .into_iter()
+    ctx.facts
+        .upstreams
+        .iter()
         .filter(|up| {
             model.http_context(model.dirs[up.dir].level).is_some()
                 && !model.ignored.contains_key(&up.dir)

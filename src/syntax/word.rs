@@ -38,17 +38,30 @@ pub fn unescape(raw: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Whether `c` can stand in a bare (unquoted) word: nginx's tokenizer ends
+/// a bare word at whitespace, `;`, `{`, `}` and `#`, and reads quotes and
+/// backslashes in it as escapes.
+pub fn bare_char(c: char) -> bool {
+    !c.is_whitespace() && !matches!(c, ';' | '{' | '}' | '"' | '\'' | '\\' | '#')
+}
+
+/// Whether `value` reads back the same written bare.
+pub fn is_bare(value: &str) -> bool {
+    !value.is_empty() && value.chars().all(bare_char)
+}
+
+/// `value` double-quoted, with `"` and `\` escaped: reads back as `value`.
+pub fn quoted(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 /// A value written as one nginx word: bare when that reads back the same,
-/// otherwise double-quoted with `"` and `\` escaped.
+/// otherwise [`quoted`].
 pub fn word(value: &str) -> String {
-    let bare = !value.is_empty()
-        && !value.contains(|c: char| {
-            c.is_whitespace() || matches!(c, ';' | '{' | '}' | '"' | '\'' | '\\' | '#')
-        });
-    if bare {
+    if is_bare(value) {
         value.to_string()
     } else {
-        format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+        quoted(value)
     }
 }
 
