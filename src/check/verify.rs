@@ -10,7 +10,7 @@ use crate::model::workspace::{self, FileId, Unit, UnitKind, Workspace};
 use crate::model::{shape, Model};
 use crate::output::diff;
 use crate::plan;
-use crate::plan::units::{plan_error, plan_unit, read_only_locations};
+use crate::plan::units::{self, plan_error, plan_unit, read_only_locations};
 use crate::rules::api::Change;
 use crate::syntax::edit;
 use crate::syntax::source::Source;
@@ -196,14 +196,10 @@ fn verify(
                 p.changes
                     .iter()
                     .map(|c| {
-                        let (file, local) = again
-                            .locate(c.edit.range.start)
-                            .unwrap_or((again.entries[0], 0));
                         format!(
-                            "{} at {}:{}",
+                            "{} at {}",
                             c.rule.as_str(),
-                            again_ws.file(file).shown,
-                            again_ws.file(file).source.line_col(local).0
+                            units::file_line(&again_ws, &again, c.edit.range.start)
                         )
                     })
                     .collect::<Vec<_>>()

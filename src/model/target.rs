@@ -70,8 +70,7 @@ impl ProxyTarget {
         // No URI part: nginx calls a `/` after the address an invalid host,
         // and `unix:/path:x` a URI it does not take here.
         if starts_with_unix(rest) {
-            let path_ok = rest.len() > 5
-                && rest[5..].chars().all(|c| c != ':' && bare_char(c));
+            let path_ok = rest.len() > 5 && rest[5..].chars().all(|c| c != ':' && bare_char(c));
             if !path_ok {
                 return Err(NotLiteral::Malformed);
             }

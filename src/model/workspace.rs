@@ -8,7 +8,8 @@
 //! copy (a *segment*), one byte apart, so that every directive nginx reads
 //! has its own position even when a snippet is included from several
 //! places. An edit's position therefore names its segment and through it
-//! its [`FileId`]; `lib.rs` maps edits back to files and accepts an edit to
+//! its [`FileId`]; `plan::units` maps edits back to files (the one place a
+//! joined-text offset becomes a [`FilePos`] or [`FileRange`]) and accepts an edit to
 //! a shared snippet only when every inclusion asks for the same one.
 //!
 //! Resolution follows `ngx_conf_include` (src/core/ngx_conf_file.c):
@@ -44,18 +45,24 @@ impl FileId {
     }
 }
 
-/// A segment of a unit's joined text: one inclusion of one file.
+pub use crate::syntax::source::SegmentId;
+
+/// A place in one file's own bytes (not the unit's joined text). Made
+/// only by `plan::units`, the one place joined-text offsets become file
+/// offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SegmentId(u32);
+pub struct FilePos {
+    pub file: FileId,
+    pub offset: usize,
+}
 
-impl SegmentId {
-    pub fn index(self) -> usize {
-        self.0 as usize
-    }
-
-    pub fn from_index(i: usize) -> SegmentId {
-        SegmentId(u32::try_from(i).expect("fewer than 2^32 segments"))
-    }
+/// A range of one file's own bytes, and the segment (which reading of
+/// the file) it was found in. Made only by `plan::units`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FileRange {
+    pub segment: SegmentId,
+    pub file: FileId,
+    pub range: Range<usize>,
 }
 
 /// Where upkeep reads relative and mapped include names from.
@@ -572,21 +579,8 @@ impl Unit {
         }
     }
 
-    /// The segment holding joined-text `offset` (a segment's end included).
-    pub fn segment_at(&self, offset: usize) -> Option<SegmentId> {
-        let i = self.segments.partition_point(|s| s.base <= offset);
-        let i = i.checked_sub(1)?;
-        (offset <= self.segments[i].base + self.segments[i].len).then_some(SegmentId(i as u32))
-    }
-
     pub fn segment(&self, id: SegmentId) -> &Segment {
         &self.segments[id.index()]
-    }
-
-    /// The file and file offset of joined-text `offset`.
-    pub fn locate(&self, offset: usize) -> Option<(FileId, usize)> {
-        let s = self.segment(self.segment_at(offset)?);
-        Some((s.file, offset - s.base))
     }
 }
 
@@ -615,8 +609,7 @@ impl Builder {
         depth: usize,
     ) -> SegmentId {
         let base = self.text.len();
-        let segment =
-            SegmentId(u32::try_from(self.segments.len()).expect("fewer than 2^32 segments"));
+        let segment = SegmentId::from_index(self.segments.len());
         let file = ws.file(id);
         self.text.extend_from_slice(&file.source.text);
         // One byte between files, so that the end of one and the start of

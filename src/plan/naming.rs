@@ -255,7 +255,6 @@ pub fn sanitize(host: &str) -> String {
     }
 }
 
-
 /// `preferred` when no upstream has that name yet, else `with_port`, then
 /// `with_port_2`, `with_port_3`, ...: the one collision rule for new
 /// upstream names (pools named here and `--resolve`'s in `resolve.rs`).

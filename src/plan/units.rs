@@ -3,10 +3,17 @@
 //! to the files they are in, and enforces that a file read at several
 //! places gets the same edits at each (else those locations are left
 //! alone and the unit is planned again).
+//!
+//! Positions: the model, the rules and the plan speak offsets into the
+//! unit's joined text (bare `usize` ranges, as the model records them);
+//! a position in a file is a [`FilePos`] or [`FileRange`], and this file
+//! is the one place that turns one into the other ([`file_pos`],
+//! [`file_range`], [`unit_offset`]). Everything a [`FilePlan`] holds is
+//! in its file's own offsets.
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::model::workspace::{FileId, SegmentId, Unit, Workspace};
+use crate::model::workspace::{FileId, FilePos, FileRange, SegmentId, Unit, Workspace};
 use crate::model::{self, Model};
 use crate::plan;
 use crate::rules::api::Change;
@@ -44,7 +51,7 @@ pub(crate) fn read_only_locations(
         .enumerate()
         .filter(|(_, level)| level.kind == model::LevelKind::Location)
         .filter_map(|(id, level)| {
-            let (file, _) = unit.locate(model.dirs[level.owner?].range.start)?;
+            let file = file_pos(unit, model.dirs[level.owner?].range.start)?.file;
             unit.read_only
                 .contains(&file)
                 .then(|| (model::LevelId::new(id), read_only_reason(ws, file)))
@@ -76,10 +83,10 @@ pub(crate) fn plan_unit(
         // Edits per segment, in segment offsets.
         let mut by_segment: BTreeMap<SegmentId, Vec<edit::Edit>> = BTreeMap::new();
         for e in &edits {
-            let (segment, local) = local_range(unit, &e.range)
+            let at = file_range(unit, &e.range)
                 .ok_or_else(|| internal(format!("an edit at {:?} spans files", e.range)))?;
-            by_segment.entry(segment).or_default().push(edit::Edit {
-                range: local,
+            by_segment.entry(at.segment).or_default().push(edit::Edit {
+                range: at.range,
                 ..e.clone()
             });
         }
@@ -102,7 +109,7 @@ pub(crate) fn plan_unit(
                 // context-wide (an upstream of it that needs keepalive),
                 // which the files given cannot do without.
                 let first = &lists[0][0];
-                let at = unit.segment(segments[0]).base + first.range.start;
+                let at = unit_offset(unit, segments[0], first.range.start);
                 return Err(plan_error(
                     ws,
                     unit,
@@ -121,13 +128,10 @@ pub(crate) fn plan_unit(
             let places: Vec<String> = segments
                 .iter()
                 .filter_map(|s| unit.segment(*s).included_by)
-                .filter_map(|at| unit.locate(at))
-                .map(|(f, local)| {
-                    format!(
-                        "{}:{}",
-                        ws.file(f).shown,
-                        ws.file(f).source.line_col(local).0
-                    )
+                .filter_map(|at| file_pos(unit, at))
+                .map(|at| {
+                    let p = place(ws, at);
+                    format!("{}:{}", p.path, p.line)
                 })
                 .collect();
             let reason = format!(
@@ -137,7 +141,7 @@ pub(crate) fn plan_unit(
             );
             for s in segments {
                 for e in by_segment.get(s).into_iter().flatten() {
-                    let at = unit.segment(*s).base + e.range.start;
+                    let at = unit_offset(unit, *s, e.range.start);
                     let level = model.level_holding(at, unit.segment(*s).range());
                     if !blocked.contains_key(&level) {
                         newly_blocked.push((level, reason.clone()));
@@ -170,12 +174,11 @@ pub(crate) fn plan_unit(
             if !distinct.insert(c.edit.clone()) {
                 continue;
             }
-            let Some((segment, local)) = local_range(unit, &c.edit.range) else {
+            let Some(at) = file_range(unit, &c.edit.range) else {
                 continue;
             };
-            let seg = unit.segment(segment);
             // A shared file's edit is reported once, from its first reading.
-            if per_file[&seg.file][0] != segment {
+            if per_file[&at.file][0] != at.segment {
                 continue;
             }
             // Reports point at the directive the change is about when it is
@@ -183,12 +186,12 @@ pub(crate) fn plan_unit(
             let about = c
                 .about
                 .as_ref()
-                .and_then(|r| local_range(unit, r))
-                .filter(|(s, _)| unit.segment(*s).file == seg.file)
-                .map(|(_, r)| r);
-            out[index[&seg.file]].1.changes.push(Change {
+                .and_then(|r| file_range(unit, r))
+                .filter(|about| about.file == at.file)
+                .map(|about| about.range);
+            out[index[&at.file]].1.changes.push(Change {
                 edit: edit::Edit {
-                    range: local,
+                    range: at.range,
                     ..c.edit
                 },
                 about,
@@ -199,8 +202,8 @@ pub(crate) fn plan_unit(
         // offsets, each once: a shared file is read at several places.
         let mut seen_notes = std::collections::HashSet::new();
         let mut place = |n: Note| {
-            let (file, offset) = match n.offset.and_then(|o| unit.locate(o)) {
-                Some((file, local)) => (file, Some(local)),
+            let (file, offset) = match n.offset.and_then(|o| file_pos(unit, o)) {
+                Some(at) => (at.file, Some(at.offset)),
                 None => (unit.entries[0], None),
             };
             seen_notes
@@ -225,16 +228,8 @@ pub(crate) fn plan_unit(
 pub(crate) fn plan_error(ws: &Workspace, unit: &Unit, error: vocab::PlanError) -> FileError {
     let place = error
         .offset
-        .and_then(|o| unit.locate(o))
-        .map(|(file, local)| {
-            let f = ws.file(file);
-            let (line, column) = f.source.line_col(local);
-            Place {
-                path: f.shown.clone(),
-                line,
-                column,
-            }
-        });
+        .and_then(|o| file_pos(unit, o))
+        .map(|at| place(ws, at));
     let path = match &place {
         Some(p) => format!("{}:{}:{}", p.path, p.line, p.column),
         None => ws.file(unit.entries[0]).shown.clone(),
@@ -249,12 +244,98 @@ pub(crate) fn plan_error(ws: &Workspace, unit: &Unit, error: vocab::PlanError) -
     }
 }
 
-/// The segment of an edit and its range there.
-fn local_range(
-    unit: &Unit,
-    range: &std::ops::Range<usize>,
-) -> Option<(SegmentId, std::ops::Range<usize>)> {
-    let segment = unit.segment_at(range.start)?;
+/// The file and line of a joined-text offset, for messages that say
+/// where (an unstable rewrite): `path:line` (line 1 of the unit's first
+/// file when the offset is in no file).
+pub(crate) fn file_line(ws: &Workspace, unit: &Unit, offset: usize) -> String {
+    match file_pos(unit, offset) {
+        Some(at) => {
+            let p = place(ws, at);
+            format!("{}:{}", p.path, p.line)
+        }
+        None => format!("{}:1", ws.file(unit.entries[0]).shown),
+    }
+}
+
+/// A file position as the user reads it: the path shown, line, column.
+fn place(ws: &Workspace, at: FilePos) -> Place {
+    let f = ws.file(at.file);
+    let (line, column) = f.source.line_col(at.offset);
+    Place {
+        path: f.shown.clone(),
+        line,
+        column,
+    }
+}
+
+/// The segment holding joined-text `offset` (its end included: an edit
+/// may insert at the end of a file).
+fn segment_at(unit: &Unit, offset: usize) -> Option<SegmentId> {
+    let id = unit.source.segment_at(offset);
+    let s = unit.segments.get(id.index())?;
+    (s.base <= offset && offset <= s.base + s.len).then_some(id)
+}
+
+/// The file and file offset of joined-text `offset`.
+pub(crate) fn file_pos(unit: &Unit, offset: usize) -> Option<FilePos> {
+    let s = unit.segment(segment_at(unit, offset)?);
+    Some(FilePos {
+        file: s.file,
+        offset: offset - s.base,
+    })
+}
+
+/// The file range of a joined-text range, when it lies in one segment.
+pub(crate) fn file_range(unit: &Unit, range: &std::ops::Range<usize>) -> Option<FileRange> {
+    let segment = segment_at(unit, range.start)?;
     let s = unit.segment(segment);
-    (range.end <= s.base + s.len).then(|| (segment, range.start - s.base..range.end - s.base))
+    (range.end <= s.base + s.len).then(|| FileRange {
+        segment,
+        file: s.file,
+        range: range.start - s.base..range.end - s.base,
+    })
+}
+
+/// The joined-text offset of `local` in `segment`'s file.
+fn unit_offset(unit: &Unit, segment: SegmentId, local: usize) -> usize {
+    unit.segment(segment).base + local
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::workspace::{Paths, UnitKind};
+
+    /// Two snippets joined: offsets map to their own file, a file's end
+    /// (the byte between the two) is still in it, as an edit may insert
+    /// there, and a range across both is no file range.
+    #[test]
+    fn joined_offsets_become_file_positions_in_one_place() {
+        let mut ws = Workspace::new(Paths::default());
+        let a = ws.add_text("a.conf", b"aaaa\n".to_vec());
+        let b = ws.add_text("b.conf", b"bb\n".to_vec());
+        let unit = Unit::layout(&mut ws, UnitKind::Snippets, &[a, b], None);
+        let b_base = unit.segments[1].base;
+        assert_eq!(b_base, 6, "one byte between the files");
+        assert_eq!(file_pos(&unit, 2), Some(FilePos { file: a, offset: 2 }));
+        assert_eq!(file_pos(&unit, 5), Some(FilePos { file: a, offset: 5 }));
+        assert_eq!(
+            file_pos(&unit, b_base + 1),
+            Some(FilePos { file: b, offset: 1 })
+        );
+        assert_eq!(
+            file_pos(&unit, b_base + 3),
+            Some(FilePos { file: b, offset: 3 })
+        );
+        assert_eq!(
+            file_range(&unit, &(b_base..b_base + 2)).map(|r| (r.file, r.range)),
+            Some((b, 0..2))
+        );
+        assert_eq!(file_range(&unit, &(1..b_base + 1)), None);
+        let segment = file_range(&unit, &(b_base + 1..b_base + 2))
+            .unwrap()
+            .segment;
+        assert_eq!(unit_offset(&unit, segment, 1), b_base + 1);
+        assert_eq!(file_line(&ws, &unit, b_base + 1), "b.conf:1");
+    }
 }

@@ -22,6 +22,7 @@ use crate::model::{DirId, LevelId, LevelKind};
 use crate::rules::api::NewUpstream;
 use crate::rules::api::{Board, Context, Ctx, Out, Rule};
 use crate::syntax::edit::{Edit, Slot};
+use crate::syntax::source::SegmentId;
 use crate::rules::api::Change;
 use crate::rules::RuleId;
 
@@ -79,17 +80,17 @@ enum Home {
 /// An upstream whose users are all in one included file goes to the top of
 /// that file, so a site keeps its backends with it (and takes them along
 /// when it is disabled); anything shared goes to the http context.
-/// `first_in_part`: the first statement of `http` in each file (by part).
+/// `first_in_segment`: the first statement of `http` in each file (by segment).
 fn home_of(
     ctx: &Ctx,
     http: LevelId,
     users: &[DirId],
-    first_in_part: &HashMap<usize, DirId>,
+    first_in_segment: &HashMap<SegmentId, DirId>,
 ) -> Home {
     let model = ctx.model;
     let source = model.source;
     let default_part =
-        default_anchor(ctx, http).map(|d| source.part_index(model.dirs[d].range.start));
+        default_anchor(ctx, http).map(|d| source.segment_at(model.dirs[d].range.start));
     let mut part = None;
     for user in users {
         // The statement of the http level that holds this proxy_pass.
@@ -103,14 +104,14 @@ fn home_of(
         if model.dirs[top].via.is_none() && model.levels[http].kind != LevelKind::Root {
             return Home::Context;
         }
-        let p = source.part_index(model.dirs[top].range.start);
+        let p = source.segment_at(model.dirs[top].range.start);
         if part.is_some_and(|q| q != p) {
             return Home::Context;
         }
         part = Some(p);
     }
     match part {
-        Some(p) if Some(p) != default_part => first_in_part
+        Some(p) if Some(p) != default_part => first_in_segment
             .get(&p)
             .copied()
             .map_or(Home::Context, Home::File),
@@ -133,15 +134,15 @@ fn default_anchor(ctx: &Ctx, http: LevelId) -> Option<DirId> {
     }
 }
 
-/// The first statement of `http` in each file (by part).
-fn first_statements(ctx: &Ctx, http: LevelId) -> HashMap<usize, DirId> {
+/// The first statement of `http` in each file (by segment).
+fn first_statements(ctx: &Ctx, http: LevelId) -> HashMap<SegmentId, DirId> {
     let model = ctx.model;
-    let mut first_in_part: HashMap<usize, DirId> = HashMap::new();
+    let mut first_in_segment: HashMap<SegmentId, DirId> = HashMap::new();
     for d in &model.levels[http].statements {
-        let part = model.source.part_index(model.dirs[*d].range.start);
-        first_in_part.entry(part).or_insert(*d);
+        let part = model.source.segment_at(model.dirs[*d].range.start);
+        first_in_segment.entry(part).or_insert(*d);
     }
-    first_in_part
+    first_in_segment
 }
 
 fn blocks(
@@ -150,12 +151,12 @@ fn blocks(
     upstreams: &[(NewUpstream, Vec<DirId>)],
     map: Option<&[String]>,
 ) -> Vec<Change> {
-    let first_in_part = first_statements(ctx, http);
+    let first_in_segment = first_statements(ctx, http);
     let mut blocks: Vec<(Home, NewBlock)> = upstreams
         .iter()
         .map(|(u, users)| {
             (
-                home_of(ctx, http, users, &first_in_part),
+                home_of(ctx, http, users, &first_in_segment),
                 NewBlock {
                     header: format!("upstream {}", u.name),
                     body: [

@@ -9,6 +9,22 @@
 use std::ops::Range;
 use std::sync::OnceLock;
 
+/// One segment of a unit's joined text (see `model::workspace`): one
+/// inclusion of one file, by its place among the segments. A plain file's
+/// text is its only segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SegmentId(u32);
+
+impl SegmentId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    pub fn from_index(i: usize) -> SegmentId {
+        SegmentId(u32::try_from(i).expect("fewer than 2^32 segments"))
+    }
+}
+
 /// Bytes between two checkpoints of [`Source::char_column`]'s index.
 const CHAR_BLOCK: usize = 1024;
 
@@ -87,11 +103,16 @@ impl Source {
         }
     }
 
-    /// Which file of a joined text holds `offset` (0 for a plain file).
-    pub fn part_index(&self, offset: usize) -> usize {
-        self.parts
-            .partition_point(|p| p.0 <= offset)
-            .saturating_sub(1)
+    /// The segment of a joined text that `offset` falls in or after: the
+    /// last one starting at or before it (the first for a plain file). The
+    /// one answer to "which file holds this offset"; `plan::units` checks
+    /// the segment's end before it converts.
+    pub fn segment_at(&self, offset: usize) -> SegmentId {
+        SegmentId::from_index(
+            self.parts
+                .partition_point(|p| p.0 <= offset)
+                .saturating_sub(1),
+        )
     }
 
     fn part(&self, offset: usize) -> Option<&(usize, &'static str, String)> {
