@@ -349,3 +349,59 @@ pub fn fuzz_one(data: &[u8]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEFORE: &str = "http {
+    upstream app {
+        server 127.0.0.1:8080;
+        keepalive_timeout 30s;
+    }
+    server {
+        location /strict/ {
+            proxy_pass https://app;
+            proxy_ssl_verify on;
+        }
+        location /lax/ {
+            proxy_pass https://app;
+        }
+    }
+}
+";
+
+    /// `keepalive_timeout` alone gives an upstream no pool (nginx needs
+    /// `keepalive N`): a rewrite that adds `keepalive` makes the two
+    /// locations share connections whose TLS checks differ, which the
+    /// check must refuse. Counting `keepalive_*` as a pool hid that.
+    #[test]
+    fn keepalive_tuning_alone_is_no_pool() {
+        let opts = crate::options_for(Vec::<String>::new()).unwrap();
+        let after = BEFORE.replace(
+            "keepalive_timeout 30s;",
+            "keepalive_timeout 30s;\n        keepalive 8;",
+        );
+        let problems = check_behaviour(
+            &Source::new("before", BEFORE.into()),
+            &Source::new("after", after.into_bytes()),
+            &opts,
+        )
+        .unwrap();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("would share the pool of upstream \"app\"")),
+            "{problems:?}"
+        );
+        // And the same upstream with a pool before: sharing it is not new.
+        let pooled = BEFORE.replace("keepalive_timeout 30s;", "keepalive 8;");
+        let same = check_behaviour(
+            &Source::new("before", pooled.clone().into_bytes()),
+            &Source::new("after", pooled.into_bytes()),
+            &opts,
+        )
+        .unwrap();
+        assert!(same.is_empty(), "{same:?}");
+    }
+}
