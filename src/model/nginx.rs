@@ -7,9 +7,9 @@
 //! Each answer follows nginx's source, named where it matters
 //! (`ngx_http_proxy_module.c`, `ngx_http_upstream.c`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::model::target::ProxyTarget;
+use crate::model::target::{NotLiteral, ProxyTarget};
 use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model};
 use crate::vocab::names::{BackendKey, UpstreamName};
 use crate::vocab::Protocol;
@@ -294,13 +294,40 @@ pub fn sizes_pool(dir: &crate::model::Directive) -> bool {
 pub struct Facts {
     /// Every `upstream` block, in source order ([`existing_upstreams`]).
     pub upstreams: Vec<ExistingUpstream>,
+    /// The target of every `*_pass` of a protocol upkeep knows, parsed as
+    /// that protocol reads it (`ProxyTarget::parse_as`), by directive.
+    targets: HashMap<DirId, (Protocol, Result<ProxyTarget, NotLiteral>)>,
 }
 
 impl Facts {
     pub fn of(model: &Model) -> Self {
+        let targets = model
+            .index
+            .pass
+            .iter()
+            .filter_map(|d| {
+                let dir = &model.dirs[*d];
+                let protocol = Protocol::of_pass(&dir.name.value)?;
+                Some((*d, (protocol, ProxyTarget::parse_as(protocol, dir.arg(0)?))))
+            })
+            .collect();
         Facts {
             upstreams: existing_upstreams(model),
+            targets,
         }
+    }
+
+    /// The protocol of `*_pass` directive `d` and its target as parsed,
+    /// or `None` for a directive that is no `*_pass` of a known protocol.
+    pub fn pass(&self, d: DirId) -> Option<(Protocol, Result<&ProxyTarget, NotLiteral>)> {
+        self.targets
+            .get(&d)
+            .map(|(p, t)| (*p, t.as_ref().map_err(|e| *e)))
+    }
+
+    /// The literal target of `*_pass` directive `d`, if it has one.
+    pub fn literal(&self, d: DirId) -> Option<&ProxyTarget> {
+        self.pass(d)?.1.ok()
     }
 }
 

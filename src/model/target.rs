@@ -37,7 +37,7 @@ pub struct ProxyTarget {
 }
 
 /// Why a `proxy_pass` argument is not a literal target.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotLiteral {
     /// No `http://`/`https://` scheme (a variable, or a stream-style `host:port`).
     NoScheme,

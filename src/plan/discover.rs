@@ -280,7 +280,9 @@ pub(crate) fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
             }
             continue;
         };
-        let parsed = ProxyTarget::parse_as(protocol, &arg.value);
+        let Some((_, parsed)) = ctx.facts.pass(pass) else {
+            continue;
+        };
         let Some(http) = http else {
             if model
                 .ancestors(level)
@@ -336,7 +338,7 @@ pub(crate) fn discover(ctx: &Ctx, notes: &mut Vec<Note>) -> Discovered {
             continue;
         }
         let target = match parsed {
-            Ok(target) => target,
+            Ok(target) => target.clone(),
             // With --resolve, `resolve.rs` says what happens to these.
             Err(NotLiteral::VariableHost) if ctx.opts.resolve => continue,
             Err(NotLiteral::NoScheme) if ctx.opts.resolve && arg.value.contains('$') => continue,

@@ -70,7 +70,7 @@ pub fn plan_except(
         mut sites,
         new_upstreams,
         keepalive_needed,
-    } = name_backends(model, opts, &discovered, &mut out.notes)?;
+    } = name_backends(model, &facts, opts, &discovered, &mut out.notes)?;
     // --resolve: proxy_pass targets resolved per request, as pooled
     // upstreams that re-resolve (`resolve.rs`).
     let resolved = if opts.resolve {
@@ -205,11 +205,7 @@ fn seen(
     // Every literal target of a pooled protocol counts, pooled or left
     // alone: a name for a backend upkeep leaves alone is not a typo.
     for dir in &model.index.pass {
-        let d = &model.dirs[*dir];
-        let Some(protocol) = Protocol::of_pass(&d.name.value) else {
-            continue;
-        };
-        if let Some(Ok(target)) = d.arg(0).map(|a| ProxyTarget::parse_as(protocol, a)) {
+        if let Some((protocol, Ok(target))) = facts.pass(*dir) {
             if !target.names_upstream() || protocol == Protocol::Proxy {
                 seen.backends.insert(target.backend_key());
             }
@@ -261,6 +257,7 @@ struct Named {
 /// where their users connect alike.
 fn name_backends(
     model: &Model,
+    facts: &Facts,
     opts: &Options,
     discovered: &Discovered,
     notes: &mut Vec<Note>,
@@ -268,7 +265,7 @@ fn name_backends(
     let mut sites: Vec<Site> = Vec::new();
     let mut new_upstreams: BTreeMap<LevelId, Vec<crate::rules::api::NewUpstream>> = BTreeMap::new();
     let mut keepalive_needed: BTreeSet<DirId> = BTreeSet::new();
-    let users = upstream_users(model, &discovered.valued);
+    let users = upstream_users(model, facts, &discovered.valued);
     for (http, found) in &discovered.by_http {
         let mut existing = discovered.upstreams.get(http).cloned().unwrap_or_default();
         for up in existing.iter_mut() {
@@ -421,6 +418,7 @@ fn name_backends(
 /// block by name (`http://NAME`, no port), per http context.
 fn upstream_users(
     model: &Model,
+    facts: &Facts,
     valued: &BTreeMap<DirId, Vec<ProxyTarget>>,
 ) -> BTreeMap<(LevelId, UpstreamName), BTreeSet<String>> {
     let mut users: BTreeMap<(LevelId, UpstreamName), BTreeSet<String>> = BTreeMap::new();
@@ -440,13 +438,7 @@ fn upstream_users(
     }
     for &pass in &model.index.pass {
         let dir = &model.dirs[pass];
-        let Some(protocol) = Protocol::of_pass(&dir.name.value) else {
-            continue;
-        };
-        let (Some(http), Some(Ok(t))) = (
-            model.http_context(dir.level),
-            dir.arg(0).map(|a| ProxyTarget::parse_as(protocol, a)),
-        ) else {
+        let (Some(http), Some(t)) = (model.http_context(dir.level), facts.literal(pass)) else {
             continue;
         };
         if !t.names_upstream() {
@@ -456,7 +448,7 @@ fn upstream_users(
         users
             .entry((http, t.host_name()))
             .or_default()
-            .insert(crate::model::nginx::connection_settings(model, &chain, &t));
+            .insert(crate::model::nginx::connection_settings(model, &chain, t));
     }
     users
 }

@@ -115,7 +115,7 @@ pub fn discover(
     for &pass in &model.index.pass {
         let dir = &model.dirs[pass];
         let Some(url) = dir.arg(0) else { continue };
-        if !dir.is("proxy_pass") || !url.contains('$') || ProxyTarget::parse(url).is_ok() {
+        if !dir.is("proxy_pass") || !url.contains('$') || ctx.facts.literal(pass).is_some() {
             continue;
         }
         let Some(http) = model.http_context(dir.level) else {

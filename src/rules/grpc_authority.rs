@@ -25,7 +25,6 @@
 //! targets of different authorities in one location, planning leaves the
 //! location alone ([`pinnable`]). The value is a literal, never empty.
 
-use crate::model::target::ProxyTarget;
 use crate::model::{LevelId, LevelKind};
 use crate::rules::api::{Board, Ctx, Location, Out, Rule};
 use crate::rules::layout::{self, settings_anchor_after};
@@ -123,12 +122,7 @@ pub fn pinnable(ctx: &Ctx, location: LevelId) -> bool {
     let mut authorities = levels
         .iter()
         .flat_map(|l| model.named(*l, "grpc_pass"))
-        .map(|d| {
-            model.dirs[d]
-                .arg(0)
-                .and_then(|a| ProxyTarget::parse_as(Protocol::Grpc, a).ok())
-                .map(|t| t.grpc_authority())
-        });
+        .map(|d| ctx.facts.literal(d).map(|t| t.grpc_authority()));
     let Some(first) = authorities.next() else {
         return false;
     };

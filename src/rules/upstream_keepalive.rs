@@ -17,7 +17,6 @@
 
 use std::collections::BTreeSet;
 
-use crate::model::target::ProxyTarget;
 use crate::model::DirId;
 use crate::rules::api::{Ctx, Out, Rule};
 use crate::rules::layout;
@@ -76,8 +75,8 @@ pub fn protocols_using(ctx: &Ctx, upstream: DirId) -> BTreeSet<Protocol> {
         .iter()
         .filter_map(|d| {
             let dir = &model.dirs[*d];
-            let protocol = Protocol::of_pass(&dir.name.value)?;
-            let t = ProxyTarget::parse_as(protocol, dir.arg(0)?).ok()?;
+            let (protocol, t) = ctx.facts.pass(*d)?;
+            let t = t.ok()?;
             (t.names_upstream() && t.host_name() == name && model.http_context(dir.level) == http)
                 .then_some(protocol)
         })

@@ -29,7 +29,6 @@
 //! is only made when the `proxy_pass` sits directly in the location (not in
 //! an `if`) and no location for PATH exists yet; otherwise a note says why.
 
-use crate::model::target::ProxyTarget;
 use crate::model::{LevelId, LevelKind, LocationKind, LocationPath, Model};
 use crate::rules::api::{Board, Ctx, HeaderOp, Location, Out, Rule, Site, WsMode};
 use crate::rules::headers;
@@ -380,7 +379,7 @@ fn split(
     edits.push(Edit::replace(path_word.range.clone(), path_text));
 
     let arg = model.dirs[site.pass].args.first()?;
-    let target = ProxyTarget::parse(&arg.value).ok()?;
+    let target = ctx.facts.literal(site.pass)?;
     let scheme = &arg.value[..target.authority.start];
     let url = format!(
         "{scheme}{}{}",
