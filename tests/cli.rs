@@ -1,17 +1,75 @@
 //! The command line as users and CI scripts see it: flags, modes, exit
 //! codes, error messages with path:line:column, several files at once,
 //! standard input, JSON, and safe in-place writes.
+//!
+//! Every run goes through the shared runner (`common::run`): tables of
+//! cases for exit codes, output and files afterwards (`run_all`), stories
+//! for runs one after the other in one directory (`run_story`,
+//! `run_story_in`), and `Case::run` with `Ran::ensure` for what a table
+//! cannot say (a JSON report read field by field, modes and owners, a
+//! signal, a closed pipe, a terminal).
 
 mod common;
 
 use std::io::Write as _;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+use common::run::{run_all, After, Case, Out, NONE, REPO};
 
 const MOTIVATING: &str = "fixtures/01-motivating-frontend";
 const MOTIVATING_INPUT: &str = "fixtures/01-motivating-frontend/input.conf";
 const POOLED_INPUT: &str = "server {\n    location / {\n        proxy_pass http://api:8080;\n        proxy_set_header Host $host;\n    }\n}\n";
+const POOLED: &[u8] = POOLED_INPUT.as_bytes();
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The runner this file relies on fails, and reports every failing case
+/// of a table, not just the first.
+#[test]
+fn the_runner_can_fail() {
+    let message = |cases: &[Case]| {
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_all(cases)))
+            .expect_err("run_all passed");
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap()
+    };
+    let wrong = [
+        Case {
+            name: "wrong exit",
+            args: &["--version"],
+            status: 2,
+            ..NONE
+        },
+        Case {
+            name: "wrong stdout",
+            args: &["--version"],
+            stdout: &[Out::Has("no such text")],
+            ..NONE
+        },
+        Case {
+            name: "right",
+            args: &["--version"],
+            stdout: &[Out::Starts("upkeep ")],
+            ..NONE
+        },
+    ];
+    let m = message(&wrong);
+    assert!(
+        m.starts_with("2 of 3 cases failed")
+            && m.contains("case `wrong exit` failed:\n  - exit Some(0), expected 2")
+            && m.contains("case `wrong stdout` failed:\n  - stdout does not meet Has(\"no such text\")")
+            && !m.contains("case `right`"),
+        "{m}"
+    );
+    assert!(message(&[]).contains("an empty table"));
+    assert!(message(&[wrong[2], wrong[2]]).contains("two cases are named `right`"));
+}
 
 fn upkeep(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_upkeep"))
@@ -52,43 +110,48 @@ fn motivating_args() -> Vec<String> {
         .collect()
 }
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 #[test]
 fn help_documents_every_flag() {
-    let out = upkeep(repo(), &["--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    let help = stdout(&out);
-    for flag in [
-        "--diff",
-        "--check",
-        "--write",
-        "--keepalive",
-        "--name",
-        "--websocket",
-        "--nginx-version",
-        "--proxy-host",
-        "--only",
-        "--skip",
-        "--format",
-        "--color",
-        "--quiet",
-        "--verbose",
-        "--help",
-        "--version",
-        "<PATH>",
-    ] {
-        assert!(help.contains(flag), "--help lacks {flag}");
-    }
-    assert!(stdout(&upkeep(repo(), &["--version"])).starts_with("upkeep "));
+    run_all(&[
+        Case {
+            name: "--help",
+            cwd: REPO,
+            args: &["--help"],
+            stdout: &[
+                Out::Has("--diff"),
+                Out::Has("--check"),
+                Out::Has("--write"),
+                Out::Has("--keepalive"),
+                Out::Has("--name"),
+                Out::Has("--websocket"),
+                Out::Has("--nginx-version"),
+                Out::Has("--proxy-host"),
+                Out::Has("--only"),
+                Out::Has("--skip"),
+                Out::Has("--format"),
+                Out::Has("--color"),
+                Out::Has("--quiet"),
+                Out::Has("--verbose"),
+                Out::Has("--help"),
+                Out::Has("--version"),
+                Out::Has("<PATH>"),
+            ],
+            ..NONE
+        },
+        Case {
+            name: "--version",
+            cwd: REPO,
+            args: &["--version"],
+            stdout: &[Out::Starts("upkeep ")],
+            ..NONE
+        },
+    ]);
 }
 
 #[test]
 fn bad_flags_exit_2_with_claps_message() {
-    for args in [
-        &["--keepalive", "0", "x.conf"][..],
+    let argsets: [&[&str]; 12] = [
+        &["--keepalive", "0", "x.conf"],
         &["--keepalive", "gateway=many", "x.conf"],
         &["--name", "gateway=gw", "x.conf"],
         &["--websocket", "ws", "x.conf"],
@@ -100,11 +163,24 @@ fn bad_flags_exit_2_with_claps_message() {
         &["--diff", "--write", "x.conf"],
         &["--check", "--write", "x.conf"],
         &[],
-    ] {
-        let out = upkeep(repo(), args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains("error"), "{args:?}");
-    }
+    ];
+    let names: Vec<String> = argsets
+        .iter()
+        .map(|a| format!("upkeep {}", a.join(" ")))
+        .collect();
+    let cases: Vec<Case> = argsets
+        .iter()
+        .zip(&names)
+        .map(|(args, name)| Case {
+            name,
+            cwd: REPO,
+            args,
+            status: 2,
+            stderr: &[Out::Has("error")],
+            ..NONE
+        })
+        .collect();
+    run_all(&cases);
 }
 
 /// `--only`/`--skip` choose the protocols, on the command line and in
@@ -112,444 +188,563 @@ fn bad_flags_exit_2_with_claps_message() {
 /// valid ones.
 #[test]
 fn only_and_skip_choose_the_protocols() {
-    let input = b"server {\n    listen 80;\n    location / { proxy_pass http://app:8080; }\n    location ~ \\.php$ { fastcgi_pass php:9000; }\n    location /c { set $memcached_key $uri; memcached_pass cache:11211; }\n}\n";
-    // The summary line names the targets rewritten per protocol.
-    let rewritten = |args: &[&str]| {
-        let mut all = vec!["--no-config", "-"];
-        all.splice(0..0, args.iter().copied());
-        let out = upkeep_stdin(&all, input);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-        let line = stderr(&out);
-        ["proxy_pass", "fastcgi_pass", "memcached_pass"]
-            .into_iter()
-            .filter(|p| line.contains(&format!("{p} target")))
-            .collect::<Vec<_>>()
+    const INPUT: &[u8] = b"server {\n    listen 80;\n    location / { proxy_pass http://app:8080; }\n    location ~ \\.php$ { fastcgi_pass php:9000; }\n    location /c { set $memcached_key $uri; memcached_pass cache:11211; }\n}\n";
+    // The summary line names the targets rewritten per protocol: these
+    // and no others.
+    fn rewritten(wanted: &[&str]) -> Vec<Out<'static>> {
+        [
+            ("proxy_pass", "proxy_pass target"),
+            ("fastcgi_pass", "fastcgi_pass target"),
+            ("memcached_pass", "memcached_pass target"),
+        ]
+        .into_iter()
+        .map(|(p, said)| {
+            if wanted.contains(&p) {
+                Out::Has(said)
+            } else {
+                Out::Lacks(said)
+            }
+        })
+        .collect()
+    }
+    const PROTOCOL: Case = Case {
+        cwd: REPO,
+        stdin: Some(INPUT),
+        ..NONE
     };
-    assert_eq!(
-        rewritten(&[]),
-        ["proxy_pass", "fastcgi_pass", "memcached_pass"]
-    );
-    assert_eq!(rewritten(&["--only", "fastcgi"]), ["fastcgi_pass"]);
-    assert_eq!(
-        rewritten(&["--only", "proxy,memcached"]),
-        ["proxy_pass", "memcached_pass"]
-    );
-    assert_eq!(
-        rewritten(&["--only", "proxy", "--only", "fastcgi"]),
-        ["proxy_pass", "fastcgi_pass"]
-    );
-    assert_eq!(
-        rewritten(&["--skip", "fastcgi"]),
-        ["proxy_pass", "memcached_pass"]
-    );
-    assert_eq!(
-        rewritten(&["--only", "proxy,fastcgi", "--skip", "proxy"]),
-        ["fastcgi_pass"]
-    );
-    // --name names a FastCGI backend as it names an HTTP one.
-    let out = upkeep_stdin(&["--no-config", "--name", "php:9000=php_fpm", "-"], input);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains("fastcgi_pass php_fpm;"),
-        "{}",
-        stdout(&out)
-    );
-    // A WebSocket path is one of a proxying location, not a FastCGI one.
-    let out = upkeep_stdin(
-        &["--no-config", "--websocket", "/php/ws", "-"],
-        b"server {\n    location /php/ { fastcgi_pass php:9000; }\n}\n",
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    // -v says why a skipped protocol's directive stays.
-    let out = upkeep_stdin(&["--no-config", "-v", "--skip", "memcached", "-"], input);
-    assert!(
-        stderr(&out).contains(
-            "memcached_pass is left alone: memcached is not pooled in this run (--only/--skip)"
-        ),
-        "{}",
-        stderr(&out)
-    );
-    // (A file, not stdin: upkeep stops at the flag before reading anything.)
-    let out = upkeep(repo(), &["--no-config", "--only", "fcgi", "x.conf"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out)
-            .contains("`fcgi` is not a protocol upkeep pools: use proxy, fastcgi, grpc, memcached"),
-        "{}",
-        stderr(&out)
-    );
-    // upkeep.toml: the same, with the file's line on a mistake.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("site.conf"), input).unwrap();
-    std::fs::write(dir.path().join("upkeep.toml"), "only = [\"memcached\"]\n").unwrap();
-    let out = upkeep(dir.path(), &["site.conf"]);
-    assert!(
-        stderr(&out).contains("memcached_pass target"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        !stderr(&out).contains("proxy_pass target"),
-        "{}",
-        stderr(&out)
-    );
-    std::fs::write(dir.path().join("upkeep.toml"), "skip = [\"php\"]\n").unwrap();
-    let out = upkeep(dir.path(), &["site.conf"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("upkeep.toml:1:9: skip: `php` is not a protocol upkeep pools"),
-        "{}",
-        stderr(&out)
-    );
+    run_all(&[
+        Case {
+            name: "every protocol",
+            args: &["--no-config", "-"],
+            stderr: &rewritten(&["proxy_pass", "fastcgi_pass", "memcached_pass"]),
+            ..PROTOCOL
+        },
+        Case {
+            name: "--only fastcgi",
+            args: &["--only", "fastcgi", "--no-config", "-"],
+            stderr: &rewritten(&["fastcgi_pass"]),
+            ..PROTOCOL
+        },
+        Case {
+            name: "--only proxy,memcached",
+            args: &["--only", "proxy,memcached", "--no-config", "-"],
+            stderr: &rewritten(&["proxy_pass", "memcached_pass"]),
+            ..PROTOCOL
+        },
+        Case {
+            name: "--only twice",
+            args: &["--only", "proxy", "--only", "fastcgi", "--no-config", "-"],
+            stderr: &rewritten(&["proxy_pass", "fastcgi_pass"]),
+            ..PROTOCOL
+        },
+        Case {
+            name: "--skip fastcgi",
+            args: &["--skip", "fastcgi", "--no-config", "-"],
+            stderr: &rewritten(&["proxy_pass", "memcached_pass"]),
+            ..PROTOCOL
+        },
+        Case {
+            name: "--only and --skip",
+            args: &["--only", "proxy,fastcgi", "--skip", "proxy", "--no-config", "-"],
+            stderr: &rewritten(&["fastcgi_pass"]),
+            ..PROTOCOL
+        },
+        // --name names a FastCGI backend as it names an HTTP one.
+        Case {
+            name: "--name for a FastCGI backend",
+            args: &["--no-config", "--name", "php:9000=php_fpm", "-"],
+            stdout: &[Out::Has("fastcgi_pass php_fpm;")],
+            ..PROTOCOL
+        },
+        // A WebSocket path is one of a proxying location, not a FastCGI one.
+        Case {
+            name: "--websocket for a FastCGI location",
+            args: &["--no-config", "--websocket", "/php/ws", "-"],
+            stdin: Some(b"server {\n    location /php/ { fastcgi_pass php:9000; }\n}\n"),
+            status: 2,
+            ..PROTOCOL
+        },
+        // -v says why a skipped protocol's directive stays.
+        Case {
+            name: "-v --skip memcached",
+            args: &["--no-config", "-v", "--skip", "memcached", "-"],
+            stderr: &[Out::Has(
+                "memcached_pass is left alone: memcached is not pooled in this run (--only/--skip)",
+            )],
+            ..PROTOCOL
+        },
+        // (A file, not stdin: upkeep stops at the flag before reading anything.)
+        Case {
+            name: "--only fcgi",
+            cwd: REPO,
+            args: &["--no-config", "--only", "fcgi", "x.conf"],
+            status: 2,
+            stderr: &[Out::Has(
+                "`fcgi` is not a protocol upkeep pools: use proxy, fastcgi, grpc, memcached",
+            )],
+            ..NONE
+        },
+        // upkeep.toml: the same, with the file's line on a mistake.
+        Case {
+            name: "upkeep.toml only",
+            args: &["site.conf"],
+            files: &[
+                ("site.conf", INPUT),
+                ("upkeep.toml", b"only = [\"memcached\"]\n"),
+            ],
+            stderr: &[
+                Out::Has("memcached_pass target"),
+                Out::Lacks("proxy_pass target"),
+            ],
+            ..NONE
+        },
+        Case {
+            name: "upkeep.toml skip php",
+            args: &["site.conf"],
+            files: &[("site.conf", INPUT), ("upkeep.toml", b"skip = [\"php\"]\n")],
+            status: 2,
+            stderr: &[Out::Has(
+                "upkeep.toml:1:9: skip: `php` is not a protocol upkeep pools",
+            )],
+            ..NONE
+        },
+    ]);
 }
 
 #[test]
 fn motivating_example_diff_and_check() {
-    let args = motivating_args();
-    let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let input = format!("{MOTIVATING}/input.conf");
-    argv.push(&input);
-    let out = upkeep(repo(), &argv);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let diff = stdout(&out);
-    assert!(
-        diff.starts_with(&format!("--- a/{input}\n+++ b/{input}\n")),
-        "{diff}"
-    );
-    assert!(diff.contains("+    location /api/ws {"));
-    // By default stderr holds one summary line; the counts are the fixture's
-    // (3 backends, 3 pooled locations and the one split off, checked by hand
-    // against expected.conf).
-    assert_eq!(
-        stderr(&out),
-        "3 upstreams added, 3 proxy_pass targets rewritten, 1 proxy_http_version set to 1.1, \
-         3 Connection headers fixed, 1 Upgrade header moved, 1 WebSocket location split off, \
-         3 proxy_redirects kept in 1 file\n"
-    );
-    // Reasons with rule ids with -v.
-    let mut verbose = argv.clone();
-    verbose.insert(0, "-v");
-    assert!(stderr(&upkeep(repo(), &verbose)).contains(": websocket-split: "));
-    // --statistics: per-rule counts after the summary, most first.
-    let mut stats = argv.clone();
-    stats.insert(0, "--statistics");
-    let stats = stderr(&upkeep(repo(), &stats));
-    assert!(
-        stats.contains("\n     3  upstream-block\n")
-            && stats.ends_with("     1  websocket-split\n"),
-        "{stats}"
-    );
-    argv.insert(0, "--check");
-    assert_eq!(upkeep(repo(), &argv).status.code(), Some(1));
-    let expected = format!("{MOTIVATING}/expected.conf");
-    *argv.last_mut().unwrap() = &expected;
-    let clean = upkeep(repo(), &argv);
-    assert_eq!(clean.status.code(), Some(0));
-    assert!(clean.stdout.is_empty());
-    assert_eq!(stderr(&clean), "nothing to change in 1 file\n");
+    const MOTIVATING_RUN: Case = Case {
+        cwd: REPO,
+        args_file: Some(MOTIVATING),
+        args: &[MOTIVATING_INPUT],
+        ..NONE
+    };
+    run_all(&[
+        Case {
+            name: "diff",
+            stdout: &[
+                Out::Starts(
+                    "--- a/fixtures/01-motivating-frontend/input.conf\n+++ b/fixtures/01-motivating-frontend/input.conf\n",
+                ),
+                Out::Has("+    location /api/ws {"),
+            ],
+            // By default stderr holds one summary line; the counts are the
+            // fixture's (3 backends, 3 pooled locations and the one split
+            // off, checked by hand against expected.conf).
+            stderr: &[Out::Exact(
+                "3 upstreams added, 3 proxy_pass targets rewritten, 1 proxy_http_version set to 1.1, \
+                 3 Connection headers fixed, 1 Upgrade header moved, 1 WebSocket location split off, \
+                 3 proxy_redirects kept in 1 file\n",
+            )],
+            ..MOTIVATING_RUN
+        },
+        // Reasons with rule ids with -v.
+        Case {
+            name: "-v",
+            args: &["-v", MOTIVATING_INPUT],
+            stderr: &[Out::Has(": websocket-split: ")],
+            ..MOTIVATING_RUN
+        },
+        // --statistics: per-rule counts after the summary, most first.
+        Case {
+            name: "--statistics",
+            args: &["--statistics", MOTIVATING_INPUT],
+            stderr: &[
+                Out::Has("\n     3  upstream-block\n"),
+                Out::Ends("     1  websocket-split\n"),
+            ],
+            ..MOTIVATING_RUN
+        },
+        Case {
+            name: "--check of the input",
+            args: &["--check", MOTIVATING_INPUT],
+            status: 1,
+            ..MOTIVATING_RUN
+        },
+        Case {
+            name: "--check of the expected output",
+            args: &["--check", "fixtures/01-motivating-frontend/expected.conf"],
+            stdout: &[Out::Empty],
+            stderr: &[Out::Exact("nothing to change in 1 file\n")],
+            ..MOTIVATING_RUN
+        },
+    ]);
 }
 
 #[test]
 fn valid_file_without_anything_to_pool_gives_empty_diff() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("static.conf"),
-        "server {\n    listen 80;\n    root /srv;\n}\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("empty.conf"), "").unwrap();
-    let out = upkeep(dir.path(), &["--check", "static.conf", "empty.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(out.stdout.is_empty());
+    run_all(&[Case {
+        name: "nothing to pool",
+        args: &["--check", "static.conf", "empty.conf"],
+        files: &[
+            ("static.conf", b"server {\n    listen 80;\n    root /srv;\n}\n"),
+            ("empty.conf", b""),
+        ],
+        stdout: &[Out::Empty],
+        ..NONE
+    }]);
 }
 
-fn expect_error(name: &str, content: &[u8], line_col: &str, words: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(name), content).unwrap();
-    let out = upkeep(dir.path(), &["--write", name]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{name}: {err}");
-    assert!(
-        err.contains(&format!("{name}:{line_col}:")),
-        "{name}: wanted {line_col} in {err}"
-    );
-    assert!(err.contains(words), "{name}: wanted `{words}` in {err}");
-    assert!(err.contains("help:"), "{name}: {err}");
-    assert_eq!(
-        std::fs::read(dir.path().join(name)).unwrap(),
-        content,
-        "{name} was modified"
-    );
-    assert!(out.stdout.is_empty());
+/// `upkeep --write NAME` of a file with a syntax error: exit 2, the error
+/// at NAME:LINE:COLUMN with its words and a help line, nothing on stdout,
+/// the file as it was.
+macro_rules! syntax_error {
+    ($name:literal, $content:expr, $at:literal, $words:literal) => {
+        Case {
+            name: $name,
+            args: &["--write", $name],
+            files: &[($name, $content)],
+            status: 2,
+            stdout: &[Out::Empty],
+            stderr: &[
+                Out::Has(concat!($name, ":", $at, ":")),
+                Out::Has($words),
+                Out::Has("help:"),
+            ],
+            files_after: &[($name, After::Same)],
+            ..NONE
+        }
+    };
 }
 
 #[test]
 fn syntax_errors_name_path_line_and_column() {
-    expect_error(
-        "unbalanced.conf",
-        b"http {\n    server {\n        listen 80;\n    }\n",
-        "1:6",
-        "not closed",
-    );
-    expect_error(
-        "extra-brace.conf",
-        b"server { listen 80; }\n}\n",
-        "2:1",
-        "unexpected \"}\"",
-    );
-    expect_error(
-        "quote.conf",
-        b"server {\n    return 200 \"oops;\n}\n",
-        "2:16",
-        "unterminated quoted string",
-    );
-    expect_error(
-        "semicolon.conf",
-        b"server {\n    location / {\n        proxy_pass http://a:1\n    }\n}\n",
-        "3:30",
-        "missing \";\"",
-    );
-    expect_error(
-        "glued.conf",
-        b"add_header X \"a\"b;\n",
-        "1:17",
-        "after a quoted string",
-    );
-    expect_error(
-        "bom.conf",
-        b"\xEF\xBB\xBFserver { listen 80; }\n",
-        "1:1",
-        "byte-order mark",
-    );
     let mut garbage = vec![0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0x00];
     garbage.extend((0..512u32).map(|i| (i * 7 % 251) as u8));
-    expect_error("binary.conf", &garbage, "1:8", "binary data");
+    run_all(&[
+        syntax_error!(
+            "unbalanced.conf",
+            b"http {\n    server {\n        listen 80;\n    }\n",
+            "1:6",
+            "not closed"
+        ),
+        syntax_error!(
+            "extra-brace.conf",
+            b"server { listen 80; }\n}\n",
+            "2:1",
+            "unexpected \"}\""
+        ),
+        syntax_error!(
+            "quote.conf",
+            b"server {\n    return 200 \"oops;\n}\n",
+            "2:16",
+            "unterminated quoted string"
+        ),
+        syntax_error!(
+            "semicolon.conf",
+            b"server {\n    location / {\n        proxy_pass http://a:1\n    }\n}\n",
+            "3:30",
+            "missing \";\""
+        ),
+        syntax_error!(
+            "glued.conf",
+            b"add_header X \"a\"b;\n",
+            "1:17",
+            "after a quoted string"
+        ),
+        syntax_error!(
+            "bom.conf",
+            b"\xEF\xBB\xBFserver { listen 80; }\n",
+            "1:1",
+            "byte-order mark"
+        ),
+        syntax_error!("binary.conf", &garbage, "1:8", "binary data"),
+    ]);
 }
 
 #[test]
 fn missing_paths_and_empty_directories_are_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = upkeep(dir.path(), &["nope.conf"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("nope.conf: no such file or directory"),
-        "{}",
-        stderr(&out)
-    );
-    std::fs::create_dir(dir.path().join("empty")).unwrap();
-    std::fs::write(dir.path().join("empty/readme.txt"), "not a conf").unwrap();
-    let out = upkeep(dir.path(), &["empty"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("no nginx configs here"),
-        "{}",
-        stderr(&out)
-    );
+    run_all(&[
+        Case {
+            name: "a missing file",
+            args: &["nope.conf"],
+            status: 2,
+            stderr: &[Out::Has("nope.conf: no such file or directory")],
+            ..NONE
+        },
+        Case {
+            name: "a directory without configs",
+            args: &["empty"],
+            files: &[("empty/readme.txt", b"not a conf")],
+            status: 2,
+            stderr: &[Out::Has("no nginx configs here")],
+            ..NONE
+        },
+    ]);
 }
 
 #[test]
 fn one_bad_file_does_not_stop_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let sites = dir.path().join("sites");
-    std::fs::create_dir_all(sites.join("nested")).unwrap();
-    std::fs::write(sites.join("a.conf"), POOLED_INPUT).unwrap();
-    std::fs::write(sites.join("b.conf"), "server { listen 80 }\n").unwrap();
-    std::fs::write(sites.join("nested/c.conf"), POOLED_INPUT).unwrap();
-    std::fs::write(sites.join("ignored.txt"), POOLED_INPUT).unwrap();
-    let out = upkeep(dir.path(), &["--write", "sites"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("sites/b.conf:1:19"),
-        "{}",
-        stderr(&out)
-    );
-    let summary = stdout(&out);
-    assert!(
-        summary.contains("sites/a.conf:") && summary.contains("sites/nested/c.conf:"),
-        "{summary}"
-    );
-    assert!(std::fs::read_to_string(sites.join("a.conf"))
-        .unwrap()
-        .contains("keepalive 32;"));
-    // Snippets of different directories are different http contexts: c.conf
-    // gets an upstream of its own (one directory would share it).
-    let c = std::fs::read_to_string(sites.join("nested/c.conf")).unwrap();
-    assert!(
-        c.contains("proxy_pass http://api;") && c.contains("upstream api"),
-        "{c}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(sites.join("b.conf")).unwrap(),
-        "server { listen 80 }\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(sites.join("ignored.txt")).unwrap(),
-        POOLED_INPUT
-    );
+    run_all(&[Case {
+        name: "one bad file of three",
+        args: &["--write", "sites"],
+        files: &[
+            ("sites/a.conf", POOLED),
+            ("sites/b.conf", b"server { listen 80 }\n"),
+            ("sites/nested/c.conf", POOLED),
+            ("sites/ignored.txt", POOLED),
+        ],
+        status: 2,
+        stderr: &[Out::Has("sites/b.conf:1:19")],
+        stdout: &[Out::Has("sites/a.conf:"), Out::Has("sites/nested/c.conf:")],
+        files_after: &[
+            ("sites/a.conf", After::Has("keepalive 32;")),
+            // Snippets of different directories are different http
+            // contexts: c.conf gets an upstream of its own (one directory
+            // would share it).
+            ("sites/nested/c.conf", After::Has("proxy_pass http://api;")),
+            ("sites/nested/c.conf", After::Has("upstream api")),
+            ("sites/b.conf", After::Same),
+            ("sites/ignored.txt", After::Same),
+        ],
+        ..NONE
+    }]);
 }
 
 #[test]
 fn stdin_in_every_mode() {
-    let diff = upkeep_stdin(&["-"], POOLED_INPUT.as_bytes());
-    assert_eq!(diff.status.code(), Some(0));
-    assert!(
-        stdout(&diff).starts_with("--- a/stdin\n+++ b/stdin\n"),
-        "{}",
-        stdout(&diff)
-    );
-    let check = upkeep_stdin(&["--check", "-"], POOLED_INPUT.as_bytes());
-    assert_eq!(check.status.code(), Some(1));
-    let write = upkeep_stdin(&["--write", "-"], POOLED_INPUT.as_bytes());
-    assert_eq!(write.status.code(), Some(0));
-    assert!(stdout(&write)
-        .starts_with("upstream api {\n    server api:8080;\n    keepalive 32;\n}\n\nserver {"));
-    let bad = upkeep_stdin(&["-"], b"server {");
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(stderr(&bad).contains("-:1:"), "{}", stderr(&bad));
+    const STDIN: Case = Case {
+        cwd: REPO,
+        stdin: Some(POOLED),
+        ..NONE
+    };
+    run_all(&[
+        Case {
+            name: "diff",
+            args: &["-"],
+            stdout: &[Out::Starts("--- a/stdin\n+++ b/stdin\n")],
+            ..STDIN
+        },
+        Case {
+            name: "--check",
+            args: &["--check", "-"],
+            status: 1,
+            ..STDIN
+        },
+        Case {
+            name: "--write",
+            args: &["--write", "-"],
+            stdout: &[Out::Starts(
+                "upstream api {\n    server api:8080;\n    keepalive 32;\n}\n\nserver {",
+            )],
+            ..STDIN
+        },
+        Case {
+            name: "a syntax error",
+            args: &["-"],
+            stdin: Some(b"server {"),
+            status: 2,
+            stderr: &[Out::Has("-:1:")],
+            ..STDIN
+        },
+    ]);
+}
+
+/// Where a change or its edit is: line, column, end line, end column.
+fn at(v: &serde_json::Value) -> [Option<u64>; 4] {
+    ["line", "column", "end_line", "end_column"].map(|k| v[k].as_u64())
+}
+
+fn place(line: u64, column: u64, end_line: u64, end_column: u64) -> [Option<u64>; 4] {
+    [line, column, end_line, end_column].map(Some)
 }
 
 #[test]
 fn json_report() {
-    let out = upkeep_stdin(
-        &["--format", "json", "--keepalive", "8", "-"],
-        POOLED_INPUT.as_bytes(),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ran = Case {
+        name: "--format json",
+        cwd: REPO,
+        args: &["--format", "json", "--keepalive", "8", "-"],
+        stdin: Some(POOLED),
+        // Nothing on stderr in JSON mode but errors.
+        stderr: &[Out::Empty],
+        ..NONE
+    }
+    .run();
+    let report = ran.json();
     let file = &report["files"][0];
-    assert_eq!(file["status"], "changed");
-    let changes = file["changes"].as_array().unwrap();
-    let rules: Vec<&str> = changes
-        .iter()
-        .map(|c| c["rule"].as_str().unwrap())
-        .collect();
-    assert_eq!(
+    ran.ensure_eq(&file["status"], &"changed".into(), "the file's status");
+    let changes = file["changes"].as_array().cloned().unwrap_or_default();
+    let rules: Vec<Option<&str>> = changes.iter().map(|c| c["rule"].as_str()).collect();
+    ran.ensure_eq(
         rules,
         [
             "upstream-block",
             "proxy-pass-target",
             "http-version",
             "proxy-redirect",
-            "connection-header"
+            "connection-header",
         ]
+        .map(Some)
+        .to_vec(),
+        "the changes' rules",
     );
-    assert_eq!(report["version"], 1);
-    assert_eq!(report["errors"], serde_json::json!([]));
+    ran.ensure_eq(&report["version"], &1.into(), "version");
+    ran.ensure_eq(&report["errors"], &serde_json::json!([]), "errors");
     // Reported at the directive it is about (`proxy_pass …;`, line 3,
     // columns 9 to 36), the edit being its `api:8080` (columns 27 to 35).
     let target = &changes[1];
-    let at = |v: &serde_json::Value| {
-        ["line", "column", "end_line", "end_column"].map(|k| v[k].as_u64().unwrap())
-    };
-    assert_eq!(at(target), [3, 9, 3, 36]);
-    assert_eq!(at(&target["edit"]), [3, 27, 3, 35]);
+    ran.ensure_eq(at(target), place(3, 9, 3, 36), "the target change's place");
+    ran.ensure_eq(at(&target["edit"]), place(3, 27, 3, 35), "its edit's place");
     // The new upstream block is inserted at 1:1 but is about the same
     // proxy_pass; the header line goes into `location /` (2:5 to 2:15).
-    assert_eq!(at(&changes[0]), [3, 9, 3, 36]);
-    assert_eq!(at(&changes[0]["edit"]), [1, 1, 1, 1]);
-    assert_eq!(at(&changes[4]), [2, 5, 2, 15]);
-    assert_eq!(
+    ran.ensure_eq(at(&changes[0]), place(3, 9, 3, 36), "the upstream change's place");
+    ran.ensure_eq(at(&changes[0]["edit"]), place(1, 1, 1, 1), "its edit's place");
+    ran.ensure_eq(at(&changes[4]), place(2, 5, 2, 15), "the header change's place");
+    ran.ensure_eq(
         (target["before"].as_str(), target["after"].as_str()),
-        (Some("api:8080"), Some("api"))
+        (Some("api:8080"), Some("api")),
+        "the target before and after",
     );
-    assert!(target["reason"]
-        .as_str()
-        .unwrap()
-        .contains("implicit upstream"));
-    assert_eq!(report["summary"]["changed"], 1);
-    // Nothing on stderr in JSON mode but errors.
-    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+    ran.ensure(
+        target["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("implicit upstream")),
+        "the target's reason names the implicit upstream",
+    );
+    ran.ensure_eq(&report["summary"]["changed"], &1.into(), "summary.changed");
 }
 
 #[test]
 fn notes_say_what_was_left_alone() {
-    let input = b"http { server { location / { proxy_pass http://$backend; } } }\nstream { server { listen 1; proxy_pass db:5432; } }\n";
-    let out = upkeep_stdin(&["-"], input);
-    assert_eq!(out.status.code(), Some(0));
-    assert!(out.stdout.is_empty());
-    // The variable target is a place left alone; a stream proxy_pass is
-    // no HTTP proxying, so nothing upkeep declined.
-    assert_eq!(
-        stderr(&out),
-        "nothing to change in 1 file; 1 place left alone (-v says why)\n"
-    );
-    let out = upkeep_stdin(&["-v", "-"], input);
-    let err = stderr(&out);
-    assert!(
-        err.contains("-:1:30: note: proxy_pass http://$backend"),
-        "{err}"
-    );
-    assert!(
-        err.contains("-:2:29: note: proxy_pass in a stream/mail context"),
-        "{err}"
-    );
-    let quiet = upkeep_stdin(&["-q", "-"], input);
-    assert!(quiet.stderr.is_empty());
+    const NOTES: Case = Case {
+        cwd: REPO,
+        stdin: Some(b"http { server { location / { proxy_pass http://$backend; } } }\nstream { server { listen 1; proxy_pass db:5432; } }\n"),
+        ..NONE
+    };
+    run_all(&[
+        // The variable target is a place left alone; a stream proxy_pass is
+        // no HTTP proxying, so nothing upkeep declined.
+        Case {
+            name: "the summary",
+            args: &["-"],
+            stdout: &[Out::Empty],
+            stderr: &[Out::Exact(
+                "nothing to change in 1 file; 1 place left alone (-v says why)\n",
+            )],
+            ..NOTES
+        },
+        Case {
+            name: "-v",
+            args: &["-v", "-"],
+            stderr: &[
+                Out::Has("-:1:30: note: proxy_pass http://$backend"),
+                Out::Has("-:2:29: note: proxy_pass in a stream/mail context"),
+            ],
+            ..NOTES
+        },
+        Case {
+            name: "-q",
+            args: &["-q", "-"],
+            stderr: &[Out::Empty],
+            ..NOTES
+        },
+    ]);
 }
 
 /// Colors per stream, as anstream decides: `--color always|never` win;
 /// `auto` colors a terminal unless NO_COLOR, CLICOLOR=0 or TERM=dumb, and
 /// CLICOLOR_FORCE colors even a pipe (NO_COLOR still wins). stderr (reasons
-/// with -v) follows the same rules as the diff.
+/// with -v) follows the same rules as the diff. (The runner removes
+/// NO_COLOR, CLICOLOR, CLICOLOR_FORCE, CI and TERM before each case's own
+/// environment, as this test always did.)
 #[test]
 fn colors_follow_the_flag_and_the_environment() {
     const GREEN_PLUS: &str = "\x1b[32m+";
     const RULE: &str = "\x1b[35mproxy-pass-target:";
-    let run = |args: &[&str], env: &[(&str, &str)]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_upkeep"));
-        cmd.args(["--no-config", "-v"])
-            .args(args)
-            .arg(MOTIVATING_INPUT)
-            .current_dir(repo());
-        for var in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "CI", "TERM"] {
-            cmd.env_remove(var);
-        }
-        cmd.envs(env.iter().copied());
-        let out = cmd.output().unwrap();
-        (
-            stdout(&out).contains(GREEN_PLUS),
-            stderr(&out).contains(RULE),
-            stdout(&out).contains('\x1b') || stderr(&out).contains('\x1b'),
-        )
+    const ESC: &str = "\x1b";
+    const COLORED: Case = Case {
+        cwd: REPO,
+        args: &["--no-config", "-v", MOTIVATING_INPUT],
+        stdout: &[Out::Has(GREEN_PLUS), Out::Has(ESC)],
+        stderr: &[Out::Has(RULE), Out::Has(ESC)],
+        ..NONE
     };
-    let all = (true, true, true);
-    let none = (false, false, false);
-    assert_eq!(run(&["--color", "always"], &[("NO_COLOR", "1")]), all);
-    assert_eq!(run(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]), none);
-    assert_eq!(run(&[], &[]), none, "a pipe is not a terminal");
-    assert_eq!(run(&[], &[("CLICOLOR_FORCE", "1")]), all);
-    assert_eq!(
-        run(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]),
-        none
-    );
-    // On a terminal (a pseudo-terminal from util-linux's `script`).
-    let Ok(script) = which("script") else {
+    const PLAIN: Case = Case {
+        stdout: &[Out::Lacks(GREEN_PLUS), Out::Lacks(ESC)],
+        stderr: &[Out::Lacks(RULE), Out::Lacks(ESC)],
+        ..COLORED
+    };
+    run_all(&[
+        Case {
+            name: "--color always beats NO_COLOR",
+            args: &["--no-config", "-v", "--color", "always", MOTIVATING_INPUT],
+            env: &[("NO_COLOR", "1")],
+            ..COLORED
+        },
+        Case {
+            name: "--color never beats CLICOLOR_FORCE",
+            args: &["--no-config", "-v", "--color", "never", MOTIVATING_INPUT],
+            env: &[("CLICOLOR_FORCE", "1")],
+            ..PLAIN
+        },
+        Case {
+            name: "a pipe is not a terminal",
+            ..PLAIN
+        },
+        Case {
+            name: "CLICOLOR_FORCE colors a pipe",
+            env: &[("CLICOLOR_FORCE", "1")],
+            ..COLORED
+        },
+        Case {
+            name: "NO_COLOR beats CLICOLOR_FORCE",
+            env: &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")],
+            ..PLAIN
+        },
+    ]);
+    // On a terminal (a pseudo-terminal from util-linux's `script`, which
+    // puts stdout and stderr on its own stdout).
+    if which("script").is_err() {
         common::skip(
             "colors on a terminal",
             "no `script` (util-linux) to make a terminal",
         );
         return;
+    }
+    const TERMINAL: Case = Case {
+        cwd: REPO,
+        args: &["--no-config", "-v", MOTIVATING_INPUT],
+        // `script -qec "upkeep ARGS" /dev/null`: the arguments have no
+        // spaces, so "$*" is the command line.
+        via: &["sh", "-c", "exec script -qec \"$*\" /dev/null", "sh"],
+        env: &[("TERM", "xterm")],
+        stdout: &[
+            Out::Has("proxy-pass-target"),
+            Out::Has(GREEN_PLUS),
+            Out::Has(RULE),
+        ],
+        ..NONE
     };
-    let on_terminal = |env: &[(&str, &str)]| {
-        let command = format!(
-            "{} --no-config -v {MOTIVATING_INPUT}",
-            env!("CARGO_BIN_EXE_upkeep")
-        );
-        let mut cmd = Command::new(&script);
-        cmd.args(["-qec", &command, "/dev/null"])
-            .current_dir(repo());
-        for var in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "CI"] {
-            cmd.env_remove(var);
-        }
-        cmd.env("TERM", "xterm").envs(env.iter().copied());
-        let out = String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned();
-        assert!(out.contains("proxy-pass-target"), "{out}");
-        (out.contains(GREEN_PLUS), out.contains(RULE))
-    };
-    assert_eq!(on_terminal(&[]), (true, true));
-    assert_eq!(on_terminal(&[("TERM", "dumb")]), (false, false));
-    assert_eq!(on_terminal(&[("CLICOLOR", "0")]), (false, false));
-    assert_eq!(on_terminal(&[("NO_COLOR", "1")]), (false, false));
+    const TERMINAL_PLAIN: &[Out] = &[
+        Out::Has("proxy-pass-target"),
+        Out::Lacks(GREEN_PLUS),
+        Out::Lacks(RULE),
+    ];
+    run_all(&[
+        Case {
+            name: "a terminal",
+            ..TERMINAL
+        },
+        Case {
+            name: "a terminal with TERM=dumb",
+            env: &[("TERM", "dumb")],
+            stdout: TERMINAL_PLAIN,
+            ..TERMINAL
+        },
+        Case {
+            name: "a terminal with CLICOLOR=0",
+            env: &[("TERM", "xterm"), ("CLICOLOR", "0")],
+            stdout: TERMINAL_PLAIN,
+            ..TERMINAL
+        },
+        Case {
+            name: "a terminal with NO_COLOR",
+            env: &[("TERM", "xterm"), ("NO_COLOR", "1")],
+            stdout: TERMINAL_PLAIN,
+            ..TERMINAL
+        },
+    ]);
 }
 
 fn which(program: &str) -> Result<PathBuf, ()> {
@@ -570,18 +765,24 @@ fn write_keeps_permissions_follows_symlinks_and_refuses_read_only() {
     std::fs::write(&real, POOLED_INPUT).unwrap();
     std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
     std::os::unix::fs::symlink("real.conf", dir.path().join("link.conf")).unwrap();
-    let out = upkeep(dir.path(), &["-w", "link.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(std::fs::symlink_metadata(dir.path().join("link.conf"))
-        .unwrap()
-        .file_type()
-        .is_symlink());
-    assert!(std::fs::read_to_string(&real)
-        .unwrap()
-        .contains("keepalive 32;"));
-    assert_eq!(
+    let ran = Case {
+        name: "-w through a symlink",
+        args: &["-w", "link.conf"],
+        files_after: &[("real.conf", After::Has("keepalive 32;"))],
+        ..NONE
+    }
+    .run_in(dir.path());
+    ran.ensure(
+        std::fs::symlink_metadata(dir.path().join("link.conf"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "link.conf is still a symlink",
+    );
+    ran.ensure_eq(
         std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
-        0o640
+        0o640,
+        "real.conf's mode",
     );
     // No temporary files left behind.
     let names: Vec<String> = std::fs::read_dir(dir.path())
@@ -589,25 +790,33 @@ fn write_keeps_permissions_follows_symlinks_and_refuses_read_only() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names.len(), 2, "{names:?}");
+    ran.ensure_eq(names.len(), 2, format!("files left: {names:?}"));
 
     let ro = dir.path().join("ro.conf");
     std::fs::write(&ro, POOLED_INPUT).unwrap();
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).unwrap();
-    let out = upkeep(dir.path(), &["-w", "ro.conf"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(&ro).unwrap(), POOLED_INPUT);
+    Case {
+        name: "-w of a read-only file",
+        args: &["-w", "ro.conf"],
+        status: 2,
+        stderr: &[Out::Has("read-only")],
+        files_after: &[("ro.conf", After::Is(POOLED))],
+        ..NONE
+    }
+    .run_in(dir.path());
     let unchanged_before = std::fs::metadata(&real).unwrap().modified().unwrap();
-    let out = upkeep(dir.path(), &["-w", "real.conf"]);
-    assert_eq!(out.status.code(), Some(0));
-    assert!(
-        out.stdout.is_empty(),
-        "an unchanged file is not reported as written"
-    );
-    assert_eq!(
+    let ran = Case {
+        name: "-w of an unchanged file",
+        args: &["-w", "real.conf"],
+        // An unchanged file is not reported as written.
+        stdout: &[Out::Empty],
+        ..NONE
+    }
+    .run_in(dir.path());
+    ran.ensure_eq(
         std::fs::metadata(&real).unwrap().modified().unwrap(),
-        unchanged_before
+        unchanged_before,
+        "real.conf's modification time",
     );
 }
 
@@ -616,73 +825,70 @@ fn huge_file_is_refused_without_reading_it() {
     let dir = tempfile::tempdir().unwrap();
     let big = std::fs::File::create(dir.path().join("huge.conf")).unwrap();
     big.set_len(100 * 1024 * 1024).unwrap();
-    std::fs::write(dir.path().join("ok.conf"), POOLED_INPUT).unwrap();
-    let out = upkeep(dir.path(), &["--check", "huge.conf", "ok.conf"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("huge.conf: file is 100 MiB, larger than the 64 MiB"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        stdout(&out).contains("+++ b/ok.conf"),
-        "the other file is still processed"
-    );
+    Case {
+        name: "a 100 MiB file",
+        args: &["--check", "huge.conf", "ok.conf"],
+        files: &[("ok.conf", POOLED)],
+        status: 2,
+        stderr: &[Out::Has(
+            "huge.conf: file is 100 MiB, larger than the 64 MiB",
+        )],
+        // The other file is still processed.
+        stdout: &[Out::Has("+++ b/ok.conf")],
+        ..NONE
+    }
+    .run_in(dir.path());
 }
 
 #[test]
 fn non_utf8_bytes_are_kept_byte_for_byte() {
-    let dir = tempfile::tempdir().unwrap();
     let mut text = b"# caf\xe9 cr\xe8me (Latin-1)\n".to_vec();
-    text.extend_from_slice(POOLED_INPUT.as_bytes());
+    text.extend_from_slice(POOLED);
     text.extend_from_slice(b"# \xff\xfe trailing\n");
-    std::fs::write(dir.path().join("latin1.conf"), &text).unwrap();
-    let out = upkeep(dir.path(), &["-w", "latin1.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let written = std::fs::read(dir.path().join("latin1.conf")).unwrap();
-    assert!(written.starts_with(b"# caf\xe9 cr\xe8me (Latin-1)\nupstream api {"));
-    assert!(written.ends_with(b"# \xff\xfe trailing\n"));
+    run_all(&[Case {
+        name: "Latin-1 bytes",
+        args: &["-w", "latin1.conf"],
+        files: &[("latin1.conf", &text)],
+        files_after: &[
+            (
+                "latin1.conf",
+                After::Starts(b"# caf\xe9 cr\xe8me (Latin-1)\nupstream api {"),
+            ),
+            ("latin1.conf", After::Ends(b"# \xff\xfe trailing\n")),
+        ],
+        ..NONE
+    }]);
 }
 
 #[cfg(unix)]
 #[test]
 fn unreadable_file_is_an_error_and_others_go_on() {
     // Root reads any file, so read as an unprivileged user when we are root.
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("secret.conf"), POOLED_INPUT).unwrap();
     std::fs::write(dir.path().join("ok.conf"), POOLED_INPUT).unwrap();
-    use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(
         dir.path().join("secret.conf"),
         std::fs::Permissions::from_mode(0o000),
     )
     .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = env!("CARGO_BIN_EXE_upkeep");
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    let mut cmd = if is_root {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
-        c
+    let as_nobody: &[&str] = if common::is_root() {
+        &["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     } else {
-        Command::new(bin)
+        &[]
     };
-    let out = cmd
-        .args(["--check", "secret.conf", "ok.conf"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("secret.conf: permission denied"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(stdout(&out).contains("+++ b/ok.conf"));
+    Case {
+        name: "an unreadable file",
+        args: &["--check", "secret.conf", "ok.conf"],
+        via: as_nobody,
+        status: 2,
+        stderr: &[Out::Has("secret.conf: permission denied")],
+        stdout: &[Out::Has("+++ b/ok.conf")],
+        ..NONE
+    }
+    .run_in(dir.path());
 }
 
 #[cfg(unix)]
@@ -700,18 +906,20 @@ fn write_keeps_the_owner() {
     let path = dir.path().join("owned.conf");
     std::fs::write(&path, POOLED_INPUT).unwrap();
     std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
-    let out = upkeep(dir.path(), &["-w", "owned.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ran = Case {
+        name: "-w of another user's file",
+        args: &["-w", "owned.conf"],
+        ..NONE
+    }
+    .run_in(dir.path());
     let meta = std::fs::metadata(&path).unwrap();
-    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    ran.ensure_eq((meta.uid(), meta.gid()), (65534, 65534), "owner and group");
 }
 
 #[test]
 fn kill_during_write_leaves_old_or_new_never_a_mix() {
     // A large config takes long enough to write that a kill -9 lands at
     // different points; whatever happens, the file is one or the other.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("big.conf");
     let mut original = String::new();
     for i in 0..4000 {
         original.push_str(&format!(
@@ -720,37 +928,46 @@ fn kill_during_write_leaves_old_or_new_never_a_mix() {
             i % 50
         ));
     }
-    let expected = {
-        std::fs::write(&path, &original).unwrap();
-        let out = upkeep(dir.path(), &["-w", "big.conf"]);
-        assert_eq!(out.status.code(), Some(0));
-        std::fs::read(&path).unwrap()
-    };
+    let dir = tempfile::tempdir().unwrap();
+    let expected = Case {
+        name: "-w, not killed",
+        args: &["-w", "big.conf"],
+        files: &[("big.conf", original.as_bytes())],
+        ..NONE
+    }
+    .run_in(dir.path())
+    .file("big.conf");
     for delay_ms in [0u64, 5, 20, 60, 150] {
-        std::fs::write(&path, &original).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"))
-            .args(["-w", "-q", "big.conf"])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let name = format!("-w, killed after {delay_ms} ms");
+        let case = Case {
+            name: &name,
+            args: &["-w", "-q", "big.conf"],
+            ..NONE
+        };
+        std::fs::write(dir.path().join("big.conf"), &original).unwrap();
+        let mut child = case
+            .command(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
-        let _ = child.wait();
-        let now = std::fs::read(&path).unwrap();
-        assert!(
+        let ran = case.ran(dir.path(), child.wait_with_output().unwrap());
+        let now = ran.file("big.conf");
+        ran.ensure(
             now == original.as_bytes() || now == expected,
-            "a kill after {delay_ms} ms left a mix"
+            format!("a kill after {delay_ms} ms left a mix"),
         );
         // A killed run may leave its temporary file (nothing can remove it
         // after SIGKILL); it never has the config's name.
         for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            assert!(
+            ran.ensure(
                 name == "big.conf"
                     || (name.starts_with(".big.conf.upkeep-") && name.ends_with(".tmp")),
-                "{name}"
+                format!("left behind: {name}"),
             );
         }
     }
@@ -760,17 +977,23 @@ fn kill_during_write_leaves_old_or_new_never_a_mix() {
 /// says so on stderr, since run on nginx 1.22 it would not pool at all.
 #[test]
 fn new_defaults_output_warns_that_it_needs_the_new_nginx() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("a.conf"), POOLED_INPUT).unwrap();
-    let out = upkeep(dir.path(), &["--nginx-version", "1.30.0", "a.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("relies on that nginx's defaults"),
-        "{}",
-        stderr(&out)
-    );
-    let out = upkeep(dir.path(), &["a.conf"]);
-    assert!(!stderr(&out).contains("relies on that nginx's defaults"));
+    const WARNING: &str = "relies on that nginx's defaults";
+    run_all(&[
+        Case {
+            name: "--nginx-version 1.30.0",
+            args: &["--nginx-version", "1.30.0", "a.conf"],
+            files: &[("a.conf", POOLED)],
+            stderr: &[Out::Has(WARNING)],
+            ..NONE
+        },
+        Case {
+            name: "no --nginx-version",
+            args: &["a.conf"],
+            files: &[("a.conf", POOLED)],
+            stderr: &[Out::Lacks(WARNING)],
+            ..NONE
+        },
+    ]);
 }
 
 /// A tree is written all or nothing: with one file that cannot be written
@@ -778,70 +1001,65 @@ fn new_defaults_output_warns_that_it_needs_the_new_nginx() {
 #[test]
 fn a_tree_is_written_all_or_nothing() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    std::fs::create_dir_all(root.join("sites")).unwrap();
-    std::fs::write(
-        root.join("nginx.conf"),
-        "events {}\nhttp {\n    include sites/*.conf;\n}\n",
-    )
-    .unwrap();
     let site = |port: u16, backend: &str| {
         format!("server {{\n    listen {port};\n    location / {{\n        proxy_pass http://{backend};\n        proxy_set_header Host $host;\n    }}\n}}\n")
     };
-    std::fs::write(root.join("sites/a.conf"), site(8081, "a:8080")).unwrap();
-    std::fs::write(root.join("sites/b.conf"), site(8082, "b:8080")).unwrap();
-    let before: Vec<(std::path::PathBuf, Vec<u8>)> = ["nginx.conf", "sites/a.conf", "sites/b.conf"]
-        .iter()
-        .map(|p| (root.join(p), std::fs::read(root.join(p)).unwrap()))
-        .collect();
-    let b = root.join("sites/b.conf");
-    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o444)).unwrap();
-    let out = upkeep(root, &["--write", "nginx.conf"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("sites/b.conf") && stderr(&out).contains("no file was changed"),
-        "{}",
-        stderr(&out)
-    );
-    for (path, bytes) in &before {
-        assert_eq!(
-            &std::fs::read(path).unwrap(),
-            bytes,
-            "{} changed",
-            path.display()
-        );
+    let (a, b) = (site(8081, "a:8080"), site(8082, "b:8080"));
+    const NGINX_CONF: &[u8] = b"events {}\nhttp {\n    include sites/*.conf;\n}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("sites")).unwrap();
+    std::fs::write(root.join("nginx.conf"), NGINX_CONF).unwrap();
+    std::fs::write(root.join("sites/a.conf"), &a).unwrap();
+    std::fs::write(root.join("sites/b.conf"), &b).unwrap();
+    let b_conf = root.join("sites/b.conf");
+    std::fs::set_permissions(&b_conf, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let ran = Case {
+        name: "--write with a read-only file",
+        args: &["--write", "nginx.conf"],
+        status: 2,
+        stderr: &[Out::Has("sites/b.conf"), Out::Has("no file was changed")],
+        files_after: &[
+            ("nginx.conf", After::Is(NGINX_CONF)),
+            ("sites/a.conf", After::Is(a.as_bytes())),
+            ("sites/b.conf", After::Is(b.as_bytes())),
+        ],
+        ..NONE
     }
+    .run_in(root);
     let leftovers: Vec<_> = std::fs::read_dir(root.join("sites"))
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
         .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    ran.ensure(
+        leftovers.is_empty(),
+        format!("temporary files left: {leftovers:?}"),
+    );
     // Made writable, the same run writes both sites.
-    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = upkeep(root, &["--write", "nginx.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    for site in ["sites/a.conf", "sites/b.conf"] {
-        let text = std::fs::read_to_string(root.join(site)).unwrap();
-        assert!(text.contains("keepalive 32;"), "{site}:\n{text}");
+    std::fs::set_permissions(&b_conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    Case {
+        name: "--write, every file writable",
+        args: &["--write", "nginx.conf"],
+        files_after: &[
+            ("sites/a.conf", After::Has("keepalive 32;")),
+            ("sites/b.conf", After::Has("keepalive 32;")),
+        ],
+        ..NONE
     }
+    .run_in(root);
 }
 
 /// A file named twice (directly and through `..`) is one file, processed once.
 #[test]
 fn a_path_given_twice_is_one_file() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("conf")).unwrap();
-    std::fs::write(dir.path().join("conf/site.conf"), POOLED_INPUT).unwrap();
-    let out = upkeep(dir.path(), &["conf/site.conf", "conf/../conf/site.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(
-        stdout(&out).matches("+++ b/conf/site.conf").count(),
-        1,
-        "{}",
-        stdout(&out)
-    );
+    run_all(&[Case {
+        name: "a path given twice",
+        args: &["conf/site.conf", "conf/../conf/site.conf"],
+        files: &[("conf/site.conf", POOLED)],
+        stdout: &[Out::Times("+++ b/conf/site.conf", 1)],
+        ..NONE
+    }]);
 }
 
 /// Diff paths are relative to the current directory whatever the argument
@@ -849,20 +1067,19 @@ fn a_path_given_twice_is_one_file() {
 #[test]
 fn diff_paths_are_relative_to_the_current_directory() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("frontend")).unwrap();
-    std::fs::write(dir.path().join("frontend/nginx.conf"), POOLED_INPUT).unwrap();
-    let absolute = dir
-        .path()
-        .join("frontend/nginx.conf")
-        .canonicalize()
-        .unwrap();
-    let out = upkeep(dir.path(), &[absolute.to_str().unwrap()]);
-    assert!(
-        stdout(&out).starts_with("--- a/frontend/nginx.conf\n+++ b/frontend/nginx.conf\n"),
-        "{}",
-        stdout(&out)
-    );
+    let absolute = dir.path().canonicalize().unwrap().join("frontend/nginx.conf");
+    Case {
+        name: "an absolute path",
+        args: &[absolute.to_str().unwrap()],
+        files: &[("frontend/nginx.conf", POOLED)],
+        stdout: &[Out::Starts(
+            "--- a/frontend/nginx.conf\n+++ b/frontend/nginx.conf\n",
+        )],
+        ..NONE
+    }
+    .run_in(dir.path());
 }
+
 /// The nginx check itself must be able to fail: this is the collision the
 /// naming rules avoid (`upstream "app" may not have port 9000`).
 #[test]
