@@ -379,8 +379,16 @@ impl Case<'_> {
                 (After::Ends(b), Some(g)) => g.ends_with(b),
             };
             if !ok {
+                // Bytes shown as text, as the file is.
+                let text = |b: &[u8]| format!("{:?}", String::from_utf8_lossy(b));
+                let want = match *want {
+                    After::Is(b) => format!("Is({})", text(b)),
+                    After::Starts(b) => format!("Starts({})", text(b)),
+                    After::Ends(b) => format!("Ends({})", text(b)),
+                    other => format!("{other:?}"),
+                };
                 problems.push(format!(
-                    "{path} afterwards: expected {want:?}, got {}",
+                    "{path} afterwards: expected {want}, got {}",
                     match &got {
                         Some(g) => format!("{:?}", String::from_utf8_lossy(g)),
                         None => "no file".into(),
