@@ -594,7 +594,7 @@ fn apply(text: &[u8], e: &Edit, what: &str) -> Result<Vec<u8>, String> {
         .enumerate()
         .filter(|(_, w)| *w == e.from)
         .map(|(i, _)| i);
-    let at = if e.last { at.last() } else { at.next() };
+    let at = if e.last { at.next_back() } else { at.next() };
     let Some(at) = at.filter(|_| !e.from.is_empty()) else {
         return Err(format!(
             "{:?} is not in {what}: the fixture changed, and the case would check nothing",
