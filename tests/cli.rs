@@ -1,95 +1,120 @@
 //! The command line as users and CI scripts see it: flags, modes, exit
 //! codes, error messages with path:line:column, several files at once,
 //! standard input, JSON, and safe in-place writes.
+//!
+//! Every run goes through the shared runner (`common::run`): tables of
+//! cases for exit codes, output and files afterwards (`run_all`), stories
+//! for runs one after the other in one directory (`run_story`,
+//! `run_story_in`), and `Case::run` with `Ran::ensure` for what a table
+//! cannot say (a JSON report read field by field, modes and owners, a
+//! signal, a closed pipe, a terminal).
 
 mod common;
 
 use std::io::Write as _;
-
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+
+use common::run::{run_all, run_story, run_story_in, After, Case, Out, NONE, REPO};
 
 const MOTIVATING: &str = "fixtures/01-motivating-frontend";
 const MOTIVATING_INPUT: &str = "fixtures/01-motivating-frontend/input.conf";
 const POOLED_INPUT: &str = "server {\n    location / {\n        proxy_pass http://api:8080;\n        proxy_set_header Host $host;\n    }\n}\n";
+const POOLED: &[u8] = POOLED_INPUT.as_bytes();
 
-fn upkeep(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_upkeep"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NO_COLOR")
-        .output()
-        .unwrap()
+fn repo() -> PathBuf {
+    common::repo()
 }
 
-fn upkeep_stdin(args: &[&str], input: &[u8]) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // upkeep may exit before reading (a bad flag): a closed pipe then.
-    let _ = child.stdin.take().unwrap().write_all(input);
-    child.wait_with_output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// The motivating fixture's flags, one per line of its `args`.
-fn motivating_args() -> Vec<String> {
-    std::fs::read_to_string(repo().join(MOTIVATING).join("args"))
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect()
-}
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The runner this file relies on fails, and reports every failing case
+/// of a table, not just the first.
+#[test]
+fn the_runner_can_fail() {
+    let message = |cases: &[Case]| {
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_all(cases)))
+            .expect_err("run_all passed");
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap()
+    };
+    let wrong = [
+        Case {
+            name: "wrong exit",
+            args: &["--version"],
+            status: 2,
+            ..NONE
+        },
+        Case {
+            name: "wrong stdout",
+            args: &["--version"],
+            stdout: &[Out::Has("no such text")],
+            ..NONE
+        },
+        Case {
+            name: "right",
+            args: &["--version"],
+            stdout: &[Out::Starts("upkeep ")],
+            ..NONE
+        },
+    ];
+    let m = message(&wrong);
+    assert!(
+        m.starts_with("2 of 3 cases failed")
+            && m.contains("case `wrong exit` failed:\n  - exit Some(0), expected 2")
+            && m.contains(
+                "case `wrong stdout` failed:\n  - stdout does not meet Has(\"no such text\")"
+            )
+            && !m.contains("case `right`"),
+        "{m}"
+    );
+    assert!(message(&[]).contains("an empty table"));
+    assert!(message(&[wrong[2], wrong[2]]).contains("two cases are named `right`"));
 }
 
 #[test]
 fn help_documents_every_flag() {
-    let out = upkeep(repo(), &["--help"]);
-    assert_eq!(out.status.code(), Some(0));
-    let help = stdout(&out);
-    for flag in [
-        "--diff",
-        "--check",
-        "--write",
-        "--keepalive",
-        "--name",
-        "--websocket",
-        "--nginx-version",
-        "--proxy-host",
-        "--only",
-        "--skip",
-        "--format",
-        "--color",
-        "--quiet",
-        "--verbose",
-        "--help",
-        "--version",
-        "<PATH>",
-    ] {
-        assert!(help.contains(flag), "--help lacks {flag}");
-    }
-    assert!(stdout(&upkeep(repo(), &["--version"])).starts_with("upkeep "));
+    run_all(&[
+        Case {
+            name: "--help",
+            cwd: REPO,
+            args: &["--help"],
+            stdout: &[
+                Out::Has("--diff"),
+                Out::Has("--check"),
+                Out::Has("--write"),
+                Out::Has("--keepalive"),
+                Out::Has("--name"),
+                Out::Has("--websocket"),
+                Out::Has("--nginx-version"),
+                Out::Has("--proxy-host"),
+                Out::Has("--only"),
+                Out::Has("--skip"),
+                Out::Has("--format"),
+                Out::Has("--color"),
+                Out::Has("--quiet"),
+                Out::Has("--verbose"),
+                Out::Has("--help"),
+                Out::Has("--version"),
+                Out::Has("<PATH>"),
+            ],
+            ..NONE
+        },
+        Case {
+            name: "--version",
+            cwd: REPO,
+            args: &["--version"],
+            stdout: &[Out::Starts("upkeep ")],
+            ..NONE
+        },
+    ]);
 }
 
 #[test]
 fn bad_flags_exit_2_with_claps_message() {
-    for args in [
-        &["--keepalive", "0", "x.conf"][..],
+    let argsets: [&[&str]; 12] = [
+        &["--keepalive", "0", "x.conf"],
         &["--keepalive", "gateway=many", "x.conf"],
         &["--name", "gateway=gw", "x.conf"],
         &["--websocket", "ws", "x.conf"],
@@ -101,11 +126,24 @@ fn bad_flags_exit_2_with_claps_message() {
         &["--diff", "--write", "x.conf"],
         &["--check", "--write", "x.conf"],
         &[],
-    ] {
-        let out = upkeep(repo(), args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains("error"), "{args:?}");
-    }
+    ];
+    let names: Vec<String> = argsets
+        .iter()
+        .map(|a| format!("upkeep {}", a.join(" ")))
+        .collect();
+    let cases: Vec<Case> = argsets
+        .iter()
+        .zip(&names)
+        .map(|(args, name)| Case {
+            name,
+            cwd: REPO,
+            args,
+            status: 2,
+            stderr: &[Out::Has("error")],
+            ..NONE
+        })
+        .collect();
+    run_all(&cases);
 }
 
 /// `--only`/`--skip` choose the protocols, on the command line and in
@@ -113,444 +151,585 @@ fn bad_flags_exit_2_with_claps_message() {
 /// valid ones.
 #[test]
 fn only_and_skip_choose_the_protocols() {
-    let input = b"server {\n    listen 80;\n    location / { proxy_pass http://app:8080; }\n    location ~ \\.php$ { fastcgi_pass php:9000; }\n    location /c { set $memcached_key $uri; memcached_pass cache:11211; }\n}\n";
-    // The summary line names the targets rewritten per protocol.
-    let rewritten = |args: &[&str]| {
-        let mut all = vec!["--no-config", "-"];
-        all.splice(0..0, args.iter().copied());
-        let out = upkeep_stdin(&all, input);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-        let line = stderr(&out);
-        ["proxy_pass", "fastcgi_pass", "memcached_pass"]
-            .into_iter()
-            .filter(|p| line.contains(&format!("{p} target")))
-            .collect::<Vec<_>>()
+    const INPUT: &[u8] = b"server {\n    listen 80;\n    location / { proxy_pass http://app:8080; }\n    location ~ \\.php$ { fastcgi_pass php:9000; }\n    location /c { set $memcached_key $uri; memcached_pass cache:11211; }\n}\n";
+    // The summary line names the targets rewritten per protocol: these
+    // and no others.
+    fn rewritten(wanted: &[&str]) -> Vec<Out<'static>> {
+        [
+            ("proxy_pass", "proxy_pass target"),
+            ("fastcgi_pass", "fastcgi_pass target"),
+            ("memcached_pass", "memcached_pass target"),
+        ]
+        .into_iter()
+        .map(|(p, said)| {
+            if wanted.contains(&p) {
+                Out::Has(said)
+            } else {
+                Out::Lacks(said)
+            }
+        })
+        .collect()
+    }
+    const PROTOCOL: Case = Case {
+        cwd: REPO,
+        stdin: Some(INPUT),
+        ..NONE
     };
-    assert_eq!(
-        rewritten(&[]),
-        ["proxy_pass", "fastcgi_pass", "memcached_pass"]
-    );
-    assert_eq!(rewritten(&["--only", "fastcgi"]), ["fastcgi_pass"]);
-    assert_eq!(
-        rewritten(&["--only", "proxy,memcached"]),
-        ["proxy_pass", "memcached_pass"]
-    );
-    assert_eq!(
-        rewritten(&["--only", "proxy", "--only", "fastcgi"]),
-        ["proxy_pass", "fastcgi_pass"]
-    );
-    assert_eq!(
-        rewritten(&["--skip", "fastcgi"]),
-        ["proxy_pass", "memcached_pass"]
-    );
-    assert_eq!(
-        rewritten(&["--only", "proxy,fastcgi", "--skip", "proxy"]),
-        ["fastcgi_pass"]
-    );
-    // --name names a FastCGI backend as it names an HTTP one.
-    let out = upkeep_stdin(&["--no-config", "--name", "php:9000=php_fpm", "-"], input);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains("fastcgi_pass php_fpm;"),
-        "{}",
-        stdout(&out)
-    );
-    // A WebSocket path is one of a proxying location, not a FastCGI one.
-    let out = upkeep_stdin(
-        &["--no-config", "--websocket", "/php/ws", "-"],
-        b"server {\n    location /php/ { fastcgi_pass php:9000; }\n}\n",
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    // -v says why a skipped protocol's directive stays.
-    let out = upkeep_stdin(&["--no-config", "-v", "--skip", "memcached", "-"], input);
-    assert!(
-        stderr(&out).contains(
-            "memcached_pass is left alone: memcached is not pooled in this run (--only/--skip)"
-        ),
-        "{}",
-        stderr(&out)
-    );
-    // (A file, not stdin: upkeep stops at the flag before reading anything.)
-    let out = upkeep(repo(), &["--no-config", "--only", "fcgi", "x.conf"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out)
-            .contains("`fcgi` is not a protocol upkeep pools: use proxy, fastcgi, grpc, memcached"),
-        "{}",
-        stderr(&out)
-    );
-    // upkeep.toml: the same, with the file's line on a mistake.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("site.conf"), input).unwrap();
-    std::fs::write(dir.path().join("upkeep.toml"), "only = [\"memcached\"]\n").unwrap();
-    let out = upkeep(dir.path(), &["site.conf"]);
-    assert!(
-        stderr(&out).contains("memcached_pass target"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        !stderr(&out).contains("proxy_pass target"),
-        "{}",
-        stderr(&out)
-    );
-    std::fs::write(dir.path().join("upkeep.toml"), "skip = [\"php\"]\n").unwrap();
-    let out = upkeep(dir.path(), &["site.conf"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("upkeep.toml:1:9: skip: `php` is not a protocol upkeep pools"),
-        "{}",
-        stderr(&out)
-    );
+    run_all(&[
+        Case {
+            name: "every protocol",
+            args: &["--no-config", "-"],
+            stderr: &rewritten(&["proxy_pass", "fastcgi_pass", "memcached_pass"]),
+            ..PROTOCOL
+        },
+        Case {
+            name: "--only fastcgi",
+            args: &["--only", "fastcgi", "--no-config", "-"],
+            stderr: &rewritten(&["fastcgi_pass"]),
+            ..PROTOCOL
+        },
+        Case {
+            name: "--only proxy,memcached",
+            args: &["--only", "proxy,memcached", "--no-config", "-"],
+            stderr: &rewritten(&["proxy_pass", "memcached_pass"]),
+            ..PROTOCOL
+        },
+        Case {
+            name: "--only twice",
+            args: &["--only", "proxy", "--only", "fastcgi", "--no-config", "-"],
+            stderr: &rewritten(&["proxy_pass", "fastcgi_pass"]),
+            ..PROTOCOL
+        },
+        Case {
+            name: "--skip fastcgi",
+            args: &["--skip", "fastcgi", "--no-config", "-"],
+            stderr: &rewritten(&["proxy_pass", "memcached_pass"]),
+            ..PROTOCOL
+        },
+        Case {
+            name: "--only and --skip",
+            args: &[
+                "--only",
+                "proxy,fastcgi",
+                "--skip",
+                "proxy",
+                "--no-config",
+                "-",
+            ],
+            stderr: &rewritten(&["fastcgi_pass"]),
+            ..PROTOCOL
+        },
+        // --name names a FastCGI backend as it names an HTTP one.
+        Case {
+            name: "--name for a FastCGI backend",
+            args: &["--no-config", "--name", "php:9000=php_fpm", "-"],
+            stdout: &[Out::Has("fastcgi_pass php_fpm;")],
+            ..PROTOCOL
+        },
+        // A WebSocket path is one of a proxying location, not a FastCGI one.
+        Case {
+            name: "--websocket for a FastCGI location",
+            args: &["--no-config", "--websocket", "/php/ws", "-"],
+            stdin: Some(b"server {\n    location /php/ { fastcgi_pass php:9000; }\n}\n"),
+            status: 2,
+            ..PROTOCOL
+        },
+        // -v says why a skipped protocol's directive stays.
+        Case {
+            name: "-v --skip memcached",
+            args: &["--no-config", "-v", "--skip", "memcached", "-"],
+            stderr: &[Out::Has(
+                "memcached_pass is left alone: memcached is not pooled in this run (--only/--skip)",
+            )],
+            ..PROTOCOL
+        },
+        // (A file, not stdin: upkeep stops at the flag before reading anything.)
+        Case {
+            name: "--only fcgi",
+            cwd: REPO,
+            args: &["--no-config", "--only", "fcgi", "x.conf"],
+            status: 2,
+            stderr: &[Out::Has(
+                "`fcgi` is not a protocol upkeep pools: use proxy, fastcgi, grpc, memcached",
+            )],
+            ..NONE
+        },
+        // upkeep.toml: the same, with the file's line on a mistake.
+        Case {
+            name: "upkeep.toml only",
+            args: &["site.conf"],
+            files: &[
+                ("site.conf", INPUT),
+                ("upkeep.toml", b"only = [\"memcached\"]\n"),
+            ],
+            stderr: &[
+                Out::Has("memcached_pass target"),
+                Out::Lacks("proxy_pass target"),
+            ],
+            ..NONE
+        },
+        Case {
+            name: "upkeep.toml skip php",
+            args: &["site.conf"],
+            files: &[("site.conf", INPUT), ("upkeep.toml", b"skip = [\"php\"]\n")],
+            status: 2,
+            stderr: &[Out::Has(
+                "upkeep.toml:1:9: skip: `php` is not a protocol upkeep pools",
+            )],
+            ..NONE
+        },
+    ]);
 }
 
 #[test]
 fn motivating_example_diff_and_check() {
-    let args = motivating_args();
-    let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let input = format!("{MOTIVATING}/input.conf");
-    argv.push(&input);
-    let out = upkeep(repo(), &argv);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let diff = stdout(&out);
-    assert!(
-        diff.starts_with(&format!("--- a/{input}\n+++ b/{input}\n")),
-        "{diff}"
-    );
-    assert!(diff.contains("+    location /api/ws {"));
-    // By default stderr holds one summary line; the counts are the fixture's
-    // (3 backends, 3 pooled locations and the one split off, checked by hand
-    // against expected.conf).
-    assert_eq!(
-        stderr(&out),
-        "3 upstreams added, 3 proxy_pass targets rewritten, 1 proxy_http_version set to 1.1, \
-         3 Connection headers fixed, 1 Upgrade header moved, 1 WebSocket location split off, \
-         3 proxy_redirects kept in 1 file\n"
-    );
-    // Reasons with rule ids with -v.
-    let mut verbose = argv.clone();
-    verbose.insert(0, "-v");
-    assert!(stderr(&upkeep(repo(), &verbose)).contains(": websocket-split: "));
-    // --statistics: per-rule counts after the summary, most first.
-    let mut stats = argv.clone();
-    stats.insert(0, "--statistics");
-    let stats = stderr(&upkeep(repo(), &stats));
-    assert!(
-        stats.contains("\n     3  upstream-block\n")
-            && stats.ends_with("     1  websocket-split\n"),
-        "{stats}"
-    );
-    argv.insert(0, "--check");
-    assert_eq!(upkeep(repo(), &argv).status.code(), Some(1));
-    let expected = format!("{MOTIVATING}/expected.conf");
-    *argv.last_mut().unwrap() = &expected;
-    let clean = upkeep(repo(), &argv);
-    assert_eq!(clean.status.code(), Some(0));
-    assert!(clean.stdout.is_empty());
-    assert_eq!(stderr(&clean), "nothing to change in 1 file\n");
+    const MOTIVATING_RUN: Case = Case {
+        cwd: REPO,
+        args_file: Some(MOTIVATING),
+        args: &[MOTIVATING_INPUT],
+        ..NONE
+    };
+    run_all(&[
+        Case {
+            name: "diff",
+            stdout: &[
+                Out::Starts(
+                    "--- a/fixtures/01-motivating-frontend/input.conf\n+++ b/fixtures/01-motivating-frontend/input.conf\n",
+                ),
+                Out::Has("+    location /api/ws {"),
+            ],
+            // By default stderr holds one summary line; the counts are the
+            // fixture's (3 backends, 3 pooled locations and the one split
+            // off, checked by hand against expected.conf).
+            stderr: &[Out::Exact(
+                "3 upstreams added, 3 proxy_pass targets rewritten, 1 proxy_http_version set to 1.1, \
+                 3 Connection headers fixed, 1 Upgrade header moved, 1 WebSocket location split off, \
+                 3 proxy_redirects kept in 1 file\n",
+            )],
+            ..MOTIVATING_RUN
+        },
+        // Reasons with rule ids with -v.
+        Case {
+            name: "-v",
+            args: &["-v", MOTIVATING_INPUT],
+            stderr: &[Out::Has(": websocket-split: ")],
+            ..MOTIVATING_RUN
+        },
+        // --statistics: per-rule counts after the summary, most first.
+        Case {
+            name: "--statistics",
+            args: &["--statistics", MOTIVATING_INPUT],
+            stderr: &[
+                Out::Has("\n     3  upstream-block\n"),
+                Out::Ends("     1  websocket-split\n"),
+            ],
+            ..MOTIVATING_RUN
+        },
+        Case {
+            name: "--check of the input",
+            args: &["--check", MOTIVATING_INPUT],
+            status: 1,
+            ..MOTIVATING_RUN
+        },
+        Case {
+            name: "--check of the expected output",
+            args: &["--check", "fixtures/01-motivating-frontend/expected.conf"],
+            stdout: &[Out::Empty],
+            stderr: &[Out::Exact("nothing to change in 1 file\n")],
+            ..MOTIVATING_RUN
+        },
+    ]);
 }
 
 #[test]
 fn valid_file_without_anything_to_pool_gives_empty_diff() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("static.conf"),
-        "server {\n    listen 80;\n    root /srv;\n}\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("empty.conf"), "").unwrap();
-    let out = upkeep(dir.path(), &["--check", "static.conf", "empty.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(out.stdout.is_empty());
+    run_all(&[Case {
+        name: "nothing to pool",
+        args: &["--check", "static.conf", "empty.conf"],
+        files: &[
+            (
+                "static.conf",
+                b"server {\n    listen 80;\n    root /srv;\n}\n",
+            ),
+            ("empty.conf", b""),
+        ],
+        stdout: &[Out::Empty],
+        ..NONE
+    }]);
 }
 
-fn expect_error(name: &str, content: &[u8], line_col: &str, words: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(name), content).unwrap();
-    let out = upkeep(dir.path(), &["--write", name]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{name}: {err}");
-    assert!(
-        err.contains(&format!("{name}:{line_col}:")),
-        "{name}: wanted {line_col} in {err}"
-    );
-    assert!(err.contains(words), "{name}: wanted `{words}` in {err}");
-    assert!(err.contains("help:"), "{name}: {err}");
-    assert_eq!(
-        std::fs::read(dir.path().join(name)).unwrap(),
-        content,
-        "{name} was modified"
-    );
-    assert!(out.stdout.is_empty());
+/// `upkeep --write NAME` of a file with a syntax error: exit 2, the error
+/// at NAME:LINE:COLUMN with its words and a help line, nothing on stdout,
+/// the file as it was.
+macro_rules! syntax_error {
+    ($name:literal, $content:expr, $at:literal, $words:literal) => {
+        Case {
+            name: $name,
+            args: &["--write", $name],
+            files: &[($name, $content)],
+            status: 2,
+            stdout: &[Out::Empty],
+            stderr: &[
+                Out::Has(concat!($name, ":", $at, ":")),
+                Out::Has($words),
+                Out::Has("help:"),
+            ],
+            files_after: &[($name, After::Same)],
+            ..NONE
+        }
+    };
 }
 
 #[test]
 fn syntax_errors_name_path_line_and_column() {
-    expect_error(
-        "unbalanced.conf",
-        b"http {\n    server {\n        listen 80;\n    }\n",
-        "1:6",
-        "not closed",
-    );
-    expect_error(
-        "extra-brace.conf",
-        b"server { listen 80; }\n}\n",
-        "2:1",
-        "unexpected \"}\"",
-    );
-    expect_error(
-        "quote.conf",
-        b"server {\n    return 200 \"oops;\n}\n",
-        "2:16",
-        "unterminated quoted string",
-    );
-    expect_error(
-        "semicolon.conf",
-        b"server {\n    location / {\n        proxy_pass http://a:1\n    }\n}\n",
-        "3:30",
-        "missing \";\"",
-    );
-    expect_error(
-        "glued.conf",
-        b"add_header X \"a\"b;\n",
-        "1:17",
-        "after a quoted string",
-    );
-    expect_error(
-        "bom.conf",
-        b"\xEF\xBB\xBFserver { listen 80; }\n",
-        "1:1",
-        "byte-order mark",
-    );
     let mut garbage = vec![0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0x00];
     garbage.extend((0..512u32).map(|i| (i * 7 % 251) as u8));
-    expect_error("binary.conf", &garbage, "1:8", "binary data");
+    run_all(&[
+        syntax_error!(
+            "unbalanced.conf",
+            b"http {\n    server {\n        listen 80;\n    }\n",
+            "1:6",
+            "not closed"
+        ),
+        syntax_error!(
+            "extra-brace.conf",
+            b"server { listen 80; }\n}\n",
+            "2:1",
+            "unexpected \"}\""
+        ),
+        syntax_error!(
+            "quote.conf",
+            b"server {\n    return 200 \"oops;\n}\n",
+            "2:16",
+            "unterminated quoted string"
+        ),
+        syntax_error!(
+            "semicolon.conf",
+            b"server {\n    location / {\n        proxy_pass http://a:1\n    }\n}\n",
+            "3:30",
+            "missing \";\""
+        ),
+        syntax_error!(
+            "glued.conf",
+            b"add_header X \"a\"b;\n",
+            "1:17",
+            "after a quoted string"
+        ),
+        syntax_error!(
+            "bom.conf",
+            b"\xEF\xBB\xBFserver { listen 80; }\n",
+            "1:1",
+            "byte-order mark"
+        ),
+        syntax_error!("binary.conf", &garbage, "1:8", "binary data"),
+    ]);
 }
 
 #[test]
 fn missing_paths_and_empty_directories_are_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = upkeep(dir.path(), &["nope.conf"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("nope.conf: no such file or directory"),
-        "{}",
-        stderr(&out)
-    );
-    std::fs::create_dir(dir.path().join("empty")).unwrap();
-    std::fs::write(dir.path().join("empty/readme.txt"), "not a conf").unwrap();
-    let out = upkeep(dir.path(), &["empty"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("no nginx configs here"),
-        "{}",
-        stderr(&out)
-    );
+    run_all(&[
+        Case {
+            name: "a missing file",
+            args: &["nope.conf"],
+            status: 2,
+            stderr: &[Out::Has("nope.conf: no such file or directory")],
+            ..NONE
+        },
+        Case {
+            name: "a directory without configs",
+            args: &["empty"],
+            files: &[("empty/readme.txt", b"not a conf")],
+            status: 2,
+            stderr: &[Out::Has("no nginx configs here")],
+            ..NONE
+        },
+    ]);
 }
 
 #[test]
 fn one_bad_file_does_not_stop_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let sites = dir.path().join("sites");
-    std::fs::create_dir_all(sites.join("nested")).unwrap();
-    std::fs::write(sites.join("a.conf"), POOLED_INPUT).unwrap();
-    std::fs::write(sites.join("b.conf"), "server { listen 80 }\n").unwrap();
-    std::fs::write(sites.join("nested/c.conf"), POOLED_INPUT).unwrap();
-    std::fs::write(sites.join("ignored.txt"), POOLED_INPUT).unwrap();
-    let out = upkeep(dir.path(), &["--write", "sites"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("sites/b.conf:1:19"),
-        "{}",
-        stderr(&out)
-    );
-    let summary = stdout(&out);
-    assert!(
-        summary.contains("sites/a.conf:") && summary.contains("sites/nested/c.conf:"),
-        "{summary}"
-    );
-    assert!(std::fs::read_to_string(sites.join("a.conf"))
-        .unwrap()
-        .contains("keepalive 32;"));
-    // Snippets of different directories are different http contexts: c.conf
-    // gets an upstream of its own (one directory would share it).
-    let c = std::fs::read_to_string(sites.join("nested/c.conf")).unwrap();
-    assert!(
-        c.contains("proxy_pass http://api;") && c.contains("upstream api"),
-        "{c}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(sites.join("b.conf")).unwrap(),
-        "server { listen 80 }\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(sites.join("ignored.txt")).unwrap(),
-        POOLED_INPUT
-    );
+    run_all(&[Case {
+        name: "one bad file of three",
+        args: &["--write", "sites"],
+        files: &[
+            ("sites/a.conf", POOLED),
+            ("sites/b.conf", b"server { listen 80 }\n"),
+            ("sites/nested/c.conf", POOLED),
+            ("sites/ignored.txt", POOLED),
+        ],
+        status: 2,
+        stderr: &[Out::Has("sites/b.conf:1:19")],
+        stdout: &[Out::Has("sites/a.conf:"), Out::Has("sites/nested/c.conf:")],
+        files_after: &[
+            ("sites/a.conf", After::Has("keepalive 32;")),
+            // Snippets of different directories are different http
+            // contexts: c.conf gets an upstream of its own (one directory
+            // would share it).
+            ("sites/nested/c.conf", After::Has("proxy_pass http://api;")),
+            ("sites/nested/c.conf", After::Has("upstream api")),
+            ("sites/b.conf", After::Same),
+            ("sites/ignored.txt", After::Same),
+        ],
+        ..NONE
+    }]);
 }
 
 #[test]
 fn stdin_in_every_mode() {
-    let diff = upkeep_stdin(&["-"], POOLED_INPUT.as_bytes());
-    assert_eq!(diff.status.code(), Some(0));
-    assert!(
-        stdout(&diff).starts_with("--- a/stdin\n+++ b/stdin\n"),
-        "{}",
-        stdout(&diff)
-    );
-    let check = upkeep_stdin(&["--check", "-"], POOLED_INPUT.as_bytes());
-    assert_eq!(check.status.code(), Some(1));
-    let write = upkeep_stdin(&["--write", "-"], POOLED_INPUT.as_bytes());
-    assert_eq!(write.status.code(), Some(0));
-    assert!(stdout(&write)
-        .starts_with("upstream api {\n    server api:8080;\n    keepalive 32;\n}\n\nserver {"));
-    let bad = upkeep_stdin(&["-"], b"server {");
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(stderr(&bad).contains("-:1:"), "{}", stderr(&bad));
+    const STDIN: Case = Case {
+        cwd: REPO,
+        stdin: Some(POOLED),
+        ..NONE
+    };
+    run_all(&[
+        Case {
+            name: "diff",
+            args: &["-"],
+            stdout: &[Out::Starts("--- a/stdin\n+++ b/stdin\n")],
+            ..STDIN
+        },
+        Case {
+            name: "--check",
+            args: &["--check", "-"],
+            status: 1,
+            ..STDIN
+        },
+        Case {
+            name: "--write",
+            args: &["--write", "-"],
+            stdout: &[Out::Starts(
+                "upstream api {\n    server api:8080;\n    keepalive 32;\n}\n\nserver {",
+            )],
+            ..STDIN
+        },
+        Case {
+            name: "a syntax error",
+            args: &["-"],
+            stdin: Some(b"server {"),
+            status: 2,
+            stderr: &[Out::Has("-:1:")],
+            ..STDIN
+        },
+    ]);
+}
+
+/// Where a change or its edit is: line, column, end line, end column.
+fn at(v: &serde_json::Value) -> [Option<u64>; 4] {
+    ["line", "column", "end_line", "end_column"].map(|k| v[k].as_u64())
+}
+
+fn place(line: u64, column: u64, end_line: u64, end_column: u64) -> [Option<u64>; 4] {
+    [line, column, end_line, end_column].map(Some)
 }
 
 #[test]
 fn json_report() {
-    let out = upkeep_stdin(
-        &["--format", "json", "--keepalive", "8", "-"],
-        POOLED_INPUT.as_bytes(),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ran = Case {
+        name: "--format json",
+        cwd: REPO,
+        args: &["--format", "json", "--keepalive", "8", "-"],
+        stdin: Some(POOLED),
+        // Nothing on stderr in JSON mode but errors.
+        stderr: &[Out::Empty],
+        ..NONE
+    }
+    .run();
+    let report = ran.json();
     let file = &report["files"][0];
-    assert_eq!(file["status"], "changed");
-    let changes = file["changes"].as_array().unwrap();
-    let rules: Vec<&str> = changes
-        .iter()
-        .map(|c| c["rule"].as_str().unwrap())
-        .collect();
-    assert_eq!(
+    ran.ensure_eq(&file["status"], &"changed".into(), "the file's status");
+    let changes = file["changes"].as_array().cloned().unwrap_or_default();
+    let rules: Vec<Option<&str>> = changes.iter().map(|c| c["rule"].as_str()).collect();
+    ran.ensure_eq(
         rules,
         [
             "upstream-block",
             "proxy-pass-target",
             "http-version",
             "proxy-redirect",
-            "connection-header"
+            "connection-header",
         ]
+        .map(Some)
+        .to_vec(),
+        "the changes' rules",
     );
-    assert_eq!(report["version"], 1);
-    assert_eq!(report["errors"], serde_json::json!([]));
+    ran.ensure_eq(&report["version"], &1.into(), "version");
+    ran.ensure_eq(&report["errors"], &serde_json::json!([]), "errors");
     // Reported at the directive it is about (`proxy_pass …;`, line 3,
     // columns 9 to 36), the edit being its `api:8080` (columns 27 to 35).
     let target = &changes[1];
-    let at = |v: &serde_json::Value| {
-        ["line", "column", "end_line", "end_column"].map(|k| v[k].as_u64().unwrap())
-    };
-    assert_eq!(at(target), [3, 9, 3, 36]);
-    assert_eq!(at(&target["edit"]), [3, 27, 3, 35]);
+    ran.ensure_eq(at(target), place(3, 9, 3, 36), "the target change's place");
+    ran.ensure_eq(at(&target["edit"]), place(3, 27, 3, 35), "its edit's place");
     // The new upstream block is inserted at 1:1 but is about the same
     // proxy_pass; the header line goes into `location /` (2:5 to 2:15).
-    assert_eq!(at(&changes[0]), [3, 9, 3, 36]);
-    assert_eq!(at(&changes[0]["edit"]), [1, 1, 1, 1]);
-    assert_eq!(at(&changes[4]), [2, 5, 2, 15]);
-    assert_eq!(
-        (target["before"].as_str(), target["after"].as_str()),
-        (Some("api:8080"), Some("api"))
+    ran.ensure_eq(
+        at(&changes[0]),
+        place(3, 9, 3, 36),
+        "the upstream change's place",
     );
-    assert!(target["reason"]
-        .as_str()
-        .unwrap()
-        .contains("implicit upstream"));
-    assert_eq!(report["summary"]["changed"], 1);
-    // Nothing on stderr in JSON mode but errors.
-    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+    ran.ensure_eq(
+        at(&changes[0]["edit"]),
+        place(1, 1, 1, 1),
+        "its edit's place",
+    );
+    ran.ensure_eq(
+        at(&changes[4]),
+        place(2, 5, 2, 15),
+        "the header change's place",
+    );
+    ran.ensure_eq(
+        (target["before"].as_str(), target["after"].as_str()),
+        (Some("api:8080"), Some("api")),
+        "the target before and after",
+    );
+    ran.ensure(
+        target["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("implicit upstream")),
+        "the target's reason names the implicit upstream",
+    );
+    ran.ensure_eq(&report["summary"]["changed"], &1.into(), "summary.changed");
 }
 
 #[test]
 fn notes_say_what_was_left_alone() {
-    let input = b"http { server { location / { proxy_pass http://$backend; } } }\nstream { server { listen 1; proxy_pass db:5432; } }\n";
-    let out = upkeep_stdin(&["-"], input);
-    assert_eq!(out.status.code(), Some(0));
-    assert!(out.stdout.is_empty());
-    // The variable target is a place left alone; a stream proxy_pass is
-    // no HTTP proxying, so nothing upkeep declined.
-    assert_eq!(
-        stderr(&out),
-        "nothing to change in 1 file; 1 place left alone (-v says why)\n"
-    );
-    let out = upkeep_stdin(&["-v", "-"], input);
-    let err = stderr(&out);
-    assert!(
-        err.contains("-:1:30: note: proxy_pass http://$backend"),
-        "{err}"
-    );
-    assert!(
-        err.contains("-:2:29: note: proxy_pass in a stream/mail context"),
-        "{err}"
-    );
-    let quiet = upkeep_stdin(&["-q", "-"], input);
-    assert!(quiet.stderr.is_empty());
+    const NOTES: Case = Case {
+        cwd: REPO,
+        stdin: Some(b"http { server { location / { proxy_pass http://$backend; } } }\nstream { server { listen 1; proxy_pass db:5432; } }\n"),
+        ..NONE
+    };
+    run_all(&[
+        // The variable target is a place left alone; a stream proxy_pass is
+        // no HTTP proxying, so nothing upkeep declined.
+        Case {
+            name: "the summary",
+            args: &["-"],
+            stdout: &[Out::Empty],
+            stderr: &[Out::Exact(
+                "nothing to change in 1 file; 1 place left alone (-v says why)\n",
+            )],
+            ..NOTES
+        },
+        Case {
+            name: "-v",
+            args: &["-v", "-"],
+            stderr: &[
+                Out::Has("-:1:30: note: proxy_pass http://$backend"),
+                Out::Has("-:2:29: note: proxy_pass in a stream/mail context"),
+            ],
+            ..NOTES
+        },
+        Case {
+            name: "-q",
+            args: &["-q", "-"],
+            stderr: &[Out::Empty],
+            ..NOTES
+        },
+    ]);
 }
 
 /// Colors per stream, as anstream decides: `--color always|never` win;
 /// `auto` colors a terminal unless NO_COLOR, CLICOLOR=0 or TERM=dumb, and
 /// CLICOLOR_FORCE colors even a pipe (NO_COLOR still wins). stderr (reasons
-/// with -v) follows the same rules as the diff.
+/// with -v) follows the same rules as the diff. (The runner removes
+/// NO_COLOR, CLICOLOR, CLICOLOR_FORCE, CI and TERM before each case's own
+/// environment, as this test always did.)
 #[test]
 fn colors_follow_the_flag_and_the_environment() {
     const GREEN_PLUS: &str = "\x1b[32m+";
     const RULE: &str = "\x1b[35mproxy-pass-target:";
-    let run = |args: &[&str], env: &[(&str, &str)]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_upkeep"));
-        cmd.args(["--no-config", "-v"])
-            .args(args)
-            .arg(MOTIVATING_INPUT)
-            .current_dir(repo());
-        for var in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "CI", "TERM"] {
-            cmd.env_remove(var);
-        }
-        cmd.envs(env.iter().copied());
-        let out = cmd.output().unwrap();
-        (
-            stdout(&out).contains(GREEN_PLUS),
-            stderr(&out).contains(RULE),
-            stdout(&out).contains('\x1b') || stderr(&out).contains('\x1b'),
-        )
+    const ESC: &str = "\x1b";
+    const COLORED: Case = Case {
+        cwd: REPO,
+        args: &["--no-config", "-v", MOTIVATING_INPUT],
+        stdout: &[Out::Has(GREEN_PLUS), Out::Has(ESC)],
+        stderr: &[Out::Has(RULE), Out::Has(ESC)],
+        ..NONE
     };
-    let all = (true, true, true);
-    let none = (false, false, false);
-    assert_eq!(run(&["--color", "always"], &[("NO_COLOR", "1")]), all);
-    assert_eq!(run(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]), none);
-    assert_eq!(run(&[], &[]), none, "a pipe is not a terminal");
-    assert_eq!(run(&[], &[("CLICOLOR_FORCE", "1")]), all);
-    assert_eq!(
-        run(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]),
-        none
-    );
-    // On a terminal (a pseudo-terminal from util-linux's `script`).
-    let Ok(script) = which("script") else {
+    const PLAIN: Case = Case {
+        stdout: &[Out::Lacks(GREEN_PLUS), Out::Lacks(ESC)],
+        stderr: &[Out::Lacks(RULE), Out::Lacks(ESC)],
+        ..COLORED
+    };
+    run_all(&[
+        Case {
+            name: "--color always beats NO_COLOR",
+            args: &["--no-config", "-v", "--color", "always", MOTIVATING_INPUT],
+            env: &[("NO_COLOR", "1")],
+            ..COLORED
+        },
+        Case {
+            name: "--color never beats CLICOLOR_FORCE",
+            args: &["--no-config", "-v", "--color", "never", MOTIVATING_INPUT],
+            env: &[("CLICOLOR_FORCE", "1")],
+            ..PLAIN
+        },
+        Case {
+            name: "a pipe is not a terminal",
+            ..PLAIN
+        },
+        Case {
+            name: "CLICOLOR_FORCE colors a pipe",
+            env: &[("CLICOLOR_FORCE", "1")],
+            ..COLORED
+        },
+        Case {
+            name: "NO_COLOR beats CLICOLOR_FORCE",
+            env: &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")],
+            ..PLAIN
+        },
+    ]);
+    // On a terminal (a pseudo-terminal from util-linux's `script`, which
+    // puts stdout and stderr on its own stdout).
+    if which("script").is_err() {
         common::skip(
             "colors on a terminal",
             "no `script` (util-linux) to make a terminal",
         );
         return;
+    }
+    const TERMINAL: Case = Case {
+        cwd: REPO,
+        args: &["--no-config", "-v", MOTIVATING_INPUT],
+        // `script -qec "upkeep ARGS" /dev/null`: the arguments have no
+        // spaces, so "$*" is the command line.
+        via: &["sh", "-c", "exec script -qec \"$*\" /dev/null", "sh"],
+        env: &[("TERM", "xterm")],
+        stdout: &[
+            Out::Has("proxy-pass-target"),
+            Out::Has(GREEN_PLUS),
+            Out::Has(RULE),
+        ],
+        ..NONE
     };
-    let on_terminal = |env: &[(&str, &str)]| {
-        let command = format!(
-            "{} --no-config -v {MOTIVATING_INPUT}",
-            env!("CARGO_BIN_EXE_upkeep")
-        );
-        let mut cmd = Command::new(&script);
-        cmd.args(["-qec", &command, "/dev/null"])
-            .current_dir(repo());
-        for var in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "CI"] {
-            cmd.env_remove(var);
-        }
-        cmd.env("TERM", "xterm").envs(env.iter().copied());
-        let out = String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned();
-        assert!(out.contains("proxy-pass-target"), "{out}");
-        (out.contains(GREEN_PLUS), out.contains(RULE))
-    };
-    assert_eq!(on_terminal(&[]), (true, true));
-    assert_eq!(on_terminal(&[("TERM", "dumb")]), (false, false));
-    assert_eq!(on_terminal(&[("CLICOLOR", "0")]), (false, false));
-    assert_eq!(on_terminal(&[("NO_COLOR", "1")]), (false, false));
+    const TERMINAL_PLAIN: &[Out] = &[
+        Out::Has("proxy-pass-target"),
+        Out::Lacks(GREEN_PLUS),
+        Out::Lacks(RULE),
+    ];
+    run_all(&[
+        Case {
+            name: "a terminal",
+            ..TERMINAL
+        },
+        Case {
+            name: "a terminal with TERM=dumb",
+            env: &[("TERM", "dumb")],
+            stdout: TERMINAL_PLAIN,
+            ..TERMINAL
+        },
+        Case {
+            name: "a terminal with CLICOLOR=0",
+            env: &[("TERM", "xterm"), ("CLICOLOR", "0")],
+            stdout: TERMINAL_PLAIN,
+            ..TERMINAL
+        },
+        Case {
+            name: "a terminal with NO_COLOR",
+            env: &[("TERM", "xterm"), ("NO_COLOR", "1")],
+            stdout: TERMINAL_PLAIN,
+            ..TERMINAL
+        },
+    ]);
 }
 
 fn which(program: &str) -> Result<PathBuf, ()> {
@@ -571,18 +750,24 @@ fn write_keeps_permissions_follows_symlinks_and_refuses_read_only() {
     std::fs::write(&real, POOLED_INPUT).unwrap();
     std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
     std::os::unix::fs::symlink("real.conf", dir.path().join("link.conf")).unwrap();
-    let out = upkeep(dir.path(), &["-w", "link.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(std::fs::symlink_metadata(dir.path().join("link.conf"))
-        .unwrap()
-        .file_type()
-        .is_symlink());
-    assert!(std::fs::read_to_string(&real)
-        .unwrap()
-        .contains("keepalive 32;"));
-    assert_eq!(
+    let ran = Case {
+        name: "-w through a symlink",
+        args: &["-w", "link.conf"],
+        files_after: &[("real.conf", After::Has("keepalive 32;"))],
+        ..NONE
+    }
+    .run_in(dir.path());
+    ran.ensure(
+        std::fs::symlink_metadata(dir.path().join("link.conf"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "link.conf is still a symlink",
+    );
+    ran.ensure_eq(
         std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
-        0o640
+        0o640,
+        "real.conf's mode",
     );
     // No temporary files left behind.
     let names: Vec<String> = std::fs::read_dir(dir.path())
@@ -590,25 +775,33 @@ fn write_keeps_permissions_follows_symlinks_and_refuses_read_only() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names.len(), 2, "{names:?}");
+    ran.ensure_eq(names.len(), 2, format!("files left: {names:?}"));
 
     let ro = dir.path().join("ro.conf");
     std::fs::write(&ro, POOLED_INPUT).unwrap();
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).unwrap();
-    let out = upkeep(dir.path(), &["-w", "ro.conf"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(&ro).unwrap(), POOLED_INPUT);
+    Case {
+        name: "-w of a read-only file",
+        args: &["-w", "ro.conf"],
+        status: 2,
+        stderr: &[Out::Has("read-only")],
+        files_after: &[("ro.conf", After::Is(POOLED))],
+        ..NONE
+    }
+    .run_in(dir.path());
     let unchanged_before = std::fs::metadata(&real).unwrap().modified().unwrap();
-    let out = upkeep(dir.path(), &["-w", "real.conf"]);
-    assert_eq!(out.status.code(), Some(0));
-    assert!(
-        out.stdout.is_empty(),
-        "an unchanged file is not reported as written"
-    );
-    assert_eq!(
+    let ran = Case {
+        name: "-w of an unchanged file",
+        args: &["-w", "real.conf"],
+        // An unchanged file is not reported as written.
+        stdout: &[Out::Empty],
+        ..NONE
+    }
+    .run_in(dir.path());
+    ran.ensure_eq(
         std::fs::metadata(&real).unwrap().modified().unwrap(),
-        unchanged_before
+        unchanged_before,
+        "real.conf's modification time",
     );
 }
 
@@ -617,73 +810,75 @@ fn huge_file_is_refused_without_reading_it() {
     let dir = tempfile::tempdir().unwrap();
     let big = std::fs::File::create(dir.path().join("huge.conf")).unwrap();
     big.set_len(100 * 1024 * 1024).unwrap();
-    std::fs::write(dir.path().join("ok.conf"), POOLED_INPUT).unwrap();
-    let out = upkeep(dir.path(), &["--check", "huge.conf", "ok.conf"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("huge.conf: file is 100 MiB, larger than the 64 MiB"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        stdout(&out).contains("+++ b/ok.conf"),
-        "the other file is still processed"
-    );
+    Case {
+        name: "a 100 MiB file",
+        args: &["--check", "huge.conf", "ok.conf"],
+        files: &[("ok.conf", POOLED)],
+        status: 2,
+        stderr: &[Out::Has(
+            "huge.conf: file is 100 MiB, larger than the 64 MiB",
+        )],
+        // The other file is still processed.
+        stdout: &[Out::Has("+++ b/ok.conf")],
+        ..NONE
+    }
+    .run_in(dir.path());
 }
 
 #[test]
 fn non_utf8_bytes_are_kept_byte_for_byte() {
-    let dir = tempfile::tempdir().unwrap();
     let mut text = b"# caf\xe9 cr\xe8me (Latin-1)\n".to_vec();
-    text.extend_from_slice(POOLED_INPUT.as_bytes());
+    text.extend_from_slice(POOLED);
     text.extend_from_slice(b"# \xff\xfe trailing\n");
-    std::fs::write(dir.path().join("latin1.conf"), &text).unwrap();
-    let out = upkeep(dir.path(), &["-w", "latin1.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let written = std::fs::read(dir.path().join("latin1.conf")).unwrap();
-    assert!(written.starts_with(b"# caf\xe9 cr\xe8me (Latin-1)\nupstream api {"));
-    assert!(written.ends_with(b"# \xff\xfe trailing\n"));
+    run_all(&[Case {
+        name: "Latin-1 bytes",
+        args: &["-w", "latin1.conf"],
+        files: &[("latin1.conf", &text)],
+        files_after: &[
+            (
+                "latin1.conf",
+                After::Starts(b"# caf\xe9 cr\xe8me (Latin-1)\nupstream api {"),
+            ),
+            ("latin1.conf", After::Ends(b"# \xff\xfe trailing\n")),
+        ],
+        ..NONE
+    }]);
 }
 
 #[cfg(unix)]
 #[test]
 fn unreadable_file_is_an_error_and_others_go_on() {
     // Root reads any file, so read as an unprivileged user when we are root.
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("secret.conf"), POOLED_INPUT).unwrap();
     std::fs::write(dir.path().join("ok.conf"), POOLED_INPUT).unwrap();
-    use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(
         dir.path().join("secret.conf"),
         std::fs::Permissions::from_mode(0o000),
     )
     .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = env!("CARGO_BIN_EXE_upkeep");
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    let mut cmd = if is_root {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
-        c
+    let as_nobody: &[&str] = if common::is_root() {
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ]
     } else {
-        Command::new(bin)
+        &[]
     };
-    let out = cmd
-        .args(["--check", "secret.conf", "ok.conf"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("secret.conf: permission denied"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(stdout(&out).contains("+++ b/ok.conf"));
+    Case {
+        name: "an unreadable file",
+        args: &["--check", "secret.conf", "ok.conf"],
+        via: as_nobody,
+        status: 2,
+        stderr: &[Out::Has("secret.conf: permission denied")],
+        stdout: &[Out::Has("+++ b/ok.conf")],
+        ..NONE
+    }
+    .run_in(dir.path());
 }
 
 #[cfg(unix)]
@@ -701,18 +896,20 @@ fn write_keeps_the_owner() {
     let path = dir.path().join("owned.conf");
     std::fs::write(&path, POOLED_INPUT).unwrap();
     std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
-    let out = upkeep(dir.path(), &["-w", "owned.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ran = Case {
+        name: "-w of another user's file",
+        args: &["-w", "owned.conf"],
+        ..NONE
+    }
+    .run_in(dir.path());
     let meta = std::fs::metadata(&path).unwrap();
-    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    ran.ensure_eq((meta.uid(), meta.gid()), (65534, 65534), "owner and group");
 }
 
 #[test]
 fn kill_during_write_leaves_old_or_new_never_a_mix() {
     // A large config takes long enough to write that a kill -9 lands at
     // different points; whatever happens, the file is one or the other.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("big.conf");
     let mut original = String::new();
     for i in 0..4000 {
         original.push_str(&format!(
@@ -721,37 +918,46 @@ fn kill_during_write_leaves_old_or_new_never_a_mix() {
             i % 50
         ));
     }
-    let expected = {
-        std::fs::write(&path, &original).unwrap();
-        let out = upkeep(dir.path(), &["-w", "big.conf"]);
-        assert_eq!(out.status.code(), Some(0));
-        std::fs::read(&path).unwrap()
-    };
+    let dir = tempfile::tempdir().unwrap();
+    let expected = Case {
+        name: "-w, not killed",
+        args: &["-w", "big.conf"],
+        files: &[("big.conf", original.as_bytes())],
+        ..NONE
+    }
+    .run_in(dir.path())
+    .file("big.conf");
     for delay_ms in [0u64, 5, 20, 60, 150] {
-        std::fs::write(&path, &original).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"))
-            .args(["-w", "-q", "big.conf"])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let name = format!("-w, killed after {delay_ms} ms");
+        let case = Case {
+            name: &name,
+            args: &["-w", "-q", "big.conf"],
+            ..NONE
+        };
+        std::fs::write(dir.path().join("big.conf"), &original).unwrap();
+        let mut child = case
+            .command(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
-        let _ = child.wait();
-        let now = std::fs::read(&path).unwrap();
-        assert!(
+        let ran = case.ran(dir.path(), child.wait_with_output().unwrap());
+        let now = ran.file("big.conf");
+        ran.ensure(
             now == original.as_bytes() || now == expected,
-            "a kill after {delay_ms} ms left a mix"
+            format!("a kill after {delay_ms} ms left a mix"),
         );
         // A killed run may leave its temporary file (nothing can remove it
         // after SIGKILL); it never has the config's name.
         for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            assert!(
+            ran.ensure(
                 name == "big.conf"
                     || (name.starts_with(".big.conf.upkeep-") && name.ends_with(".tmp")),
-                "{name}"
+                format!("left behind: {name}"),
             );
         }
     }
@@ -761,17 +967,23 @@ fn kill_during_write_leaves_old_or_new_never_a_mix() {
 /// says so on stderr, since run on nginx 1.22 it would not pool at all.
 #[test]
 fn new_defaults_output_warns_that_it_needs_the_new_nginx() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("a.conf"), POOLED_INPUT).unwrap();
-    let out = upkeep(dir.path(), &["--nginx-version", "1.30.0", "a.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("relies on that nginx's defaults"),
-        "{}",
-        stderr(&out)
-    );
-    let out = upkeep(dir.path(), &["a.conf"]);
-    assert!(!stderr(&out).contains("relies on that nginx's defaults"));
+    const WARNING: &str = "relies on that nginx's defaults";
+    run_all(&[
+        Case {
+            name: "--nginx-version 1.30.0",
+            args: &["--nginx-version", "1.30.0", "a.conf"],
+            files: &[("a.conf", POOLED)],
+            stderr: &[Out::Has(WARNING)],
+            ..NONE
+        },
+        Case {
+            name: "no --nginx-version",
+            args: &["a.conf"],
+            files: &[("a.conf", POOLED)],
+            stderr: &[Out::Lacks(WARNING)],
+            ..NONE
+        },
+    ]);
 }
 
 /// A tree is written all or nothing: with one file that cannot be written
@@ -779,70 +991,65 @@ fn new_defaults_output_warns_that_it_needs_the_new_nginx() {
 #[test]
 fn a_tree_is_written_all_or_nothing() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    std::fs::create_dir_all(root.join("sites")).unwrap();
-    std::fs::write(
-        root.join("nginx.conf"),
-        "events {}\nhttp {\n    include sites/*.conf;\n}\n",
-    )
-    .unwrap();
     let site = |port: u16, backend: &str| {
         format!("server {{\n    listen {port};\n    location / {{\n        proxy_pass http://{backend};\n        proxy_set_header Host $host;\n    }}\n}}\n")
     };
-    std::fs::write(root.join("sites/a.conf"), site(8081, "a:8080")).unwrap();
-    std::fs::write(root.join("sites/b.conf"), site(8082, "b:8080")).unwrap();
-    let before: Vec<(std::path::PathBuf, Vec<u8>)> = ["nginx.conf", "sites/a.conf", "sites/b.conf"]
-        .iter()
-        .map(|p| (root.join(p), std::fs::read(root.join(p)).unwrap()))
-        .collect();
-    let b = root.join("sites/b.conf");
-    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o444)).unwrap();
-    let out = upkeep(root, &["--write", "nginx.conf"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("sites/b.conf") && stderr(&out).contains("no file was changed"),
-        "{}",
-        stderr(&out)
-    );
-    for (path, bytes) in &before {
-        assert_eq!(
-            &std::fs::read(path).unwrap(),
-            bytes,
-            "{} changed",
-            path.display()
-        );
+    let (a, b) = (site(8081, "a:8080"), site(8082, "b:8080"));
+    const NGINX_CONF: &[u8] = b"events {}\nhttp {\n    include sites/*.conf;\n}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("sites")).unwrap();
+    std::fs::write(root.join("nginx.conf"), NGINX_CONF).unwrap();
+    std::fs::write(root.join("sites/a.conf"), &a).unwrap();
+    std::fs::write(root.join("sites/b.conf"), &b).unwrap();
+    let b_conf = root.join("sites/b.conf");
+    std::fs::set_permissions(&b_conf, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let ran = Case {
+        name: "--write with a read-only file",
+        args: &["--write", "nginx.conf"],
+        status: 2,
+        stderr: &[Out::Has("sites/b.conf"), Out::Has("no file was changed")],
+        files_after: &[
+            ("nginx.conf", After::Is(NGINX_CONF)),
+            ("sites/a.conf", After::Is(a.as_bytes())),
+            ("sites/b.conf", After::Is(b.as_bytes())),
+        ],
+        ..NONE
     }
+    .run_in(root);
     let leftovers: Vec<_> = std::fs::read_dir(root.join("sites"))
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
         .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    ran.ensure(
+        leftovers.is_empty(),
+        format!("temporary files left: {leftovers:?}"),
+    );
     // Made writable, the same run writes both sites.
-    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = upkeep(root, &["--write", "nginx.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    for site in ["sites/a.conf", "sites/b.conf"] {
-        let text = std::fs::read_to_string(root.join(site)).unwrap();
-        assert!(text.contains("keepalive 32;"), "{site}:\n{text}");
+    std::fs::set_permissions(&b_conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    Case {
+        name: "--write, every file writable",
+        args: &["--write", "nginx.conf"],
+        files_after: &[
+            ("sites/a.conf", After::Has("keepalive 32;")),
+            ("sites/b.conf", After::Has("keepalive 32;")),
+        ],
+        ..NONE
     }
+    .run_in(root);
 }
 
 /// A file named twice (directly and through `..`) is one file, processed once.
 #[test]
 fn a_path_given_twice_is_one_file() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("conf")).unwrap();
-    std::fs::write(dir.path().join("conf/site.conf"), POOLED_INPUT).unwrap();
-    let out = upkeep(dir.path(), &["conf/site.conf", "conf/../conf/site.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(
-        stdout(&out).matches("+++ b/conf/site.conf").count(),
-        1,
-        "{}",
-        stdout(&out)
-    );
+    run_all(&[Case {
+        name: "a path given twice",
+        args: &["conf/site.conf", "conf/../conf/site.conf"],
+        files: &[("conf/site.conf", POOLED)],
+        stdout: &[Out::Times("+++ b/conf/site.conf", 1)],
+        ..NONE
+    }]);
 }
 
 /// Diff paths are relative to the current directory whatever the argument
@@ -850,20 +1057,23 @@ fn a_path_given_twice_is_one_file() {
 #[test]
 fn diff_paths_are_relative_to_the_current_directory() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("frontend")).unwrap();
-    std::fs::write(dir.path().join("frontend/nginx.conf"), POOLED_INPUT).unwrap();
     let absolute = dir
         .path()
-        .join("frontend/nginx.conf")
         .canonicalize()
-        .unwrap();
-    let out = upkeep(dir.path(), &[absolute.to_str().unwrap()]);
-    assert!(
-        stdout(&out).starts_with("--- a/frontend/nginx.conf\n+++ b/frontend/nginx.conf\n"),
-        "{}",
-        stdout(&out)
-    );
+        .unwrap()
+        .join("frontend/nginx.conf");
+    Case {
+        name: "an absolute path",
+        args: &[absolute.to_str().unwrap()],
+        files: &[("frontend/nginx.conf", POOLED)],
+        stdout: &[Out::Starts(
+            "--- a/frontend/nginx.conf\n+++ b/frontend/nginx.conf\n",
+        )],
+        ..NONE
+    }
+    .run_in(dir.path());
 }
+
 /// The nginx check itself must be able to fail: this is the collision the
 /// naming rules avoid (`upstream "app" may not have port 9000`).
 #[test]
@@ -883,51 +1093,45 @@ fn nginx_check_rejects_an_upstream_named_like_a_remaining_target_host() {
 /// carries its port.
 #[test]
 fn a_conf_d_directory_is_one_http_context() {
-    let dir = tempfile::tempdir().unwrap();
-    let confd = dir.path().join("conf.d");
-    std::fs::create_dir_all(&confd).unwrap();
-    std::fs::write(
-        confd.join("00-upstreams.conf"),
-        "upstream backend {\n    server app:8080;\n    keepalive 16;\n}\n",
-    )
-    .unwrap();
     let site = |port: u16, extra: &str| {
         format!("server {{\n    listen {port};\n    location /api/ {{\n        proxy_pass http://api:9000/;\n        proxy_set_header Host $host;\n    }}\n{extra}}}\n")
     };
-    std::fs::write(confd.join("a.conf"), site(80, "    location / {\n        proxy_pass http://backend;\n        proxy_set_header Host $host;\n    }\n")).unwrap();
-    std::fs::write(confd.join("b.conf"), site(81, "    location /app/ {\n        proxy_pass http://app:8080/;\n        proxy_set_header Host $host;\n    }\n")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_upkeep"))
-        .args(["--write", "conf.d"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let first = std::fs::read_to_string(confd.join("00-upstreams.conf")).unwrap();
-    let a = std::fs::read_to_string(confd.join("a.conf")).unwrap();
-    let b = std::fs::read_to_string(confd.join("b.conf")).unwrap();
-    // Shared by a.conf and b.conf: in the first file nginx reads.
-    assert!(
-        first.starts_with("upstream api_9000 {\n    server api:9000;\n    keepalive 32;\n}\n"),
-        "{first}"
-    );
-    assert!(
-        !a.contains("upstream ") && !b.contains("upstream "),
-        "the sites reuse the upstreams of the first file:\n{a}\n{b}"
-    );
-    assert!(
-        b.contains("proxy_pass http://api_9000/;") && b.contains("proxy_pass http://backend/;"),
-        "{b}"
-    );
+    let a = site(80, "    location / {\n        proxy_pass http://backend;\n        proxy_set_header Host $host;\n    }\n");
+    let b = site(81, "    location /app/ {\n        proxy_pass http://app:8080/;\n        proxy_set_header Host $host;\n    }\n");
+    let ran = Case {
+        name: "--write conf.d",
+        args: &["--write", "conf.d"],
+        files: &[
+            (
+                "conf.d/00-upstreams.conf",
+                b"upstream backend {\n    server app:8080;\n    keepalive 16;\n}\n",
+            ),
+            ("conf.d/a.conf", a.as_bytes()),
+            ("conf.d/b.conf", b.as_bytes()),
+        ],
+        files_after: &[
+            // Shared by a.conf and b.conf: in the first file nginx reads.
+            (
+                "conf.d/00-upstreams.conf",
+                After::Starts(b"upstream api_9000 {\n    server api:9000;\n    keepalive 32;\n}\n"),
+            ),
+            // The sites reuse the upstreams of the first file.
+            ("conf.d/a.conf", After::Lacks("upstream ")),
+            ("conf.d/b.conf", After::Lacks("upstream ")),
+            ("conf.d/b.conf", After::Has("proxy_pass http://api_9000/;")),
+            ("conf.d/b.conf", After::Has("proxy_pass http://backend/;")),
+        ],
+        ..NONE
+    }
+    .run();
     let Some(nginx) = common::require_nginx() else {
         return;
     };
-    let combined = format!("include {}/*.conf;\n", confd.display());
-    common::nginx_check(&nginx, combined.as_bytes(), &["app".into(), "api".into()]).unwrap();
+    let combined = format!("include {}/*.conf;\n", ran.dir.join("conf.d").display());
+    if let Err(e) = common::nginx_check(&nginx, combined.as_bytes(), &["app".into(), "api".into()])
+    {
+        ran.ensure(false, format!("nginx -t refuses the result: {e}"));
+    }
 }
 
 /// A flag value that names nothing in the configs is a typo: exit 2, the
@@ -937,64 +1141,63 @@ fn a_conf_d_directory_is_one_http_context() {
 /// `--write`.
 #[test]
 fn flag_values_that_match_nothing_are_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = repo().join(MOTIVATING).join("input.conf");
-    let original = std::fs::read(&input).unwrap();
-    std::fs::write(dir.path().join("nginx.conf"), &original).unwrap();
-    let out = upkeep(
-        dir.path(),
-        &[
-            "--write",
-            "--keepalive",
-            "gatway=64",
-            "--name",
-            "nothere:1=x",
-            "--websocket",
-            "/wss",
-            "nginx.conf",
-        ],
-    );
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(out.stdout.is_empty());
-    assert!(
-        err.contains("error: --keepalive gatway=64: no upstream is named `gatway`; upstreams (existing and new): gateway, stack_auth_8101, stack_auth_8102"),
-        "{err}"
-    );
-    assert!(
-        err.contains("error: --name nothere:1=x: no proxy_pass goes to nothere:1; proxy_pass backends: gateway:8000, stack-auth:8101, stack-auth:8102"),
-        "{err}"
-    );
-    assert!(
-        err.contains("error: --websocket /wss: no pooled location serves /wss; pooled locations: /api/, /auth/, /auth/api/"),
-        "{err}"
-    );
-    assert_eq!(
-        std::fs::read(dir.path().join("nginx.conf")).unwrap(),
-        original
-    );
+    let original = std::fs::read(repo().join(MOTIVATING_INPUT)).unwrap();
+    const WSS: &str = "--websocket /wss: no pooled location serves /wss; pooled locations: /api/, /auth/, /auth/api/";
     // In JSON they are the run's errors, not entries of `files`.
-    let out = upkeep(
-        dir.path(),
-        &["--format", "json", "--websocket", "/wss", "nginx.conf"],
+    let ran = Case {
+        name: "--format json",
+        args: &["--format", "json", "--websocket", "/wss", "nginx.conf"],
+        files: &[("nginx.conf", &original)],
+        status: 2,
+        ..NONE
+    }
+    .run();
+    let report = ran.json();
+    ran.ensure_eq(
+        &report["errors"][0]["message"],
+        &format!("{WSS} (nothing was changed)").into(),
+        "the error",
     );
-    assert_eq!(out.status.code(), Some(2));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        report["errors"][0]["message"],
-        "--websocket /wss: no pooled location serves /wss; pooled locations: /api/, /auth/, /auth/api/ (nothing was changed)"
-    );
-    assert_eq!(report["files"], serde_json::json!([]));
-    assert_eq!(report["summary"]["errors"], 1);
+    ran.ensure_eq(&report["files"], &serde_json::json!([]), "files");
+    ran.ensure_eq(&report["summary"]["errors"], &1.into(), "summary.errors");
 
-    let args = motivating_args();
-    let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    argv.extend(["--write", "nginx.conf"]);
-    let out = upkeep(dir.path(), &argv);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    argv[args.len()] = "--check";
-    let out = upkeep(dir.path(), &argv);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    run_story(&[
+        Case {
+            name: "three typos",
+            args: &[
+                "--write",
+                "--keepalive",
+                "gatway=64",
+                "--name",
+                "nothere:1=x",
+                "--websocket",
+                "/wss",
+                "nginx.conf",
+            ],
+            files: &[("nginx.conf", &original)],
+            status: 2,
+            stdout: &[Out::Empty],
+            stderr: &[
+                Out::Has("error: --keepalive gatway=64: no upstream is named `gatway`; upstreams (existing and new): gateway, stack_auth_8101, stack_auth_8102"),
+                Out::Has("error: --name nothere:1=x: no proxy_pass goes to nothere:1; proxy_pass backends: gateway:8000, stack-auth:8101, stack-auth:8102"),
+                Out::Has(&format!("error: {WSS}")),
+            ],
+            files_after: &[("nginx.conf", After::Same)],
+            ..NONE
+        },
+        Case {
+            name: "--write, spelled right",
+            args_file: Some(MOTIVATING),
+            args: &["--write", "nginx.conf"],
+            ..NONE
+        },
+        Case {
+            name: "--check after --write",
+            args_file: Some(MOTIVATING),
+            args: &["--check", "nginx.conf"],
+            ..NONE
+        },
+    ]);
 }
 
 /// The workflow the README documents: the migration's flags kept in
@@ -1003,64 +1206,92 @@ fn flag_values_that_match_nothing_are_errors() {
 /// and nothing is read or written.
 #[test]
 fn upkeep_toml_holds_the_flags_for_ci() {
+    let original = std::fs::read(repo().join(MOTIVATING_INPUT)).unwrap();
+    let expected = std::fs::read(repo().join(MOTIVATING).join("expected.conf")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join(".git")).unwrap();
-    let original = std::fs::read(repo().join(MOTIVATING).join("input.conf")).unwrap();
     std::fs::create_dir(dir.path().join("frontend")).unwrap();
-    let conf = dir.path().join("frontend/nginx.conf");
-    std::fs::write(&conf, &original).unwrap();
+    std::fs::write(dir.path().join("frontend/nginx.conf"), &original).unwrap();
     std::fs::write(
         dir.path().join("upkeep.toml"),
         "paths = [\"frontend/nginx.conf\"]\nwebsocket = [\"/api/ws\"]\n\n[upstreams]\ngateway = 64\nstack_auth_api = 16\nstack_auth_dashboard = 8\n\n[names]\n\"stack-auth:8102\" = \"stack_auth_api\"\n\"stack-auth:8101\" = \"stack_auth_dashboard\"\n",
     )
     .unwrap();
-    let check = upkeep(&dir.path().join("frontend"), &["--check"]);
-    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
-    let write = upkeep(dir.path(), &["--write"]);
-    assert_eq!(write.status.code(), Some(0), "{}", stderr(&write));
-    // The same bytes as the fixture's expected output, made with its args.
-    assert_eq!(
-        std::fs::read(&conf).unwrap(),
-        std::fs::read(repo().join(MOTIVATING).join("expected.conf")).unwrap()
+    // From a subdirectory of the repository.
+    Case {
+        name: "--check in frontend/",
+        args: &["--check"],
+        status: 1,
+        ..NONE
+    }
+    .run_in(&dir.path().join("frontend"));
+    run_story_in(
+        dir.path(),
+        &[
+            Case {
+                name: "--write",
+                args: &["--write"],
+                // The same bytes as the fixture's expected output, made with
+                // its args.
+                files_after: &[("frontend/nginx.conf", After::Is(&expected))],
+                ..NONE
+            },
+            Case {
+                name: "--check after --write",
+                args: &["--check"],
+                ..NONE
+            },
+            Case {
+                name: "a mistake in upkeep.toml",
+                args: &["--write"],
+                files: &[
+                    ("frontend/nginx.conf", &original),
+                    ("upkeep.toml", b"websocket = [\"/api/ws\"]\nkeepalive = 0\n"),
+                ],
+                status: 2,
+                stderr: &[Out::Has(
+                    "upkeep.toml:2:13: keepalive: `0` is not a pool size",
+                )],
+                files_after: &[("frontend/nginx.conf", After::Same)],
+                ..NONE
+            },
+            // --config names another file; --no-config ignores the broken one.
+            Case {
+                name: "--config ci.toml",
+                args: &["--config", "ci.toml", "frontend/nginx.conf"],
+                files: &[("ci.toml", b"keepalive = 8\nwebsocket = [\"/api/ws\"]\n")],
+                stdout: &[Out::Has("keepalive 8;")],
+                ..NONE
+            },
+            Case {
+                name: "--no-config",
+                args: &["--no-config", "frontend/nginx.conf"],
+                stdout: &[Out::Has("keepalive 32;")],
+                ..NONE
+            },
+        ],
     );
-    let check = upkeep(dir.path(), &["--check"]);
-    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
-
-    std::fs::write(&conf, &original).unwrap();
-    std::fs::write(
-        dir.path().join("upkeep.toml"),
-        "websocket = [\"/api/ws\"]\nkeepalive = 0\n",
-    )
-    .unwrap();
-    let bad = upkeep(dir.path(), &["--write"]);
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(
-        stderr(&bad).contains("upkeep.toml:2:13: keepalive: `0` is not a pool size"),
-        "{}",
-        stderr(&bad)
-    );
-    assert_eq!(std::fs::read(&conf).unwrap(), original);
-    // --config names another file; --no-config ignores the broken one.
-    std::fs::write(
-        dir.path().join("ci.toml"),
-        "keepalive = 8\nwebsocket = [\"/api/ws\"]\n",
-    )
-    .unwrap();
-    let other = upkeep(dir.path(), &["--config", "ci.toml", "frontend/nginx.conf"]);
-    assert_eq!(other.status.code(), Some(0), "{}", stderr(&other));
-    assert!(stdout(&other).contains("keepalive 8;"));
-    let none = upkeep(dir.path(), &["--no-config", "frontend/nginx.conf"]);
-    assert_eq!(none.status.code(), Some(0), "{}", stderr(&none));
-    assert!(stdout(&none).contains("keepalive 32;"));
 }
 
 /// `upkeep --check | head`: the reader goes away before upkeep writes; the
 /// exit code is still 1 (changes found), for text and JSON, with no error.
 #[test]
 fn a_closed_pipe_keeps_the_exit_code() {
-    for format in ["text", "json"] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_upkeep"))
-            .args(["--no-config", "--check", "--format", format, "-"])
+    for (name, format) in [
+        ("a closed pipe, text", "text"),
+        ("a closed pipe, json", "json"),
+    ] {
+        let case = Case {
+            name,
+            args: &["--no-config", "--check", "--format", format, "-"],
+            stdin: Some(POOLED),
+            status: 1,
+            stderr: &[Out::Lacks("error")],
+            ..NONE
+        };
+        let dir = repo();
+        let mut child = case
+            .command(&dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -1068,19 +1299,8 @@ fn a_closed_pipe_keeps_the_exit_code() {
             .unwrap();
         // Close the reading end first: every write upkeep makes fails.
         drop(child.stdout.take());
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(POOLED_INPUT.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(1), "{format}: {}", stderr(&out));
-        assert!(
-            !stderr(&out).contains("error"),
-            "{format}: {}",
-            stderr(&out)
-        );
+        child.stdin.take().unwrap().write_all(POOLED).unwrap();
+        case.check(&dir, child.wait_with_output().unwrap());
     }
 }
 
@@ -1091,38 +1311,44 @@ fn a_closed_pipe_keeps_the_exit_code() {
 #[test]
 fn upkeep_ignore_is_reported() {
     let input = repo().join("fixtures/43-upkeep-ignore/input.conf");
-    let out = upkeep(
-        repo(),
-        &["--no-config", "--format", "json", input.to_str().unwrap()],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let suppressed: Vec<(u64, String)> = report["files"][0]["suppressed"]
+    let input = input.to_str().unwrap();
+    let ran = Case {
+        name: "--format json",
+        cwd: REPO,
+        args: &["--no-config", "--format", "json", input],
+        ..NONE
+    }
+    .run();
+    let report = ran.json();
+    let suppressed: Vec<(Option<u64>, Option<&str>)> = report["files"][0]["suppressed"]
         .as_array()
-        .unwrap()
-        .iter()
         .map(|s| {
-            (
-                s["line"].as_u64().unwrap(),
-                s["message"].as_str().unwrap().to_string(),
-            )
+            s.iter()
+                .map(|s| (s["line"].as_u64(), s["message"].as_str()))
+                .collect()
         })
-        .collect();
-    assert_eq!(
+        .unwrap_or_default();
+    ran.ensure_eq(
         suppressed,
-        [
-            (6, "upstream \"payments\" left alone (upkeep:ignore: owned by the payments team, pooled in their own change)".to_string()),
-            (14, "location and what it proxies left alone (upkeep:ignore: the vendor's load balancer pins clients by connection)".to_string()),
-            (20, "proxy_pass left alone (upkeep:ignore: no reason given)".to_string()),
-        ]
+        vec![
+            (Some(6), Some("upstream \"payments\" left alone (upkeep:ignore: owned by the payments team, pooled in their own change)")),
+            (Some(14), Some("location and what it proxies left alone (upkeep:ignore: the vendor's load balancer pins clients by connection)")),
+            (Some(20), Some("proxy_pass left alone (upkeep:ignore: no reason given)")),
+        ],
+        "suppressed",
     );
-    assert_eq!(report["summary"]["suppressed"], 3);
-    let text = upkeep(repo(), &["--no-config", input.to_str().unwrap()]);
-    assert!(
-        stderr(&text).ends_with("; 3 directives left alone by upkeep:ignore\n"),
-        "{}",
-        stderr(&text)
+    ran.ensure_eq(
+        &report["summary"]["suppressed"],
+        &3.into(),
+        "summary.suppressed",
     );
+    run_all(&[Case {
+        name: "text",
+        cwd: REPO,
+        args: &["--no-config", input],
+        stderr: &[Out::Ends("; 3 directives left alone by upkeep:ignore\n")],
+        ..NONE
+    }]);
 }
 
 /// `--format github`: one workflow command per change (warning), note
@@ -1130,58 +1356,81 @@ fn upkeep_ignore_is_reported() {
 /// file's line; `-o FILE` takes what stdout would get.
 #[test]
 fn github_annotations_and_output_file() {
-    let input = b"http {\n    server {\n        location /x/ {\n            include snippets/x.conf;\n            proxy_pass http://x:9000;\n        }\n        location /api/ {\n            proxy_pass http://api:8080;\n        }\n    }\n}\n";
-    let out = upkeep_stdin(&["--no-config", "--format", "github", "-"], input);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let lines: Vec<String> = stdout(&out).lines().map(String::from).collect();
-    assert!(
-        lines.contains(&"::warning file=-,line=8,col=13,endLine=8,endColumn=40,title=upkeep proxy-pass-target::api:8080 is an implicit upstream that opens a new connection per request; upstream \"api\" pools them".to_string()),
-        "{lines:#?}"
-    );
-    assert!(
-        lines.iter().any(|l| l.starts_with("::warning file=-,line=4,col=13,title=upkeep warning::`include snippets/x.conf` could not be read")),
-        "{lines:#?}"
-    );
-    assert!(
-        lines.iter().any(|l| l.starts_with("::warning file=-,line=5,col=13,title=upkeep warning::left alone: `include snippets/x.conf`")),
-        "{lines:#?}"
-    );
-    // The pool's default timeout is background: a notice.
-    assert!(
-        lines.iter().any(|l| l.starts_with("::notice file=-,line=8,col=13,title=upkeep note::upstream \"api\" keeps idle connections")),
-        "{lines:#?}"
-    );
-    for line in &lines {
-        let (head, message) = line
+    const INPUT: &[u8] = b"http {\n    server {\n        location /x/ {\n            include snippets/x.conf;\n            proxy_pass http://x:9000;\n        }\n        location /api/ {\n            proxy_pass http://api:8080;\n        }\n    }\n}\n";
+    let ran = Case {
+        name: "--format github",
+        cwd: REPO,
+        args: &["--no-config", "--format", "github", "-"],
+        stdin: Some(INPUT),
+        stdout: &[
+            Out::Line("::warning file=-,line=8,col=13,endLine=8,endColumn=40,title=upkeep proxy-pass-target::api:8080 is an implicit upstream that opens a new connection per request; upstream \"api\" pools them"),
+            Out::LineStarts("::warning file=-,line=4,col=13,title=upkeep warning::`include snippets/x.conf` could not be read"),
+            Out::LineStarts("::warning file=-,line=5,col=13,title=upkeep warning::left alone: `include snippets/x.conf`"),
+            // The pool's default timeout is background: a notice.
+            Out::LineStarts("::notice file=-,line=8,col=13,title=upkeep note::upstream \"api\" keeps idle connections"),
+        ],
+        ..NONE
+    }
+    .run();
+    for line in ran.stdout().lines() {
+        let command = line
             .split_once("::")
-            .and_then(|(_, rest)| rest.split_once("::"))
-            .unwrap();
-        assert!(
-            ["warning file=", "notice file=", "error file="]
-                .iter()
-                .any(|p| head.starts_with(p))
-                && !message.is_empty(),
-            "{line}"
+            .and_then(|(_, rest)| rest.split_once("::"));
+        ran.ensure(
+            command.is_some_and(|(head, message)| {
+                ["warning file=", "notice file=", "error file="]
+                    .iter()
+                    .any(|p| head.starts_with(p))
+                    && !message.is_empty()
+            }),
+            format!("not a workflow command: {line}"),
         );
     }
-    let bad = upkeep_stdin(&["--no-config", "--format", "github", "-"], b"server {\n");
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(
-        stdout(&bad).starts_with("::error file=-,line=1,col=8,title=upkeep error::"),
-        "{}",
-        stdout(&bad)
-    );
+    run_all(&[
+        Case {
+            name: "--format github, a syntax error",
+            cwd: REPO,
+            args: &["--no-config", "--format", "github", "-"],
+            stdin: Some(b"server {\n"),
+            status: 2,
+            stdout: &[Out::Starts(
+                "::error file=-,line=1,col=8,title=upkeep error::",
+            )],
+            ..NONE
+        },
+        Case {
+            name: "-o out.diff",
+            args: &["--no-config", "-o", "out.diff", "site.conf"],
+            files: &[("site.conf", INPUT)],
+            stdout: &[Out::Empty],
+            files_after: &[(
+                "out.diff",
+                After::Starts(b"--- a/site.conf\n+++ b/site.conf\n"),
+            )],
+            ..NONE
+        },
+    ]);
+}
 
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("site.conf"), &input[..]).unwrap();
-    let out = upkeep(dir.path(), &["--no-config", "-o", "out.diff", "site.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(out.stdout.is_empty());
-    let diff = std::fs::read_to_string(dir.path().join("out.diff")).unwrap();
-    assert!(
-        diff.starts_with("--- a/site.conf\n+++ b/site.conf\n"),
-        "{diff}"
-    );
+/// The paths and statuses of a JSON report's files, sorted.
+fn files_of(ran: &common::run::Ran) -> Vec<String> {
+    let mut paths: Vec<String> = ran.json()["files"]
+        .as_array()
+        .map(|files| {
+            files
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} {}",
+                        f["path"].as_str().unwrap_or("?"),
+                        f["status"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    paths.sort();
+    paths
 }
 
 /// Walking a directory: hidden entries and what `.gitignore` ignores (in a
@@ -1209,73 +1458,76 @@ fn walking_follows_gitignore_hidden_and_excludes() {
     }
     std::fs::write(root.join(".gitignore"), "node_modules/\n").unwrap();
     std::os::unix::fs::symlink("nowhere.conf", root.join("conf.d/dangling.conf")).unwrap();
-    let files = |args: &[&str]| {
-        let mut argv = vec!["--no-config", "--format", "json"];
-        argv.extend(args);
-        let out = upkeep(root, &argv);
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let mut paths: Vec<String> = report["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| {
-                format!(
-                    "{} {}",
-                    f["path"].as_str().unwrap(),
-                    f["status"].as_str().unwrap()
-                )
-            })
-            .collect();
-        paths.sort();
-        (out.status.code(), paths)
-    };
     // Not a repository: .gitignore means nothing yet.
-    assert_eq!(
-        files(&["."]),
-        (
-            Some(2),
-            vec![
-                "conf.d/app.conf changed".to_string(),
-                "conf.d/dangling.conf error".to_string(),
-                "generated/g.conf changed".to_string(),
-                "node_modules/pkg/x.conf changed".to_string(),
-                "sites-enabled/site changed".to_string(),
-            ]
-        )
+    let ran = Case {
+        name: "not a repository",
+        args: &["--no-config", "--format", "json", "."],
+        status: 2,
+        ..NONE
+    }
+    .run_in(root);
+    ran.ensure_eq(
+        files_of(&ran),
+        [
+            "conf.d/app.conf changed",
+            "conf.d/dangling.conf error",
+            "generated/g.conf changed",
+            "node_modules/pkg/x.conf changed",
+            "sites-enabled/site changed",
+        ]
+        .map(String::from)
+        .to_vec(),
+        "files",
     );
     std::fs::create_dir(root.join(".git")).unwrap();
     std::fs::remove_file(root.join("conf.d/dangling.conf")).unwrap();
-    assert_eq!(
-        files(&["--exclude", "generated/", "."]),
-        (
-            Some(0),
-            vec![
-                "conf.d/app.conf changed".to_string(),
-                "sites-enabled/site changed".to_string(),
-            ]
-        )
+    let ran = Case {
+        name: "a repository, --exclude generated/",
+        args: &[
+            "--no-config",
+            "--format",
+            "json",
+            "--exclude",
+            "generated/",
+            ".",
+        ],
+        ..NONE
+    }
+    .run_in(root);
+    ran.ensure_eq(
+        files_of(&ran),
+        ["conf.d/app.conf changed", "sites-enabled/site changed"]
+            .map(String::from)
+            .to_vec(),
+        "files",
     );
     // The same exclude from upkeep.toml; a file named as an argument is
     // read even when excluded or hidden.
-    std::fs::write(root.join("upkeep.toml"), "exclude = [\"generated\"]\n").unwrap();
-    let out = upkeep(root, &["--format", "json", ".", ".hidden/x.conf"]);
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let paths: Vec<&str> = report["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap())
-        .collect();
-    assert_eq!(paths.len(), 3, "{paths:?}");
-    assert!(paths.contains(&".hidden/x.conf"), "{paths:?}");
-    assert!(!paths.iter().any(|p| p.contains("generated")), "{paths:?}");
-    let bad = upkeep(root, &["--no-config", "--exclude", "a{b", "."]);
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(
-        stderr(&bad).contains("`a{b` is not a glob"),
-        "{}",
-        stderr(&bad)
+    let ran = Case {
+        name: "upkeep.toml's exclude",
+        args: &["--format", "json", ".", ".hidden/x.conf"],
+        files: &[("upkeep.toml", b"exclude = [\"generated\"]\n")],
+        ..NONE
+    }
+    .run_in(root);
+    let paths: Vec<String> = files_of(&ran);
+    ran.ensure_eq(paths.len(), 3, format!("files: {paths:?}"));
+    ran.ensure(
+        paths.iter().any(|p| p.starts_with(".hidden/x.conf ")),
+        format!(".hidden/x.conf is read: {paths:?}"),
     );
+    ran.ensure(
+        !paths.iter().any(|p| p.contains("generated")),
+        format!("generated/ is left out: {paths:?}"),
+    );
+    Case {
+        name: "a bad glob",
+        args: &["--no-config", "--exclude", "a{b", "."],
+        status: 2,
+        stderr: &[Out::Has("`a{b` is not a glob")],
+        ..NONE
+    }
+    .run_in(root);
 }
 
 /// `upkeep completions SHELL` and `upkeep man` come from the parser's own
@@ -1284,10 +1536,15 @@ fn walking_follows_gitignore_hidden_and_excludes() {
 /// with every flag in it.
 #[test]
 fn completions_and_man_page() {
-    let script = upkeep(repo(), &["completions", "bash"]);
-    assert_eq!(script.status.code(), Some(0));
+    let script = Case {
+        name: "completions bash",
+        cwd: REPO,
+        args: &["completions", "bash"],
+        ..NONE
+    }
+    .run();
     let path = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(path.path(), &script.stdout).unwrap();
+    std::fs::write(path.path(), &script.out.stdout).unwrap();
     // `_upkeep CMD CUR PREV` as bash calls a completion function.
     let complete = |words: &str, cword: usize, cur: &str, prev: &str| {
         let program = format!(
@@ -1298,36 +1555,80 @@ fn completions_and_man_page() {
             .args(["-c", &program])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-        stdout(&out).lines().map(String::from).collect::<Vec<_>>()
+        script.ensure(
+            out.status.success(),
+            format!(
+                "bash completing {words:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(String::from)
+            .collect::<Vec<_>>()
     };
-    assert_eq!(
+    script.ensure_eq(
         complete("upkeep --webs", 1, "--webs", "upkeep"),
-        ["--websocket"]
+        vec!["--websocket".to_string()],
+        "bash completes --webs",
     );
-    assert_eq!(
+    script.ensure_eq(
         complete("upkeep --format ''", 2, "", "--format"),
         ["text", "json", "github", "sarif"]
+            .map(String::from)
+            .to_vec(),
+        "bash completes --format's values",
     );
-    for (shell, marker) in [
-        ("zsh", "#compdef upkeep"),
-        ("fish", "complete -c upkeep"),
-        ("powershell", "Register-ArgumentCompleter"),
-        ("elvish", "edit:completion:arg-completer[upkeep]"),
-    ] {
-        let out = upkeep(repo(), &["completions", shell]);
-        assert_eq!(out.status.code(), Some(0), "{shell}");
-        assert!(stdout(&out).contains(marker), "{shell}: {}", stdout(&out));
-        assert!(stdout(&out).contains("websocket"), "{shell}");
-    }
-    let bad = upkeep(repo(), &["completions", "tcsh"]);
-    assert_eq!(bad.status.code(), Some(2));
+    const SHELL: Case = Case { cwd: REPO, ..NONE };
+    run_all(&[
+        Case {
+            name: "completions zsh",
+            args: &["completions", "zsh"],
+            stdout: &[Out::Has("#compdef upkeep"), Out::Has("websocket")],
+            ..SHELL
+        },
+        Case {
+            name: "completions fish",
+            args: &["completions", "fish"],
+            stdout: &[Out::Has("complete -c upkeep"), Out::Has("websocket")],
+            ..SHELL
+        },
+        Case {
+            name: "completions powershell",
+            args: &["completions", "powershell"],
+            stdout: &[
+                Out::Has("Register-ArgumentCompleter"),
+                Out::Has("websocket"),
+            ],
+            ..SHELL
+        },
+        Case {
+            name: "completions elvish",
+            args: &["completions", "elvish"],
+            stdout: &[
+                Out::Has("edit:completion:arg-completer[upkeep]"),
+                Out::Has("websocket"),
+            ],
+            ..SHELL
+        },
+        Case {
+            name: "completions tcsh",
+            args: &["completions", "tcsh"],
+            status: 2,
+            ..SHELL
+        },
+    ]);
 
-    let page = upkeep(repo(), &["man"]);
-    assert_eq!(page.status.code(), Some(0));
-    assert!(stdout(&page).contains(".TH upkeep 1"), "{}", stdout(&page));
+    let page = Case {
+        name: "man",
+        cwd: REPO,
+        args: &["man"],
+        stdout: &[Out::Has(".TH upkeep 1")],
+        ..NONE
+    }
+    .run();
     let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), &page.stdout).unwrap();
+    std::fs::write(file.path(), &page.out.stdout).unwrap();
     let rendered = Command::new("man")
         .arg("-l")
         .arg(file.path())
@@ -1338,10 +1639,19 @@ fn completions_and_man_page() {
         common::skip("rendering the man page", "no `man` (man-db)");
         return;
     };
-    let text = stdout(&rendered);
-    assert!(rendered.status.success(), "{}", stderr(&rendered));
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    page.ensure(
+        rendered.status.success(),
+        format!(
+            "man -l fails: {}",
+            String::from_utf8_lossy(&rendered.stderr)
+        ),
+    );
     for section in ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS"] {
-        assert!(text.contains(section), "{section}: {text}");
+        page.ensure(
+            text.contains(section),
+            format!("the rendered page lacks {section}:\n{text}"),
+        );
     }
     for flag in [
         "--check",
@@ -1351,7 +1661,10 @@ fn completions_and_man_page() {
         "--exclude",
         "--format",
     ] {
-        assert!(text.contains(flag), "{flag}: {text}");
+        page.ensure(
+            text.contains(flag),
+            format!("the rendered page lacks {flag}:\n{text}"),
+        );
     }
 }
 
@@ -1359,33 +1672,54 @@ fn completions_and_man_page() {
 /// the JSON report, annotations and errors; with no PATH it reads stdin.
 #[test]
 fn stdin_takes_the_name_an_editor_gives() {
-    let args = ["--no-config", "--stdin-filename", "conf/site.conf"];
-    let out = upkeep_stdin(&args, POOLED_INPUT.as_bytes());
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stdout(&out).starts_with("--- a/conf/site.conf\n+++ b/conf/site.conf\n"),
-        "{}",
-        stdout(&out)
+    const NAMED: Case = Case {
+        cwd: REPO,
+        stdin: Some(POOLED),
+        ..NONE
+    };
+    let ran = Case {
+        name: "--format json",
+        args: &[
+            "--no-config",
+            "--stdin-filename",
+            "conf/site.conf",
+            "--format",
+            "json",
+            "-",
+        ],
+        ..NAMED
+    }
+    .run();
+    ran.ensure_eq(
+        &ran.json()["files"][0]["path"],
+        &"conf/site.conf".into(),
+        "the file's path",
     );
-    let mut json = args.to_vec();
-    json.extend(["--format", "json", "-"]);
-    let out = upkeep_stdin(&json, POOLED_INPUT.as_bytes());
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["files"][0]["path"], "conf/site.conf");
-    let mut github = args.to_vec();
-    github.extend(["--format", "github"]);
-    let out = upkeep_stdin(&github, b"server {");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stdout(&out).starts_with("::error file=conf/site.conf,line=1,col=8,title=upkeep error::conf/site.conf:1:8: unexpected end of file"),
-        "{}",
-        stdout(&out)
-    );
-    assert!(
-        stderr(&out).contains("error: conf/site.conf:1:8:"),
-        "{}",
-        stderr(&out)
-    );
+    run_all(&[
+        Case {
+            name: "diff",
+            args: &["--no-config", "--stdin-filename", "conf/site.conf"],
+            stdout: &[Out::Starts(
+                "--- a/conf/site.conf\n+++ b/conf/site.conf\n",
+            )],
+            ..NAMED
+        },
+        Case {
+            name: "--format github, a syntax error",
+            args: &[
+                "--no-config",
+                "--stdin-filename",
+                "conf/site.conf",
+                "--format",
+                "github",
+            ],
+            stdin: Some(b"server {"),
+            status: 2,
+            stdout: &[Out::Starts("::error file=conf/site.conf,line=1,col=8,title=upkeep error::conf/site.conf:1:8: unexpected end of file")],
+            stderr: &[Out::Has("error: conf/site.conf:1:8:")],
+            ..NAMED
+        },
+    ]);
 }
 
 /// The pre-commit hooks run upkeep on the whole tree (never on a batch of
@@ -1429,9 +1763,9 @@ fn the_readme_shows_what_upkeep_prints() {
         .split_whitespace()
         .collect();
     let (path, flags) = args.split_last().unwrap();
-    assert_eq!(*path, format!("{MOTIVATING}/input.conf"));
+    assert_eq!(*path, MOTIVATING_INPUT);
     // The same flags as the fixture's args file (order of pairs aside).
-    let pairs = |flags: &[&str]| {
+    let pairs = |flags: &[String]| {
         let mut p: Vec<(String, String)> = flags
             .chunks(2)
             .map(|c| (c[0].to_string(), c[1].to_string()))
@@ -1439,17 +1773,26 @@ fn the_readme_shows_what_upkeep_prints() {
         p.sort();
         p
     };
-    let fixture = motivating_args();
-    let fixture: Vec<&str> = fixture.iter().map(String::as_str).collect();
-    assert_eq!(pairs(flags), pairs(&fixture));
+    let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    let fixture = Case {
+        args_file: Some(MOTIVATING),
+        ..NONE
+    }
+    .argv();
+    assert_eq!(pairs(&flags), pairs(&fixture));
 
     let mut argv = vec!["--no-config"];
     argv.extend(&args);
-    let out = upkeep(repo(), &argv);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let section = "### What you will see";
-    assert_eq!(stdout(&out), block(section, "```diff\n"));
-    assert_eq!(stderr(&out), block(section, "```text\n"));
+    let (diff, summary) = (block(section, "```diff\n"), block(section, "```text\n"));
+    run_all(&[Case {
+        name: "the README's command",
+        cwd: REPO,
+        args: &argv,
+        stdout: &[Out::Exact(&diff)],
+        stderr: &[Out::Exact(&summary)],
+        ..NONE
+    }]);
 }
 
 /// uwsgi and SCGI connections are never kept by nginx (neither module
@@ -1458,21 +1801,24 @@ fn the_readme_shows_what_upkeep_prints() {
 /// taken as upstream names.
 #[test]
 fn uwsgi_and_scgi_are_left_alone_with_a_note() {
-    let input = b"server {\n    location /py/ {\n        uwsgi_pass app:3031;\n    }\n    location /s/ { scgi_pass unix:/run/s.sock; }\n    location /api/ { proxy_pass http://app:8080; }\n}\n";
-    let out = upkeep_stdin(&["--no-config", "-v", "-"], input);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let err = stderr(&out);
-    for line in [
-        "-:3:9: note: uwsgi_pass is left alone: nginx keeps no uwsgi or SCGI connections for reuse, with or without an upstream `keepalive`",
-        "-:5:20: note: scgi_pass is left alone: nginx keeps no uwsgi or SCGI connections for reuse, with or without an upstream `keepalive`",
-    ] {
-        assert!(err.lines().any(|l| l == line), "{line}\n{err}");
-    }
-    let diff = stdout(&out);
-    assert!(!diff.contains("-        uwsgi_pass"), "{diff}");
-    // `app` is the uwsgi backend's host: the new upstream for app:8080
-    // must not take that name (nginx would send uwsgi_pass to it).
-    assert!(diff.contains("+upstream app_8080 {"), "{diff}");
+    run_all(&[Case {
+        name: "uwsgi and scgi",
+        cwd: REPO,
+        args: &["--no-config", "-v", "-"],
+        stdin: Some(b"server {\n    location /py/ {\n        uwsgi_pass app:3031;\n    }\n    location /s/ { scgi_pass unix:/run/s.sock; }\n    location /api/ { proxy_pass http://app:8080; }\n}\n"),
+        stderr: &[
+            Out::Line("-:3:9: note: uwsgi_pass is left alone: nginx keeps no uwsgi or SCGI connections for reuse, with or without an upstream `keepalive`"),
+            Out::Line("-:5:20: note: scgi_pass is left alone: nginx keeps no uwsgi or SCGI connections for reuse, with or without an upstream `keepalive`"),
+        ],
+        stdout: &[
+            Out::Lacks("-        uwsgi_pass"),
+            // `app` is the uwsgi backend's host: the new upstream for
+            // app:8080 must not take that name (nginx would send uwsgi_pass
+            // to it).
+            Out::Has("+upstream app_8080 {"),
+        ],
+        ..NONE
+    }]);
 }
 
 /// An error at a place in an included file is reported there: the JSON
@@ -1480,43 +1826,43 @@ fn uwsgi_and_scgi_are_left_alone_with_a_note() {
 /// and its line, while the report belongs to the main config.
 #[test]
 fn errors_point_at_their_place() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("nginx.conf"),
-        "http {\n include bad.conf;\n}\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("bad.conf"), "server {\n  location / {\n").unwrap();
-    let out = upkeep(
-        dir.path(),
-        &["--no-config", "--format", "json", "nginx.conf"],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    const FILES: &[(&str, &[u8])] = &[
+        ("nginx.conf", b"http {\n include bad.conf;\n}\n"),
+        ("bad.conf", b"server {\n  location / {\n"),
+    ];
+    let ran = Case {
+        name: "--format json",
+        args: &["--no-config", "--format", "json", "nginx.conf"],
+        files: FILES,
+        status: 2,
+        ..NONE
+    }
+    .run();
+    let report = ran.json();
     let file = &report["files"][0];
-    assert_eq!(file["path"], "nginx.conf");
-    assert_eq!(
-        file["error_at"],
-        serde_json::json!({ "path": "bad.conf", "line": 2, "column": 14 })
+    ran.ensure_eq(&file["path"], &"nginx.conf".into(), "the file's path");
+    ran.ensure_eq(
+        &file["error_at"],
+        &serde_json::json!({ "path": "bad.conf", "line": 2, "column": 14 }),
+        "error_at",
     );
-    let out = upkeep(
-        dir.path(),
-        &["--no-config", "--format", "github", "nginx.conf"],
-    );
-    assert!(
-        stdout(&out)
-            .starts_with("::error file=bad.conf,line=2,col=14,title=upkeep error::bad.conf:2:14: "),
-        "{}",
-        stdout(&out)
-    );
+    run_all(&[Case {
+        name: "--format github",
+        args: &["--no-config", "--format", "github", "nginx.conf"],
+        files: FILES,
+        status: 2,
+        stdout: &[Out::Starts(
+            "::error file=bad.conf,line=2,col=14,title=upkeep error::bad.conf:2:14: ",
+        )],
+        ..NONE
+    }]);
 }
 
 /// Units are processed on every core; what is printed comes out in the
 /// order of one thread: the files as named, an error where its file is.
 #[test]
 fn many_trees_print_in_the_order_of_one_thread() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut names = Vec::new();
+    let mut texts = Vec::new();
     for i in 0..40 {
         let name = format!("site-{i:02}.conf");
         // Sizes differ so that the units finish out of order.
@@ -1533,24 +1879,40 @@ fn many_trees_print_in_the_order_of_one_thread() {
         } else {
             format!("events {{}}\nhttp {{\n    server {{\n{locations}    }}\n}}\n")
         };
-        std::fs::write(dir.path().join(&name), text).unwrap();
-        names.push(name);
+        texts.push((name, text));
+    }
+    let names: Vec<&str> = texts.iter().map(|(n, _)| n.as_str()).collect();
+    let files: Vec<(&str, &[u8])> = texts
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_bytes()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in &files {
+        std::fs::write(dir.path().join(name), text).unwrap();
     }
     let run = |threads: &str, format: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_upkeep"))
-            .args(["--format", format])
-            .args(&names)
-            .current_dir(dir.path())
-            .env("RAYON_NUM_THREADS", threads)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-        (stdout(&out), stderr(&out))
+        let mut args = vec!["--format", format];
+        args.extend(&names);
+        let name = format!("--format {format} on {threads} threads");
+        Case {
+            name: &name,
+            args: &args,
+            env: &[("RAYON_NUM_THREADS", threads)],
+            status: 2,
+            ..NONE
+        }
+        .run_in(dir.path())
     };
     for format in ["text", "json"] {
-        assert_eq!(run("1", format), run("8", format), "--format {format}");
+        let (one, eight) = (run("1", format), run("8", format));
+        eight.ensure_eq(
+            (eight.stdout(), eight.stderr()),
+            (one.stdout(), one.stderr()),
+            format!("--format {format} on 8 threads as on 1"),
+        );
     }
-    let (diff, errors) = run("8", "text");
+    let ran = run("8", "text");
+    let (diff, errors) = (ran.stdout(), ran.stderr());
     let diffed: Vec<&str> = diff
         .lines()
         .filter_map(|l| l.strip_prefix("--- a/"))
@@ -1559,15 +1921,19 @@ fn many_trees_print_in_the_order_of_one_thread() {
         .iter()
         .enumerate()
         .filter(|(i, _)| i % 13 != 5)
-        .map(|(_, n)| n.as_str())
+        .map(|(_, n)| *n)
         .collect();
-    assert_eq!(diffed, expected);
+    ran.ensure_eq(diffed, expected, "the files diffed, in order");
     let failed: Vec<&str> = names
         .iter()
-        .map(String::as_str)
+        .copied()
         .filter(|n| errors.contains(&format!("{n}:")))
         .collect();
-    assert_eq!(failed, ["site-05.conf", "site-18.conf", "site-31.conf"]);
+    ran.ensure_eq(
+        failed,
+        vec!["site-05.conf", "site-18.conf", "site-31.conf"],
+        "the files with an error",
+    );
 }
 
 /// An include upkeep cannot read leaves alone what depends on it; that is
@@ -1577,95 +1943,121 @@ fn many_trees_print_in_the_order_of_one_thread() {
 /// `ignore-includes`) counts as read.
 #[test]
 fn what_upkeep_cannot_read_is_never_green() {
-    let input = b"http {\n    server {\n        location /x/ {\n            include snippets/x.conf;\n            proxy_pass http://x:9000;\n        }\n    }\n}\n";
-    let check = upkeep_stdin(&["--no-config", "--check", "-"], input);
-    assert_eq!(check.status.code(), Some(2), "{}", stderr(&check));
-    assert!(check.stdout.is_empty(), "{}", stdout(&check));
-    let err = stderr(&check);
-    for want in [
-        "-:4:13: warning: `include snippets/x.conf` could not be read",
-        "-:5:13: warning: left alone: `include snippets/x.conf` could not be read",
-        "error: could not decide 2 places: -:4:13, -:5:13: ",
-        "nothing to change in 1 file; 2 places left alone, 2 warnings (-v says why); 1 error\n",
-    ] {
-        assert!(err.contains(want), "lacks {want:?}:\n{err}");
-    }
-    // Without --check the warnings are the same, and the run is no error.
-    let diff = upkeep_stdin(&["--no-config", "-"], input);
-    assert_eq!(diff.status.code(), Some(0));
-    assert_eq!(
-        stderr(&diff).lines().last(),
-        Some("nothing to change in 1 file; 2 places left alone, 2 warnings (-v says why)")
-    );
+    const UNREAD: Case = Case {
+        cwd: REPO,
+        stdin: Some(b"http {\n    server {\n        location /x/ {\n            include snippets/x.conf;\n            proxy_pass http://x:9000;\n        }\n    }\n}\n"),
+        ..NONE
+    };
+    // Declared irrelevant: read as empty, so the location is pooled.
+    const IGNORED: Case = Case {
+        status: 1,
+        stderr: &[Out::Lacks("warning")],
+        stdout: &[Out::Has("+            proxy_pass http://x;")],
+        ..UNREAD
+    };
+    run_all(&[
+        Case {
+            name: "--check",
+            args: &["--no-config", "--check", "-"],
+            status: 2,
+            stdout: &[Out::Empty],
+            stderr: &[
+                Out::Has("-:4:13: warning: `include snippets/x.conf` could not be read"),
+                Out::Has("-:5:13: warning: left alone: `include snippets/x.conf` could not be read"),
+                Out::Has("error: could not decide 2 places: -:4:13, -:5:13: "),
+                Out::Has("nothing to change in 1 file; 2 places left alone, 2 warnings (-v says why); 1 error\n"),
+            ],
+            ..UNREAD
+        },
+        // Without --check the warnings are the same, and the run is no error.
+        Case {
+            name: "diff",
+            args: &["--no-config", "-"],
+            stderr: &[Out::LastLine(
+                "nothing to change in 1 file; 2 places left alone, 2 warnings (-v says why)",
+            )],
+            ..UNREAD
+        },
+        Case {
+            name: "--ignore-include snippets/*",
+            args: &["--no-config", "--check", "--ignore-include", "snippets/*", "-"],
+            ..IGNORED
+        },
+        Case {
+            name: "--ignore-include *x.conf",
+            args: &["--no-config", "--check", "--ignore-include", "*x.conf", "-"],
+            ..IGNORED
+        },
+        // A glob that matches another include changes nothing.
+        Case {
+            name: "--ignore-include of another include",
+            args: &["--no-config", "--check", "--ignore-include", "mime.types", "-"],
+            status: 2,
+            ..UNREAD
+        },
+        Case {
+            name: "--ignore-include, a bad glob",
+            args: &["--no-config", "--ignore-include", "[a", "-"],
+            status: 2,
+            stderr: &[Out::Has("`[a` is not a glob")],
+            ..UNREAD
+        },
+    ]);
 
-    let json = upkeep_stdin(&["--no-config", "--check", "--format", "json", "-"], input);
-    assert_eq!(json.status.code(), Some(2));
-    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    let kinds: Vec<(&str, u64)> = report["files"][0]["notes"]
+    let json = Case {
+        name: "--check --format json",
+        args: &["--no-config", "--check", "--format", "json", "-"],
+        status: 2,
+        ..UNREAD
+    }
+    .run();
+    let report = json.json();
+    let kinds: Vec<(Option<&str>, Option<u64>)> = report["files"][0]["notes"]
         .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| (n["kind"].as_str().unwrap(), n["line"].as_u64().unwrap()))
-        .collect();
-    assert_eq!(kinds, [("undecided", 4), ("undecided", 5)]);
+        .map(|notes| {
+            notes
+                .iter()
+                .map(|n| (n["kind"].as_str(), n["line"].as_u64()))
+                .collect()
+        })
+        .unwrap_or_default();
+    json.ensure_eq(
+        kinds,
+        vec![(Some("undecided"), Some(4)), (Some("undecided"), Some(5))],
+        "the notes' kinds and lines",
+    );
     let summary = &report["summary"];
-    assert_eq!(
+    json.ensure_eq(
         [
             &summary["undecided"],
             &summary["left_alone"],
-            &summary["warnings"]
+            &summary["warnings"],
         ],
-        [2, 2, 2]
+        [&2.into(), &2.into(), &2.into()],
+        "summary: undecided, left_alone, warnings",
     );
-    assert!(report["errors"][0]["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("could not decide 2 places: -:4:13, -:5:13"));
+    json.ensure(
+        report["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("could not decide 2 places: -:4:13, -:5:13")),
+        "the run's error says what could not be decided",
+    );
 
-    let sarif = upkeep_stdin(&["--no-config", "--format", "sarif", "-"], input);
-    let log: serde_json::Value = serde_json::from_slice(&sarif.stdout).unwrap();
-    let levels: Vec<&str> = log["runs"][0]["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["level"].as_str().unwrap())
-        .collect();
-    assert_eq!(levels, ["warning", "warning"]);
-
-    // Declared irrelevant: read as empty, so the location is pooled.
-    for args in [
-        &[
-            "--no-config",
-            "--check",
-            "--ignore-include",
-            "snippets/*",
-            "-",
-        ][..],
-        &["--no-config", "--check", "--ignore-include", "*x.conf", "-"][..],
-    ] {
-        let out = upkeep_stdin(args, input);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
-        assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
-        assert!(stdout(&out).contains("+            proxy_pass http://x;"));
+    let sarif = Case {
+        name: "--format sarif",
+        args: &["--no-config", "--format", "sarif", "-"],
+        ..UNREAD
     }
-    // A glob that matches another include changes nothing.
-    let other = upkeep_stdin(
-        &[
-            "--no-config",
-            "--check",
-            "--ignore-include",
-            "mime.types",
-            "-",
-        ],
-        input,
-    );
-    assert_eq!(other.status.code(), Some(2));
-    let bad = upkeep_stdin(&["--no-config", "--ignore-include", "[a", "-"], input);
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(
-        stderr(&bad).contains("`[a` is not a glob"),
-        "{}",
-        stderr(&bad)
+    .run();
+    let log = sarif.json();
+    let levels: Vec<Option<&str>> = log["runs"][0]["results"]
+        .as_array()
+        .map(|r| r.iter().map(|r| r["level"].as_str()).collect())
+        .unwrap_or_default();
+    sarif.ensure_eq(
+        levels,
+        vec![Some("warning"), Some("warning")],
+        "the results' levels",
     );
 }
 
@@ -1690,57 +2082,54 @@ fn diffs_are_relative_to_the_repository_and_outside_files_are_said_once() {
     std::fs::create_dir(&deploy).unwrap();
     let headers = machine.path().join("headers.conf");
     std::fs::write(&headers, "proxy_set_header X-Edge 1;\n").unwrap();
-    for name in ["a.conf", "b.conf"] {
-        std::fs::write(
-            deploy.join(name),
-            format!(
-                "events {{}}\nhttp {{\n    server {{\n        location / {{\n            include {};\n            proxy_pass http://app:8080;\n        }}\n    }}\n}}\n",
-                headers.display()
-            ),
-        )
-        .unwrap();
+    let site = format!(
+        "events {{}}\nhttp {{\n    server {{\n        location / {{\n            include {};\n            proxy_pass http://app:8080;\n        }}\n    }}\n}}\n",
+        headers.display()
+    );
+    let outside = format!(
+        "warning: read 1 file from outside the repository {} (upkeep writes only there, never these): {}",
+        std::fs::canonicalize(repo.path()).unwrap().display(),
+        std::fs::canonicalize(&headers).unwrap().display()
+    );
+    let ran = Case {
+        name: "diff",
+        args: &["--no-config", "a.conf", "b.conf"],
+        files: &[("a.conf", site.as_bytes()), ("b.conf", site.as_bytes())],
+        stdout: &[
+            Out::Starts("--- a/deploy/a.conf\n+++ b/deploy/a.conf\n"),
+            Out::Has("--- a/deploy/b.conf\n"),
+        ],
+        stderr: &[
+            Out::Times("from outside", 1),
+            // Counted in the summary with the notes' warnings.
+            Out::Ends(" in 2 files; 1 warning (-v says why)\n"),
+            Out::Has(&outside),
+        ],
+        ..NONE
     }
-    let out = upkeep(&deploy, &["--no-config", "a.conf", "b.conf"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let diff = stdout(&out);
-    assert!(
-        diff.starts_with("--- a/deploy/a.conf\n+++ b/deploy/a.conf\n"),
-        "{diff}"
-    );
-    assert!(diff.contains("--- a/deploy/b.conf\n"), "{diff}");
-    let err = stderr(&out);
-    assert_eq!(err.matches("from outside").count(), 1, "{err}");
-    // Counted in the summary with the notes' warnings.
-    assert!(
-        err.ends_with(" in 2 files; 1 warning (-v says why)\n"),
-        "{err}"
-    );
-    let github = upkeep(
-        &deploy,
-        &["--no-config", "--format", "github", "a.conf", "b.conf"],
-    );
-    assert!(
-        stdout(&github)
-            .contains("::warning title=upkeep warning::read 1 file from outside the repository"),
-        "{}",
-        stdout(&github)
-    );
-    assert!(
-        err.contains(&format!(
-            "warning: read 1 file from outside the repository {} (upkeep writes only there, never these): {}",
-            std::fs::canonicalize(repo.path()).unwrap().display(),
-            std::fs::canonicalize(&headers).unwrap().display()
-        )),
-        "{err}"
-    );
+    .run_in(&deploy);
+    Case {
+        name: "--format github",
+        args: &["--no-config", "--format", "github", "a.conf", "b.conf"],
+        stdout: &[Out::Has(
+            "::warning title=upkeep warning::read 1 file from outside the repository",
+        )],
+        ..NONE
+    }
+    .run_in(&deploy);
     // `git apply` from the subdirectory applies the root-relative paths.
-    std::fs::write(repo.path().join("change.diff"), &out.stdout).unwrap();
+    std::fs::write(repo.path().join("change.diff"), &ran.out.stdout).unwrap();
     git(&["apply", "../change.diff"], &deploy);
-    let again = upkeep(&deploy, &["--no-config", "--check", "a.conf", "b.conf"]);
-    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
-    assert_eq!(
+    let again = Case {
+        name: "--check after git apply",
+        args: &["--no-config", "--check", "a.conf", "b.conf"],
+        ..NONE
+    }
+    .run_in(&deploy);
+    again.ensure_eq(
         std::fs::read_to_string(&headers).unwrap(),
-        "proxy_set_header X-Edge 1;\n"
+        "proxy_set_header X-Edge 1;\n".to_string(),
+        "the file outside the repository",
     );
 }
 
@@ -1750,42 +2139,37 @@ fn diffs_are_relative_to_the_repository_and_outside_files_are_said_once() {
 /// nothing is written; named too, the sibling is changed.
 #[test]
 fn siblings_read_as_context_are_never_edited() {
-    let dir = tempfile::tempdir().unwrap();
-    let confd = dir.path().join("conf.d");
-    std::fs::create_dir(&confd).unwrap();
-    let upstreams = "upstream shared {\n    server app:8080;\n}\n";
-    let site =
-        "server {\n    listen 81;\n    location / {\n        proxy_pass http://shared;\n    }\n}\n";
-    std::fs::write(confd.join("00-up.conf"), upstreams).unwrap();
-    std::fs::write(confd.join("site.conf"), site).unwrap();
-    let out = upkeep(dir.path(), &["--no-config", "--write", "conf.d/site.conf"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("error: conf.d/00-up.conf:3:1: the change needs this file edited, which upkeep read only as context"),
-        "{}",
-        stderr(&out)
-    );
-    assert_eq!(
-        std::fs::read_to_string(confd.join("00-up.conf")).unwrap(),
-        upstreams
-    );
-    assert_eq!(
-        std::fs::read_to_string(confd.join("site.conf")).unwrap(),
-        site
-    );
-    let both = upkeep(
-        dir.path(),
-        &[
-            "--no-config",
-            "--write",
-            "conf.d/site.conf",
-            "conf.d/00-up.conf",
-        ],
-    );
-    assert_eq!(both.status.code(), Some(0), "{}", stderr(&both));
-    assert!(std::fs::read_to_string(confd.join("00-up.conf"))
-        .unwrap()
-        .contains("    keepalive 32;\n"));
+    run_story(&[
+        Case {
+            name: "the site alone",
+            args: &["--no-config", "--write", "conf.d/site.conf"],
+            files: &[
+                ("conf.d/00-up.conf", b"upstream shared {\n    server app:8080;\n}\n"),
+                (
+                    "conf.d/site.conf",
+                    b"server {\n    listen 81;\n    location / {\n        proxy_pass http://shared;\n    }\n}\n",
+                ),
+            ],
+            status: 2,
+            stderr: &[Out::Has("error: conf.d/00-up.conf:3:1: the change needs this file edited, which upkeep read only as context")],
+            files_after: &[
+                ("conf.d/00-up.conf", After::Same),
+                ("conf.d/site.conf", After::Same),
+            ],
+            ..NONE
+        },
+        Case {
+            name: "the site and its sibling",
+            args: &[
+                "--no-config",
+                "--write",
+                "conf.d/site.conf",
+                "conf.d/00-up.conf",
+            ],
+            files_after: &[("conf.d/00-up.conf", After::Has("    keepalive 32;\n"))],
+            ..NONE
+        },
+    ]);
 }
 
 /// `--websocket` for a location that hands its requests to a named
@@ -1795,37 +2179,40 @@ fn siblings_read_as_context_are_never_edited() {
 /// and nothing changed.
 #[test]
 fn websocket_through_a_shared_named_location_says_what_to_do() {
-    let input = repo()
-        .join("fixtures/68-websocket-through-named-location")
-        .join("input.conf");
-    let dir = input.parent().unwrap();
-    let out = upkeep(dir, &["--websocket", "/socket.io", "input.conf"]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(out.stdout.is_empty());
-    assert!(
-        err.contains("error: --websocket /socket.io: /socket.io cannot get a dedicated WebSocket location: named location @api_websocket serves it (try_files/error_page) and also serves /tracker/socket;"),
-        "{err}"
-    );
-    let out = upkeep(dir, &["--websocket", "/socket.io/x", "input.conf"]);
-    assert!(
-        stderr(&out).contains("named location @api_websocket serves it through location /socket.io (try_files/error_page), which also serves other paths"),
-        "{}",
-        stderr(&out)
-    );
-    // Both of them: @api_websocket is the WebSocket location (no map).
-    let out = upkeep(
-        dir,
-        &[
-            "--websocket",
-            "/socket.io",
-            "--websocket",
-            "/tracker/socket",
-            "input.conf",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("connection_upgrade"));
+    const FIXTURE: Case = Case {
+        cwd: Some("fixtures/68-websocket-through-named-location"),
+        ..NONE
+    };
+    run_all(&[
+        Case {
+            name: "--websocket /socket.io",
+            args: &["--websocket", "/socket.io", "input.conf"],
+            status: 2,
+            stdout: &[Out::Empty],
+            stderr: &[Out::Has("error: --websocket /socket.io: /socket.io cannot get a dedicated WebSocket location: named location @api_websocket serves it (try_files/error_page) and also serves /tracker/socket;")],
+            ..FIXTURE
+        },
+        Case {
+            name: "--websocket /socket.io/x",
+            args: &["--websocket", "/socket.io/x", "input.conf"],
+            status: 2,
+            stderr: &[Out::Has("named location @api_websocket serves it through location /socket.io (try_files/error_page), which also serves other paths")],
+            ..FIXTURE
+        },
+        // Both of them: @api_websocket is the WebSocket location (no map).
+        Case {
+            name: "--websocket for both",
+            args: &[
+                "--websocket",
+                "/socket.io",
+                "--websocket",
+                "/tracker/socket",
+                "input.conf",
+            ],
+            stdout: &[Out::Lacks("connection_upgrade")],
+            ..FIXTURE
+        },
+    ]);
 }
 
 /// An existing FastCGI upstream that gets `keepalive`: `-v` names the
@@ -1833,36 +2220,43 @@ fn websocket_through_a_shared_named_location_says_what_to_do() {
 /// FastCGI upstream.
 #[test]
 fn an_existing_fastcgi_upstream_is_named_by_its_protocol() {
-    let input = b"upstream php {\n    server php:9000;\n}\nserver {\n    listen 80;\n    location ~ \\.php$ {\n        fastcgi_pass php;\n    }\n}\n";
-    let out = upkeep_stdin(&["--no-config", "-v", "-"], input);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(
-        err.contains("upstream \"php\" is used by fastcgi_pass but keeps no idle connections"),
-        "{err}"
-    );
-    assert!(
-        err.contains("upstream \"php\" keeps up to 32 idle FastCGI connections per nginx worker")
-            && err.contains("pm.max_children"),
-        "{err}"
-    );
+    run_all(&[Case {
+        name: "an existing FastCGI upstream",
+        cwd: REPO,
+        args: &["--no-config", "-v", "-"],
+        stdin: Some(b"upstream php {\n    server php:9000;\n}\nserver {\n    listen 80;\n    location ~ \\.php$ {\n        fastcgi_pass php;\n    }\n}\n"),
+        stderr: &[
+            Out::Has("upstream \"php\" is used by fastcgi_pass but keeps no idle connections"),
+            Out::Has("upstream \"php\" keeps up to 32 idle FastCGI connections per nginx worker"),
+            Out::Has("pm.max_children"),
+        ],
+        ..NONE
+    }]);
 }
 
 /// The summary line points to `-v` for the reasons, except under `-v`,
 /// where they are printed above it.
 #[test]
 fn summary_points_to_verbose_only_without_it() {
-    let input = b"server {\n    location / {\n        proxy_pass http://$arg_to:8080;\n    }\n}\n";
-    let plain = upkeep_stdin(&["--no-config", "-"], input);
-    assert!(
-        stderr(&plain).contains("1 place left alone (-v says why)"),
-        "{}",
-        stderr(&plain)
-    );
-    let verbose = upkeep_stdin(&["--no-config", "-v", "-"], input);
-    let err = stderr(&verbose);
-    assert!(
-        err.contains("1 place left alone") && !err.contains("-v says why"),
-        "{err}"
-    );
+    const LEFT_ALONE: Case = Case {
+        cwd: REPO,
+        stdin: Some(
+            b"server {\n    location / {\n        proxy_pass http://$arg_to:8080;\n    }\n}\n",
+        ),
+        ..NONE
+    };
+    run_all(&[
+        Case {
+            name: "plain",
+            args: &["--no-config", "-"],
+            stderr: &[Out::Has("1 place left alone (-v says why)")],
+            ..LEFT_ALONE
+        },
+        Case {
+            name: "-v",
+            args: &["--no-config", "-v", "-"],
+            stderr: &[Out::Has("1 place left alone"), Out::Lacks("-v says why")],
+            ..LEFT_ALONE
+        },
+    ]);
 }

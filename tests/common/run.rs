@@ -9,6 +9,12 @@
 //! table says (a signal, a terminal, a JSON report read field by field)
 //! still run through [`Case::run`]/[`Case::run_in`] and check the rest
 //! on the returned [`Ran`] with [`Ran::ensure`], which fails the same way.
+//! A test that must start the process itself (to kill it, to close a
+//! pipe) builds it with [`Case::command`] and hands the output back to
+//! [`Case::check`] (or [`Case::ran`], for a run killed on purpose).
+//! A story whose directory needs what [`Case::files`] cannot make (a
+//! directory, a symlink, a mode) is laid out by the test and run with
+//! [`run_story_in`].
 
 use std::fmt::Display;
 use std::io::Write as _;
@@ -28,6 +34,8 @@ pub enum Out<'a> {
     Ends(&'a str),
     /// A whole line equal to this.
     Line(&'a str),
+    /// A line that starts with this.
+    LineStarts(&'a str),
     /// The last line (without its newline) equal to this.
     LastLine(&'a str),
     /// This text exactly this many times.
@@ -286,6 +294,30 @@ impl Case<'_> {
         }
     }
 
+    /// A run the test started itself (from [`Case::command`] in `dir`)
+    /// and waited for, checked as [`Case::run`] checks one.
+    #[track_caller]
+    pub fn check(&self, dir: &Path, out: Output) -> Ran {
+        let ran = self.ran(dir, out);
+        match self.problems(&ran) {
+            problems if problems.is_empty() => ran,
+            problems => panic!("{}", ran.failure(&problems)),
+        }
+    }
+
+    /// [`Case::check`] without the checks: for a run the test killed, whose
+    /// exit code and output mean nothing; what it left is checked with
+    /// [`Ran::ensure`].
+    pub fn ran(&self, dir: &Path, out: Output) -> Ran {
+        Ran {
+            name: self.name.to_string(),
+            command: self.command_line(dir),
+            dir: dir.to_path_buf(),
+            out,
+            _temp: None,
+        }
+    }
+
     fn start(&self, dir: PathBuf, temp: Option<tempfile::TempDir>) -> Ran {
         for (path, bytes) in self.files {
             let path = dir.join(path);
@@ -347,8 +379,16 @@ impl Case<'_> {
                 (After::Ends(b), Some(g)) => g.ends_with(b),
             };
             if !ok {
+                // Bytes shown as text, as the file is.
+                let text = |b: &[u8]| format!("{:?}", String::from_utf8_lossy(b));
+                let want = match *want {
+                    After::Is(b) => format!("Is({})", text(b)),
+                    After::Starts(b) => format!("Starts({})", text(b)),
+                    After::Ends(b) => format!("Ends({})", text(b)),
+                    other => format!("{other:?}"),
+                };
                 problems.push(format!(
-                    "{path} afterwards: expected {want:?}, got {}",
+                    "{path} afterwards: expected {want}, got {}",
                     match &got {
                         Some(g) => format!("{:?}", String::from_utf8_lossy(g)),
                         None => "no file".into(),
@@ -369,6 +409,7 @@ fn unmet(text: &str, want: &Out) -> Option<String> {
         Out::Starts(t) => text.starts_with(t),
         Out::Ends(t) => text.ends_with(t),
         Out::Line(t) => text.lines().any(|l| l == t),
+        Out::LineStarts(t) => text.lines().any(|l| l.starts_with(t)),
         Out::LastLine(t) => text.lines().last() == Some(t),
         Out::Times(t, n) => text.matches(t).count() == n,
         Out::Empty => text.is_empty(),
@@ -412,8 +453,16 @@ pub fn run_all(cases: &[Case]) {
 #[track_caller]
 pub fn run_story(cases: &[Case]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for case in cases {
-        case.run_in(dir.path());
-    }
+    run_story_in(dir.path(), cases);
     dir
+}
+
+/// [`run_story`] in a directory the test laid out (with what
+/// [`Case::files`] cannot make: directories, symlinks, modes).
+#[track_caller]
+pub fn run_story_in(dir: &Path, cases: &[Case]) {
+    assert!(!cases.is_empty(), "an empty story checks nothing");
+    for case in cases {
+        case.run_in(dir);
+    }
 }
