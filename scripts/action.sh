@@ -6,8 +6,9 @@
 #   action.sh install   install upkeep                 (UPKEEP_VERSION)
 #   action.sh check     run upkeep --check, write the  (UPKEEP_ARGS,
 #                       diff, SARIF, annotations,       UPKEEP_SARIF,
-#                       outputs and step summary;       UPKEEP_ANNOTATIONS,
-#                       exits 0 whatever upkeep said    UPKEEP_SUMMARY)
+#                       outputs; upkeep itself writes   UPKEEP_ANNOTATIONS,
+#                       the step summary; exits 0       UPKEEP_SUMMARY)
+#                       whatever upkeep said
 #   action.sh finish    exit with upkeep's status      (UPKEEP_EXIT_CODE)
 #
 # `check` never fails on upkeep's verdict so that the SARIF upload and the
@@ -30,35 +31,6 @@ output() {
     if [ -n "${GITHUB_OUTPUT:-}" ]; then
         printf '%s=%s\n' "$1" "$2" >>"$GITHUB_OUTPUT"
     fi
-}
-
-# A Markdown code fence longer than any run of backticks in file $1.
-fence_for() {
-    local longest
-    longest=$(grep -o '`*' "$1" 2>/dev/null | awk '{ if (length($0) > n) n = length($0) } END { print n + 0 }')
-    local n=$((longest < 3 ? 3 : longest + 1))
-    printf '%*s' "$n" '' | tr ' ' '`'
-}
-
-# Appends file $2 to the summary as a fenced block of language $1, cut at
-# $3 bytes (GitHub takes at most 1 MiB of summary per step).
-summary_block() {
-    local lang=$1 file=$2 limit=$3 fence size part
-    fence=$(fence_for "$file")
-    size=$(wc -c <"$file")
-    part=$(mktemp)
-    head -c "$limit" "$file" >"$part"
-    {
-        printf '%s%s\n' "$fence" "$lang"
-        cat "$part"
-        # End a last line that has no newline (or was cut inside).
-        [ -z "$(tail -c 1 "$part")" ] || echo
-        printf '%s\n' "$fence"
-        if [ "$size" -gt "$limit" ]; then
-            printf '\n*Cut at %s of %s bytes: the whole output is in the job log.*\n' "$limit" "$size"
-        fi
-    } >>"$GITHUB_STEP_SUMMARY"
-    rm -f "$part"
 }
 
 cmd_install() {
@@ -124,21 +96,28 @@ cmd_check() {
             echo "::warning title=upkeep action::upkeep wrote no SARIF log; nothing to upload"
         fi
     fi
-    if [ "${UPKEEP_ANNOTATIONS:-true}" = true ]; then
-        # Workflow commands on stdout become annotations.
-        "$upkeep" --check --color never --format github ${args[@]+"${args[@]}"} 2>/dev/null || true
+    # Workflow commands on stdout become annotations; with
+    # GITHUB_STEP_SUMMARY set, upkeep appends the step summary (what
+    # happened, the changed locations, the places left alone, the diff).
+    local annotations=${UPKEEP_ANNOTATIONS:-true} summary=${UPKEEP_SUMMARY:-true}
+    [ "$summary" = true ] && [ -n "${GITHUB_STEP_SUMMARY:-}" ] || summary=false
+    if [ "$annotations" = true ] || [ "$summary" = true ]; then
+        local -a env_args=()
+        [ "$summary" = true ] || env_args=(-u GITHUB_STEP_SUMMARY)
+        if [ "$annotations" = true ]; then
+            env ${env_args[@]+"${env_args[@]}"} "$upkeep" --check --color never --format github ${args[@]+"${args[@]}"} 2>/dev/null || true
+        else
+            env ${env_args[@]+"${env_args[@]}"} "$upkeep" --check --color never --format github ${args[@]+"${args[@]}"} >/dev/null 2>&1 || true
+        fi
     fi
 
     local changed=0
     [ ! -s "$diff" ] || changed=$(grep -c '^+++ ' "$diff" || true)
-    local result headline
+    local result
     case "$rc" in
-    0) result=clean headline="No change needed: every proxied location pools its backend connections." ;;
-    1)
-        result=changes
-        headline="$changed file(s) need changes: \`upkeep --write\` applies the diff below."
-        ;;
-    *) result=error headline="upkeep failed (exit $rc): see the messages below." ;;
+    0) result=clean ;;
+    1) result=changes ;;
+    *) result=error ;;
     esac
 
     output exit-code "$rc"
@@ -146,21 +125,6 @@ cmd_check() {
     output changed-files "$changed"
     output diff-file "$diff"
     output sarif-file "$sarif_file"
-
-    if [ "${UPKEEP_SUMMARY:-true}" = true ] && [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
-        {
-            printf '## upkeep\n\n**%s**\n\n' "$headline"
-        } >>"$GITHUB_STEP_SUMMARY"
-        if [ -s "$stderr" ]; then
-            summary_block text "$stderr" 65536
-            echo >>"$GITHUB_STEP_SUMMARY"
-        fi
-        if [ -s "$diff" ]; then
-            printf '<details><summary>Diff (%s file(s))</summary>\n\n' "$changed" >>"$GITHUB_STEP_SUMMARY"
-            summary_block diff "$diff" 786432
-            printf '\n</details>\n' >>"$GITHUB_STEP_SUMMARY"
-        fi
-    fi
     echo "upkeep: $result (exit $rc)"
 }
 

@@ -368,13 +368,7 @@ fn run_into(
         emitter.run_error(&undecided_message(&undecided))?;
     }
     let summary = emitter.finish(&failed, failure.as_deref())?;
-    Ok(if summary.errors > 0 {
-        ExitStatus::Error
-    } else if summary.changed > 0 && config.mode == Mode::Check {
-        ExitStatus::ChangesFound
-    } else {
-        ExitStatus::Success
-    })
+    Ok(summary.status(config.mode))
 }
 
 /// `--check`'s error for the places upkeep could not decide.

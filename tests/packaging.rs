@@ -530,6 +530,8 @@ fn action_script_checks_writes_sarif_outputs_and_summary() {
     );
     let summary = fs::read_to_string(runner.join("summary.md")).unwrap();
     assert!(summary.starts_with("## upkeep\n"), "{summary}");
+    // Written once, by upkeep (the script writes none of its own).
+    assert_eq!(summary.matches("## upkeep").count(), 1, "{summary}");
     assert!(summary.contains("1 file(s) need changes"), "{summary}");
     assert!(
         summary.contains("```diff\n--- a/frontend/nginx.conf\n"),

@@ -334,6 +334,9 @@ pub struct Config {
     pub recover: Option<crate::vocab::Recovery>,
     /// Stop after parsing (the benchmarks' baseline).
     pub parse_only: bool,
+    /// `--format github` on GitHub Actions: the step summary file
+    /// (`GITHUB_STEP_SUMMARY`) a Markdown summary is appended to.
+    pub step_summary: Option<std::path::PathBuf>,
     pub options: Options,
 }
 
@@ -504,6 +507,11 @@ impl Args {
             output_file: self.output_file,
             recover: self.recover,
             parse_only: self.parse_only,
+            step_summary: (self.format == Format::Github)
+                .then(|| std::env::var_os("GITHUB_STEP_SUMMARY"))
+                .flatten()
+                .filter(|v| !v.is_empty())
+                .map(std::path::PathBuf::from),
             options: Options {
                 keepalive,
                 keepalive_for,

@@ -11,11 +11,9 @@
 //! - [`Json`]: nothing until the end, then one JSON document on stdout
 //!   ([`RunReport`], shape in `schemas/report.schema.json`); errors still go
 //!   to stderr as they happen.
-//! - [`Github`]: GitHub Actions workflow commands on stdout, one per
-//!   change (`::warning`), note and suppression (`::notice`; `::warning`
-//!   for the notes said without `-v`), warning about the run
-//!   (`::warning`) and error (`::error`), which the runner shows on the
-//!   pull request's lines; the summary line on stderr as in text mode.
+//! - [`Github`] (`github.rs`): GitHub Actions workflow commands on stdout,
+//!   one per changed location, place left alone and error, within what
+//!   GitHub shows per step, and a Markdown step summary.
 //! - [`Sarif`]: one SARIF 2.1.0 log at the end (`sarif.rs`), for code
 //!   scanning; errors on stderr as in JSON mode.
 //!
@@ -26,8 +24,9 @@ use std::collections::HashSet;
 use std::io::{self, Write};
 
 use crate::cli::{Config, Format, Mode};
+use crate::output::github::Github;
 use crate::output::report::{
-    FileReport, FileStatus, NoteReport, RunError, RunReport, Span, Summary, REPORT_VERSION,
+    FileReport, FileStatus, NoteReport, RunError, RunReport, Summary, REPORT_VERSION,
 };
 use crate::output::style::{self, paint};
 use crate::output::{diff, sarif};
@@ -79,12 +78,7 @@ pub fn for_config<'w>(
             summary: Summary::default(),
             notes_seen: HashSet::new(),
         }),
-        Format::Github => Box::new(Github {
-            config,
-            out,
-            err,
-            summary: Summary::default(),
-        }),
+        Format::Github => Box::new(Github::new(config, out, err)),
         Format::Json | Format::Sarif => Box::new(Json {
             config,
             err,
@@ -98,7 +92,7 @@ pub fn for_config<'w>(
 
 /// What the text and GitHub modes end with on stderr: the summary line
 /// and, with `--statistics`, the changes per rule (nothing with `--quiet`).
-fn summary_lines(
+pub(crate) fn summary_lines(
     config: &Config,
     summary: &Summary,
     failure: Option<&str>,
@@ -118,7 +112,7 @@ fn summary_lines(
 }
 
 /// A warning about the run, on stderr unless `--quiet` (every mode).
-fn warn(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
+pub(crate) fn warn(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
     if !config.quiet {
         let label = paint(config.err_color, style::WARNING, "warning:");
         writeln!(err, "{label} {message}")?;
@@ -127,7 +121,7 @@ fn warn(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
 }
 
 /// What `--recover` did, on stderr (even with `--quiet`: it changed files).
-fn recovered_lines(
+pub(crate) fn recovered_lines(
     err: &mut dyn Write,
     config: &Config,
     journal: &std::path::Path,
@@ -149,7 +143,7 @@ fn recovered_lines(
 }
 
 /// An error on stderr, in every mode and even with `--quiet`.
-fn error_line(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
+pub(crate) fn error_line(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
     let label = paint(config.err_color, style::ERROR, "error:");
     writeln!(err, "{label} {message}")
 }
@@ -371,183 +365,5 @@ impl Emitter for Json<'_> {
         writeln!(out)?;
         out.flush()?;
         Ok(report.summary)
-    }
-}
-
-pub struct Github<'w> {
-    config: &'w Config,
-    out: &'w mut dyn Write,
-    err: &'w mut dyn Write,
-    summary: Summary,
-}
-
-/// A workflow command's message: `%`, CR and LF escaped as GitHub reads them.
-fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// A workflow command's property value: also `:` and `,`.
-fn escape_property(text: &str) -> String {
-    escape_data(text).replace(':', "%3A").replace(',', "%2C")
-}
-
-/// Where an annotation points: a line and column, or a whole span.
-enum At {
-    Nowhere,
-    Point(usize, usize),
-    Span(Span),
-}
-
-/// `::LEVEL file=…,line=…,col=…[,endLine=…,endColumn=…],title=…::MESSAGE`
-fn annotation(level: &str, file: &str, at: At, title: &str, message: &str) -> String {
-    let mut properties = format!("file={}", escape_property(file));
-    match at {
-        At::Nowhere => {}
-        At::Point(line, col) => properties.push_str(&format!(",line={line},col={col}")),
-        At::Span(s) => properties.push_str(&format!(
-            ",line={},col={},endLine={},endColumn={}",
-            s.line, s.column, s.end_line, s.end_column
-        )),
-    }
-    properties.push_str(&format!(",title={}", escape_property(title)));
-    format!("::{level} {properties}::{}", escape_data(message))
-}
-
-/// An error about the run (no file to point at): an annotation for the
-/// workflow, and the line on stderr every mode prints.
-fn github_run_error(
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    config: &Config,
-    message: &str,
-) -> io::Result<()> {
-    writeln!(out, "::error title=upkeep error::{}", escape_data(message))?;
-    error_line(err, config, message)
-}
-
-impl Emitter for Github<'_> {
-    fn file(&mut self, report: FileReport, _output: Output<'_>) -> io::Result<()> {
-        for c in &report.changes {
-            let title = format!("upkeep {}", c.rule.as_str());
-            let line = annotation("warning", &report.path, At::Span(c.at), &title, &c.reason);
-            writeln!(self.out, "{line}")?;
-        }
-        for (n, title) in report
-            .notes
-            .iter()
-            .map(|n| (n, "upkeep note"))
-            .chain(report.suppressed.iter().map(|n| (n, "upkeep:ignore")))
-        {
-            let at = match (n.line, n.column) {
-                (Some(l), Some(c)) => At::Point(l, c),
-                _ => At::Nowhere,
-            };
-            let (level, title) = if n.kind.warns() {
-                ("warning", "upkeep warning")
-            } else {
-                ("notice", title)
-            };
-            writeln!(
-                self.out,
-                "{}",
-                annotation(level, &report.path, at, title, &n.message)
-            )?;
-        }
-        self.summary.add(&report);
-        Ok(())
-    }
-
-    fn error(&mut self, report: FileReport) -> io::Result<()> {
-        if let Some(e) = &report.error {
-            // At the error's own place when it has one (perhaps a file the
-            // reported one includes).
-            let (file, at) = match &report.error_at {
-                Some(p) => (p.path.as_str(), At::Point(p.line, p.column)),
-                None => (report.path.as_str(), At::Nowhere),
-            };
-            writeln!(
-                self.out,
-                "{}",
-                annotation("error", file, at, "upkeep error", e)
-            )?;
-            error_line(self.err, self.config, e)?;
-        }
-        self.summary.add(&report);
-        Ok(())
-    }
-
-    fn run_error(&mut self, message: &str) -> io::Result<()> {
-        github_run_error(self.out, self.err, self.config, message)?;
-        self.summary.errors += 1;
-        Ok(())
-    }
-
-    fn warning(&mut self, message: &str) -> io::Result<()> {
-        // On the pull request too, as run-level annotations are.
-        writeln!(
-            self.out,
-            "::warning title=upkeep warning::{}",
-            escape_data(message)
-        )?;
-        self.summary.warnings += 1;
-        warn(self.err, self.config, message)
-    }
-
-    fn recovered(&mut self, journal: &std::path::Path, done: &[String]) -> io::Result<()> {
-        recovered_lines(self.err, self.config, journal, done)
-    }
-
-    fn finish(self: Box<Self>, failed: &[String], failure: Option<&str>) -> io::Result<Summary> {
-        let Github {
-            config,
-            out,
-            err,
-            mut summary,
-        } = *self;
-        if let Some(e) = failure {
-            github_run_error(out, err, config, &format!("{e}; no file was changed"))?;
-            summary.failed_write(failed.len());
-        }
-        out.flush()?;
-        summary_lines(config, &summary, failure, err)?;
-        Ok(summary)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// GitHub's runner reads `%25`, `%0D`, `%0A` in messages and also `%3A`,
-    /// `%2C` in property values (the Actions toolkit's escaping).
-    #[test]
-    fn workflow_commands_are_escaped_as_github_reads_them() {
-        assert_eq!(
-            escape_data("50% done\r\nnext: a, b"),
-            "50%25 done%0D%0Anext: a, b"
-        );
-        assert_eq!(escape_property("a:b,c%"), "a%3Ab%2Cc%25");
-        assert_eq!(
-            annotation(
-                "warning",
-                "conf/x,y.conf",
-                At::Point(3, 7),
-                "upkeep http-version",
-                "a\nb"
-            ),
-            "::warning file=conf/x%2Cy.conf,line=3,col=7,title=upkeep http-version::a%0Ab"
-        );
-        let span = Span {
-            line: 3,
-            column: 5,
-            end_line: 3,
-            end_column: 33,
-        };
-        assert_eq!(
-            annotation("warning", "a.conf", At::Span(span), "t", "m"),
-            "::warning file=a.conf,line=3,col=5,endLine=3,endColumn=33,title=t::m"
-        );
     }
 }

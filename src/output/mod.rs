@@ -1,13 +1,14 @@
 //! What a run shows and writes: the unified diff ([`diff`]), the report
-//! ([`report`]) and its printers ([`emit`]: text, JSON, GitHub, SARIF in
-//! [`sarif`]), colours ([`style`]) and the one place that writes files
-//! ([`write`]).
+//! ([`report`]) and its printers ([`emit`]: text and JSON; GitHub in
+//! [`github`]; SARIF in [`sarif`]), colours ([`style`]) and the one place
+//! that writes files ([`write`], which also appends GitHub's step summary).
 //!
 //! Architecture invariant: nothing outside `write` writes a file; nothing
 //! here plans or checks.
 
 pub mod diff;
 pub mod emit;
+pub mod github;
 pub mod report;
 pub mod sarif;
 pub mod style;

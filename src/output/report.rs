@@ -8,9 +8,11 @@ use std::ops::Range;
 
 use serde::Serialize;
 
+use crate::cli::Mode;
 use crate::rules::api::Change;
 use crate::rules::RuleId;
 use crate::syntax::source::Source;
+use crate::vocab::errors::ExitStatus;
 use crate::vocab::{Note, NoteKind, Place};
 
 /// The version of the JSON report's shape (`schemas/report.schema.json`):
@@ -55,6 +57,17 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The exit status of a run in `mode` that ends with this summary.
+    pub fn status(&self, mode: Mode) -> ExitStatus {
+        if self.errors > 0 {
+            ExitStatus::Error
+        } else if self.changed > 0 && mode == Mode::Check {
+            ExitStatus::ChangesFound
+        } else {
+            ExitStatus::Success
+        }
+    }
+
     /// Counts one file's outcome.
     pub fn add(&mut self, report: &FileReport) {
         match report.status {
@@ -231,6 +244,10 @@ pub struct ChangeReport {
     /// The bytes the edit replaces, as file offsets (SARIF's fixes).
     #[serde(skip)]
     pub edit_bytes: Range<usize>,
+    /// Where a report that folds each location's changes into one puts
+    /// this one (`Change::fold_at`); `None`: at [`ChangeReport::at`].
+    #[serde(skip)]
+    pub fold_at: Option<Span>,
 }
 
 #[derive(Debug, Serialize)]
@@ -256,6 +273,7 @@ impl ChangeReport {
             reason: change.reason.clone(),
             chars: CharColumns::of(source, span),
             edit_bytes: change.edit.range.clone(),
+            fold_at: change.fold_at.clone().map(|r| Span::of(source, r)),
         }
     }
 

@@ -783,6 +783,18 @@ pub fn recover(
     Ok(done)
 }
 
+/// Appends `bytes` to the file at `path`, made if absent: the GitHub step
+/// summary (`GITHUB_STEP_SUMMARY`), a file the runner hands each step and
+/// reads after it. It is no config and no part of the write transaction.
+pub fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)?;
+    file.write_all(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -170,6 +170,7 @@ pub(crate) fn plan_unit(
         let index: HashMap<FileId, usize> =
             out.iter().enumerate().map(|(i, (f, _))| (*f, i)).collect();
         let mut distinct = std::collections::HashSet::new();
+        let folds = Folds::of(model);
         for c in planned.changes {
             if !distinct.insert(c.edit.clone()) {
                 continue;
@@ -189,12 +190,18 @@ pub(crate) fn plan_unit(
                 .and_then(|r| file_range(unit, r))
                 .filter(|about| about.file == at.file)
                 .map(|about| about.range);
+            let fold_at = folds
+                .anchor(model, c.span().start)
+                .and_then(|r| file_range(unit, &r))
+                .filter(|anchor| anchor.file == at.file)
+                .map(|anchor| anchor.range);
             out[index[&at.file]].1.changes.push(Change {
                 edit: edit::Edit {
                     range: at.range,
                     ..c.edit
                 },
                 about,
+                fold_at,
                 ..c
             });
         }
@@ -221,6 +228,58 @@ pub(crate) fn plan_unit(
             }
         }
         return Ok((out, planned.seen));
+    }
+}
+
+/// The locations of a model by where they start, and where a report
+/// folds the changes of each into one: its first `*_pass` (the directive
+/// every rule there is about), else its head.
+struct Folds {
+    starts: Vec<(usize, model::LevelId)>,
+    anchors: HashMap<model::LevelId, std::ops::Range<usize>>,
+}
+
+impl Folds {
+    fn of(model: &Model) -> Folds {
+        let mut starts: Vec<(usize, model::LevelId)> = model
+            .each_level()
+            .filter(|(_, level)| level.kind == model::LevelKind::Location)
+            .filter_map(|(id, level)| Some((model.dirs[level.owner?].range.start, id)))
+            .collect();
+        starts.sort();
+        let mut anchors = HashMap::new();
+        for pass in &model.index.pass {
+            let location = model
+                .ancestors(model.dirs[*pass].level)
+                .find(|l| model.levels[*l].kind == model::LevelKind::Location);
+            if let Some(location) = location {
+                anchors
+                    .entry(location)
+                    .or_insert_with(|| model.dirs[*pass].head());
+            }
+        }
+        for (_, location) in &starts {
+            if let Some(head) = model.level_head(*location) {
+                anchors.entry(*location).or_insert(head);
+            }
+        }
+        Folds { starts, anchors }
+    }
+
+    /// The fold anchor of the innermost location holding joined-text
+    /// `offset`. The last location starting at or before it holds it, or
+    /// else one of its ancestors does (a location that holds the offset
+    /// and starts earlier holds that one too).
+    fn anchor(&self, model: &Model, offset: usize) -> Option<std::ops::Range<usize>> {
+        let i = self.starts.partition_point(|(start, _)| *start <= offset);
+        let (_, last) = *self.starts.get(i.checked_sub(1)?)?;
+        let holding = model.ancestors(last).find(|l| {
+            model.levels[*l].kind == model::LevelKind::Location
+                && model.levels[*l]
+                    .owner
+                    .is_some_and(|d| model.dirs[d].range.contains(&offset))
+        })?;
+        self.anchors.get(&holding).cloned()
     }
 }
 

@@ -42,6 +42,11 @@ pub struct Change {
     /// added for, the location a header line goes into), where reports
     /// point; `None` points at the edit itself.
     pub about: Option<Range<usize>>,
+    /// Where a report that folds each location's changes into one puts
+    /// this one (the GitHub annotations): the location's `*_pass`, else
+    /// its head; `None` for a change in no location (an `upstream` of its
+    /// own, a `map`). Set by `plan::units`, never by a rule.
+    pub fold_at: Option<Range<usize>>,
 }
 
 impl Change {
@@ -51,6 +56,7 @@ impl Change {
             edit,
             reason: reason.into(),
             about: None,
+            fold_at: None,
         }
     }
 
