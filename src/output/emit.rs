@@ -118,7 +118,7 @@ fn summary_lines(
 }
 
 /// A warning about the run, on stderr unless `--quiet` (every mode).
-fn warn(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
+pub(super) fn warn(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
     if !config.quiet {
         let label = paint(config.err_color, style::WARNING, "warning:");
         writeln!(err, "{label} {message}")?;
@@ -149,7 +149,7 @@ fn recovered_lines(
 }
 
 /// An error on stderr, in every mode and even with `--quiet`.
-fn error_line(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
+pub(super) fn error_line(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
     let label = paint(config.err_color, style::ERROR, "error:");
     writeln!(err, "{label} {message}")
 }
@@ -166,11 +166,12 @@ impl Text<'_> {
             (Some(l), Some(c)) => format!("{path}:{l}:{c}:"),
             _ => format!("{path}:"),
         };
-        let label = if n.kind.warns() {
-            paint(color, style::WARNING, "warning:")
+        let style = if n.kind.warns() {
+            style::WARNING
         } else {
-            paint(color, style::NOTE, "note:")
+            style::NOTE
         };
+        let label = paint(color, style, &format!("{}:", n.label()));
         writeln!(
             self.err,
             "{} {label} {}",

@@ -8,6 +8,7 @@
 
 pub mod diff;
 pub mod emit;
+pub mod explain;
 pub mod report;
 pub mod sarif;
 pub mod style;
