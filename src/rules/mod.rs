@@ -113,14 +113,21 @@ impl RuleId {
     }
 
     /// The id `name` most likely meant, for a "did you mean": one that
-    /// holds it (`connection` → `connection-header`), else the fewest
-    /// characters away (`conection-header`), ties in report order.
+    /// holds it (`connection` → `connection-header`), else one sharing
+    /// most of its words (`keepalive-pool` → `upstream-keepalive`), else
+    /// the fewest characters away (`conection-header`); ties in report
+    /// order.
     pub fn closest(name: &str) -> RuleId {
         let name = name.to_ascii_lowercase().replace('_', "-");
         let key = |r: &RuleId| {
             let id = r.as_str();
+            let shared = name
+                .split('-')
+                .filter(|w| !w.is_empty() && id.split('-').any(|i| i == *w))
+                .count();
             (
                 !id.contains(name.as_str()),
+                std::cmp::Reverse(shared),
                 edit_distance(id, &name),
                 r.rank(),
             )
@@ -275,6 +282,11 @@ mod tests {
         );
         assert_eq!(RuleId::closest("keepalive"), RuleId::UpstreamKeepalive);
         assert_eq!(RuleId::closest("redirect"), RuleId::ProxyRedirect);
+        assert!(matches!(
+            RuleId::closest("keepalive-pool"),
+            RuleId::UpstreamKeepalive | RuleId::PoolTuning
+        ));
+        assert_eq!(RuleId::closest("header-host"), RuleId::HostHeader);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "abc"), 3);
     }
