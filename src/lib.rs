@@ -16,6 +16,7 @@
 
 pub(crate) mod check;
 pub(crate) mod cli;
+pub(crate) mod explain;
 pub(crate) mod model;
 pub(crate) mod output;
 pub(crate) mod plan;
@@ -33,7 +34,7 @@ pub use vocab::{ExitStatus, FileError, HostHeaderMode, Options, Place, PlanError
 
 /// Runs upkeep as the binary does: `argv` (the program's name first), the
 /// `upkeep.toml` found from `cwd`, then the run or the tool asked for
-/// (completions, the man page). Every error is said on `stderr` as
+/// (completions, the man page, the rules, `explain`). Every error is said on `stderr` as
 /// `error: …`; the status is the exit code.
 pub fn main_with(
     argv: Vec<std::ffi::OsString>,
@@ -50,8 +51,14 @@ pub fn main_with(
         Ok(args) => args,
         Err(e) => return failed(stderr, &e),
     };
+    if let Some(cli::Tool::Explain { args: words }) = &args.tool {
+        return explain::explain(words, cwd, stdin, stdout, stderr);
+    }
     if let Some(tool) = &args.tool {
-        return match tool.print(stdout).and_then(|()| stdout.flush()) {
+        return match tool
+            .print(stdout)
+            .and_then(|()| stdout.flush().map_err(|e| e.to_string()))
+        {
             Ok(()) => ExitStatus::Success,
             Err(e) => failed(stderr, &e),
         };

@@ -98,7 +98,18 @@ fn run_into(
     err: &mut dyn Write,
     aliased: &mut bool,
 ) -> io::Result<ExitStatus> {
-    let mut emitter = emit::for_config(config, out, err);
+    run_with(config, stdin, emit::for_config(config, out, err), aliased)
+}
+
+/// The run, its outcome told to `emitter`: the printers of `--format`, or
+/// what `upkeep explain` makes of the same reports (`explain.rs`), so
+/// that explain says what this run would do.
+pub(crate) fn run_with(
+    config: &Config,
+    stdin: &mut dyn Read,
+    mut emitter: Box<dyn Emitter + '_>,
+    aliased: &mut bool,
+) -> io::Result<ExitStatus> {
     let roots = Roots::of_inputs(&config.inputs, config.root.as_deref());
     let mut ws = Workspace::new(config.paths.clone());
     let (candidates, stdin_file) = read_inputs(config, stdin, &mut ws, emitter.as_mut())?;

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use clap::{ArgGroup, Parser, ValueEnum};
 
+use crate::rules::RuleId;
 use crate::vocab::names::{BackendKey, UpstreamName};
 use crate::vocab::tuning::{self, Count, Time, Tuning};
 use crate::vocab::{HostHeaderMode, Options, Protocol};
@@ -48,11 +49,13 @@ const VERSION: &str = concat!(
 it adds `upstream` blocks with `keepalive`, points `proxy_pass` at them, sets `proxy_http_version 1.1`, \
 and makes the `Connection` header empty for ordinary traffic and `upgrade` only where WebSockets need it.\n\n\
 By default it prints a unified diff and changes nothing.",
+    after_help = "`upkeep rule` lists the rules and `upkeep rule ID` documents one; `upkeep explain FILE:LINE` says why upkeep changes (or leaves alone) that place.\n\
+A config file named like a subcommand (rule, explain, completions, man) is a PATH when written as a path or after `--`: `upkeep ./rule`, `upkeep -- rule`.",
     group(ArgGroup::new("mode").multiple(false).args(["diff", "check", "write"])),
     // A flag typed twice (or typed over upkeep.toml's value) takes the last.
     args_override_self = true,
-    // `upkeep completions bash` is the subcommand; a directory of that
-    // name is `./completions`.
+    // `upkeep rule` is the subcommand; a file of that name is `./rule`
+    // or `-- rule` (a subcommand is only ever the first word).
     args_conflicts_with_subcommands = true
 )]
 pub struct Args {
@@ -64,6 +67,7 @@ pub struct Args {
     /// main configs and their trees, and its other *.conf files (and the
     /// files of a sites-enabled/) as snippets.
     /// (Default: `paths` from upkeep.toml, else the current directory.)
+    /// A file named like a subcommand is `./rule` or `-- rule`.
     #[arg(value_name = "PATH")]
     pub paths: Vec<String>,
 
@@ -250,21 +254,81 @@ pub enum Tool {
     },
     /// Print the man page (roff), e.g. `upkeep man > upkeep.1`.
     Man,
+    /// List the rules, one line each: id, what one change of it is (the
+    /// summary line's words), the protocols it serves. With ID, print that
+    /// rule's documentation (What, Why, Example, Safety).
+    Rule {
+        /// A rule id, as reports, `-v` and `upkeep rule` spell it
+        /// (`connection-header`).
+        #[arg(value_name = "ID")]
+        id: Option<String>,
+    },
+    /// Say what upkeep does at FILE:LINE and why: every change and note of
+    /// the directive on that line and of each block around it, innermost
+    /// first, in the words `-v` uses; or that nothing there concerns
+    /// upkeep. FILE is read as `upkeep FILE` reads it (its includes,
+    /// upkeep.toml), with the flags given here: `upkeep explain --only
+    /// proxy site.conf:12`. Nothing is written.
+    Explain {
+        /// FILE:LINE (lines count from 1), and any flags of a run, before
+        /// or after it.
+        #[arg(
+            value_name = "FILE:LINE [FLAGS]",
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 impl Tool {
-    /// Writes what was asked for to `out`.
-    pub fn print(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    /// Writes what was asked for to `out` (not `explain`, which is a run:
+    /// see `crate::explain`). The error is what to print after `error: `.
+    pub fn print(&self, out: &mut dyn std::io::Write) -> Result<(), String> {
         use clap::CommandFactory;
         let mut command = Args::command();
-        match self {
+        let written = match self {
             Tool::Completions { shell } => {
                 clap_complete::generate(*shell, &mut command, "upkeep", out);
                 Ok(())
             }
             Tool::Man => clap_mangen::Man::new(command).render(out),
-        }
+            Tool::Rule { id: None } => out.write_all(rule_list().as_bytes()),
+            Tool::Rule { id: Some(id) } => {
+                let Some(rule) = RuleId::from_name(id) else {
+                    return Err(format!(
+                        "no rule is named `{id}`; did you mean `{}`? (`upkeep rule` lists every rule)",
+                        RuleId::closest(id).as_str()
+                    ));
+                };
+                writeln!(out, "{}", crate::rules::doc(rule).markdown)
+            }
+            Tool::Explain { .. } => Err(std::io::Error::other(
+                "explain is a run, not something to print",
+            )),
+        };
+        written.map_err(|e| e.to_string())
     }
+}
+
+/// `upkeep rule`: a line per rule id, in report order, from the registry:
+/// the id, what one change of it is, the protocols it serves; in columns.
+fn rule_list() -> String {
+    let width = |column: fn(&RuleId) -> usize| RuleId::ALL.iter().map(column).max().unwrap_or(0);
+    let id_width = width(|r| r.as_str().len());
+    let change_width = width(|r| r.one_change().chars().count());
+    RuleId::ALL
+        .iter()
+        .map(|r| {
+            format!(
+                "{:id_width$}  {:change_width$}  {}\n",
+                r.as_str(),
+                r.one_change(),
+                r.protocols_shown()
+            )
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

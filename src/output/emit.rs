@@ -160,11 +160,12 @@ impl Text<'_> {
             (Some(l), Some(c)) => format!("{path}:{l}:{c}:"),
             _ => format!("{path}:"),
         };
-        let label = if n.kind.warns() {
-            paint(color, style::WARNING, "warning:")
+        let style = if n.kind.warns() {
+            style::WARNING
         } else {
-            paint(color, style::NOTE, "note:")
+            style::NOTE
         };
+        let label = paint(color, style, &format!("{}:", n.label()));
         writeln!(
             self.err,
             "{} {label} {}",

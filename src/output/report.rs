@@ -314,4 +314,22 @@ impl NoteReport {
             _ => format!("{path}: note: {}", self.message),
         }
     }
+
+    /// What `-v` calls it: `warning` for what warns, else `note`.
+    pub fn label(&self) -> &'static str {
+        if self.kind.warns() {
+            "warning"
+        } else {
+            "note"
+        }
+    }
+
+    /// The line `-v` prints for it (without colors): `path:line:col:
+    /// note: message`, `warning:` for what warns.
+    pub fn verbose_line(&self, path: &str) -> String {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => format!("{path}:{l}:{c}: {}: {}", self.label(), self.message),
+            _ => format!("{path}: {}: {}", self.label(), self.message),
+        }
+    }
 }

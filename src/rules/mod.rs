@@ -26,74 +26,75 @@ pub mod registry;
 use crate::vocab::Protocol;
 
 // The table of rules (see `registry`): a row per rule file, in the order
-// the rules run within a phase; `rank` is an id's place in reports.
+// the rules run within a phase; `rank` is an id's place in reports, `on`
+// the protocols whose sites it changes something for (`upkeep rule`).
 registry::registry! {
     proxy_pass::ProxyPass => {
-        ProxyPassTarget = "proxy-pass-target", rank 2,
+        ProxyPassTarget = "proxy-pass-target", rank 2, on [Proxy],
             counted ("proxy_pass target rewritten", "proxy_pass targets rewritten");
-        FastcgiPassTarget = "fastcgi-pass-target", rank 12,
+        FastcgiPassTarget = "fastcgi-pass-target", rank 12, on [FastCgi],
             counted ("fastcgi_pass target rewritten", "fastcgi_pass targets rewritten");
-        GrpcPassTarget = "grpc-pass-target", rank 14,
+        GrpcPassTarget = "grpc-pass-target", rank 14, on [Grpc],
             counted ("grpc_pass target rewritten", "grpc_pass targets rewritten");
-        MemcachedPassTarget = "memcached-pass-target", rank 17,
+        MemcachedPassTarget = "memcached-pass-target", rank 17, on [Memcached],
             counted ("memcached_pass target rewritten", "memcached_pass targets rewritten");
     }
     upstream_keepalive::UpstreamKeepalive => {
-        UpstreamKeepalive = "upstream-keepalive", rank 1,
+        UpstreamKeepalive = "upstream-keepalive", rank 1, on [Proxy, FastCgi, Grpc, Memcached],
             counted ("existing upstream given keepalive", "existing upstreams given keepalive");
     }
     http_version::HttpVersion => {
-        HttpVersion = "http-version", rank 3,
+        HttpVersion = "http-version", rank 3, on [Proxy],
             counted ("proxy_http_version set to 1.1", "proxy_http_version set to 1.1");
     }
     websocket::Websocket => {
-        WebsocketSplit = "websocket-split", rank 6,
+        WebsocketSplit = "websocket-split", rank 6, on [Proxy],
             counted ("WebSocket location split off", "WebSocket locations split off");
     }
     connection::Connection => {
-        ConnectionHeader = "connection-header", rank 4,
+        ConnectionHeader = "connection-header", rank 4, on [Proxy],
             counted ("Connection header fixed", "Connection headers fixed");
-        UpgradeHeader = "upgrade-header", rank 5,
+        UpgradeHeader = "upgrade-header", rank 5, on [Proxy],
             counted ("Upgrade header moved", "Upgrade headers moved");
     }
     proxy_host::ProxyHost => {
-        HostHeader = "host-header", rank 8,
+        HostHeader = "host-header", rank 8, on [Proxy],
             counted ("Host header kept", "Host headers kept");
-        ProxyRedirect = "proxy-redirect", rank 9,
+        ProxyRedirect = "proxy-redirect", rank 9, on [Proxy],
             counted ("proxy_redirect kept", "proxy_redirects kept");
-        ProxySslName = "proxy-ssl-name", rank 10,
+        ProxySslName = "proxy-ssl-name", rank 10, on [Proxy],
             counted ("TLS name kept", "TLS names kept");
-        ProxyHostValue = "proxy-host-value", rank 11,
+        ProxyHostValue = "proxy-host-value", rank 11, on [Proxy],
             counted ("$proxy_host value kept", "$proxy_host values kept");
     }
     websocket_map::WebsocketMap => {
-        WebsocketMap = "websocket-map", rank 7,
+        WebsocketMap = "websocket-map", rank 7, on [Proxy],
             counted ("WebSocket map change", "WebSocket map changes");
     }
     fastcgi_keep_conn::FastcgiKeepConn => {
-        FastcgiKeepConn = "fastcgi-keep-conn", rank 13,
+        FastcgiKeepConn = "fastcgi-keep-conn", rank 13, on [FastCgi],
             counted ("fastcgi_keep_conn turned on", "fastcgi_keep_conn turned on");
     }
     grpc_ssl_name::GrpcSslName => {
-        GrpcSslName = "grpc-ssl-name", rank 15,
+        GrpcSslName = "grpc-ssl-name", rank 15, on [Grpc],
             counted ("gRPC TLS name kept", "gRPC TLS names kept");
     }
     grpc_authority::GrpcAuthority => {
-        GrpcAuthority = "grpc-authority", rank 16,
+        GrpcAuthority = "grpc-authority", rank 16, on [Grpc],
             counted ("gRPC :authority kept", "gRPC :authority values kept");
     }
     upstream_block::UpstreamBlock => {
-        UpstreamBlock = "upstream-block", rank 0,
+        UpstreamBlock = "upstream-block", rank 0, on [Proxy, FastCgi, Grpc, Memcached],
             counted ("upstream added", "upstreams added");
     }
     upstream_resolve::UpstreamResolve => {
-        UpstreamResolve = "upstream-resolve", rank 19,
+        UpstreamResolve = "upstream-resolve", rank 19, on [Proxy],
             counted ("re-resolving upstream added", "re-resolving upstreams added");
-        Resolver = "resolver", rank 20,
+        Resolver = "resolver", rank 20, on [Proxy],
             counted ("resolver added", "resolvers added");
     }
     pool_tuning::PoolTuning => {
-        PoolTuning = "pool-tuning", rank 18,
+        PoolTuning = "pool-tuning", rank 18, on [Proxy, FastCgi, Grpc, Memcached],
             counted ("pool setting tuned", "pool settings tuned");
     }
 }
@@ -106,6 +107,51 @@ impl serde::Serialize for RuleId {
 }
 
 impl RuleId {
+    /// The id spelled `name` (exactly as reports spell it).
+    pub fn from_name(name: &str) -> Option<RuleId> {
+        RuleId::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// The id `name` most likely meant, for a "did you mean": one that
+    /// holds it (`connection` → `connection-header`), else one sharing
+    /// most of its words (`keepalive-pool` → `upstream-keepalive`), else
+    /// the fewest characters away (`conection-header`); ties in report
+    /// order.
+    pub fn closest(name: &str) -> RuleId {
+        let name = name.to_ascii_lowercase().replace('_', "-");
+        let key = |r: &RuleId| {
+            let id = r.as_str();
+            let shared = name
+                .split('-')
+                .filter(|w| !w.is_empty() && id.split('-').any(|i| i == *w))
+                .count();
+            (
+                !id.contains(name.as_str()),
+                std::cmp::Reverse(shared),
+                edit_distance(id, &name),
+                r.rank(),
+            )
+        };
+        RuleId::ALL
+            .into_iter()
+            .min_by_key(key)
+            .expect("there are rules")
+    }
+
+    /// The protocols as `upkeep rule` shows them: `--only`'s names, or
+    /// `any` for a rule that serves every protocol.
+    pub fn protocols_shown(self) -> String {
+        let protocols = self.protocols();
+        if protocols.len() == Protocol::ALL.len() {
+            return "any".into();
+        }
+        protocols
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// The rule that rewrites a `*_pass` target of `protocol`.
     pub fn target_of(protocol: Protocol) -> RuleId {
         match protocol {
@@ -115,6 +161,25 @@ impl RuleId {
             Protocol::Memcached => RuleId::MemcachedPassTarget,
         }
     }
+}
+
+/// Levenshtein distance in characters: inserts, deletions and
+/// substitutions that turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// A rule's documentation: the What / Why / Example / Safety header of the
@@ -196,6 +261,46 @@ mod tests {
             doc(RuleId::ProxyPassTarget).summary(),
             "rewrites the literal target of a `proxy_pass`, `fastcgi_pass`, `grpc_pass` or `memcached_pass` to the name of the upstream block that pools connections to it."
         );
+    }
+
+    /// Ids are found by their spelling, and a misspelling by what it
+    /// most likely meant.
+    #[test]
+    fn ids_by_name_and_by_likeness() {
+        for rule in RuleId::ALL {
+            assert_eq!(RuleId::from_name(rule.as_str()), Some(rule));
+            assert_eq!(RuleId::closest(rule.as_str()), rule);
+        }
+        assert_eq!(RuleId::from_name("Connection-Header"), None);
+        assert_eq!(
+            RuleId::closest("conection-header"),
+            RuleId::ConnectionHeader
+        );
+        assert_eq!(
+            RuleId::closest("connection_header"),
+            RuleId::ConnectionHeader
+        );
+        assert_eq!(RuleId::closest("keepalive"), RuleId::UpstreamKeepalive);
+        assert_eq!(RuleId::closest("redirect"), RuleId::ProxyRedirect);
+        assert!(matches!(
+            RuleId::closest("keepalive-pool"),
+            RuleId::UpstreamKeepalive | RuleId::PoolTuning
+        ));
+        assert_eq!(RuleId::closest("header-host"), RuleId::HostHeader);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    /// A target rule serves its own protocol alone; the rules of the
+    /// `upstream` blocks serve every protocol.
+    #[test]
+    fn protocols_follow_the_pass_directives() {
+        for protocol in Protocol::ALL {
+            assert_eq!(RuleId::target_of(protocol).protocols(), [protocol]);
+        }
+        assert_eq!(RuleId::UpstreamBlock.protocols_shown(), "any");
+        assert_eq!(RuleId::HttpVersion.protocols_shown(), "proxy");
+        assert_eq!(RuleId::FastcgiKeepConn.protocols_shown(), "fastcgi");
     }
 
     /// The ranks are a permutation: every id is listed once.

@@ -3,14 +3,18 @@
 //! that names them. A row is a rule file: the module, the type that
 //! implements [`Rule`], and the ids of the changes it makes, each with its
 //! place in reports (`rank`: summaries, statistics, SARIF and the JSON
-//! schema list ids in that order) and how the summary line counts it.
+//! schema list ids in that order), the protocols it serves (`on`: the
+//! [`Protocol`](crate::vocab::Protocol)s whose `*_pass` sites it changes
+//! something for; `upkeep rule` lists them) and how the summary line
+//! counts it.
 //! Rows are in the order the rules run within a phase: the WebSocket mode
 //! is decided before `Connection` follows it, maps before the upstream
 //! blocks that carry new ones, upstream blocks before their pool settings.
 //!
 //! Everything else that names rules comes from here: [`RuleId`],
-//! [`RuleId::ALL`], [`RuleId::as_str`], [`RuleId::counted`], [`RULES`],
-//! the rule files' text for [`super::doc`], SARIF's rule list and help.
+//! [`RuleId::ALL`], [`RuleId::as_str`], [`RuleId::counted`],
+//! [`RuleId::protocols`], [`RULES`], the rule files' text for
+//! [`super::doc`], SARIF's rule list and help, `upkeep rule`.
 //! `schemas/report.schema.json` lists the ids for JSON readers; a test
 //! holds it to [`RuleId::ALL`]. Adding a rule: its file, one row here, a
 //! fixture.
@@ -20,7 +24,7 @@
 macro_rules! registry {
     ($(
         $module:ident :: $rule:ident => {
-            $( $variant:ident = $id:literal, rank $rank:literal, counted ($one:literal, $many:literal); )+
+            $( $variant:ident = $id:literal, rank $rank:literal, on [$( $protocol:ident ),+], counted ($one:literal, $many:literal); )+
         }
     )+) => {
         $( pub mod $module; )+
@@ -61,10 +65,22 @@ macro_rules! registry {
                 match self { $( $( RuleId::$variant => $id, )+ )+ }
             }
 
+            /// The protocols whose `*_pass` sites this id changes something
+            /// for (`upkeep rule` lists them; `--only`/`--skip` name them).
+            pub fn protocols(self) -> &'static [$crate::vocab::Protocol] {
+                match self { $( $( RuleId::$variant => &[$( $crate::vocab::Protocol::$protocol ),+], )+ )+ }
+            }
+
             /// `n` changes of this rule, as the summary line says it.
             pub fn counted(self, n: usize) -> String {
                 let (one, many) = match self { $( $( RuleId::$variant => ($one, $many), )+ )+ };
                 format!("{n} {}", if n == 1 { one } else { many })
+            }
+
+            /// One change of this rule, in the summary line's words
+            /// (`upstream added`): `upkeep rule`'s line for it.
+            pub fn one_change(self) -> &'static str {
+                match self { $( $( RuleId::$variant => $one, )+ )+ }
             }
 
             /// The text of the rule file that makes this change (its header
