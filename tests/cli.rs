@@ -1578,7 +1578,7 @@ fn completions_and_man_page() {
     );
     script.ensure_eq(
         complete("upkeep --format ''", 2, "", "--format"),
-        ["text", "json", "github", "sarif"]
+        ["text", "json", "github", "sarif", "gitlab"]
             .map(String::from)
             .to_vec(),
         "bash completes --format's values",

@@ -346,6 +346,8 @@ pub enum Format {
     Github,
     /// A SARIF 2.1.0 log (GitHub code scanning and other viewers).
     Sarif,
+    /// A GitLab Code Quality report (`artifacts: reports: codequality:`).
+    Gitlab,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

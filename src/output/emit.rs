@@ -14,6 +14,8 @@
 //! - [`Github`] (`github.rs`): GitHub Actions workflow commands on stdout,
 //!   one per changed location, place left alone and error, within what
 //!   GitHub shows per step, and a Markdown step summary.
+//! - `gitlab`: one GitLab Code Quality report at the end (`gitlab.rs`),
+//!   printed by the JSON emitter; errors on stderr as in JSON mode.
 //! - [`Sarif`]: one SARIF 2.1.0 log at the end (`sarif.rs`), for code
 //!   scanning; errors on stderr as in JSON mode.
 //!
@@ -29,7 +31,7 @@ use crate::output::report::{
     FileReport, FileStatus, NoteReport, RunError, RunReport, Summary, REPORT_VERSION,
 };
 use crate::output::style::{self, paint};
-use crate::output::{diff, sarif};
+use crate::output::{diff, gitlab, sarif};
 
 /// What the run produced for one file, beside its report.
 pub enum Output<'a> {
@@ -79,7 +81,7 @@ pub fn for_config<'w>(
             notes_seen: HashSet::new(),
         }),
         Format::Github => Box::new(Github::new(config, out, err)),
-        Format::Json | Format::Sarif => Box::new(Json {
+        Format::Json | Format::Sarif | Format::Gitlab => Box::new(Json {
             config,
             err,
             out,
@@ -359,6 +361,10 @@ impl Emitter for Json<'_> {
         match config.format {
             Format::Sarif => {
                 serde_json::to_writer_pretty(&mut *out, &sarif::log(&report))
+                    .map_err(io::Error::other)?;
+            }
+            Format::Gitlab => {
+                serde_json::to_writer_pretty(&mut *out, &gitlab::report(&report))
                     .map_err(io::Error::other)?;
             }
             _ => serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?,
