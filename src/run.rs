@@ -258,8 +258,20 @@ pub(crate) fn run_with(
             }
             let f = ws.file(*file);
             let changed = rewrite.new_text != f.source.text;
+            // The diff and the annotations name the file written (symlinks
+            // resolved), relative to its repository's root (else the
+            // current directory).
+            let written_path = match f.real.as_deref() {
+                // `patch -p1 -d /` applies a dump's diff on its server.
+                Some(real) if ws.is_dump() => {
+                    real.strip_prefix("/").unwrap_or(real).display().to_string()
+                }
+                Some(real) => roots.diff_path(real),
+                None => f.shown.clone(),
+            };
             let report = FileReport {
                 path: f.shown.clone(),
+                written_path: written_path.clone(),
                 status: if changed {
                     FileStatus::Changed
                 } else {
@@ -292,18 +304,7 @@ pub(crate) fn run_with(
                 pending.push((*file, rewrite.new_text.clone(), report.changes.len()));
                 Output::None
             } else {
-                // The diff names the file written (symlinks resolved),
-                // relative to its repository's root (else the current
-                // directory).
-                let diff_path = match f.real.as_deref() {
-                    // `patch -p1 -d /` applies a dump's diff on its server.
-                    Some(real) if ws.is_dump() => {
-                        real.strip_prefix("/").unwrap_or(real).display().to_string()
-                    }
-                    Some(real) => roots.diff_path(real),
-                    None => f.shown.clone(),
-                };
-                Output::Diff(diff::unified(&diff_path, &f.source, &rewrite.edits))
+                Output::Diff(diff::unified(&written_path, &f.source, &rewrite.edits))
             };
             changed_files += usize::from(changed);
             undecided.extend(
@@ -1126,6 +1127,7 @@ fn failed_file(path: &str, error: FileError) -> FileReport {
 fn error_report(path: &str, message: String) -> FileReport {
     FileReport {
         path: path.to_string(),
+        written_path: path.to_string(),
         status: FileStatus::Error,
         changes: Vec::new(),
         notes: Vec::new(),

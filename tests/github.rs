@@ -57,7 +57,8 @@ fn every_changed_location_is_one_annotation_on_its_proxy_pass_line() {
         let warnings = workflow_commands(&stdout, "warning");
         ran.ensure_eq(warnings.len(), passes.len(), "one warning per location");
         for line in &passes {
-            let at = format!("::warning file=input.conf,line={line},");
+            // The diff's path: relative to the repository's root.
+            let at = format!("::warning file={dir}/input.conf,line={line},");
             ran.ensure(
                 warnings.iter().filter(|w| w.starts_with(&at)).count() == 1,
                 format!("one annotation at line {line}"),
@@ -283,4 +284,74 @@ fn background_notes_are_log_lines_with_verbose() {
             ..NONE
         },
     ]);
+}
+
+/// Annotations point at the file a pull request changes, as the diff names
+/// it: through a symlink (Debian's sites-enabled → sites-available), and
+/// relative to the repository's root from a subdirectory.
+#[test]
+fn annotations_name_the_file_the_diff_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let git = std::process::Command::new("git")
+        .args(["init", "-q", "."])
+        .current_dir(root)
+        .status();
+    if !git.is_ok_and(|s| s.success()) {
+        common::skip(
+            "annotations_name_the_file_the_diff_names",
+            "git is not installed",
+        );
+        return;
+    }
+    std::fs::create_dir_all(root.join("sites-available")).unwrap();
+    std::fs::create_dir_all(root.join("sites-enabled")).unwrap();
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::write(
+        root.join("sites-available/app"),
+        "server {\n    location / {\n        proxy_pass http://app:3000;\n    }\n}\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("../sites-available/app", root.join("sites-enabled/app")).unwrap();
+    let sub = root.join("sub");
+    let diff = Case {
+        name: "diff",
+        args: &["--no-config", "../sites-enabled/app"],
+        stdout: &[Out::Starts(
+            "--- a/sites-available/app\n+++ b/sites-available/app\n",
+        )],
+        ..NONE
+    };
+    diff.run_in(&sub);
+    let github = Case {
+        name: "github",
+        args: &["--no-config", "--format", "github", "../sites-enabled/app"],
+        stdout: &[
+            Out::LineStarts("::warning file=sites-available/app,line=3,col=9,"),
+            Out::Lacks("file=../"),
+            Out::Lacks("file=sites-enabled"),
+        ],
+        ..NONE
+    };
+    github.run_in(&sub);
+    let sarif = Case {
+        name: "sarif",
+        args: &["--no-config", "--format", "sarif", "../sites-enabled/app"],
+        stdout: &[
+            Out::Has("\"uri\": \"sites-available/app\""),
+            Out::Lacks("\"uri\": \"../"),
+        ],
+        ..NONE
+    };
+    sarif.run_in(&sub);
+    let gitlab = Case {
+        name: "gitlab",
+        args: &["--no-config", "--format", "gitlab", "../sites-enabled/app"],
+        stdout: &[
+            Out::Has("\"path\": \"sites-available/app\""),
+            Out::Lacks("\"path\": \"../"),
+        ],
+        ..NONE
+    };
+    gitlab.run_in(&sub);
 }

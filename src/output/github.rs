@@ -460,12 +460,12 @@ impl Emitter for Github<'_> {
             let rules = rules_of(&members);
             let ids: Vec<&str> = rules.iter().map(|r| r.as_str()).collect();
             self.changed_rows.push(Row {
-                place: format!("{}:{}", report.path, at.line),
+                place: format!("{}:{}", report.written_path, at.line),
                 what: ids.join(", "),
                 why: members[0].reason.clone(),
             });
             self.changes.push(Annotation {
-                file: Some(report.path.clone()),
+                file: Some(report.written_path.clone()),
                 at: At::Span(at),
                 title: format!("upkeep {}", ids.join(", ")),
                 message: message_of(&members),
@@ -480,7 +480,7 @@ impl Emitter for Github<'_> {
             .collect();
         notes.sort_by_key(|(n, _)| (n.line, n.column));
         for (n, suppressed) in notes {
-            self.note(&report.path, n, suppressed);
+            self.note(&report.written_path, n, suppressed);
         }
         if let Output::Diff(d) = output {
             self.diff.extend(d);

@@ -36,7 +36,7 @@ pub fn report(report: &RunReport) -> Value {
         }
         for c in &file.changes {
             let check = format!("upkeep/{}", c.rule.as_str());
-            issues.push(&file.path, c.at.line, &check, "minor", &c.reason);
+            issues.push(&file.written_path, c.at.line, &check, "minor", &c.reason);
         }
         for n in &file.notes {
             note(&mut issues, file, n, "upkeep/note");
@@ -64,7 +64,13 @@ fn note(issues: &mut Issues, file: &FileReport, n: &NoteReport, check: &str) {
     } else {
         check
     };
-    issues.push(&file.path, n.line.unwrap_or(1), check, severity, &n.message);
+    issues.push(
+        &file.written_path,
+        n.line.unwrap_or(1),
+        check,
+        severity,
+        &n.message,
+    );
 }
 
 #[derive(Default)]

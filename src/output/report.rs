@@ -157,6 +157,11 @@ impl Summary {
 #[derive(Debug, Serialize)]
 pub struct FileReport {
     pub path: String,
+    /// The file upkeep writes, as the diff names it: symlinks resolved,
+    /// relative to its repository's root. Annotations (GitHub, SARIF,
+    /// GitLab) point there, the file a pull request changes.
+    #[serde(skip)]
+    pub written_path: String,
     pub status: FileStatus,
     pub changes: Vec<ChangeReport>,
     pub notes: Vec<NoteReport>,

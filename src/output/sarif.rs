@@ -124,7 +124,7 @@ fn file_results(file: &FileReport) -> Vec<Value> {
             "fixes": [{
                 "description": { "text": format!("{}: {}", c.rule.as_str(), c.reason) },
                 "artifactChanges": [{
-                    "artifactLocation": artifact(&file.path),
+                    "artifactLocation": artifact(&file.written_path),
                     "replacements": [{
                         "deletedRegion": {
                             "byteOffset": c.edit_bytes.start,
@@ -159,7 +159,7 @@ fn file_results(file: &FileReport) -> Vec<Value> {
 }
 
 fn location(file: &FileReport, region: Option<Value>) -> Value {
-    let mut physical = json!({ "artifactLocation": artifact(&file.path) });
+    let mut physical = json!({ "artifactLocation": artifact(&file.written_path) });
     if let Some(region) = region {
         physical["region"] = region;
     }
