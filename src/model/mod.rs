@@ -29,6 +29,7 @@ use tree_sitter::{Node, Tree, TreeCursor};
 use crate::model::workspace::{Inclusion, Unit, Workspace};
 use crate::syntax::query::{self, Matches};
 use crate::syntax::source::Source;
+use crate::vocab::fast::FastMap;
 
 /// Defines an id type: an index into one of the model's tables, kept
 /// apart from other numbers (offsets, counts, other tables' ids) by type;
@@ -184,11 +185,11 @@ pub struct Model<'s> {
     matched: Matches,
     walked: Vec<(crate::model::workspace::FileId, usize)>,
     /// Directive by start offset.
-    starts: HashMap<usize, DirId>,
+    starts: FastMap<usize, DirId>,
     /// Directives without a block, by level and name, in order: a tree's
     /// `http` level holds thousands of included servers, and every
     /// location asks it for settings.
-    by_name: HashMap<(LevelId, Cow<'s, str>), Vec<DirId>>,
+    by_name: FastMap<(LevelId, Cow<'s, str>), Vec<DirId>>,
     /// Per level, its directives without a block, in order.
     plain: Vec<Vec<DirId>>,
     /// `include`s whose files upkeep could not read (or that loop), with
@@ -306,8 +307,8 @@ impl<'s> Model<'s> {
             index: Index::default(),
             matched: Matches::default(),
             walked: Vec::new(),
-            starts: HashMap::new(),
-            by_name: HashMap::new(),
+            starts: FastMap::default(),
+            by_name: FastMap::default(),
             plain: Vec::new(),
             unseen: HashMap::new(),
             empty_globs: Vec::new(),
@@ -783,7 +784,7 @@ impl<'s> Model<'s> {
     /// The directives without a block named `name` in `level`: a look-up
     /// that allocates nothing (the key borrows `name`).
     fn dirs_named<'a>(&'a self, level: LevelId, name: &'a str) -> Option<&'a [DirId]> {
-        let by_name: &HashMap<(LevelId, Cow<'_, str>), Vec<DirId>> = &self.by_name;
+        let by_name: &FastMap<(LevelId, Cow<'_, str>), Vec<DirId>> = &self.by_name;
         by_name
             .get(&(level, Cow::Borrowed(name)))
             .map(Vec::as_slice)

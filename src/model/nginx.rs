@@ -7,11 +7,12 @@
 //! Each answer follows nginx's source, named where it matters
 //! (`ngx_http_proxy_module.c`, `ngx_http_upstream.c`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::target::{NotLiteral, ProxyTarget};
 use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model};
 use crate::vocab::names::{BackendKey, UpstreamName};
+use crate::vocab::fast::FastMap;
 use crate::vocab::Protocol;
 
 /// Settings that shape the connection rather than the request: nginx keeps
@@ -296,7 +297,7 @@ pub struct Facts {
     pub upstreams: Vec<ExistingUpstream>,
     /// The target of every `*_pass` of a protocol upkeep knows, parsed as
     /// that protocol reads it (`ProxyTarget::parse_as`), by directive.
-    targets: HashMap<DirId, (Protocol, Result<ProxyTarget, NotLiteral>)>,
+    targets: FastMap<DirId, (Protocol, Result<ProxyTarget, NotLiteral>)>,
 }
 
 impl Facts {

@@ -18,6 +18,7 @@ use crate::model::{self, Model};
 use crate::plan;
 use crate::rules::api::Change;
 use crate::syntax::edit;
+use crate::vocab::fast::FastMap;
 use crate::vocab::{self, FileError, Note, Options, Place};
 
 /// One file's part of a unit's plan, in file offsets.
@@ -236,7 +237,7 @@ pub(crate) fn plan_unit(
 /// every rule there is about), else its head.
 struct Folds {
     starts: Vec<(usize, model::LevelId)>,
-    anchors: HashMap<model::LevelId, std::ops::Range<usize>>,
+    anchors: FastMap<model::LevelId, std::ops::Range<usize>>,
 }
 
 impl Folds {
@@ -247,7 +248,7 @@ impl Folds {
             .filter_map(|(id, level)| Some((model.dirs[level.owner?].range.start, id)))
             .collect();
         starts.sort();
-        let mut anchors = HashMap::new();
+        let mut anchors = FastMap::default();
         for pass in &model.index.pass {
             let location = model
                 .ancestors(model.dirs[*pass].level)

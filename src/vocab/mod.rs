@@ -5,6 +5,7 @@
 //! [`Edit`] and the name types.
 
 pub mod errors;
+pub mod fast;
 pub mod names;
 pub mod tuning;
 
