@@ -16,7 +16,6 @@
 
 pub(crate) mod check;
 pub(crate) mod cli;
-pub(crate) mod explain;
 pub(crate) mod model;
 pub(crate) mod output;
 pub(crate) mod plan;
@@ -52,7 +51,7 @@ pub fn main_with(
         Err(e) => return failed(stderr, &e),
     };
     if let Some(cli::Tool::Explain { args: words }) = &args.tool {
-        return explain::explain(words, cwd, stdin, stdout, stderr);
+        return run::explain::explain(words, cwd, stdin, stdout, stderr);
     }
     if let Some(tool) = &args.tool {
         return match tool

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::target::{NotLiteral, ProxyTarget};
 use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model};
-use crate::vocab::names::{BackendKey, UpstreamName};
 use crate::vocab::fast::FastMap;
+use crate::vocab::names::{BackendKey, UpstreamName};
 use crate::vocab::Protocol;
 
 /// Settings that shape the connection rather than the request: nginx keeps

@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::ops::Range;
 
 use crate::cli::Config;
-use crate::output::emit::{error_line, warn, Emitter, Output};
+use crate::output::emitter::{error_line, warn, Emitter, Output};
 use crate::output::report::{ChangeReport, FileReport, NoteReport, Summary};
 use crate::syntax::source::Source;
 

@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::cli::{Config, Mode};
-use crate::output::emit::{error_line, recovered_lines, summary_lines, warn, Emitter, Output};
+use crate::output::emitter::{error_line, recovered_lines, summary_lines, warn, Emitter, Output};
 use crate::output::report::{ChangeReport, FileReport, NoteReport, Span, Summary};
 use crate::output::write;
 use crate::rules::RuleId;

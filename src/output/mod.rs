@@ -8,6 +8,7 @@
 
 pub mod diff;
 pub mod emit;
+pub mod emitter;
 pub mod explain;
 pub mod github;
 pub mod gitlab;

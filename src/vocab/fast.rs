@@ -8,4 +8,3 @@
 
 /// A `HashMap` with the fast, fixed-seed hasher; make one with `default()`.
 pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
-

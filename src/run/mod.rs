@@ -13,6 +13,8 @@
 //!   globs; other files are read when an include names them;
 //! - standard input (`-`) is one unit on its own, its includes unseen.
 
+pub(crate) mod explain;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -25,7 +27,8 @@ use crate::model::files::describe_io;
 use crate::model::roots::Roots;
 use crate::model::workspace::{FileId, Unit, UnitKind, Workspace};
 use crate::model::{self, files::MAX_FILE_SIZE};
-use crate::output::emit::{self, Emitter, Output};
+use crate::output::emit;
+use crate::output::emitter::{Emitter, Output};
 use crate::output::report::{ChangeReport, FileReport, FileStatus, NoteReport};
 use crate::output::{diff, write};
 use crate::vocab::Seen;
