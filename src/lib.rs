@@ -18,6 +18,7 @@ pub(crate) mod check;
 pub(crate) mod cli;
 pub(crate) mod explain;
 pub(crate) mod model;
+pub(crate) mod nginx_test;
 pub(crate) mod output;
 pub(crate) mod plan;
 pub(crate) mod rules;

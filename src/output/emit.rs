@@ -143,6 +143,16 @@ pub(crate) fn recovered_lines(
 }
 
 /// An error on stderr, in every mode and even with `--quiet`.
+/// The error of a `--write` that failed: its first line says that no file
+/// was changed; what follows it (the output of `--nginx-test`'s command)
+/// stays below, as that command printed it.
+pub(crate) fn write_failed(failure: &str) -> String {
+    match failure.split_once('\n') {
+        Some((first, rest)) => format!("{first}; no file was changed\n{rest}"),
+        None => format!("{failure}; no file was changed"),
+    }
+}
+
 pub(crate) fn error_line(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
     let label = paint(config.err_color, style::ERROR, "error:");
     writeln!(err, "{label} {message}")
@@ -270,7 +280,7 @@ impl Emitter for Text<'_> {
             }
         }
         if let Some(e) = failure {
-            error_line(err, config, &format!("{e}; no file was changed"))?;
+            error_line(err, config, &write_failed(e))?;
             summary.failed_write(failed.len());
         }
         out.flush()?;
@@ -341,7 +351,7 @@ impl Emitter for Json<'_> {
         summary.errors += errors.len();
         summary.warnings += warnings;
         if let Some(e) = failure {
-            let message = format!("{e}; no file was changed");
+            let message = write_failed(e);
             error_line(err, config, &message)?;
             for r in files.iter_mut().filter(|r| failed.contains(&r.path)) {
                 r.status = FileStatus::Error;

@@ -543,7 +543,7 @@ impl Emitter for Github<'_> {
         failure: Option<&str>,
     ) -> io::Result<Summary> {
         if let Some(e) = failure {
-            let message = format!("{e}; no file was changed");
+            let message = crate::output::emit::write_failed(e);
             self.errors.push(Annotation {
                 file: None,
                 at: At::Nowhere,
