@@ -281,6 +281,47 @@ fn only_and_skip_choose_the_protocols() {
     ]);
 }
 
+/// A WebSocket location split off is a new `location`, which a reviewer
+/// must see: the summary line names each (the path and the location it
+/// comes from), the first three and then how many more.
+#[test]
+fn the_summary_names_the_websocket_locations_split_off() {
+    const TWO: &[u8] = b"server {\n    location /a/ {\n        proxy_pass http://app:8080/;\n        proxy_http_version 1.1;\n        proxy_set_header Upgrade $http_upgrade;\n        proxy_set_header Connection \"upgrade\";\n    }\n    location /b/ {\n        proxy_pass http://app:8080/b/;\n        proxy_http_version 1.1;\n        proxy_set_header Upgrade $http_upgrade;\n        proxy_set_header Connection \"upgrade\";\n    }\n}\n";
+    run_all(&[
+        Case {
+            name: "the motivating example's /api/ws",
+            cwd: REPO,
+            args_file: Some(MOTIVATING),
+            args: &[MOTIVATING_INPUT],
+            stderr: &[Out::Has(
+                ", 1 WebSocket location split off (/api/ws under /api/), ",
+            )],
+            ..NONE
+        },
+        Case {
+            name: "four, from two locations",
+            args: &[
+                "--no-config",
+                "--websocket",
+                "/a/1",
+                "--websocket",
+                "/a/2",
+                "--websocket",
+                "/b/live",
+                "--websocket",
+                "/a/3",
+                "-",
+            ],
+            stdin: Some(TWO),
+            stdout: &[Out::Has("+    location /b/live {")],
+            stderr: &[Out::Has(
+                ", 4 WebSocket locations split off (/a/1 under /a/, /a/2 under /a/, /a/3 under /a/ and 1 more), ",
+            )],
+            ..NONE
+        },
+    ]);
+}
+
 #[test]
 fn motivating_example_diff_and_check() {
     const MOTIVATING_RUN: Case = Case {
@@ -303,7 +344,7 @@ fn motivating_example_diff_and_check() {
             // off, checked by hand against expected.conf).
             stderr: &[Out::Exact(
                 "3 upstreams added, 3 proxy_pass targets rewritten, 1 proxy_http_version set to 1.1, \
-                 3 Connection headers fixed, 1 Upgrade header moved, 1 WebSocket location split off, \
+                 3 Connection headers fixed, 1 Upgrade header moved, 1 WebSocket location split off (/api/ws under /api/), \
                  3 proxy_redirects kept in 1 file\n",
             )],
             ..MOTIVATING_RUN

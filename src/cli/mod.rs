@@ -129,6 +129,29 @@ pub struct Args {
     #[arg(short = 'w', long)]
     pub write: bool,
 
+    /// With --write: run CMD before writing and again after. It must pass
+    /// before (else nothing is written); if it fails after, every written
+    /// file gets its original bytes back and upkeep exits 2 with its
+    /// output. CMD is a shell command line, run with `sh -c`; default:
+    /// upkeep.toml's `nginx-test`, else `nginx -t`. The `=` is required:
+    /// `--nginx-test site.conf` is the default command and a PATH.
+    #[arg(
+        long,
+        value_name = "CMD",
+        num_args = 0..=1,
+        require_equals = true
+    )]
+    pub nginx_test: Option<Option<String>>,
+
+    /// upkeep.toml's `nginx-test`: the command `--nginx-test` runs when
+    /// given without one (it does not turn the test on).
+    #[arg(long, hide = true, value_name = "CMD")]
+    pub nginx_test_command: Option<String>,
+
+    /// Where upkeep.toml's `nginx-test` runs: the file's directory.
+    #[arg(long, hide = true, value_name = "DIR")]
+    pub nginx_test_dir: Option<std::path::PathBuf>,
+
     /// Pool size for new upstreams (`N`, default 32), or for one upstream (`NAME=N`). Repeatable.
     #[arg(long, value_name = "N|NAME=N", value_parser = parse_keepalive)]
     pub keepalive: Vec<KeepaliveArg>,
@@ -364,6 +387,19 @@ pub struct Colors {
     pub err: bool,
 }
 
+/// The command `--nginx-test` runs before and after a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NginxTest {
+    /// A shell command line (`sh -c`).
+    pub command: String,
+    /// Where it runs: upkeep.toml's directory for the file's command,
+    /// else (`None`) upkeep's own working directory.
+    pub dir: Option<std::path::PathBuf>,
+}
+
+/// What `--nginx-test` runs when no CMD is given and upkeep.toml names none.
+pub const NGINX_TEST_DEFAULT: &str = "nginx -t";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Diff,
@@ -400,6 +436,8 @@ pub struct Config {
     pub recover: Option<crate::vocab::Recovery>,
     /// Stop after parsing (the benchmarks' baseline).
     pub parse_only: bool,
+    /// `--nginx-test`: the command a write must pass before and after.
+    pub nginx_test: Option<NginxTest>,
     /// `--format github` on GitHub Actions: the step summary file
     /// (`GITHUB_STEP_SUMMARY`) a Markdown summary is appended to.
     pub step_summary: Option<std::path::PathBuf>,
@@ -446,6 +484,24 @@ impl Args {
     /// The flags that are wrong together (each value alone was checked by
     /// its parser): the error is what to print after `error: `.
     pub fn checked(self) -> Result<Args, String> {
+        if let Some(cmd) = &self.nginx_test {
+            // It tests what a write leaves on disk: the other modes write
+            // nothing, so a pass would prove nothing about their output.
+            if !self.write {
+                return Err("--nginx-test runs its command before and after a --write, and puts the files back when the written config fails it; --diff and --check write nothing to test (test their output with `upkeep --write --nginx-test`, or apply the diff and run nginx -t yourself)".into());
+            }
+            if self.recover.is_some() {
+                return Err("--nginx-test tests a --write; --recover completes an interrupted one as it was started (run nginx -t yourself afterwards)".into());
+            }
+            if self.paths.iter().any(|p| p == "-")
+                || (self.paths.is_empty() && self.stdin_filename.is_some())
+            {
+                return Err("--nginx-test tests the files --write replaces; standard input (`-`) is written to standard output, not to a file nginx reads".into());
+            }
+            if cmd.as_deref().is_some_and(|c| c.trim().is_empty()) {
+                return Err("--nginx-test= names no command: give one (`--nginx-test='nginx -t -c /etc/nginx/nginx.conf'`), or none at all for upkeep.toml's `nginx-test` or `nginx -t`".into());
+            }
+        }
         let tuning = self.tuning();
         if tuning.tune_existing && tuning.is_empty() {
             return Err("--tune-existing writes the pool settings into existing upstream blocks, but none was given: add --keepalive-timeout, --keepalive-requests, --keepalive-time or --backend-idle-timeout".into());
@@ -506,8 +562,29 @@ impl Args {
         }
     }
 
+    /// The command `--nginx-test` runs: the one typed, else upkeep.toml's
+    /// (in the file's directory), else `nginx -t`.
+    fn nginx_test(&self) -> Option<NginxTest> {
+        let typed = self.nginx_test.as_ref()?;
+        Some(match (typed, &self.nginx_test_command) {
+            (Some(command), _) => NginxTest {
+                command: command.clone(),
+                dir: None,
+            },
+            (None, Some(command)) => NginxTest {
+                command: command.clone(),
+                dir: self.nginx_test_dir.clone(),
+            },
+            (None, None) => NginxTest {
+                command: NGINX_TEST_DEFAULT.into(),
+                dir: None,
+            },
+        })
+    }
+
     /// `colors` as [`Args::colors`] resolved them for the real streams.
     pub fn into_config(self, colors: Colors) -> Config {
+        let nginx_test = self.nginx_test();
         let mode = if self.check {
             Mode::Check
         } else if self.write {
@@ -573,6 +650,7 @@ impl Args {
             output_file: self.output_file,
             recover: self.recover,
             parse_only: self.parse_only,
+            nginx_test,
             step_summary: (self.format == Format::Github)
                 .then(|| std::env::var_os("GITHUB_STEP_SUMMARY"))
                 .flatten()

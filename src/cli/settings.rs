@@ -31,6 +31,7 @@
 //! tune-existing = true              # --tune-existing
 //! resolve = true                    # --resolve
 //! resolver = "127.0.0.11"           # --resolver ADDR
+//! nginx-test = "nginx -t"           # the command --nginx-test runs
 //!
 //! [upstreams]                       # --keepalive NAME=N
 //! gateway = 64
@@ -79,6 +80,7 @@ struct Raw {
     tune_existing: Option<Spanned<bool>>,
     resolve: Option<Spanned<bool>>,
     resolver: Option<Spanned<String>>,
+    nginx_test: Option<Spanned<String>>,
 }
 
 /// A loaded `upkeep.toml`.
@@ -242,6 +244,26 @@ pub fn load(path: &Path) -> Result<Settings, String> {
             values::parse_path_map(v).map(drop)
         })?;
     }
+    if let Some(v) = raw.nginx_test {
+        // The command, not the switch: the same file serves --diff and
+        // --check runs, which --nginx-test would refuse. It runs where
+        // the file is, as its relative paths are read.
+        if v.get_ref().trim().is_empty() {
+            return Err(at(
+                Some(v.span()),
+                "nginx-test: names no command (leave the key out for `nginx -t`)",
+            ));
+        }
+        args.push("--nginx-test-command".into());
+        args.push(v.get_ref().clone());
+        args.push("--nginx-test-dir".into());
+        args.push(
+            std::path::absolute(&base)
+                .unwrap_or_else(|_| base.clone())
+                .display()
+                .to_string(),
+        );
+    }
     if raw.tune_existing.is_some_and(|t| *t.get_ref()) {
         args.push("--tune-existing".into());
     }
@@ -359,11 +381,31 @@ mod tests {
         );
     }
 
+    /// `nginx-test` names the command `--nginx-test` runs and where (the
+    /// file's directory); it is not the switch.
+    #[test]
+    fn the_nginx_test_command_comes_with_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, "nginx-test = \"nginx -t -c conf/nginx.conf\"\n").unwrap();
+        let s = load(&path).unwrap();
+        let here = std::path::absolute(dir.path()).unwrap();
+        assert_eq!(
+            s.args,
+            [
+                "--nginx-test-command".to_string(),
+                "nginx -t -c conf/nginx.conf".to_string(),
+                "--nginx-test-dir".to_string(),
+                here.display().to_string()
+            ]
+        );
+    }
+
     #[test]
     fn mistakes_name_the_line() {
         assert_eq!(
             load_text("keepalive = 8\nkeepalve = 3\n").unwrap_err(),
-            "upkeep.toml:2:1: unknown field `keepalve`, expected one of `paths`, `root`, `prefix`, `keepalive`, `websocket`, `nginx-version`, `proxy-host`, `only`, `skip`, `upstreams`, `names`, `path-map`, `exclude`, `ignore-includes`, `keepalive-timeout`, `keepalive-requests`, `keepalive-time`, `backend-idle-timeout`, `tune-existing`, `resolve`, `resolver`"
+            "upkeep.toml:2:1: unknown field `keepalve`, expected one of `paths`, `root`, `prefix`, `keepalive`, `websocket`, `nginx-version`, `proxy-host`, `only`, `skip`, `upstreams`, `names`, `path-map`, `exclude`, `ignore-includes`, `keepalive-timeout`, `keepalive-requests`, `keepalive-time`, `backend-idle-timeout`, `tune-existing`, `resolve`, `resolver`, `nginx-test`"
         );
         assert_eq!(
             load_text("[upstreams]\ngateway = 0\n").unwrap_err(),

@@ -26,7 +26,7 @@ use std::collections::HashSet;
 use std::io::{self, Write};
 
 use crate::cli::{Config, Format};
-use crate::output::emitter::{error_line, recovered_lines, summary_lines, warn};
+use crate::output::emitter::{error_line, recovered_lines, summary_lines, warn, write_failed};
 use crate::output::emitter::{Emitter, Output};
 use crate::output::github::Github;
 use crate::output::report::{
@@ -184,7 +184,7 @@ impl Emitter for Text<'_> {
             }
         }
         if let Some(e) = failure {
-            error_line(err, config, &format!("{e}; no file was changed"))?;
+            error_line(err, config, &write_failed(e))?;
             summary.failed_write(failed.len());
         }
         out.flush()?;
@@ -255,7 +255,7 @@ impl Emitter for Json<'_> {
         summary.errors += errors.len();
         summary.warnings += warnings;
         if let Some(e) = failure {
-            let message = format!("{e}; no file was changed");
+            let message = write_failed(e);
             error_line(err, config, &message)?;
             for r in files.iter_mut().filter(|r| failed.contains(&r.path)) {
                 r.status = FileStatus::Error;

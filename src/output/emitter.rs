@@ -95,6 +95,16 @@ pub(crate) fn recovered_lines(
     Ok(())
 }
 
+/// The error of a `--write` that failed: its first line says that no file
+/// was changed; what follows it (the output of `--nginx-test`'s command)
+/// stays below, as that command printed it.
+pub(crate) fn write_failed(failure: &str) -> String {
+    match failure.split_once('\n') {
+        Some((first, rest)) => format!("{first}; no file was changed\n{rest}"),
+        None => format!("{failure}; no file was changed"),
+    }
+}
+
 /// An error on stderr, in every mode and even with `--quiet`.
 pub(crate) fn error_line(err: &mut dyn Write, config: &Config, message: &str) -> io::Result<()> {
     let label = paint(config.err_color, style::ERROR, "error:");

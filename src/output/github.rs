@@ -26,7 +26,9 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::cli::{Config, Mode};
-use crate::output::emitter::{error_line, recovered_lines, summary_lines, warn, Emitter, Output};
+use crate::output::emitter::{
+    error_line, recovered_lines, summary_lines, warn, write_failed, Emitter, Output,
+};
 use crate::output::report::{ChangeReport, FileReport, NoteReport, Span, Summary};
 use crate::output::write;
 use crate::rules::RuleId;
@@ -543,7 +545,7 @@ impl Emitter for Github<'_> {
         failure: Option<&str>,
     ) -> io::Result<Summary> {
         if let Some(e) = failure {
-            let message = format!("{e}; no file was changed");
+            let message = write_failed(e);
             self.errors.push(Annotation {
                 file: None,
                 at: At::Nowhere,

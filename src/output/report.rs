@@ -42,6 +42,11 @@ pub struct Summary {
     pub errors: usize,
     /// Changes per rule, over every file.
     pub rules: BTreeMap<RuleId, usize>,
+    /// What the summary line names beside a rule's count (the new
+    /// WebSocket locations), in report order. Not in the JSON summary:
+    /// its changes carry the same.
+    #[serde(skip)]
+    pub named: BTreeMap<RuleId, Vec<String>>,
     /// Directives left alone by `# upkeep:ignore`.
     pub suppressed: usize,
     /// Places upkeep left as they were (notes of kind `left-alone` and
@@ -77,6 +82,9 @@ impl Summary {
         }
         for c in &report.changes {
             *self.rules.entry(c.rule).or_default() += 1;
+            if let Some(what) = &c.named {
+                self.named.entry(c.rule).or_default().push(what.clone());
+            }
         }
         self.suppressed += report.suppressed.len();
         for n in &report.notes {
@@ -106,7 +114,13 @@ impl Summary {
         if self.changed > 0 {
             let changes: Vec<String> = RuleId::ALL
                 .iter()
-                .filter_map(|r| self.rules.get(r).map(|n| r.counted(*n)))
+                .filter_map(|r| {
+                    let counted = r.counted(*self.rules.get(r)?);
+                    Some(match self.named.get(r) {
+                        Some(what) => format!("{counted} ({})", named_list(what)),
+                        None => counted,
+                    })
+                })
                 .collect();
             parts.push(format!(
                 "{} in {}{}",
@@ -152,6 +166,18 @@ impl Summary {
             .map(|(rule, n)| format!("{n:>6}  {}", rule.as_str()))
             .collect()
     }
+}
+
+/// The named changes of one rule, as the summary line lists them: the
+/// first few, then how many more (the line stays one line on a tree that
+/// splits off dozens; `-v` and the diff name every one).
+fn named_list(what: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut list = what[..what.len().min(SHOWN)].join(", ");
+    if what.len() > SHOWN {
+        list.push_str(&format!(" and {} more", what.len() - SHOWN));
+    }
+    list
 }
 
 #[derive(Debug, Serialize)]
@@ -249,6 +275,9 @@ pub struct ChangeReport {
     /// The bytes the edit replaces, as file offsets (SARIF's fixes).
     #[serde(skip)]
     pub edit_bytes: Range<usize>,
+    /// What the summary line names for it (`Change::named`).
+    #[serde(skip)]
+    pub named: Option<String>,
     /// Where a report that folds each location's changes into one puts
     /// this one (`Change::fold_at`); `None`: at [`ChangeReport::at`].
     #[serde(skip)]
@@ -279,6 +308,7 @@ impl ChangeReport {
             chars: CharColumns::of(source, span),
             edit_bytes: change.edit.range.clone(),
             fold_at: change.fold_at.clone().map(|r| Span::of(source, r)),
+            named: change.named.clone(),
         }
     }
 

@@ -61,6 +61,10 @@ pub enum WriteError {
     Interrupted,
     #[error("{}", journal_found(.path, .pid))]
     JournalExists { path: PathBuf, pid: Option<u32> },
+    /// The check run once every file was replaced (`--nginx-test`) failed:
+    /// its message, which says what failed and shows the tool's output.
+    #[error("{0}")]
+    Rejected(String),
 }
 
 fn journal_found(path: &Path, pid: &Option<u32>) -> String {
@@ -226,6 +230,18 @@ struct Staged<'a> {
 
 /// Writes every file or none (see the module's documentation).
 pub fn write_all(files: &[Pending]) -> Result<(), WriteError> {
+    write_checked(files, &mut || Ok(()))
+}
+
+/// [`write_all`], with `accept` asked once every file is replaced, before
+/// the backups and the journal go: an `Err` (what to say) puts every file
+/// back, as any other failure does. While it runs the journal lists each
+/// file as replaced, with its backup, so a SIGKILL then leaves a write that
+/// `--recover` completes either way; a signal rolls back once it returns.
+pub fn write_checked(
+    files: &[Pending],
+    accept: &mut dyn FnMut() -> Result<(), String>,
+) -> Result<(), WriteError> {
     if files.is_empty() {
         return Ok(());
     }
@@ -270,6 +286,16 @@ pub fn write_all(files: &[Pending]) -> Result<(), WriteError> {
     }
     if result.is_ok() {
         result = stage_and_commit(&mut staged, &journals, &signals);
+    }
+    if result.is_ok() {
+        let accepted = accept();
+        // A signal during the check (Ctrl-C reaches the command too, which
+        // then fails) is an interruption, not the check's verdict.
+        result = if signals.arrived() {
+            Err(WriteError::Interrupted)
+        } else {
+            accepted.map_err(WriteError::Rejected)
+        };
     }
     if result.is_err() {
         // Put back what was replaced, from the backups; then nothing of

@@ -47,6 +47,10 @@ pub struct Change {
     /// its head; `None` for a change in no location (an `upstream` of its
     /// own, a `map`). Set by `plan::units`, never by a rule.
     pub fold_at: Option<Range<usize>>,
+    /// What the summary line names beside this rule's count: a change
+    /// that alters the config's structure (a new `location`), which a
+    /// reviewer must see without reading the diff (`/api/ws under /api/`).
+    pub named: Option<String>,
 }
 
 impl Change {
@@ -57,6 +61,15 @@ impl Change {
             reason: reason.into(),
             about: None,
             fold_at: None,
+            named: None,
+        }
+    }
+
+    /// The same change, named in the summary line as `what`.
+    pub fn named(self, what: impl Into<String>) -> Change {
+        Change {
+            named: Some(what.into()),
+            ..self
         }
     }
 

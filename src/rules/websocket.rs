@@ -419,7 +419,11 @@ fn split(
         lp.path
     );
     let edit = Edit::insert(range.end, text, order);
-    Some(Change::new(RuleId::WebsocketSplit, edit, reason).about(model.dirs[owner].head()))
+    Some(
+        Change::new(RuleId::WebsocketSplit, edit, reason)
+            .about(model.dirs[owner].head())
+            .named(format!("{path} under {}", lp.path)),
+    )
 }
 
 #[cfg(test)]

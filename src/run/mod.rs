@@ -14,6 +14,7 @@
 //! - standard input (`-`) is one unit on its own, its includes unseen.
 
 pub(crate) mod explain;
+pub(crate) mod nginx_test;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read, Write};
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::check::verify::{self, Rewrite, UnitRewrite};
-use crate::cli::{Config, Mode};
+use crate::cli::{Config, Mode, NginxTest};
 use crate::model::files::describe_io;
 use crate::model::roots::Roots;
 use crate::model::workspace::{FileId, Unit, UnitKind, Workspace};
@@ -363,11 +364,15 @@ pub(crate) fn run_with(
                 differ.join(", ")
             ));
         } else {
-            match write::write_all(&writes) {
+            let written = match &config.nginx_test {
+                None => write::write_all(&writes).map_err(|e| e.to_string()),
+                Some(test) => tested_write(test, &writes),
+            };
+            match written {
                 Ok(()) => emitter.written(&shown)?,
                 Err(e) => {
                     failed = shown.into_iter().map(|(path, _)| path).collect();
-                    failure = Some(e.to_string());
+                    failure = Some(e);
                 }
             }
         }
@@ -384,6 +389,37 @@ pub(crate) fn run_with(
     }
     let summary = emitter.finish(&failed, failure.as_deref())?;
     Ok(summary.status(config.mode))
+}
+
+/// `--write --nginx-test`: the write between two runs of the test command.
+/// A config that fails before is not written: a failure after could not be
+/// told apart from the one already there, and writing would bury upkeep's
+/// changes under it. A config that passes before and fails after gets
+/// every file back (the write transaction's rollback). Nothing to write
+/// runs nothing: the run changed nothing nginx reads.
+fn tested_write(test: &NginxTest, writes: &[write::Pending]) -> Result<(), String> {
+    let before = nginx_test::run(test)?;
+    if !before.passed {
+        return Err(format!(
+            "--nginx-test: `{}` fails on the config as it is, before upkeep changes anything ({}), so it cannot tell whether upkeep's changes are valid: fix what it reports first, or run without --nginx-test{}",
+            test.command,
+            before.status,
+            nginx_test::shown_output(&before)
+        ));
+    }
+    write::write_checked(writes, &mut || {
+        let after = nginx_test::run(test)?;
+        if after.passed {
+            return Ok(());
+        }
+        Err(format!(
+            "--nginx-test: `{}` passed before the write and fails after it ({}), so upkeep put every file back as it was{}",
+            test.command,
+            after.status,
+            nginx_test::shown_output(&after)
+        ))
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// `--check`'s error for the places upkeep could not decide.
