@@ -35,8 +35,8 @@ use crate::rules::{self, RULES};
 use crate::vocab::names::{BackendKey, UpstreamName};
 use crate::vocab::{Note, NoteKind, Options, PlanError, Protocol, Seen};
 use discover::{
-    discover, include_notes, keep_variable_lookups, leave_alone_blocked, leave_alone_ignored,
-    Discovered, FoundKind,
+    discover, ignore_miss_notes, include_notes, keep_variable_lookups, leave_alone_blocked,
+    leave_alone_ignored, Discovered, FoundKind,
 };
 
 /// Plans `model` as `opts` ask: every change, note and suppression.
@@ -65,6 +65,7 @@ pub fn plan_except(
     keep_variable_lookups(&ctx, &mut discovered, &mut out.notes);
     leave_alone_blocked(&ctx, &mut discovered, &mut out.notes);
     leave_alone_ignored(&ctx, &mut discovered, &mut out.suppressed);
+    ignore_miss_notes(&ctx, &mut out.notes);
 
     let Named {
         mut sites,

@@ -1,0 +1,346 @@
+//! Near misses (issue #28): what an operator writes that is almost right
+//! must say so, instead of being read silently as something else.
+//!
+//! - comments that look like `# upkeep:ignore` but leave nothing alone,
+//!   and the marker where it marks nothing: a warning at the comment
+//!   (said without `-v`, counted), naming what upkeep read and what to
+//!   write; a trailing marker works;
+//! - `upkeep.toml` mistakes: the key, its line and the closest key;
+//! - the caret under a syntax error, in display columns;
+//! - the default names of IP and unix-socket backends.
+//!
+//! Every run goes through the shared runner (`common::run`).
+
+mod common;
+
+use common::run::{run_all, After, Case, Out, NONE};
+
+/// A `server` block of these lines, each indented one level (its first
+/// line is line 2 of the file).
+macro_rules! site {
+    ($($line:expr),* $(,)?) => {
+        concat!("server {\n", $("    ", $line, "\n",)* "}\n")
+    };
+}
+
+const NEAR_MISS_HINT: &str = "is not an ignore comment, so upkeep reads it as a plain comment: write `# upkeep:ignore` (exactly so) on the line directly above the directive to leave it alone, or after the directive on its line";
+
+/// Each near miss of `# upkeep:ignore` is a warning at the comment,
+/// without `-v`, that quotes what was written; the directive below it is
+/// changed as usual (the comment is a plain comment), and the summary
+/// line counts the warning.
+#[test]
+fn ignore_near_misses_are_warnings() {
+    const SPACE: &[u8] = site!(
+        "# upkeep: ignore",
+        "location /a/ {",
+        "    proxy_pass http://a:8080;",
+        "}",
+    )
+    .as_bytes();
+    const CASE: &[u8] = site!(
+        "# UPKEEP:IGNORE",
+        "location /a/ {",
+        "    proxy_pass http://a:8080;",
+        "}",
+    )
+    .as_bytes();
+    const DASH: &[u8] = site!(
+        "#upkeep-ignore vendor pins connections",
+        "location /a/ {",
+        "    proxy_pass http://a:8080;",
+        "}",
+    )
+    .as_bytes();
+    const WORDS: &[u8] = site!(
+        "# upkeep ignore this one",
+        "location /a/ {",
+        "    proxy_pass http://a:8080;",
+        "}",
+    )
+    .as_bytes();
+    const TYPO: &[u8] = site!(
+        "# upkeep:ingore",
+        "location /a/ {",
+        "    proxy_pass http://a:8080;",
+        "}",
+    )
+    .as_bytes();
+    const COLON_REASON: &[u8] = site!(
+        "# upkeep:ignore:vendor",
+        "location /a/ {",
+        "    proxy_pass http://a:8080;",
+        "}",
+    )
+    .as_bytes();
+    // The summary line of each: the location was pooled, one warning.
+    const POOLED: Out = Out::Has("1 upstream added, 1 proxy_pass target rewritten");
+    const ONE_WARNING: Out = Out::Ends("; 1 warning (-v says why)\n");
+    const REWRITTEN: Out = Out::Has("+        proxy_pass http://a;\n");
+    run_all(&[
+        Case {
+            name: "a space after the colon",
+            args: &["--no-config", "site.conf"],
+            files: &[("site.conf", SPACE)],
+            stdout: &[REWRITTEN],
+            stderr: &[
+                Out::Starts(
+                    "site.conf:2:5: warning: `# upkeep: ignore` is not an ignore comment, so upkeep reads it as a plain comment: write `# upkeep:ignore` (exactly so) on the line directly above the directive to leave it alone, or after the directive on its line\n",
+                ),
+                POOLED,
+                ONE_WARNING,
+            ],
+            ..NONE
+        },
+        Case {
+            name: "upper case",
+            args: &["--no-config", "site.conf"],
+            files: &[("site.conf", CASE)],
+            stdout: &[REWRITTEN],
+            stderr: &[
+                Out::Starts("site.conf:2:5: warning: `# UPKEEP:IGNORE` "),
+                Out::Has(NEAR_MISS_HINT),
+                ONE_WARNING,
+            ],
+            ..NONE
+        },
+        Case {
+            name: "a dash and no space after #, with a reason",
+            args: &["--no-config", "site.conf"],
+            files: &[("site.conf", DASH)],
+            stdout: &[REWRITTEN],
+            // What was written up to the reason, not the reason.
+            stderr: &[
+                Out::Starts("site.conf:2:5: warning: `#upkeep-ignore` "),
+                Out::Has(NEAR_MISS_HINT),
+                ONE_WARNING,
+            ],
+            ..NONE
+        },
+        Case {
+            name: "two words",
+            args: &["--no-config", "site.conf"],
+            files: &[("site.conf", WORDS)],
+            stdout: &[REWRITTEN],
+            stderr: &[
+                Out::Starts("site.conf:2:5: warning: `# upkeep ignore` "),
+                ONE_WARNING,
+            ],
+            ..NONE
+        },
+        Case {
+            name: "a typo in ignore",
+            args: &["--no-config", "site.conf"],
+            files: &[("site.conf", TYPO)],
+            stdout: &[REWRITTEN],
+            stderr: &[
+                Out::Starts("site.conf:2:5: warning: `# upkeep:ingore` "),
+                ONE_WARNING,
+            ],
+            ..NONE
+        },
+        Case {
+            name: "a colon before the reason",
+            args: &["--no-config", "site.conf"],
+            files: &[("site.conf", COLON_REASON)],
+            stdout: &[REWRITTEN],
+            stderr: &[
+                Out::Starts("site.conf:2:5: warning: `# upkeep:ignore:vendor` "),
+                ONE_WARNING,
+            ],
+            ..NONE
+        },
+        Case {
+            name: "--check: still exit 1 with the diff, the warning said",
+            args: &["--no-config", "--check", "site.conf"],
+            files: &[("site.conf", SPACE)],
+            status: 1,
+            stdout: &[REWRITTEN],
+            stderr: &[Out::Starts("site.conf:2:5: warning: `# upkeep: ignore` ")],
+            ..NONE
+        },
+        Case {
+            name: "-q: warnings are not errors",
+            args: &["--no-config", "-q", "site.conf"],
+            files: &[("site.conf", SPACE)],
+            stdout: &[REWRITTEN],
+            stderr: &[Out::Empty],
+            ..NONE
+        },
+    ]);
+}
+
+/// A real `# upkeep:ignore` that marks nothing says why, and what to
+/// write: a blank line below it, a comment line between it and the
+/// directive, nothing below it in its block, or after a block's `}`.
+#[test]
+fn ignore_markers_that_mark_nothing_are_warnings() {
+    const BLANK: &[u8] = site!(
+        "# upkeep:ignore the vendor pins connections",
+        "",
+        "location /a/ {",
+        "    proxy_pass http://a:8080;",
+        "}",
+    )
+    .as_bytes();
+    const COMMENT_BETWEEN: &[u8] = site!(
+        "# upkeep:ignore",
+        "# the vendor pins connections",
+        "location /a/ {",
+        "    proxy_pass http://a:8080;",
+        "}",
+    )
+    .as_bytes();
+    const NOTHING_BELOW: &[u8] = site!(
+        "location /a/ {",
+        "    proxy_pass http://a:8080;",
+        "    # upkeep:ignore",
+        "}",
+    )
+    .as_bytes();
+    const AFTER_BRACE: &[u8] = site!(
+        "location /a/ {",
+        "    proxy_pass http://a:8080;",
+        "} # upkeep:ignore",
+    )
+    .as_bytes();
+    const REWRITTEN: Out = Out::Has("+        proxy_pass http://a;\n");
+    const ONE_WARNING: Out = Out::Ends("; 1 warning (-v says why)\n");
+    run_all(&[
+        Case {
+            name: "a blank line",
+            args: &["--no-config", "site.conf"],
+            files: &[("site.conf", BLANK)],
+            stdout: &[REWRITTEN],
+            stderr: &[
+                Out::Starts("site.conf:2:5: warning: `# upkeep:ignore` marks nothing: a blank line separates it from `location /a/`, so upkeep changes that as usual; remove the blank line to leave it alone\n"),
+                ONE_WARNING,
+            ],
+            ..NONE
+        },
+        Case {
+            name: "a comment line between",
+            args: &["--no-config", "site.conf"],
+            files: &[("site.conf", COMMENT_BETWEEN)],
+            stdout: &[REWRITTEN],
+            stderr: &[
+                Out::Starts("site.conf:2:5: warning: `# upkeep:ignore` marks nothing: another comment line separates it from `location /a/`; write `# upkeep:ignore` on the line directly above the directive (a reason goes after it on the same line)\n"),
+                ONE_WARNING,
+            ],
+            ..NONE
+        },
+        Case {
+            name: "nothing below it in its block",
+            args: &["--no-config", "site.conf"],
+            files: &[("site.conf", NOTHING_BELOW)],
+            stdout: &[REWRITTEN],
+            stderr: &[
+                Out::Starts("site.conf:4:9: warning: `# upkeep:ignore` marks nothing: no directive follows it in this block or file; "),
+                ONE_WARNING,
+            ],
+            ..NONE
+        },
+        Case {
+            name: "after a closing brace",
+            args: &["--no-config", "site.conf"],
+            files: &[("site.conf", AFTER_BRACE)],
+            stdout: &[REWRITTEN],
+            stderr: &[
+                Out::Starts("site.conf:4:7: warning: `# upkeep:ignore` after a block's closing `}` marks nothing: write it on the line directly above `location /a/`, or after its `{`\n"),
+                ONE_WARNING,
+            ],
+            ..NONE
+        },
+    ]);
+}
+
+/// A trailing marker leaves alone the directive it follows on its line
+/// (what `# noqa`-style comments taught operators to expect): after `;`,
+/// after a block's `{`, after a one-line block; with its reason, and
+/// without a warning. In a CRLF file too.
+#[test]
+fn a_trailing_marker_leaves_its_directive_alone() {
+    const AFTER_SEMICOLON: &[u8] = site!(
+        "location /a/ {",
+        "    proxy_pass http://a:8080; # upkeep:ignore the vendor pins connections",
+        "}",
+    )
+    .as_bytes();
+    const AFTER_BRACE: &[u8] = site!(
+        "location /a/ { # upkeep:ignore",
+        "    proxy_pass http://a:8080;",
+        "}",
+    )
+    .as_bytes();
+    const ONE_LINE: &[u8] =
+        site!("location /a/ { proxy_pass http://a:8080; } # upkeep:ignore").as_bytes();
+    const CRLF: &[u8] =
+        b"server {\r\n    location /a/ {\r\n        proxy_pass http://a:8080; # upkeep:ignore\r\n    }\r\n}\r\n";
+    const NOTHING: Out = Out::Empty;
+    run_all(&[
+        Case {
+            name: "after the semicolon, with a reason",
+            args: &["--no-config", "-v", "site.conf"],
+            files: &[("site.conf", AFTER_SEMICOLON)],
+            stdout: &[NOTHING],
+            stderr: &[
+                Out::Line("site.conf:3:9: note: proxy_pass left alone (upkeep:ignore: the vendor pins connections)"),
+                Out::Lacks("warning"),
+                Out::Has("1 directive left alone by upkeep:ignore"),
+            ],
+            files_after: &[("site.conf", After::Same)],
+            ..NONE
+        },
+        Case {
+            name: "after the block's opening brace",
+            args: &["--no-config", "-v", "site.conf"],
+            files: &[("site.conf", AFTER_BRACE)],
+            stdout: &[NOTHING],
+            stderr: &[
+                Out::Line("site.conf:2:5: note: location and what it proxies left alone (upkeep:ignore: no reason given)"),
+                Out::Lacks("warning"),
+            ],
+            ..NONE
+        },
+        Case {
+            name: "after a one-line block",
+            args: &["--no-config", "--check", "site.conf"],
+            files: &[("site.conf", ONE_LINE)],
+            stdout: &[NOTHING],
+            stderr: &[Out::Lacks("warning")],
+            ..NONE
+        },
+        Case {
+            name: "CRLF",
+            args: &["--no-config", "--check", "site.conf"],
+            files: &[("site.conf", CRLF)],
+            stdout: &[NOTHING],
+            stderr: &[Out::Lacks("warning")],
+            ..NONE
+        },
+    ]);
+}
+
+/// Comments that talk about upkeep, or about the marker, are prose: no
+/// warning, and the locations below them are pooled.
+#[test]
+fn prose_about_upkeep_is_no_near_miss() {
+    const PROSE: &[u8] = site!(
+        "# upkeep ignores stream blocks, so this one is ours",
+        "# upkeep: this server is migrated by hand",
+        "# see upkeep:ignore in the README",
+        "# run upkeep --check in CI",
+        "location /a/ {",
+        "    proxy_pass http://a:8080;",
+        "}",
+    )
+    .as_bytes();
+    run_all(&[Case {
+        name: "prose",
+        args: &["--no-config", "site.conf"],
+        files: &[("site.conf", PROSE)],
+        stdout: &[Out::Has("+        proxy_pass http://a;\n")],
+        stderr: &[Out::Lacks("warning"), Out::Lacks("(-v says why)")],
+        ..NONE
+    }]);
+}
