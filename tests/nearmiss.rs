@@ -344,3 +344,97 @@ fn prose_about_upkeep_is_no_near_miss() {
         ..NONE
     }]);
 }
+
+/// A mistake in upkeep.toml names the key, its line and column, and what
+/// would be right: the closest key for a misspelt one, the type and an
+/// example for a wrong value. Exit 2, nothing read, nothing shown on
+/// stdout.
+#[test]
+fn upkeep_toml_mistakes_name_the_key() {
+    const SITE: &[u8] =
+        b"server {\n    location / {\n        proxy_pass http://api:8080;\n    }\n}\n";
+    run_all(&[
+        Case {
+            name: "a misspelt key",
+            args: &["site.conf"],
+            files: &[
+                ("site.conf", SITE),
+                ("upkeep.toml", b"paths = [\"site.conf\"]\nkeepalive = 32\nkeepalive_timout = \"30s\"\n"),
+            ],
+            status: 2,
+            stdout: &[Out::Empty],
+            stderr: &[Out::Exact(
+                "error: upkeep.toml:3:1: unknown key `keepalive_timout`; did you mean `keepalive-timeout`?\n",
+            )],
+            ..NONE
+        },
+        Case {
+            name: "a table spelt in the singular",
+            args: &["site.conf"],
+            files: &[("site.conf", SITE), ("upkeep.toml", b"[upstream]\napi = 64\n")],
+            status: 2,
+            stderr: &[Out::Exact(
+                "error: upkeep.toml:1:2: unknown key `upstream`; did you mean `upstreams`?\n",
+            )],
+            ..NONE
+        },
+        Case {
+            name: "a key nothing is close to",
+            args: &["site.conf"],
+            files: &[("site.conf", SITE), ("upkeep.toml", b"format = \"json\"\n")],
+            status: 2,
+            stderr: &[Out::Starts(
+                "error: upkeep.toml:1:1: unknown key `format`; the keys are `paths`, `root`, `prefix`, `keepalive`,",
+            )],
+            ..NONE
+        },
+        Case {
+            name: "a number written as a string",
+            args: &["site.conf"],
+            files: &[("site.conf", SITE), ("upkeep.toml", b"keepalive = \"32\"\n")],
+            status: 2,
+            stderr: &[Out::Exact(
+                "error: upkeep.toml:1:13: `keepalive` must be a whole number, not a string: write `keepalive = 32`\n",
+            )],
+            ..NONE
+        },
+        Case {
+            name: "a pool size in [upstreams] written as a string",
+            args: &["site.conf"],
+            files: &[("site.conf", SITE), ("upkeep.toml", b"[upstreams]\napi = \"64\"\n")],
+            status: 2,
+            stderr: &[Out::Exact(
+                "error: upkeep.toml:2:7: `upstreams.api` must be a whole number, not a string: write `gateway = 64`\n",
+            )],
+            ..NONE
+        },
+        Case {
+            name: "a list written as one string",
+            args: &["site.conf"],
+            files: &[("site.conf", SITE), ("upkeep.toml", b"websocket = \"/ws\"\n")],
+            status: 2,
+            stderr: &[Out::Exact(
+                "error: upkeep.toml:1:13: `websocket` must be a list of strings, not a string: write `websocket = [\"/api/ws\"]`\n",
+            )],
+            ..NONE
+        },
+        Case {
+            name: "a switch written as a string",
+            args: &["site.conf"],
+            files: &[("site.conf", SITE), ("upkeep.toml", b"tune-existing = \"yes\"\n")],
+            status: 2,
+            stderr: &[Out::Exact(
+                "error: upkeep.toml:1:17: `tune-existing` must be `true` or `false`, not a string: write `tune-existing = true`\n",
+            )],
+            ..NONE
+        },
+        Case {
+            name: "a value of the right type still goes through the flag's check",
+            args: &["site.conf"],
+            files: &[("site.conf", SITE), ("upkeep.toml", b"keepalive = 0\n")],
+            status: 2,
+            stderr: &[Out::Starts("error: upkeep.toml:1:13: keepalive: `0` is not a pool size")],
+            ..NONE
+        },
+    ]);
+}
