@@ -438,3 +438,59 @@ fn upkeep_toml_mistakes_name_the_key() {
         },
     ]);
 }
+
+/// The caret under a syntax error is under the offending character as a
+/// terminal shows the line, after multi-byte and wide characters; the
+/// `line:column` of the message stays a byte column (as README and the
+/// JSON report say columns are).
+#[test]
+fn the_caret_is_under_the_offending_character() {
+    run_all(&[
+        Case {
+            name: "after é and CJK characters",
+            args: &["--no-config", "site.conf"],
+            files: &[(
+                "site.conf",
+                "server {\n    server_name café.example;\n    location /日本/ { add_header X \"値\"y; }\n}\n".as_bytes(),
+            )],
+            status: 2,
+            stderr: &[Out::Starts(concat!(
+                // byte column: 4 + 10 + 6 + 18 + 3 + 1 = 42, plus one.
+                "error: site.conf:3:43: unexpected \"y\" right after a quoted string\n",
+                "  |\n",
+                "3 |     location /日本/ { add_header X \"値\"y; }\n",
+                // display columns: 4 + 10 + 4 + 18 + 2 + 1 = 39 before it.
+                "  |                                        ^\n",
+            ))],
+            ..NONE
+        },
+        Case {
+            name: "tabs are kept",
+            args: &["--no-config", "site.conf"],
+            files: &[(
+                "site.conf",
+                "server {\n\tlocation /ü/ { proxy_pass http://a:1 }\n}\n".as_bytes(),
+            )],
+            status: 2,
+            stderr: &[Out::Has(concat!(
+                "2 | \tlocation /ü/ { proxy_pass http://a:1 }\n",
+                // after the tab: 10 + 1 (ü) + 25 = 36 columns.
+                "  | \t                                    ^\n",
+            ))],
+            ..NONE
+        },
+        Case {
+            name: "ASCII is as before",
+            args: &["--no-config", "site.conf"],
+            files: &[("site.conf", b"server {\n    listen 80\n}\n")],
+            status: 2,
+            stderr: &[Out::Starts(concat!(
+                "error: site.conf:2:14: missing \";\" at the end of this directive\n",
+                "  |\n",
+                "2 |     listen 80\n",
+                "  |              ^\n",
+            ))],
+            ..NONE
+        },
+    ]);
+}
