@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::run::{run_all, After, Case, Out, NONE};
+use common::run::{run_all, run_story, After, Case, Out, NONE};
 
 /// A `server` block of these lines, each indented one level (its first
 /// line is line 2 of the file).
@@ -490,6 +490,40 @@ fn the_caret_is_under_the_offending_character() {
                 "2 |     listen 80\n",
                 "  |              ^\n",
             ))],
+            ..NONE
+        },
+    ]);
+}
+
+/// An address or a unix socket says nothing about the backend, so its
+/// default upstream name is read from where it is used: the socket's
+/// file name, the location's path, the server's `server_name`, else
+/// `backend`; host names keep theirs, and a name a host gives is never
+/// taken. A second run changes nothing (`--check` exits 0 on the output).
+#[test]
+fn address_and_socket_backends_get_readable_names() {
+    const SITE: &[u8] = b"server {\n    server_name shop.example.com;\n\n    location /api/ {\n        proxy_pass http://127.0.0.1:3000;\n    }\n\n    location / {\n        proxy_pass http://[::1]:8080;\n    }\n\n    location /app/ {\n        proxy_pass http://unix:/run/gunicorn.sock:/;\n    }\n\n    location /gateway/ {\n        proxy_pass http://10.0.0.7:9000;\n    }\n\n    location /other/ {\n        proxy_pass http://gateway:8000;\n    }\n}\n";
+    run_story(&[
+        Case {
+            name: "names from the location, the server_name and the socket",
+            args: &["--no-config", "--write", "site.conf"],
+            files: &[("site.conf", SITE)],
+            stderr: &[Out::Has("5 upstreams added")],
+            files_after: &[
+                ("site.conf", After::Starts(b"upstream api {\n    server 127.0.0.1:3000;\n    keepalive 32;\n}\n\nupstream shop_example_com {\n    server [::1]:8080;\n    keepalive 32;\n}\n\nupstream gunicorn {\n    server unix:/run/gunicorn.sock;\n    keepalive 32;\n}\n\nupstream gateway_9000 {\n    server 10.0.0.7:9000;\n    keepalive 32;\n}\n\nupstream gateway {\n    server gateway:8000;\n    keepalive 32;\n}\n")),
+                ("site.conf", After::Has("        proxy_pass http://api;\n")),
+                ("site.conf", After::Has("        proxy_pass http://shop_example_com;\n")),
+                ("site.conf", After::Has("        proxy_pass http://gunicorn/;\n")),
+                ("site.conf", After::Has("        proxy_pass http://gateway_9000;\n")),
+                ("site.conf", After::Has("        proxy_pass http://gateway;\n")),
+            ],
+            ..NONE
+        },
+        Case {
+            name: "a second run changes nothing",
+            args: &["--no-config", "--check", "site.conf"],
+            stdout: &[Out::Empty],
+            stderr: &[Out::Has("nothing to change in 1 file")],
             ..NONE
         },
     ]);
