@@ -93,7 +93,7 @@ fn a_dump_is_the_tree_it_lists() {
         "{text}"
     );
     assert!(
-        text.contains("+        proxy_pass http://127_0_0_1/;\n"),
+        text.contains("+        proxy_pass http://api/;\n"),
         "{text}"
     );
     // The same from a file.

@@ -468,7 +468,14 @@ impl Args {
         else {
             return typed.checked();
         };
-        let settings = crate::cli::settings::load(&path)?;
+        // Shown as the other paths of a run are: relative to where upkeep
+        // runs when it lies below it (`upkeep.toml:3:1: ...`).
+        let shown = path
+            .strip_prefix(cwd)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let settings = crate::cli::settings::load(&path, &shown)?;
         let mut merged: Vec<std::ffi::OsString> = argv[..1].to_vec();
         merged.extend(settings.args.iter().map(Into::into));
         merged.extend(argv[1..].iter().cloned());

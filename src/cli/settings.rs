@@ -83,6 +83,192 @@ struct Raw {
     nginx_test: Option<Spanned<String>>,
 }
 
+/// What a key's value must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Number,
+    Bool,
+    TextList,
+    /// A table whose keys are names and whose values are numbers.
+    NumberTable,
+    /// A table whose keys are names and whose values are strings.
+    TextTable,
+}
+
+/// Every key `Raw` reads, what its value must be, and how one is written
+/// (for a table: how one entry is). A mistake is reported from this list,
+/// by key and line, before serde reads the file: serde's messages name
+/// neither the key of a wrong type nor the key a misspelt one meant. A
+/// test holds the list to `Raw`.
+const KEYS: &[(&str, Kind, &str)] = &[
+    (
+        "paths",
+        Kind::TextList,
+        r#"paths = ["frontend/nginx.conf"]"#,
+    ),
+    ("root", Kind::Text, r#"root = "deploy/nginx.conf""#),
+    ("prefix", Kind::Text, r#"prefix = "deploy""#),
+    ("keepalive", Kind::Number, "keepalive = 32"),
+    ("websocket", Kind::TextList, r#"websocket = ["/api/ws"]"#),
+    ("nginx-version", Kind::Text, r#"nginx-version = "1.22.1""#),
+    ("proxy-host", Kind::Text, r#"proxy-host = "keep""#),
+    ("only", Kind::TextList, r#"only = ["proxy", "fastcgi"]"#),
+    ("skip", Kind::TextList, r#"skip = ["memcached"]"#),
+    ("upstreams", Kind::NumberTable, "gateway = 64"),
+    (
+        "names",
+        Kind::TextTable,
+        r#""stack-auth:8102" = "stack_auth_api""#,
+    ),
+    (
+        "path-map",
+        Kind::TextTable,
+        r#""/etc/nginx" = "deploy/nginx""#,
+    ),
+    ("exclude", Kind::TextList, r#"exclude = ["generated/"]"#),
+    (
+        "ignore-includes",
+        Kind::TextList,
+        r#"ignore-includes = ["mime.types"]"#,
+    ),
+    (
+        "keepalive-timeout",
+        Kind::Text,
+        r#"keepalive-timeout = "4s""#,
+    ),
+    (
+        "keepalive-requests",
+        Kind::Number,
+        "keepalive-requests = 1000",
+    ),
+    ("keepalive-time", Kind::Text, r#"keepalive-time = "1h""#),
+    (
+        "backend-idle-timeout",
+        Kind::Text,
+        r#"backend-idle-timeout = "5s""#,
+    ),
+    ("tune-existing", Kind::Bool, "tune-existing = true"),
+    ("resolve", Kind::Bool, "resolve = true"),
+    ("resolver", Kind::Text, r#"resolver = "127.0.0.11""#),
+    (
+        "nginx-test",
+        Kind::Text,
+        r#"nginx-test = "nginx -t -c deploy/nginx.conf""#,
+    ),
+];
+
+/// The key a misspelt `key` most likely meant: the fewest characters
+/// away once case and `_` are set aside (`keepalive_timout` →
+/// `keepalive-timeout`), if it is close enough to be a typo.
+fn closest_key(key: &str) -> Option<&'static str> {
+    let spelt = key.to_ascii_lowercase().replace('_', "-");
+    let (distance, best) = KEYS
+        .iter()
+        .map(|(name, _, _)| (crate::vocab::spelling::edit_distance(name, &spelt), *name))
+        .min()?;
+    (distance <= 2.max(spelt.chars().count() / 3)).then_some(best)
+}
+
+/// How a value of one type is named in a message.
+fn type_shown(type_name: &str) -> &'static str {
+    match type_name {
+        "string" => "a string",
+        "integer" => "a whole number",
+        "float" => "a decimal number",
+        "boolean" => "`true` or `false`",
+        "array" => "a list",
+        "table" | "inline table" => "a table",
+        "array of tables" => "a list of tables",
+        _ => "a date",
+    }
+}
+
+/// Checks that every key of `text` is one `Raw` reads and that each
+/// value has the type it needs; the first mistake, in the file's order,
+/// as `at` words it. A file that is not TOML passes: toml's own error
+/// says where it is broken.
+fn check_keys(text: &str, at: &dyn Fn(Option<Range<usize>>, &str) -> String) -> Result<(), String> {
+    let Ok(doc) = toml_edit::ImDocument::parse(text) else {
+        return Ok(());
+    };
+    let top = doc.as_table();
+    let mut keys: Vec<(&toml_edit::Key, &toml_edit::Item)> = top
+        .iter()
+        .filter_map(|(k, _)| top.get_key_value(k))
+        .collect();
+    keys.sort_by_key(|(k, item)| k.span().or(item.span()).map(|s| s.start));
+    for (key, item) in keys {
+        let name = key.get();
+        let Some(&(_, kind, example)) = KEYS.iter().find(|(n, _, _)| *n == name) else {
+            let message = match closest_key(name) {
+                Some(best) => format!("unknown key `{name}`; did you mean `{best}`?"),
+                None => format!(
+                    "unknown key `{name}`; the keys are {}",
+                    KEYS.iter()
+                        .map(|(n, _, _)| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            return Err(at(key.span(), &message));
+        };
+        let wrong = |span: Option<Range<usize>>, what: &str, want: &str, got: &str| {
+            Err(at(
+                span,
+                &format!(
+                    "`{what}` must be {want}, not {}: write `{example}`",
+                    type_shown(got)
+                ),
+            ))
+        };
+        let value_span = item.span().or(key.span());
+        match kind {
+            Kind::Text if !item.is_str() => {
+                return wrong(value_span, name, "a string", item.type_name())
+            }
+            Kind::Number if !item.is_integer() => {
+                return wrong(value_span, name, "a whole number", item.type_name())
+            }
+            Kind::Bool if !item.is_bool() => {
+                return wrong(value_span, name, "`true` or `false`", item.type_name())
+            }
+            Kind::TextList => {
+                let Some(list) = item.as_array() else {
+                    return wrong(value_span, name, "a list of strings", item.type_name());
+                };
+                if let Some(v) = list.iter().find(|v| !v.is_str()) {
+                    let message = format!(
+                        "`{name}` must be a list of strings, and `{}` is {}: write `{example}`",
+                        v.to_string().trim(),
+                        type_shown(v.type_name())
+                    );
+                    return Err(at(v.span(), &message));
+                }
+            }
+            Kind::NumberTable | Kind::TextTable => {
+                let Some(table) = item.as_table_like() else {
+                    return wrong(value_span, name, "a table", item.type_name());
+                };
+                let (want, ok): (&str, fn(&toml_edit::Item) -> bool) = match kind {
+                    Kind::NumberTable => ("a whole number", toml_edit::Item::is_integer),
+                    _ => ("a string", toml_edit::Item::is_str),
+                };
+                for (entry, value) in table.iter() {
+                    if !ok(value) {
+                        let span = value
+                            .span()
+                            .or_else(|| table.get_key_value(entry).and_then(|(k, _)| k.span()));
+                        return wrong(span, &format!("{name}.{entry}"), want, value.type_name());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// A loaded `upkeep.toml`.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -107,10 +293,10 @@ pub fn find(dir: &Path) -> Option<PathBuf> {
     None
 }
 
-/// Reads and checks `path`. The error is what to print after `error: `:
-/// `path:line:column: what is wrong`, with what to do.
-pub fn load(path: &Path) -> Result<Settings, String> {
-    let shown = path.display().to_string();
+/// Reads and checks `path`, shown as `shown`. The error is what to print
+/// after `error: `: `path:line:column: what is wrong`, with what to do.
+pub fn load(path: &Path, shown: &str) -> Result<Settings, String> {
+    let shown = shown.to_string();
     let (bytes, _) = crate::model::files::read_regular(path)
         .map_err(|e| format!("{shown}: {}", e.describe()))?;
     let source = Source::new(shown.clone(), bytes);
@@ -123,7 +309,11 @@ pub fn load(path: &Path) -> Result<Settings, String> {
     };
     let text = std::str::from_utf8(&source.text)
         .map_err(|_| at(None, "not UTF-8 text; TOML files are UTF-8"))?;
-    let raw: Raw = toml::from_str(text).map_err(|e| at(e.span(), e.message().trim()))?;
+    check_keys(text, &at)?;
+    // What is left is a file that is not TOML: toml's message, on one
+    // line.
+    let raw: Raw =
+        toml::from_str(text).map_err(|e| at(e.span(), &e.message().trim().replace('\n', "; ")))?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let base = if base.as_os_str().is_empty() {
         PathBuf::from(".")
@@ -289,7 +479,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
         std::fs::write(&path, text).unwrap();
-        load(&path).map_err(|e| e.replace(&path.display().to_string(), "upkeep.toml"))
+        load(&path, FILE_NAME)
     }
 
     #[test]
@@ -349,7 +539,7 @@ mod tests {
         );
         assert!(load_text("keepalive-time = 60\n")
             .unwrap_err()
-            .starts_with("upkeep.toml:1:18: invalid type"));
+            .starts_with("upkeep.toml:1:18: `keepalive-time` must be a string"));
     }
 
     #[test]
@@ -388,7 +578,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
         std::fs::write(&path, "nginx-test = \"nginx -t -c conf/nginx.conf\"\n").unwrap();
-        let s = load(&path).unwrap();
+        let s = load(&path, FILE_NAME).unwrap();
         let here = std::path::absolute(dir.path()).unwrap();
         assert_eq!(
             s.args,
@@ -401,12 +591,73 @@ mod tests {
         );
     }
 
+    /// Every key of the list is one `Raw` reads, with a value of the
+    /// kind the list says, and `Raw` reads no other: its example loads.
     #[test]
-    fn mistakes_name_the_line() {
+    fn the_key_list_is_raws() {
+        for (name, kind, example) in KEYS {
+            let text = match kind {
+                Kind::NumberTable | Kind::TextTable => format!("[{name}]\n{example}\n"),
+                _ => format!("{example}\n"),
+            };
+            let raw: Result<Raw, _> = toml::from_str(&text);
+            assert!(raw.is_ok(), "{name}: {text}: {raw:?}");
+        }
+        // serde's own list of Raw's fields, from an unknown one.
+        let unknown = toml::from_str::<Raw>("not-a-key = 1\n").unwrap_err();
+        let listed = unknown.message().split("expected one of ").nth(1).unwrap();
+        let names: Vec<String> = KEYS.iter().map(|(n, _, _)| format!("`{n}`")).collect();
+        assert_eq!(listed.trim(), names.join(", "));
+    }
+
+    #[test]
+    fn unknown_keys_name_the_closest() {
+        assert_eq!(
+            load_text("paths = [\"a.conf\"]\nkeepalive = 32\nkeepalive_timout = \"30s\"\n")
+                .unwrap_err(),
+            "upkeep.toml:3:1: unknown key `keepalive_timout`; did you mean `keepalive-timeout`?"
+        );
         assert_eq!(
             load_text("keepalive = 8\nkeepalve = 3\n").unwrap_err(),
-            "upkeep.toml:2:1: unknown field `keepalve`, expected one of `paths`, `root`, `prefix`, `keepalive`, `websocket`, `nginx-version`, `proxy-host`, `only`, `skip`, `upstreams`, `names`, `path-map`, `exclude`, `ignore-includes`, `keepalive-timeout`, `keepalive-requests`, `keepalive-time`, `backend-idle-timeout`, `tune-existing`, `resolve`, `resolver`, `nginx-test`"
+            "upkeep.toml:2:1: unknown key `keepalve`; did you mean `keepalive`?"
         );
+        assert_eq!(
+            load_text("[upstream]\ngateway = 64\n").unwrap_err(),
+            "upkeep.toml:1:2: unknown key `upstream`; did you mean `upstreams`?"
+        );
+        assert_eq!(
+            load_text("Nginx_Version = \"1.22.1\"\n").unwrap_err(),
+            "upkeep.toml:1:1: unknown key `Nginx_Version`; did you mean `nginx-version`?"
+        );
+        assert!(load_text("format = \"json\"\n")
+            .unwrap_err()
+            .starts_with("upkeep.toml:1:1: unknown key `format`; the keys are `paths`, `root`,"));
+    }
+
+    #[test]
+    fn wrong_types_name_the_key_and_what_it_takes() {
+        for (text, error) in [
+            ("keepalive = \"32\"\n", "upkeep.toml:1:13: `keepalive` must be a whole number, not a string: write `keepalive = 32`"),
+            ("keepalive = 3.5\n", "upkeep.toml:1:13: `keepalive` must be a whole number, not a decimal number: write `keepalive = 32`"),
+            ("\n[upstreams]\ngateway = \"64\"\n", "upkeep.toml:3:11: `upstreams.gateway` must be a whole number, not a string: write `gateway = 64`"),
+            ("upstreams = { gateway = true }\n", "upkeep.toml:1:25: `upstreams.gateway` must be a whole number, not `true` or `false`: write `gateway = 64`"),
+            ("[names]\n\"a:1\" = 2\n", "upkeep.toml:2:9: `names.a:1` must be a string, not a whole number: write `\"stack-auth:8102\" = \"stack_auth_api\"`"),
+            ("tune-existing = \"yes\"\n", "upkeep.toml:1:17: `tune-existing` must be `true` or `false`, not a string: write `tune-existing = true`"),
+            ("websocket = \"/ws\"\n", "upkeep.toml:1:13: `websocket` must be a list of strings, not a string: write `websocket = [\"/api/ws\"]`"),
+            ("websocket = [\"/ws\", 3]\n", "upkeep.toml:1:21: `websocket` must be a list of strings, and `3` is a whole number: write `websocket = [\"/api/ws\"]`"),
+            ("keepalive-time = 60\n", "upkeep.toml:1:18: `keepalive-time` must be a string, not a whole number: write `keepalive-time = \"1h\"`"),
+            ("upstreams = 3\n", "upkeep.toml:1:13: `upstreams` must be a table, not a whole number: write `gateway = 64`"),
+        ] {
+            assert_eq!(load_text(text).unwrap_err(), error, "{text}");
+        }
+        // Not TOML at all: toml's message, on one line.
+        let broken = load_text("keepalive = \n").unwrap_err();
+        assert!(broken.starts_with("upkeep.toml:1:13: "), "{broken}");
+        assert!(!broken.contains('\n'), "{broken}");
+    }
+
+    #[test]
+    fn mistakes_name_the_line() {
         assert_eq!(
             load_text("[upstreams]\ngateway = 0\n").unwrap_err(),
             "upkeep.toml:2:11: keepalive: `0` is not a pool size: use a whole number from 1 to 65535"
@@ -417,7 +668,7 @@ mod tests {
         );
         assert!(load_text("keepalive = \"many\"\n")
             .unwrap_err()
-            .starts_with("upkeep.toml:1:13: invalid type"));
+            .starts_with("upkeep.toml:1:13: `keepalive` must be a whole number"));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 pub mod dump;
 pub mod files;
+pub(crate) mod ignore;
 pub mod nginx;
 pub mod paths;
 pub mod roots;
@@ -20,7 +21,7 @@ pub mod variables;
 pub mod workspace;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use rayon::prelude::*;
@@ -203,6 +204,15 @@ pub struct Model<'s> {
     /// Directives with `# upkeep:ignore [reason]` on the line right above
     /// them (in the same file), with the reason if one was given.
     pub ignored: HashMap<DirId, Option<String>>,
+    /// Comments that look like `# upkeep:ignore` and leave nothing alone
+    /// (a near miss, or the marker where it marks nothing), each with the
+    /// warning that says what to write instead: at the comment's offset.
+    pub(crate) ignore_misses: Vec<(usize, String)>,
+    /// While building: every real marker the walk saw, with why it would
+    /// mark nothing (as far as the comment's neighbours tell), and the
+    /// markers that did mark a directive.
+    markers_seen: Vec<(usize, Option<ignore::Miss>)>,
+    markers_used: HashSet<usize>,
     /// While building: where the file being walked starts in the text, and
     /// the include that brought its top level in.
     base: usize,
@@ -314,6 +324,9 @@ impl<'s> Model<'s> {
             empty_globs: Vec::new(),
             ignored_includes: Vec::new(),
             ignored: HashMap::new(),
+            ignore_misses: Vec::new(),
+            markers_seen: Vec::new(),
+            markers_used: HashSet::new(),
             base: 0,
             via: None,
             unit,
@@ -322,6 +335,16 @@ impl<'s> Model<'s> {
 
     fn finish(mut self) -> Model<'s> {
         self.root_role = self.classify_root();
+        // A marker is a miss only if no directive took it: what marks a
+        // directive is decided in one place (`directive`), and the reason
+        // read from the comment's neighbours only words the warning.
+        for (at, miss) in std::mem::take(&mut self.markers_seen) {
+            if !self.markers_used.contains(&at) {
+                let miss = miss.unwrap_or(ignore::Miss::NothingBelow);
+                self.ignore_misses.push((at, ignore::miss_message(&miss)));
+            }
+        }
+        self.ignore_misses.sort();
         self.starts = self
             .dirs
             .iter()
@@ -471,6 +494,10 @@ impl<'s> Model<'s> {
                 continue;
             }
             let node = w.cursor.node();
+            if node.kind_id() == comment_kind() {
+                self.comment(node);
+                continue;
+            }
             let is_lua = node.kind_id() == lua_directive_kind();
             if !is_lua && node.kind_id() != directive_kind() {
                 continue;
@@ -539,8 +566,13 @@ impl<'s> Model<'s> {
         }
         let name = name.expect("grammar: every directive has a name");
         let base = self.base;
-        if let Some(reason) = ignore_comment(self.source, base, node.start_byte() + base) {
+        if let Some((at, reason)) = ignore_above(self.source, base, node.start_byte() + base) {
+            self.markers_used.insert(at);
             self.ignored.insert(id, reason);
+        }
+        if let Some((at, reason)) = self.ignore_after(node) {
+            self.markers_used.insert(at);
+            self.ignored.entry(id).or_insert(reason);
         }
         self.dirs.push(Directive {
             name,
@@ -576,6 +608,66 @@ impl<'s> Model<'s> {
             Next::Sibling
         } else {
             Next::Block(child)
+        }
+    }
+
+    /// The marker written after `node` on its line, which marks it: after
+    /// its `;` (`proxy_pass http://vendor:8080; # upkeep:ignore`), after a
+    /// block that opens and closes on that line, or after the `{` of its
+    /// block (`location /vendor/ { # upkeep:ignore`). Where its `#` is, and
+    /// its reason. The tree, not the text, says what follows: a comment is
+    /// a node of the directive's own file.
+    fn ignore_after(&self, node: Node<'_>) -> Option<(usize, Option<String>)> {
+        let file_text = &self.source.text[self.base..];
+        let marker = |comment: Node<'_>| -> Option<(usize, Option<String>)> {
+            if comment.kind_id() != comment_kind() {
+                return None;
+            }
+            let text = std::str::from_utf8(&file_text[comment.byte_range()]).ok()?;
+            match ignore::read_marker(text) {
+                ignore::Marker::Exact(reason) => Some((comment.start_byte() + self.base, reason)),
+                _ => None,
+            }
+        };
+        let block = node.child_by_field_name("block");
+        let one_line = node.start_position().row == node.end_position().row;
+        if block.is_none() || one_line {
+            if let Some(next) = node.next_sibling() {
+                if same_line(file_text, node.end_byte(), next.start_byte()) {
+                    if let Some(found) = marker(next) {
+                        return Some(found);
+                    }
+                }
+            }
+        }
+        let block = block?;
+        let first = block.child(1)?;
+        if same_line(file_text, block.start_byte() + 1, first.start_byte()) {
+            return marker(first);
+        }
+        None
+    }
+
+    /// Reads a comment of the walk: a near miss is a warning at once; a
+    /// real marker is remembered with why it would mark nothing, so that
+    /// `finish` can warn about it if no directive took it.
+    fn comment(&mut self, node: Node<'_>) {
+        let base = self.base;
+        let file_text = &self.source.text[base..];
+        let Ok(text) = std::str::from_utf8(&file_text[node.byte_range()]) else {
+            return;
+        };
+        let at = node.start_byte() + base;
+        match ignore::read_marker(text) {
+            ignore::Marker::Plain => {}
+            ignore::Marker::NearMiss(head) => {
+                self.ignore_misses
+                    .push((at, ignore::near_miss_message(&head)));
+            }
+            ignore::Marker::Exact(_) => {
+                let miss = ignore_miss(node, file_text);
+                self.markers_seen.push((at, miss));
+            }
         }
     }
 
@@ -879,9 +971,6 @@ pub struct LocationPath {
     pub kind: LocationKind,
 }
 
-/// The comment that tells upkeep to leave a directive alone.
-pub const IGNORE_COMMENT: &str = "# upkeep:ignore";
-
 /// What the model's walk reads after a directive.
 enum Next {
     Sibling,
@@ -942,11 +1031,15 @@ fn enter_block(cursor: &mut TreeCursor<'_>) -> bool {
     false
 }
 
-/// `Some(reason)` when the line above `start` (not before `file_start`,
-/// where the directive's file begins in the text) is `# upkeep:ignore`,
-/// optionally followed by a reason. Only that exact spelling counts: a
-/// comment that merely mentions it (`# see upkeep:ignore`) does not.
-fn ignore_comment(source: &Source, file_start: usize, start: usize) -> Option<Option<String>> {
+/// The marker on the line above `start` (not before `file_start`, where
+/// the directive's file begins in the text): where its `#` is, and its
+/// reason. Only a line that is the exact marker alone counts: a comment
+/// that merely mentions it (`# see upkeep:ignore`) does not.
+fn ignore_above(
+    source: &Source,
+    file_start: usize,
+    start: usize,
+) -> Option<(usize, Option<String>)> {
     let line_start = source.line_start(start);
     if line_start <= file_start {
         return None;
@@ -955,15 +1048,64 @@ fn ignore_comment(source: &Source, file_start: usize, start: usize) -> Option<Op
     if above < file_start {
         return None;
     }
-    let line = std::str::from_utf8(&source.text[above..line_start])
-        .ok()?
-        .trim();
-    let rest = line.strip_prefix(IGNORE_COMMENT)?;
-    if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
-        return None;
+    let line = std::str::from_utf8(&source.text[above..line_start]).ok()?;
+    let indent = line.len() - line.trim_start().len();
+    match ignore::read_marker(line.trim()) {
+        ignore::Marker::Exact(reason) => Some((above + indent, reason)),
+        _ => None,
     }
-    let reason = rest.trim();
-    Some((!reason.is_empty()).then(|| reason.to_string()))
+}
+
+/// A short name of a directive node for a message: its name and first
+/// argument as written (`location /vendor/`).
+fn head_of(node: Node<'_>, text: &[u8]) -> String {
+    let part = |n: Node<'_>| String::from_utf8_lossy(&text[n.byte_range()]).into_owned();
+    let name = node
+        .child_by_field_name("name")
+        .map(part)
+        .unwrap_or_default();
+    match node.child_by_field_name("argument") {
+        Some(arg) => format!("{name} {}", part(arg)),
+        None => name,
+    }
+}
+
+/// Why the marker `comment` (in a file whose text is `text`) would mark
+/// nothing, from its neighbours in the tree; `None` where it marks a
+/// directive (the line below, or the one it ends).
+fn ignore_miss(comment: Node<'_>, text: &[u8]) -> Option<ignore::Miss> {
+    let line = comment.start_position().row;
+    let alone = match comment.prev_sibling() {
+        Some(prev) => prev.end_position().row < line,
+        None => true,
+    };
+    if !alone {
+        let prev = comment.prev_sibling()?;
+        let multi_line_block = prev.child_by_field_name("block").is_some()
+            && prev.start_position().row < prev.end_position().row;
+        return multi_line_block.then(|| ignore::Miss::AfterBlock(head_of(prev, text)));
+    }
+    let mut next = comment.next_named_sibling();
+    let mut between = false;
+    while let Some(n) = next {
+        if n.kind_id() != comment_kind() {
+            break;
+        }
+        between = true;
+        next = n.next_named_sibling();
+    }
+    let Some(dir) = next else {
+        return Some(ignore::Miss::NothingBelow);
+    };
+    if between {
+        return Some(ignore::Miss::CommentBetween(head_of(dir, text)));
+    }
+    (dir.start_position().row > line + 1).then(|| ignore::Miss::BlankLine(head_of(dir, text)))
+}
+
+/// Whether nothing but spaces and tabs lies between two offsets.
+fn same_line(text: &[u8], from: usize, to: usize) -> bool {
+    text[from..to].iter().all(|b| matches!(b, b' ' | b'\t'))
 }
 
 /// A main config holds one of these at its top level.
@@ -980,6 +1122,11 @@ fn kind_id(name: &str, named: bool) -> u16 {
 fn directive_kind() -> u16 {
     static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
     *ID.get_or_init(|| kind_id("directive", true))
+}
+
+fn comment_kind() -> u16 {
+    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| kind_id("comment", true))
 }
 
 fn lua_directive_kind() -> u16 {

@@ -96,6 +96,15 @@ pub(crate) fn leave_alone_ignored(ctx: &Ctx, found: &mut Discovered, suppressed:
     }
 }
 
+/// A warning per comment that looks like `# upkeep:ignore` but leaves
+/// nothing alone: the operator believes a directive is kept as it is, and
+/// upkeep would change it without a word.
+pub(crate) fn ignore_miss_notes(ctx: &Ctx, notes: &mut Vec<Note>) {
+    for (at, message) in &ctx.model.ignore_misses {
+        notes.push(Note::new(NoteKind::Warning, Some(*at), message.clone()));
+    }
+}
+
 /// What discovery found for one `proxy_pass`.
 #[derive(Debug, Clone)]
 pub struct Found {

@@ -35,8 +35,8 @@ use crate::rules::{self, RULES};
 use crate::vocab::names::{BackendKey, UpstreamName};
 use crate::vocab::{Note, NoteKind, Options, PlanError, Protocol, Seen};
 use discover::{
-    discover, include_notes, keep_variable_lookups, leave_alone_blocked, leave_alone_ignored,
-    Discovered, FoundKind,
+    discover, ignore_miss_notes, include_notes, keep_variable_lookups, leave_alone_blocked,
+    leave_alone_ignored, Discovered, FoundKind,
 };
 
 /// Plans `model` as `opts` ask: every change, note and suppression.
@@ -65,6 +65,7 @@ pub fn plan_except(
     keep_variable_lookups(&ctx, &mut discovered, &mut out.notes);
     leave_alone_blocked(&ctx, &mut discovered, &mut out.notes);
     leave_alone_ignored(&ctx, &mut discovered, &mut out.suppressed);
+    ignore_miss_notes(&ctx, &mut out.notes);
 
     let Named {
         mut sites,
@@ -279,6 +280,7 @@ fn name_backends(
         // reuses an idle connection by peer, whichever location opened it.
         let mut variants: BTreeMap<(Protocol, BackendKey), Vec<String>> = BTreeMap::new();
         let mut pool_of: BTreeMap<DirId, PoolKey> = BTreeMap::new();
+        let mut readable: BTreeMap<(Protocol, BackendKey), Option<String>> = BTreeMap::new();
         let backends: Vec<Backend> = found
             .iter()
             .filter_map(|f| match &f.kind {
@@ -293,7 +295,14 @@ fn name_backends(
                             list.len() - 1
                         }
                     };
-                    let backend = Backend::of(t, connection, variant);
+                    let mut backend = Backend::of(t, connection, variant);
+                    // Every pool of one backend reads its name where the
+                    // backend is first used (its further pools are
+                    // `NAME_2`, `NAME_3` after it).
+                    backend.readable = readable
+                        .entry((t.protocol, t.backend_key()))
+                        .or_insert_with(|| naming::readable_base(model, f.pass, t))
+                        .clone();
                     pool_of.insert(f.pass, backend.pool_key());
                     Some(backend)
                 }

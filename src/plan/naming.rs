@@ -3,9 +3,14 @@
 //! The rules, in order:
 //! 1. `--name HOST:PORT=NAME` wins.
 //! 2. An existing `upstream` whose only server is this backend is reused.
-//! 3. Otherwise the name is the host with every character outside
-//!    `[A-Za-z0-9_]` turned into `_`; when one host is used with several
-//!    ports, each name gets `_PORT`.
+//! 3. Otherwise a host name gives the name: the host with every
+//!    character outside `[A-Za-z0-9_]` turned into `_`; when one host is
+//!    used with several ports, each name gets `_PORT`. An address (IPv4,
+//!    `[IPv6]`) or a unix socket says nothing about the backend, so its
+//!    name is read from where it is used ([`readable_base`]): the socket's
+//!    file name, else the path of the first location proxying to it, else
+//!    its server's first `server_name`, else `backend`. Host-name backends
+//!    are named first, so that such a name never takes theirs.
 //! 4. A name must not collide (nginx compares upstream names
 //!    case-insensitively) with an existing upstream, with a name given
 //!    earlier, or with the host of any literal `*_pass` target that stays as
@@ -20,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::model::nginx::ExistingUpstream;
 use crate::model::target::ProxyTarget;
+use crate::model::{DirId, LevelId, LevelKind, LocationKind, Model};
 use crate::rules::api::NewUpstream;
 use crate::vocab::names::{BackendKey, UpstreamName};
 use crate::vocab::{Options, PlanError, Protocol};
@@ -40,6 +46,9 @@ pub struct Backend {
     /// 0 for the first pool of this backend (in source order), 1, 2, ...
     /// for pools of locations with other connection settings.
     pub variant: usize,
+    /// For an address or a unix socket: the name read from where it is
+    /// used ([`readable_base`]), which replaces the sanitized host.
+    pub readable: Option<String>,
 }
 
 impl Backend {
@@ -52,6 +61,7 @@ impl Backend {
             server: target.server_entry(),
             connection,
             variant,
+            readable: None,
         }
     }
 
@@ -188,6 +198,9 @@ pub fn assign(
         needs_default.push(backend);
     }
 
+    // Host names first: a name read from a location or a server_name for
+    // an address must not take the name a host gives its own backend.
+    needs_default.sort_by_key(|b| b.readable.is_some());
     // Hosts used with several ports get `_PORT` on every name.
     let mut ports_per_host: BTreeMap<UpstreamName, BTreeSet<Option<u16>>> = BTreeMap::new();
     for b in &needs_default {
@@ -197,13 +210,18 @@ pub fn assign(
             .insert(b.port);
     }
     for backend in needs_default {
-        let base = sanitize(&backend.host);
+        let base = match &backend.readable {
+            Some(readable) => readable.clone(),
+            None => sanitize(&backend.host),
+        };
         let port_suffix = backend.port.map(|p| format!("_{p}")).unwrap_or_default();
+        // A readable name is not the host's, so the host's other ports do
+        // not make it ambiguous: only a collision adds `_PORT`.
+        let several_ports = backend.readable.is_none()
+            && ports_per_host[&UpstreamName::new(backend.host.as_str())].len() > 1;
         let mut name = if let (0, Some(given)) = (backend.variant, opts.names.get(&backend.key)) {
             given.clone()
-        } else if opts.qualified_names
-            || ports_per_host[&UpstreamName::new(backend.host.as_str())].len() > 1
-        {
+        } else if opts.qualified_names || several_ports {
             format!("{base}{port_suffix}")
         } else {
             base.clone()
@@ -253,6 +271,85 @@ pub fn sanitize(host: &str) -> String {
     } else {
         name
     }
+}
+
+/// The default name of an address or unix-socket backend, read from
+/// where it is used; `None` for a host name, which names itself. In order:
+///
+/// 1. a unix socket's file name without its extension
+///    (`unix:/run/app.sock` → `app`, `php8.2-fpm.sock` → `php8_2_fpm`);
+/// 2. the path of the location proxying to it (the first in source order,
+///    the nearest one around an `if`): its words joined by `_`
+///    (`location /api/` → `api`, `= /auth/login` → `auth_login`,
+///    `@backend` → `backend`); regex locations say nothing;
+/// 3. the first `server_name` of its server that is a name
+///    (`app.example.com` → `app_example_com`; not `_`, a regex or `""`);
+/// 4. `backend`.
+///
+/// Each is lower case, made of `[a-z0-9_]`, and starts with a letter (a
+/// word that does not, such as `/2024/`, is skipped): a valid upstream name
+/// that reads as a word. It depends on the config alone, so a second run
+/// reads the same name (and by then the target names the upstream).
+pub(crate) fn readable_base(model: &Model, pass: DirId, target: &ProxyTarget) -> Option<String> {
+    if !(target.is_unix() || is_address(&target.host)) {
+        return None;
+    }
+    let socket = target.is_unix().then(|| {
+        let path = target.host[5..].trim_end_matches(':');
+        let file = path.rsplit('/').next().unwrap_or("");
+        let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
+        words(stem)
+    });
+    let chain: Vec<LevelId> = model.ancestors(model.dirs[pass].level).collect();
+    let location = chain.iter().find_map(|l| {
+        let path = model.location_path(*l)?;
+        match path.kind {
+            LocationKind::Regex => None,
+            _ => words(path.path.trim_start_matches('@')),
+        }
+    });
+    let server_name = || {
+        let server = chain
+            .iter()
+            .find(|l| model.levels[**l].kind == LevelKind::Server)?;
+        model
+            .named(*server, "server_name")
+            .into_iter()
+            .flat_map(|d| model.dirs[d].args.iter())
+            .filter(|a| !a.value.starts_with('~'))
+            .find_map(|a| words(a.value.trim_start_matches("*.").trim_end_matches(".*")))
+    };
+    Some(
+        socket
+            .flatten()
+            .or(location)
+            .or_else(server_name)
+            .unwrap_or_else(|| "backend".into()),
+    )
+}
+
+/// An IPv4 address (digits and dots, as nginx's `ngx_inet_addr` reads
+/// them) or a bracketed IPv6 one.
+fn is_address(host: &str) -> bool {
+    host.starts_with('[')
+        || (!host.is_empty() && host.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+}
+
+/// The words of `text` (runs of ASCII letters and digits), lower case,
+/// joined by `_`, a word repeated right after itself once (gRPC's
+/// `/ledger.Ledger/` → `ledger`); `None` when there are none or the
+/// first is not led by a letter.
+fn words(text: &str) -> Option<String> {
+    let mut words: Vec<String> = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    words.dedup();
+    let first = words.first()?;
+    first
+        .starts_with(|c: char| c.is_ascii_alphabetic())
+        .then(|| words.join("_"))
 }
 
 /// `preferred` when no upstream has that name yet, else `with_port`, then
@@ -314,6 +411,117 @@ mod tests {
         assert_eq!(name("app:3000"), "app_3000");
         assert_eq!(name("billing:8080"), "Billing");
         assert_eq!(got.len(), 4);
+    }
+
+    /// The readable name of an address or socket backend, from a
+    /// config's first `*_pass` (`None` for a host name).
+    fn readable(conf: &str) -> Option<String> {
+        let source = crate::syntax::source::Source::new("t.conf", conf.as_bytes().to_vec());
+        let tree = crate::syntax::parse::parse(&source).unwrap();
+        let model = Model::build(&source, &tree);
+        let pass = model.index.pass[0];
+        let target = ProxyTarget::parse(model.dirs[pass].arg(0).unwrap()).unwrap();
+        readable_base(&model, pass, &target)
+    }
+
+    #[test]
+    fn addresses_and_sockets_are_named_where_they_are_used() {
+        let at = |location: &str, target: &str| {
+            readable(&format!(
+                "server {{\n server_name app.example.com www.example.com;\n location {location} {{\n  proxy_pass {target};\n }}\n}}\n"
+            ))
+        };
+        let named = |s: &str| Some(s.to_string());
+        // Host names name themselves.
+        assert_eq!(at("/api/", "http://gateway:8000"), None);
+        assert_eq!(at("/api/", "http://127.0.0.1:3000"), named("api"));
+        assert_eq!(at("/api/v1/", "http://10.0.0.5"), named("api_v1"));
+        assert_eq!(
+            at("= /auth/Login", "http://[::1]:9000"),
+            named("auth_login")
+        );
+        assert_eq!(at("@backend", "http://127.0.0.1:3000"), named("backend"));
+        assert_eq!(
+            at("/ledger.Ledger/", "http://127.0.0.1:3000"),
+            named("ledger")
+        );
+        // No words, digits first, a regex: the server_name.
+        assert_eq!(at("/", "http://127.0.0.1:3000"), named("app_example_com"));
+        assert_eq!(
+            at("/2024/", "http://127.0.0.1:3000"),
+            named("app_example_com")
+        );
+        assert_eq!(
+            at("~ ^/api/", "http://127.0.0.1:3000"),
+            named("app_example_com")
+        );
+        // A socket names itself by its file.
+        assert_eq!(at("/", "http://unix:/run/app.sock:"), named("app"));
+        assert_eq!(
+            at("/", "http://unix:/run/php/php8.2-fpm.sock:/x"),
+            named("php8_2_fpm")
+        );
+        assert_eq!(at("/api/", "http://unix:/run/1.sock"), named("api"));
+        // Inside an `if`: the location around it.
+        assert_eq!(
+            readable("server {\n location /pay/ {\n  if ($x) { proxy_pass http://127.0.0.1:1; }\n }\n}\n"),
+            named("pay")
+        );
+        // server_name: not `_`, not a regex; wildcards lose their `*.`.
+        for (names, want) in [
+            ("_ app.test", "app_test"),
+            ("~^(?<x>.+)$ *.example.org", "example_org"),
+            ("\"\"", "backend"),
+            ("_", "backend"),
+        ] {
+            assert_eq!(
+                readable(&format!(
+                    "server {{\n server_name {names};\n location / {{ proxy_pass http://127.0.0.1:1; }}\n}}\n"
+                )),
+                named(want),
+                "{names}"
+            );
+        }
+        // No server, no location: the fallback.
+        assert_eq!(
+            readable("http {\n upstream x { server a:1; }\n server { proxy_pass http://127.0.0.1:1; }\n}\n"),
+            named("backend")
+        );
+    }
+
+    /// Readable names go through the one collision rule, after every host
+    /// name: a host keeps its name, an address that would take it gets
+    /// `_PORT`; two addresses read alike get `NAME`, `NAME_PORT`.
+    #[test]
+    fn readable_names_never_take_a_hosts_name() {
+        let opts = Options {
+            keepalive: 32,
+            ..Options::default()
+        };
+        let with = |url: &str, readable: &str| Backend {
+            readable: Some(readable.to_string()),
+            ..backend(url)
+        };
+        let backends = vec![
+            with("http://127.0.0.1:3000", "api"),
+            backend("http://api:8000"),
+            with("http://127.0.0.1:3001", "web"),
+            with("http://127.0.0.1:3002", "web"),
+        ];
+        let got = assign(&backends, &[], &BTreeSet::new(), &opts).unwrap();
+        let name = |host: &str, port: u16| {
+            got[&PoolKey {
+                protocol: Protocol::Proxy,
+                backend: BackendKey::tcp(host, port),
+                variant: 0,
+            }]
+                .name()
+                .to_string()
+        };
+        assert_eq!(name("api", 8000), "api");
+        assert_eq!(name("127.0.0.1", 3000), "api_3000");
+        assert_eq!(name("127.0.0.1", 3001), "web");
+        assert_eq!(name("127.0.0.1", 3002), "web_3002");
     }
 
     #[test]

@@ -128,7 +128,7 @@ impl RuleId {
             (
                 !id.contains(name.as_str()),
                 std::cmp::Reverse(shared),
-                edit_distance(id, &name),
+                crate::vocab::spelling::edit_distance(id, &name),
                 r.rank(),
             )
         };
@@ -161,25 +161,6 @@ impl RuleId {
             Protocol::Memcached => RuleId::MemcachedPassTarget,
         }
     }
-}
-
-/// Levenshtein distance in characters: inserts, deletions and
-/// substitutions that turn `a` into `b`.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// A rule's documentation: the What / Why / Example / Safety header of the
@@ -287,8 +268,6 @@ mod tests {
             RuleId::UpstreamKeepalive | RuleId::PoolTuning
         ));
         assert_eq!(RuleId::closest("header-host"), RuleId::HostHeader);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     /// A target rule serves its own protocol alone; the rules of the

@@ -11,6 +11,7 @@
 use std::fmt;
 
 use tree_sitter::{InputEdit, Node, Parser, Point, Tree};
+use unicode_width::UnicodeWidthChar;
 
 use crate::syntax::edit::Edit;
 
@@ -31,6 +32,11 @@ pub struct SyntaxError {
     pub help: String,
     /// The offending line, lossily decoded, for the caret display.
     pub line_text: String,
+    /// How many characters of `line_text` come before the offending one:
+    /// the caret's place, counted in the decoded line (the column counts
+    /// the file's bytes, which a multi-byte character or an invalid byte
+    /// shown as U+FFFD does not match).
+    pub(crate) caret_chars: usize,
 }
 
 impl std::error::Error for SyntaxError {}
@@ -46,12 +52,18 @@ impl fmt::Display for SyntaxError {
         )?;
         writeln!(f, "{pad} |")?;
         writeln!(f, "{number} | {}", self.line_text)?;
-        // The caret goes under the byte column; tabs are kept so it lines up.
+        // The caret goes under the offending character as a terminal
+        // shows the line: each character before it is as many spaces as
+        // it takes columns (two for CJK, none for a combining mark), and
+        // tabs are kept so that they expand alike.
         let lead: String = self
             .line_text
-            .bytes()
-            .take(self.column.saturating_sub(1))
-            .map(|b| if b == b'\t' { '\t' } else { ' ' })
+            .chars()
+            .take(self.caret_chars)
+            .map(|c| match c {
+                '\t' => "\t".to_string(),
+                c => " ".repeat(UnicodeWidthChar::width(c).unwrap_or(0)),
+            })
             .collect();
         writeln!(f, "{pad} | {lead}^")?;
         write!(f, "{pad} = help: {}", self.help)
@@ -550,19 +562,65 @@ fn skip_lua_body(text: &[u8], mut i: usize) -> Option<usize> {
 /// A syntax error at `offset` of `source`.
 pub fn error_at(source: &Source, offset: usize, message: String, help: String) -> SyntaxError {
     let (line, column) = source.line_col(offset);
+    let bytes = source.line_text(line);
+    let before = &bytes[..(column - 1).min(bytes.len())];
     SyntaxError {
         path: source.path.clone(),
         line,
         column,
         message,
         help,
-        line_text: String::from_utf8_lossy(source.line_text(line)).into_owned(),
+        line_text: String::from_utf8_lossy(bytes).into_owned(),
+        caret_chars: String::from_utf8_lossy(before).chars().count(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The caret line of an error's display, without its `  | ` margin.
+    fn caret_line(text: &[u8]) -> String {
+        let e = parse(&Source::new("t.conf", text.to_vec())).unwrap_err();
+        let shown = e.to_string();
+        let line = shown.lines().nth(3).unwrap().to_string();
+        line.split_once("| ").unwrap().1.to_string()
+    }
+
+    /// The caret sits under the offending character in display columns
+    /// (what a terminal shows), while the column in the message stays a
+    /// byte column.
+    #[test]
+    fn the_caret_counts_display_columns() {
+        // ASCII: the caret at the byte column, as before.
+        assert_eq!(caret_line(b"a \"b\"c;\n"), format!("{}^", " ".repeat(5)));
+        // `ü` is two bytes and one column; `日本` six bytes and four columns.
+        let text = "location /ü/ { add_header X \"日本\"y; }\n";
+        let e = parse(&Source::new("t.conf", text.as_bytes().to_vec())).unwrap_err();
+        assert_eq!(
+            (e.line, e.column),
+            (1, 38),
+            "the message keeps byte columns"
+        );
+        let before = "location /ü/ { add_header X \"日本\"";
+        assert_eq!(before.len(), 37);
+        assert_eq!(caret_line(text.as_bytes()), format!("{}^", " ".repeat(34)));
+        // Tabs are kept, so that they expand as the line above does.
+        assert_eq!(
+            caret_line("\tlocation /日/ {\n\t\tproxy_pass \"a\"b;\n\t}\n".as_bytes()),
+            format!("\t\t{}^", " ".repeat(14))
+        );
+        // An invalid byte is shown as one U+FFFD, one column wide.
+        assert_eq!(
+            caret_line(b"add_header X\xff \"a\"b;\n"),
+            format!("{}^", " ".repeat(17))
+        );
+        // A combining mark takes no column of its own.
+        assert_eq!(
+            caret_line("add_header e\u{301} \"a\"b;\n".as_bytes()),
+            format!("{}^", " ".repeat(16))
+        );
+    }
 
     fn check(text: &str) -> Result<Tree, SyntaxError> {
         parse(&Source::new("t.conf", text.as_bytes().to_vec()))

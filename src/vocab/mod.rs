@@ -7,6 +7,7 @@
 pub mod errors;
 pub mod fast;
 pub mod names;
+pub(crate) mod spelling;
 pub mod tuning;
 
 pub use errors::{ExitStatus, FileError, Place, PlanError};
