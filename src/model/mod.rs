@@ -619,33 +619,27 @@ impl<'s> Model<'s> {
     /// a node of the directive's own file.
     fn ignore_after(&self, node: Node<'_>) -> Option<(usize, Option<String>)> {
         let file_text = &self.source.text[self.base..];
-        let marker = |comment: Node<'_>| -> Option<(usize, Option<String>)> {
-            if comment.kind_id() != comment_kind() {
-                return None;
-            }
-            let text = std::str::from_utf8(&file_text[comment.byte_range()]).ok()?;
+        // Read from the text, not through `next_sibling`: tree-sitter finds
+        // a node's sibling from the root down, which made the walk
+        // quadratic in the statements of a block (an `http` with thousands
+        // of servers). nginx's tokenizer makes a `#` that starts a token a
+        // comment to the end of its line, so the text says it exactly.
+        let marker = |from: usize| -> Option<(usize, Option<String>)> {
+            let comment = comment_on_line(file_text, from)?;
+            let text = std::str::from_utf8(&file_text[comment.clone()]).ok()?;
             match ignore::read_marker(text) {
-                ignore::Marker::Exact(reason) => Some((comment.start_byte() + self.base, reason)),
+                ignore::Marker::Exact(reason) => Some((comment.start + self.base, reason)),
                 _ => None,
             }
         };
         let block = node.child_by_field_name("block");
         let one_line = node.start_position().row == node.end_position().row;
         if block.is_none() || one_line {
-            if let Some(next) = node.next_sibling() {
-                if same_line(file_text, node.end_byte(), next.start_byte()) {
-                    if let Some(found) = marker(next) {
-                        return Some(found);
-                    }
-                }
+            if let Some(found) = marker(node.end_byte()) {
+                return Some(found);
             }
         }
-        let block = block?;
-        let first = block.child(1)?;
-        if same_line(file_text, block.start_byte() + 1, first.start_byte()) {
-            return marker(first);
-        }
-        None
+        marker(block?.start_byte() + 1)
     }
 
     /// Reads a comment of the walk: a near miss is a warning at once; a
@@ -1103,9 +1097,23 @@ fn ignore_miss(comment: Node<'_>, text: &[u8]) -> Option<ignore::Miss> {
     (dir.start_position().row > line + 1).then(|| ignore::Miss::BlankLine(head_of(dir, text)))
 }
 
-/// Whether nothing but spaces and tabs lies between two offsets.
-fn same_line(text: &[u8], from: usize, to: usize) -> bool {
-    text[from..to].iter().all(|b| matches!(b, b' ' | b'\t'))
+/// The comment that follows `from` on its line, after spaces and tabs
+/// only: from its `#` to the end of the line.
+fn comment_on_line(text: &[u8], from: usize) -> Option<Range<usize>> {
+    let start = from
+        + text
+            .get(from..)?
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count();
+    if text.get(start) != Some(&b'#') {
+        return None;
+    }
+    let end = text[start..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(text.len(), |i| start + i);
+    Some(start..end)
 }
 
 /// A main config holds one of these at its top level.
