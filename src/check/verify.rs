@@ -177,11 +177,12 @@ fn internal_error(ws: &Workspace, unit: &Unit, message: String) -> FileError {
 /// and the observation of the rewritten tree read the same model, one on
 /// each core.
 fn verify(
-    (again_ws, again): (Workspace, Unit),
+    (mut again_ws, again): (Workspace, Unit),
     before: &[behaviour::Observations],
     opts: &Options,
 ) -> Result<Workspace, FileError> {
     let after = Model::build_unit(&again, &again_ws);
+    again_ws.release_trees();
     let context = read_only_locations(&again_ws, &again, &after);
     let (replanned, observed) = rayon::join(
         || plan::plan_except(&after, opts, &context),

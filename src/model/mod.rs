@@ -217,7 +217,11 @@ pub struct Model<'s> {
     /// the include that brought its top level in.
     base: usize,
     via: Option<DirId>,
-    unit: Option<(&'s Unit, &'s Workspace)>,
+    /// While building: the unit whose includes the walk follows. The
+    /// workspace with the trees is an argument of the walk, not a field,
+    /// so that the model borrows only the unit's text and a tree can be
+    /// dropped as soon as its model is built (`Workspace::release_trees`).
+    unit: Option<&'s Unit>,
 }
 
 pub const ROOT: LevelId = LevelId(0);
@@ -240,7 +244,7 @@ impl<'s> Model<'s> {
         let mut model = Model::empty(source, source.text.len(), None);
         let (matched, ()) = rayon::join(
             || query::queries().run(tree.root_node(), &source.text),
-            || model.collect(tree.walk(), ROOT),
+            || model.collect(tree.walk(), ROOT, None),
         );
         model.matched = matched;
         model.finish()
@@ -248,13 +252,13 @@ impl<'s> Model<'s> {
 
     /// The model of a unit: its entry files one after another at the top
     /// level, every include read in place, as nginx reads them.
-    pub fn build_unit(unit: &'s Unit, ws: &'s Workspace) -> Model<'s> {
+    pub fn build_unit(unit: &'s Unit, ws: &Workspace) -> Model<'s> {
         let first = &unit.segments[0];
         assert!(
             ws.file(first.file).tree.is_ok(),
             "a unit with syntax errors is not modelled"
         );
-        let mut model = Model::empty(&unit.source, first.base + first.len, Some((unit, ws)));
+        let mut model = Model::empty(&unit.source, first.base + first.len, Some(unit));
         // Each file's query pass on its own tree, on the other cores while
         // the walk reads the unit in order (the two cost about the same);
         // the matches are placed at every inclusion the walk saw.
@@ -264,7 +268,7 @@ impl<'s> Model<'s> {
                     .par_iter()
                     .filter_map(|id| {
                         let file = ws.file(*id);
-                        let tree = file.tree.as_ref().ok()?;
+                        let tree = file.tree.as_ref().ok()?.as_ref()?;
                         Some((
                             *id,
                             query::queries().run(tree.root_node(), &file.source.text),
@@ -278,7 +282,7 @@ impl<'s> Model<'s> {
                         if i > 0 {
                             model.levels[ROOT].close = segment.base + segment.len;
                         }
-                        model.walk_file(segment.file, segment.base, ROOT, None);
+                        model.walk_file(ws, segment.file, segment.base, ROOT, None);
                     }
                 }
             },
@@ -298,11 +302,7 @@ impl<'s> Model<'s> {
         model.finish()
     }
 
-    fn empty(
-        source: &'s Source,
-        close: usize,
-        unit: Option<(&'s Unit, &'s Workspace)>,
-    ) -> Model<'s> {
+    fn empty(source: &'s Source, close: usize, unit: Option<&'s Unit>) -> Model<'s> {
         Model {
             source,
             levels: vec![Level {
@@ -389,18 +389,19 @@ impl<'s> Model<'s> {
     /// Walks one file's statements into `level`, its text at `base`.
     fn walk_file(
         &mut self,
+        ws: &Workspace,
         file: crate::model::workspace::FileId,
         base: usize,
         level: LevelId,
         via: Option<DirId>,
     ) {
-        let Some(cursor) = self.enter_file(file, base) else {
+        let Some(cursor) = self.enter_file(Some(ws), file, base) else {
             return;
         };
         let saved = (self.base, self.via);
         self.base = base;
         self.via = via;
-        self.collect(cursor, level);
+        self.collect(cursor, level, Some(ws));
         (self.base, self.via) = saved;
     }
 
@@ -408,14 +409,11 @@ impl<'s> Model<'s> {
     /// notes it read; `None` for a file that did not parse.
     fn enter_file<'c>(
         &mut self,
+        ws: Option<&'c Workspace>,
         file: crate::model::workspace::FileId,
         base: usize,
-    ) -> Option<TreeCursor<'c>>
-    where
-        's: 'c,
-    {
-        let (_, ws) = self.unit?;
-        let tree = ws.file(file).tree.as_ref().ok()?;
+    ) -> Option<TreeCursor<'c>> {
+        let tree = ws?.file(file).tree.as_ref().ok()?.as_ref()?;
         self.walked.push((file, base));
         Some(tree.walk())
     }
@@ -426,7 +424,7 @@ impl<'s> Model<'s> {
         &mut self,
         id: DirId,
     ) -> Vec<(crate::model::workspace::FileId, usize, Option<DirId>)> {
-        let Some((unit, _)) = self.unit else {
+        let Some(unit) = self.unit else {
             self.unseen
                 .insert(id, "upkeep was given this file alone".into());
             return Vec::new();
@@ -465,16 +463,13 @@ impl<'s> Model<'s> {
     /// each is in), not a recursion: nesting is bounded
     /// (`parse::MAX_DEPTH`), but a thread's stack is not the place to find
     /// out how deep a tree can be (recursive, 5,000 levels overflowed it).
-    fn collect<'c>(&mut self, cursor: TreeCursor<'c>, level: LevelId)
-    where
-        's: 'c,
-    {
+    fn collect<'c>(&mut self, cursor: TreeCursor<'c>, level: LevelId, ws: Option<&'c Workspace>) {
         let mut walks = vec![FileWalk::new(cursor, level, (self.base, self.via))];
         while let Some(w) = walks.last_mut() {
             // The files an include just read come before its next sibling.
             if let Some((file, base, via)) = w.pending.pop() {
                 let level = w.level;
-                if let Some(cursor) = self.enter_file(file, base) {
+                if let Some(cursor) = self.enter_file(ws, file, base) {
                     walks.push(FileWalk::new(cursor, level, (self.base, self.via)));
                     self.base = base;
                     self.via = via;

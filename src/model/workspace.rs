@@ -128,7 +128,9 @@ pub struct File {
     pub real: Option<PathBuf>,
     /// Shared with the rewritten copy while unchanged ([`Workspace::with_edits`]).
     pub source: Arc<Source>,
-    pub tree: Result<Tree, SyntaxError>,
+    /// `Ok(None)`: it parsed, and its tree was dropped once the model of
+    /// its unit was built ([`Workspace::release_trees`]).
+    pub tree: Result<Option<Tree>, SyntaxError>,
     pub includes: Arc<[IncludeSite]>,
     /// The deepest nesting of its blocks (0 for a file without any).
     pub depth: usize,
@@ -153,6 +155,7 @@ impl File {
             Ok(tree) => include_sites(&source, tree),
             Err(_) => (Vec::new(), 0),
         };
+        let tree = tree.map(Some);
         File {
             id,
             shown,
@@ -322,6 +325,7 @@ impl Workspace {
                     .tree
                     .as_ref()
                     .ok()
+                    .and_then(Option::as_ref)
                     .filter(|_| sparse)
                     .map(|tree| parse::edited_tree(&f.source, tree, edits));
                 let file = File::parsed(*id, f.shown.clone(), f.real.clone(), text, old.as_ref());
@@ -335,6 +339,18 @@ impl Workspace {
             by_real: self.by_real.clone(),
             reached: self.reached.clone(),
             dumped: self.dumped.clone(),
+        }
+    }
+
+    /// Drops the trees of the rewritten files, which only their model
+    /// reads: the rewritten tree of a large config weighs more than its
+    /// model (about 9x its text), and it would otherwise live beside the
+    /// second plan and both observations, the run's peak of memory.
+    pub fn release_trees(&mut self) {
+        for file in self.edited.values_mut() {
+            if let Ok(tree) = &mut file.tree {
+                *tree = None;
+            }
         }
     }
 

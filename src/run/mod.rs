@@ -1025,7 +1025,9 @@ fn with_siblings(
 /// A main config: `http`, `events`, `stream` or `mail` at its top level.
 fn is_main(ws: &Workspace, id: FileId) -> bool {
     let f = ws.file(id);
-    let Ok(tree) = &f.tree else { return false };
+    let Ok(Some(tree)) = &f.tree else {
+        return false;
+    };
     let mut cursor = tree.walk();
     let root = tree.root_node();
     let names: Vec<&[u8]> = root
