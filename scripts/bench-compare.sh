@@ -31,7 +31,7 @@ if [ ! -x "$out/upkeep-$sha" ]; then
     git worktree remove --force "$base"
 fi
 cargo build --release --locked -q
-cp target/release/upkeep "$out/upkeep-new"
+cp "${CARGO_TARGET_DIR:-target}/release/upkeep" "$out/upkeep-new"
 old=$out/upkeep-$sha
 new=$out/upkeep-new
 
