@@ -33,7 +33,7 @@ use crate::output::report::{ChangeReport, FileReport, NoteReport, Span, Summary}
 use crate::output::write;
 use crate::rules::RuleId;
 use crate::vocab::errors::ExitStatus;
-use crate::vocab::NoteKind;
+use crate::vocab::NoteWeight;
 
 /// Annotations of one level GitHub shows per step.
 pub const SHOWN: usize = 10;
@@ -240,25 +240,32 @@ impl<'w> Github<'w> {
             title: title.to_string(),
             message: n.message.clone(),
         };
-        if n.kind.warns() {
-            self.warnings.push(annotation("upkeep warning"));
-        } else if suppressed || n.kind != NoteKind::Info {
-            let title = if suppressed {
-                "upkeep:ignore"
-            } else {
-                "upkeep note"
-            };
-            let a = annotation(title);
-            if suppressed || n.kind.left_alone() {
-                self.left_rows.push(Row {
-                    place: place(path, at),
-                    what: title.to_string(),
-                    why: n.message.clone(),
-                });
+        let weight = if suppressed {
+            NoteWeight::Notice
+        } else {
+            n.kind.weight()
+        };
+        match weight {
+            NoteWeight::Warning => self.warnings.push(annotation("upkeep warning")),
+            NoteWeight::Notice => {
+                let title = if suppressed {
+                    "upkeep:ignore"
+                } else {
+                    "upkeep note"
+                };
+                if suppressed || n.kind.left_alone() {
+                    self.left_rows.push(Row {
+                        place: place(path, at),
+                        what: title.to_string(),
+                        why: n.message.clone(),
+                    });
+                }
+                self.notices.push(annotation(title));
             }
-            self.notices.push(a);
-        } else if self.config.verbose {
-            self.background.push(annotation("upkeep note").log_line());
+            NoteWeight::Background if self.config.verbose => {
+                self.background.push(annotation("upkeep note").log_line());
+            }
+            NoteWeight::Background => {}
         }
     }
 

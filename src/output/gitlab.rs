@@ -8,8 +8,9 @@
 //! - one issue per change, `minor`, named `upkeep/RULE-ID`, at the
 //!   directive it is about (as SARIF's results);
 //! - one per note said without `-v` (what upkeep could not decide, a risk
-//!   the output carries), `major`, and one per place left alone or
-//!   `# upkeep:ignore`, `info`; background notes are not issues;
+//!   the output carries), `major`, and one per place left alone, per
+//!   assumption upkeep made and per `# upkeep:ignore`, `info`, as GitHub's
+//!   notices (`NoteKind::weight`); background notes are not issues;
 //! - one per error, `critical`, at its place (a run error, which has no
 //!   file, at `.`).
 //!
@@ -22,6 +23,7 @@
 use serde_json::{json, Value};
 
 use crate::output::report::{FileReport, NoteReport, RunReport};
+use crate::vocab::NoteWeight;
 
 /// The Code Quality report for `report`.
 pub fn report(report: &RunReport) -> Value {
@@ -52,17 +54,15 @@ pub fn report(report: &RunReport) -> Value {
 }
 
 fn note(issues: &mut Issues, file: &FileReport, n: &NoteReport, check: &str) {
-    let severity = if n.kind.warns() {
-        "major"
-    } else if check == "upkeep/ignore" || n.kind.left_alone() {
-        "info"
+    let weight = if check == "upkeep/ignore" {
+        NoteWeight::Notice
     } else {
-        return;
+        n.kind.weight()
     };
-    let check = if n.kind.warns() {
-        "upkeep/warning"
-    } else {
-        check
+    let (check, severity) = match weight {
+        NoteWeight::Warning => ("upkeep/warning", "major"),
+        NoteWeight::Notice => (check, "info"),
+        NoteWeight::Background => return,
     };
     issues.push(
         &file.written_path,
@@ -122,6 +122,63 @@ fn fnv1a(start: u64, bytes: impl Iterator<Item = u8>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Notes weigh as GitHub's annotations do: what warns is `major`, a
+    /// place left alone and an assumption are `info`, background is no
+    /// issue.
+    #[test]
+    fn notes_weigh_as_in_the_other_reports() {
+        use crate::output::report::{FileStatus, Summary};
+        use crate::vocab::NoteKind;
+        let note = |kind, message: &str| NoteReport {
+            line: Some(2),
+            column: Some(1),
+            message: message.into(),
+            kind,
+            char_column: Some(1),
+        };
+        let file = FileReport {
+            path: "a.conf".into(),
+            written_path: "a.conf".into(),
+            status: FileStatus::Unchanged,
+            changes: Vec::new(),
+            notes: vec![
+                note(NoteKind::Undecided, "undecided"),
+                note(NoteKind::LeftAlone, "left"),
+                note(NoteKind::Assumed, "assumed"),
+                note(NoteKind::Info, "background"),
+            ],
+            suppressed: Vec::new(),
+            error: None,
+            error_at: None,
+        };
+        let issues = report(&RunReport {
+            version: 1,
+            files: vec![file],
+            errors: Vec::new(),
+            summary: Summary::default(),
+        });
+        let got: Vec<(String, String)> = issues
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["description"].as_str().unwrap().into(),
+                    i["severity"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let want = [
+            ("undecided", "major"),
+            ("left", "info"),
+            ("assumed", "info"),
+        ];
+        assert_eq!(
+            got,
+            want.map(|(d, s)| (d.to_string(), s.to_string())).to_vec()
+        );
+    }
 
     #[test]
     fn fingerprints_are_fnv1a_and_separate_their_parts() {

@@ -253,6 +253,28 @@ impl NoteKind {
     pub fn left_alone(self) -> bool {
         matches!(self, NoteKind::LeftAlone | NoteKind::Undecided)
     }
+
+    /// How a report that ranks what it shows (GitHub's annotations,
+    /// GitLab's severities) shows a note of this kind: the one answer both
+    /// give.
+    pub fn weight(self) -> NoteWeight {
+        match self {
+            NoteKind::Undecided | NoteKind::Warning => NoteWeight::Warning,
+            NoteKind::LeftAlone | NoteKind::Assumed => NoteWeight::Notice,
+            NoteKind::Info => NoteWeight::Background,
+        }
+    }
+}
+
+/// See [`NoteKind::weight`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteWeight {
+    /// What [`NoteKind::warns`]: before everything else.
+    Warning,
+    /// A place left alone, or what upkeep assumed: said without `-v`.
+    Notice,
+    /// Said with `-v` only; no annotation or issue of its own.
+    Background,
 }
 
 impl Note {
