@@ -85,7 +85,20 @@ pub fn process_unit(ws: &Workspace, unit: &Unit, opts: &Options) -> Result<UnitR
     if let Some(error) = shape::first_error(&model) {
         return Err(plan_error(ws, unit, error));
     }
-    let (planned, seen) = plan_unit(ws, unit, &model, opts)?;
+    // The original is observed on one core while the plan runs on the
+    // other: the plan is one thread's work, and what it decides cannot
+    // change what the original does. When the plan changes nothing the
+    // observation is not needed, and is thrown away (with no idle core,
+    // rayon runs both on this thread: a unit that changes nothing pays
+    // for an observation, a fifth of its plan).
+    let (planned, before) = rayon::join(
+        || plan_unit(ws, unit, &model, opts),
+        || observe(&model, opts),
+    );
+    // Dropped before the rewritten text is parsed: its model takes this
+    // one's place in memory, not its side.
+    drop(model);
+    let (planned, seen) = planned?;
     let edits: HashMap<FileId, &[edit::Edit]> = planned
         .iter()
         .filter(|(_, p)| !p.edits.is_empty())
@@ -94,19 +107,7 @@ pub fn process_unit(ws: &Workspace, unit: &Unit, opts: &Options) -> Result<UnitR
     let rewritten = if edits.is_empty() {
         None
     } else {
-        // The original is observed on one core while the rewritten text is
-        // parsed on the other (the parse takes longer), and its model is
-        // dropped as soon as it is observed: the rewritten tree's model
-        // takes its place in memory, not its side.
-        let (before, again) = rayon::join(
-            move || {
-                let before = observe(&model, opts);
-                drop(model);
-                before
-            },
-            || reparse(ws, unit, &edits),
-        );
-        Some(verify(again?, &before, opts)?)
+        Some(verify(reparse(ws, unit, &edits)?, &before, opts)?)
     };
     let files = planned
         .into_iter()

@@ -545,13 +545,25 @@ impl<'s> Model<'s> {
         let mut name = None;
         let mut args = Vec::new();
         let mut block = None;
+        // The children by kind, not by field: in the grammar a directive
+        // is its name (a word or string), its arguments (words or strings)
+        // and `;` or a block, with comments anywhere between, so the first
+        // word is the name field, the later ones the argument fields and a
+        // block the block field. Asking each child for its field cost a
+        // tenth of the walk (the cursor recomputes where it is for it).
         if cursor.goto_first_child() {
             loop {
-                match cursor.field_name() {
-                    Some("name") => name = Some(self.word(cursor.node())),
-                    Some("argument") => args.push(self.word(cursor.node())),
-                    Some("block") => block = Some(cursor.node()),
-                    _ => {}
+                let child = cursor.node();
+                let kind = child.kind_id();
+                if kind == word_kind() || kind == string_kind() {
+                    let word = self.word(child);
+                    if name.is_none() {
+                        name = Some(word);
+                    } else {
+                        args.push(word);
+                    }
+                } else if kind == block_kind() || kind == lua_block_kind() {
+                    block = Some(child);
                 }
                 if !cursor.goto_next_sibling() {
                     break;
@@ -565,7 +577,7 @@ impl<'s> Model<'s> {
             self.markers_used.insert(at);
             self.ignored.insert(id, reason);
         }
-        if let Some((at, reason)) = self.ignore_after(node) {
+        if let Some((at, reason)) = self.ignore_after(node, block) {
             self.markers_used.insert(at);
             self.ignored.entry(id).or_insert(reason);
         }
@@ -611,8 +623,13 @@ impl<'s> Model<'s> {
     /// block that opens and closes on that line, or after the `{` of its
     /// block (`location /vendor/ { # upkeep:ignore`). Where its `#` is, and
     /// its reason. The tree, not the text, says what follows: a comment is
-    /// a node of the directive's own file.
-    fn ignore_after(&self, node: Node<'_>) -> Option<(usize, Option<String>)> {
+    /// a node of the directive's own file. `block`: the directive's block,
+    /// which the walk already holds.
+    fn ignore_after(
+        &self,
+        node: Node<'_>,
+        block: Option<Node<'_>>,
+    ) -> Option<(usize, Option<String>)> {
         let file_text = &self.source.text[self.base..];
         // Read from the text, not through `next_sibling`: tree-sitter finds
         // a node's sibling from the root down, which made the walk
@@ -627,7 +644,6 @@ impl<'s> Model<'s> {
                 _ => None,
             }
         };
-        let block = node.child_by_field_name("block");
         let one_line = node.start_position().row == node.end_position().row;
         if block.is_none() || one_line {
             if let Some(found) = marker(node.end_byte()) {
@@ -1135,6 +1151,21 @@ fn comment_kind() -> u16 {
 fn lua_directive_kind() -> u16 {
     static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
     *ID.get_or_init(|| kind_id("lua_block_directive", true))
+}
+
+fn word_kind() -> u16 {
+    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| kind_id("word", true))
+}
+
+fn block_kind() -> u16 {
+    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| kind_id("block", true))
+}
+
+fn lua_block_kind() -> u16 {
+    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| kind_id("lua_block", true))
 }
 
 fn string_kind() -> u16 {

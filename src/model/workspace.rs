@@ -573,10 +573,10 @@ impl Unit {
         for id in entries {
             builder.add(ws, *id, None, prefix, 0);
         }
-        let parts: Vec<(usize, &Source)> = builder
+        let parts: Vec<(usize, Arc<Source>)> = builder
             .segments
             .iter()
-            .map(|s| (s.base, &*ws.file(s.file).source))
+            .map(|s| (s.base, Arc::clone(&ws.file(s.file).source)))
             .collect();
         let shown = entries
             .first()
@@ -585,7 +585,7 @@ impl Unit {
         Unit {
             kind,
             entries: entries.to_vec(),
-            source: Source::joined(shown, builder.text, &parts),
+            source: Source::joined(shown, builder.text, parts),
             segments: builder.segments,
             inclusions: builder.inclusions,
             errors: builder.errors,
