@@ -44,16 +44,32 @@ fn read_alone(source: &Source) -> (Workspace, Unit) {
 /// unseen). Pure: no I/O.
 pub fn process(source: &Source, opts: &Options) -> Result<Rewrite, FileError> {
     let (ws, unit) = read_alone(source);
-    let mut files = process_unit(&ws, &unit, opts)?.files;
+    let mut files = process_unit(&ws, &unit, opts, Trees::Release)?.files;
     let (_, rewrite) = files.remove(0);
     Ok(rewrite)
+}
+
+/// What may become of the original trees once the unit is modelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trees {
+    /// Other units of the run may read the same files: keep every tree.
+    Keep,
+    /// Nothing models these files again: drop the trees of the files
+    /// rewritten and parsed afresh (about 8x its text; on a large config
+    /// the largest thing alive while the output is modelled and observed).
+    Release,
 }
 
 /// Plans a unit (one http context across its files), applies the edits,
 /// and verifies the whole tree: the output parses, needs no further
 /// change, and behaves the same (see `behaviour`). Returns every file of
 /// the unit with its rewrite (unchanged files included), in reading order.
-pub fn process_unit(ws: &Workspace, unit: &Unit, opts: &Options) -> Result<UnitRewrite, FileError> {
+pub fn process_unit(
+    ws: &Workspace,
+    unit: &Unit,
+    opts: &Options,
+    trees: Trees,
+) -> Result<UnitRewrite, FileError> {
     if let Some(e) = unit.errors.first() {
         return Err(FileError::Syntax(e.clone()));
     }
@@ -104,6 +120,9 @@ pub fn process_unit(ws: &Workspace, unit: &Unit, opts: &Options) -> Result<UnitR
         .filter(|(_, p)| !p.edits.is_empty())
         .map(|(file, p)| (*file, p.edits.as_slice()))
         .collect();
+    if trees == Trees::Release {
+        ws.release_original_trees(&edits);
+    }
     let rewritten = if edits.is_empty() {
         None
     } else {

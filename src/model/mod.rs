@@ -226,6 +226,9 @@ pub struct Model<'s> {
 
 pub const ROOT: LevelId = LevelId(0);
 
+/// The trees of a unit's files that parsed, while its model is built.
+type Trees = FastMap<crate::model::workspace::FileId, Tree>;
+
 /// The directives the queries in `queries/` match, in reading order: the
 /// only list of the directives upkeep looks for.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -259,20 +262,30 @@ impl<'s> Model<'s> {
             "a unit with syntax errors is not modelled"
         );
         let mut model = Model::empty(&unit.source, first.base + first.len, Some(unit));
+        // The trees of the files that parsed, held while the model is
+        // built: a run may drop them once it is (`TreeSlot`), and a tree
+        // dropped too soon must stop the run, not leave a file out.
+        let trees: Trees = unit
+            .files
+            .iter()
+            .filter_map(|id| {
+                let tree = ws.file(*id).tree.as_ref().ok()?.get();
+                Some((
+                    *id,
+                    tree.expect("a unit's trees are kept until it is modelled"),
+                ))
+            })
+            .collect();
         // Each file's query pass on its own tree, on the other cores while
         // the walk reads the unit in order (the two cost about the same);
         // the matches are placed at every inclusion the walk saw.
         let (matched_in, ()) = rayon::join(
             || {
-                unit.files
+                trees
                     .par_iter()
-                    .filter_map(|id| {
-                        let file = ws.file(*id);
-                        let tree = file.tree.as_ref().ok()?.as_ref()?;
-                        Some((
-                            *id,
-                            query::queries().run(tree.root_node(), &file.source.text),
-                        ))
+                    .map(|(id, tree)| {
+                        let text = &ws.file(*id).source.text;
+                        (*id, query::queries().run(tree.root_node(), text))
                     })
                     .collect::<HashMap<_, _>>()
             },
@@ -282,7 +295,7 @@ impl<'s> Model<'s> {
                         if i > 0 {
                             model.levels[ROOT].close = segment.base + segment.len;
                         }
-                        model.walk_file(ws, segment.file, segment.base, ROOT, None);
+                        model.walk_file(&trees, segment.file, segment.base, ROOT, None);
                     }
                 }
             },
@@ -389,19 +402,19 @@ impl<'s> Model<'s> {
     /// Walks one file's statements into `level`, its text at `base`.
     fn walk_file(
         &mut self,
-        ws: &Workspace,
+        trees: &Trees,
         file: crate::model::workspace::FileId,
         base: usize,
         level: LevelId,
         via: Option<DirId>,
     ) {
-        let Some(cursor) = self.enter_file(Some(ws), file, base) else {
+        let Some(cursor) = self.enter_file(Some(trees), file, base) else {
             return;
         };
         let saved = (self.base, self.via);
         self.base = base;
         self.via = via;
-        self.collect(cursor, level, Some(ws));
+        self.collect(cursor, level, Some(trees));
         (self.base, self.via) = saved;
     }
 
@@ -409,11 +422,11 @@ impl<'s> Model<'s> {
     /// notes it read; `None` for a file that did not parse.
     fn enter_file<'c>(
         &mut self,
-        ws: Option<&'c Workspace>,
+        trees: Option<&'c Trees>,
         file: crate::model::workspace::FileId,
         base: usize,
     ) -> Option<TreeCursor<'c>> {
-        let tree = ws?.file(file).tree.as_ref().ok()?.as_ref()?;
+        let tree = trees?.get(&file)?;
         self.walked.push((file, base));
         Some(tree.walk())
     }
@@ -463,13 +476,13 @@ impl<'s> Model<'s> {
     /// each is in), not a recursion: nesting is bounded
     /// (`parse::MAX_DEPTH`), but a thread's stack is not the place to find
     /// out how deep a tree can be (recursive, 5,000 levels overflowed it).
-    fn collect<'c>(&mut self, cursor: TreeCursor<'c>, level: LevelId, ws: Option<&'c Workspace>) {
+    fn collect<'c>(&mut self, cursor: TreeCursor<'c>, level: LevelId, trees: Option<&'c Trees>) {
         let mut walks = vec![FileWalk::new(cursor, level, (self.base, self.via))];
         while let Some(w) = walks.last_mut() {
             // The files an include just read come before its next sibling.
             if let Some((file, base, via)) = w.pending.pop() {
                 let level = w.level;
-                if let Some(cursor) = self.enter_file(ws, file, base) {
+                if let Some(cursor) = self.enter_file(trees, file, base) {
                     walks.push(FileWalk::new(cursor, level, (self.base, self.via)));
                     self.base = base;
                     self.via = via;

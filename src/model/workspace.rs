@@ -128,9 +128,9 @@ pub struct File {
     pub real: Option<PathBuf>,
     /// Shared with the rewritten copy while unchanged ([`Workspace::with_edits`]).
     pub source: Arc<Source>,
-    /// `Ok(None)`: it parsed, and its tree was dropped once the model of
-    /// its unit was built ([`Workspace::release_trees`]).
-    pub tree: Result<Option<Tree>, SyntaxError>,
+    /// `Ok`: it parsed (its tree may have been dropped since, see
+    /// [`TreeSlot`]).
+    pub tree: Result<TreeSlot, SyntaxError>,
     pub includes: Arc<[IncludeSite]>,
     /// The deepest nesting of its blocks (0 for a file without any).
     pub depth: usize,
@@ -155,7 +155,7 @@ impl File {
             Ok(tree) => include_sites(&source, tree),
             Err(_) => (Vec::new(), 0),
         };
-        let tree = tree.map(Some);
+        let tree = tree.map(TreeSlot::new);
         File {
             id,
             shown,
@@ -167,6 +167,48 @@ impl File {
             stamp: None,
         }
     }
+}
+
+/// A parsed file's tree, until the run drops it: a tree weighs about 8x
+/// its text, and only the model of its unit (and an incremental re-parse)
+/// reads it, so a run whose units are modelled lets it go while the files
+/// are still shared ([`Workspace::release_trees`], and
+/// `verify::process_unit` for the original of a run's only unit). Reading
+/// it gives a handle of its own (tree-sitter counts references), which
+/// keeps the tree alive while it is read.
+#[derive(Debug)]
+pub struct TreeSlot(std::sync::Mutex<Option<Tree>>);
+
+impl TreeSlot {
+    fn new(tree: Tree) -> TreeSlot {
+        TreeSlot(std::sync::Mutex::new(Some(tree)))
+    }
+
+    /// The tree; `None` once dropped.
+    pub fn get(&self) -> Option<Tree> {
+        self.0.lock().expect("no panic while held").clone()
+    }
+
+    fn release(&self) {
+        *self.0.lock().expect("no panic while held") = None;
+    }
+}
+
+impl Clone for TreeSlot {
+    fn clone(&self) -> TreeSlot {
+        TreeSlot(std::sync::Mutex::new(self.get()))
+    }
+}
+
+/// Whether a rewritten file is parsed incrementally from its old tree:
+/// tree-sitter's incremental parse pays off for a few edits; with edits
+/// all over the file (one per 4 KiB or more: a generated config with
+/// thousands of locations) telling the old tree about each costs more than
+/// it saves, and a fresh parse is faster (stages bench: 230 ms -> 205 ms,
+/// 2.5 MB). The one rule for both the re-parse and which trees a run may
+/// drop before it.
+pub fn reparsed_incrementally(edits: &[Edit], text_len: usize) -> bool {
+    edits.len() <= text_len / 4096
 }
 
 /// A file [`Workspace::read`] found: one already held, or a new one (not
@@ -315,19 +357,15 @@ impl Workspace {
             .map(|(id, edits)| {
                 let f = self.file(*id);
                 let text = crate::syntax::edit::apply(&f.source.text, edits);
-                // tree-sitter's incremental parse pays off for a few edits;
-                // with edits all over the file (one per 4 KiB or more: a
-                // generated config with thousands of locations) telling the
-                // old tree about each costs more than it saves, and a fresh
-                // parse is faster (stages bench: 230 ms -> 205 ms, 2.5 MB).
-                let sparse = edits.len() <= f.source.text.len() / 4096;
+                // A tree the run dropped is parsed afresh: slower for a few
+                // edits, the same text either way.
                 let old = f
                     .tree
                     .as_ref()
                     .ok()
-                    .and_then(Option::as_ref)
-                    .filter(|_| sparse)
-                    .map(|tree| parse::edited_tree(&f.source, tree, edits));
+                    .filter(|_| reparsed_incrementally(edits, f.source.text.len()))
+                    .and_then(TreeSlot::get)
+                    .map(|tree| parse::edited_tree(&f.source, &tree, edits));
                 let file = File::parsed(*id, f.shown.clone(), f.real.clone(), text, old.as_ref());
                 (*id, file)
             })
@@ -348,8 +386,25 @@ impl Workspace {
     /// second plan and both observations, the run's peak of memory.
     pub fn release_trees(&mut self) {
         for file in self.edited.values_mut() {
-            if let Ok(tree) = &mut file.tree {
-                *tree = None;
+            if let Ok(tree) = &file.tree {
+                tree.release();
+            }
+        }
+    }
+
+    /// Drops the trees of the files that `edits` rewrite and that are
+    /// parsed afresh: for the run's only unit once it is modelled, when
+    /// nothing else of the run models these files again. An unchanged
+    /// file keeps its tree (the model of the output reads it, shared), and
+    /// so does one an incremental re-parse starts from.
+    pub fn release_original_trees(&self, edits: &HashMap<FileId, &[Edit]>) {
+        for (id, edits) in edits {
+            let f = self.file(*id);
+            if edits.is_empty() || reparsed_incrementally(edits, f.source.text.len()) {
+                continue;
+            }
+            if let Ok(tree) = &f.tree {
+                tree.release();
             }
         }
     }

@@ -201,7 +201,15 @@ pub(crate) fn run_with(
         // Units are independent: every core takes some, and the results
         // come back in the units' order, as with one thread.
         jobs.par_iter()
-            .map(|job| process_job(&ws, job, &config.options).map_err(Failure::from))
+            .map(|job| {
+                // A run's only unit is the last reader of its files' trees.
+                let trees = if jobs.len() == 1 {
+                    verify::Trees::Release
+                } else {
+                    verify::Trees::Keep
+                };
+                process_job(&ws, job, &config.options, trees).map_err(Failure::from)
+            })
             .collect()
     };
     // A flag value that names nothing is a typo: say so before anything is
@@ -810,6 +818,7 @@ fn process_job(
     ws: &Workspace,
     job: &Job,
     opts: &crate::vocab::Options,
+    trees: verify::Trees,
 ) -> Result<UnitRewrite, FileError> {
     let qualified;
     let opts = if job.qualified_names {
@@ -821,7 +830,7 @@ fn process_job(
     } else {
         opts
     };
-    let mut rewrites = verify::process_unit(ws, &job.unit, opts)?;
+    let mut rewrites = verify::process_unit(ws, &job.unit, opts, trees)?;
     // Context only: not reported, and never changed (`plan_unit` keeps
     // every edit out of them).
     if let Some((f, _)) = rewrites
@@ -1025,7 +1034,7 @@ fn with_siblings(
 /// A main config: `http`, `events`, `stream` or `mail` at its top level.
 fn is_main(ws: &Workspace, id: FileId) -> bool {
     let f = ws.file(id);
-    let Ok(Some(tree)) = &f.tree else {
+    let Some(tree) = f.tree.as_ref().ok().and_then(|t| t.get()) else {
         return false;
     };
     let mut cursor = tree.walk();
