@@ -227,7 +227,7 @@ pub struct Model<'s> {
 pub const ROOT: LevelId = LevelId(0);
 
 /// The trees of a unit's files that parsed, while its model is built.
-type Trees = FastMap<crate::model::workspace::FileId, Tree>;
+type UnitTrees = FastMap<crate::model::workspace::FileId, Tree>;
 
 /// The directives the queries in `queries/` match, in reading order: the
 /// only list of the directives upkeep looks for.
@@ -265,7 +265,7 @@ impl<'s> Model<'s> {
         // The trees of the files that parsed, held while the model is
         // built: a run may drop them once it is (`TreeSlot`), and a tree
         // dropped too soon must stop the run, not leave a file out.
-        let trees: Trees = unit
+        let trees: UnitTrees = unit
             .files
             .iter()
             .filter_map(|id| {
@@ -402,7 +402,7 @@ impl<'s> Model<'s> {
     /// Walks one file's statements into `level`, its text at `base`.
     fn walk_file(
         &mut self,
-        trees: &Trees,
+        trees: &UnitTrees,
         file: crate::model::workspace::FileId,
         base: usize,
         level: LevelId,
@@ -422,7 +422,7 @@ impl<'s> Model<'s> {
     /// notes it read; `None` for a file that did not parse.
     fn enter_file<'c>(
         &mut self,
-        trees: Option<&'c Trees>,
+        trees: Option<&'c UnitTrees>,
         file: crate::model::workspace::FileId,
         base: usize,
     ) -> Option<TreeCursor<'c>> {
@@ -476,7 +476,12 @@ impl<'s> Model<'s> {
     /// each is in), not a recursion: nesting is bounded
     /// (`parse::MAX_DEPTH`), but a thread's stack is not the place to find
     /// out how deep a tree can be (recursive, 5,000 levels overflowed it).
-    fn collect<'c>(&mut self, cursor: TreeCursor<'c>, level: LevelId, trees: Option<&'c Trees>) {
+    fn collect<'c>(
+        &mut self,
+        cursor: TreeCursor<'c>,
+        level: LevelId,
+        trees: Option<&'c UnitTrees>,
+    ) {
         let mut walks = vec![FileWalk::new(cursor, level, (self.base, self.via))];
         while let Some(w) = walks.last_mut() {
             // The files an include just read come before its next sibling.
