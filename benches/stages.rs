@@ -1,6 +1,7 @@
 //! Per-stage benchmarks on generated mid-size configs (about 2.5 MB, the
 //! shapes of `scripts/gen-bench-config.py`: a few backends shared by many
-//! servers, and two backends of its own per server): parse, model, plan,
+//! servers, and two backends of its own per server): parse, the query
+//! pass, model (walk and queries side by side), plan,
 //! apply, the verification (incremental re-parse, model and plan of the
 //! output, and the behaviour check of `src/behaviour.rs`), the diff, and the
 //! whole pipeline, so a regression shows in the stage that caused it; and
@@ -67,6 +68,10 @@ fn stages(c: &mut Criterion) {
         group.sample_size(10);
         group.throughput(Throughput::Bytes(source.text.len() as u64));
         group.bench_function("parse", |b| b.iter(|| upkeep::parse(&source).unwrap()));
+        // The query pass alone (in the model it runs beside the walk).
+        group.bench_function("query", |b| {
+            b.iter(|| upkeep::stages::queries().run(tree.root_node(), &source.text))
+        });
         group.bench_function("model", |b| {
             b.iter(|| upkeep::stages::Model::build(&source, &tree))
         });

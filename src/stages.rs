@@ -13,3 +13,4 @@ pub use crate::output::report::ChangeReport;
 pub use crate::plan::plan;
 pub use crate::syntax::edit::{apply, normalize, Edit};
 pub use crate::syntax::parse::{edited_tree, parse_incremental};
+pub use crate::syntax::query::queries;
