@@ -507,12 +507,12 @@ impl<'s> Model<'s> {
                 continue;
             }
             let node = w.cursor.node();
-            if node.kind_id() == comment_kind() {
+            if node.kind_id() == kinds().comment {
                 self.comment(node);
                 continue;
             }
-            let is_lua = node.kind_id() == lua_directive_kind();
-            if !is_lua && node.kind_id() != directive_kind() {
+            let is_lua = node.kind_id() == kinds().lua_directive;
+            if !is_lua && node.kind_id() != kinds().directive {
                 continue;
             }
             match self.directive(&mut w.cursor, w.level, is_lua) {
@@ -573,14 +573,14 @@ impl<'s> Model<'s> {
             loop {
                 let child = cursor.node();
                 let kind = child.kind_id();
-                if kind == word_kind() || kind == string_kind() {
+                if kind == kinds().word || kind == kinds().string {
                     let word = self.word(child);
                     if name.is_none() {
                         name = Some(word);
                     } else {
                         args.push(word);
                     }
-                } else if kind == block_kind() || kind == lua_block_kind() {
+                } else if kind == kinds().block || kind == kinds().lua_block {
                     block = Some(child);
                 }
                 if !cursor.goto_next_sibling() {
@@ -699,8 +699,8 @@ impl<'s> Model<'s> {
         let range = node.start_byte() + self.base..node.end_byte() + self.base;
         let raw = &source.text[range.clone()];
         let quote = match raw.first() {
-            Some(b'"') if node.kind_id() == string_kind() => Some('"'),
-            Some(b'\'') if node.kind_id() == string_kind() => Some('\''),
+            Some(b'"') if node.kind_id() == kinds().string => Some('"'),
+            Some(b'\'') if node.kind_id() == kinds().string => Some('\''),
             _ => None,
         };
         let inner = if quote.is_some() && raw.len() >= 2 {
@@ -1111,7 +1111,7 @@ fn ignore_miss(comment: Node<'_>, text: &[u8]) -> Option<ignore::Miss> {
     let mut next = comment.next_named_sibling();
     let mut between = false;
     while let Some(n) = next {
-        if n.kind_id() != comment_kind() {
+        if n.kind_id() != kinds().comment {
             break;
         }
         between = true;
@@ -1156,39 +1156,28 @@ fn kind_id(name: &str, named: bool) -> u16 {
     tree_sitter::Language::new(tree_sitter_nginx::LANGUAGE).id_for_node_kind(name, named)
 }
 
-fn directive_kind() -> u16 {
-    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
-    *ID.get_or_init(|| kind_id("directive", true))
+/// The grammar's node kinds the walk tells apart, resolved once.
+struct Kinds {
+    directive: u16,
+    lua_directive: u16,
+    comment: u16,
+    word: u16,
+    string: u16,
+    block: u16,
+    lua_block: u16,
 }
 
-fn comment_kind() -> u16 {
-    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
-    *ID.get_or_init(|| kind_id("comment", true))
-}
-
-fn lua_directive_kind() -> u16 {
-    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
-    *ID.get_or_init(|| kind_id("lua_block_directive", true))
-}
-
-fn word_kind() -> u16 {
-    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
-    *ID.get_or_init(|| kind_id("word", true))
-}
-
-fn block_kind() -> u16 {
-    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
-    *ID.get_or_init(|| kind_id("block", true))
-}
-
-fn lua_block_kind() -> u16 {
-    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
-    *ID.get_or_init(|| kind_id("lua_block", true))
-}
-
-fn string_kind() -> u16 {
-    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
-    *ID.get_or_init(|| kind_id("string", true))
+fn kinds() -> &'static Kinds {
+    static KINDS: std::sync::OnceLock<Kinds> = std::sync::OnceLock::new();
+    KINDS.get_or_init(|| Kinds {
+        directive: kind_id("directive", true),
+        lua_directive: kind_id("lua_block_directive", true),
+        comment: kind_id("comment", true),
+        word: kind_id("word", true),
+        string: kind_id("string", true),
+        block: kind_id("block", true),
+        lua_block: kind_id("lua_block", true),
+    })
 }
 
 fn kind_of(name: &str) -> LevelKind {

@@ -400,7 +400,7 @@ impl Workspace {
     pub fn release_original_trees(&self, edits: &HashMap<FileId, &[Edit]>) {
         for (id, edits) in edits {
             let f = self.file(*id);
-            if edits.is_empty() || reparsed_incrementally(edits, f.source.text.len()) {
+            if reparsed_incrementally(edits, f.source.text.len()) {
                 continue;
             }
             if let Ok(tree) = &f.tree {

@@ -200,16 +200,14 @@ pub(crate) fn run_with(
     } else {
         // Units are independent: every core takes some, and the results
         // come back in the units' order, as with one thread.
+        // A run's only unit is the last reader of its files' trees.
+        let trees = if jobs.len() == 1 {
+            verify::Trees::Release
+        } else {
+            verify::Trees::Keep
+        };
         jobs.par_iter()
-            .map(|job| {
-                // A run's only unit is the last reader of its files' trees.
-                let trees = if jobs.len() == 1 {
-                    verify::Trees::Release
-                } else {
-                    verify::Trees::Keep
-                };
-                process_job(&ws, job, &config.options, trees).map_err(Failure::from)
-            })
+            .map(|job| process_job(&ws, job, &config.options, trees).map_err(Failure::from))
             .collect()
     };
     // A flag value that names nothing is a typo: say so before anything is

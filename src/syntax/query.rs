@@ -68,10 +68,11 @@ impl Matches {
 
 pub struct Queries {
     query: Query,
-    /// Where each file's patterns start in the combined source.
-    files: Vec<(QueryFile, Range<usize>)>,
     /// The index of the `@directive` capture.
     directive: u32,
+    /// Which file each pattern belongs to, resolved when compiled rather
+    /// than per match.
+    file_of: Vec<QueryFile>,
 }
 
 fn compile() -> Queries {
@@ -96,10 +97,20 @@ fn compile() -> Queries {
     let directive = query
         .capture_index_for_name("directive")
         .expect("checked per file above");
+    let file_of = (0..query.pattern_count())
+        .map(|p| {
+            let start = query.start_byte_for_pattern(p);
+            files
+                .iter()
+                .find(|(_, range)| range.contains(&start))
+                .map(|(file, _)| *file)
+                .expect("every pattern comes from a file")
+        })
+        .collect();
     Queries {
         query,
-        files,
         directive,
+        file_of,
     }
 }
 
@@ -147,25 +158,15 @@ impl Queries {
     }
 
     fn run_range(&self, root: Node, text: &[u8], range: Range<usize>) -> Matches {
-        // Which file each pattern belongs to, resolved once per run rather
-        // than per match.
-        let file_of: Vec<QueryFile> = (0..self.query.pattern_count())
-            .map(|p| {
-                let start = self.query.start_byte_for_pattern(p);
-                self.files
-                    .iter()
-                    .find(|(_, range)| range.contains(&start))
-                    .map(|(file, _)| *file)
-                    .expect("every pattern comes from a file")
-            })
-            .collect();
         let mut found = Matches::default();
         let mut cursor = QueryCursor::new();
         cursor.set_byte_range(range);
         let mut matches = cursor.matches(&self.query, root, text);
         while let Some(m) = matches.next() {
             if let Some(c) = m.captures().iter().find(|c| c.index == self.directive) {
-                found.of(file_of[m.pattern_index]).push(c.node.start_byte());
+                found
+                    .of(self.file_of[m.pattern_index])
+                    .push(c.node.start_byte());
             }
         }
         found
