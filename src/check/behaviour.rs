@@ -181,6 +181,31 @@ pub fn observe_with(
     runtime: bool,
     grpc_host: crate::vocab::GrpcHost,
 ) -> Observations {
+    let mut out = Observations::default();
+    observe_each(
+        model,
+        values,
+        new_defaults,
+        runtime,
+        grpc_host,
+        |key, observed| {
+            out.places.insert(key.clone(), observed);
+        },
+    );
+    out
+}
+
+/// [`observe_with`], each place handed to `each` as it is observed rather
+/// than kept: how the output is compared ([`Comparison`]) without holding
+/// its observations (on a large config as large as the input's).
+pub fn observe_each(
+    model: &Model,
+    values: ProxyHostValues,
+    new_defaults: bool,
+    runtime: bool,
+    grpc_host: crate::vocab::GrpcHost,
+    mut each: impl FnMut(&LevelKey, Observed),
+) {
     let keys = level_keys(model);
     let blocks = upstream_blocks(model);
     let valued = crate::model::variables::upstream_valued_passes(model, |http, name| {
@@ -191,7 +216,6 @@ pub fn observe_with(
         defined: crate::model::variables::Defined::of(model),
         literals: literal_targets(model),
     });
-    let mut out = Observations::default();
     for (level, _) in model.each_level() {
         let Some(place) = proxying_place(model, level) else {
             continue;
@@ -205,9 +229,8 @@ pub fn observe_with(
             runtime.as_ref(),
             grpc_host,
         );
-        out.places.insert(keys[level.index()].clone(), observed);
+        each(&keys[level.index()], observed);
     }
-    out
 }
 
 /// Where a level's requests are proxied by: its own `proxy_pass`, or (for an
@@ -737,60 +760,121 @@ pub struct Allowed {
 /// Compares the observations of the input and of the output; each returned
 /// line is a difference the rules may not make.
 pub fn compare(before: &Observations, after: &Observations, allowed: Allowed) -> Vec<String> {
-    let mut problems = Vec::new();
-    for (key, b) in &before.places {
-        match after.places.get(key) {
-            Some(a) => compare_place(key, b, a, None, allowed, &mut problems),
-            None => problems.push(format!("{key}: no longer proxies")),
+    let mut comparison = Comparison::new(before, allowed);
+    for (key, a) in &after.places {
+        comparison.place(key, a);
+    }
+    comparison.finish()
+}
+
+/// The output compared with the input's observations one place at a time,
+/// as the output is observed ([`observe_each`]): of each output place only
+/// what the pool check needs is kept. The problems come out in the same
+/// order whatever order the places come in.
+pub struct Comparison<'b> {
+    before: &'b Observations,
+    allowed: Allowed,
+    /// Each problem with where it was found: the input's places first
+    /// (`false`), then the places the rewrite added, each by key.
+    found: Vec<((bool, LevelKey), String)>,
+    /// The input's places the output still has.
+    kept: BTreeSet<&'b LevelKey>,
+    /// Per pool, its members in the output: key, the settings that shape
+    /// its connections, and the input's place that served its requests.
+    pools: BTreeMap<UpstreamName, Vec<PoolMember>>,
+}
+
+struct PoolMember {
+    key: LevelKey,
+    connection: String,
+    origin: Option<LevelKey>,
+}
+
+impl<'b> Comparison<'b> {
+    pub fn new(before: &'b Observations, allowed: Allowed) -> Self {
+        Comparison {
+            before,
+            allowed,
+            found: Vec::new(),
+            kept: BTreeSet::new(),
+            pools: BTreeMap::new(),
         }
     }
-    for (key, a) in &after.places {
-        if before.places.contains_key(key) {
-            continue;
-        }
-        // A location the rewrite added: it serves requests that a sibling
-        // prefix location served before.
-        match origin_of(key, a, before) {
-            Some((_, origin, uri)) => {
-                compare_place(key, origin, a, Some(uri), allowed, &mut problems)
+
+    /// One place of the output.
+    pub fn place(&mut self, key: &LevelKey, a: &Observed) {
+        let mut problems = Vec::new();
+        let (added, origin) = match self.before.places.get_key_value(key) {
+            Some((kept, b)) => {
+                self.kept.insert(kept);
+                compare_place(key, b, a, None, self.allowed, &mut problems);
+                (false, Some(key.clone()))
             }
-            None => problems.push(format!("{key}: a new proxying location with no origin")),
-        }
-    }
-    // Pools: members with different connection settings must have shared
-    // that pool before.
-    let mut pools: BTreeMap<&UpstreamName, Vec<(&LevelKey, &Observed, &String)>> = BTreeMap::new();
-    for (key, a) in &after.places {
+            // A location the rewrite added: it serves requests that a
+            // sibling prefix location served before.
+            None => match origin_of(key, a, self.before) {
+                Some((origin_key, origin, uri)) => {
+                    compare_place(key, origin, a, Some(uri), self.allowed, &mut problems);
+                    (true, Some(origin_key))
+                }
+                None => {
+                    problems.push(format!("{key}: a new proxying location with no origin"));
+                    (true, None)
+                }
+            },
+        };
+        self.found
+            .extend(problems.into_iter().map(|p| ((added, key.clone()), p)));
         for (pool, connection) in &a.pools {
-            pools.entry(pool).or_default().push((key, a, connection));
+            self.pools
+                .entry(pool.clone())
+                .or_default()
+                .push(PoolMember {
+                    key: key.clone(),
+                    connection: connection.clone(),
+                    origin: origin.clone(),
+                });
         }
     }
-    for (pool, members) in pools {
-        for (i, (k1, _, c1)) in members.iter().enumerate() {
-            for (k2, _, c2) in &members[i + 1..] {
-                if c1 == c2 {
-                    continue;
-                }
-                let origin = |k: &LevelKey| {
-                    before.places.get(k).map(|o| (k.clone(), o)).or_else(|| {
-                        origin_of(k, &after.places[k], before).map(|(ok, o, _)| (ok, o))
-                    })
-                };
-                let shared_before = match (origin(k1), origin(k2)) {
-                    (Some((_, b1)), Some((_, b2))) => {
-                        b1.pools.contains_key(pool) && b2.pools.contains_key(pool)
+
+    /// Every problem, the input's places in key order, then the added
+    /// places, then the pools.
+    pub fn finish(mut self) -> Vec<String> {
+        for key in self.before.places.keys() {
+            if !self.kept.contains(key) {
+                self.found
+                    .push(((false, key.clone()), format!("{key}: no longer proxies")));
+            }
+        }
+        // Stable: one place's problems stay in the order they were found.
+        self.found.sort_by(|(a, _), (b, _)| a.cmp(b));
+        let mut problems: Vec<String> = self.found.into_iter().map(|(_, p)| p).collect();
+        // Pools: members with different connection settings must have
+        // shared that pool before.
+        for (pool, mut members) in self.pools {
+            members.sort_by(|a, b| a.key.cmp(&b.key));
+            let pooled_before = |origin: &Option<LevelKey>| {
+                origin
+                    .as_ref()
+                    .and_then(|k| self.before.places.get(k))
+                    .is_some_and(|o| o.pools.contains_key(&pool))
+            };
+            for (i, m1) in members.iter().enumerate() {
+                for m2 in &members[i + 1..] {
+                    if m1.connection == m2.connection {
+                        continue;
                     }
-                    _ => false,
-                };
-                if !shared_before {
-                    problems.push(format!(
-                        "{k1} and {k2} would share the pool of upstream \"{pool}\" with different connection settings ({c1} / {c2})"
-                    ));
+                    if !(pooled_before(&m1.origin) && pooled_before(&m2.origin)) {
+                        problems.push(format!(
+                            "{} and {} would share the pool of upstream \"{pool}\" with different connection settings ({} / {})",
+                            m1.key, m2.key, m1.connection, m2.connection
+                        ));
+                    }
                 }
             }
         }
+        problems
     }
-    problems
 }
 
 /// The place that served a new location's requests before: the longest

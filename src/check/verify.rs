@@ -204,9 +204,9 @@ fn verify(
     let after = Model::build_unit(&again, &again_ws);
     again_ws.release_trees();
     let context = read_only_locations(&again_ws, &again, &after);
-    let (replanned, observed) = rayon::join(
+    let (replanned, problems) = rayon::join(
         || plan::plan_except(&after, opts, &context),
-        || observe(&after, opts),
+        || observe_against(&after, opts, before),
     );
     drop(after);
     match replanned {
@@ -236,7 +236,6 @@ fn verify(
             ))
         }
     }
-    let problems = compare(before, &observed, opts);
     if problems.is_empty() {
         Ok(again_ws)
     } else {
@@ -270,6 +269,37 @@ pub fn check_behaviour(
 /// gRPC Host the run must hold for: for any nginx version both
 /// (`vocab::GrpcHost`), when the model has a `grpc_pass`.
 fn observe(model: &Model, opts: &Options) -> Vec<behaviour::Observations> {
+    grpc_meanings(model, opts)
+        .into_iter()
+        .map(|m| {
+            let (values, new_defaults, runtime) = observing(opts);
+            behaviour::observe_with(model, values, new_defaults, runtime, m)
+        })
+        .collect()
+}
+
+/// [`observe`] on the output compared with the input's observations as
+/// it goes ([`behaviour::Comparison`]): the output's observations are
+/// never all held at once. Each returned line is a change the rules may
+/// not make.
+fn observe_against(
+    model: &Model,
+    opts: &Options,
+    before: &[behaviour::Observations],
+) -> Vec<String> {
+    let mut problems: Vec<String> = Vec::new();
+    for (m, b) in grpc_meanings(model, opts).into_iter().zip(before) {
+        let mut comparison = behaviour::Comparison::new(b, allowed(opts));
+        let (values, new_defaults, runtime) = observing(opts);
+        behaviour::observe_each(model, values, new_defaults, runtime, m, |key, a| {
+            comparison.place(key, &a)
+        });
+        add_distinct(&mut problems, comparison.finish());
+    }
+    problems
+}
+
+fn grpc_meanings(model: &Model, opts: &Options) -> Vec<vocab::GrpcHost> {
     let grpc = || {
         model
             .index
@@ -277,29 +307,41 @@ fn observe(model: &Model, opts: &Options) -> Vec<behaviour::Observations> {
             .iter()
             .any(|d| model.dirs[*d].is("grpc_pass"))
     };
-    let meanings = match opts.grpc_host {
+    match opts.grpc_host {
         vocab::GrpcHost::Either if grpc() => {
             vec![vocab::GrpcHost::HostHeader, vocab::GrpcHost::Authority]
         }
         vocab::GrpcHost::Either => vec![vocab::GrpcHost::HostHeader],
         meaning => vec![meaning],
-    };
-    meanings
-        .into_iter()
-        .map(|m| observe_as(model, opts, m))
-        .collect()
+    }
 }
 
-fn observe_as(
-    model: &Model,
-    opts: &Options,
-    grpc_host: vocab::GrpcHost,
-) -> behaviour::Observations {
+/// How the run's options observe: `$proxy_host` values, nginx's new
+/// defaults, runtime-resolved targets.
+fn observing(opts: &Options) -> (behaviour::ProxyHostValues, bool, bool) {
     let values = match opts.host_header {
         vocab::HostHeaderMode::Keep => behaviour::ProxyHostValues::Kept,
         vocab::HostHeaderMode::Upstream => behaviour::ProxyHostValues::Accepted,
     };
-    behaviour::observe_with(model, values, opts.new_defaults, opts.resolve, grpc_host)
+    (values, opts.new_defaults, opts.resolve)
+}
+
+fn allowed(opts: &Options) -> behaviour::Allowed {
+    behaviour::Allowed {
+        move_upgrade: !opts.websocket_paths.is_empty(),
+        resolve: opts.resolve,
+        resolver_added: opts.resolver.is_some(),
+    }
+}
+
+/// Adds the problems not already listed (the same difference under two
+/// gRPC meanings is said once).
+fn add_distinct(problems: &mut Vec<String>, more: Vec<String>) {
+    for p in more {
+        if !problems.contains(&p) {
+            problems.push(p);
+        }
+    }
 }
 
 fn compare(
@@ -307,18 +349,9 @@ fn compare(
     after: &[behaviour::Observations],
     opts: &Options,
 ) -> Vec<String> {
-    let allowed = behaviour::Allowed {
-        move_upgrade: !opts.websocket_paths.is_empty(),
-        resolve: opts.resolve,
-        resolver_added: opts.resolver.is_some(),
-    };
     let mut problems: Vec<String> = Vec::new();
     for (b, a) in before.iter().zip(after) {
-        for p in behaviour::compare(b, a, allowed) {
-            if !problems.contains(&p) {
-                problems.push(p);
-            }
-        }
+        add_distinct(&mut problems, behaviour::compare(b, a, allowed(opts)));
     }
     problems
 }

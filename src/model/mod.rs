@@ -262,6 +262,12 @@ impl<'s> Model<'s> {
             "a unit with syntax errors is not modelled"
         );
         let mut model = Model::empty(&unit.source, first.base + first.len, Some(unit));
+        // Every directive ends at a `;` or opens a `{`: their count (a few
+        // more where comments, strings or Lua hold them) reserves the
+        // directives at once instead of doubling into up to twice the room.
+        model
+            .dirs
+            .reserve(memchr::memchr2_iter(b';', b'{', &unit.source.text).count());
         // The trees of the files that parsed, held while the model is
         // built: a run may drop them once it is (`TreeSlot`), and a tree
         // dropped too soon must stop the run, not leave a file out.
@@ -561,7 +567,10 @@ impl<'s> Model<'s> {
         let node = cursor.node();
         let id = DirId::new(self.dirs.len());
         let mut name = None;
-        let mut args = Vec::new();
+        // Sized from the children (name, arguments, `;` or a block): most
+        // directives have one or two arguments, and a vector grown from
+        // empty holds four (192 bytes where one argument takes 48).
+        let mut args = Vec::with_capacity((node.child_count() as usize).saturating_sub(2));
         let mut block = None;
         // The children by kind, not by field: in the grammar a directive
         // is its name (a word or string), its arguments (words or strings)
