@@ -46,7 +46,13 @@ fn stages(c: &mut Criterion) {
         keepalive: 32,
         ..Options::default()
     };
-    let values = upkeep::stages::ProxyHostValues::Kept;
+    // What a run with the default options observes.
+    let lens = upkeep::stages::Lens {
+        values: upkeep::stages::ProxyHostValues::Kept,
+        new_defaults: false,
+        runtime: false,
+        grpc_host: upkeep::stages::GrpcHost::HostHeader,
+    };
     let allowed = upkeep::stages::Allowed {
         move_upgrade: false,
         resolve: false,
@@ -62,7 +68,7 @@ fn stages(c: &mut Criterion) {
         let output = Source::new("bench.conf", upkeep::stages::apply(&source.text, &edits));
         let output_tree = upkeep::parse(&output).unwrap();
         let output_model = upkeep::stages::Model::build(&output, &output_tree);
-        let observed = upkeep::stages::observe(&model, values, false);
+        let observed = upkeep::stages::observe(&model, lens);
 
         let mut group = c.benchmark_group(format!("2.5MB-{shape}"));
         group.sample_size(10);
@@ -101,13 +107,13 @@ fn stages(c: &mut Criterion) {
         });
         group.bench_function("verify/behaviour", |b| {
             b.iter(|| {
-                let before = upkeep::stages::observe(&model, values, false);
-                let after = upkeep::stages::observe(&output_model, values, false);
+                let before = upkeep::stages::observe(&model, lens);
+                let after = upkeep::stages::observe(&output_model, lens);
                 assert!(upkeep::stages::compare(&before, &after, allowed).is_empty());
             })
         });
         group.bench_function("verify/behaviour-compare", |b| {
-            let after = upkeep::stages::observe(&output_model, values, false);
+            let after = upkeep::stages::observe(&output_model, lens);
             b.iter(|| upkeep::stages::compare(&observed, &after, allowed))
         });
         group.bench_function("diff", |b| {

@@ -6,7 +6,7 @@
 #![doc(hidden)]
 #![allow(missing_docs)]
 
-pub use crate::check::behaviour::{compare, observe, Allowed, Observations, ProxyHostValues};
+pub use crate::check::behaviour::{compare, observe, Allowed, Lens, Observations, ProxyHostValues};
 pub use crate::model::{DirId, Model};
 pub use crate::output::diff::unified;
 pub use crate::output::report::ChangeReport;
@@ -14,3 +14,4 @@ pub use crate::plan::plan;
 pub use crate::syntax::edit::{apply, normalize, Edit};
 pub use crate::syntax::parse::{edited_tree, parse_incremental};
 pub use crate::syntax::query::queries;
+pub use crate::vocab::GrpcHost;

@@ -158,61 +158,46 @@ pub fn level_keys(model: &Model) -> Vec<LevelKey> {
     keys
 }
 
-/// Observes every proxying place of an `http` context in `model`.
-pub fn observe(model: &Model, values: ProxyHostValues, new_defaults: bool) -> Observations {
-    observe_with(
-        model,
-        values,
-        new_defaults,
-        false,
-        crate::vocab::GrpcHost::HostHeader,
-    )
+/// How a run reads what nginx does with requests: which values it takes
+/// as equal and which of nginx's meanings it holds the config to.
+#[derive(Debug, Clone, Copy)]
+pub struct Lens {
+    /// Whether `$proxy_host`'s values must stay or are compared
+    /// symbolically.
+    pub values: ProxyHostValues,
+    /// nginx's new defaults (`proxy_http_version 1.1`, an empty
+    /// `Connection`) are in effect.
+    pub new_defaults: bool,
+    /// `--resolve`: a target with variables that its location fixes is
+    /// observed as nginx evaluates it: its backend is the name resolved per
+    /// request (a `resolve` server, with the resolver that looks it up),
+    /// `$proxy_host` its evaluated host, and a URI part that nginx sends as
+    /// evaluated is marked as such.
+    pub runtime: bool,
+    /// What gRPC's Host is, for the nginx version held to.
+    pub grpc_host: crate::vocab::GrpcHost,
 }
 
-/// [`observe`]; with `runtime` (`--resolve`), a target with variables that
-/// its location fixes is observed as nginx evaluates it: its backend is
-/// the name resolved per request (a `resolve` server, with the resolver
-/// that looks it up), `$proxy_host` its evaluated host, and a URI part
-/// that nginx sends as evaluated is marked as such.
-pub fn observe_with(
-    model: &Model,
-    values: ProxyHostValues,
-    new_defaults: bool,
-    runtime: bool,
-    grpc_host: crate::vocab::GrpcHost,
-) -> Observations {
+/// Observes every proxying place of an `http` context in `model`.
+pub fn observe(model: &Model, lens: Lens) -> Observations {
     let mut out = Observations::default();
-    observe_each(
-        model,
-        values,
-        new_defaults,
-        runtime,
-        grpc_host,
-        |key, observed| {
-            out.places.insert(key.clone(), observed);
-        },
-    );
+    observe_each(model, lens, |key, observed| {
+        out.places.insert(key.clone(), observed);
+    });
     out
 }
 
-/// [`observe_with`], each place handed to `each` as it is observed rather
+/// [`observe`], each place handed to `each` as it is observed rather
 /// than kept: how the output is compared ([`Comparison`]) without holding
 /// its observations (on a large config as large as the input's).
-pub fn observe_each(
-    model: &Model,
-    values: ProxyHostValues,
-    new_defaults: bool,
-    runtime: bool,
-    grpc_host: crate::vocab::GrpcHost,
-    mut each: impl FnMut(&LevelKey, Observed),
-) {
+pub fn observe_each(model: &Model, lens: Lens, mut each: impl FnMut(&LevelKey, Observed)) {
     let keys = level_keys(model);
     let blocks = upstream_blocks(model);
     let valued = crate::model::variables::upstream_valued_passes(model, |http, name| {
         blocks.contains_key(&(Some(http), name.clone()))
     });
     let upstreams = Upstreams { blocks, valued };
-    let runtime = runtime.then(|| Runtime {
+    let runtime = lens.runtime.then(|| Runtime {
         defined: crate::model::variables::Defined::of(model),
         literals: literal_targets(model),
     });
@@ -220,15 +205,7 @@ pub fn observe_each(
         let Some(place) = proxying_place(model, level) else {
             continue;
         };
-        let observed = observe_place(
-            model,
-            place,
-            &upstreams,
-            values,
-            new_defaults,
-            runtime.as_ref(),
-            grpc_host,
-        );
+        let observed = observe_place(model, place, &upstreams, lens, runtime.as_ref());
         each(&keys[level.index()], observed);
     }
 }
@@ -336,11 +313,15 @@ fn observe_place(
     model: &Model,
     place: Place,
     upstreams: &Upstreams,
-    values: ProxyHostValues,
-    new_defaults: bool,
+    lens: Lens,
     runtime: Option<&Runtime>,
-    grpc_host: crate::vocab::GrpcHost,
 ) -> Observed {
+    let Lens {
+        values,
+        new_defaults,
+        grpc_host,
+        ..
+    } = lens;
     let url = model.dirs[place.pass].arg(0).unwrap_or("").to_string();
     let http = model.http_context(place.level);
     let protocol = place.protocol;

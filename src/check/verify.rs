@@ -266,15 +266,11 @@ pub fn check_behaviour(
 }
 
 /// What nginx does with requests under `model`, under each meaning of a
-/// gRPC Host the run must hold for: for any nginx version both
-/// (`vocab::GrpcHost`), when the model has a `grpc_pass`.
+/// gRPC Host the run must hold for ([`lenses`]).
 fn observe(model: &Model, opts: &Options) -> Vec<behaviour::Observations> {
-    grpc_meanings(model, opts)
+    lenses(model, opts)
         .into_iter()
-        .map(|m| {
-            let (values, new_defaults, runtime) = observing(opts);
-            behaviour::observe_with(model, values, new_defaults, runtime, m)
-        })
+        .map(|lens| behaviour::observe(model, lens))
         .collect()
 }
 
@@ -288,18 +284,18 @@ fn observe_against(
     before: &[behaviour::Observations],
 ) -> Vec<String> {
     let mut problems: Vec<String> = Vec::new();
-    for (m, b) in grpc_meanings(model, opts).into_iter().zip(before) {
+    for (lens, b) in lenses(model, opts).into_iter().zip(before) {
         let mut comparison = behaviour::Comparison::new(b, allowed(opts));
-        let (values, new_defaults, runtime) = observing(opts);
-        behaviour::observe_each(model, values, new_defaults, runtime, m, |key, a| {
-            comparison.place(key, &a)
-        });
+        behaviour::observe_each(model, lens, |key, a| comparison.place(key, &a));
         add_distinct(&mut problems, comparison.finish());
     }
     problems
 }
 
-fn grpc_meanings(model: &Model, opts: &Options) -> Vec<vocab::GrpcHost> {
+/// How the run's options observe `model`: once, or (with `grpc_pass` and
+/// no nginx version named) once for each meaning of a gRPC Host, since
+/// the output must behave the same under both (`vocab::GrpcHost`).
+fn lenses(model: &Model, opts: &Options) -> Vec<behaviour::Lens> {
     let grpc = || {
         model
             .index
@@ -307,23 +303,26 @@ fn grpc_meanings(model: &Model, opts: &Options) -> Vec<vocab::GrpcHost> {
             .iter()
             .any(|d| model.dirs[*d].is("grpc_pass"))
     };
-    match opts.grpc_host {
+    let meanings = match opts.grpc_host {
         vocab::GrpcHost::Either if grpc() => {
             vec![vocab::GrpcHost::HostHeader, vocab::GrpcHost::Authority]
         }
         vocab::GrpcHost::Either => vec![vocab::GrpcHost::HostHeader],
         meaning => vec![meaning],
-    }
-}
-
-/// How the run's options observe: `$proxy_host` values, nginx's new
-/// defaults, runtime-resolved targets.
-fn observing(opts: &Options) -> (behaviour::ProxyHostValues, bool, bool) {
+    };
     let values = match opts.host_header {
         vocab::HostHeaderMode::Keep => behaviour::ProxyHostValues::Kept,
         vocab::HostHeaderMode::Upstream => behaviour::ProxyHostValues::Accepted,
     };
-    (values, opts.new_defaults, opts.resolve)
+    meanings
+        .into_iter()
+        .map(|grpc_host| behaviour::Lens {
+            values,
+            new_defaults: opts.new_defaults,
+            runtime: opts.resolve,
+            grpc_host,
+        })
+        .collect()
 }
 
 fn allowed(opts: &Options) -> behaviour::Allowed {
