@@ -185,8 +185,6 @@ pub struct Model<'s> {
     /// once and placed at each).
     matched: Matches,
     walked: Vec<(crate::model::workspace::FileId, usize)>,
-    /// Directive by start offset.
-    starts: FastMap<usize, DirId>,
     /// Directives without a block, by level and name, in order: a tree's
     /// `http` level holds thousands of included servers, and every
     /// location asks it for settings.
@@ -336,7 +334,6 @@ impl<'s> Model<'s> {
             index: Index::default(),
             matched: Matches::default(),
             walked: Vec::new(),
-            starts: FastMap::default(),
             by_name: FastMap::default(),
             plain: Vec::new(),
             unseen: HashMap::new(),
@@ -364,7 +361,9 @@ impl<'s> Model<'s> {
             }
         }
         self.ignore_misses.sort();
-        self.starts = self
+        // Directive by start offset, while the matches are resolved (kept,
+        // it held an entry per directive for the model's whole life).
+        let by_start: FastMap<usize, DirId> = self
             .dirs
             .iter()
             .enumerate()
@@ -376,7 +375,7 @@ impl<'s> Model<'s> {
         let ids = |starts: &[usize]| -> Vec<DirId> {
             let mut ids: Vec<DirId> = starts
                 .iter()
-                .filter_map(|s| self.starts.get(s).copied())
+                .filter_map(|s| by_start.get(s).copied())
                 .collect();
             ids.sort_unstable();
             ids.dedup();
@@ -387,7 +386,13 @@ impl<'s> Model<'s> {
             upstream: ids(&matched.upstream),
             map: ids(&matched.map),
         };
+        drop(by_start);
         self.plain = vec![Vec::new(); self.levels.len()];
+        // At most one entry per directive without a block (most levels
+        // name each directive once): reserved rather than rehashed as it
+        // grows.
+        let plain = self.dirs.iter().filter(|d| d.block.is_none()).count();
+        self.by_name.reserve(plain);
         for (level, l) in self.levels.iter().enumerate() {
             let level = LevelId::new(level);
             for d in &l.statements {

@@ -302,16 +302,15 @@ pub struct Facts {
 
 impl Facts {
     pub fn of(model: &Model) -> Self {
-        let targets = model
-            .index
-            .pass
-            .iter()
-            .filter_map(|d| {
-                let dir = &model.dirs[*d];
-                let protocol = Protocol::of_pass(&dir.name.value)?;
-                Some((*d, (protocol, ProxyTarget::parse_as(protocol, dir.arg(0)?))))
-            })
-            .collect();
+        // Reserved: a filtered iterator promises no length, and the map
+        // grown from empty was rehashed a dozen times on a large config.
+        let mut targets =
+            FastMap::with_capacity_and_hasher(model.index.pass.len(), Default::default());
+        targets.extend(model.index.pass.iter().filter_map(|d| {
+            let dir = &model.dirs[*d];
+            let protocol = Protocol::of_pass(&dir.name.value)?;
+            Some((*d, (protocol, ProxyTarget::parse_as(protocol, dir.arg(0)?))))
+        }));
         Facts {
             upstreams: existing_upstreams(model),
             targets,
