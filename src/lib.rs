@@ -18,6 +18,7 @@ pub(crate) mod check;
 pub(crate) mod cli;
 pub(crate) mod model;
 pub(crate) mod output;
+pub(crate) mod par;
 pub(crate) mod plan;
 pub(crate) mod rules;
 pub(crate) mod run;

@@ -107,7 +107,8 @@ pub fn process_unit(
     // observation is not needed, and is thrown away (with no idle core,
     // rayon runs both on this thread: a unit that changes nothing pays
     // for an observation, a fifth of its plan).
-    let (planned, before) = rayon::join(
+    let (planned, before) = crate::par::join(
+        crate::par::worth_splitting(unit.source.text.len()),
         || plan_unit(ws, unit, &model, opts),
         || observe(&model, opts),
     );
@@ -204,7 +205,8 @@ fn verify(
     let after = Model::build_unit(&again, &again_ws);
     again_ws.release_trees();
     let context = read_only_locations(&again_ws, &again, &after);
-    let (replanned, problems) = rayon::join(
+    let (replanned, problems) = crate::par::join(
+        crate::par::worth_splitting(again.source.text.len()),
         || plan::plan_except(&after, opts, &context),
         || observe_against(&after, opts, before),
     );

@@ -243,7 +243,8 @@ impl<'s> Model<'s> {
     /// The model of one file read alone (its includes unseen).
     pub fn build(source: &'s Source, tree: &Tree) -> Model<'s> {
         let mut model = Model::empty(source, source.text.len(), None);
-        let (matched, ()) = rayon::join(
+        let (matched, ()) = crate::par::join(
+            crate::par::worth_splitting(source.text.len()),
             || query::queries().run(tree.root_node(), &source.text),
             || model.collect(tree.walk(), ROOT, None),
         );
@@ -283,15 +284,18 @@ impl<'s> Model<'s> {
         // Each file's query pass on its own tree, on the other cores while
         // the walk reads the unit in order (the two cost about the same);
         // the matches are placed at every inclusion the walk saw.
-        let (matched_in, ()) = rayon::join(
-            || {
-                trees
-                    .par_iter()
-                    .map(|(id, tree)| {
-                        let text = &ws.file(*id).source.text;
-                        (*id, query::queries().run(tree.root_node(), text))
-                    })
-                    .collect::<HashMap<_, _>>()
+        let query = |(id, tree): (&crate::model::workspace::FileId, &Tree)| {
+            let text = &ws.file(*id).source.text;
+            (*id, query::queries().run(tree.root_node(), text))
+        };
+        let (matched_in, ()) = crate::par::join(
+            crate::par::worth_splitting(unit.source.text.len()),
+            || -> HashMap<_, _> {
+                if trees.len() < 2 {
+                    trees.iter().map(query).collect()
+                } else {
+                    trees.par_iter().map(query).collect()
+                }
             },
             || {
                 for (i, segment) in unit.segments.iter().enumerate() {

@@ -297,7 +297,7 @@ impl Workspace {
     /// parsed on every core; the ids are those loading them one by one
     /// would give.
     pub fn load_all(&mut self, paths: &[PathBuf]) -> Vec<Result<FileId, ReadError>> {
-        let read: Vec<Result<Read, ReadError>> = paths.par_iter().map(|p| self.read(p)).collect();
+        let read: Vec<Result<Read, ReadError>> = crate::par::map(paths, |p| self.read(p));
         read.into_iter().map(|r| r.map(|r| self.add(r))).collect()
     }
 
@@ -351,25 +351,33 @@ impl Workspace {
     /// Unchanged files are shared, changed ones re-parsed incrementally from
     /// their old trees. Includes resolve as they did here.
     pub fn with_edits(&self, edits: &HashMap<FileId, &[Edit]>) -> Workspace {
-        let edited = edits
-            .par_iter()
-            .filter(|(_, edits)| !edits.is_empty())
-            .map(|(id, edits)| {
-                let f = self.file(*id);
-                let text = crate::syntax::edit::apply(&f.source.text, edits);
-                // A tree the run dropped is parsed afresh: slower for a few
-                // edits, the same text either way.
-                let old = f
-                    .tree
-                    .as_ref()
-                    .ok()
-                    .filter(|_| reparsed_incrementally(edits, f.source.text.len()))
-                    .and_then(TreeSlot::get)
-                    .map(|tree| parse::edited_tree(&f.source, &tree, edits));
-                let file = File::parsed(*id, f.shown.clone(), f.real.clone(), text, old.as_ref());
-                (*id, file)
-            })
-            .collect();
+        let rewrite = |(id, edits): (&FileId, &&[Edit])| {
+            let f = self.file(*id);
+            let text = crate::syntax::edit::apply(&f.source.text, edits);
+            // A tree the run dropped is parsed afresh: slower for a few
+            // edits, the same text either way.
+            let old = f
+                .tree
+                .as_ref()
+                .ok()
+                .filter(|_| reparsed_incrementally(edits, f.source.text.len()))
+                .and_then(TreeSlot::get)
+                .map(|tree| parse::edited_tree(&f.source, &tree, edits));
+            let file = File::parsed(*id, f.shown.clone(), f.real.clone(), text, old.as_ref());
+            (*id, file)
+        };
+        let edited = edits.iter().filter(|(_, edits)| !edits.is_empty());
+        // Several rewritten files: parsed on every core; one, on this
+        // thread (the pool not started for it: see `crate::par`).
+        let edited = if edits.len() < 2 {
+            edited.map(rewrite).collect()
+        } else {
+            edits
+                .par_iter()
+                .filter(|(_, edits)| !edits.is_empty())
+                .map(rewrite)
+                .collect()
+        };
         Workspace {
             files: self.files.clone(),
             edited,
@@ -524,7 +532,7 @@ impl Workspace {
         if found.is_empty() {
             return Reached::Nothing { pattern: shown };
         }
-        let read: Vec<Result<Read, ReadError>> = found.par_iter().map(|p| self.read(p)).collect();
+        let read: Vec<Result<Read, ReadError>> = crate::par::map(&found, |p| self.read(p));
         let mut ids = Vec::new();
         for r in read {
             // Added up to the first file that cannot be read, as one by one.

@@ -20,8 +20,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
-
 use crate::check::verify::{self, Rewrite, UnitRewrite};
 use crate::cli::{Config, Mode, NginxTest};
 use crate::model::files::describe_io;
@@ -206,9 +204,9 @@ pub(crate) fn run_with(
         } else {
             verify::Trees::Keep
         };
-        jobs.par_iter()
-            .map(|job| process_job(&ws, job, &config.options, trees).map_err(Failure::from))
-            .collect()
+        crate::par::map(&jobs, |job| {
+            process_job(&ws, job, &config.options, trees).map_err(Failure::from)
+        })
     };
     // A flag value that names nothing is a typo: say so before anything is
     // shown or written. Only when every unit was read: what a broken file

@@ -137,15 +137,20 @@ impl Queries {
             .step_by(chunk)
             .map(|from| from..(from + chunk).min(end))
             .collect();
-        let mut found = ranges
-            .into_par_iter()
-            .map(|range| self.run_range(root, text, range))
-            .reduce(Matches::default, |mut all, part| {
-                all.pass.extend(part.pass);
-                all.upstream.extend(part.upstream);
-                all.map.extend(part.map);
-                all
-            });
+        // One chunk (a small file): on this thread, the pool not started.
+        let mut found = if ranges.len() < 2 {
+            self.run_range(root, text, start..end)
+        } else {
+            ranges
+                .into_par_iter()
+                .map(|range| self.run_range(root, text, range))
+                .reduce(Matches::default, |mut all, part| {
+                    all.pass.extend(part.pass);
+                    all.upstream.extend(part.upstream);
+                    all.map.extend(part.map);
+                    all
+                })
+        };
         // A directive across a chunk's end starts in both chunks' ranges
         // (the cursor starts a match at every node that meets its range,
         // and follows a started one outside it), so each is found at
