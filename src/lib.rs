@@ -7,7 +7,8 @@
 //! `plan` (discover, name, run the rules, map edits to files) → `check`
 //! (apply, re-parse, re-plan, compare behaviour) → `output` (diff, report,
 //! write) and `run` (the command). `vocab` is the shared vocabulary every
-//! stage speaks; `cli` reads flags and `upkeep.toml`.
+//! stage speaks; `cli` reads flags and `upkeep.toml`; `par` decides when a
+//! stage is split between cores.
 //!
 //! The public API below is what the binary, the tests, the benchmarks and
 //! the fuzz target use; the modules are the crate's own.
