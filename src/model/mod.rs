@@ -24,7 +24,6 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use rayon::prelude::*;
 use tree_sitter::{Node, Tree, TreeCursor};
 
 use crate::model::workspace::{Inclusion, Unit, Workspace};
@@ -291,11 +290,10 @@ impl<'s> Model<'s> {
         let (matched_in, ()) = crate::par::join(
             crate::par::worth_splitting(unit.source.text.len()),
             || -> HashMap<_, _> {
-                if trees.len() < 2 {
-                    trees.iter().map(query).collect()
-                } else {
-                    trees.par_iter().map(query).collect()
-                }
+                let trees: Vec<_> = trees.iter().collect();
+                crate::par::map(&trees, |&file| query(file))
+                    .into_iter()
+                    .collect()
             },
             || {
                 for (i, segment) in unit.segments.iter().enumerate() {
@@ -390,7 +388,6 @@ impl<'s> Model<'s> {
             upstream: ids(&matched.upstream),
             map: ids(&matched.map),
         };
-        drop(by_start);
         self.plain = vec![Vec::new(); self.levels.len()];
         // At most one entry per directive without a block (most levels
         // name each directive once): reserved rather than rehashed as it

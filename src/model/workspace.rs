@@ -27,8 +27,6 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
 use tree_sitter::Tree;
 
 use crate::syntax::edit::Edit;
@@ -366,18 +364,15 @@ impl Workspace {
             let file = File::parsed(*id, f.shown.clone(), f.real.clone(), text, old.as_ref());
             (*id, file)
         };
-        let edited = edits.iter().filter(|(_, edits)| !edits.is_empty());
         // Several rewritten files: parsed on every core; one, on this
         // thread (the pool not started for it: see `crate::par`).
-        let edited = if edits.len() < 2 {
-            edited.map(rewrite).collect()
-        } else {
-            edits
-                .par_iter()
-                .filter(|(_, edits)| !edits.is_empty())
-                .map(rewrite)
-                .collect()
-        };
+        let edited: Vec<_> = edits
+            .iter()
+            .filter(|(_, edits)| !edits.is_empty())
+            .collect();
+        let edited = crate::par::map(&edited, |&(id, edits)| rewrite((id, edits)))
+            .into_iter()
+            .collect();
         Workspace {
             files: self.files.clone(),
             edited,

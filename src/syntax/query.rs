@@ -12,7 +12,6 @@
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use rayon::prelude::*;
 use streaming_iterator::StreamingIterator;
 use tree_sitter::{Node, Query, QueryCursor};
 
@@ -138,19 +137,13 @@ impl Queries {
             .map(|from| from..(from + chunk).min(end))
             .collect();
         // One chunk (a small file): on this thread, the pool not started.
-        let mut found = if ranges.len() < 2 {
-            self.run_range(root, text, start..end)
-        } else {
-            ranges
-                .into_par_iter()
-                .map(|range| self.run_range(root, text, range))
-                .reduce(Matches::default, |mut all, part| {
-                    all.pass.extend(part.pass);
-                    all.upstream.extend(part.upstream);
-                    all.map.extend(part.map);
-                    all
-                })
-        };
+        let parts = crate::par::map(&ranges, |range| self.run_range(root, text, range.clone()));
+        let mut found = Matches::default();
+        for part in parts {
+            found.pass.extend(part.pass);
+            found.upstream.extend(part.upstream);
+            found.map.extend(part.map);
+        }
         // A directive across a chunk's end starts in both chunks' ranges
         // (the cursor starts a match at every node that meets its range,
         // and follows a started one outside it), so each is found at
