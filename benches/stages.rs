@@ -93,6 +93,9 @@ fn stages(c: &mut Criterion) {
                 upkeep::stages::parse_incremental(&output, Some(&edited)).unwrap()
             })
         });
+        group.bench_function("verify/reparse-statements", |b| {
+            b.iter(|| upkeep::stages::splice(&source.text, &tree, &edits, &output).unwrap())
+        });
         group.bench_function("verify/reparse-full", |b| {
             b.iter(|| upkeep::parse(&output).unwrap())
         });

@@ -14,4 +14,5 @@ pub use crate::plan::plan;
 pub use crate::syntax::edit::{apply, normalize, Edit};
 pub use crate::syntax::parse::{edited_tree, parse_incremental};
 pub use crate::syntax::query::queries;
+pub use crate::syntax::splice::{new_offset, region_from, splice, Edge, Region, Spliced};
 pub use crate::vocab::GrpcHost;

@@ -10,4 +10,5 @@ pub mod edit;
 pub mod parse;
 pub mod query;
 pub mod source;
+pub mod splice;
 pub mod word;

@@ -140,10 +140,18 @@ pub fn parse_tree(text: &[u8]) -> Tree {
 }
 
 fn parse_tree_with(text: &[u8], old: Option<&Tree>) -> Tree {
+    with_parser(|parser| {
+        parser
+            .parse(text, old)
+            .expect("parsing without a timeout or cancellation always returns a tree")
+    })
+}
+
+/// `f` with this thread's parser: a tree needs its own parser only while
+/// it is being built, and a tree of thousands of files would otherwise
+/// set up thousands of parsers.
+fn with_parser<R>(f: impl FnOnce(&mut Parser) -> R) -> R {
     thread_local! {
-        // One parser per thread: a tree needs its own parser only while it
-        // is being built, and a tree of thousands of files would otherwise
-        // set up thousands of parsers.
         static PARSER: std::cell::RefCell<Parser> = std::cell::RefCell::new({
             let mut parser = Parser::new();
             parser
@@ -152,11 +160,7 @@ fn parse_tree_with(text: &[u8], old: Option<&Tree>) -> Tree {
             parser
         });
     }
-    PARSER.with_borrow_mut(|parser| {
-        parser
-            .parse(text, old)
-            .expect("parsing without a timeout or cancellation always returns a tree")
-    })
+    PARSER.with_borrow_mut(f)
 }
 
 /// `tree` (of `source`) told about `edits` (normalized), for an
@@ -339,6 +343,18 @@ fn is_space(b: u8) -> bool {
 /// Reads `text` the way nginx's `ngx_conf_read_token` does and returns the
 /// first error nginx would report, at the byte where it is best fixed.
 fn tokenizer_error(text: &[u8]) -> Option<TokenError> {
+    tokenizer_error_within(text, 0)
+}
+
+/// Whether nginx's tokenizer rejects `text`, statements of a list
+/// `outer` blocks deep (a re-parsed piece of a file: `splice`).
+pub(crate) fn tokens_rejected(text: &[u8], outer: usize) -> bool {
+    tokenizer_error_within(text, outer).is_some()
+}
+
+/// [`tokenizer_error`] of statements `outer` blocks deep: the nesting
+/// limit counts the blocks around them.
+fn tokenizer_error_within(text: &[u8], outer: usize) -> Option<TokenError> {
     let mut open_blocks: Vec<usize> = Vec::new();
     let mut words = 0usize;
     let mut first_word: &[u8] = b"";
@@ -390,7 +406,7 @@ fn tokenizer_error(text: &[u8]) -> Option<TokenError> {
                         }
                     }
                 } else {
-                    if open_blocks.len() == MAX_DEPTH {
+                    if outer + open_blocks.len() >= MAX_DEPTH {
                         let (message, help) = too_deep("blocks are");
                         return Some(TokenError {
                             offset: i,
