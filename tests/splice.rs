@@ -44,6 +44,14 @@ fn node_at<'t>(
 /// where it declined.
 fn spliced_as_parsed(name: &str, text: &[u8]) -> Option<bool> {
     let source = Source::new(name, text.to_vec());
+    // The whole pipeline too: in a debug build it checks that the model of
+    // the output read from the splice is the whole parse's
+    // (`verify::same_as_whole_parse`).
+    let options = upkeep::Options {
+        keepalive: 32,
+        ..Default::default()
+    };
+    let _ = upkeep::process(&source, &options);
     let tree = upkeep::parse(&source).ok()?;
     let model = Model::build(&source, &tree);
     let options = upkeep::Options {
@@ -172,6 +180,12 @@ fn spliced_statements_are_the_whole_parse() {
         let path = fixtures.join(&f.name).join("input.conf");
         files.push((f.name.clone(), std::fs::read(&path).unwrap()));
     }
+    // Statements with no space between them: text put between two is a
+    // region that replaces nothing.
+    files.push((
+        "compact".into(),
+        b"http{upstream u{server u:1;}server{location /{proxy_pass http://a:1;}location /u{proxy_pass http://u;proxy_set_header Connection upgrade;}}}".to_vec(),
+    ));
     files.push(("generated-few".into(), generated(300, false)));
     files.push(("generated-many".into(), generated(300, true)));
     if let Some(dir) = common::corpus("spliced_statements_are_the_whole_parse (corpus part)") {

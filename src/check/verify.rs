@@ -121,13 +121,16 @@ pub fn process_unit(
         .filter(|(_, p)| !p.edits.is_empty())
         .map(|(file, p)| (*file, p.edits.as_slice()))
         .collect();
-    if trees == Trees::Release {
-        ws.release_original_trees(&edits);
-    }
     let rewritten = if edits.is_empty() {
         None
     } else {
-        Some(verify(reparse(ws, unit, &edits)?, &before, opts)?)
+        let again = reparse(ws, unit, &edits, workspace::Reparse::FromOldTree)?;
+        if trees == Trees::Release {
+            ws.release_original_trees(&edits);
+        }
+        #[cfg(debug_assertions)]
+        same_as_whole_parse(ws, unit, &edits, &again);
+        Some(verify(again, &before, opts)?)
     };
     let files = planned
         .into_iter()
@@ -167,8 +170,9 @@ fn reparse(
     ws: &Workspace,
     unit: &Unit,
     edits: &HashMap<FileId, &[edit::Edit]>,
+    how: workspace::Reparse,
 ) -> Result<(Workspace, Unit), FileError> {
-    let mut again_ws = ws.with_edits(edits);
+    let mut again_ws = ws.with_edits(edits, how);
     let mut again = Unit::layout(
         &mut again_ws,
         unit.kind.clone(),
@@ -184,6 +188,47 @@ fn reparse(
         ));
     }
     Ok((again_ws, again))
+}
+
+/// The check that keeps the faster re-parse honest, in every debug build
+/// (so in every test of the suite): the output's model read from the
+/// re-parse the run made (statement by statement, for a file with edits
+/// all over it) is the model read from a parse of the whole output.
+/// Near-miss warnings of `# upkeep:ignore` are left out: they name a
+/// comment's tree neighbours, which a region's first and last statements
+/// do not have (see `syntax::splice`), and only the input's are shown.
+#[cfg(debug_assertions)]
+fn same_as_whole_parse(
+    ws: &Workspace,
+    unit: &Unit,
+    edits: &HashMap<FileId, &[edit::Edit]>,
+    (again_ws, again): &(Workspace, Unit),
+) {
+    let Ok((whole_ws, whole)) = reparse(ws, unit, edits, workspace::Reparse::Whole) else {
+        panic!("the whole output does not parse where its statements did");
+    };
+    let read = Model::build_unit(again, again_ws);
+    let fresh = Model::build_unit(&whole, &whole_ws);
+    let (read, fresh) = (read.summary(), fresh.summary());
+    if read != fresh {
+        // Where they part, not two models in full.
+        let at = read
+            .bytes()
+            .zip(fresh.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let from = at.saturating_sub(300);
+        let near = |s: &str| {
+            s.get(from..(at + 200).min(s.len()))
+                .unwrap_or("")
+                .to_string()
+        };
+        panic!(
+            "the re-parse reads the output as a whole parse does not, from byte {at} of the model:\n  re-parse: {}\n  whole:    {}",
+            near(&read),
+            near(&fresh)
+        );
+    }
 }
 
 fn internal_error(ws: &Workspace, unit: &Unit, message: String) -> FileError {

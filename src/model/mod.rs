@@ -24,11 +24,14 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
+use std::sync::Arc;
+
 use tree_sitter::{Node, Tree, TreeCursor};
 
-use crate::model::workspace::{Inclusion, Unit, Workspace};
+use crate::model::workspace::{Inclusion, SplicedFile, Syntax, Unit, Workspace};
 use crate::syntax::query::{self, Matches};
 use crate::syntax::source::Source;
+use crate::syntax::splice::{self, Edge};
 use crate::vocab::fast::FastMap;
 
 /// Defines an id type: an index into one of the model's tables, kept
@@ -214,6 +217,9 @@ pub struct Model<'s> {
     /// the include that brought its top level in.
     base: usize,
     via: Option<DirId>,
+    /// While building: how positions and text of the tree being walked
+    /// are read.
+    reading: Reading,
     /// While building: the unit whose includes the walk follows. The
     /// workspace with the trees is an argument of the walk, not a field,
     /// so that the model borrows only the unit's text and a tree can be
@@ -224,7 +230,55 @@ pub struct Model<'s> {
 pub const ROOT: LevelId = LevelId(0);
 
 /// The trees of a unit's files that parsed, while its model is built.
-type UnitTrees = FastMap<crate::model::workspace::FileId, Tree>;
+type UnitTrees = FastMap<crate::model::workspace::FileId, Syntax>;
+
+/// How the walk reads the positions and text of the tree under its
+/// cursor: positions are the unit's, at the file's `base`.
+#[derive(Debug, Clone)]
+enum Reading {
+    /// A tree of the file's own text.
+    Whole,
+    /// The original tree of a file re-parsed statement by statement: its
+    /// positions carried over to the rewritten text.
+    Original(Arc<SplicedFile>),
+    /// The statements of one region of such a file.
+    Region(Arc<SplicedFile>, usize),
+}
+
+/// What the queries match in a file re-parsed statement by statement, in
+/// the rewritten text's positions: in its original tree outside every
+/// region, carried over, and in the regions' statements.
+fn spliced_matches(f: &SplicedFile) -> Matches {
+    let regions = &f.spliced.regions;
+    let original = match &f.original_matches {
+        Some(matches) => matches.clone(),
+        None => query::queries().run(f.spliced.original.root_node(), &f.original.text),
+    };
+    let fragments = query::queries().run(f.spliced.fragments.root_node(), &f.spliced.text);
+    let mut out = Matches::default();
+    for (all, original, fragments) in [
+        (&mut out.pass, &original.pass, &fragments.pass),
+        (&mut out.upstream, &original.upstream, &fragments.upstream),
+        (&mut out.map, &original.map, &fragments.map),
+    ] {
+        for &at in original {
+            if !splice::replaced(regions, at) {
+                all.push(splice::new_offset(regions, at, Edge::Start));
+            }
+        }
+        all.extend(
+            fragments
+                .iter()
+                .map(|&at| splice::from_fragments(regions, at)),
+        );
+        all.sort_unstable();
+    }
+    out
+}
+
+/// What a walk puts back when the file it reads ends: the including
+/// file's base, `via` and reading.
+type Saved = (usize, Option<DirId>, Reading);
 
 /// The directives the queries in `queries/` match, in reading order: the
 /// only list of the directives upkeep looks for.
@@ -245,7 +299,10 @@ impl<'s> Model<'s> {
         let (matched, ()) = crate::par::join(
             crate::par::worth_splitting(source.text.len()),
             || query::queries().run(tree.root_node(), &source.text),
-            || model.collect(tree.walk(), ROOT, None),
+            || {
+                let restore = model.saved();
+                model.collect(tree.walk(), None, ROOT, None, restore)
+            },
         );
         model.matched = matched;
         model.finish()
@@ -273,19 +330,23 @@ impl<'s> Model<'s> {
             .files
             .iter()
             .filter_map(|id| {
-                let tree = ws.file(*id).tree.as_ref().ok()?.get();
+                let syntax = ws.file(*id).tree.as_ref().ok()?.syntax();
                 Some((
                     *id,
-                    tree.expect("a unit's trees are kept until it is modelled"),
+                    syntax.expect("a unit's trees are kept until it is modelled"),
                 ))
             })
             .collect();
         // Each file's query pass on its own tree, on the other cores while
         // the walk reads the unit in order (the two cost about the same);
         // the matches are placed at every inclusion the walk saw.
-        let query = |(id, tree): (&crate::model::workspace::FileId, &Tree)| {
-            let text = &ws.file(*id).source.text;
-            (*id, query::queries().run(tree.root_node(), text))
+        let query = |(id, syntax): (&crate::model::workspace::FileId, &Syntax)| {
+            let file = ws.file(*id);
+            let matches = file.matches.get_or_init(|| match syntax {
+                Syntax::Whole(tree) => query::queries().run(tree.root_node(), &file.source.text),
+                Syntax::Spliced(f) => spliced_matches(f),
+            });
+            (*id, matches.clone())
         };
         let (matched_in, ()) = crate::par::join(
             crate::par::worth_splitting(unit.source.text.len()),
@@ -347,6 +408,7 @@ impl<'s> Model<'s> {
             markers_used: HashSet::new(),
             base: 0,
             via: None,
+            reading: Reading::Whole,
             unit,
         }
     }
@@ -411,6 +473,30 @@ impl<'s> Model<'s> {
         self
     }
 
+    /// Everything the model read, as text (maps in order), for the check
+    /// that two ways of reading one text read the same
+    /// (`verify::same_as_whole_parse`); near-miss warnings left out.
+    #[cfg(debug_assertions)]
+    pub fn summary(&self) -> String {
+        let sorted = |map: &HashMap<DirId, Option<String>>| {
+            let mut v: Vec<_> = map.iter().collect();
+            v.sort();
+            format!("{v:?}")
+        };
+        let mut unseen: Vec<_> = self.unseen.iter().collect();
+        unseen.sort();
+        format!(
+            "{:?}\n{:?}\n{:?}\n{:?}\n{unseen:?}\n{:?}\n{:?}\n{}",
+            self.root_role,
+            self.levels,
+            self.dirs,
+            self.index,
+            self.empty_globs,
+            self.ignored_includes,
+            sorted(&self.ignored)
+        )
+    }
+
     /// Walks one file's statements into `level`, its text at `base`.
     fn walk_file(
         &mut self,
@@ -420,27 +506,53 @@ impl<'s> Model<'s> {
         level: LevelId,
         via: Option<DirId>,
     ) {
-        let Some(cursor) = self.enter_file(Some(trees), file, base) else {
+        let saved = self.saved();
+        let Some((cursor, spliced)) = self.enter_file(Some(trees), file, base) else {
             return;
         };
-        let saved = (self.base, self.via);
         self.base = base;
         self.via = via;
-        self.collect(cursor, level, Some(trees));
-        (self.base, self.via) = saved;
+        self.collect(cursor, spliced, level, Some(trees), saved.clone());
+        (self.base, self.via, self.reading) = saved;
+    }
+
+    /// The walk's base, `via` and reading, to put back when a file ends.
+    fn saved(&self) -> Saved {
+        (self.base, self.via, self.reading.clone())
+    }
+
+    /// Where `offset` of the tree being walked is in the unit's text.
+    fn at(&self, offset: usize, edge: Edge) -> usize {
+        self.base
+            + match &self.reading {
+                Reading::Whole => offset,
+                Reading::Original(f) => splice::new_offset(&f.spliced.regions, offset, edge),
+                Reading::Region(f, i) => f.spliced.regions[*i].to_new(offset),
+            }
     }
 
     /// A cursor on the tree of `file` (read at `base`), which the walk
-    /// notes it read; `None` for a file that did not parse.
+    /// notes it read, and the file's splice if it was re-parsed statement
+    /// by statement (the cursor is then on its original tree); `None` for
+    /// a file that did not parse. The walk reads the file from here on.
     fn enter_file<'c>(
         &mut self,
         trees: Option<&'c UnitTrees>,
         file: crate::model::workspace::FileId,
         base: usize,
-    ) -> Option<TreeCursor<'c>> {
-        let tree = trees?.get(&file)?;
+    ) -> Option<(TreeCursor<'c>, Option<&'c Arc<SplicedFile>>)> {
+        let syntax = trees?.get(&file)?;
         self.walked.push((file, base));
-        Some(tree.walk())
+        Some(match syntax {
+            Syntax::Whole(tree) => {
+                self.reading = Reading::Whole;
+                (tree.walk(), None)
+            }
+            Syntax::Spliced(f) => {
+                self.reading = Reading::Original(f.clone());
+                (f.spliced.original.walk(), Some(f))
+            }
+        })
     }
 
     /// What an `include` directive at `level` brings in: the segments to
@@ -491,30 +603,27 @@ impl<'s> Model<'s> {
     fn collect<'c>(
         &mut self,
         cursor: TreeCursor<'c>,
+        spliced: Option<&'c Arc<SplicedFile>>,
         level: LevelId,
         trees: Option<&'c UnitTrees>,
+        restore: Saved,
     ) {
-        let mut walks = vec![FileWalk::new(cursor, level, (self.base, self.via))];
+        let mut walks = vec![FileWalk::new(cursor, spliced, level, restore)];
         while let Some(w) = walks.last_mut() {
             // The files an include just read come before its next sibling.
             if let Some((file, base, via)) = w.pending.pop() {
                 let level = w.level;
-                if let Some(cursor) = self.enter_file(trees, file, base) {
-                    walks.push(FileWalk::new(cursor, level, (self.base, self.via)));
+                let saved = self.saved();
+                if let Some((cursor, spliced)) = self.enter_file(trees, file, base) {
+                    walks.push(FileWalk::new(cursor, spliced, level, saved));
                     self.base = base;
                     self.via = via;
                 }
                 continue;
             }
-            let on_node = if w.started {
-                self.next_statement(w)
-            } else {
-                w.started = true;
-                w.cursor.goto_first_child()
-            };
-            if !on_node {
+            if !self.next_node(w) {
                 // The file is read: back to the walk that included it.
-                (self.base, self.via) = w.restore;
+                (self.base, self.via, self.reading) = w.restore.clone();
                 walks.pop();
                 continue;
             }
@@ -536,6 +645,9 @@ impl<'s> Model<'s> {
                     if enter_block(&mut w.cursor) {
                         w.open.push((w.level, saved_via));
                         w.level = child;
+                        if w.region.is_some() {
+                            w.region_open += 1;
+                        }
                     } else {
                         self.via = saved_via;
                     }
@@ -551,20 +663,117 @@ impl<'s> Model<'s> {
     }
 
     /// Moves `w`'s cursor to the next node of its file in reading order,
-    /// leaving the blocks that end on the way; false at the end of the file.
-    fn next_statement(&mut self, w: &mut FileWalk<'_>) -> bool {
-        while !w.cursor.goto_next_sibling() {
+    /// leaving the blocks that end on the way, and reading a region's
+    /// statements in place of the original statements it replaces (a file
+    /// re-parsed statement by statement); false at the end of the file.
+    fn next_node(&mut self, w: &mut FileWalk<'_>) -> bool {
+        let mut landed = if w.started {
+            // Where a region of this list may start: after a statement or
+            // the `{` (not after the `}`, which ends the list).
+            if w.region.is_none() && w.cursor.node().kind_id() != kinds().close {
+                w.prev_end = w.cursor.node().end_byte();
+            }
+            w.cursor.goto_next_sibling()
+        } else {
+            w.started = true;
+            w.prev_end = 0;
+            w.cursor.goto_first_child()
+        };
+        loop {
+            if let (Some(i), Some(f)) = (w.region, w.spliced) {
+                if w.region_open == 0 {
+                    if landed && f.spliced.in_region(i, w.cursor.node()) {
+                        return true;
+                    }
+                    landed = self.leave_region(w, f, i);
+                    continue;
+                }
+                if landed {
+                    return true;
+                }
+                // The end of a block of the region's statements.
+                self.close_block(w);
+                landed = w.cursor.goto_next_sibling();
+                continue;
+            }
+            if let Some(f) = w.spliced {
+                // Regions are read in order, each once: one that replaces
+                // no original text starts where it ends.
+                let next = splice::region_from(&f.spliced.regions, w.prev_end)
+                    .filter(|i| *i >= w.next_region);
+                if let Some(i) = next {
+                    w.next_region = i + 1;
+                    landed = self.enter_region(w, f, i, landed);
+                    continue;
+                }
+            }
+            if landed {
+                return true;
+            }
             // The end of a block's statements (or of the file's).
-            w.cursor.goto_parent();
-            let Some((parent, via)) = w.open.pop() else {
+            if w.open.is_empty() {
                 return false;
-            };
-            // From the block up to its directive.
-            w.cursor.goto_parent();
-            self.via = via;
-            w.level = parent;
+            }
+            self.close_block(w);
+            w.prev_end = w.cursor.node().end_byte();
+            landed = w.cursor.goto_next_sibling();
         }
+    }
+
+    /// From the end of a block's statements up to its directive, back at
+    /// the level (and `via`) around it.
+    fn close_block(&mut self, w: &mut FileWalk<'_>) {
+        w.cursor.goto_parent();
+        let (parent, via) = w.open.pop().expect("a block the walk entered");
+        // From the block up to its directive.
+        w.cursor.goto_parent();
+        self.via = via;
+        w.level = parent;
+        if w.region.is_some() {
+            w.region_open -= 1;
+        }
+    }
+
+    /// Reads region `i` of `f` next: the original cursor (on the node it
+    /// `landed` on, if any) is parked past the statements the region
+    /// replaces, and the cursor is on the region's first statement. Says
+    /// whether the cursor is on a node.
+    fn enter_region<'c>(
+        &mut self,
+        w: &mut FileWalk<'c>,
+        f: &'c Arc<SplicedFile>,
+        i: usize,
+        landed: bool,
+    ) -> bool {
+        let old_end = f.spliced.regions[i].old.end;
+        let mut on = landed;
+        while on && w.cursor.node().start_byte() < old_end {
+            on = w.cursor.goto_next_sibling();
+        }
+        w.prev_end = old_end;
+        let Some(statements) = f.spliced.statements(i) else {
+            // Nothing but space and comments-free text: nothing to read.
+            return on;
+        };
+        w.parked = Some((std::mem::replace(&mut w.cursor, statements), on));
+        w.region = Some(i);
+        w.region_open = 0;
+        self.reading = Reading::Region(f.clone(), i);
         true
+    }
+
+    /// Back from region `i` of `f` to the original tree, where
+    /// [`Model::enter_region`] parked it; says whether it is on a node.
+    fn leave_region(&mut self, w: &mut FileWalk<'_>, f: &Arc<SplicedFile>, i: usize) -> bool {
+        let (cursor, on) = w
+            .parked
+            .take()
+            .expect("a region is entered from the original tree");
+        w.cursor = cursor;
+        w.region = None;
+        w.prev_end = f.spliced.regions[i].old.end;
+        self.reading = Reading::Original(f.clone());
+        on
     }
 
     /// Models the directive under the cursor in `level`; says what the
@@ -605,8 +814,8 @@ impl<'s> Model<'s> {
             cursor.goto_parent();
         }
         let name = name.expect("grammar: every directive has a name");
-        let base = self.base;
-        if let Some((at, reason)) = ignore_above(self.source, base, node.start_byte() + base) {
+        let start = self.at(node.start_byte(), Edge::Start);
+        if let Some((at, reason)) = ignore_above(self.source, self.base, start) {
             self.markers_used.insert(at);
             self.ignored.insert(id, reason);
         }
@@ -617,7 +826,7 @@ impl<'s> Model<'s> {
         self.dirs.push(Directive {
             name,
             args,
-            range: node.start_byte() + base..node.end_byte() + base,
+            range: start..self.at(node.end_byte(), Edge::End),
             level,
             block: None,
             via: self.via,
@@ -640,7 +849,7 @@ impl<'s> Model<'s> {
             owner: Some(id),
             parent: Some(level),
             statements: Vec::new(),
-            close: block.end_byte().saturating_sub(1) + base,
+            close: self.at(block.end_byte().saturating_sub(1), Edge::Start),
         });
         self.dirs[id].block = Some(child);
         if is_lua {
@@ -663,39 +872,44 @@ impl<'s> Model<'s> {
         node: Node<'_>,
         block: Option<Node<'_>>,
     ) -> Option<(usize, Option<String>)> {
-        let file_text = &self.source.text[self.base..];
+        let text = &self.source.text;
         // Read from the text, not through `next_sibling`: tree-sitter finds
         // a node's sibling from the root down, which made the walk
         // quadratic in the statements of a block (an `http` with thousands
         // of servers). nginx's tokenizer makes a `#` that starts a token a
         // comment to the end of its line, so the text says it exactly.
         let marker = |from: usize| -> Option<(usize, Option<String>)> {
-            let comment = comment_on_line(file_text, from)?;
-            let text = std::str::from_utf8(&file_text[comment.clone()]).ok()?;
-            match ignore::read_marker(text) {
-                ignore::Marker::Exact(reason) => Some((comment.start + self.base, reason)),
+            let comment = comment_on_line(text, from)?;
+            let line = std::str::from_utf8(&text[comment.clone()]).ok()?;
+            match ignore::read_marker(line) {
+                ignore::Marker::Exact(reason) => Some((comment.start, reason)),
                 _ => None,
             }
         };
         let one_line = node.start_position().row == node.end_position().row;
         if block.is_none() || one_line {
-            if let Some(found) = marker(node.end_byte()) {
+            if let Some(found) = marker(self.at(node.end_byte(), Edge::End)) {
                 return Some(found);
             }
         }
-        marker(block?.start_byte() + 1)
+        marker(self.at(block?.start_byte() + 1, Edge::End))
     }
 
     /// Reads a comment of the walk: a near miss is a warning at once; a
     /// real marker is remembered with why it would mark nothing, so that
     /// `finish` can warn about it if no directive took it.
     fn comment(&mut self, node: Node<'_>) {
-        let base = self.base;
-        let file_text = &self.source.text[base..];
+        // The text the tree was parsed from: its nodes' positions are in it.
+        let reading = self.reading.clone();
+        let file_text: &[u8] = match &reading {
+            Reading::Whole => &self.source.text[self.base..],
+            Reading::Original(f) => &f.original.text,
+            Reading::Region(f, _) => &f.spliced.text,
+        };
         let Ok(text) = std::str::from_utf8(&file_text[node.byte_range()]) else {
             return;
         };
-        let at = node.start_byte() + base;
+        let at = self.at(node.start_byte(), Edge::Start);
         match ignore::read_marker(text) {
             ignore::Marker::Plain => {}
             ignore::Marker::NearMiss(head) => {
@@ -711,7 +925,7 @@ impl<'s> Model<'s> {
 
     fn word(&self, node: Node) -> Word<'s> {
         let source: &'s Source = self.source;
-        let range = node.start_byte() + self.base..node.end_byte() + self.base;
+        let range = self.at(node.start_byte(), Edge::Start)..self.at(node.end_byte(), Edge::End);
         let raw = &source.text[range.clone()];
         let quote = match raw.first() {
             Some(b'"') if node.kind_id() == kinds().string => Some('"'),
@@ -1021,6 +1235,20 @@ enum Next {
 /// One file the model's walk is reading.
 struct FileWalk<'c> {
     cursor: TreeCursor<'c>,
+    /// The file's splice, if it was re-parsed statement by statement: the
+    /// cursor starts on its original tree.
+    spliced: Option<&'c Arc<SplicedFile>>,
+    /// While a region's statements are read: the region, the blocks
+    /// entered among them (0: at its top level), and the original tree's
+    /// cursor parked past what it replaces (and whether on a node).
+    region: Option<usize>,
+    region_open: usize,
+    parked: Option<(TreeCursor<'c>, bool)>,
+    /// The first region not read yet.
+    next_region: usize,
+    /// On the original tree: where the statement (or `{`) before the
+    /// cursor ends, where a region of its list may start.
+    prev_end: usize,
     /// Whether the cursor has moved from the file's root yet.
     started: bool,
     /// The blocks the cursor is in: the level to return to and the `via`
@@ -1028,8 +1256,9 @@ struct FileWalk<'c> {
     open: Vec<(LevelId, Option<DirId>)>,
     /// The level of the statements under the cursor.
     level: LevelId,
-    /// The including walk's base and `via`, restored when this file ends.
-    restore: (usize, Option<DirId>),
+    /// The including walk's base, `via` and reading, restored when this
+    /// file ends.
+    restore: Saved,
     /// The files the include under the cursor reads and that are not yet
     /// read, the next one last, each with its base and `via`.
     pending: Vec<(crate::model::workspace::FileId, usize, Option<DirId>)>,
@@ -1037,9 +1266,20 @@ struct FileWalk<'c> {
 
 impl<'c> FileWalk<'c> {
     /// A walk from the root of a file, reading into `level`.
-    fn new(cursor: TreeCursor<'c>, level: LevelId, restore: (usize, Option<DirId>)) -> Self {
+    fn new(
+        cursor: TreeCursor<'c>,
+        spliced: Option<&'c Arc<SplicedFile>>,
+        level: LevelId,
+        restore: Saved,
+    ) -> Self {
         FileWalk {
             cursor,
+            spliced,
+            region: None,
+            region_open: 0,
+            parked: None,
+            next_region: 0,
+            prev_end: 0,
             started: false,
             open: Vec::new(),
             level,
@@ -1180,6 +1420,8 @@ struct Kinds {
     string: u16,
     block: u16,
     lua_block: u16,
+    /// The `}` that ends a block.
+    close: u16,
 }
 
 fn kinds() -> &'static Kinds {
@@ -1192,6 +1434,7 @@ fn kinds() -> &'static Kinds {
         string: kind_id("string", true),
         block: kind_id("block", true),
         lua_block: kind_id("lua_block", true),
+        close: kind_id("}", false),
     })
 }
 

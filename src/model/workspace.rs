@@ -31,7 +31,9 @@ use tree_sitter::Tree;
 
 use crate::syntax::edit::Edit;
 use crate::syntax::parse::{self, SyntaxError};
+use crate::syntax::query::Matches;
 use crate::syntax::source::Source;
+use crate::syntax::splice::{self, Spliced};
 
 /// A file of the run, by the order it was first reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -132,6 +134,10 @@ pub struct File {
     pub includes: Arc<[IncludeSite]>,
     /// The deepest nesting of its blocks (0 for a file without any).
     pub depth: usize,
+    /// What the queries match in its tree, once a model has read it: a
+    /// statement-by-statement re-parse of the file carries them over
+    /// rather than querying the whole original tree again.
+    pub matches: std::sync::OnceLock<Matches>,
     /// The file's state when it was read (`None` for text not read from a
     /// path): a write replaces it only while it still matches.
     pub stamp: Option<crate::model::files::Stamp>,
@@ -150,10 +156,10 @@ impl File {
         let source = Source::new(shown.clone(), text);
         let tree = parse::parse_incremental(&source, old);
         let (includes, depth) = match &tree {
-            Ok(tree) => include_sites(&source, tree),
+            Ok(tree) => include_sites(&source.text, tree.root_node(), [(0, 0..usize::MAX)]),
             Err(_) => (Vec::new(), 0),
         };
-        let tree = tree.map(TreeSlot::new);
+        let tree = tree.map(|tree| TreeSlot::new(Syntax::Whole(tree)));
         File {
             id,
             shown,
@@ -162,8 +168,68 @@ impl File {
             tree,
             includes: includes.into(),
             depth,
+            matches: std::sync::OnceLock::new(),
             stamp: None,
         }
+    }
+}
+
+impl File {
+    /// `original` rewritten by `edits` (normalized) into `text`, re-parsed
+    /// statement by statement from its tree; the text back where the
+    /// splice declines (the caller parses it whole).
+    fn spliced(
+        original: &File,
+        tree: &Tree,
+        edits: &[Edit],
+        text: Vec<u8>,
+    ) -> Result<File, Vec<u8>> {
+        let source = Source::new(original.shown.clone(), text);
+        let Some(spliced) = splice::splice(&original.source.text, tree, edits, &source) else {
+            return Err(source.text);
+        };
+        // The includes: the original's outside every region, carried over,
+        // and those of the regions' statements.
+        let regions = &spliced.regions;
+        let mut includes: Vec<IncludeSite> = original
+            .includes
+            .iter()
+            .filter(|site| !splice::replaced(regions, site.start))
+            .map(|site| IncludeSite {
+                start: splice::new_offset(regions, site.start, splice::Edge::Start),
+                ..site.clone()
+            })
+            .collect();
+        let (mut found, deepest) = include_sites(
+            &spliced.text,
+            spliced.fragments.root_node(),
+            regions
+                .iter()
+                .map(|r| (r.depth, r.parsed..r.parsed + r.new.len())),
+        );
+        for site in &mut found {
+            site.start = splice::from_fragments(regions, site.start);
+        }
+        includes.extend(found);
+        includes.sort_by_key(|s| s.start);
+        Ok(File {
+            id: original.id,
+            shown: original.shown.clone(),
+            real: original.real.clone(),
+            source: Arc::new(source),
+            tree: Ok(TreeSlot::new(Syntax::Spliced(Arc::new(SplicedFile {
+                spliced,
+                original: original.source.clone(),
+                original_matches: original.matches.get().cloned(),
+            })))),
+            includes: includes.into(),
+            // At most: a region may have replaced the file's deepest block
+            // (upkeep's edits never take nesting away, and a bound too
+            // high fails a run rather than passing one).
+            depth: original.depth.max(deepest),
+            matches: std::sync::OnceLock::new(),
+            stamp: None,
+        })
     }
 }
 
@@ -175,16 +241,46 @@ impl File {
 /// it gives a handle of its own (tree-sitter counts references), which
 /// keeps the tree alive while it is read.
 #[derive(Debug)]
-pub struct TreeSlot(std::sync::Mutex<Option<Tree>>);
+pub struct TreeSlot(std::sync::Mutex<Option<Syntax>>);
+
+/// A parsed file's syntax: one tree of its text, or (a rewritten file
+/// re-parsed statement by statement, `syntax::splice`) the tree of the
+/// text it was edited from and the tree of the statements the edits
+/// touched.
+#[derive(Debug, Clone)]
+pub enum Syntax {
+    Whole(Tree),
+    Spliced(Arc<SplicedFile>),
+}
+
+/// A file re-parsed statement by statement: the splice, and the text
+/// the original tree was parsed from (its nodes' text).
+#[derive(Debug)]
+pub struct SplicedFile {
+    pub spliced: Spliced,
+    pub original: Arc<Source>,
+    /// What the queries matched in the original tree, if a model read it.
+    pub original_matches: Option<Matches>,
+}
 
 impl TreeSlot {
-    fn new(tree: Tree) -> TreeSlot {
-        TreeSlot(std::sync::Mutex::new(Some(tree)))
+    fn new(syntax: Syntax) -> TreeSlot {
+        TreeSlot(std::sync::Mutex::new(Some(syntax)))
     }
 
-    /// The tree; `None` once dropped.
-    pub fn get(&self) -> Option<Tree> {
+    /// The file's syntax; `None` once dropped.
+    pub fn syntax(&self) -> Option<Syntax> {
         self.0.lock().expect("no panic while held").clone()
+    }
+
+    /// The tree of the whole text; `None` once dropped, and for a file
+    /// re-parsed statement by statement (only rewritten files are, and
+    /// only their model reads them).
+    pub fn get(&self) -> Option<Tree> {
+        match self.syntax()? {
+            Syntax::Whole(tree) => Some(tree),
+            Syntax::Spliced(_) => None,
+        }
     }
 
     fn release(&self) {
@@ -194,7 +290,7 @@ impl TreeSlot {
 
 impl Clone for TreeSlot {
     fn clone(&self) -> TreeSlot {
-        TreeSlot(std::sync::Mutex::new(self.get()))
+        TreeSlot(std::sync::Mutex::new(self.syntax()))
     }
 }
 
@@ -203,10 +299,19 @@ impl Clone for TreeSlot {
 /// all over the file (one per 4 KiB or more: a generated config with
 /// thousands of locations) telling the old tree about each costs more than
 /// it saves, and a fresh parse is faster (stages bench: 230 ms -> 205 ms,
-/// 2.5 MB). The one rule for both the re-parse and which trees a run may
-/// drop before it.
-pub fn reparsed_incrementally(edits: &[Edit], text_len: usize) -> bool {
+/// 2.5 MB), and re-parsing only the statements the edits touch faster
+/// still (`syntax::splice`: 146 -> 97 ms).
+fn reparsed_incrementally(edits: &[Edit], text_len: usize) -> bool {
     edits.len() <= text_len / 4096
+}
+
+/// How [`Workspace::with_edits`] parses a rewritten file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reparse {
+    /// From its old tree where the run still holds it.
+    FromOldTree,
+    /// The whole text afresh (the check that the other way reads the same).
+    Whole,
 }
 
 /// A file [`Workspace::read`] found: one already held, or a new one (not
@@ -346,22 +451,31 @@ impl Workspace {
 
     /// A copy whose files are rewritten with `edits` (normalized, in file
     /// offsets): the rewritten tree, to be planned and observed again.
-    /// Unchanged files are shared, changed ones re-parsed incrementally from
-    /// their old trees. Includes resolve as they did here.
-    pub fn with_edits(&self, edits: &HashMap<FileId, &[Edit]>) -> Workspace {
+    /// Unchanged files are shared; a changed one is re-parsed from its old
+    /// tree, incrementally for a few edits, else statement by statement
+    /// (`syntax::splice`), or whole where that declines (or `reparse` says
+    /// so). Includes resolve as they did here.
+    pub fn with_edits(&self, edits: &HashMap<FileId, &[Edit]>, reparse: Reparse) -> Workspace {
         let rewrite = |(id, edits): (&FileId, &&[Edit])| {
             let f = self.file(*id);
             let text = crate::syntax::edit::apply(&f.source.text, edits);
-            // A tree the run dropped is parsed afresh: slower for a few
-            // edits, the same text either way.
-            let old = f
-                .tree
-                .as_ref()
-                .ok()
-                .filter(|_| reparsed_incrementally(edits, f.source.text.len()))
-                .and_then(TreeSlot::get)
-                .map(|tree| parse::edited_tree(&f.source, &tree, edits));
-            let file = File::parsed(*id, f.shown.clone(), f.real.clone(), text, old.as_ref());
+            // A tree the run dropped is parsed afresh: slower, the same
+            // text either way.
+            let old = match reparse {
+                Reparse::FromOldTree => f.tree.as_ref().ok().and_then(TreeSlot::get),
+                Reparse::Whole => None,
+            };
+            let file = match old {
+                Some(tree) if reparsed_incrementally(edits, f.source.text.len()) => {
+                    let edited = parse::edited_tree(&f.source, &tree, edits);
+                    File::parsed(*id, f.shown.clone(), f.real.clone(), text, Some(&edited))
+                }
+                Some(tree) => match File::spliced(f, &tree, edits, text) {
+                    Ok(file) => file,
+                    Err(text) => File::parsed(*id, f.shown.clone(), f.real.clone(), text, None),
+                },
+                None => File::parsed(*id, f.shown.clone(), f.real.clone(), text, None),
+            };
             (*id, file)
         };
         // Several rewritten files: parsed on every core; one, on this
@@ -395,18 +509,15 @@ impl Workspace {
         }
     }
 
-    /// Drops the trees of the files that `edits` rewrite and that are
-    /// parsed afresh: for the run's only unit once it is modelled, when
+    /// Drops this workspace's hold on the trees of the files that `edits`
+    /// rewrite, once they are re-parsed: for the run's only unit, when
     /// nothing else of the run models these files again. An unchanged
-    /// file keeps its tree (the model of the output reads it, shared), and
-    /// so does one an incremental re-parse starts from.
+    /// file keeps its tree (the model of the output reads it, shared); a
+    /// rewritten file re-parsed statement by statement holds its original
+    /// tree itself, until its own model is built.
     pub fn release_original_trees(&self, edits: &HashMap<FileId, &[Edit]>) {
-        for (id, edits) in edits {
-            let f = self.file(*id);
-            if reparsed_incrementally(edits, f.source.text.len()) {
-                continue;
-            }
-            if let Ok(tree) = &f.tree {
+        for id in edits.keys() {
+            if let Ok(tree) = &self.file(*id).tree {
                 tree.release();
             }
         }
@@ -795,42 +906,64 @@ impl Builder {
 }
 
 /// The `include NAME;` directives of a parsed file, at any depth, and the
-/// deepest nesting of its blocks.
-fn include_sites(source: &Source, tree: &Tree) -> (Vec<IncludeSite>, usize) {
+/// deepest nesting of its blocks. `lists`: where to read statements of
+/// `root`'s top level, each a depth and the byte range its statements
+/// start in (the whole tree's: depth 0, everything; a splice's fragments:
+/// one per region, at the region's depth).
+fn include_sites(
+    text: &[u8],
+    root: tree_sitter::Node,
+    lists: impl IntoIterator<Item = (usize, Range<usize>)>,
+) -> (Vec<IncludeSite>, usize) {
     let mut out = Vec::new();
-    let mut cursor = tree.walk();
+    let mut cursor = root.walk();
     let mut deepest = 0;
-    let mut stack = vec![(tree.root_node(), 0)];
-    while let Some((node, depth)) = stack.pop() {
+    let mut stack: Vec<(tree_sitter::Node, usize)> = Vec::new();
+    for (depth, range) in lists {
         deepest = deepest.max(depth);
-        let mut children = Vec::new();
-        for child in node.named_children(&mut cursor) {
-            children.push(child);
+        cursor.reset(root);
+        if cursor.goto_first_child_for_byte(range.start).is_none() {
+            continue;
         }
-        for child in children.into_iter().rev() {
-            if child.kind() == "directive" {
-                let name = child.child_by_field_name("name");
-                let is_include = name.is_some_and(|n| &source.text[n.byte_range()] == b"include");
-                if is_include {
-                    let mut args = Vec::new();
-                    let mut c = child.walk();
-                    for a in child.children_by_field_name("argument", &mut c) {
-                        args.push(a);
-                    }
-                    if let [arg] = args.as_slice() {
-                        out.push(IncludeSite {
-                            start: child.start_byte(),
-                            name: word_value(
-                                &source.text[arg.byte_range()],
-                                arg.kind() == "string",
-                            ),
-                            depth,
-                        });
-                    }
-                } else if let Some(block) = child.child_by_field_name("block") {
-                    stack.push((block, depth + 1));
-                }
+        loop {
+            let node = cursor.node();
+            if node.start_byte() >= range.end {
+                break;
             }
+            stack.push((node, depth));
+            if !cursor.goto_next_sibling() {
+                break;
+            }
+        }
+    }
+    // Statements, each with the blocks around it, read last to first.
+    stack.reverse();
+    while let Some((child, depth)) = stack.pop() {
+        if child.kind() != "directive" {
+            continue;
+        }
+        let name = child.child_by_field_name("name");
+        let is_include = name.is_some_and(|n| &text[n.byte_range()] == b"include");
+        if is_include {
+            let mut args = Vec::new();
+            let mut c = child.walk();
+            for a in child.children_by_field_name("argument", &mut c) {
+                args.push(a);
+            }
+            if let [arg] = args.as_slice() {
+                out.push(IncludeSite {
+                    start: child.start_byte(),
+                    name: word_value(&text[arg.byte_range()], arg.kind() == "string"),
+                    depth,
+                });
+            }
+        } else if let Some(block) = child.child_by_field_name("block") {
+            deepest = deepest.max(depth + 1);
+            let mut inner = Vec::new();
+            for statement in block.named_children(&mut cursor) {
+                inner.push((statement, depth + 1));
+            }
+            stack.extend(inner.into_iter().rev());
         }
     }
     out.sort_by_key(|s| s.start);

@@ -73,6 +73,9 @@ pub struct Spliced {
     pub original: Tree,
     /// The regions' statements, each region at its `parsed` offset.
     pub fragments: Tree,
+    /// The text `fragments` was parsed from: the regions' new texts one
+    /// after another, a newline after each.
+    pub text: Vec<u8>,
     /// Sorted, apart.
     pub regions: Arc<[Region]>,
 }
@@ -102,6 +105,19 @@ pub fn new_offset(regions: &[Region], old: usize, edge: Edge) -> usize {
         None => old,
         Some(i) => old - regions[i].old.end + regions[i].new.end,
     }
+}
+
+/// Where `at`, a position of the fragments' text, is in the new text.
+pub fn from_fragments(regions: &[Region], at: usize) -> usize {
+    let i = regions.partition_point(|r| r.parsed + r.new.len() <= at);
+    regions[i].to_new(at)
+}
+
+/// Whether `old`, where a statement of the original text starts, is in a
+/// region (the statement is replaced by what the region reads).
+pub fn replaced(regions: &[Region], old: usize) -> bool {
+    let i = regions.partition_point(|r| r.old.end <= old);
+    regions.get(i).is_some_and(|r| r.old.start <= old)
 }
 
 /// The region that starts at `old` (the end of a statement, or where a
@@ -217,6 +233,7 @@ pub fn splice(old: &[u8], tree: &Tree, edits: &[Edit], new: &Source) -> Option<S
     Some(Spliced {
         original: tree.clone(),
         fragments,
+        text,
         regions: regions.into(),
     })
 }
