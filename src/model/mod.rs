@@ -220,6 +220,10 @@ pub struct Model<'s> {
     /// While building: how positions and text of the tree being walked
     /// are read.
     reading: Reading,
+    /// While building: how many regions came before the last position
+    /// read from an original tree (where to look first for the next; an
+    /// atomic only so that a built model can be shared between threads).
+    region_hint: std::sync::atomic::AtomicUsize,
     /// While building: the unit whose includes the walk follows. The
     /// workspace with the trees is an argument of the walk, not a field,
     /// so that the model borrows only the unit's text and a tree can be
@@ -409,6 +413,7 @@ impl<'s> Model<'s> {
             base: 0,
             via: None,
             reading: Reading::Whole,
+            region_hint: std::sync::atomic::AtomicUsize::new(0),
             unit,
         }
     }
@@ -526,7 +531,12 @@ impl<'s> Model<'s> {
         self.base
             + match &self.reading {
                 Reading::Whole => offset,
-                Reading::Original(f) => splice::new_offset(&f.spliced.regions, offset, edge),
+                Reading::Original(f) => {
+                    let hint = self.region_hint.load(std::sync::atomic::Ordering::Relaxed);
+                    let (at, hint) = splice::new_offset_near(&f.spliced.regions, offset, edge, hint);
+                    self.region_hint.store(hint, std::sync::atomic::Ordering::Relaxed);
+                    at
+                }
                 Reading::Region(f, i) => f.spliced.regions[*i].to_new(offset),
             }
     }

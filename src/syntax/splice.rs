@@ -94,17 +94,34 @@ pub enum Edge {
 /// Where `old`, a position of the original text outside every region's
 /// inside, is in the new text.
 pub fn new_offset(regions: &[Region], old: usize, edge: Edge) -> usize {
-    let before = match edge {
-        Edge::Start => regions.partition_point(|r| r.old.end <= old),
+    new_offset_near(regions, old, edge, 0).0
+}
+
+/// [`new_offset`], and how many regions come before `old`; `hint` is
+/// where to look first (the previous answer's count: a walk in reading
+/// order asks about the same region or the next, and a search over
+/// thousands of regions for every word cost a third of the walk).
+pub fn new_offset_near(regions: &[Region], old: usize, edge: Edge, hint: usize) -> (usize, usize) {
+    let is_before = |r: &Region| match edge {
+        Edge::Start => r.old.end <= old,
         // Past a region that ends here, not past text put here.
-        Edge::End => {
-            regions.partition_point(|r| r.old.end < old || (r.old.end == old && !r.old.is_empty()))
-        }
+        Edge::End => r.old.end < old || (r.old.end == old && !r.old.is_empty()),
     };
-    match before.checked_sub(1) {
+    let is_count = |k: usize| {
+        (k == 0 || is_before(&regions[k - 1])) && regions.get(k).is_none_or(|r| !is_before(r))
+    };
+    let before = if hint <= regions.len() && is_count(hint) {
+        hint
+    } else if hint < regions.len() && is_count(hint + 1) {
+        hint + 1
+    } else {
+        regions.partition_point(is_before)
+    };
+    let new = match before.checked_sub(1) {
         None => old,
         Some(i) => old - regions[i].old.end + regions[i].new.end,
-    }
+    };
+    (new, before)
 }
 
 /// Where `at`, a position of the fragments' text, is in the new text.
