@@ -29,7 +29,7 @@ use std::sync::Arc;
 use tree_sitter::{Node, Tree, TreeCursor};
 
 use crate::model::workspace::{Inclusion, SplicedFile, Syntax, Unit, Workspace};
-use crate::syntax::query::{self, Matches};
+use crate::syntax::query;
 use crate::syntax::source::Source;
 use crate::syntax::splice::{self, Edge};
 use crate::vocab::fast::FastMap;
@@ -181,11 +181,9 @@ pub struct Model<'s> {
     pub root_role: RootRole,
     /// The directives `queries/*.scm` match, by id, in source order.
     pub index: Index,
-    /// While building: what the queries matched, as offsets into the
-    /// unit's text, and every file the walk read with where its text
-    /// starts in the unit's (a file included in several places is queried
-    /// once and placed at each).
-    matched: Matches,
+    /// While building: every file the walk read with where its text
+    /// starts in the unit's (a file included in several places is read at
+    /// each).
     walked: Vec<(crate::model::workspace::FileId, usize)>,
     /// Directives without a block, by level and name, in order: a tree's
     /// `http` level holds thousands of included servers, and every
@@ -249,35 +247,15 @@ enum Reading {
     Region(Arc<SplicedFile>, usize),
 }
 
-/// What the queries match in a file re-parsed statement by statement, in
-/// the rewritten text's positions: in its original tree outside every
-/// region, carried over, and in the regions' statements.
-fn spliced_matches(f: &SplicedFile) -> Matches {
-    let regions = &f.spliced.regions;
-    let original = match &f.original_matches {
-        Some(matches) => matches.clone(),
-        None => query::queries().run(f.spliced.original.root_node(), &f.original.text),
-    };
-    let fragments = query::queries().run(f.spliced.fragments.root_node(), &f.spliced.text);
-    let mut out = Matches::default();
-    for (all, original, fragments) in [
-        (&mut out.pass, &original.pass, &fragments.pass),
-        (&mut out.upstream, &original.upstream, &fragments.upstream),
-        (&mut out.map, &original.map, &fragments.map),
-    ] {
-        for &at in original {
-            if !splice::replaced(regions, at) {
-                all.push(splice::new_offset(regions, at, Edge::Start));
-            }
-        }
-        all.extend(
-            fragments
-                .iter()
-                .map(|&at| splice::from_fragments(regions, at)),
-        );
-        all.sort_unstable();
+/// The text the tree being walked was parsed from: its nodes' positions
+/// are in it (a file of the unit's text from `base`, a spliced file's
+/// original text, or the text of its regions).
+fn tree_text<'a>(reading: &'a Reading, source: &'a Source, base: usize) -> &'a [u8] {
+    match reading {
+        Reading::Whole => &source.text[base..],
+        Reading::Original(f) => &f.original.text,
+        Reading::Region(f, _) => &f.spliced.text,
     }
-    out
 }
 
 /// What a walk puts back when the file it reads ends: the including
@@ -300,15 +278,10 @@ impl<'s> Model<'s> {
     /// The model of one file read alone (its includes unseen).
     pub fn build(source: &'s Source, tree: &Tree) -> Model<'s> {
         let mut model = Model::empty(source, source.text.len(), None);
-        let (matched, ()) = crate::par::join(
-            crate::par::worth_splitting(source.text.len()),
-            || query::queries().run(tree.root_node(), &source.text),
-            || {
-                let restore = model.saved();
-                model.collect(tree.walk(), None, ROOT, None, restore)
-            },
-        );
-        model.matched = matched;
+        let restore = model.saved();
+        model.collect(tree.walk(), None, ROOT, None, restore);
+        #[cfg(debug_assertions)]
+        model.index_is_the_queries(query::queries().run(tree.root_node(), &source.text));
         model.finish()
     }
 
@@ -341,47 +314,32 @@ impl<'s> Model<'s> {
                 ))
             })
             .collect();
-        // Each file's query pass on its own tree, on the other cores while
-        // the walk reads the unit in order (the two cost about the same);
-        // the matches are placed at every inclusion the walk saw.
-        let query = |(id, syntax): (&crate::model::workspace::FileId, &Syntax)| {
-            let file = ws.file(*id);
-            let matches = file.matches.get_or_init(|| match syntax {
-                Syntax::Whole(tree) => query::queries().run(tree.root_node(), &file.source.text),
-                Syntax::Spliced(f) => spliced_matches(f),
-            });
-            (*id, matches.clone())
-        };
-        let (matched_in, ()) = crate::par::join(
-            crate::par::worth_splitting(unit.source.text.len()),
-            || -> HashMap<_, _> {
-                let trees: Vec<_> = trees.iter().collect();
-                crate::par::map(&trees, |&file| query(file))
-                    .into_iter()
-                    .collect()
-            },
-            || {
-                for (i, segment) in unit.segments.iter().enumerate() {
-                    if segment.included_by.is_none() {
-                        if i > 0 {
-                            model.levels[ROOT].close = segment.base + segment.len;
-                        }
-                        model.walk_file(&trees, segment.file, segment.base, ROOT, None);
-                    }
+        for (i, segment) in unit.segments.iter().enumerate() {
+            if segment.included_by.is_none() {
+                if i > 0 {
+                    model.levels[ROOT].close = segment.base + segment.len;
                 }
-            },
-        );
-        for (file, base) in std::mem::take(&mut model.walked) {
-            // The walk reads only files that parsed, and the unit lists
-            // every file it reads.
-            let here = &matched_in[&file];
-            for (all, here) in [
-                (&mut model.matched.pass, &here.pass),
-                (&mut model.matched.upstream, &here.upstream),
-                (&mut model.matched.map, &here.map),
-            ] {
-                all.extend(here.iter().map(|start| start + base));
+                model.walk_file(&trees, segment.file, segment.base, ROOT, None);
             }
+        }
+        // Every debug build holds the walk's matches to a query pass over
+        // each file's whole tree, placed at each inclusion the walk read
+        // (files re-parsed statement by statement are held to a whole
+        // parse by `check::verify` instead).
+        #[cfg(debug_assertions)]
+        if trees.values().all(|t| matches!(t, Syntax::Whole(_))) {
+            let mut all = query::Matches::default();
+            for (file, base) in &model.walked {
+                let Syntax::Whole(tree) = &trees[file] else {
+                    unreachable!("checked above");
+                };
+                let here = query::queries().run(tree.root_node(), &ws.file(*file).source.text);
+                all.pass.extend(here.pass.iter().map(|at| at + base));
+                all.upstream
+                    .extend(here.upstream.iter().map(|at| at + base));
+                all.map.extend(here.map.iter().map(|at| at + base));
+            }
+            model.index_is_the_queries(all);
         }
         model.finish()
     }
@@ -399,7 +357,6 @@ impl<'s> Model<'s> {
             dirs: Vec::new(),
             root_role: RootRole::Fragment,
             index: Index::default(),
-            matched: Matches::default(),
             walked: Vec::new(),
             by_name: FastMap::default(),
             plain: Vec::new(),
@@ -430,31 +387,6 @@ impl<'s> Model<'s> {
             }
         }
         self.ignore_misses.sort();
-        // Directive by start offset, while the matches are resolved (kept,
-        // it held an entry per directive for the model's whole life).
-        let by_start: FastMap<usize, DirId> = self
-            .dirs
-            .iter()
-            .enumerate()
-            .map(|(id, d)| (d.range.start, DirId::new(id)))
-            .collect();
-        // A match the walk did not model (inside a Lua block's text, say)
-        // is not a directive nginx reads as one.
-        let matched = std::mem::take(&mut self.matched);
-        let ids = |starts: &[usize]| -> Vec<DirId> {
-            let mut ids: Vec<DirId> = starts
-                .iter()
-                .filter_map(|s| by_start.get(s).copied())
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids
-        };
-        self.index = Index {
-            pass: ids(&matched.pass),
-            upstream: ids(&matched.upstream),
-            map: ids(&matched.map),
-        };
         self.plain = vec![Vec::new(); self.levels.len()];
         // At most one entry per directive without a block (most levels
         // name each directive once): reserved rather than rehashed as it
@@ -476,6 +408,38 @@ impl<'s> Model<'s> {
         }
         self.unit = None;
         self
+    }
+
+    /// The check that the walk's query matches (`directive`) are what a
+    /// query pass over the tree finds, `matched` its starts in the unit's
+    /// text: a match the walk did not model (inside a Lua block's text,
+    /// say) is not a directive nginx reads as one.
+    #[cfg(debug_assertions)]
+    fn index_is_the_queries(&self, matched: query::Matches) {
+        let by_start: HashMap<usize, DirId> = self
+            .dirs
+            .iter()
+            .enumerate()
+            .map(|(id, d)| (d.range.start, DirId::new(id)))
+            .collect();
+        let ids = |starts: &[usize]| -> Vec<DirId> {
+            let mut ids: Vec<DirId> = starts
+                .iter()
+                .filter_map(|s| by_start.get(s).copied())
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        let passed = Index {
+            pass: ids(&matched.pass),
+            upstream: ids(&matched.upstream),
+            map: ids(&matched.map),
+        };
+        assert_eq!(
+            self.index, passed,
+            "the walk's query matches are not the query pass's"
+        );
     }
 
     /// Everything the model read, as text (maps in order), for the check
@@ -533,8 +497,10 @@ impl<'s> Model<'s> {
                 Reading::Whole => offset,
                 Reading::Original(f) => {
                     let hint = self.region_hint.load(std::sync::atomic::Ordering::Relaxed);
-                    let (at, hint) = splice::new_offset_near(&f.spliced.regions, offset, edge, hint);
-                    self.region_hint.store(hint, std::sync::atomic::Ordering::Relaxed);
+                    let (at, hint) =
+                        splice::new_offset_near(&f.spliced.regions, offset, edge, hint);
+                    self.region_hint
+                        .store(hint, std::sync::atomic::Ordering::Relaxed);
                     at
                 }
                 Reading::Region(f, i) => f.spliced.regions[*i].to_new(offset),
@@ -833,6 +799,21 @@ impl<'s> Model<'s> {
             self.markers_used.insert(at);
             self.ignored.entry(id).or_insert(reason);
         }
+        // The queries are asked only about names they may match (the walk
+        // is the one visit of every directive).
+        if !is_lua && query::may_match(&self.source.text[name.range.clone()]) {
+            let reading = self.reading.clone();
+            let text = tree_text(&reading, self.source, self.base);
+            let index = &mut self.index;
+            query::queries().directive_matches(node, text, |file| {
+                match file {
+                    query::QueryFile::Pass => &mut index.pass,
+                    query::QueryFile::Upstream => &mut index.upstream,
+                    query::QueryFile::Map => &mut index.map,
+                }
+                .push(id)
+            });
+        }
         self.dirs.push(Directive {
             name,
             args,
@@ -911,11 +892,7 @@ impl<'s> Model<'s> {
     fn comment(&mut self, node: Node<'_>) {
         // The text the tree was parsed from: its nodes' positions are in it.
         let reading = self.reading.clone();
-        let file_text: &[u8] = match &reading {
-            Reading::Whole => &self.source.text[self.base..],
-            Reading::Original(f) => &f.original.text,
-            Reading::Region(f, _) => &f.spliced.text,
-        };
+        let file_text = tree_text(&reading, self.source, self.base);
         let Ok(text) = std::str::from_utf8(&file_text[node.byte_range()]) else {
             return;
         };

@@ -31,7 +31,6 @@ use tree_sitter::Tree;
 
 use crate::syntax::edit::Edit;
 use crate::syntax::parse::{self, SyntaxError};
-use crate::syntax::query::Matches;
 use crate::syntax::source::Source;
 use crate::syntax::splice::{self, Spliced};
 
@@ -134,10 +133,6 @@ pub struct File {
     pub includes: Arc<[IncludeSite]>,
     /// The deepest nesting of its blocks (0 for a file without any).
     pub depth: usize,
-    /// What the queries match in its tree, once a model has read it: a
-    /// statement-by-statement re-parse of the file carries them over
-    /// rather than querying the whole original tree again.
-    pub matches: std::sync::OnceLock<Matches>,
     /// The file's state when it was read (`None` for text not read from a
     /// path): a write replaces it only while it still matches.
     pub stamp: Option<crate::model::files::Stamp>,
@@ -168,7 +163,6 @@ impl File {
             tree,
             includes: includes.into(),
             depth,
-            matches: std::sync::OnceLock::new(),
             stamp: None,
         }
     }
@@ -220,14 +214,12 @@ impl File {
             tree: Ok(TreeSlot::new(Syntax::Spliced(Arc::new(SplicedFile {
                 spliced,
                 original: original.source.clone(),
-                original_matches: original.matches.get().cloned(),
             })))),
             includes: includes.into(),
             // At most: a region may have replaced the file's deepest block
             // (upkeep's edits never take nesting away, and a bound too
             // high fails a run rather than passing one).
             depth: original.depth.max(deepest),
-            matches: std::sync::OnceLock::new(),
             stamp: None,
         })
     }
@@ -259,8 +251,6 @@ pub enum Syntax {
 pub struct SplicedFile {
     pub spliced: Spliced,
     pub original: Arc<Source>,
-    /// What the queries matched in the original tree, if a model read it.
-    pub original_matches: Option<Matches>,
 }
 
 impl TreeSlot {

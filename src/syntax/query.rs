@@ -2,9 +2,12 @@
 //! directives upkeep looks for. The model's index (`Model::index`) is built
 //! from their matches; nothing else in the program lists those directives.
 //!
-//! The files are compiled once, together, as one multi-pattern query, so a
-//! tree is traversed once whatever the number of files; each match is
-//! routed back to its file by pattern index. Every file captures its
+//! The files are compiled once, together, as one multi-pattern query; each
+//! match is routed back to its file by pattern index. The model's walk asks
+//! the query about each directive whose name a file's predicate may admit
+//! ([`may_match`], [`Queries::directive_matches`]); a pass over a whole tree
+//! ([`Queries::run`]) is what every debug build holds the walk to, and what
+//! the benchmarks time. Every file captures its
 //! directive as `@directive`; the index resolved when the query is
 //! compiled, so a renamed capture fails the unit test below rather than a
 //! user's run. Other captures in a file exist for its predicates.
@@ -23,23 +26,52 @@ pub enum QueryFile {
     Map,
 }
 
-const FILES: [(QueryFile, &str, &str); 3] = [
+/// The names a file's query can match, as its predicate on the name
+/// says: the test the model's walk makes before it asks the query about
+/// a directive. It may admit more than the predicate (the query decides),
+/// never less: a unit test holds it to each file's predicate, and every
+/// debug build to a query pass over the whole tree.
+#[derive(Debug, Clone, Copy)]
+enum Names {
+    Is(&'static str),
+    EndWith(&'static str),
+}
+
+impl Names {
+    fn admit(self, name: &[u8]) -> bool {
+        match self {
+            Names::Is(n) => name == n.as_bytes(),
+            Names::EndWith(n) => name.ends_with(n.as_bytes()),
+        }
+    }
+}
+
+const FILES: [(QueryFile, &str, &str, Names); 3] = [
     (
         QueryFile::Pass,
         "pass.scm",
         include_str!("../../queries/pass.scm"),
+        Names::EndWith("_pass"),
     ),
     (
         QueryFile::Upstream,
         "upstream.scm",
         include_str!("../../queries/upstream.scm"),
+        Names::Is("upstream"),
     ),
     (
         QueryFile::Map,
         "map.scm",
         include_str!("../../queries/map.scm"),
+        Names::Is("map"),
     ),
 ];
+
+/// Whether a directive named `name` (as written) may be one a query
+/// matches.
+pub fn may_match(name: &[u8]) -> bool {
+    FILES.iter().any(|(_, _, _, names)| names.admit(name))
+}
 
 /// The bytes of text one query traversal covers: large enough that a
 /// typical file is one traversal, small enough that a large one keeps
@@ -78,7 +110,7 @@ fn compile() -> Queries {
     let language = tree_sitter_nginx::LANGUAGE.into();
     let mut source = String::new();
     let mut files = Vec::new();
-    for (file, name, text) in FILES {
+    for (file, name, text, _) in FILES {
         // Each file must compile on its own, so a mistake names its file.
         match Query::new(&language, text) {
             Err(err) => panic!("queries/{name} does not compile: {err}"),
@@ -120,6 +152,39 @@ pub fn queries() -> &'static Queries {
 }
 
 impl Queries {
+    /// Calls `found` with each file whose query matches `directive` itself
+    /// (a directive node of a tree of `text`). The model's walk asks this
+    /// of each directive [`may_match`] admits: the walk already visits
+    /// every directive, and a query pass over the whole tree visited every
+    /// node a second time (a fifth of a large run's instructions).
+    pub fn directive_matches(
+        &self,
+        directive: Node,
+        text: &[u8],
+        mut found: impl FnMut(QueryFile),
+    ) {
+        thread_local! {
+            // Matches that start at the node itself, not in its block.
+            static CURSOR: std::cell::RefCell<QueryCursor> = std::cell::RefCell::new({
+                let mut cursor = QueryCursor::new();
+                cursor.set_max_start_depth(Some(0));
+                cursor
+            });
+        }
+        CURSOR.with_borrow_mut(|cursor| {
+            let mut matches = cursor.matches(&self.query, directive, text);
+            while let Some(m) = matches.next() {
+                let own = m
+                    .captures()
+                    .iter()
+                    .any(|c| c.index == self.directive && c.node == directive);
+                if own {
+                    found(self.file_of[m.pattern_index]);
+                }
+            }
+        });
+    }
+
     /// Runs every query over the tree: one traversal per [`CHUNK`] of the
     /// text, the chunks on every core. tree-sitter's query cursor visits
     /// every node of its range (3 to 4x a plain cursor walk), and the
@@ -208,6 +273,37 @@ mod tests {
                 found,
                 "chunks of {chunk} bytes"
             );
+        }
+    }
+
+    /// The walk's name test admits what each file's predicate on the name
+    /// does: `#eq?` on the very name, `#match?` on a pattern that ends
+    /// with the suffix (and a name the pattern matches ends with it).
+    #[test]
+    fn the_name_test_admits_what_each_predicate_does() {
+        for (_, name, text, names) in FILES {
+            match names {
+                Names::Is(n) => assert!(
+                    text.contains(&format!("(#eq? @keyword \"{n}\")")),
+                    "queries/{name}: no #eq? on {n:?}"
+                ),
+                Names::EndWith(n) => assert!(
+                    text.contains(&format!("{n}$\"))")) && text.contains("(#match? @name \"^"),
+                    "queries/{name}: no #match? ending in {n:?}"
+                ),
+            }
+        }
+        for (name, admitted) in [
+            ("proxy_pass", true),
+            ("grpc_pass", true),
+            ("upstream", true),
+            ("map", true),
+            ("Proxy_Pass", false),
+            ("proxy_pass_header", false),
+            ("maps", false),
+            ("server", false),
+        ] {
+            assert_eq!(may_match(name.as_bytes()), admitted, "{name}");
         }
     }
 
