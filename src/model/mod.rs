@@ -254,7 +254,7 @@ fn tree_text<'a>(reading: &'a Reading, source: &'a Source, base: usize) -> &'a [
     match reading {
         Reading::Whole => &source.text[base..],
         Reading::Original(f) => &f.original.text,
-        Reading::Region(f, _) => &f.spliced.text,
+        Reading::Region(f, i) => &f.spliced.pieces[f.spliced.regions[*i].piece].text,
     }
 }
 

@@ -194,17 +194,22 @@ impl File {
                 ..site.clone()
             })
             .collect();
-        let (mut found, deepest) = include_sites(
-            &spliced.text,
-            spliced.fragments.root_node(),
-            regions
-                .iter()
-                .map(|r| (r.depth, r.parsed..r.parsed + r.new.len())),
-        );
-        for site in &mut found {
-            site.start = splice::from_fragments(regions, site.start);
+        let mut deepest = 0;
+        for (number, piece) in spliced.pieces.iter().enumerate() {
+            let (found, depth) = include_sites(
+                &piece.text,
+                piece.tree.root_node(),
+                regions
+                    .iter()
+                    .filter(|r| r.piece == number)
+                    .map(|r| (r.depth, r.parsed..r.parsed + r.new.len())),
+            );
+            deepest = deepest.max(depth);
+            includes.extend(found.into_iter().map(|site| IncludeSite {
+                start: splice::from_fragments(regions, number, site.start),
+                ..site
+            }));
         }
-        includes.extend(found);
         includes.sort_by_key(|s| s.start);
         Ok(File {
             id: original.id,

@@ -10,8 +10,9 @@
 //! a touched statement belong to its region. An edit inside a block whose
 //! head it leaves alone belongs to a region of that block's list; any
 //! other edit makes its whole statement part of a region. The regions'
-//! new texts are then parsed in one tree-sitter parse, one after another
-//! with a newline after each ([`Region::parsed`] says where each starts).
+//! new texts are then parsed one after another with a newline after each
+//! ([`Region::parsed`] says where each starts), in two pieces on two cores
+//! when there is enough of them ([`Piece`]).
 //! tree-sitter's included ranges would keep the new text's positions, but
 //! took 88 ms where this takes 52 (1.9 MB of regions in a 4 MB output):
 //! its lexer looks for its range among all of them at every jump.
@@ -51,9 +52,9 @@ pub struct Region {
     pub new: Range<usize>,
     /// The blocks around the list (0 at the file's top level).
     pub depth: usize,
-    /// Where its new text starts in the text its statements were parsed
-    /// from (the regions' new texts one after another, a newline after
-    /// each).
+    /// The piece its statements were parsed in.
+    pub piece: usize,
+    /// Where its new text starts in the piece's text.
     pub parsed: usize,
 }
 
@@ -71,13 +72,20 @@ impl Region {
 pub struct Spliced {
     /// The file's tree before the edits (positions of the original text).
     pub original: Tree,
-    /// The regions' statements, each region at its `parsed` offset.
-    pub fragments: Tree,
-    /// The text `fragments` was parsed from: the regions' new texts one
-    /// after another, a newline after each.
-    pub text: Vec<u8>,
+    /// The regions' statements, parsed in pieces.
+    pub pieces: Vec<Piece>,
     /// Sorted, apart.
     pub regions: Arc<[Region]>,
+}
+
+/// Some regions' statements: the regions' new texts one after another, a
+/// newline after each, and their tree.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    /// The statements.
+    pub tree: Tree,
+    /// What they were parsed from.
+    pub text: Vec<u8>,
 }
 
 /// Which side of a position of the original text is meant where an
@@ -124,9 +132,10 @@ pub fn new_offset_near(regions: &[Region], old: usize, edge: Edge, hint: usize) 
     (new, before)
 }
 
-/// Where `at`, a position of the fragments' text, is in the new text.
-pub fn from_fragments(regions: &[Region], at: usize) -> usize {
-    let i = regions.partition_point(|r| r.parsed + r.new.len() <= at);
+/// Where `at`, a position of piece `piece`'s text, is in the new text.
+pub fn from_fragments(regions: &[Region], piece: usize, at: usize) -> usize {
+    let i = regions
+        .partition_point(|r| r.piece < piece || (r.piece == piece && r.parsed + r.new.len() <= at));
     regions[i].to_new(at)
 }
 
@@ -148,8 +157,9 @@ impl Spliced {
     /// A cursor on the first statement of region `i`; `None` when its new
     /// text holds none.
     pub fn statements(&self, i: usize) -> Option<TreeCursor<'_>> {
-        let mut cursor = self.fragments.walk();
-        cursor.goto_first_child_for_byte(self.regions[i].parsed)?;
+        let region = &self.regions[i];
+        let mut cursor = self.pieces[region.piece].tree.walk();
+        cursor.goto_first_child_for_byte(region.parsed)?;
         self.in_region(i, cursor.node()).then_some(cursor)
     }
 
@@ -224,8 +234,45 @@ pub fn splice(old: &[u8], tree: &Tree, edits: &[Edit], new: &Source) -> Option<S
     if old[old_at..] != new_text[new_at..] {
         return None;
     }
+    // Two pieces when there is enough to parse: at the region where half
+    // the new text is behind.
+    let total: usize = regions.iter().map(|r| r.new.len()).sum();
+    let split = if crate::par::worth_splitting(total) {
+        let mut behind = 0;
+        regions
+            .iter()
+            .position(|r| {
+                behind += r.new.len();
+                behind * 2 >= total
+            })
+            .map_or(regions.len(), |i| i + 1)
+    } else {
+        regions.len()
+    };
+    let (first, second) = regions.split_at_mut(split);
+    let (a, b) = crate::par::join(
+        !second.is_empty(),
+        || piece(first, 0, new),
+        || piece(second, 1, new),
+    );
+    let mut pieces = vec![a?];
+    if !second.is_empty() {
+        pieces.push(b?);
+    }
+    Some(Spliced {
+        original: tree.clone(),
+        pieces,
+        regions: regions.into(),
+    })
+}
+
+/// The statements of `regions` (noting in each that they are piece
+/// `number`, and where), if nginx's tokenizer and the whole text's parse
+/// would read them so.
+fn piece(regions: &mut [Region], number: usize, new: &Source) -> Option<Piece> {
+    let new_text = &new.text[..];
     // What nginx's tokenizer and the file checks read in each region.
-    for r in &regions {
+    for r in regions.iter() {
         let text = &new_text[r.new.clone()];
         if text.contains(&0)
             || (r.new.start == 0 && text.starts_with(&[0xEF, 0xBB, 0xBF]))
@@ -238,28 +285,21 @@ pub fn splice(old: &[u8], tree: &Tree, edits: &[Edit], new: &Source) -> Option<S
     // newline (a statement that ran on into the next region shows as one
     // that crosses its end).
     let mut text = Vec::with_capacity(regions.iter().map(|r| r.new.len() + 1).sum());
-    for r in &mut regions {
+    for r in regions.iter_mut() {
+        r.piece = number;
         r.parsed = text.len();
         text.extend_from_slice(&new_text[r.new.clone()]);
         text.push(b'\n');
     }
-    let fragments = parse::parse_tree(&text);
-    if !fits(&fragments, &regions, new_text) {
-        return None;
-    }
-    Some(Spliced {
-        original: tree.clone(),
-        fragments,
-        text,
-        regions: regions.into(),
-    })
+    let tree = parse::parse_tree(&text);
+    fits(&tree, regions, new_text).then_some(Piece { tree, text })
 }
 
 /// Whether the regions' statements are what the whole new text reads:
 /// no error, each statement inside its region, and no region ending in a
 /// comment that the text after it would continue.
-fn fits(fragments: &Tree, regions: &[Region], new_text: &[u8]) -> bool {
-    let root = fragments.root_node();
+fn fits(tree: &Tree, regions: &[Region], new_text: &[u8]) -> bool {
+    let root = tree.root_node();
     if root.has_error() {
         return false;
     }
@@ -377,6 +417,7 @@ fn touched_regions(old: &[u8], tree: &Tree, edits: &[Edit]) -> Option<Vec<Region
                 old: start..end,
                 new: 0..0,
                 depth: list.depth,
+                piece: 0,
                 parsed: 0,
             });
         }
@@ -440,8 +481,8 @@ mod tests {
                 let at = child.start_byte();
                 if let Some(r) = regions.iter().find(|r| r.new.start <= at && at < r.new.end) {
                     let from = at - r.new.start + r.parsed;
-                    let mut found = spliced
-                        .fragments
+                    let mut found = spliced.pieces[r.piece]
+                        .tree
                         .root_node()
                         .descendant_for_byte_range(from, from + child.byte_range().len())
                         .unwrap();
@@ -515,12 +556,14 @@ mod tests {
                 old: 10..20,
                 new: 10..25,
                 depth: 0,
+                piece: 0,
                 parsed: 0,
             },
             Region {
                 old: 30..30,
                 new: 35..40,
                 depth: 0,
+                piece: 0,
                 parsed: 16,
             },
         ];
