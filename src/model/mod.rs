@@ -728,7 +728,7 @@ impl<'s> Model<'s> {
         }
         w.prev_end = old_end;
         let Some(statements) = f.spliced.statements(i) else {
-            // Nothing but space and comments-free text: nothing to read.
+            // Only spaces: nothing to read.
             return on;
         };
         w.parked = Some((std::mem::replace(&mut w.cursor, statements), on));
@@ -877,8 +877,14 @@ impl<'s> Model<'s> {
                 _ => None,
             }
         };
-        let one_line = node.start_position().row == node.end_position().row;
-        if block.is_none() || one_line {
+        // From the text, not the tree's rows: a statement carried over
+        // from an original tree has that text's rows, and an edit inside
+        // its block may have added or removed lines.
+        let one_line = || {
+            let span = self.at(node.start_byte(), Edge::Start)..self.at(node.end_byte(), Edge::End);
+            memchr::memchr(b'\n', &text[span]).is_none()
+        };
+        if block.is_none() || one_line() {
             if let Some(found) = marker(self.at(node.end_byte(), Edge::End)) {
                 return Some(found);
             }
@@ -1442,6 +1448,60 @@ fn kind_of(name: &str) -> LevelKind {
 
 #[cfg(test)]
 mod tests {
+    /// A file re-parsed statement by statement reads as the whole text
+    /// does, in the cases a review found or that sit on an edge: a marker
+    /// after a block whose lines an edit changed (the original tree's
+    /// rows would say it still ends on its line), text put between two
+    /// statements with no space, at the very start and end.
+    #[test]
+    fn a_spliced_file_reads_as_the_whole_text() {
+        use crate::model::workspace::{Paths, Reparse, Unit, UnitKind, Workspace};
+        use crate::syntax::edit::{self, Edit};
+        let cases: Vec<(&str, Vec<Edit>)> = vec![
+            (
+                "m { a; } # upkeep:ignore\nz;\n",
+                vec![Edit::insert(4, "\n  b;\n  ", Default::default())],
+            ),
+            (
+                "u {u {p x;}} # upkeep:ignore\n",
+                vec![Edit::insert(6, "\n", Default::default())],
+            ),
+            ("a;b;", vec![Edit::insert(2, "c;", Default::default())]),
+            (
+                "a;\nb { c; }\n",
+                vec![
+                    Edit::insert(0, "x { y; }\n", Default::default()),
+                    Edit::insert(12, "\nz;", Default::default()),
+                ],
+            ),
+            (
+                "a 1;\nb {}\n",
+                vec![Edit::insert(9, " c; ", Default::default())],
+            ),
+        ];
+        for (text, mut edits) in cases {
+            edit::normalize(&mut edits).unwrap();
+            let mut ws = Workspace::new(Paths::default());
+            let id = ws.add_text("t.conf", text.as_bytes().to_vec());
+            let unit = Unit::layout(&mut ws, UnitKind::Snippets, &[id], None);
+            let by_file = std::collections::HashMap::from([(id, edits.as_slice())]);
+            let read = |how| {
+                let mut again = ws.with_edits(&by_file, how);
+                let unit = Unit::layout(&mut again, unit.kind.clone(), &unit.entries, None);
+                assert!(unit.errors.is_empty(), "{text:?}: {:?}", unit.errors);
+                let spliced = matches!(
+                    again.file(id).tree.as_ref().unwrap().syntax(),
+                    Some(crate::model::workspace::Syntax::Spliced(_))
+                );
+                (Model::build_unit(&unit, &again).summary(), spliced)
+            };
+            let (spliced, was_spliced) = read(Reparse::FromOldTree);
+            let (whole, _) = read(Reparse::Whole);
+            assert!(was_spliced, "{text:?} was not spliced");
+            assert_eq!(spliced, whole, "{text:?}");
+        }
+    }
+
     use super::*;
     use crate::syntax::parse::parse;
 

@@ -156,7 +156,11 @@ impl Queries {
     /// (a directive node of a tree of `text`). The model's walk asks this
     /// of each directive [`may_match`] admits: the walk already visits
     /// every directive, and a query pass over the whole tree visited every
-    /// node a second time (a fifth of a large run's instructions).
+    /// node a second time (a fifth of a large run's instructions). The
+    /// patterns look only at a directive's words and whether it has a
+    /// block: for a statement carried over from the original tree of a
+    /// file re-parsed statement by statement, the block's content in the
+    /// tree is the old one (`syntax::splice`).
     pub fn directive_matches(
         &self,
         directive: Node,

@@ -29,8 +29,9 @@
 //! text between regions is byte for byte the original's.
 //!
 //! What the new tree's reader must know: a statement of the original tree
-//! keeps its original positions and rows; [`Spliced::new_offset`] carries
-//! a position over. The tree-sitter neighbours of a region's first and
+//! keeps its original positions and rows; [`new_offset`] carries a
+//! position over, and rows are not to be compared (an edit in a block may
+//! have added lines: read the text instead). The tree-sitter neighbours of a region's first and
 //! last statements (`prev_sibling`, `next_sibling`) are the other regions'
 //! statements, not the untouched ones around them.
 
@@ -236,6 +237,11 @@ pub fn splice(old: &[u8], tree: &Tree, edits: &[Edit], new: &Source) -> Option<S
     }
     // Two pieces when there is enough to parse: at the region where half
     // the new text is behind.
+    // A byte-order mark is read at the file's start, whatever region (or
+    // none) starts there.
+    if new.text.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return None;
+    }
     let total: usize = regions.iter().map(|r| r.new.len()).sum();
     let split = if crate::par::worth_splitting(total) {
         let mut behind = 0;
@@ -274,10 +280,7 @@ fn piece(regions: &mut [Region], number: usize, new: &Source) -> Option<Piece> {
     // What nginx's tokenizer and the file checks read in each region.
     for r in regions.iter() {
         let text = &new_text[r.new.clone()];
-        if text.contains(&0)
-            || (r.new.start == 0 && text.starts_with(&[0xEF, 0xBB, 0xBF]))
-            || parse::tokens_rejected(text, r.depth)
-        {
+        if text.contains(&0) || parse::tokens_rejected(text, r.depth) {
             return None;
         }
     }
@@ -547,6 +550,14 @@ mod tests {
         let text = "a 1;\nb 2;\nc 3;\n";
         let edits = vec![Edit::replace(0..4, "a"), Edit::replace(10..14, "c;")];
         assert!(check(text, edits).is_none());
+    }
+
+    /// A deletion at the start that leaves a byte-order mark first: the
+    /// whole text is refused, so the splice declines.
+    #[test]
+    fn a_byte_order_mark_left_first_is_not_spliced() {
+        let text = "a;\u{FEFF}b;\n";
+        assert_eq!(check(text, vec![Edit::delete(0..2)]), None);
     }
 
     #[test]
