@@ -621,8 +621,8 @@ impl<'s> Model<'s> {
                     if enter_block(&mut w.cursor) {
                         w.open.push((w.level, saved_via));
                         w.level = child;
-                        if w.region.is_some() {
-                            w.region_open += 1;
+                        if let Some(region) = &mut w.region {
+                            region.open += 1;
                         }
                     } else {
                         self.via = saved_via;
@@ -656,12 +656,12 @@ impl<'s> Model<'s> {
             w.cursor.goto_first_child()
         };
         loop {
-            if let (Some(i), Some(f)) = (w.region, w.spliced) {
-                if w.region_open == 0 {
-                    if landed && f.spliced.in_region(i, w.cursor.node()) {
+            if let (Some(region), Some(f)) = (&w.region, w.spliced) {
+                if region.open == 0 {
+                    if landed && f.spliced.in_region(region.index, w.cursor.node()) {
                         return true;
                     }
-                    landed = self.leave_region(w, f, i);
+                    landed = self.leave_region(w, f);
                     continue;
                 }
                 if landed {
@@ -705,8 +705,8 @@ impl<'s> Model<'s> {
         w.cursor.goto_parent();
         self.via = via;
         w.level = parent;
-        if w.region.is_some() {
-            w.region_open -= 1;
+        if let Some(region) = &mut w.region {
+            region.open -= 1;
         }
     }
 
@@ -731,25 +731,24 @@ impl<'s> Model<'s> {
             // Only spaces: nothing to read.
             return on;
         };
-        w.parked = Some((std::mem::replace(&mut w.cursor, statements), on));
-        w.region = Some(i);
-        w.region_open = 0;
+        w.region = Some(InRegion {
+            index: i,
+            open: 0,
+            parked: std::mem::replace(&mut w.cursor, statements),
+            parked_on_node: on,
+        });
         self.reading = Reading::Region(f.clone(), i);
         true
     }
 
-    /// Back from region `i` of `f` to the original tree, where
+    /// Back from the region `w` reads (of `f`) to the original tree, where
     /// [`Model::enter_region`] parked it; says whether it is on a node.
-    fn leave_region(&mut self, w: &mut FileWalk<'_>, f: &Arc<SplicedFile>, i: usize) -> bool {
-        let (cursor, on) = w
-            .parked
-            .take()
-            .expect("a region is entered from the original tree");
-        w.cursor = cursor;
-        w.region = None;
-        w.prev_end = f.spliced.regions[i].old.end;
+    fn leave_region(&mut self, w: &mut FileWalk<'_>, f: &Arc<SplicedFile>) -> bool {
+        let region = w.region.take().expect("a region is being read");
+        w.cursor = region.parked;
+        w.prev_end = f.spliced.regions[region.index].old.end;
         self.reading = Reading::Original(f.clone());
-        on
+        region.parked_on_node
     }
 
     /// Models the directive under the cursor in `level`; says what the
@@ -1225,22 +1224,31 @@ enum Next {
     Include(DirId),
 }
 
+/// A region of a spliced file whose statements the walk reads.
+struct InRegion<'c> {
+    index: usize,
+    /// The blocks entered among its statements (0: at its top level).
+    open: usize,
+    /// The original tree's cursor, parked past the statements the region
+    /// replaces, and whether it is on a node there.
+    parked: TreeCursor<'c>,
+    parked_on_node: bool,
+}
+
 /// One file the model's walk is reading.
 struct FileWalk<'c> {
     cursor: TreeCursor<'c>,
     /// The file's splice, if it was re-parsed statement by statement: the
     /// cursor starts on its original tree.
     spliced: Option<&'c Arc<SplicedFile>>,
-    /// While a region's statements are read: the region, the blocks
-    /// entered among them (0: at its top level), and the original tree's
-    /// cursor parked past what it replaces (and whether on a node).
-    region: Option<usize>,
-    region_open: usize,
-    parked: Option<(TreeCursor<'c>, bool)>,
+    /// While a region's statements are read in place of the original's.
+    region: Option<InRegion<'c>>,
     /// The first region not read yet.
     next_region: usize,
     /// On the original tree: where the statement (or `{`) before the
-    /// cursor ends, where a region of its list may start.
+    /// cursor ends, where a region of its list may start. Not moved past
+    /// a `}`: that ends the list, and a region of the list around starts
+    /// only once the walk is back at the block's directive.
     prev_end: usize,
     /// Whether the cursor has moved from the file's root yet.
     started: bool,
@@ -1269,8 +1277,6 @@ impl<'c> FileWalk<'c> {
             cursor,
             spliced,
             region: None,
-            region_open: 0,
-            parked: None,
             next_region: 0,
             prev_end: 0,
             started: false,
