@@ -54,9 +54,10 @@ pub fn process(source: &Source, opts: &Options) -> Result<Rewrite, FileError> {
 pub enum Trees {
     /// Other units of the run may read the same files: keep every tree.
     Keep,
-    /// Nothing models these files again: drop the trees of the files
-    /// rewritten and parsed afresh (about 8x its text; on a large config
-    /// the largest thing alive while the output is modelled and observed).
+    /// Nothing models these files again: once the rewritten files are
+    /// re-parsed, drop the original workspace's hold on their trees (about
+    /// 8x their text). A file re-parsed statement by statement keeps its
+    /// original tree in its own syntax until its model is built.
     Release,
 }
 
