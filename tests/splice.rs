@@ -4,14 +4,16 @@
 //! it splices, each statement of the whole parse is either one of a
 //! region's, with the same tree, or an original statement carried over
 //! with the same tree; where it declines, the caller parses the whole
-//! text, and the test counts how often that is.
+//! text, and the test counts how often that is. Hand-made edits on the
+//! edges (a comment a region would end in, a byte-order mark left first)
+//! go through the same check.
 
 mod common;
 
 use std::path::PathBuf;
 
 use upkeep::stages::{
-    apply, new_offset, normalize, plan, region_from, splice, Edge, Model, Spliced,
+    apply, new_offset, normalize, plan, region_from, splice, Edge, Edit, Model, Region, Spliced,
 };
 use upkeep::Source;
 
@@ -40,34 +42,39 @@ fn node_at<'t>(
     Some(node)
 }
 
-/// Checks a splice of `text` under `edits` statement by statement; false
-/// where it declined.
+/// Checks a splice of `text` under upkeep's own edits statement by
+/// statement; false where it declined, `None` where nothing is edited.
 fn spliced_as_parsed(name: &str, text: &[u8]) -> Option<bool> {
     let source = Source::new(name, text.to_vec());
+    let options = upkeep::Options {
+        keepalive: 32,
+        ..Default::default()
+    };
     // The whole pipeline too: in a debug build it checks that the model of
     // the output read from the splice is the whole parse's
     // (`verify::same_as_whole_parse`).
-    let options = upkeep::Options {
-        keepalive: 32,
-        ..Default::default()
-    };
     let _ = upkeep::process(&source, &options);
     let tree = upkeep::parse(&source).ok()?;
     let model = Model::build(&source, &tree);
-    let options = upkeep::Options {
-        keepalive: 32,
-        ..Default::default()
-    };
     let planned = plan(&model, &options).ok()?;
-    let mut edits: Vec<_> = planned.changes.iter().map(|c| c.edit.clone()).collect();
-    normalize(&mut edits).unwrap();
+    let edits: Vec<_> = planned.changes.iter().map(|c| c.edit.clone()).collect();
     if edits.is_empty() {
         return None;
     }
+    Some(spliced_under(name, text, &tree, edits).is_some())
+}
+
+/// The splice of `text` (whose tree is `tree`) under `edits`, checked
+/// statement by statement against a whole parse; `None` where it declined.
+fn spliced_under(
+    name: &str,
+    text: &[u8],
+    tree: &tree_sitter::Tree,
+    mut edits: Vec<Edit>,
+) -> Option<Spliced> {
+    normalize(&mut edits).unwrap();
     let new = Source::new(name, apply(text, &edits));
-    let Some(spliced) = splice(text, &tree, &edits, &new) else {
-        return Some(false);
-    };
+    let spliced = splice(text, tree, &edits, &new)?;
     let whole = upkeep::parse_tree(&new.text);
     let regions = &spliced.regions;
     // Per region, the statements the walk reads in it, by start in the
@@ -161,7 +168,70 @@ fn spliced_as_parsed(name: &str, text: &[u8]) -> Option<bool> {
         // Large enough to be parsed in two pieces, on two cores.
         assert_eq!(spliced.pieces.len(), 2, "{name}");
     }
-    Some(true)
+    Some(spliced)
+}
+
+/// [`spliced_under`] for a hand-made case: the regions, or `None`.
+fn check(text: &str, edits: Vec<Edit>) -> Option<Vec<Region>> {
+    let tree = upkeep::parse_tree(text.as_bytes());
+    let spliced = spliced_under("case", text.as_bytes(), &tree, edits)?;
+    Some(spliced.regions.to_vec())
+}
+
+#[test]
+fn an_argument_rewritten_reparses_its_directive() {
+    let text = "http {\n    server {\n        location / {\n            proxy_pass http://a:1;\n            proxy_set_header Connection \"upgrade\";\n        }\n    }\n}\n";
+    let at = text.find("http://a:1").unwrap();
+    let edits = vec![Edit::replace(at..at + 10, "http://pool")];
+    let regions = check(text, edits).unwrap();
+    assert_eq!(regions.len(), 1);
+    let r = &regions[0];
+    assert_eq!(r.depth, 3);
+    // From the `{` of the location to the directive after.
+    assert_eq!(
+        &text[r.old.clone()],
+        "\n            proxy_pass http://a:1;\n            "
+    );
+}
+
+#[test]
+fn text_between_statements_and_new_blocks_reparse_as_regions() {
+    let text = "http {\n    # pools\n    server {\n        listen 80;\n        location / { proxy_pass http://a:1; }\n    }\n}\n";
+    let server = text.find("    server").unwrap();
+    let pass = text.find("proxy_pass").unwrap();
+    let edits = vec![
+        Edit::insert(
+            server,
+            "    upstream a { server a:1; keepalive 8; }\n",
+            Default::default(),
+        ),
+        Edit::insert(pass, "proxy_http_version 1.1; ", Default::default()),
+    ];
+    let regions = check(text, edits).unwrap();
+    assert_eq!(regions.len(), 2);
+    // The comment above the server goes with the new upstream.
+    assert!(text[regions[0].old.clone()].contains("# pools"));
+}
+
+#[test]
+fn a_comment_the_following_text_would_continue_is_not_spliced() {
+    let text = "http {\n    a 1;\n    b 2;\n}\n";
+    let at = text.find("    b 2").unwrap();
+    // `# note` then `b 2;` on its line: the whole text reads one comment.
+    let edits = vec![Edit::replace(at..at + 4, "    c 3; # note ")];
+    assert_eq!(check(text, edits), None);
+    // A directive that runs into the next region is not either.
+    let text = "a 1;\nb 2;\nc 3;\n";
+    let edits = vec![Edit::replace(0..4, "a"), Edit::replace(10..14, "c;")];
+    assert!(check(text, edits).is_none());
+}
+
+/// A deletion at the start that leaves a byte-order mark first: the whole
+/// text is refused, so the splice declines.
+#[test]
+fn a_byte_order_mark_left_first_is_not_spliced() {
+    let text = "a;\u{FEFF}b;\n";
+    assert_eq!(check(text, vec![Edit::delete(0..2)]), None);
 }
 
 fn generated(servers: usize, many: bool) -> Vec<u8> {

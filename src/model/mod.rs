@@ -274,6 +274,17 @@ pub struct Index {
     pub map: Vec<DirId>,
 }
 
+impl Index {
+    /// The list of the directives `file` matches.
+    fn of(&mut self, file: query::QueryFile) -> &mut Vec<DirId> {
+        match file {
+            query::QueryFile::Pass => &mut self.pass,
+            query::QueryFile::Upstream => &mut self.upstream,
+            query::QueryFile::Map => &mut self.map,
+        }
+    }
+}
+
 impl<'s> Model<'s> {
     /// The model of one file read alone (its includes unseen).
     pub fn build(source: &'s Source, tree: &Tree) -> Model<'s> {
@@ -804,14 +815,7 @@ impl<'s> Model<'s> {
             let reading = self.reading.clone();
             let text = tree_text(&reading, self.source, self.base);
             let index = &mut self.index;
-            query::queries().directive_matches(node, text, |file| {
-                match file {
-                    query::QueryFile::Pass => &mut index.pass,
-                    query::QueryFile::Upstream => &mut index.upstream,
-                    query::QueryFile::Map => &mut index.map,
-                }
-                .push(id)
-            });
+            query::queries().directive_matches(node, text, |file| index.of(file).push(id));
         }
         self.dirs.push(Directive {
             name,

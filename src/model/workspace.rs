@@ -166,9 +166,7 @@ impl File {
             stamp: None,
         }
     }
-}
 
-impl File {
     /// `original` rewritten by `edits` (normalized) into `text`, re-parsed
     /// statement by statement from its tree; the text back where the
     /// splice declines (the caller parses it whole).
@@ -451,9 +449,12 @@ impl Workspace {
     /// (`syntax::splice`), or whole where that declines (or `reparse` says
     /// so). Includes resolve as they did here.
     pub fn with_edits(&self, edits: &HashMap<FileId, &[Edit]>, reparse: Reparse) -> Workspace {
-        let rewrite = |(id, edits): (&FileId, &&[Edit])| {
-            let f = self.file(*id);
+        let rewrite = |id: FileId, edits: &[Edit]| {
+            let f = self.file(id);
             let text = crate::syntax::edit::apply(&f.source.text, edits);
+            let whole = |text, old: Option<&Tree>| {
+                File::parsed(id, f.shown.clone(), f.real.clone(), text, old)
+            };
             // A tree the run dropped is parsed afresh: slower, the same
             // text either way.
             let old = match reparse {
@@ -462,16 +463,14 @@ impl Workspace {
             };
             let file = match old {
                 Some(tree) if reparsed_incrementally(edits, f.source.text.len()) => {
-                    let edited = parse::edited_tree(&f.source, &tree, edits);
-                    File::parsed(*id, f.shown.clone(), f.real.clone(), text, Some(&edited))
+                    whole(text, Some(&parse::edited_tree(&f.source, &tree, edits)))
                 }
-                Some(tree) => match File::spliced(f, &tree, edits, text) {
-                    Ok(file) => file,
-                    Err(text) => File::parsed(*id, f.shown.clone(), f.real.clone(), text, None),
-                },
-                None => File::parsed(*id, f.shown.clone(), f.real.clone(), text, None),
+                Some(tree) => {
+                    File::spliced(f, &tree, edits, text).unwrap_or_else(|text| whole(text, None))
+                }
+                None => whole(text, None),
             };
-            (*id, file)
+            (id, file)
         };
         // Several rewritten files: parsed on every core; one, on this
         // thread (the pool not started for it: see `crate::par`).
@@ -479,7 +478,7 @@ impl Workspace {
             .iter()
             .filter(|(_, edits)| !edits.is_empty())
             .collect();
-        let edited = crate::par::map(&edited, |&(id, edits)| rewrite((id, edits)))
+        let edited = crate::par::map(&edited, |&(id, edits)| rewrite(*id, edits))
             .into_iter()
             .collect();
         Workspace {
